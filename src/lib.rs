@@ -1,0 +1,8 @@
+//! mxauth: the authentication server of a Matrix homeserver.
+//! See ARCHITECTURE.md for the map.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod store;

@@ -1,0 +1,63 @@
+//! Account operations behind re-authentication: password change and
+//! deactivation.
+
+use super::devices::Reauth;
+use super::policy::check_new_password;
+use super::Auth;
+use crate::error::{Error, Result};
+use serde_json::{json, Value};
+
+impl Auth {
+    /// `POST /account/password`. With `logout_devices` (the default) every
+    /// other device and token of the user goes; the caller's stays.
+    #[tracing::instrument(skip_all)]
+    pub async fn change_password(&self, req: Reauth<'_>) -> Result<()> {
+        match req.body.get("new_password") {
+            Some(Value::String(p)) => check_new_password(&self.config.password_config.policy, p)?,
+            None | Some(Value::Null) => {}
+            Some(_) => return Err(Error::bad_json("'new_password' must be a string")),
+        }
+        let logout_devices = match req.body.get("logout_devices") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(Error::bad_json("'logout_devices' must be a boolean")),
+        };
+        let passed = self.reauthenticate(&req, &["new_password"]).await?;
+        if passed.previous_result.is_some() {
+            return Ok(());
+        }
+        let hash = passed
+            .secret_hashes
+            .get("new_password")
+            .ok_or_else(|| Error::missing_param("Missing param: new_password"))?;
+        let user_id = &req.requester.user_id;
+        self.store.set_password_hash(user_id, Some(hash)).await?;
+        if logout_devices {
+            self.store
+                .delete_all_devices_except(
+                    user_id,
+                    req.requester.device_id.as_deref(),
+                    Some(req.requester.token_id),
+                )
+                .await?;
+        }
+        self.finish_uia(&passed.session_id, &json!({ "password_changed": true }))
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /account/deactivate`: tokens, devices and the password go; the
+    /// user ID stays taken. There is no identity server to unbind from.
+    #[tracing::instrument(skip_all)]
+    pub async fn deactivate(&self, req: Reauth<'_>) -> Result<()> {
+        let passed = self.reauthenticate(&req, &[]).await?;
+        if passed.previous_result.is_some() {
+            return Ok(());
+        }
+        self.store.deactivate_user(&req.requester.user_id).await?;
+        self.finish_uia(&passed.session_id, &json!({ "deactivated": true }))
+            .await?;
+        tracing::info!(user_id = %req.requester.user_id, "account deactivated");
+        Ok(())
+    }
+}

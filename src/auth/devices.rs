@@ -1,0 +1,124 @@
+//! Devices: list, read, rename, delete (behind UIA), logout.
+
+use super::uia::{Flows, UiaRequest, PASSWORD};
+use super::{check_device_display_name, Auth, Requester};
+use crate::error::{Error, Result};
+use crate::store::Device;
+use serde_json::{json, Map, Value};
+
+/// A request protected by re-authentication: where it was sent and its body.
+pub struct Reauth<'a> {
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub body: &'a Map<String, Value>,
+    pub auth: Option<&'a Map<String, Value>>,
+    pub requester: &'a Requester,
+}
+
+impl Auth {
+    /// The flows offered to a user proving it is them.
+    pub(crate) async fn reauth_flows(&self, user_id: &str) -> Result<Flows> {
+        let has_password = self
+            .store
+            .get_user(user_id)
+            .await?
+            .is_some_and(|u| u.password_hash.is_some());
+        if self.password_reauth_enabled() && has_password {
+            return Ok(Flows::single(&[PASSWORD]));
+        }
+        Err(Error::forbidden(
+            "This account has no way to re-authenticate (no password set)",
+        ))
+    }
+
+    /// Runs re-authentication; `Ok(true)` when the operation should run,
+    /// `Ok(false)` when the session already ran it (a replay does nothing).
+    pub(crate) async fn reauthenticate(
+        &self,
+        req: &Reauth<'_>,
+        secret_fields: &[&str],
+    ) -> Result<super::uia::UiaPassed> {
+        let flows = self.reauth_flows(&req.requester.user_id).await?;
+        self.check_uia(
+            UiaRequest {
+                method: req.method,
+                uri: req.uri,
+                body: req.body,
+                auth: req.auth,
+                requester: Some(req.requester),
+                secret_fields,
+            },
+            &flows,
+        )
+        .await
+    }
+
+    pub async fn list_devices(&self, requester: &Requester) -> Result<Vec<Device>> {
+        Ok(self.store.list_devices(&requester.user_id).await?)
+    }
+
+    pub async fn get_device(&self, requester: &Requester, device_id: &str) -> Result<Device> {
+        self.store
+            .get_device(&requester.user_id, device_id)
+            .await?
+            .ok_or_else(|| Error::not_found("No device found"))
+    }
+
+    pub async fn rename_device(
+        &self,
+        requester: &Requester,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<()> {
+        if let Some(name) = display_name {
+            check_device_display_name(name)?;
+        }
+        if !self
+            .store
+            .set_device_display_name(&requester.user_id, device_id, display_name)
+            .await?
+        {
+            return Err(Error::not_found("No device found"));
+        }
+        Ok(())
+    }
+
+    /// `DELETE /devices/{id}` and `POST /delete_devices`: behind UIA.
+    /// Deleting a device kills its tokens. Unknown devices are ignored.
+    #[tracing::instrument(skip_all, fields(count = device_ids.len()))]
+    pub async fn delete_devices(&self, req: Reauth<'_>, device_ids: &[String]) -> Result<()> {
+        let passed = self.reauthenticate(&req, &[]).await?;
+        if passed.previous_result.is_some() {
+            return Ok(());
+        }
+        self.store
+            .delete_devices(&req.requester.user_id, device_ids)
+            .await?;
+        self.finish_uia(&passed.session_id, &json!({ "deleted": device_ids }))
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /logout`: the token and its device go.
+    pub async fn logout(&self, requester: &Requester) -> Result<()> {
+        match &requester.device_id {
+            Some(device) => {
+                self.store
+                    .delete_devices(&requester.user_id, std::slice::from_ref(device))
+                    .await?;
+            }
+            None => self.store.delete_access_token(requester.token_id).await?,
+        }
+        // The token may also have no device row (e.g. a puppet token).
+        self.store.delete_access_token(requester.token_id).await?;
+        Ok(())
+    }
+
+    /// `POST /logout/all`: every token and device of the user.
+    pub async fn logout_all(&self, requester: &Requester) -> Result<()> {
+        self.store
+            .delete_all_devices_except(&requester.user_id, None, None)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! User IDs and login identifiers, parsed once at the edge of the rules.
+
+use crate::error::{ErrCode, Error, Result};
+use serde_json::Value;
+
+/// Synapse's limit on a whole user ID.
+const MAX_USER_ID_LEN: usize = 255;
+/// Synapse's limit on a device display name.
+pub const MAX_DEVICE_DISPLAY_NAME_LEN: usize = 100;
+/// The spec's (and Synapse's) limit on a device ID given at login.
+pub const MAX_DEVICE_ID_LEN: usize = 512;
+/// Longest password accepted (Synapse's limit).
+pub const MAX_PASSWORD_LEN: usize = 512;
+
+/// `@localpart:server_name`.
+pub fn user_id(localpart: &str, server_name: &str) -> String {
+    format!("@{localpart}:{server_name}")
+}
+
+/// The localpart of a user ID of this server, or `None` for a foreign or
+/// malformed ID.
+pub fn local_localpart<'a>(user_id: &'a str, server_name: &str) -> Option<&'a str> {
+    let parsed = <&ruma_common::UserId>::try_from(user_id).ok()?;
+    (parsed.server_name().as_str() == server_name).then(|| parsed.localpart())
+}
+
+/// Checks a localpart wanted at registration (already lower-cased), with
+/// Synapse's rules and errors.
+pub fn check_new_localpart(localpart: &str, server_name: &str) -> Result<()> {
+    let invalid = |m: &str| Error::new(400, ErrCode::InvalidUsername, m);
+    if localpart.is_empty() {
+        return Err(invalid("User ID cannot be empty"));
+    }
+    if !localpart
+        .bytes()
+        .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'=' | b'_' | b'-' | b'.' | b'/' | b'+'))
+    {
+        return Err(invalid(
+            "User ID can only contain characters a-z, 0-9, or '=_-./+'",
+        ));
+    }
+    if localpart.starts_with('_') {
+        return Err(invalid("User ID may not begin with _"));
+    }
+    if localpart.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(invalid("Numeric user IDs are reserved for guest users."));
+    }
+    if user_id(localpart, server_name).len() > MAX_USER_ID_LEN {
+        return Err(invalid(&format!(
+            "User ID may not be longer than {MAX_USER_ID_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Who a login or a password stage names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserIdentifier {
+    /// `m.id.user`, or the legacy top-level `user`: a localpart or a full ID.
+    User(String),
+    /// `m.id.thirdparty`, or the legacy top-level `medium` + `address`.
+    ThirdParty { medium: String, address: String },
+    /// `m.id.phone`.
+    Phone { country: String, phone: String },
+}
+
+/// Reads the identifier of a login or `m.login.password` body: `identifier`
+/// first, then the deprecated `user`, then `medium`/`address`.
+pub fn parse_identifier(body: &serde_json::Map<String, Value>) -> Result<UserIdentifier> {
+    let str_field = |v: &Value, key: &str| -> Result<Option<String>> {
+        match v.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::bad_json(format!("'{key}' must be a string"))),
+        }
+    };
+    match body.get("identifier") {
+        Some(Value::Object(_)) => {
+            let id = &body["identifier"];
+            let kind = str_field(id, "type")?
+                .ok_or_else(|| Error::missing_param("'identifier' has no 'type'"))?;
+            match kind.as_str() {
+                "m.id.user" => str_field(id, "user")?
+                    .map(UserIdentifier::User)
+                    .ok_or_else(|| Error::missing_param("'identifier' has no 'user'")),
+                "m.id.thirdparty" => match (str_field(id, "medium")?, str_field(id, "address")?) {
+                    (Some(medium), Some(address)) => {
+                        Ok(UserIdentifier::ThirdParty { medium, address })
+                    }
+                    _ => Err(Error::missing_param(
+                        "Invalid thirdparty identifier: 'medium' and 'address' are required",
+                    )),
+                },
+                "m.id.phone" => match (str_field(id, "country")?, str_field(id, "phone")?) {
+                    (Some(country), Some(phone)) => Ok(UserIdentifier::Phone { country, phone }),
+                    _ => Err(Error::missing_param(
+                        "Invalid phone-type identifier: 'country' and 'phone' are required",
+                    )),
+                },
+                _ => Err(Error::new(
+                    400,
+                    ErrCode::Unknown,
+                    "Unknown login identifier type",
+                )),
+            }
+        }
+        Some(Value::Null) | None => {
+            let top = Value::Object(body.clone());
+            if let Some(user) = str_field(&top, "user")? {
+                return Ok(UserIdentifier::User(user));
+            }
+            match (str_field(&top, "medium")?, str_field(&top, "address")?) {
+                (Some(medium), Some(address)) => Ok(UserIdentifier::ThirdParty { medium, address }),
+                _ => Err(Error::missing_param("Missing param: identifier")),
+            }
+        }
+        Some(_) => Err(Error::bad_json("'identifier' must be an object")),
+    }
+}
+
+/// The candidate user ID for what a client typed: a full ID as is, a
+/// localpart made into one of this server. `None` for another server's ID.
+pub fn qualify(user: &str, server_name: &str) -> Option<String> {
+    if user.starts_with('@') {
+        let parsed = <&ruma_common::UserId>::try_from(user).ok()?;
+        (parsed.server_name().as_str() == server_name).then(|| user.to_owned())
+    } else {
+        Some(user_id(user, server_name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn identifiers_in_every_shape() {
+        assert_eq!(
+            parse_identifier(&obj(
+                json!({"identifier": {"type": "m.id.user", "user": "alice"}})
+            ))
+            .unwrap(),
+            UserIdentifier::User("alice".into())
+        );
+        assert_eq!(
+            parse_identifier(&obj(json!({"user": "@alice:hs"}))).unwrap(),
+            UserIdentifier::User("@alice:hs".into())
+        );
+        assert_eq!(
+            parse_identifier(&obj(json!({"medium": "email", "address": "a@b.c"}))).unwrap(),
+            UserIdentifier::ThirdParty {
+                medium: "email".into(),
+                address: "a@b.c".into()
+            }
+        );
+        let e = parse_identifier(&obj(json!({"identifier": {"type": "m.id.nope"}}))).unwrap_err();
+        assert_eq!(e.errcode(), Some(ErrCode::Unknown));
+        let e = parse_identifier(&obj(
+            json!({"identifier": {"type": "m.id.user", "user": 3}}),
+        ))
+        .unwrap_err();
+        assert_eq!(e.errcode(), Some(ErrCode::BadJson));
+        let e = parse_identifier(&obj(json!({}))).unwrap_err();
+        assert_eq!(e.errcode(), Some(ErrCode::MissingParam));
+    }
+
+    #[test]
+    fn localpart_rules() {
+        assert!(check_new_localpart("alice.b-c_d=e/f+g", "hs").is_ok());
+        for bad in ["", "Alice", "al ice", "_bridge", "1234", "ä"] {
+            assert_eq!(
+                check_new_localpart(bad, "hs").unwrap_err().errcode(),
+                Some(ErrCode::InvalidUsername),
+                "{bad}"
+            );
+        }
+        assert!(check_new_localpart(&"a".repeat(300), "hs").is_err());
+    }
+
+    #[test]
+    fn qualify_and_localpart() {
+        assert_eq!(
+            qualify("bob", "hs.example").as_deref(),
+            Some("@bob:hs.example")
+        );
+        assert_eq!(
+            qualify("@bob:hs.example", "hs.example").as_deref(),
+            Some("@bob:hs.example")
+        );
+        assert_eq!(qualify("@bob:other.example", "hs.example"), None);
+        assert_eq!(
+            local_localpart("@bob:hs.example", "hs.example"),
+            Some("bob")
+        );
+        assert_eq!(local_localpart("@bob:other", "hs.example"), None);
+    }
+}

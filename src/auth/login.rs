@@ -1,0 +1,137 @@
+//! Password login, and the password check that UIA's `m.login.password`
+//! shares with it. Unknown users and wrong passwords look the same to the
+//! client, in body and in time.
+
+use super::identifiers::{qualify, UserIdentifier, MAX_DEVICE_ID_LEN};
+use super::password::Verified;
+use super::{Auth, Session};
+use crate::error::{ErrCode, Error, Result};
+use crate::store::User;
+
+pub const LOGIN_TYPE_PASSWORD: &str = "m.login.password";
+
+/// A parsed `m.login.password` request.
+pub struct PasswordLogin {
+    pub identifier: UserIdentifier,
+    pub password: super::password::Password,
+    pub device_id: Option<String>,
+    pub initial_device_display_name: Option<String>,
+}
+
+impl Auth {
+    /// The login types `GET /login` offers.
+    pub fn login_flows(&self) -> Vec<&'static str> {
+        let mut flows = Vec::new();
+        if self.password_login_enabled() {
+            flows.push(LOGIN_TYPE_PASSWORD);
+        }
+        flows
+    }
+
+    fn password_login_enabled(&self) -> bool {
+        let pc = &self.config.password_config;
+        pc.login_enabled() && pc.localdb_enabled
+    }
+
+    /// Whether UIA may offer `m.login.password` to re-authenticate.
+    pub(crate) fn password_reauth_enabled(&self) -> bool {
+        let pc = &self.config.password_config;
+        pc.reauth_enabled() && pc.localdb_enabled
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn login_with_password(&self, req: PasswordLogin) -> Result<Session> {
+        if !self.password_login_enabled() {
+            return Err(Error::new(400, ErrCode::Unknown, "Unknown login type"));
+        }
+        if let Some(d) = &req.device_id {
+            if d.len() > MAX_DEVICE_ID_LEN {
+                return Err(Error::invalid_param(format!(
+                    "device_id cannot be longer than {MAX_DEVICE_ID_LEN} characters"
+                )));
+            }
+            if d.is_empty() {
+                return Err(Error::invalid_param("device_id cannot be empty"));
+            }
+        }
+        let user_id = self
+            .check_password(&req.identifier, &req.password)
+            .await?
+            .ok_or_else(invalid_credentials)?;
+        self.start_session(
+            &user_id,
+            req.device_id,
+            req.initial_device_display_name.as_deref(),
+        )
+        .await
+    }
+
+    /// Checks a password for the user an identifier names. `Ok(None)` for
+    /// bad credentials (unknown user, wrong password), after the same work
+    /// either way; a deactivated or locked account is an error of its own,
+    /// as the spec says. A good bcrypt hash is upgraded to argon2id.
+    pub(crate) async fn check_password(
+        &self,
+        identifier: &UserIdentifier,
+        password: &str,
+    ) -> Result<Option<String>> {
+        let user = match identifier {
+            UserIdentifier::User(typed) => self.find_user_for_login(typed).await?,
+            // No third-party identifiers are bound to accounts yet.
+            UserIdentifier::ThirdParty { .. } | UserIdentifier::Phone { .. } => None,
+        };
+        let stored = user
+            .as_ref()
+            .filter(|u| !u.deactivated)
+            .and_then(|u| u.password_hash.as_deref());
+        let verified = self.hasher.verify(password, stored).await?;
+        let Some(user) = user else { return Ok(None) };
+        if user.deactivated {
+            return Err(Error::new(
+                403,
+                ErrCode::UserDeactivated,
+                "This account has been deactivated",
+            ));
+        }
+        let Verified::Yes { rehash } = verified else {
+            return Ok(None);
+        };
+        if user.locked {
+            return Err(
+                Error::new(401, ErrCode::UserLocked, "User account has been locked")
+                    .with_extra("soft_logout", true),
+            );
+        }
+        if rehash {
+            let hash = self.hash_password(password).await?;
+            self.store
+                .set_password_hash(&user.user_id, Some(&hash))
+                .await?;
+            tracing::info!(user_id = %user.user_id, "password hash upgraded to argon2id");
+        }
+        Ok(Some(user.user_id))
+    }
+
+    /// The user a typed name means: the exact ID if it exists, else the one
+    /// user whose ID matches case-insensitively (several: none).
+    async fn find_user_for_login(&self, typed: &str) -> Result<Option<User>> {
+        let Some(candidate) = qualify(typed, self.server_name()) else {
+            return Ok(None);
+        };
+        let mut users = self.store.get_users_case_insensitive(&candidate).await?;
+        if let Some(i) = users.iter().position(|u| u.user_id == candidate) {
+            return Ok(Some(users.swap_remove(i)));
+        }
+        if users.len() == 1 {
+            return Ok(users.pop());
+        }
+        if users.len() > 1 {
+            tracing::warn!("several users match a login case-insensitively; refusing");
+        }
+        Ok(None)
+    }
+}
+
+fn invalid_credentials() -> Error {
+    Error::forbidden("Invalid username or password")
+}

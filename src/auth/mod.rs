@@ -1,0 +1,143 @@
+//! The rules of mxauth: who may do what. Nothing here knows HTTP or SQL:
+//! requests arrive as parsed values, state goes through [`Store`].
+//!
+//! [`Auth`] holds what the rules need (config, store, clock, randomness,
+//! the password hasher) and each submodule adds the operations of one area.
+
+pub mod account;
+pub mod admin;
+pub mod devices;
+pub mod identifiers;
+pub mod login;
+pub mod password;
+pub mod policy;
+pub mod register;
+pub mod requester;
+pub mod tokens;
+pub mod uia;
+mod usage;
+
+use crate::clock::{random_upper, Clock, Random};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::{NewAccessToken, Store};
+use password::PasswordHasher;
+use std::sync::Arc;
+
+pub use requester::Requester;
+pub use usage::UsageRecorder;
+
+/// The rules engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Random>,
+    pub hasher: PasswordHasher,
+    pub usage: UsageRecorder,
+}
+
+/// What a client gets after a login or a registration.
+#[derive(Debug)]
+pub struct Session {
+    pub user_id: String,
+    pub device_id: String,
+    pub access_token: tokens::IssuedToken,
+}
+
+impl Auth {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+    ) -> Self {
+        let hasher = PasswordHasher::new(
+            config.mxauth.password_hashing_concurrency,
+            config.password_config.pepper.clone(),
+        );
+        let usage = UsageRecorder::new(store.clone());
+        Auth {
+            config,
+            store,
+            clock,
+            rng,
+            hasher,
+            usage,
+        }
+    }
+
+    pub fn server_name(&self) -> &str {
+        &self.config.server_name
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) fn salt(&self) -> [u8; 16] {
+        let mut salt = [0u8; 16];
+        self.rng.fill(&mut salt);
+        salt
+    }
+
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String> {
+        self.hasher.hash(password, self.salt()).await
+    }
+
+    /// A new device ID as Synapse makes them: ten upper-case letters.
+    pub(crate) fn new_device_id(&self) -> String {
+        random_upper(self.rng.as_ref(), 10)
+    }
+
+    /// Makes sure the device exists and issues an access token for it.
+    pub(crate) async fn start_session(
+        &self,
+        user_id: &str,
+        device_id: Option<String>,
+        display_name: Option<&str>,
+    ) -> Result<Session> {
+        if let Some(name) = display_name {
+            check_device_display_name(name)?;
+        }
+        let device_id = match device_id {
+            Some(d) => d,
+            None => self.new_device_id(),
+        };
+        self.store
+            .ensure_device(user_id, &device_id, display_name)
+            .await?;
+        let localpart = identifiers::local_localpart(user_id, self.server_name()).unwrap_or("");
+        let token = tokens::generate(tokens::ACCESS_TOKEN_PREFIX, localpart, self.rng.as_ref());
+        self.store
+            .create_access_token(&NewAccessToken {
+                token_hash: token.hash(),
+                user_id: user_id.to_owned(),
+                device_id: Some(device_id.clone()),
+                puppet_owner: None,
+                created_ts: self.now(),
+                valid_until_ms: None,
+            })
+            .await?;
+        Ok(Session {
+            user_id: user_id.to_owned(),
+            device_id,
+            access_token: token,
+        })
+    }
+}
+
+pub(crate) fn check_device_display_name(name: &str) -> Result<()> {
+    if name.chars().count() > identifiers::MAX_DEVICE_DISPLAY_NAME_LEN {
+        return Err(Error::new(
+            400,
+            crate::error::ErrCode::TooLarge,
+            format!(
+                "Device display name is too long (max {})",
+                identifiers::MAX_DEVICE_DISPLAY_NAME_LEN
+            ),
+        ));
+    }
+    Ok(())
+}

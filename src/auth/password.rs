@@ -1,0 +1,228 @@
+//! Password hashing. New hashes are argon2id; bcrypt hashes imported from
+//! Synapse (checked with Synapse's pepper appended) verify too and are
+//! re-hashed to argon2id after the next good login. Passwords are NFKC
+//! normalised first, as Synapse does.
+//!
+//! Hashing is CPU-bound: it runs on the blocking pool, at most
+//! `concurrency` at once, so a login storm cannot starve the executor that
+//! serves token checks. An unknown user is verified against a dummy hash so
+//! that it costs what a wrong password costs.
+
+use crate::config::Secret;
+use crate::error::{Error, Result};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroizing;
+
+/// A password as received: wiped from memory when dropped, never printed.
+pub type Password = Zeroizing<String>;
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Wrong password (or no such user, or no password set).
+    No,
+    /// Right password; `rehash` when the stored hash should be replaced by
+    /// a current argon2id hash.
+    Yes { rehash: bool },
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    permits: Semaphore,
+    pepper: Secret,
+    params: Params,
+    dummy_hash: String,
+}
+
+impl PasswordHasher {
+    /// `concurrency`: how many hashes may run at once.
+    pub fn new(concurrency: usize, pepper: Secret) -> Self {
+        Self::with_params(concurrency, pepper, Params::default())
+    }
+
+    pub fn with_params(concurrency: usize, pepper: Secret, params: Params) -> Self {
+        let salt = SaltString::from_b64("ZHVtbXlzYWx0ZHVtbXlzYWx0").unwrap_or_else(|_| {
+            SaltString::encode_b64(b"dummysaltdummysalt").expect("static salt")
+        });
+        let dummy_hash = argon2(&params)
+            .hash_password(b"not a password anyone has", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        PasswordHasher {
+            inner: Arc::new(Inner {
+                permits: Semaphore::new(concurrency.max(1)),
+                pepper,
+                params,
+                dummy_hash,
+            }),
+        }
+    }
+
+    /// A new argon2id hash of `password`.
+    pub async fn hash(&self, password: &str, salt_bytes: [u8; 16]) -> Result<String> {
+        let password = normalise(password);
+        let params = self.inner.params.clone();
+        self.run(move || {
+            let salt = SaltString::encode_b64(&salt_bytes).map_err(Error::internal)?;
+            argon2(&params)
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(Error::internal)
+        })
+        .await
+    }
+
+    /// Checks `password` against `stored` (argon2id or bcrypt); `None`
+    /// (unknown user, no password) costs the same and answers `No`.
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {
+        let password = normalise(password);
+        let (stored, real) = match stored {
+            Some(h) => (h.to_owned(), true),
+            None => (self.inner.dummy_hash.clone(), false),
+        };
+        let pepper = Zeroizing::new(self.inner.pepper.expose().to_owned());
+        let params = self.inner.params.clone();
+        let ok = self
+            .run(move || Ok(check(&password, &stored, &pepper, &params)))
+            .await?;
+        Ok(match ok {
+            Some(rehash) if real => Verified::Yes { rehash },
+            _ => Verified::No,
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(Error::internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(Error::internal)?
+    }
+}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn normalise(password: &str) -> Password {
+    Zeroizing::new(password.nfkc().collect())
+}
+
+/// `Some(rehash)` when the password matches.
+fn check(password: &str, stored: &str, pepper: &str, params: &Params) -> Option<bool> {
+    if stored.starts_with("$2") {
+        // Synapse: bcrypt.checkpw(password + pepper, hash)
+        let peppered = Zeroizing::new(format!("{password}{pepper}"));
+        return match bcrypt::verify(peppered.as_bytes(), stored) {
+            Ok(true) => Some(true),
+            _ => None,
+        };
+    }
+    let parsed = PasswordHash::new(stored).ok()?;
+    argon2(params)
+        .verify_password(password.as_bytes(), &parsed)
+        .ok()?;
+    let current = parsed.algorithm.as_str() == "argon2id"
+        && Params::try_from(&parsed).is_ok_and(|p| {
+            p.m_cost() == params.m_cost()
+                && p.t_cost() == params.t_cost()
+                && p.p_cost() == params.p_cost()
+        });
+    Some(!current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher(pepper: &str) -> PasswordHasher {
+        PasswordHasher::new(2, Secret::new(pepper))
+    }
+
+    #[tokio::test]
+    async fn argon2id_roundtrip() {
+        let h = hasher("");
+        let stored = h.hash("correct horse", [7; 16]).await.unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+        assert_eq!(
+            h.verify("correct horse", Some(&stored)).await.unwrap(),
+            Verified::Yes { rehash: false }
+        );
+        assert_eq!(
+            h.verify("wrong", Some(&stored)).await.unwrap(),
+            Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn synapse_bcrypt_with_pepper_verifies_and_asks_for_rehash() {
+        // What Synapse stores: bcrypt(NFKC(password) + pepper).
+        let stored = bcrypt::hash("hunter2pepper!", 4).unwrap();
+        let h = hasher("pepper!");
+        assert_eq!(
+            h.verify("hunter2", Some(&stored)).await.unwrap(),
+            Verified::Yes { rehash: true }
+        );
+        assert_eq!(
+            h.verify("hunter3", Some(&stored)).await.unwrap(),
+            Verified::No
+        );
+        // Without the pepper it must not verify.
+        assert_eq!(
+            hasher("").verify("hunter2", Some(&stored)).await.unwrap(),
+            Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn passwords_are_nfkc_normalised() {
+        let h = hasher("");
+        // U+FB01 (the "fi" ligature) normalises to "fi" under NFKC.
+        let stored = h.hash("\u{FB01}sh", [1; 16]).await.unwrap();
+        assert!(matches!(
+            h.verify("fish", Some(&stored)).await.unwrap(),
+            Verified::Yes { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn unknown_user_and_garbage_hashes_answer_no() {
+        let h = hasher("");
+        assert_eq!(h.verify("anything", None).await.unwrap(), Verified::No);
+        assert_eq!(
+            h.verify("not a password anyone has", None).await.unwrap(),
+            Verified::No
+        );
+        assert_eq!(h.verify("x", Some("garbage")).await.unwrap(), Verified::No);
+        assert_eq!(
+            h.verify("x", Some("$2b$nonsense")).await.unwrap(),
+            Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn outdated_argon2_params_ask_for_rehash() {
+        let weak = Params::new(8 * 1024, 1, 1, None).unwrap();
+        let old = PasswordHasher::with_params(1, Secret::new(""), weak);
+        let stored = old.hash("pw", [3; 16]).await.unwrap();
+        assert_eq!(
+            hasher("").verify("pw", Some(&stored)).await.unwrap(),
+            Verified::Yes { rehash: true }
+        );
+    }
+}

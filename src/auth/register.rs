@@ -1,0 +1,196 @@
+//! Registration (`POST /register`) through UIA, and `/register/available`.
+
+use super::identifiers::{check_new_localpart, user_id};
+use super::policy::check_new_password;
+use super::uia::{Flows, UiaRequest, DUMMY};
+use super::{Auth, Session};
+use crate::error::{ErrCode, Error, Result};
+use crate::store::NewUser;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// The registration fields, read from the session's body.
+#[derive(Debug, Default, Deserialize)]
+pub struct RegisterParams {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub device_id: Option<String>,
+    pub initial_device_display_name: Option<String>,
+    #[serde(default)]
+    pub inhibit_login: bool,
+    #[serde(default)]
+    pub refresh_token: bool,
+}
+
+pub struct RegisterRequest<'a> {
+    pub guest: bool,
+    pub method: &'a str,
+    pub uri: &'a str,
+    /// The body without `auth`.
+    pub body: &'a Map<String, Value>,
+    pub auth: Option<&'a Map<String, Value>>,
+}
+
+#[derive(Debug)]
+pub enum Registered {
+    LoggedIn(Session),
+    /// `inhibit_login`: the account exists, no device or token was made.
+    NoLogin {
+        user_id: String,
+    },
+}
+
+impl Auth {
+    fn registration_flows(&self) -> Flows {
+        Flows::single(&[DUMMY])
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, req: RegisterRequest<'_>) -> Result<Registered> {
+        if req.guest {
+            return Err(Error::new(
+                403,
+                ErrCode::GuestAccessForbidden,
+                "Guest access is disabled",
+            ));
+        }
+        if !self.config.enable_registration {
+            return Err(Error::forbidden("Registration has been disabled"));
+        }
+        let fields = parse_params(req.body)?;
+        // A session that already registered someone is a replay: the
+        // username it used is taken by then, by itself.
+        let replay = match req
+            .auth
+            .and_then(|a| a.get("session"))
+            .and_then(Value::as_str)
+        {
+            Some(sid) => self
+                .store
+                .get_uia_session(sid)
+                .await?
+                .is_some_and(|s| s.result.is_some()),
+            None => false,
+        };
+        if !replay {
+            if let Some(name) = &fields.username {
+                self.check_username_available(&name.to_lowercase()).await?;
+            }
+        }
+        if let Some(password) = &fields.password {
+            check_new_password(&self.config.password_config.policy, password)?;
+        }
+
+        let passed = self
+            .check_uia(
+                UiaRequest {
+                    method: req.method,
+                    uri: req.uri,
+                    body: req.body,
+                    auth: req.auth,
+                    requester: None,
+                    secret_fields: &["password"],
+                },
+                &self.registration_flows(),
+            )
+            .await?;
+        let params = parse_params(&passed.params)?;
+
+        let registered_user = match passed.previous_result {
+            Some(previous) => previous_user(&previous)?,
+            None => {
+                let password_hash = passed
+                    .secret_hashes
+                    .get("password")
+                    .cloned()
+                    .ok_or_else(|| Error::missing_param("Missing params: password"))?;
+                let user_id = self
+                    .create_local_user(params.username.as_deref(), Some(password_hash))
+                    .await?;
+                match self
+                    .finish_uia(&passed.session_id, &json!({ "user_id": user_id }))
+                    .await?
+                {
+                    None => user_id,
+                    // A concurrent request of the same session won: use its user.
+                    Some(previous) => previous_user(&previous)?,
+                }
+            }
+        };
+
+        if params.inhibit_login {
+            return Ok(Registered::NoLogin {
+                user_id: registered_user,
+            });
+        }
+        let session = self
+            .start_session(
+                &registered_user,
+                params.device_id,
+                params.initial_device_display_name.as_deref(),
+            )
+            .await?;
+        Ok(Registered::LoggedIn(session))
+    }
+
+    /// Creates a user with this localpart (lower-cased and checked), or a
+    /// generated numeric one. Returns the user ID.
+    pub(crate) async fn create_local_user(
+        &self,
+        localpart: Option<&str>,
+        password_hash: Option<String>,
+    ) -> Result<String> {
+        let mut new = NewUser {
+            password_hash,
+            creation_ts: self.now(),
+            ..NewUser::default()
+        };
+        if let Some(localpart) = localpart {
+            let localpart = localpart.to_lowercase();
+            check_new_localpart(&localpart, self.server_name())?;
+            new.user_id = user_id(&localpart, self.server_name());
+            if !self.store.create_user(&new).await? {
+                return Err(user_in_use());
+            }
+            return Ok(new.user_id);
+        }
+        for _ in 0..20 {
+            // A ten-digit number, as Synapse generates them.
+            let mut bytes = [0u8; 8];
+            self.rng.fill(&mut bytes);
+            let n = 1_000_000_000 + u64::from_le_bytes(bytes) % 9_000_000_000;
+            new.user_id = user_id(&n.to_string(), self.server_name());
+            if self.store.create_user(&new).await? {
+                return Ok(new.user_id);
+            }
+        }
+        Err(Error::internal("could not generate a free user ID"))
+    }
+
+    /// `GET /register/available`.
+    pub async fn check_username_available(&self, localpart: &str) -> Result<()> {
+        check_new_localpart(localpart, self.server_name())?;
+        let id = user_id(localpart, self.server_name());
+        if !self.store.get_users_case_insensitive(&id).await?.is_empty() {
+            return Err(user_in_use());
+        }
+        Ok(())
+    }
+}
+
+fn user_in_use() -> Error {
+    Error::new(400, ErrCode::UserInUse, "User ID already taken.")
+}
+
+fn parse_params(body: &Map<String, Value>) -> Result<RegisterParams> {
+    RegisterParams::deserialize(Value::Object(body.clone()))
+        .map_err(|e| Error::bad_json(e.to_string()))
+}
+
+fn previous_user(result: &Value) -> Result<String> {
+    result
+        .get("user_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Error::internal("a spent registration session has no user_id"))
+}

@@ -1,0 +1,126 @@
+//! Time and randomness, passed in so that tests are deterministic.
+
+use rand::{rngs::StdRng, RngCore, SeedableRng};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+/// Milliseconds since the Unix epoch.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> i64;
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that only moves when told to.
+pub struct MockClock(AtomicI64);
+
+impl MockClock {
+    pub fn new(now_ms: i64) -> Self {
+        MockClock(AtomicI64::new(now_ms))
+    }
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for MockClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A source of secure random bytes.
+pub trait Random: Send + Sync + 'static {
+    fn fill(&self, dest: &mut [u8]);
+}
+
+/// The operating system's generator.
+pub struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill(&self, dest: &mut [u8]) {
+        rand::rngs::OsRng.fill_bytes(dest);
+    }
+}
+
+/// A seeded generator, for tests.
+pub struct SeededRandom(Mutex<StdRng>);
+
+impl SeededRandom {
+    pub fn new(seed: u64) -> Self {
+        SeededRandom(Mutex::new(StdRng::seed_from_u64(seed)))
+    }
+}
+
+impl Random for SeededRandom {
+    fn fill(&self, dest: &mut [u8]) {
+        match self.0.lock() {
+            Ok(mut rng) => rng.fill_bytes(dest),
+            Err(poisoned) => poisoned.into_inner().fill_bytes(dest),
+        }
+    }
+}
+
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A random string over `[A-Za-z0-9]`, without modulo bias.
+pub fn random_string(rng: &dyn Random, len: usize) -> String {
+    random_from(rng, len, ALPHANUMERIC)
+}
+
+/// A random string over `[A-Z]`: Synapse's alphabet for device IDs.
+pub fn random_upper(rng: &dyn Random, len: usize) -> String {
+    random_from(rng, len, &ALPHANUMERIC[..26])
+}
+
+fn random_from(rng: &dyn Random, len: usize, alphabet: &[u8]) -> String {
+    let n = alphabet.len() as u32;
+    let limit = 256 - (256 % n);
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        rng.fill(&mut buf);
+        for &b in buf.iter() {
+            if (b as u32) < limit && out.len() < len {
+                out.push(alphabet[(b as u32 % n) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_random_is_repeatable_and_in_alphabet() {
+        let a = random_string(&SeededRandom::new(7), 40);
+        let b = random_string(&SeededRandom::new(7), 40);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 40);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, random_string(&SeededRandom::new(8), 40));
+        assert!(random_upper(&OsRandom, 10)
+            .bytes()
+            .all(|c| c.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn mock_clock_moves_only_when_told() {
+        let c = MockClock::new(1000);
+        assert_eq!(c.now_ms(), 1000);
+        c.advance_ms(500);
+        assert_eq!(c.now_ms(), 1500);
+    }
+}

@@ -1,0 +1,244 @@
+//! Persistence: one interface ([`Store`]), two backends (SQLite and
+//! PostgreSQL) whose SQL is written once (`sql.rs`). All SQL of mxauth lives
+//! under this module, and nothing here knows a rule of Matrix auth: callers
+//! pass in plain values (already-hashed tokens and passwords, timestamps from
+//! the injected clock).
+
+mod sql;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub use sql::{PostgresStore, SqliteStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user account. `user_id` is the full Matrix ID (`@alice:example.org`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    pub password_hash: Option<String>,
+    pub admin: bool,
+    pub user_type: Option<String>,
+    pub is_guest: bool,
+    pub deactivated: bool,
+    pub locked: bool,
+    pub creation_ts: i64,
+    pub displayname: Option<String>,
+    pub appservice_id: Option<String>,
+}
+
+/// What is needed to create a user.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub user_id: String,
+    pub password_hash: Option<String>,
+    pub admin: bool,
+    pub user_type: Option<String>,
+    pub is_guest: bool,
+    pub creation_ts: i64,
+    pub displayname: Option<String>,
+    pub appservice_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub user_id: String,
+    pub device_id: String,
+    pub display_name: Option<String>,
+    pub last_seen_ts: Option<i64>,
+    pub last_seen_ip: Option<String>,
+}
+
+/// A new access token. `token_hash` is the SHA-256 of the token: the token
+/// itself is never stored.
+#[derive(Debug, Clone)]
+pub struct NewAccessToken {
+    pub token_hash: Vec<u8>,
+    pub user_id: String,
+    pub device_id: Option<String>,
+    /// For a puppet token: the admin who created it.
+    pub puppet_owner: Option<String>,
+    pub created_ts: i64,
+    pub valid_until_ms: Option<i64>,
+}
+
+/// The answer to "whose token is this?": the token row joined with the
+/// user flags request authentication needs, in one indexed lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub token_id: i64,
+    pub user_id: String,
+    pub device_id: Option<String>,
+    pub puppet_owner: Option<String>,
+    pub valid_until_ms: Option<i64>,
+    pub user_deactivated: bool,
+    pub user_locked: bool,
+    pub user_is_guest: bool,
+    pub user_admin: bool,
+}
+
+/// A User-Interactive Auth session as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UiaSession {
+    pub session_id: String,
+    pub creation_ts: i64,
+    pub uri: String,
+    pub method: String,
+    /// The user the session is bound to (re-authentication), if any.
+    pub user_id: Option<String>,
+    /// The request body the session was started with (JSON object, secrets removed).
+    pub client_dict: serde_json::Map<String, serde_json::Value>,
+    /// Data the server keeps for the session (JSON object).
+    pub server_dict: serde_json::Map<String, serde_json::Value>,
+    /// Set once the operation the session authorised has been carried out.
+    pub result: Option<serde_json::Value>,
+}
+
+/// The one storage interface. Every method is atomic on its own.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is ("sqlite" or "postgres"), for logs.
+    fn backend(&self) -> &'static str;
+
+    // --- users
+    /// Creates the user; `false` if the user ID is taken.
+    async fn create_user(&self, user: &NewUser) -> StoreResult<bool>;
+    async fn get_user(&self, user_id: &str) -> StoreResult<Option<User>>;
+    /// Users whose ID equals `user_id` case-insensitively (ASCII).
+    async fn get_users_case_insensitive(&self, user_id: &str) -> StoreResult<Vec<User>>;
+    async fn set_password_hash(&self, user_id: &str, hash: Option<&str>) -> StoreResult<()>;
+    async fn set_admin(&self, user_id: &str, admin: bool) -> StoreResult<()>;
+    /// Sets `user_type` and `displayname` where given (`None` leaves a field).
+    async fn set_profile_fields(
+        &self,
+        user_id: &str,
+        user_type: Option<&str>,
+        displayname: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Marks the user deactivated, clears its password, and deletes all its
+    /// devices and access tokens, in one transaction. Returns the deleted
+    /// device IDs.
+    async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
+
+    // --- devices
+    /// Creates the device unless it exists (an existing one is kept as is).
+    /// Returns `true` when it was created.
+    async fn ensure_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> StoreResult<bool>;
+    async fn get_device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<Device>>;
+    async fn list_devices(&self, user_id: &str) -> StoreResult<Vec<Device>>;
+    /// `false` when there is no such device.
+    async fn set_device_display_name(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// Deletes the devices and every access token bound to them. Returns the
+    /// IDs of the devices that existed.
+    async fn delete_devices(
+        &self,
+        user_id: &str,
+        device_ids: &[String],
+    ) -> StoreResult<Vec<String>>;
+    /// Deletes every device of the user but `keep` and every token but the
+    /// one with id `keep_token`. Returns the deleted device IDs.
+    async fn delete_all_devices_except(
+        &self,
+        user_id: &str,
+        keep_device: Option<&str>,
+        keep_token: Option<i64>,
+    ) -> StoreResult<Vec<String>>;
+    /// Records when and from where devices were last seen (a batch).
+    async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()>;
+
+    // --- access tokens
+    async fn create_access_token(&self, token: &NewAccessToken) -> StoreResult<i64>;
+    /// The hot path: one indexed lookup, no write.
+    async fn get_token_owner(&self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>>;
+    async fn delete_access_token(&self, token_id: i64) -> StoreResult<()>;
+    /// Writes last-used times for a batch of tokens.
+    async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()>;
+
+    // --- user-interactive auth
+    async fn create_uia_session(&self, session: &UiaSession) -> StoreResult<()>;
+    async fn get_uia_session(&self, session_id: &str) -> StoreResult<Option<UiaSession>>;
+    async fn update_uia_client_dict(
+        &self,
+        session_id: &str,
+        client_dict: &serde_json::Map<String, serde_json::Value>,
+    ) -> StoreResult<()>;
+    /// Sets one key of the server dict, keeping the others.
+    async fn set_uia_server_value(
+        &self,
+        session_id: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<()>;
+    async fn mark_uia_stage_completed(
+        &self,
+        session_id: &str,
+        stage: &str,
+        result: &serde_json::Value,
+    ) -> StoreResult<()>;
+    async fn get_uia_completed_stages(
+        &self,
+        session_id: &str,
+    ) -> StoreResult<Vec<(String, serde_json::Value)>>;
+    /// Records the outcome of the session's operation, once: returns the
+    /// result already recorded if there is one (and leaves it), else stores
+    /// `result` and returns `None`.
+    async fn set_uia_result_once(
+        &self,
+        session_id: &str,
+        result: &serde_json::Value,
+    ) -> StoreResult<Option<serde_json::Value>>;
+    async fn delete_uia_session(&self, session_id: &str) -> StoreResult<()>;
+    /// Deletes sessions created before `before_ts`; returns how many.
+    async fn delete_uia_sessions_before(&self, before_ts: i64) -> StoreResult<u64>;
+
+    // --- shared-secret registration nonces
+    async fn create_registration_nonce(&self, nonce: &str, created_ts: i64) -> StoreResult<()>;
+    /// Consumes the nonce: `true` if it existed and was created at or after
+    /// `not_before_ts`. A nonce is consumed whatever the answer.
+    async fn take_registration_nonce(&self, nonce: &str, not_before_ts: i64) -> StoreResult<bool>;
+}
+
+/// One device sighting, for [`Store::record_device_last_seen`].
+#[derive(Debug, Clone)]
+pub struct DeviceSeen {
+    pub user_id: String,
+    pub device_id: String,
+    pub ts: i64,
+    pub ip: Option<String>,
+}
+
+/// Opens the store a database URL names (`sqlite:...` or `postgres://...`)
+/// and applies the migrations.
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(
+            PostgresStore::connect(url, max_connections).await?,
+        ))
+    } else {
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

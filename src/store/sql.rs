@@ -1,0 +1,665 @@
+//! The SQL of both backends, written once. SQLite and PostgreSQL both accept
+//! `$N` placeholders, `RETURNING` and `ON CONFLICT`, so one macro body
+//! implements [`Store`] for each pool type; only connecting and the
+//! migrations (`migrations/{sqlite,postgres}`) differ.
+
+use super::{
+    Device, DeviceSeen, NewAccessToken, NewUser, Store, StoreError, StoreResult, TokenOwner,
+    UiaSession, User,
+};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// SQLite (WAL), the embedded default.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let filename = options.get_filename().to_owned();
+        let in_memory = filename.as_os_str() == ":memory:" || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(dir) = filename.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Database(sqlx::Error::Configuration(
+                        format!("cannot create {}: {e}", dir.display()).into(),
+                    ))
+                })?;
+            }
+        }
+        // An in-memory database exists once per connection: keep exactly one.
+        let max = if in_memory { 1 } else { max_connections.max(1) };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(1800))
+            })
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+/// PostgreSQL, for several processes on one database.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PostgresStore { pool })
+    }
+}
+
+fn to_json_text(map: &Map<String, Value>) -> String {
+    Value::Object(map.clone()).to_string()
+}
+
+fn parse_object(text: &str) -> StoreResult<Map<String, Value>> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(StoreError::Corrupt(
+            "a UIA dict is not a JSON object".into(),
+        )),
+    }
+}
+
+fn parse_value(text: &str) -> StoreResult<Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("bad JSON: {e}")))
+}
+
+const USER_COLUMNS: &str = "name, password_hash, admin, user_type, is_guest, deactivated, \
+                            locked, creation_ts, displayname, appservice_id";
+const DEVICE_COLUMNS: &str = "user_id, device_id, display_name, last_seen_ts, last_seen_ip";
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $name:literal) => {
+        impl $store {
+            fn user_from_row(r: &<$db as sqlx::Database>::Row) -> Result<User, sqlx::Error> {
+                Ok(User {
+                    user_id: r.try_get("name")?,
+                    password_hash: r.try_get("password_hash")?,
+                    admin: r.try_get("admin")?,
+                    user_type: r.try_get("user_type")?,
+                    is_guest: r.try_get("is_guest")?,
+                    deactivated: r.try_get("deactivated")?,
+                    locked: r.try_get("locked")?,
+                    creation_ts: r.try_get("creation_ts")?,
+                    displayname: r.try_get("displayname")?,
+                    appservice_id: r.try_get("appservice_id")?,
+                })
+            }
+
+            fn device_from_row(r: &<$db as sqlx::Database>::Row) -> Result<Device, sqlx::Error> {
+                Ok(Device {
+                    user_id: r.try_get("user_id")?,
+                    device_id: r.try_get("device_id")?,
+                    display_name: r.try_get("display_name")?,
+                    last_seen_ts: r.try_get("last_seen_ts")?,
+                    last_seen_ip: r.try_get("last_seen_ip")?,
+                })
+            }
+
+            fn uia_from_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<UiaSession> {
+                let client: String = r.try_get("client_dict")?;
+                let server: String = r.try_get("server_dict")?;
+                let result: Option<String> = r.try_get("result")?;
+                Ok(UiaSession {
+                    session_id: r.try_get("session_id")?,
+                    creation_ts: r.try_get("creation_ts")?,
+                    uri: r.try_get("uri")?,
+                    method: r.try_get("method")?,
+                    user_id: r.try_get("user_id")?,
+                    client_dict: parse_object(&client)?,
+                    server_dict: parse_object(&server)?,
+                    result: result.as_deref().map(parse_value).transpose()?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $name
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+            async fn create_user(&self, user: &NewUser) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
+                     creation_ts, displayname, appservice_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&user.user_id)
+                .bind(&user.password_hash)
+                .bind(user.admin)
+                .bind(&user.user_type)
+                .bind(user.is_guest)
+                .bind(user.creation_ts)
+                .bind(&user.displayname)
+                .bind(&user.appservice_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_user(&self, user_id: &str) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1");
+                let row = sqlx::query(&sql)
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(Self::user_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_users_case_insensitive(&self, user_id: &str) -> StoreResult<Vec<User>> {
+                let sql =
+                    format!("SELECT {USER_COLUMNS} FROM users WHERE lower(name) = lower($1)");
+                let rows = sqlx::query(&sql)
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(Self::user_from_row)
+                    .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_password_hash(&self, user_id: &str, hash: Option<&str>) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET password_hash = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_admin(&self, user_id: &str, admin: bool) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET admin = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(admin)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_profile_fields(
+                &self,
+                user_id: &str,
+                user_type: Option<&str>,
+                displayname: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE users SET user_type = COALESCE($2, user_type), \
+                     displayname = COALESCE($3, displayname) WHERE name = $1",
+                )
+                .bind(user_id)
+                .bind(user_type)
+                .bind(displayname)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE name = $1",
+                )
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM access_tokens WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let rows = sqlx::query("DELETE FROM devices WHERE user_id = $1 RETURNING device_id")
+                    .bind(user_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| r.try_get("device_id"))
+                    .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn ensure_device(
+                &self,
+                user_id: &str,
+                device_id: &str,
+                display_name: Option<&str>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO devices (user_id, device_id, display_name) VALUES ($1, $2, $3) \
+                     ON CONFLICT (user_id, device_id) DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(device_id)
+                .bind(display_name)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<Device>> {
+                let sql = format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND device_id = $2"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(user_id)
+                    .bind(device_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(Self::device_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_devices(&self, user_id: &str) -> StoreResult<Vec<Device>> {
+                let sql = format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY device_id"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(Self::device_from_row)
+                    .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_device_display_name(
+                &self,
+                user_id: &str,
+                device_id: &str,
+                display_name: Option<&str>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2",
+                )
+                .bind(user_id)
+                .bind(device_id)
+                .bind(display_name)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all, fields(count = device_ids.len()))]
+            async fn delete_devices(
+                &self,
+                user_id: &str,
+                device_ids: &[String],
+            ) -> StoreResult<Vec<String>> {
+                let mut tx = self.pool.begin().await?;
+                let mut existed = Vec::new();
+                for device_id in device_ids {
+                    sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
+                        .bind(user_id)
+                        .bind(device_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let done =
+                        sqlx::query("DELETE FROM devices WHERE user_id = $1 AND device_id = $2")
+                            .bind(user_id)
+                            .bind(device_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    if done.rows_affected() == 1 {
+                        existed.push(device_id.clone());
+                    }
+                }
+                tx.commit().await?;
+                Ok(existed)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_all_devices_except(
+                &self,
+                user_id: &str,
+                keep_device: Option<&str>,
+                keep_token: Option<i64>,
+            ) -> StoreResult<Vec<String>> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND id <> $2")
+                    .bind(user_id)
+                    .bind(keep_token.unwrap_or(-1))
+                    .execute(&mut *tx)
+                    .await?;
+                let rows = sqlx::query(
+                    "DELETE FROM devices WHERE user_id = $1 AND device_id <> $2 RETURNING device_id",
+                )
+                .bind(user_id)
+                .bind(keep_device.unwrap_or(""))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| r.try_get("device_id"))
+                    .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all, fields(count = seen.len()))]
+            async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for s in seen {
+                    sqlx::query(
+                        "UPDATE devices SET last_seen_ts = $3, last_seen_ip = COALESCE($4, last_seen_ip) \
+                         WHERE user_id = $1 AND device_id = $2",
+                    )
+                    .bind(&s.user_id)
+                    .bind(&s.device_id)
+                    .bind(s.ts)
+                    .bind(&s.ip)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_access_token(&self, t: &NewAccessToken) -> StoreResult<i64> {
+                let row = sqlx::query(
+                    "INSERT INTO access_tokens (token_hash, user_id, device_id, puppet_owner, \
+                     created_ts, valid_until_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(&t.token_hash)
+                .bind(&t.user_id)
+                .bind(&t.device_id)
+                .bind(&t.puppet_owner)
+                .bind(t.created_ts)
+                .bind(t.valid_until_ms)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.try_get("id")?)
+            }
+
+            async fn get_token_owner(&self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>> {
+                let row = sqlx::query(
+                    "SELECT t.id, t.user_id, t.device_id, t.puppet_owner, t.valid_until_ms, \
+                     u.deactivated, u.locked, u.is_guest, u.admin \
+                     FROM access_tokens t JOIN users u ON u.name = t.user_id \
+                     WHERE t.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(TokenOwner {
+                    token_id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    device_id: r.try_get("device_id")?,
+                    puppet_owner: r.try_get("puppet_owner")?,
+                    valid_until_ms: r.try_get("valid_until_ms")?,
+                    user_deactivated: r.try_get("deactivated")?,
+                    user_locked: r.try_get("locked")?,
+                    user_is_guest: r.try_get("is_guest")?,
+                    user_admin: r.try_get("admin")?,
+                }))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_access_token(&self, token_id: i64) -> StoreResult<()> {
+                sqlx::query("DELETE FROM access_tokens WHERE id = $1")
+                    .bind(token_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(count = used.len()))]
+            async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for (id, ts) in used {
+                    sqlx::query("UPDATE access_tokens SET last_used_ts = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(ts)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_uia_session(&self, s: &UiaSession) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO uia_sessions (session_id, creation_ts, uri, method, user_id, \
+                     client_dict, server_dict, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&s.session_id)
+                .bind(s.creation_ts)
+                .bind(&s.uri)
+                .bind(&s.method)
+                .bind(&s.user_id)
+                .bind(to_json_text(&s.client_dict))
+                .bind(to_json_text(&s.server_dict))
+                .bind(s.result.as_ref().map(|v| v.to_string()))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_uia_session(&self, session_id: &str) -> StoreResult<Option<UiaSession>> {
+                let row = sqlx::query(
+                    "SELECT session_id, creation_ts, uri, method, user_id, client_dict, \
+                     server_dict, result FROM uia_sessions WHERE session_id = $1",
+                )
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(Self::uia_from_row).transpose()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn update_uia_client_dict(
+                &self,
+                session_id: &str,
+                client_dict: &Map<String, Value>,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE uia_sessions SET client_dict = $2 WHERE session_id = $1")
+                    .bind(session_id)
+                    .bind(to_json_text(client_dict))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_uia_server_value(
+                &self,
+                session_id: &str,
+                key: &str,
+                value: &Value,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                // A write first: it locks the row on PostgreSQL and takes the
+                // write lock on SQLite, so the read-modify-write is atomic.
+                sqlx::query("UPDATE uia_sessions SET session_id = session_id WHERE session_id = $1")
+                    .bind(session_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = sqlx::query("SELECT server_dict FROM uia_sessions WHERE session_id = $1")
+                    .bind(session_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else { return Ok(()) };
+                let text: String = row.try_get("server_dict")?;
+                let mut dict = parse_object(&text)?;
+                dict.insert(key.to_owned(), value.clone());
+                sqlx::query("UPDATE uia_sessions SET server_dict = $2 WHERE session_id = $1")
+                    .bind(session_id)
+                    .bind(to_json_text(&dict))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(stage))]
+            async fn mark_uia_stage_completed(
+                &self,
+                session_id: &str,
+                stage: &str,
+                result: &Value,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO uia_completed_stages (session_id, stage_type, result) \
+                     VALUES ($1, $2, $3) ON CONFLICT (session_id, stage_type) \
+                     DO UPDATE SET result = excluded.result",
+                )
+                .bind(session_id)
+                .bind(stage)
+                .bind(result.to_string())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_uia_completed_stages(
+                &self,
+                session_id: &str,
+            ) -> StoreResult<Vec<(String, Value)>> {
+                let rows = sqlx::query(
+                    "SELECT stage_type, result FROM uia_completed_stages WHERE session_id = $1 \
+                     ORDER BY stage_type",
+                )
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let stage: String = r.try_get("stage_type")?;
+                        let result: String = r.try_get("result")?;
+                        Ok((stage, parse_value(&result)?))
+                    })
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_uia_result_once(
+                &self,
+                session_id: &str,
+                result: &Value,
+            ) -> StoreResult<Option<Value>> {
+                let done = sqlx::query(
+                    "UPDATE uia_sessions SET result = $2 WHERE session_id = $1 AND result IS NULL",
+                )
+                .bind(session_id)
+                .bind(result.to_string())
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 1 {
+                    return Ok(None);
+                }
+                let row = sqlx::query("SELECT result FROM uia_sessions WHERE session_id = $1")
+                    .bind(session_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let text: Option<String> = match row {
+                    Some(r) => r.try_get("result")?,
+                    None => None,
+                };
+                text.as_deref().map(parse_value).transpose()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_uia_session(&self, session_id: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM uia_sessions WHERE session_id = $1")
+                    .bind(session_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_uia_sessions_before(&self, before_ts: i64) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM uia_sessions WHERE creation_ts < $1")
+                    .bind(before_ts)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_registration_nonce(&self, nonce: &str, created_ts: i64) -> StoreResult<()> {
+                sqlx::query("INSERT INTO registration_nonces (nonce, created_ts) VALUES ($1, $2)")
+                    .bind(nonce)
+                    .bind(created_ts)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn take_registration_nonce(&self, nonce: &str, not_before_ts: i64) -> StoreResult<bool> {
+                let row = sqlx::query(
+                    "DELETE FROM registration_nonces WHERE nonce = $1 RETURNING created_ts",
+                )
+                .bind(nonce)
+                .fetch_optional(&self.pool)
+                .await?;
+                // Old nonces nobody used are swept on the way.
+                sqlx::query("DELETE FROM registration_nonces WHERE created_ts < $1")
+                    .bind(not_before_ts)
+                    .execute(&self.pool)
+                    .await?;
+                match row {
+                    Some(r) => {
+                        let created: i64 = r.try_get("created_ts")?;
+                        Ok(created >= not_before_ts)
+                    }
+                    None => Ok(false),
+                }
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore, sqlx::Sqlite, "sqlite");
+sql_store!(PostgresStore, sqlx::Postgres, "postgres");

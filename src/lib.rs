@@ -2,7 +2,11 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod http;
+pub mod server;
 pub mod store;
+pub mod telemetry;

@@ -1,1 +1,181 @@
-fn main() {}
+//! The `mxauth` command: `serve`, `config check`, `register-user`.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use mxauth::config::{Config, Loaded};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "mxauth",
+    version,
+    about = "The authentication server of a Matrix homeserver"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. Without --config: 127.0.0.1:8008, server_name
+    /// `localhost`, SQLite under ./data/.
+    Serve {
+        /// A YAML file with Synapse's key names (a whole homeserver.yaml works).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+    },
+    /// Work with config files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Create a user (the first admin, say), through the running server's
+    /// shared-secret admin API with --url, else straight in the database.
+    RegisterUser {
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Localpart of the new user.
+        #[arg(long, short = 'u')]
+        user: String,
+        /// The password; read from the first line of standard input if absent.
+        #[arg(long, short = 'p')]
+        password: Option<String>,
+        /// Make the user a server admin.
+        #[arg(long, short = 'a')]
+        admin: bool,
+        /// `bot` or `support`.
+        #[arg(long, short = 't')]
+        user_type: Option<String>,
+        /// Base URL of a running mxauth, e.g. http://localhost:8008: use
+        /// the shared-secret registration API (needs registration_shared_secret).
+        #[arg(long)]
+        url: Option<String>,
+        /// The shared secret, instead of the config's registration_shared_secret.
+        #[arg(
+            long,
+            env = "MXAUTH_REGISTRATION_SHARED_SECRET",
+            hide_env_values = true
+        )]
+        shared_secret: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config file: exits non-zero with the key's path on an error.
+    Check { file: PathBuf },
+}
+
+fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        None => Ok(Config::default()),
+        Some(p) => {
+            let Loaded {
+                config,
+                ignored_keys,
+            } = Config::load(p)?;
+            if !ignored_keys.is_empty() {
+                tracing::info!(
+                    "ignoring Synapse settings that are not about auth: {}",
+                    ignored_keys.join(", ")
+                );
+            }
+            Ok(config)
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    mxauth::telemetry::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { config } => serve(load(config.as_deref())?).await,
+            Command::Config {
+                command: ConfigCommand::Check { file },
+            } => {
+                let loaded = Config::load(&file)?;
+                println!("{}: OK", file.display());
+                if !loaded.ignored_keys.is_empty() {
+                    println!("ignored (not about auth): {}", loaded.ignored_keys.join(", "));
+                }
+                Ok(())
+            }
+            Command::RegisterUser {
+                config,
+                user,
+                password,
+                admin,
+                user_type,
+                url,
+                shared_secret,
+            } => {
+                let config = load(config.as_deref())?;
+                let password = match password {
+                    Some(p) => p,
+                    None => {
+                        let mut line = String::new();
+                        std::io::stdin().lock().read_line(&mut line)?;
+                        line.trim_end_matches(['\r', '\n']).to_owned()
+                    }
+                };
+                if password.is_empty() {
+                    bail!("the password is empty");
+                }
+                let user_id = match url {
+                    Some(url) => {
+                        let secret = shared_secret
+                            .or_else(|| {
+                                config
+                                    .registration_shared_secret
+                                    .as_ref()
+                                    .map(|s| s.expose().to_owned())
+                            })
+                            .context("--url needs a shared secret: registration_shared_secret in the config, or --shared-secret")?;
+                        mxauth::cli::register_over_http(&url, &secret, &user, &password, admin, user_type).await?
+                    }
+                    None => mxauth::cli::register_in_database(config, &user, &password, admin, user_type).await?,
+                };
+                println!("Created {user_id}{}", if admin { " (admin)" } else { "" });
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = mxauth::server::Server::build(config).await?;
+    for addr in server.local_addrs() {
+        println!("mxauth listening on http://{addr}");
+        tracing::info!(%addr, "listening");
+    }
+    server
+        .run(async {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+        })
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,91 @@
+//! What the command-line tools do, kept out of main so tests can call it.
+
+use crate::auth::admin::registration_mac;
+use crate::auth::Auth;
+use crate::clock::{OsRandom, SystemClock};
+use crate::config::Config;
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Registers a user through a running server's shared-secret admin API,
+/// as Synapse's `register_new_matrix_user` does. Returns the user ID.
+pub async fn register_over_http(
+    base_url: &str,
+    shared_secret: &str,
+    user: &str,
+    password: &str,
+    admin: bool,
+    user_type: Option<String>,
+) -> anyhow::Result<String> {
+    let url = format!(
+        "{}/_synapse/admin/v1/register",
+        base_url.trim_end_matches('/')
+    );
+    let client = reqwest::Client::new();
+    let nonce: Value = client
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let nonce = nonce["nonce"].as_str().context("no nonce in the answer")?;
+    let mac = registration_mac(
+        shared_secret,
+        nonce,
+        user,
+        password,
+        admin,
+        user_type.as_deref(),
+    );
+    let res = client
+        .post(&url)
+        .json(&json!({
+            "nonce": nonce, "username": user, "password": password,
+            "admin": admin, "user_type": user_type, "mac": mac,
+        }))
+        .send()
+        .await?;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!(
+            "the server refused: {status} {}",
+            body["error"].as_str().unwrap_or("")
+        );
+    }
+    body["user_id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no user_id in the answer")
+}
+
+/// Creates a user straight in the configured database.
+pub async fn register_in_database(
+    config: Config,
+    user: &str,
+    password: &str,
+    admin: bool,
+    user_type: Option<String>,
+) -> anyhow::Result<String> {
+    if let Some(t) = &user_type {
+        if !crate::auth::admin::USER_TYPES.contains(&t.as_str()) {
+            bail!("unknown user type {t} (known: bot, support)");
+        }
+    }
+    let store = crate::store::connect(&config.database.url(), 2).await?;
+    let auth = Auth::new(
+        Arc::new(config),
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsRandom),
+    );
+    let hash = auth
+        .hash_password(password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    auth.create_user_by_admin(user, Some(hash), admin, user_type, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}

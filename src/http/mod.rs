@@ -1,0 +1,109 @@
+//! HTTP: routes, extractors and the Matrix wire format. Knows nothing of
+//! SQL; every decision is asked of [`crate::auth`].
+
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use crate::auth::Auth;
+use crate::error::{ErrCode, Error};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Method, Request};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use routes::{account, admin, devices, login, logout, register, versions};
+use std::time::Duration;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Auth,
+    /// Trust `X-Forwarded-For` (the listener's `x_forwarded`).
+    pub x_forwarded: bool,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let client = Router::new()
+        .route("/login", get(login::get_flows).post(login::login))
+        .route("/register", post(register::register))
+        .route("/register/available", get(register::available))
+        .route("/logout", post(logout::logout))
+        .route("/logout/all", post(logout::logout_all))
+        .route("/account/whoami", get(account::whoami))
+        .route("/account/password", post(account::change_password))
+        .route("/account/deactivate", post(account::deactivate))
+        .route("/capabilities", get(versions::capabilities))
+        .route("/devices", get(devices::list))
+        .route(
+            "/devices/{device_id}",
+            get(devices::get).put(devices::put).delete(devices::delete),
+        )
+        .route("/delete_devices", post(devices::delete_many));
+
+    let admin = Router::new()
+        .route(
+            "/v1/register",
+            get(admin::register_nonce).post(admin::register),
+        )
+        .route("/v1/users/{user_id}/admin", get(admin::user_admin));
+
+    let max_body = state.auth.config.mxauth.max_request_body_bytes;
+    Router::new()
+        .route("/_matrix/client/versions", get(versions::versions))
+        .nest("/_matrix/client/v3", client.clone())
+        .nest("/_matrix/client/r0", client)
+        .nest("/_synapse/admin", admin)
+        .fallback(|| async { Error::unrecognized(404, "Unrecognized request") })
+        .method_not_allowed_fallback(|| async {
+            Error::new(405, ErrCode::Unrecognized, "Unrecognized request")
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a handler panicked");
+                internal_error_response()
+            },
+        ))
+        .layer(cors())
+        .layer(
+            // Method and path only: a query may carry an access token.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// The CORS headers the spec asks for, on every response.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::HeaderName::from_static("x-requested-with"),
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+        ])
+        .max_age(Duration::from_secs(86400))
+}
+
+/// For a 500 raised by a panic (which must not happen): the bare body.
+pub fn internal_error_response() -> axum::response::Response {
+    Error::Internal.into_response()
+}

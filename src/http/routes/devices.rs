@@ -1,0 +1,125 @@
+//! `GET /devices`, `GET|PUT|DELETE /devices/{deviceId}`, `POST /delete_devices`.
+
+use crate::auth::devices::Reauth;
+use crate::error::{Error, Result};
+use crate::http::extract::{Authed, JsonObject};
+use crate::http::AppState;
+use crate::store::Device;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::Method;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn device_json(d: &Device) -> Value {
+    json!({
+        "device_id": d.device_id,
+        "display_name": d.display_name,
+        "last_seen_ip": d.last_seen_ip,
+        "last_seen_ts": d.last_seen_ts,
+    })
+}
+
+pub async fn list(State(state): State<AppState>, Authed(requester): Authed) -> Result<Json<Value>> {
+    let devices = state.auth.list_devices(&requester).await?;
+    Ok(Json(
+        json!({ "devices": devices.iter().map(device_json).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Authed(requester): Authed,
+    Path(device_id): Path<String>,
+) -> Result<Json<Value>> {
+    let device = state.auth.get_device(&requester, &device_id).await?;
+    Ok(Json(device_json(&device)))
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    Authed(requester): Authed,
+    Path(device_id): Path<String>,
+    body: JsonObject,
+) -> Result<Json<Value>> {
+    match body.0.get("display_name") {
+        None => {
+            // Nothing to change, but the device must exist.
+            state.auth.get_device(&requester, &device_id).await?;
+        }
+        Some(Value::Null) => {
+            state
+                .auth
+                .rename_device(&requester, &device_id, None)
+                .await?
+        }
+        Some(Value::String(name)) => {
+            state
+                .auth
+                .rename_device(&requester, &device_id, Some(name))
+                .await?
+        }
+        Some(_) => return Err(Error::bad_json("'display_name' must be a string")),
+    }
+    Ok(Json(json!({})))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Authed(requester): Authed,
+    Path(device_id): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    mut body: JsonObject,
+) -> Result<Json<Value>> {
+    let auth = body.take_auth()?;
+    let uri = uri.to_string();
+    state
+        .auth
+        .delete_devices(
+            Reauth {
+                method: method.as_str(),
+                uri: &uri,
+                body: &body.0,
+                auth: auth.as_ref(),
+                requester: &requester,
+            },
+            &[device_id],
+        )
+        .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct DeleteDevicesBody {
+    devices: Option<Vec<String>>,
+}
+
+pub async fn delete_many(
+    State(state): State<AppState>,
+    Authed(requester): Authed,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    mut body: JsonObject,
+) -> Result<Json<Value>> {
+    let auth = body.take_auth()?;
+    let devices = body
+        .parse::<DeleteDevicesBody>()?
+        .devices
+        .ok_or_else(|| Error::missing_param("Missing param: devices"))?;
+    let uri = uri.to_string();
+    state
+        .auth
+        .delete_devices(
+            Reauth {
+                method: method.as_str(),
+                uri: &uri,
+                body: &body.0,
+                auth: auth.as_ref(),
+                requester: &requester,
+            },
+            &devices,
+        )
+        .await?;
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,69 @@
+//! `GET /login` (the flows) and `POST /login`.
+
+use crate::auth::identifiers::parse_identifier;
+use crate::auth::login::{PasswordLogin, LOGIN_TYPE_PASSWORD};
+use crate::auth::Session;
+use crate::error::{ErrCode, Error, Result};
+use crate::http::extract::JsonObject;
+use crate::http::AppState;
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+pub async fn get_flows(State(state): State<AppState>) -> Json<Value> {
+    let flows: Vec<Value> = state
+        .auth
+        .login_flows()
+        .into_iter()
+        .map(|t| json!({ "type": t }))
+        .collect();
+    Json(json!({ "flows": flows }))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    #[serde(rename = "type")]
+    kind: String,
+    password: Option<String>,
+    device_id: Option<String>,
+    initial_device_display_name: Option<String>,
+    // Accepted and ignored: this server issues no refresh tokens yet.
+    #[allow(dead_code)]
+    refresh_token: Option<bool>,
+}
+
+pub async fn login(State(state): State<AppState>, body: JsonObject) -> Result<Json<Value>> {
+    let fields: LoginBody = body.parse()?;
+    match fields.kind.as_str() {
+        LOGIN_TYPE_PASSWORD => {
+            let identifier = parse_identifier(&body.0)?;
+            let password = fields
+                .password
+                .map(Zeroizing::new)
+                .ok_or_else(|| Error::missing_param("Missing param: password"))?;
+            let session = state
+                .auth
+                .login_with_password(PasswordLogin {
+                    identifier,
+                    password,
+                    device_id: fields.device_id,
+                    initial_device_display_name: fields.initial_device_display_name,
+                })
+                .await?;
+            Ok(Json(session_json(&state, &session)))
+        }
+        _ => Err(Error::new(400, ErrCode::Unknown, "Unknown login type")),
+    }
+}
+
+/// The body of a successful login or registration.
+pub fn session_json(state: &AppState, session: &Session) -> Value {
+    json!({
+        "user_id": session.user_id,
+        "access_token": session.access_token.expose(),
+        "device_id": session.device_id,
+        "home_server": state.auth.server_name(),
+    })
+}

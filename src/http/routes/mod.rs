@@ -1,0 +1,10 @@
+//! One file per endpoint or small group: request/response shapes and the
+//! handler, which parses, calls `auth`, and renders.
+
+pub mod account;
+pub mod admin;
+pub mod devices;
+pub mod login;
+pub mod logout;
+pub mod register;
+pub mod versions;

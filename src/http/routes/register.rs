@@ -1,0 +1,66 @@
+//! `POST /register` and `GET /register/available`.
+
+use super::login::session_json;
+use crate::auth::register::{RegisterRequest, Registered};
+use crate::error::{Error, Result};
+use crate::http::extract::{form_urlencoded_pairs, JsonObject};
+use crate::http::AppState;
+use axum::extract::{OriginalUri, State};
+use axum::http::Method;
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn register(
+    State(state): State<AppState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    mut body: JsonObject,
+) -> Result<Json<Value>> {
+    let kind = uri
+        .query()
+        .and_then(|q| form_urlencoded_pairs(q).find(|(k, _)| k == "kind"))
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| "user".to_owned());
+    let guest = match kind.as_str() {
+        "user" => false,
+        "guest" => true,
+        _ => return Err(Error::invalid_param("Invalid kind")),
+    };
+    let auth = body.take_auth()?;
+    let uri_text = uri.to_string();
+    let outcome = state
+        .auth
+        .register(RegisterRequest {
+            guest,
+            method: method.as_str(),
+            uri: &uri_text,
+            body: &body.0,
+            auth: auth.as_ref(),
+        })
+        .await?;
+    Ok(Json(match outcome {
+        Registered::LoggedIn(session) => session_json(&state, &session),
+        Registered::NoLogin { user_id } => {
+            json!({ "user_id": user_id, "home_server": state.auth.server_name() })
+        }
+    }))
+}
+
+pub async fn available(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Json<Value>> {
+    if !state.auth.config.enable_registration {
+        return Err(Error::forbidden("Registration has been disabled"));
+    }
+    let username = uri
+        .query()
+        .and_then(|q| form_urlencoded_pairs(q).find(|(k, _)| k == "username"))
+        .map(|(_, v)| v)
+        .ok_or_else(|| Error::missing_param("Missing param: username"))?;
+    state
+        .auth
+        .check_username_available(&username.to_lowercase())
+        .await?;
+    Ok(Json(json!({ "available": true })))
+}

@@ -1,0 +1,125 @@
+//! Putting it together: open the store, build the rules engine, bind the
+//! listeners, run the background jobs, serve until told to stop.
+
+use crate::auth::Auth;
+use crate::clock::{Clock, OsRandom, Random, SystemClock};
+use crate::config::Config;
+use crate::http::{router, AppState};
+use anyhow::Context;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// A built server: listeners bound, not yet serving.
+pub struct Server {
+    auth: Auth,
+    listeners: Vec<(TcpListener, bool)>,
+}
+
+impl Server {
+    /// Opens the database (applying migrations) and binds every listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
+    }
+
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+    ) -> anyhow::Result<Self> {
+        let max_connections = match &config.database {
+            crate::config::DatabaseConfig::Postgres { cp_max, .. } => cp_max.unwrap_or(10),
+            crate::config::DatabaseConfig::Sqlite { .. } => 8,
+        };
+        let store = crate::store::connect(&config.database.url(), max_connections)
+            .await
+            .context("opening the database")?;
+        tracing::info!(backend = store.backend(), "database ready");
+
+        let mut listeners = Vec::new();
+        for l in config.listeners.iter().filter(|l| l.kind == "http") {
+            for addr in &l.bind_addresses {
+                let ip: IpAddr = addr
+                    .parse()
+                    .with_context(|| format!("bad bind address {addr}"))?;
+                let listener = TcpListener::bind(SocketAddr::new(ip, l.port))
+                    .await
+                    .with_context(|| format!("binding {addr}:{}", l.port))?;
+                listeners.push((listener, l.x_forwarded));
+            }
+        }
+        anyhow::ensure!(!listeners.is_empty(), "no http listener is configured");
+        let auth = Auth::new(Arc::new(config), store, clock, rng);
+        Ok(Server { auth, listeners })
+    }
+
+    /// Where the server listens.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// Serves until `shutdown` resolves, then flushes what is pending.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let jobs = tokio::spawn(background_jobs(self.auth.clone(), stop_rx.clone()));
+        let mut servers = Vec::new();
+        for (listener, x_forwarded) in self.listeners {
+            let app = router(AppState {
+                auth: self.auth.clone(),
+                x_forwarded,
+            });
+            let mut rx = stop_rx.clone();
+            servers.push(tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+            }));
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        for s in servers {
+            s.await??;
+        }
+        let _ = jobs.await;
+        self.auth.usage.flush().await;
+        Ok(())
+    }
+}
+
+/// Flushes last-used times and sweeps expired UIA sessions, on timers.
+async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let flush_every = Duration::from_millis(auth.config.mxauth.token_last_used_flush_ms.max(100));
+    let mut flush = tokio::time::interval(flush_every);
+    let mut sweep = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = flush.tick() => auth.usage.flush().await,
+            _ = sweep.tick() => {
+                let lifetime = auth.config.mxauth.uia_session_lifetime_ms as i64;
+                let before = auth.clock.now_ms() - lifetime;
+                match auth.store.delete_uia_sessions_before(before).await {
+                    Ok(n) if n > 0 => tracing::info!(count = n, "expired UIA sessions removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("could not sweep UIA sessions: {e}"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Black-box tests: the real server on a random port with a fresh database,
+//! each test once on SQLite and once on PostgreSQL.
+
+mod support;
+
+mod login;
+mod register;

@@ -1,0 +1,269 @@
+//! The harness: the real server on a random port, with a fresh database,
+//! on SQLite or PostgreSQL; and a small client.
+
+use mxauth::config::{Config, DatabaseConfig, Listener, Secret};
+use mxauth::server::Server;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an `async fn(Backend)` test once per backend: `both!(name);` makes
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+pub const SERVER_NAME: &str = "test.example";
+pub const SHARED_SECRET: &str = "this is the shared secret";
+
+/// The config every test server starts from.
+pub fn base_config() -> Config {
+    let mut c = Config::default();
+    c.server_name = SERVER_NAME.into();
+    c.listeners = vec![Listener {
+        port: 0,
+        bind_addresses: vec!["127.0.0.1".into()],
+        kind: "http".into(),
+        tls: false,
+        x_forwarded: false,
+        resources: vec![],
+    }];
+    c.enable_registration = true;
+    c.enable_registration_without_verification = true;
+    c.registration_shared_secret = Some(Secret::new(SHARED_SECRET));
+    c.mxauth.token_last_used_flush_ms = 200;
+    c
+}
+
+/// A fresh database of the backend: a temp SQLite file, or a new
+/// PostgreSQL database on the server `MXAUTH_TEST_POSTGRES_URL` names
+/// (scripts/test.sh starts one and sets it).
+pub struct FreshDatabase {
+    pub config: DatabaseConfig,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh_database(backend: Backend) -> FreshDatabase {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            FreshDatabase {
+                config: DatabaseConfig::Sqlite {
+                    path: dir.path().join("mxauth.db"),
+                },
+                _dir: Some(dir),
+            }
+        }
+        Backend::Postgres => {
+            let admin_url = std::env::var("MXAUTH_TEST_POSTGRES_URL").expect(
+                "MXAUTH_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, \
+                 which starts PostgreSQL",
+            );
+            let url = reqwest::Url::parse(&admin_url).expect("MXAUTH_TEST_POSTGRES_URL is a URL");
+            let name = format!("mxauth_test_{}", uuid_like());
+            let pool = sqlx::PgPool::connect(&admin_url)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .expect("create database");
+            pool.close().await;
+            FreshDatabase {
+                config: DatabaseConfig::Postgres {
+                    user: Some(url.username().to_owned()).filter(|u| !u.is_empty()),
+                    password: url.password().map(Secret::new),
+                    database: name,
+                    host: url.host_str().unwrap_or("127.0.0.1").to_owned(),
+                    port: url.port().unwrap_or(5432),
+                    cp_min: None,
+                    cp_max: Some(5),
+                },
+                _dir: None,
+            }
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..16)
+        .map(|_| rng.gen_range(b'a'..=b'z') as char)
+        .collect()
+}
+
+/// A running mxauth.
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub db: std::sync::Arc<FreshDatabase>,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = std::sync::Arc::new(fresh_database(backend).await);
+        Self::start_on(db, tweak).await
+    }
+
+    /// A server on an existing database (a second process, say).
+    pub async fn start_on(
+        db: std::sync::Arc<FreshDatabase>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut config = base_config();
+        config.database = db.config.clone();
+        tweak(&mut config);
+        let server = Server::build(config).await.expect("server builds");
+        let addr = server.local_addrs()[0];
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            addr,
+            db,
+            client: reqwest::Client::new(),
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits until it has flushed and exited.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+
+    /// Any request; `body` `None` sends none. Returns status and JSON body
+    /// (`Value::Null` when the body is not JSON).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body read");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub fn raw(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, token, Some(&body)).await
+    }
+
+    /// Registers `localpart` with `password` through UIA (dummy stage);
+    /// returns (user_id, access_token, device_id).
+    pub async fn register(&self, localpart: &str, password: &str) -> (String, String, String) {
+        let body = json!({"username": localpart, "password": password});
+        let (status, challenge) = self
+            .post("/_matrix/client/v3/register", None, body.clone())
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+        let mut body = body;
+        body["auth"] = json!({"type": "m.login.dummy", "session": challenge["session"]});
+        let (status, res) = self.post("/_matrix/client/v3/register", None, body).await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        (
+            res["user_id"].as_str().unwrap().to_owned(),
+            res["access_token"].as_str().unwrap().to_owned(),
+            res["device_id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Logs in with a password; returns (access_token, device_id).
+    pub async fn login(&self, user: &str, password: &str) -> (String, String) {
+        let (status, res) = self
+            .post(
+                "/_matrix/client/v3/login",
+                None,
+                json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        (
+            res["access_token"].as_str().unwrap().to_owned(),
+            res["device_id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A password stage for `user` within `session`.
+    pub fn password_auth(session: &Value, user: &str, password: &str) -> Value {
+        json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user},
+            "password": password,
+            "session": session,
+        })
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts a Matrix error.
+#[track_caller]
+pub fn assert_error(got: &(StatusCode, Value), status: u16, errcode: &str) {
+    assert_eq!(got.0.as_u16(), status, "status of {}", got.1);
+    assert_eq!(got.1["errcode"], errcode, "errcode of {}", got.1);
+    assert!(got.1["error"].is_string(), "error message of {}", got.1);
+}

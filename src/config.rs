@@ -67,8 +67,12 @@ impl DatabaseConfig {
                 database,
                 host,
                 port,
+                user,
                 ..
-            } => format!("postgres://{host}:{port}/{database}"),
+            } => format!(
+                "postgres://{}@{host}:{port}/{database}",
+                user.clone().unwrap_or_default()
+            ),
         }
     }
 }

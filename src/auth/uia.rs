@@ -294,14 +294,14 @@ impl Auth {
     }
 }
 
+/// A secret field's name and value.
+type SecretField = (String, zeroize::Zeroizing<String>);
+
 /// Splits the secret fields off a body. A secret must be a string.
 fn split_secrets(
     body: &Map<String, Value>,
     secret_fields: &[&str],
-) -> Result<(
-    Map<String, Value>,
-    Vec<(String, zeroize::Zeroizing<String>)>,
-)> {
+) -> Result<(Map<String, Value>, Vec<SecretField>)> {
     let mut plain = Map::new();
     let mut secrets = Vec::new();
     for (key, value) in body {

@@ -1,5 +1,7 @@
 //! The harness: the real server on a random port, with a fresh database,
 //! on SQLite or PostgreSQL; and a small client.
+// Not every test module uses every helper.
+#![allow(dead_code)]
 
 use mxauth::config::{Config, DatabaseConfig, Listener, Secret};
 use mxauth::server::Server;
@@ -36,8 +38,10 @@ pub const SHARED_SECRET: &str = "this is the shared secret";
 
 /// The config every test server starts from.
 pub fn base_config() -> Config {
-    let mut c = Config::default();
-    c.server_name = SERVER_NAME.into();
+    let mut c = Config {
+        server_name: SERVER_NAME.into(),
+        ..Config::default()
+    };
     c.listeners = vec![Listener {
         port: 0,
         bind_addresses: vec!["127.0.0.1".into()],

@@ -47,17 +47,70 @@ impl FromRequest<AppState> for JsonObject {
 impl JsonObject {
     /// The body as a typed value: wrong field types → 400 M_BAD_JSON.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
-        T::deserialize(Value::Object(self.0.clone())).map_err(|e| Error::bad_json(e.to_string()))
+        parse_object(&self.0)
     }
 
     /// Takes `auth` out of the body: `null` counts as absent.
-    pub fn take_auth(&mut self) -> Result<Option<Map<String, Value>>> {
+    fn take_auth(&mut self) -> Result<Option<Map<String, Value>>> {
         match self.0.remove("auth") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(a)) => Ok(Some(a)),
             Some(_) => Err(Error::bad_json("'auth' must be an object")),
         }
     }
+}
+
+/// A request to an endpoint behind User-Interactive Auth: where it was
+/// sent (method, path and query), its JSON body with `auth` taken out, and
+/// the `auth` dict.
+pub struct UiaBody {
+    pub method: String,
+    pub uri: String,
+    pub body: Map<String, Value>,
+    pub auth: Option<Map<String, Value>>,
+}
+
+impl FromRequest<AppState> for UiaBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let method = req.method().as_str().to_owned();
+        let uri = req
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map(|u| u.0.to_string())
+            .unwrap_or_else(|| req.uri().to_string());
+        let mut body = JsonObject::from_request(req, state).await?;
+        let auth = body.take_auth()?;
+        Ok(UiaBody {
+            method,
+            uri,
+            body: body.0,
+            auth,
+        })
+    }
+}
+
+impl UiaBody {
+    /// The body as a typed value: wrong field types → 400 M_BAD_JSON.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
+        parse_object(&self.body)
+    }
+
+    /// This request as a re-authentication by `requester`.
+    pub fn reauth<'a>(&'a self, requester: &'a Requester) -> crate::auth::devices::Reauth<'a> {
+        crate::auth::devices::Reauth {
+            method: &self.method,
+            uri: &self.uri,
+            body: &self.body,
+            auth: self.auth.as_ref(),
+            requester,
+        }
+    }
+}
+
+fn parse_object<T: DeserializeOwned>(map: &Map<String, Value>) -> Result<T> {
+    T::deserialize(Value::Object(map.clone())).map_err(|e| Error::bad_json(e.to_string()))
 }
 
 /// The client's address: the peer, or X-Forwarded-For's first entry when

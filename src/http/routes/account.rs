@@ -1,11 +1,9 @@
 //! `GET /account/whoami`, `POST /account/password`, `POST /account/deactivate`.
 
-use crate::auth::devices::Reauth;
 use crate::error::Result;
-use crate::http::extract::{Authed, JsonObject};
+use crate::http::extract::{Authed, UiaBody};
 use crate::http::AppState;
-use axum::extract::{OriginalUri, State};
-use axum::http::Method;
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -24,22 +22,9 @@ pub async fn whoami(Authed(requester): Authed) -> Json<Value> {
 pub async fn change_password(
     State(state): State<AppState>,
     Authed(requester): Authed,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    mut body: JsonObject,
+    req: UiaBody,
 ) -> Result<Json<Value>> {
-    let auth = body.take_auth()?;
-    let uri = uri.to_string();
-    state
-        .auth
-        .change_password(Reauth {
-            method: method.as_str(),
-            uri: &uri,
-            body: &body.0,
-            auth: auth.as_ref(),
-            requester: &requester,
-        })
-        .await?;
+    state.auth.change_password(req.reauth(&requester)).await?;
     Ok(Json(json!({})))
 }
 
@@ -56,22 +41,9 @@ struct DeactivateBody {
 pub async fn deactivate(
     State(state): State<AppState>,
     Authed(requester): Authed,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    mut body: JsonObject,
+    req: UiaBody,
 ) -> Result<Json<Value>> {
-    let auth = body.take_auth()?;
-    let _: DeactivateBody = body.parse()?;
-    let uri = uri.to_string();
-    state
-        .auth
-        .deactivate(Reauth {
-            method: method.as_str(),
-            uri: &uri,
-            body: &body.0,
-            auth: auth.as_ref(),
-            requester: &requester,
-        })
-        .await?;
+    let _: DeactivateBody = req.parse()?;
+    state.auth.deactivate(req.reauth(&requester)).await?;
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }

@@ -1,12 +1,10 @@
 //! `GET /devices`, `GET|PUT|DELETE /devices/{deviceId}`, `POST /delete_devices`.
 
-use crate::auth::devices::Reauth;
 use crate::error::{Error, Result};
-use crate::http::extract::{Authed, JsonObject};
+use crate::http::extract::{Authed, JsonObject, UiaBody};
 use crate::http::AppState;
 use crate::store::Device;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::Method;
+use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -68,24 +66,11 @@ pub async fn delete(
     State(state): State<AppState>,
     Authed(requester): Authed,
     Path(device_id): Path<String>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    mut body: JsonObject,
+    req: UiaBody,
 ) -> Result<Json<Value>> {
-    let auth = body.take_auth()?;
-    let uri = uri.to_string();
     state
         .auth
-        .delete_devices(
-            Reauth {
-                method: method.as_str(),
-                uri: &uri,
-                body: &body.0,
-                auth: auth.as_ref(),
-                requester: &requester,
-            },
-            &[device_id],
-        )
+        .delete_devices(req.reauth(&requester), &[device_id])
         .await?;
     Ok(Json(json!({})))
 }
@@ -98,28 +83,15 @@ struct DeleteDevicesBody {
 pub async fn delete_many(
     State(state): State<AppState>,
     Authed(requester): Authed,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    mut body: JsonObject,
+    req: UiaBody,
 ) -> Result<Json<Value>> {
-    let auth = body.take_auth()?;
-    let devices = body
+    let devices = req
         .parse::<DeleteDevicesBody>()?
         .devices
         .ok_or_else(|| Error::missing_param("Missing param: devices"))?;
-    let uri = uri.to_string();
     state
         .auth
-        .delete_devices(
-            Reauth {
-                method: method.as_str(),
-                uri: &uri,
-                body: &body.0,
-                auth: auth.as_ref(),
-                requester: &requester,
-            },
-            &devices,
-        )
+        .delete_devices(req.reauth(&requester), &devices)
         .await?;
     Ok(Json(json!({})))
 }

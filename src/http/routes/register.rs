@@ -3,18 +3,16 @@
 use super::login::session_json;
 use crate::auth::register::{RegisterRequest, Registered};
 use crate::error::{Error, Result};
-use crate::http::extract::{form_urlencoded_pairs, JsonObject};
+use crate::http::extract::{form_urlencoded_pairs, UiaBody};
 use crate::http::AppState;
 use axum::extract::{OriginalUri, State};
-use axum::http::Method;
 use axum::Json;
 use serde_json::{json, Value};
 
 pub async fn register(
     State(state): State<AppState>,
-    method: Method,
     OriginalUri(uri): OriginalUri,
-    mut body: JsonObject,
+    req: UiaBody,
 ) -> Result<Json<Value>> {
     let kind = uri
         .query()
@@ -26,16 +24,14 @@ pub async fn register(
         "guest" => true,
         _ => return Err(Error::invalid_param("Invalid kind")),
     };
-    let auth = body.take_auth()?;
-    let uri_text = uri.to_string();
     let outcome = state
         .auth
         .register(RegisterRequest {
             guest,
-            method: method.as_str(),
-            uri: &uri_text,
-            body: &body.0,
-            auth: auth.as_ref(),
+            method: &req.method,
+            uri: &req.uri,
+            body: &req.body,
+            auth: req.auth.as_ref(),
         })
         .await?;
     Ok(Json(match outcome {

@@ -1,8 +1,8 @@
 //! Account operations behind re-authentication: password change and
 //! deactivation.
 
-use super::devices::Reauth;
 use super::policy::check_new_password;
+use super::uia::Reauth;
 use super::Auth;
 use crate::error::{Error, Result};
 use serde_json::{json, Value};

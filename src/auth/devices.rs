@@ -1,58 +1,12 @@
 //! Devices: list, read, rename, delete (behind UIA), logout.
 
-use super::uia::{Flows, UiaRequest, PASSWORD};
+use super::uia::Reauth;
 use super::{check_device_display_name, Auth, Requester};
 use crate::error::{Error, Result};
 use crate::store::Device;
-use serde_json::{json, Map, Value};
-
-/// A request protected by re-authentication: where it was sent and its body.
-pub struct Reauth<'a> {
-    pub method: &'a str,
-    pub uri: &'a str,
-    pub body: &'a Map<String, Value>,
-    pub auth: Option<&'a Map<String, Value>>,
-    pub requester: &'a Requester,
-}
+use serde_json::json;
 
 impl Auth {
-    /// The flows offered to a user proving it is them.
-    pub(crate) async fn reauth_flows(&self, user_id: &str) -> Result<Flows> {
-        let has_password = self
-            .store
-            .get_user(user_id)
-            .await?
-            .is_some_and(|u| u.password_hash.is_some());
-        if self.password_reauth_enabled() && has_password {
-            return Ok(Flows::single(&[PASSWORD]));
-        }
-        Err(Error::forbidden(
-            "This account has no way to re-authenticate (no password set)",
-        ))
-    }
-
-    /// Runs re-authentication; `Ok(true)` when the operation should run,
-    /// `Ok(false)` when the session already ran it (a replay does nothing).
-    pub(crate) async fn reauthenticate(
-        &self,
-        req: &Reauth<'_>,
-        secret_fields: &[&str],
-    ) -> Result<super::uia::UiaPassed> {
-        let flows = self.reauth_flows(&req.requester.user_id).await?;
-        self.check_uia(
-            UiaRequest {
-                method: req.method,
-                uri: req.uri,
-                body: req.body,
-                auth: req.auth,
-                requester: Some(req.requester),
-                secret_fields,
-            },
-            &flows,
-        )
-        .await
-    }
-
     pub async fn list_devices(&self, requester: &Requester) -> Result<Vec<Device>> {
         Ok(self.store.list_devices(&requester.user_id).await?)
     }

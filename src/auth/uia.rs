@@ -76,6 +76,54 @@ pub struct UiaPassed {
     pub previous_result: Option<Value>,
 }
 
+/// A request protected by re-authentication: where it was sent and its body.
+pub struct Reauth<'a> {
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub body: &'a Map<String, Value>,
+    pub auth: Option<&'a Map<String, Value>>,
+    pub requester: &'a Requester,
+}
+
+impl Auth {
+    /// The flows offered to a user proving it is them.
+    pub(crate) async fn reauth_flows(&self, user_id: &str) -> Result<Flows> {
+        let has_password = self
+            .store
+            .get_user(user_id)
+            .await?
+            .is_some_and(|u| u.password_hash.is_some());
+        if self.password_reauth_enabled() && has_password {
+            return Ok(Flows::single(&[PASSWORD]));
+        }
+        Err(Error::forbidden(
+            "This account has no way to re-authenticate (no password set)",
+        ))
+    }
+
+    /// Runs re-authentication for `req`: the operation may go ahead when
+    /// this returns (and does nothing new if `previous_result` is set).
+    pub(crate) async fn reauthenticate(
+        &self,
+        req: &Reauth<'_>,
+        secret_fields: &[&str],
+    ) -> Result<UiaPassed> {
+        let flows = self.reauth_flows(&req.requester.user_id).await?;
+        self.check_uia(
+            UiaRequest {
+                method: req.method,
+                uri: req.uri,
+                body: req.body,
+                auth: req.auth,
+                requester: Some(req.requester),
+                secret_fields,
+            },
+            &flows,
+        )
+        .await
+    }
+}
+
 enum StageError {
     /// The stage failed: answer 401 with the challenge and this error.
     Failed(ErrCode, String),

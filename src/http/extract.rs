@@ -98,8 +98,8 @@ impl UiaBody {
     }
 
     /// This request as a re-authentication by `requester`.
-    pub fn reauth<'a>(&'a self, requester: &'a Requester) -> crate::auth::devices::Reauth<'a> {
-        crate::auth::devices::Reauth {
+    pub fn reauth<'a>(&'a self, requester: &'a Requester) -> crate::auth::uia::Reauth<'a> {
+        crate::auth::uia::Reauth {
             method: &self.method,
             uri: &self.uri,
             body: &self.body,

@@ -57,3 +57,5 @@ log "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 log "cargo test"
 cargo test --all-targets "$@"
+log "schemathesis against the spec's OpenAPI (no input may get a 5xx)"
+scripts/fuzz.sh

@@ -39,6 +39,19 @@ impl Server {
 
         let mut listeners = Vec::new();
         for l in config.listeners.iter().filter(|l| l.kind == "http") {
+            // mxauth serves Synapse's `client` resource (the Client-Server
+            // and admin APIs); a listener for other resources only is not ours.
+            let serves_client = l.resources.is_empty()
+                || l.resources
+                    .iter()
+                    .any(|r| r.names.iter().any(|n| n == "client"));
+            if !serves_client {
+                tracing::info!(
+                    port = l.port,
+                    "skipping a listener without the `client` resource"
+                );
+                continue;
+            }
             for addr in &l.bind_addresses {
                 let ip: IpAddr = addr
                     .parse()
@@ -49,7 +62,10 @@ impl Server {
                 listeners.push((listener, l.x_forwarded));
             }
         }
-        anyhow::ensure!(!listeners.is_empty(), "no http listener is configured");
+        anyhow::ensure!(
+            !listeners.is_empty(),
+            "no http listener with the `client` resource is configured"
+        );
         let auth = Auth::new(Arc::new(config), store, clock, rng);
         Ok(Server { auth, listeners })
     }

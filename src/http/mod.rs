@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.auth.config.mxauth.max_request_body_bytes;
     Router::new()
         .route("/_matrix/client/versions", get(versions::versions))
+        .route("/health", get(|| async { "OK" }))
         .nest("/_matrix/client/v3", client.clone())
         .nest("/_matrix/client/r0", client)
         .nest("/_synapse/admin", admin)

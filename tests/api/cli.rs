@@ -30,6 +30,39 @@ async fn serve_without_config_uses_the_embedded_default() {
     assert!(dir.path().join("data/mxauth.db").exists());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_serve_only_the_client_resource() {
+    let db = std::sync::Arc::new(crate::support::fresh_database(Backend::Sqlite).await);
+    let s = TestServer::start_on(db, |c| {
+        let mut federation_only = c.listeners[0].clone();
+        federation_only.resources = vec![mxauth::config::ListenerResource {
+            names: vec!["federation".into()],
+            compress: false,
+        }];
+        c.listeners[0].resources = vec![mxauth::config::ListenerResource {
+            names: vec!["client".into(), "federation".into()],
+            compress: false,
+        }];
+        c.listeners.push(federation_only);
+    })
+    .await;
+    let (status, _) = s.get("/_matrix/client/versions", None).await;
+    assert_eq!(status, 200);
+    let res = s
+        .raw()
+        .get(format!("{}/health", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "OK");
+    assert_eq!(
+        s.addrs.len(),
+        1,
+        "the federation-only listener is not bound"
+    );
+}
+
 #[test]
 fn config_check_reports_the_key_path() {
     let dir = tempfile::tempdir().unwrap();

@@ -119,6 +119,7 @@ fn uuid_like() -> String {
 pub struct TestServer {
     pub base: String,
     pub addr: SocketAddr,
+    pub addrs: Vec<SocketAddr>,
     pub db: std::sync::Arc<FreshDatabase>,
     client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -144,7 +145,8 @@ impl TestServer {
         config.database = db.config.clone();
         tweak(&mut config);
         let server = Server::build(config).await.expect("server builds");
-        let addr = server.local_addrs()[0];
+        let addrs = server.local_addrs();
+        let addr = addrs[0];
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -157,6 +159,7 @@ impl TestServer {
         TestServer {
             base: format!("http://{addr}"),
             addr,
+            addrs,
             db,
             client: reqwest::Client::new(),
             stop: Some(tx),

@@ -3,5 +3,11 @@
 
 mod support;
 
+mod account;
+mod admin;
+mod devices;
+mod errors;
 mod login;
+mod multiprocess;
 mod register;
+mod store;

@@ -3,7 +3,13 @@
 
 mod support;
 
+mod account;
+mod admin;
 mod cli;
+mod devices;
+mod errors;
 mod login;
+mod multiprocess;
 mod passwords;
 mod register;
+mod store;

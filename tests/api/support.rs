@@ -40,19 +40,19 @@ pub const SHARED_SECRET: &str = "this is the shared secret";
 pub fn base_config() -> Config {
     let mut c = Config {
         server_name: SERVER_NAME.into(),
+        listeners: vec![Listener {
+            port: 0,
+            bind_addresses: vec!["127.0.0.1".into()],
+            kind: "http".into(),
+            tls: false,
+            x_forwarded: false,
+            resources: vec![],
+        }],
+        enable_registration: true,
+        enable_registration_without_verification: true,
+        registration_shared_secret: Some(Secret::new(SHARED_SECRET)),
         ..Config::default()
     };
-    c.listeners = vec![Listener {
-        port: 0,
-        bind_addresses: vec!["127.0.0.1".into()],
-        kind: "http".into(),
-        tls: false,
-        x_forwarded: false,
-        resources: vec![],
-    }];
-    c.enable_registration = true;
-    c.enable_registration_without_verification = true;
-    c.registration_shared_secret = Some(Secret::new(SHARED_SECRET));
     c.mxauth.token_last_used_flush_ms = 200;
     c
 }

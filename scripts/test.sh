@@ -57,3 +57,5 @@ log "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 log "cargo test"
 cargo test --all-targets "$@"
+log "real clients"
+clients/run.sh

@@ -59,3 +59,5 @@ log "cargo test"
 cargo test --all-targets "$@"
 log "schemathesis against the spec's OpenAPI (no input may get a 5xx)"
 scripts/fuzz.sh
+log "real clients"
+clients/run.sh

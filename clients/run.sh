@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Real clients against a real mxauth: matrix-js-sdk 37.5.0 (clients/js,
+# node --test) and matrix-nio 0.26.0 (clients/nio, pytest).
+#
+# Installs what is missing (npm ci; a venv with requirements.txt), builds the
+# server if needed, writes a config (free port, SQLite in a temp dir,
+# registration open), starts `mxauth serve --config`, waits for
+# /_matrix/client/versions, runs both suites, stops the server, and exits
+# non-zero if either suite failed.
+#
+# Environment:
+#   MXAUTH_BIN        the server binary to use (else `cargo build`, which
+#                     honours CARGO_TARGET_DIR)
+#   MXAUTH_CLIENTS_NO_CONFIG=1
+#                     development only: start `mxauth serve` WITHOUT a config
+#                     (127.0.0.1:8008, registration closed) in the temp dir;
+#                     the registration tests then fail with M_FORBIDDEN.
+# The tests get MXAUTH_URL, MXAUTH_BIN, MXAUTH_CONFIG, MXAUTH_WORKDIR and
+# MXAUTH_SERVER_NAME.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# --- the clients
+command -v node >/dev/null 2>&1 || die "node (>= 20) is needed for matrix-js-sdk"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "node >= 20 is needed for matrix-js-sdk 37, found $(node --version)"
+
+# A copy of the lock file inside node_modules says what was installed.
+if ! cmp -s clients/js/package-lock.json clients/js/node_modules/.mxauth-installed-lock 2>/dev/null; then
+  log "npm ci (clients/js)"
+  (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
+  cp clients/js/package-lock.json clients/js/node_modules/.mxauth-installed-lock
+fi
+
+VENV=$ROOT/clients/nio/.venv
+if [ ! -x "$VENV/bin/python" ]; then
+  log "python3 -m venv clients/nio/.venv"
+  python3 -m venv "$VENV"
+fi
+if ! cmp -s clients/nio/requirements.txt "$VENV/.mxauth-installed-requirements" 2>/dev/null; then
+  log "pip install -r clients/nio/requirements.txt"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r clients/nio/requirements.txt
+  cp clients/nio/requirements.txt "$VENV/.mxauth-installed-requirements"
+fi
+
+# --- the server
+if [ -n "${MXAUTH_BIN:-}" ]; then
+  BIN=$MXAUTH_BIN
+else
+  log "cargo build"
+  cargo build --quiet --bin mxauth
+  target_dir=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  BIN=$target_dir/debug/mxauth
+fi
+[ -x "$BIN" ] || die "no server binary at $BIN"
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+WORK=$(mktemp -d /tmp/mxauth-clients.XXXXXX)
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+SERVER_NAME=localhost
+if [ "${MXAUTH_CLIENTS_NO_CONFIG:-}" = 1 ]; then
+  PORT=8008
+  if python3 -c 'import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(("127.0.0.1",8008))!=0)'; then
+    die "127.0.0.1:8008 is taken: MXAUTH_CLIENTS_NO_CONFIG needs it"
+  fi
+  CONFIG=
+  log "starting $BIN serve (no config: registration closed) in $WORK"
+  (cd "$WORK" && exec "$BIN" serve) >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+else
+  PORT=$(free_port)
+  CONFIG=$WORK/homeserver.yaml
+  cat >"$CONFIG" <<YAML
+server_name: $SERVER_NAME
+listeners:
+  - port: $PORT
+    bind_addresses: ['127.0.0.1']
+    type: http
+    x_forwarded: false
+    resources:
+      - names: [client]
+database:
+  name: sqlite3
+  args:
+    database: $WORK/mxauth.db
+enable_registration: true
+enable_registration_without_verification: true
+YAML
+  log "starting $BIN serve --config $CONFIG (127.0.0.1:$PORT)"
+  (cd "$WORK" && exec "$BIN" serve --config "$CONFIG") >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+fi
+URL=http://127.0.0.1:$PORT
+
+# The head holds a startup error (before any backtrace), the tail the last requests.
+server_log() {
+  log "server log ($WORK/server.log):"
+  if [ "$(wc -l <"$WORK/server.log")" -le 80 ]; then cat "$WORK/server.log" >&2
+  else head -n 20 "$WORK/server.log" >&2; echo "[...]" >&2; tail -n 50 "$WORK/server.log" >&2; fi
+}
+
+for _ in $(seq 1 300); do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    wait "$SERVER_PID" || true
+    SERVER_PID=
+    server_log
+    die "the server exited before answering"
+  fi
+  if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+    "$URL/_matrix/client/versions" 2>/dev/null; then
+    break
+  fi
+  sleep 0.2
+done
+python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+  "$URL/_matrix/client/versions" 2>/dev/null || { server_log; die "no answer from $URL after 60 s"; }
+
+export MXAUTH_URL=$URL MXAUTH_BIN=$BIN MXAUTH_CONFIG=$CONFIG MXAUTH_WORKDIR=$WORK MXAUTH_SERVER_NAME=$SERVER_NAME
+
+# --- the suites
+failed=()
+log "matrix-js-sdk 37.5.0: node --test (clients/js)"
+(cd clients/js && node --test --test-timeout=60000) || failed+=(matrix-js-sdk)
+log "matrix-nio 0.26.0: pytest (clients/nio)"
+(cd clients/nio && "$VENV/bin/python" -m pytest -q) || failed+=(matrix-nio)
+
+if [ ${#failed[@]} -gt 0 ]; then
+  server_log
+  die "real clients: failed: ${failed[*]}"
+fi
+log "real clients: all passed"

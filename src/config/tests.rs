@@ -1019,3 +1019,49 @@ fn synapse_key_lists_are_disjoint_and_do_not_shadow_mxauth_keys() {
         assert!(synapse_keys::AUTH_IMPLEMENTED_LATER.contains(&key), "{key}");
     }
 }
+
+#[test]
+fn matrix_section_for_synapse_delegation() {
+    let base = "server_name: example.org\npublic_baseurl: https://auth.example.org\n";
+    let ok = load(&format!(
+        "{base}matrix:\n  kind: synapse\n  homeserver: example.org\n  endpoint: http://localhost:8008\n  secret: s3cret\n"
+    ))
+    .unwrap();
+    let m = ok.config.matrix.unwrap();
+    assert_eq!(m.endpoint, "http://localhost:8008/");
+    assert_eq!(m.secret.expose(), "s3cret");
+    assert_eq!(m.homeserver, "example.org");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let ok = load(&format!(
+        "{base}matrix:\n  endpoint: http://localhost:8008/\n  secret_path: {}\n",
+        file.display()
+    ))
+    .unwrap();
+    assert_eq!(ok.config.matrix.unwrap().secret.expose(), "from-file");
+
+    for (yaml, path) in [
+        (
+            "matrix:\n  endpoint: http://h/\n  secret: x\n  kind: dendrite\n",
+            "matrix.kind",
+        ),
+        (
+            "matrix:\n  endpoint: http://h/\n  secret: x\n  homeserver: other.org\n",
+            "matrix.homeserver",
+        ),
+        ("matrix:\n  secret: x\n", "matrix.endpoint"),
+        ("matrix:\n  endpoint: http://h/\n", "matrix.secret"),
+        (
+            "matrix:\n  endpoint: http://h/\n  secrett: x\n",
+            "matrix.secrett",
+        ),
+    ] {
+        let err = load(&format!("{base}{yaml}")).unwrap_err();
+        assert_eq!(err.key_path(), Some(path), "{err}");
+    }
+    let err = load("server_name: example.org\nmatrix:\n  endpoint: http://h/\n  secret: x\n")
+        .unwrap_err();
+    assert_eq!(err.key_path(), Some("public_baseurl"), "{err}");
+}

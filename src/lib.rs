@@ -9,4 +9,5 @@ pub mod error;
 pub mod http;
 pub mod server;
 pub mod store;
+pub mod synapse;
 pub mod telemetry;

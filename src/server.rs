@@ -66,7 +66,14 @@ impl Server {
             !listeners.is_empty(),
             "no http listener with the `client` resource is configured"
         );
-        let auth = Auth::new(Arc::new(config), store, clock, rng);
+        let homeserver = match &config.matrix {
+            Some(m) => Some(crate::synapse::SynapseClient::new(m)?),
+            None => None,
+        };
+        let mut auth = Auth::new(Arc::new(config), store, clock, rng);
+        if let Some(client) = homeserver {
+            auth = auth.with_homeserver(Arc::new(client));
+        }
         Ok(Server { auth, listeners })
     }
 
@@ -123,8 +130,22 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
     let flush_every = Duration::from_millis(auth.config.mxauth.token_last_used_flush_ms.max(100));
     let mut flush = tokio::time::interval(flush_every);
     let mut sweep = tokio::time::interval(Duration::from_secs(600));
+    let mut homeserver = tokio::time::interval(Duration::from_secs(1));
+    // Reconcile every user's devices with the homeserver now and every 6 hours.
+    let mut reconcile = tokio::time::interval(Duration::from_secs(6 * 3600));
     loop {
         tokio::select! {
+            _ = homeserver.tick(), if auth.homeserver.is_some() => {
+                if let Err(e) = auth.run_homeserver_jobs(100).await {
+                    tracing::warn!("homeserver queue: {e}");
+                }
+            }
+            _ = reconcile.tick(), if auth.homeserver.is_some() => {
+                match auth.queue_device_sync().await {
+                    Ok(n) => tracing::info!(users = n, "device lists queued for the homeserver"),
+                    Err(e) => tracing::warn!("could not queue the device sync: {e}"),
+                }
+            }
             _ = flush.tick() => auth.usage.flush().await,
             _ = sweep.tick() => {
                 let lifetime = auth.config.mxauth.uia_session_lifetime_ms as i64;

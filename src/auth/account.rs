@@ -33,13 +33,15 @@ impl Auth {
         let user_id = &req.requester.user_id;
         self.store.set_password_hash(user_id, Some(hash)).await?;
         if logout_devices {
-            self.store
+            let deleted = self
+                .store
                 .delete_all_devices_except(
                     user_id,
                     req.requester.device_id.as_deref(),
                     Some(req.requester.token_id),
                 )
                 .await?;
+            self.forget_devices_on_homeserver(user_id, &deleted).await?;
         }
         self.finish_uia(&passed.session_id, &json!({ "password_changed": true }))
             .await?;
@@ -55,6 +57,13 @@ impl Auth {
             return Ok(());
         }
         self.store.deactivate_user(&req.requester.user_id).await?;
+        let erase = passed
+            .params
+            .get("erase")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        self.deactivate_on_homeserver(&req.requester.user_id, erase)
+            .await?;
         self.finish_uia(&passed.session_id, &json!({ "deactivated": true }))
             .await?;
         tracing::info!(user_id = %req.requester.user_id, "account deactivated");

@@ -163,6 +163,8 @@ impl Auth {
                 .set_profile_fields(&user_id, user_type.as_deref(), displayname.as_deref())
                 .await?;
         }
+        self.provision_new_user(&user_id, displayname.as_deref())
+            .await?;
         Ok(user_id)
     }
 

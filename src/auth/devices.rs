@@ -34,7 +34,8 @@ impl Auth {
         {
             return Err(Error::not_found("No device found"));
         }
-        Ok(())
+        self.rename_device_on_homeserver(&requester.user_id, device_id, display_name)
+            .await
     }
 
     /// `DELETE /devices/{id}` and `POST /delete_devices`: behind UIA.
@@ -45,8 +46,11 @@ impl Auth {
         if passed.previous_result.is_some() {
             return Ok(());
         }
-        self.store
+        let deleted = self
+            .store
             .delete_devices(&req.requester.user_id, device_ids)
+            .await?;
+        self.forget_devices_on_homeserver(&req.requester.user_id, &deleted)
             .await?;
         self.finish_uia(&passed.session_id, &json!({ "deleted": device_ids }))
             .await?;
@@ -57,8 +61,11 @@ impl Auth {
     pub async fn logout(&self, requester: &Requester) -> Result<()> {
         match &requester.device_id {
             Some(device) => {
-                self.store
+                let deleted = self
+                    .store
                     .delete_devices(&requester.user_id, std::slice::from_ref(device))
+                    .await?;
+                self.forget_devices_on_homeserver(&requester.user_id, &deleted)
                     .await?;
             }
             None => self.store.delete_access_token(requester.token_id).await?,
@@ -70,9 +77,11 @@ impl Auth {
 
     /// `POST /logout/all`: every token and device of the user.
     pub async fn logout_all(&self, requester: &Requester) -> Result<()> {
-        self.store
+        let deleted = self
+            .store
             .delete_all_devices_except(&requester.user_id, None, None)
             .await?;
-        Ok(())
+        self.forget_devices_on_homeserver(&requester.user_id, &deleted)
+            .await
     }
 }

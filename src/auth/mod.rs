@@ -7,7 +7,9 @@
 pub mod account;
 pub mod admin;
 pub mod devices;
+pub mod homeserver;
 pub mod identifiers;
+pub mod introspect;
 pub mod login;
 pub mod password;
 pub mod policy;
@@ -36,6 +38,8 @@ pub struct Auth {
     pub rng: Arc<dyn Random>,
     pub hasher: PasswordHasher,
     pub usage: UsageRecorder,
+    /// The homeserver that delegates its auth here, if any.
+    pub homeserver: Option<Arc<dyn homeserver::HomeserverApi>>,
 }
 
 /// What a client gets after a login or a registration.
@@ -65,7 +69,14 @@ impl Auth {
             rng,
             hasher,
             usage,
+            homeserver: None,
         }
+    }
+
+    /// Keeps `api`'s homeserver in step with users and devices.
+    pub fn with_homeserver(mut self, api: Arc<dyn homeserver::HomeserverApi>) -> Self {
+        self.homeserver = Some(api);
+        self
     }
 
     pub fn server_name(&self) -> &str {
@@ -105,8 +116,11 @@ impl Auth {
             Some(d) => d,
             None => self.new_device_id(),
         };
-        self.store
+        let created = self
+            .store
             .ensure_device(user_id, &device_id, display_name)
+            .await?;
+        self.provision_session(user_id, &device_id, display_name.filter(|_| created))
             .await?;
         let localpart = identifiers::local_localpart(user_id, self.server_name()).unwrap_or("");
         let token = tokens::generate(tokens::ACCESS_TOKEN_PREFIX, localpart, self.rng.as_ref());

@@ -14,6 +14,8 @@ pub struct Requester {
     pub admin: bool,
     /// For a puppet token: the admin acting as `user_id`.
     pub puppet_owner: Option<String>,
+    /// When the token expires, if it does.
+    pub valid_until_ms: Option<i64>,
 }
 
 impl Auth {
@@ -55,6 +57,7 @@ impl Auth {
             is_guest: owner.user_is_guest,
             admin: owner.user_admin,
             puppet_owner: owner.puppet_owner,
+            valid_until_ms: owner.valid_until_ms,
         })
     }
 }

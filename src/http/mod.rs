@@ -12,7 +12,7 @@ use axum::http::{header, HeaderValue, Method, Request};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use routes::{account, admin, devices, login, logout, register, versions};
+use routes::{account, admin, devices, login, logout, oauth, register, versions};
 use std::time::Duration;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -56,6 +56,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/_matrix/client/versions", get(versions::versions))
         .route("/health", get(|| async { "OK" }))
+        .route("/oauth2/introspect", post(oauth::introspect))
+        .route(
+            "/.well-known/openid-configuration",
+            get(oauth::openid_configuration),
+        )
         .nest("/_matrix/client/v3", client.clone())
         .nest("/_matrix/client/r0", client)
         .nest("/_synapse/admin", admin)

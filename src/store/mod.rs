@@ -212,11 +212,55 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sessions created before `before_ts`; returns how many.
     async fn delete_uia_sessions_before(&self, before_ts: i64) -> StoreResult<u64>;
 
+    // --- calls to the homeserver, in order per user
+    /// Queues calls; returns their ids.
+    async fn enqueue_homeserver_jobs(
+        &self,
+        user_id: &str,
+        jobs: &[(&str, serde_json::Value)],
+        now: i64,
+    ) -> StoreResult<Vec<i64>>;
+    /// Claims the oldest due job (of `user_id` only, if given) whose user has
+    /// no older job waiting, for `lease_ms`. Another process cannot claim it
+    /// until the lease runs out.
+    async fn claim_homeserver_job(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        user_id: Option<&str>,
+    ) -> StoreResult<Option<HomeserverJob>>;
+    /// A job is done: it goes.
+    async fn complete_homeserver_job(&self, id: i64) -> StoreResult<()>;
+    /// A job failed: retried at `next_attempt_ts`.
+    async fn fail_homeserver_job(
+        &self,
+        id: i64,
+        next_attempt_ts: i64,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// How many of these jobs are still waiting.
+    async fn count_homeserver_jobs(&self, ids: &[i64]) -> StoreResult<i64>;
+    /// Every user that has at least one device, with its devices' IDs.
+    async fn all_user_devices(&self) -> StoreResult<Vec<(String, Vec<String>)>>;
+
     // --- shared-secret registration nonces
     async fn create_registration_nonce(&self, nonce: &str, created_ts: i64) -> StoreResult<()>;
     /// Consumes the nonce: `true` if it existed and was created at or after
     /// `not_before_ts`. A nonce is consumed whatever the answer.
     async fn take_registration_nonce(&self, nonce: &str, not_before_ts: i64) -> StoreResult<bool>;
+}
+
+/// A call to the homeserver waiting to be made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HomeserverJob {
+    pub id: i64,
+    pub user_id: String,
+    /// The `/_synapse/mas/<kind>` endpoint.
+    pub kind: String,
+    /// The JSON body to send.
+    pub payload: serde_json::Value,
+    /// Failed attempts so far.
+    pub attempts: i64,
 }
 
 /// One device sighting, for [`Store::record_device_last_seen`].

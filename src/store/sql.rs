@@ -4,8 +4,8 @@
 //! migrations (`migrations/{sqlite,postgres}`) differ.
 
 use super::{
-    Device, DeviceSeen, NewAccessToken, NewUser, Store, StoreError, StoreResult, TokenOwner,
-    UiaSession, User,
+    Device, DeviceSeen, HomeserverJob, NewAccessToken, NewUser, Store, StoreError, StoreResult,
+    TokenOwner, UiaSession, User,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -624,6 +624,127 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all, fields(count = jobs.len()))]
+            async fn enqueue_homeserver_jobs(
+                &self,
+                user_id: &str,
+                jobs: &[(&str, Value)],
+                now: i64,
+            ) -> StoreResult<Vec<i64>> {
+                let mut tx = self.pool.begin().await?;
+                let mut ids = Vec::with_capacity(jobs.len());
+                for (kind, payload) in jobs {
+                    let row = sqlx::query(
+                        "INSERT INTO homeserver_jobs (user_id, kind, payload, created_ts, next_attempt_ts) \
+                         VALUES ($1, $2, $3, $4, $4) RETURNING id",
+                    )
+                    .bind(user_id)
+                    .bind(*kind)
+                    .bind(payload.to_string())
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    ids.push(row.try_get("id")?);
+                }
+                tx.commit().await?;
+                Ok(ids)
+            }
+
+            async fn claim_homeserver_job(
+                &self,
+                now: i64,
+                lease_ms: i64,
+                user_id: Option<&str>,
+            ) -> StoreResult<Option<HomeserverJob>> {
+                // The outer condition is checked again on the row itself, so
+                // two processes racing for one job cannot both win it.
+                let row = sqlx::query(
+                    "UPDATE homeserver_jobs SET claimed_until = $1 + $2 \
+                     WHERE id = (SELECT j.id FROM homeserver_jobs j \
+                        WHERE j.next_attempt_ts <= $1 \
+                          AND (j.claimed_until IS NULL OR j.claimed_until < $1) \
+                          AND ($3 = '' OR j.user_id = $3) \
+                          AND NOT EXISTS (SELECT 1 FROM homeserver_jobs e \
+                                          WHERE e.user_id = j.user_id AND e.id < j.id) \
+                        ORDER BY j.id LIMIT 1) \
+                     AND (claimed_until IS NULL OR claimed_until < $1) \
+                     RETURNING id, user_id, kind, payload, attempts",
+                )
+                .bind(now)
+                .bind(lease_ms)
+                .bind(user_id.unwrap_or(""))
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                let payload: String = r.try_get("payload")?;
+                Ok(Some(HomeserverJob {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    kind: r.try_get("kind")?,
+                    payload: parse_value(&payload)?,
+                    attempts: r.try_get("attempts")?,
+                }))
+            }
+
+            async fn complete_homeserver_job(&self, id: i64) -> StoreResult<()> {
+                sqlx::query("DELETE FROM homeserver_jobs WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn fail_homeserver_job(
+                &self,
+                id: i64,
+                next_attempt_ts: i64,
+                error: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE homeserver_jobs SET attempts = attempts + 1, next_attempt_ts = $2, \
+                     claimed_until = NULL, last_error = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(next_attempt_ts)
+                .bind(error)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn count_homeserver_jobs(&self, ids: &[i64]) -> StoreResult<i64> {
+                let mut count = 0;
+                for id in ids {
+                    let row = sqlx::query("SELECT COUNT(*) AS n FROM homeserver_jobs WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    let n: i64 = row.try_get("n")?;
+                    count += n;
+                }
+                Ok(count)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn all_user_devices(&self) -> StoreResult<Vec<(String, Vec<String>)>> {
+                let rows = sqlx::query(
+                    "SELECT d.user_id, d.device_id FROM devices d JOIN users u ON u.name = d.user_id \
+                     WHERE NOT u.deactivated ORDER BY d.user_id, d.device_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out: Vec<(String, Vec<String>)> = Vec::new();
+                for r in rows {
+                    let user: String = r.try_get("user_id")?;
+                    let device: String = r.try_get("device_id")?;
+                    match out.last_mut() {
+                        Some((u, devices)) if *u == user => devices.push(device),
+                        _ => out.push((user, vec![device])),
+                    }
+                }
+                Ok(out)
             }
 
             #[tracing::instrument(skip_all)]

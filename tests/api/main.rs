@@ -8,6 +8,7 @@ mod admin;
 mod cli;
 mod devices;
 mod errors;
+mod introspect;
 mod login;
 mod multiprocess;
 mod passwords;

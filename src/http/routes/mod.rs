@@ -6,5 +6,6 @@ pub mod admin;
 pub mod devices;
 pub mod login;
 pub mod logout;
+pub mod oauth;
 pub mod register;
 pub mod versions;

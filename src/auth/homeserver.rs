@@ -1,0 +1,288 @@
+//! Keeping the homeserver in step: when Synapse delegates its auth to
+//! mxauth (`matrix:` in the config), Synapse must know every user and
+//! device before a token for it is used. Calls to its `/_synapse/mas` API
+//! go through a queue in the database, in order per user, retried with
+//! backoff, so a restart or an outage loses nothing. A new session waits
+//! (a few seconds at most) until its user and device exist there; other
+//! changes are sent at once and left to the queue if the homeserver is away.
+
+use super::identifiers::local_localpart;
+use super::Auth;
+use crate::error::{ErrCode, Error, Result};
+use crate::store::HomeserverJob;
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// How long a new session waits for the homeserver to know its device.
+pub const PROVISION_DEADLINE_MS: i64 = 5_000;
+/// How long other changes wait before being left to the queue.
+const BEST_EFFORT_DEADLINE_MS: i64 = 2_000;
+/// How long a claimed job is reserved for the process that claimed it.
+const LEASE_MS: i64 = 30_000;
+const MAX_BACKOFF_MS: i64 = 300_000;
+
+/// What went wrong with a call.
+#[derive(Debug)]
+pub enum CallError {
+    /// Worth trying again later (unreachable, 5xx, timeout).
+    Retry(String),
+    /// Will never succeed (the homeserver refused the request as such).
+    Permanent(String),
+}
+
+/// What became of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    /// Refused for good: dropped from the queue.
+    Dropped,
+    /// Failed for now: back in the queue, later.
+    Retrying,
+}
+
+/// The homeserver's provisioning API. `crate::synapse` speaks it over HTTP.
+#[async_trait]
+pub trait HomeserverApi: Send + Sync + 'static {
+    /// Makes the call `kind` (`provision_user`, `upsert_device`, ...) with this body.
+    async fn call(&self, kind: &str, payload: &Value) -> Result<(), CallError>;
+}
+
+impl Auth {
+    fn localpart_of<'a>(&self, user_id: &'a str) -> &'a str {
+        local_localpart(user_id, self.server_name()).unwrap_or(user_id)
+    }
+
+    /// Before a token is handed out: the user and the device exist on the
+    /// homeserver, or the session fails with 503 (the calls stay queued).
+    pub(crate) async fn provision_session(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<()> {
+        if self.homeserver.is_none() {
+            return Ok(());
+        }
+        let localpart = self.localpart_of(user_id);
+        let mut upsert = json!({ "localpart": localpart, "device_id": device_id });
+        if let Some(name) = display_name {
+            upsert["display_name"] = json!(name);
+        }
+        let jobs = [
+            ("provision_user", json!({ "localpart": localpart })),
+            ("upsert_device", upsert),
+        ];
+        if self
+            .send_to_homeserver(user_id, &jobs, PROVISION_DEADLINE_MS)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::new(
+                503,
+                ErrCode::Unknown,
+                "The homeserver could not be reached to set up this session; try again later",
+            ))
+        }
+    }
+
+    /// A user created with a display name: the homeserver gets it once.
+    pub(crate) async fn provision_new_user(
+        &self,
+        user_id: &str,
+        displayname: Option<&str>,
+    ) -> Result<()> {
+        if self.homeserver.is_none() {
+            return Ok(());
+        }
+        let mut body = json!({ "localpart": self.localpart_of(user_id) });
+        if let Some(name) = displayname {
+            body["set_displayname"] = json!(name);
+        }
+        self.send_to_homeserver(
+            user_id,
+            &[("provision_user", body)],
+            BEST_EFFORT_DEADLINE_MS,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Devices deleted here go on the homeserver too (which kills their
+    /// tokens there at once, whatever it has cached).
+    pub(crate) async fn forget_devices_on_homeserver(
+        &self,
+        user_id: &str,
+        device_ids: &[String],
+    ) -> Result<()> {
+        if self.homeserver.is_none() || device_ids.is_empty() {
+            return Ok(());
+        }
+        let localpart = self.localpart_of(user_id);
+        let jobs: Vec<(&str, Value)> = device_ids
+            .iter()
+            .map(|d| {
+                (
+                    "delete_device",
+                    json!({ "localpart": localpart, "device_id": d }),
+                )
+            })
+            .collect();
+        self.send_to_homeserver(user_id, &jobs, BEST_EFFORT_DEADLINE_MS)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn rename_device_on_homeserver(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<()> {
+        if self.homeserver.is_none() {
+            return Ok(());
+        }
+        let body = json!({
+            "localpart": self.localpart_of(user_id),
+            "device_id": device_id,
+            "display_name": display_name.unwrap_or(""),
+        });
+        self.send_to_homeserver(
+            user_id,
+            &[("update_device_display_name", body)],
+            BEST_EFFORT_DEADLINE_MS,
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn deactivate_on_homeserver(&self, user_id: &str, erase: bool) -> Result<()> {
+        if self.homeserver.is_none() {
+            return Ok(());
+        }
+        let body = json!({ "localpart": self.localpart_of(user_id), "erase": erase });
+        self.send_to_homeserver(user_id, &[("delete_user", body)], BEST_EFFORT_DEADLINE_MS)
+            .await?;
+        Ok(())
+    }
+
+    /// Reconciles every user's device list with the homeserver (at start
+    /// and on a schedule): queues `provision_user` + `sync_devices` per user.
+    pub async fn queue_device_sync(&self) -> Result<usize> {
+        if self.homeserver.is_none() {
+            return Ok(0);
+        }
+        let users = self.store.all_user_devices().await?;
+        for (user_id, devices) in &users {
+            let localpart = self.localpart_of(user_id);
+            self.store
+                .enqueue_homeserver_jobs(
+                    user_id,
+                    &[
+                        ("provision_user", json!({ "localpart": localpart })),
+                        (
+                            "sync_devices",
+                            json!({ "localpart": localpart, "devices": devices }),
+                        ),
+                    ],
+                    self.now(),
+                )
+                .await?;
+        }
+        Ok(users.len())
+    }
+
+    /// Queues `jobs` for `user_id` and works the user's queue until they are
+    /// done or `deadline_ms` has passed. `true` when all of them went through.
+    async fn send_to_homeserver(
+        &self,
+        user_id: &str,
+        jobs: &[(&str, Value)],
+        deadline_ms: i64,
+    ) -> Result<bool> {
+        let ids = self
+            .store
+            .enqueue_homeserver_jobs(user_id, jobs, self.now())
+            .await?;
+        let until = self.now() + deadline_ms;
+        let mut refused = false;
+        loop {
+            match self.run_one_homeserver_job(Some(user_id)).await? {
+                Some((id, Outcome::Dropped)) if ids.contains(&id) => refused = true,
+                Some((_, Outcome::Retrying)) | None => {}
+                Some(_) => continue,
+            }
+            if self.store.count_homeserver_jobs(&ids).await? == 0 {
+                return Ok(!refused);
+            }
+            if self.now() >= until {
+                tracing::warn!(
+                    user_id,
+                    "the homeserver has not taken the changes yet; they stay queued"
+                );
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Works due jobs of every user (the background worker); returns how many ran.
+    pub async fn run_homeserver_jobs(&self, max: usize) -> Result<usize> {
+        let mut ran = 0;
+        while ran < max {
+            if self.run_one_homeserver_job(None).await?.is_none() {
+                break;
+            }
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Claims and makes one call; `None` when nothing was due.
+    async fn run_one_homeserver_job(
+        &self,
+        user_id: Option<&str>,
+    ) -> Result<Option<(i64, Outcome)>> {
+        let Some(api) = &self.homeserver else {
+            return Ok(None);
+        };
+        let Some(job) = self
+            .store
+            .claim_homeserver_job(self.now(), LEASE_MS, user_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let HomeserverJob {
+            id,
+            kind,
+            payload,
+            attempts,
+            ..
+        } = &job;
+        match api.call(kind, payload).await {
+            Ok(()) => {
+                self.store.complete_homeserver_job(*id).await?;
+                Ok(Some((*id, Outcome::Done)))
+            }
+            Err(CallError::Permanent(why)) => {
+                tracing::error!(kind, user_id = %job.user_id, "the homeserver refused a call, dropped: {why}");
+                self.store.complete_homeserver_job(*id).await?;
+                Ok(Some((*id, Outcome::Dropped)))
+            }
+            Err(CallError::Retry(why)) => {
+                let backoff = (1_000i64 << (*attempts).clamp(0, 20)).min(MAX_BACKOFF_MS);
+                tracing::warn!(
+                    kind,
+                    attempts,
+                    "a call to the homeserver failed, will retry: {why}"
+                );
+                self.store
+                    .fail_homeserver_job(*id, self.now() + backoff, &why)
+                    .await?;
+                Ok(Some((*id, Outcome::Retrying)))
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Token introspection for a homeserver that delegates its auth here
+//! (Synapse's `matrix_authentication_service` seam, RFC 7662 in shape).
+//! The same budget as request authentication: one lookup, no write.
+
+use super::identifiers::local_localpart;
+use super::Auth;
+use crate::error::Result;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+/// Scopes Synapse looks for (MSC2967, stable and unstable).
+const SCOPE_API: &str = "urn:matrix:client:api:*";
+const SCOPE_API_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:api:*";
+const SCOPE_DEVICE: &str = "urn:matrix:client:device:";
+const SCOPE_DEVICE_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:device:";
+/// The scope by which Synapse learns that a user is an admin.
+const SCOPE_SYNAPSE_ADMIN: &str = "urn:synapse:admin:*";
+
+impl Auth {
+    /// Whether `presented` is the secret shared with the homeserver
+    /// (constant time). `None` when no homeserver is configured.
+    pub fn is_homeserver_secret(&self, presented: &str) -> Option<bool> {
+        let expected = self.config.matrix.as_ref()?.secret.expose();
+        Some(bool::from(expected.as_bytes().ct_eq(presented.as_bytes())))
+    }
+
+    /// The introspection answer for `token`: `{"active": false}` for any
+    /// token that is unknown, revoked, expired, or whose user may not act.
+    pub async fn introspect(&self, token: &str) -> Result<Value> {
+        let requester = match self.authenticate(token, None).await {
+            Ok(r) => r,
+            Err(crate::error::Error::Internal) => return Err(crate::error::Error::Internal),
+            Err(_) => return Ok(json!({ "active": false })),
+        };
+        let localpart =
+            local_localpart(&requester.user_id, self.server_name()).unwrap_or(&requester.user_id);
+        let mut scope = vec![SCOPE_API.to_owned(), SCOPE_API_UNSTABLE.to_owned()];
+        if let Some(d) = &requester.device_id {
+            scope.push(format!("{SCOPE_DEVICE}{d}"));
+            scope.push(format!("{SCOPE_DEVICE_UNSTABLE}{d}"));
+        }
+        if requester.admin {
+            scope.push(SCOPE_SYNAPSE_ADMIN.to_owned());
+        }
+        let mut answer = json!({
+            "active": true,
+            "token_type": "access_token",
+            "username": localpart,
+            "sub": requester.user_id,
+            "scope": scope.join(" "),
+        });
+        if let Some(d) = requester.device_id {
+            answer["device_id"] = json!(d);
+        }
+        if let Some(until) = requester.valid_until_ms {
+            answer["expires_in"] = json!(((until - self.now()) / 1000).max(0));
+        }
+        Ok(answer)
+    }
+
+    /// The discovery document the homeserver reads (`issuer`,
+    /// `account_management_uri`, ...); `None` without `public_baseurl`.
+    pub fn openid_configuration(&self) -> Option<Value> {
+        let base = self.config.public_baseurl.as_deref()?;
+        let account = self
+            .config
+            .matrix
+            .as_ref()
+            .and_then(|m| m.account_management_uri.clone())
+            .unwrap_or_else(|| base.to_owned());
+        Some(json!({
+            "issuer": base,
+            "account_management_uri": account,
+            "introspection_endpoint": format!("{base}oauth2/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "response_types_supported": [],
+            "grant_types_supported": [],
+        }))
+    }
+}

@@ -17,6 +17,8 @@ both!(
     uia_result_once_and_cleanup,
     registration_nonces,
     usage_is_written,
+    homeserver_jobs_in_order_per_user_with_leases,
+    all_user_devices_skips_the_deactivated,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -441,4 +443,125 @@ async fn usage_is_written(b: Backend) {
     let d2 = s.get_device("@a:x", "D2").await.unwrap().unwrap();
     assert_eq!(d2.last_seen_ts, None);
     assert!(s.get_device("@a:x", "GONE").await.unwrap().is_none());
+}
+
+async fn homeserver_jobs_in_order_per_user_with_leases(b: Backend) {
+    let (store, _db) = open(b).await;
+    let a = "@a:test.example";
+    let c = "@c:test.example";
+    let ids_a = store
+        .enqueue_homeserver_jobs(
+            a,
+            &[
+                ("provision_user", json!({"n": 1})),
+                ("upsert_device", json!({"n": 2})),
+            ],
+            100,
+        )
+        .await
+        .unwrap();
+    let ids_c = store
+        .enqueue_homeserver_jobs(c, &[("provision_user", json!({"n": 3}))], 100)
+        .await
+        .unwrap();
+    assert_eq!(ids_a.len(), 2);
+    assert_eq!(store.count_homeserver_jobs(&ids_a).await.unwrap(), 2);
+    // Nothing is due before its time.
+    assert!(store
+        .claim_homeserver_job(99, 1000, None)
+        .await
+        .unwrap()
+        .is_none());
+
+    // The oldest job first; a claimed job is leased, and the user's next
+    // job waits behind it: the next claim gets the other user's.
+    let first = store
+        .claim_homeserver_job(100, 1000, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.id, first.kind.as_str(), first.payload["n"].clone()),
+        (ids_a[0], "provision_user", json!(1))
+    );
+    let second = store
+        .claim_homeserver_job(100, 1000, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.id, ids_c[0]);
+    assert!(store
+        .claim_homeserver_job(100, 1000, None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .claim_homeserver_job(100, 1000, Some(a))
+        .await
+        .unwrap()
+        .is_none());
+
+    // A failure puts it back with a later time; still first in line for its user.
+    store
+        .fail_homeserver_job(first.id, 500, "synapse down")
+        .await
+        .unwrap();
+    assert!(store
+        .claim_homeserver_job(200, 1000, Some(a))
+        .await
+        .unwrap()
+        .is_none());
+    let retried = store
+        .claim_homeserver_job(500, 1000, Some(a))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retried.id, retried.attempts), (first.id, 1));
+
+    // An expired lease lets another process take the job over.
+    let again = store
+        .claim_homeserver_job(500 + 1001, 1000, Some(a))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, first.id);
+
+    store.complete_homeserver_job(first.id).await.unwrap();
+    let next = store
+        .claim_homeserver_job(3000, 1000, Some(a))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.id, ids_a[1]);
+    store.complete_homeserver_job(next.id).await.unwrap();
+    assert_eq!(store.count_homeserver_jobs(&ids_a).await.unwrap(), 0);
+    assert_eq!(store.count_homeserver_jobs(&ids_c).await.unwrap(), 1);
+}
+
+async fn all_user_devices_skips_the_deactivated(b: Backend) {
+    let (store, _db) = open(b).await;
+    for id in ["@x:test.example", "@y:test.example"] {
+        store.create_user(&user(id)).await.unwrap();
+        store.ensure_device(id, "D1", None).await.unwrap();
+        store.ensure_device(id, "D2", None).await.unwrap();
+    }
+    store.create_user(&user("@z:test.example")).await.unwrap();
+    store
+        .ensure_device("@z:test.example", "D1", None)
+        .await
+        .unwrap();
+    store.deactivate_user("@z:test.example").await.unwrap();
+    assert_eq!(
+        store.all_user_devices().await.unwrap(),
+        vec![
+            (
+                "@x:test.example".to_owned(),
+                vec!["D1".to_owned(), "D2".to_owned()]
+            ),
+            (
+                "@y:test.example".to_owned(),
+                vec!["D1".to_owned(), "D2".to_owned()]
+            ),
+        ]
+    );
 }

@@ -3,17 +3,21 @@
 //! re-hashed to argon2id after the next good login. Passwords are NFKC
 //! normalised first, as Synapse does.
 //!
-//! Hashing is CPU-bound: it runs on the blocking pool, at most
-//! `concurrency` at once, so a login storm cannot starve the executor that
-//! serves token checks. An unknown user is verified against a dummy hash so
+//! Hashing is CPU-bound: it runs on `concurrency` dedicated threads, so a
+//! login storm cannot starve the executor that serves token checks, and at
+//! most that many hashes run at once. Dedicated threads also bound memory:
+//! each argon2 hash takes 19 MiB, and the allocator keeps freed blocks per
+//! thread, so hashing on ever-different blocking-pool threads grew the
+//! process by tens of MiB per thread. An unknown user is verified against a dummy hash so
 //! that it costs what a wrong password costs.
 
 use crate::config::Secret;
 use crate::error::{Error, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::mpsc;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::Mutex;
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
@@ -35,8 +39,12 @@ pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
+/// A unit of hashing work for the pool.
+type Work = Box<dyn FnOnce() + Send + 'static>;
+
 struct Inner {
-    permits: Semaphore,
+    /// Sends work to the hashing threads; they stop when it is dropped.
+    work: Mutex<mpsc::Sender<Work>>,
     pepper: Secret,
     params: Params,
     dummy_hash: String,
@@ -58,7 +66,7 @@ impl PasswordHasher {
             .unwrap_or_default();
         PasswordHasher {
             inner: Arc::new(Inner {
-                permits: Semaphore::new(concurrency.max(1)),
+                work: Mutex::new(spawn_pool(concurrency.max(1))),
                 pepper,
                 params,
                 dummy_hash,
@@ -103,16 +111,47 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .map_err(Error::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(Error::internal)?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Work = Box::new(move || {
+            let _ = tx.send(work());
+        });
+        self.inner
+            .work
+            .lock()
+            .map_err(|_| Error::internal("the hashing pool's lock is poisoned"))?
+            .send(job)
+            .map_err(|_| Error::internal("the hashing threads are gone"))?;
+        rx.await
+            .map_err(|_| Error::internal("a hashing thread dropped its work"))?
     }
+}
+
+/// `n` threads taking hashing work from one queue, for the life of the
+/// hasher. A panic in one job is caught so the thread keeps serving.
+fn spawn_pool(n: usize) -> mpsc::Sender<Work> {
+    let (tx, rx) = mpsc::channel::<Work>();
+    let rx = std::sync::Arc::new(Mutex::new(rx));
+    for i in 0..n {
+        let rx = rx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("mxauth-hash-{i}"))
+            .spawn(move || loop {
+                let job = match rx.lock() {
+                    Ok(guard) => guard.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                    Err(_) => return,
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("could not start a hashing thread: {e}");
+        }
+    }
+    tx
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {

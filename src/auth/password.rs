@@ -13,11 +13,13 @@
 
 use crate::config::Secret;
 use crate::error::{Error, Result};
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::cell::RefCell;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::sync::Mutex;
+use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
@@ -78,14 +80,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str, salt_bytes: [u8; 16]) -> Result<String> {
         let password = normalise(password);
         let params = self.inner.params.clone();
-        self.run(move || {
-            let salt = SaltString::encode_b64(&salt_bytes).map_err(Error::internal)?;
-            argon2(&params)
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(Error::internal)
-        })
-        .await
+        self.run(move || hash_phc(password.as_bytes(), &salt_bytes, &params))
+            .await
     }
 
     /// Checks `password` against `stored` (argon2id or bcrypt); `None`
@@ -158,6 +154,68 @@ fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
+thread_local! {
+    /// argon2's working memory (19 MiB with the default parameters), kept
+    /// by each hashing thread and reused, instead of allocated per hash.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        if blocks.len() < count {
+            blocks.resize(count, Block::default());
+        }
+        f(&mut blocks[..count])
+    })
+}
+
+/// An argon2id hash in PHC string form, computed in the thread's reused memory.
+fn hash_phc(password: &[u8], salt: &[u8], params: &Params) -> Result<String> {
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_blocks(params.block_count(), |blocks| {
+        argon2(params).hash_password_into_with_memory(password, salt, &mut out, blocks)
+    })
+    .map_err(Error::internal)?;
+    let salt = SaltString::encode_b64(salt).map_err(Error::internal)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(Error::internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(Error::internal)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Checks a password against a parsed argon2 PHC hash, in the thread's
+/// reused memory; constant-time comparison of the outputs.
+fn verify_phc(password: &[u8], parsed: &PasswordHash<'_>) -> Option<()> {
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::V0x13,
+    };
+    let expected = parsed.hash?;
+    let stored = Params::try_from(parsed).ok()?;
+    let params = Params::new(
+        stored.m_cost(),
+        stored.t_cost(),
+        stored.p_cost(),
+        Some(expected.len()),
+    )
+    .ok()?;
+    let mut salt_buf = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt_buf).ok()?;
+    let mut out = vec![0u8; expected.len()];
+    with_blocks(params.block_count(), |blocks| {
+        Argon2::new(algorithm, version, params.clone())
+            .hash_password_into_with_memory(password, salt, &mut out, blocks)
+    })
+    .ok()?;
+    bool::from(out.ct_eq(expected.as_bytes())).then_some(())
+}
+
 fn normalise(password: &str) -> Password {
     Zeroizing::new(password.nfkc().collect())
 }
@@ -173,9 +231,7 @@ fn check(password: &str, stored: &str, pepper: &str, params: &Params) -> Option<
         };
     }
     let parsed = PasswordHash::new(stored).ok()?;
-    argon2(params)
-        .verify_password(password.as_bytes(), &parsed)
-        .ok()?;
+    verify_phc(password.as_bytes(), &parsed)?;
     let current = parsed.algorithm.as_str() == "argon2id"
         && Params::try_from(&parsed).is_ok_and(|p| {
             p.m_cost() == params.m_cost()
@@ -251,6 +307,39 @@ mod tests {
         assert_eq!(
             h.verify("x", Some("$2b$nonsense")).await.unwrap(),
             Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn phc_strings_interoperate_with_the_reference_implementation() {
+        use argon2::password_hash::PasswordVerifier;
+        let h = hasher("");
+        let ours = h.hash("interop", [9; 16]).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(argon2(&Params::default())
+            .verify_password(b"interop", &parsed)
+            .is_ok());
+        let salt = SaltString::encode_b64(&[5; 16]).unwrap();
+        let theirs = Argon2::default()
+            .hash_password(b"interop", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            h.verify("interop", Some(&theirs)).await.unwrap(),
+            Verified::Yes { rehash: false }
+        );
+        assert_eq!(
+            h.verify("other", Some(&theirs)).await.unwrap(),
+            Verified::No
+        );
+        // argon2i and argon2d hashes (other tools) verify too, and get upgraded.
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
+            .hash_password(b"interop", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            h.verify("interop", Some(&argon2i)).await.unwrap(),
+            Verified::Yes { rehash: true }
         );
     }
 

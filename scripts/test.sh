@@ -61,3 +61,5 @@ log "schemathesis against the spec's OpenAPI (no input may get a 5xx)"
 scripts/fuzz.sh
 log "real clients"
 clients/run.sh
+log "end to end: a real Synapse delegating to mxauth behind real nginx"
+tests/e2e/run.sh

@@ -56,6 +56,22 @@ pub struct Config {
     /// The homeserver mxauth serves as its auth service (`matrix:`, the
     /// section of Element's matrix-authentication-service config).
     pub matrix: Option<MatrixConfig>,
+    /// `registration_requires_token`: registration needs a token made with
+    /// the admin API (`m.login.registration_token`).
+    pub registration_requires_token: bool,
+    /// `enable_registration_captcha` with the `recaptcha_*` keys.
+    pub recaptcha: Option<RecaptchaConfig>,
+}
+
+/// reCAPTCHA for registration (`m.login.recaptcha`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecaptchaConfig {
+    /// `recaptcha_public_key` (or `_path`): the site key clients show.
+    pub public_key: String,
+    /// `recaptcha_private_key` (or `_path`): the secret sent to siteverify.
+    pub private_key: Secret,
+    /// `recaptcha_siteverify_api`, default Google's.
+    pub siteverify_api: String,
 }
 
 /// `matrix:`: the homeserver that delegates its authentication to mxauth
@@ -310,6 +326,8 @@ impl Default for Config {
             allow_guest_access: false,
             mxauth: MxauthConfig::default(),
             matrix: None,
+            registration_requires_token: false,
+            recaptcha: None,
         }
     }
 }
@@ -476,6 +494,13 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "allow_guest_access",
     "mxauth",
     "matrix",
+    "registration_requires_token",
+    "enable_registration_captcha",
+    "recaptcha_public_key",
+    "recaptcha_public_key_path",
+    "recaptcha_private_key",
+    "recaptcha_private_key_path",
+    "recaptcha_siteverify_api",
 ];
 
 impl Config {
@@ -593,7 +618,13 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     }
     let enable_registration_without_verification =
         top.bool_or("enable_registration_without_verification", false)?;
-    if enable_registration && !enable_registration_without_verification {
+    let registration_requires_token = top.bool_or("registration_requires_token", false)?;
+    let recaptcha = parse_recaptcha(&top)?;
+    if enable_registration
+        && !enable_registration_without_verification
+        && !registration_requires_token
+        && recaptcha.is_none()
+    {
         let key = if top.contains("disable_registration") {
             "disable_registration"
         } else {
@@ -605,8 +636,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
              vector for spam and abuse. If you would like to allow public registration, please \
              consider adding email, captcha, or token-based verification. Otherwise this check \
              can be removed by setting the `enable_registration_without_verification` config \
-             option to `true`. (mxauth does not implement email, captcha or token-based \
-             verification yet, so only the latter is possible for now.)",
+             option to `true`.",
         ));
     }
 
@@ -657,6 +687,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             allow_guest_access,
             mxauth,
             matrix,
+            registration_requires_token,
+            recaptcha,
         },
         ignored_keys,
     })
@@ -1181,6 +1213,63 @@ const MXAUTH_KEYS: &[&str] = &[
     "password_hashing_concurrency",
     "token_last_used_flush_interval",
 ];
+
+/// Google's siteverify endpoint, Synapse's default.
+const DEFAULT_SITEVERIFY: &str = "https://www.recaptcha.net/recaptcha/api/siteverify";
+
+/// A string key given inline or as `<key>_path` (a file read at load).
+fn inline_or_file(top: &Map<'_>, key: &str) -> KResult<Option<String>> {
+    let path_key = format!("{key}_path");
+    match (top.secret(key)?, top.string(&path_key)?) {
+        (Some(_), Some(_)) => Err(KeyError::new(
+            top.path_of(&path_key),
+            format!("set either `{key}` or `{path_key}`, not both"),
+        )),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                KeyError::new(top.path_of(&path_key), format!("cannot read `{file}`: {e}"))
+            })?;
+            Ok(Some(Zeroizing::new(text).trim().to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_recaptcha(top: &Map<'_>) -> KResult<Option<RecaptchaConfig>> {
+    if !top.bool_or("enable_registration_captcha", false)? {
+        return Ok(None);
+    }
+    let need = |key: &str| -> KResult<String> {
+        inline_or_file(top, key)?
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                KeyError::new(
+                    key,
+                    "missing: required with `enable_registration_captcha: true`",
+                )
+            })
+    };
+    let public_key = need("recaptcha_public_key")?;
+    let private_key = Secret::new(need("recaptcha_private_key")?);
+    let siteverify_api = match top.get("recaptcha_siteverify_api") {
+        Some(l) => {
+            let url = as_string(l.node())?;
+            let parsed = url::Url::parse(&url)
+                .map_err(|e| KeyError::new(&l.path, format!("`{url}` is not a valid URL: {e}")))?;
+            if parsed.scheme() != "http" && parsed.scheme() != "https" {
+                return Err(KeyError::new(&l.path, "must be an http:// or https:// URL"));
+            }
+            url
+        }
+        None => DEFAULT_SITEVERIFY.to_owned(),
+    };
+    Ok(Some(RecaptchaConfig {
+        public_key,
+        private_key,
+        siteverify_api,
+    }))
+}
 
 const MATRIX_KEYS: &[&str] = &[
     "kind",

@@ -29,6 +29,7 @@ pub enum ErrCode {
     GuestAccessForbidden,
     ResourceLimitExceeded,
     Exclusive,
+    CaptchaNeeded,
 }
 
 impl ErrCode {
@@ -55,6 +56,7 @@ impl ErrCode {
             ErrCode::GuestAccessForbidden => "M_GUEST_ACCESS_FORBIDDEN",
             ErrCode::ResourceLimitExceeded => "M_RESOURCE_LIMIT_EXCEEDED",
             ErrCode::Exclusive => "M_EXCLUSIVE",
+            ErrCode::CaptchaNeeded => "M_CAPTCHA_NEEDED",
         }
     }
 }

@@ -70,7 +70,14 @@ impl Server {
             Some(m) => Some(crate::synapse::SynapseClient::new(m)?),
             None => None,
         };
+        let captcha = match &config.recaptcha {
+            Some(r) => Some(crate::recaptcha::Recaptcha::new(r)?),
+            None => None,
+        };
         let mut auth = Auth::new(Arc::new(config), store, clock, rng);
+        if let Some(verifier) = captcha {
+            auth = auth.with_captcha(Arc::new(verifier));
+        }
         if let Some(client) = homeserver {
             auth = auth.with_homeserver(Arc::new(client));
         }
@@ -148,9 +155,7 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
             }
             _ = flush.tick() => auth.usage.flush().await,
             _ = sweep.tick() => {
-                let lifetime = auth.config.mxauth.uia_session_lifetime_ms as i64;
-                let before = auth.clock.now_ms() - lifetime;
-                match auth.store.delete_uia_sessions_before(before).await {
+                match auth.sweep_uia_sessions().await {
                     Ok(n) if n > 0 => tracing::info!(count = n, "expired UIA sessions removed"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!("could not sweep UIA sessions: {e}"),

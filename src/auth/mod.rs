@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod captcha;
 pub mod devices;
 pub mod homeserver;
 pub mod identifiers;
@@ -14,6 +15,7 @@ pub mod login;
 pub mod password;
 pub mod policy;
 pub mod register;
+pub mod registration_tokens;
 pub mod requester;
 pub mod tokens;
 pub mod uia;
@@ -40,6 +42,8 @@ pub struct Auth {
     pub usage: UsageRecorder,
     /// The homeserver that delegates its auth here, if any.
     pub homeserver: Option<Arc<dyn homeserver::HomeserverApi>>,
+    /// The verifier of `m.login.recaptcha`, when captcha is enabled.
+    pub captcha: Option<Arc<dyn captcha::CaptchaVerifier>>,
 }
 
 /// What a client gets after a login or a registration.
@@ -70,7 +74,14 @@ impl Auth {
             hasher,
             usage,
             homeserver: None,
+            captcha: None,
         }
+    }
+
+    /// Verifies `m.login.recaptcha` with `verifier`.
+    pub fn with_captcha(mut self, verifier: Arc<dyn captcha::CaptchaVerifier>) -> Self {
+        self.captcha = Some(verifier);
+        self
     }
 
     /// Keeps `api`'s homeserver in step with users and devices.

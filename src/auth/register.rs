@@ -2,7 +2,7 @@
 
 use super::identifiers::{check_new_localpart, user_id};
 use super::policy::check_new_password;
-use super::uia::{Flows, UiaRequest, DUMMY};
+use super::uia::{Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY};
 use super::{Auth, Session};
 use crate::error::{ErrCode, Error, Result};
 use crate::store::NewUser;
@@ -41,8 +41,26 @@ pub enum Registered {
 }
 
 impl Auth {
-    fn registration_flows(&self) -> Flows {
-        Flows::single(&[DUMMY])
+    /// The registration flows, from the config as Synapse computes them:
+    /// the base flow, with reCAPTCHA and then a registration token put in
+    /// front when required.
+    pub(crate) fn registration_flows(&self) -> Flows {
+        let mut flows = Flows::single(&[DUMMY]);
+        if let Some(captcha) = &self.config.recaptcha {
+            for f in &mut flows.flows {
+                f.insert(0, RECAPTCHA.to_owned());
+            }
+            flows.params.insert(
+                RECAPTCHA.to_owned(),
+                json!({ "public_key": captcha.public_key }),
+            );
+        }
+        if self.config.registration_requires_token {
+            for f in &mut flows.flows {
+                f.insert(0, REGISTRATION_TOKEN.to_owned());
+            }
+        }
+        flows
     }
 
     #[tracing::instrument(skip_all)]
@@ -107,6 +125,13 @@ impl Auth {
                 let user_id = self
                     .create_local_user(params.username.as_deref(), Some(password_hash))
                     .await?;
+                if let Some(token) = passed
+                    .server_data
+                    .get(REGISTRATION_TOKEN_KEY)
+                    .and_then(Value::as_str)
+                {
+                    self.store.settle_registration_token(token, true).await?;
+                }
                 match self
                     .finish_uia(&passed.session_id, &json!({ "user_id": user_id }))
                     .await?

@@ -19,8 +19,12 @@ use std::collections::HashMap;
 
 pub const DUMMY: &str = "m.login.dummy";
 pub const PASSWORD: &str = "m.login.password";
+pub const RECAPTCHA: &str = "m.login.recaptcha";
+pub const REGISTRATION_TOKEN: &str = "m.login.registration_token";
 
 const SECRET_PREFIX: &str = "secret:";
+/// The server-dict key holding the registration token a session reserved.
+pub(crate) const REGISTRATION_TOKEN_KEY: &str = "registration_token";
 
 /// The flows an operation offers and their `params`.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +43,17 @@ impl Flows {
 
     fn offers(&self, stage: &str) -> bool {
         self.flows.iter().any(|f| f.iter().any(|s| s == stage))
+    }
+
+    /// Whether `stage` may be done now: it is the next stage of a flow
+    /// whose earlier stages are all completed (the spec: in order).
+    fn may_do_next(&self, stage: &str, completed: &[String]) -> bool {
+        self.flows
+            .iter()
+            .any(|f| match f.iter().position(|s| s == stage) {
+                Some(i) => f[..i].iter().all(|s| completed.iter().any(|c| c == s)),
+                None => false,
+            })
     }
 
     fn satisfied_by(&self, completed: &[String]) -> bool {
@@ -74,6 +89,8 @@ pub struct UiaPassed {
     pub secret_hashes: HashMap<String, String>,
     /// Set when the operation was already carried out (a replay): what it recorded.
     pub previous_result: Option<Value>,
+    /// What the stages recorded for the session (e.g. a reserved registration token).
+    pub server_data: Map<String, Value>,
 }
 
 /// A request protected by re-authentication: where it was sent and its body.
@@ -159,8 +176,12 @@ impl Auth {
                 params: session.client_dict,
                 secret_hashes,
                 previous_result: session.result,
+                server_data: session.server_dict,
             });
         }
+        let completed_stages = |store_stages: Vec<(String, Value)>| -> Vec<String> {
+            store_stages.into_iter().map(|(stage, _)| stage).collect()
+        };
 
         let mut failure = None;
         if let Some(auth) = req.auth {
@@ -173,7 +194,20 @@ impl Auth {
                             format!("Unrecognised or unavailable auth stage type '{stage}'"),
                         ));
                     }
-                    match self.check_stage(stage, auth, &session).await {
+                    let done = completed_stages(
+                        self.store
+                            .get_uia_completed_stages(&session.session_id)
+                            .await?,
+                    );
+                    let outcome = if flows.may_do_next(stage, &done) {
+                        self.check_stage(stage, auth, &session).await
+                    } else {
+                        Err(StageError::Failed(
+                            ErrCode::Forbidden,
+                            format!("Complete the stages before '{stage}' first"),
+                        ))
+                    };
+                    match outcome {
                         Ok(result) => {
                             self.store
                                 .mark_uia_stage_completed(&session.session_id, stage, &result)
@@ -187,19 +221,23 @@ impl Auth {
             }
         }
 
-        let completed: Vec<String> = self
-            .store
-            .get_uia_completed_stages(&session.session_id)
-            .await?
-            .into_iter()
-            .map(|(stage, _)| stage)
-            .collect();
+        let completed = completed_stages(
+            self.store
+                .get_uia_completed_stages(&session.session_id)
+                .await?,
+        );
         if failure.is_none() && flows.satisfied_by(&completed) {
+            // Stages may have added to the server dict since it was read.
+            let server_data = match self.store.get_uia_session(&session.session_id).await? {
+                Some(s) => s.server_dict,
+                None => session.server_dict,
+            };
             return Ok(UiaPassed {
                 session_id: session.session_id,
                 params: session.client_dict,
                 secret_hashes,
                 previous_result: None,
+                server_data,
             });
         }
         let mut body = Map::new();
@@ -223,6 +261,38 @@ impl Auth {
     /// earlier request recorded, if one beat this one to it.
     pub async fn finish_uia(&self, session_id: &str, result: &Value) -> Result<Option<Value>> {
         Ok(self.store.set_uia_result_once(session_id, result).await?)
+    }
+
+    /// Deletes expired sessions; a registration token an unfinished
+    /// session held is given back. Returns how many went.
+    pub async fn sweep_uia_sessions(&self) -> Result<u64> {
+        let before = self.now() - self.config.mxauth.uia_session_lifetime_ms as i64;
+        let mut swept = 0;
+        loop {
+            let expired = self.store.list_uia_sessions_before(before, 500).await?;
+            if expired.is_empty() {
+                return Ok(swept);
+            }
+            for session in expired {
+                self.drop_session(&session).await?;
+                swept += 1;
+            }
+        }
+    }
+
+    /// Deletes a session; if this call deleted it and its operation never
+    /// ran, a registration token it held is given back.
+    async fn drop_session(&self, session: &UiaSession) -> Result<()> {
+        if self.store.delete_uia_session(&session.session_id).await? && session.result.is_none() {
+            if let Some(token) = session
+                .server_dict
+                .get(REGISTRATION_TOKEN_KEY)
+                .and_then(Value::as_str)
+            {
+                self.store.settle_registration_token(token, false).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn new_session(&self, req: &UiaRequest<'_>) -> Result<UiaSession> {
@@ -251,7 +321,7 @@ impl Auth {
         let mut session = self.store.get_uia_session(id).await?.ok_or_else(unknown)?;
         let lifetime = self.config.mxauth.uia_session_lifetime_ms as i64;
         if session.creation_ts.saturating_add(lifetime) <= self.now() {
-            self.store.delete_uia_session(id).await?;
+            self.drop_session(&session).await?;
             return Err(unknown());
         }
         let changed = || {
@@ -333,12 +403,107 @@ impl Auth {
                 }
                 Ok(json!(user))
             }
+            REGISTRATION_TOKEN => self.check_registration_token_stage(auth, session).await,
+            RECAPTCHA => self.check_recaptcha_stage(auth).await,
             other => Err(Error::unrecognized(
                 400,
                 format!("Unrecognised auth stage type '{other}'"),
             )
             .into()),
         }
+    }
+}
+
+impl Auth {
+    /// `m.login.registration_token`: reserves a use of the token for the
+    /// session (a pending use, completed when the registration is done,
+    /// given back if the session expires unused). Once per session.
+    async fn check_registration_token_stage(
+        &self,
+        auth: &Map<String, Value>,
+        session: &UiaSession,
+    ) -> std::result::Result<Value, StageError> {
+        let token = match auth.get("token") {
+            Some(Value::String(t)) => t,
+            None | Some(Value::Null) => {
+                return Err(StageError::Failed(
+                    ErrCode::MissingParam,
+                    "Missing registration token".into(),
+                ))
+            }
+            Some(_) => {
+                return Err(StageError::Failed(
+                    ErrCode::InvalidParam,
+                    "Registration token must be a string".into(),
+                ))
+            }
+        };
+        if let Some(held) = session.server_dict.get(REGISTRATION_TOKEN_KEY) {
+            return if held == token {
+                Ok(json!(token))
+            } else {
+                Err(StageError::Failed(
+                    ErrCode::Unauthorized,
+                    "Invalid registration token".into(),
+                ))
+            };
+        }
+        if !self
+            .store
+            .reserve_registration_token(token, self.now())
+            .await?
+        {
+            return Err(StageError::Failed(
+                ErrCode::Unauthorized,
+                "Invalid registration token".into(),
+            ));
+        }
+        self.store
+            .set_uia_server_value(&session.session_id, REGISTRATION_TOKEN_KEY, &json!(token))
+            .await?;
+        Ok(json!(token))
+    }
+}
+
+impl Auth {
+    /// `m.login.recaptcha`: the widget's response, checked at siteverify.
+    async fn check_recaptcha_stage(
+        &self,
+        auth: &Map<String, Value>,
+    ) -> std::result::Result<Value, StageError> {
+        let response = match auth.get("response") {
+            Some(Value::String(r)) if !r.is_empty() => r,
+            _ => {
+                return Err(StageError::Failed(
+                    ErrCode::CaptchaNeeded,
+                    "Captcha response is required".into(),
+                ))
+            }
+        };
+        let Some(verifier) = &self.captcha else {
+            return Err(Error::internal("m.login.recaptcha offered without a verifier").into());
+        };
+        match verifier.verify(response).await {
+            Ok(true) => Ok(json!(true)),
+            Ok(false) => Err(StageError::Failed(
+                ErrCode::Unauthorized,
+                "Captcha authentication failed".into(),
+            )),
+            Err(why) => {
+                tracing::warn!("could not verify a captcha: {why}");
+                Err(StageError::Failed(
+                    ErrCode::Unauthorized,
+                    "Captcha authentication failed".into(),
+                ))
+            }
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for StageError {
+    #[track_caller]
+    fn from(e: crate::store::StoreError) -> Self {
+        StageError::Fatal(Error::internal(e))
     }
 }
 

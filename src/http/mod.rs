@@ -12,7 +12,9 @@ use axum::http::{header, HeaderValue, Method, Request};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use routes::{account, admin, devices, login, logout, oauth, register, versions};
+use routes::{
+    account, admin, devices, login, logout, oauth, register, registration_tokens, versions,
+};
 use std::time::Duration;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -50,12 +52,27 @@ pub fn router(state: AppState) -> Router {
             "/v1/register",
             get(admin::register_nonce).post(admin::register),
         )
-        .route("/v1/users/{user_id}/admin", get(admin::user_admin));
+        .route("/v1/users/{user_id}/admin", get(admin::user_admin))
+        .route("/v1/registration_tokens", get(registration_tokens::list))
+        .route(
+            "/v1/registration_tokens/new",
+            post(registration_tokens::create),
+        )
+        .route(
+            "/v1/registration_tokens/{token}",
+            get(registration_tokens::get)
+                .put(registration_tokens::update)
+                .delete(registration_tokens::delete),
+        );
 
     let max_body = state.auth.config.mxauth.max_request_body_bytes;
     Router::new()
         .route("/_matrix/client/versions", get(versions::versions))
         .route("/health", get(|| async { "OK" }))
+        .route(
+            "/_matrix/client/v1/register/m.login.registration_token/validity",
+            get(registration_tokens::validity),
+        )
         .route("/oauth2/introspect", post(oauth::introspect))
         .route(
             "/.well-known/openid-configuration",

@@ -208,9 +208,34 @@ pub trait Store: Send + Sync + 'static {
         session_id: &str,
         result: &serde_json::Value,
     ) -> StoreResult<Option<serde_json::Value>>;
-    async fn delete_uia_session(&self, session_id: &str) -> StoreResult<()>;
-    /// Deletes sessions created before `before_ts`; returns how many.
-    async fn delete_uia_sessions_before(&self, before_ts: i64) -> StoreResult<u64>;
+    /// `true` when this call deleted it (so two processes sweeping the same
+    /// session cannot both act on it).
+    async fn delete_uia_session(&self, session_id: &str) -> StoreResult<bool>;
+    /// Sessions created before `before_ts` (at most `limit`).
+    async fn list_uia_sessions_before(
+        &self,
+        before_ts: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<UiaSession>>;
+
+    // --- registration tokens
+    /// `false` when the token exists already.
+    async fn create_registration_token(&self, token: &RegistrationToken) -> StoreResult<bool>;
+    async fn get_registration_token(&self, token: &str) -> StoreResult<Option<RegistrationToken>>;
+    async fn list_registration_tokens(&self) -> StoreResult<Vec<RegistrationToken>>;
+    /// Sets the fields given (`Some(None)` clears one); `None` if no such token.
+    async fn update_registration_token(
+        &self,
+        token: &str,
+        uses_allowed: Option<Option<i64>>,
+        expiry_time: Option<Option<i64>>,
+    ) -> StoreResult<Option<RegistrationToken>>;
+    async fn delete_registration_token(&self, token: &str) -> StoreResult<bool>;
+    /// Takes a pending use of the token if it is valid at `now` and has a
+    /// use left; `false` otherwise. Atomic.
+    async fn reserve_registration_token(&self, token: &str, now: i64) -> StoreResult<bool>;
+    /// A pending use becomes completed (`completed`) or is given back.
+    async fn settle_registration_token(&self, token: &str, completed: bool) -> StoreResult<()>;
 
     // --- calls to the homeserver, in order per user
     /// Queues calls; returns their ids.
@@ -248,6 +273,16 @@ pub trait Store: Send + Sync + 'static {
     /// Consumes the nonce: `true` if it existed and was created at or after
     /// `not_before_ts`. A nonce is consumed whatever the answer.
     async fn take_registration_nonce(&self, nonce: &str, not_before_ts: i64) -> StoreResult<bool>;
+}
+
+/// A registration token (Synapse's shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationToken {
+    pub token: String,
+    pub uses_allowed: Option<i64>,
+    pub pending: i64,
+    pub completed: i64,
+    pub expiry_time: Option<i64>,
 }
 
 /// A call to the homeserver waiting to be made.

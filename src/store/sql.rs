@@ -4,8 +4,8 @@
 //! migrations (`migrations/{sqlite,postgres}`) differ.
 
 use super::{
-    Device, DeviceSeen, HomeserverJob, NewAccessToken, NewUser, Store, StoreError, StoreResult,
-    TokenOwner, UiaSession, User,
+    Device, DeviceSeen, HomeserverJob, NewAccessToken, NewUser, RegistrationToken, Store,
+    StoreError, StoreResult, TokenOwner, UiaSession, User,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -128,6 +128,18 @@ macro_rules! sql_store {
                     display_name: r.try_get("display_name")?,
                     last_seen_ts: r.try_get("last_seen_ts")?,
                     last_seen_ip: r.try_get("last_seen_ip")?,
+                })
+            }
+
+            fn registration_token_from_row(
+                r: &<$db as sqlx::Database>::Row,
+            ) -> Result<RegistrationToken, sqlx::Error> {
+                Ok(RegistrationToken {
+                    token: r.try_get("token")?,
+                    uses_allowed: r.try_get("uses_allowed")?,
+                    pending: r.try_get("pending")?,
+                    completed: r.try_get("completed")?,
+                    expiry_time: r.try_get("expiry_time")?,
                 })
             }
 
@@ -609,21 +621,124 @@ macro_rules! sql_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn delete_uia_session(&self, session_id: &str) -> StoreResult<()> {
-                sqlx::query("DELETE FROM uia_sessions WHERE session_id = $1")
+            async fn delete_uia_session(&self, session_id: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM uia_sessions WHERE session_id = $1")
                     .bind(session_id)
                     .execute(&self.pool)
                     .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             #[tracing::instrument(skip_all)]
-            async fn delete_uia_sessions_before(&self, before_ts: i64) -> StoreResult<u64> {
-                let done = sqlx::query("DELETE FROM uia_sessions WHERE creation_ts < $1")
-                    .bind(before_ts)
+            async fn list_uia_sessions_before(
+                &self,
+                before_ts: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<UiaSession>> {
+                let rows = sqlx::query(
+                    "SELECT session_id, creation_ts, uri, method, user_id, client_dict, \
+                     server_dict, result FROM uia_sessions WHERE creation_ts < $1 \
+                     ORDER BY creation_ts LIMIT $2",
+                )
+                .bind(before_ts)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::uia_from_row).collect()
+            }
+
+            async fn create_registration_token(&self, t: &RegistrationToken) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO registration_tokens (token, uses_allowed, pending, completed, expiry_time) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token) DO NOTHING",
+                )
+                .bind(&t.token)
+                .bind(t.uses_allowed)
+                .bind(t.pending)
+                .bind(t.completed)
+                .bind(t.expiry_time)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn get_registration_token(&self, token: &str) -> StoreResult<Option<RegistrationToken>> {
+                let row = sqlx::query(
+                    "SELECT token, uses_allowed, pending, completed, expiry_time \
+                     FROM registration_tokens WHERE token = $1",
+                )
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.as_ref().map(Self::registration_token_from_row).transpose()?)
+            }
+
+            async fn list_registration_tokens(&self) -> StoreResult<Vec<RegistrationToken>> {
+                let rows = sqlx::query(
+                    "SELECT token, uses_allowed, pending, completed, expiry_time \
+                     FROM registration_tokens ORDER BY token",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .iter()
+                    .map(Self::registration_token_from_row)
+                    .collect::<Result<_, _>>()?)
+            }
+
+            async fn update_registration_token(
+                &self,
+                token: &str,
+                uses_allowed: Option<Option<i64>>,
+                expiry_time: Option<Option<i64>>,
+            ) -> StoreResult<Option<RegistrationToken>> {
+                if let Some(value) = uses_allowed {
+                    sqlx::query("UPDATE registration_tokens SET uses_allowed = $2 WHERE token = $1")
+                        .bind(token)
+                        .bind(value)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                if let Some(value) = expiry_time {
+                    sqlx::query("UPDATE registration_tokens SET expiry_time = $2 WHERE token = $1")
+                        .bind(token)
+                        .bind(value)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                self.get_registration_token(token).await
+            }
+
+            async fn delete_registration_token(&self, token: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM registration_tokens WHERE token = $1")
+                    .bind(token)
                     .execute(&self.pool)
                     .await?;
-                Ok(done.rows_affected())
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn reserve_registration_token(&self, token: &str, now: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE registration_tokens SET pending = pending + 1 WHERE token = $1 \
+                     AND (uses_allowed IS NULL OR pending + completed < uses_allowed) \
+                     AND (expiry_time IS NULL OR expiry_time > $2)",
+                )
+                .bind(token)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn settle_registration_token(&self, token: &str, completed: bool) -> StoreResult<()> {
+                let sql = if completed {
+                    "UPDATE registration_tokens SET pending = pending - 1, completed = completed + 1 \
+                     WHERE token = $1 AND pending > 0"
+                } else {
+                    "UPDATE registration_tokens SET pending = pending - 1 WHERE token = $1 AND pending > 0"
+                };
+                sqlx::query(sql).bind(token).execute(&self.pool).await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip_all, fields(count = jobs.len()))]

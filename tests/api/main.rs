@@ -13,4 +13,5 @@ mod login;
 mod multiprocess;
 mod passwords;
 mod register;
+mod registration_tokens;
 mod store;

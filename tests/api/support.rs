@@ -274,3 +274,28 @@ pub fn assert_error(got: &(StatusCode, Value), status: u16, errcode: &str) {
     assert_eq!(got.1["errcode"], errcode, "errcode of {}", got.1);
     assert!(got.1["error"].is_string(), "error message of {}", got.1);
 }
+
+impl TestServer {
+    /// Registers an admin through the shared-secret admin API; returns its token.
+    pub async fn register_admin(&self, localpart: &str) -> String {
+        let (_, n) = self.get("/_synapse/admin/v1/register", None).await;
+        let nonce = n["nonce"].as_str().expect("nonce").to_owned();
+        let mac = mxauth::auth::admin::registration_mac(
+            SHARED_SECRET,
+            &nonce,
+            localpart,
+            "admin-password",
+            true,
+            None,
+        );
+        let (status, res) = self
+            .post(
+                "/_synapse/admin/v1/register",
+                None,
+                json!({"nonce": nonce, "username": localpart, "password": "admin-password", "admin": true, "mac": mac}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        res["access_token"].as_str().unwrap().to_owned()
+    }
+}

@@ -61,6 +61,21 @@ pub struct Config {
     pub registration_requires_token: bool,
     /// `enable_registration_captcha` with the `recaptcha_*` keys.
     pub recaptcha: Option<RecaptchaConfig>,
+    /// `user_consent`: the policy users accept (`m.login.terms`).
+    pub user_consent: Option<ConsentConfig>,
+}
+
+/// Synapse's `user_consent` block, the parts about auth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentConfig {
+    /// `version`: the policy's current version.
+    pub version: String,
+    /// `template_dir`: holds `<lang>/<version>.html`.
+    pub template_dir: std::path::PathBuf,
+    /// `require_at_registration`: registration has an `m.login.terms` stage.
+    pub require_at_registration: bool,
+    /// `policy_name`, default "Privacy Policy".
+    pub policy_name: String,
 }
 
 /// reCAPTCHA for registration (`m.login.recaptcha`).
@@ -328,6 +343,7 @@ impl Default for Config {
             matrix: None,
             registration_requires_token: false,
             recaptcha: None,
+            user_consent: None,
         }
     }
 }
@@ -501,6 +517,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "recaptcha_private_key",
     "recaptcha_private_key_path",
     "recaptcha_siteverify_api",
+    "user_consent",
 ];
 
 impl Config {
@@ -619,6 +636,10 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     let enable_registration_without_verification =
         top.bool_or("enable_registration_without_verification", false)?;
     let registration_requires_token = top.bool_or("registration_requires_token", false)?;
+    let user_consent = match top.get("user_consent") {
+        Some(l) => Some(parse_consent(l.node())?),
+        None => None,
+    };
     let recaptcha = parse_recaptcha(&top)?;
     if enable_registration
         && !enable_registration_without_verification
@@ -689,6 +710,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             matrix,
             registration_requires_token,
             recaptcha,
+            user_consent,
         },
         ignored_keys,
     })
@@ -1269,6 +1291,63 @@ fn parse_recaptcha(top: &Map<'_>) -> KResult<Option<RecaptchaConfig>> {
         private_key,
         siteverify_api,
     }))
+}
+
+const CONSENT_KEYS: &[&str] = &[
+    "version",
+    "template_dir",
+    "require_at_registration",
+    "policy_name",
+];
+/// Synapse's consent keys about server notices and event blocking, which
+/// are not mxauth's: accepted and ignored.
+const CONSENT_IGNORED_KEYS: &[&str] = &[
+    "server_notice_content",
+    "send_server_notice_to_guests",
+    "block_events_error",
+];
+
+fn parse_consent(node: Node<'_>) -> KResult<ConsentConfig> {
+    let map = Map::from_node(node)?;
+    map.check_keys(CONSENT_KEYS, CONSENT_IGNORED_KEYS)?;
+    // YAML reads `version: 1.0` as a number; Synapse uses it as text.
+    let version = match map.get("version") {
+        Some(l) => match l.value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(KeyError::new(l.path, "expected a version string")),
+        },
+        None => {
+            return Err(KeyError::new(
+                map.path_of("version"),
+                "missing: the policy version",
+            ))
+        }
+    };
+    let template_dir = match map.string("template_dir")? {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            return Err(KeyError::new(
+                map.path_of("template_dir"),
+                "missing: the folder holding <lang>/<version>.html",
+            ))
+        }
+    };
+    let page = template_dir.join("en").join(format!("{version}.html"));
+    if !page.is_file() {
+        return Err(KeyError::new(
+            map.path_of("template_dir"),
+            format!("no policy page at `{}`", page.display()),
+        ));
+    }
+    Ok(ConsentConfig {
+        version,
+        template_dir,
+        require_at_registration: map.bool_or("require_at_registration", false)?,
+        policy_name: map
+            .string("policy_name")?
+            .unwrap_or_else(|| "Privacy Policy".to_owned()),
+    })
 }
 
 const MATRIX_KEYS: &[&str] = &[

@@ -2,7 +2,9 @@
 
 use super::identifiers::{check_new_localpart, user_id};
 use super::policy::check_new_password;
-use super::uia::{Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY};
+use super::uia::{
+    Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY, TERMS,
+};
 use super::{Auth, Session};
 use crate::error::{ErrCode, Error, Result};
 use crate::store::NewUser;
@@ -46,6 +48,27 @@ impl Auth {
     /// front when required.
     pub(crate) fn registration_flows(&self) -> Flows {
         let mut flows = Flows::single(&[DUMMY]);
+        if let Some(consent) = self
+            .config
+            .user_consent
+            .as_ref()
+            .filter(|c| c.require_at_registration)
+        {
+            for f in &mut flows.flows {
+                f.insert(0, TERMS.to_owned());
+            }
+            let base = self.config.public_baseurl.as_deref().unwrap_or("/");
+            flows.params.insert(
+                TERMS.to_owned(),
+                json!({ "policies": { "privacy_policy": {
+                    "version": consent.version,
+                    "en": {
+                        "name": consent.policy_name,
+                        "url": format!("{base}_matrix/consent?v={}", consent.version),
+                    },
+                }}}),
+            );
+        }
         if let Some(captcha) = &self.config.recaptcha {
             for f in &mut flows.flows {
                 f.insert(0, RECAPTCHA.to_owned());
@@ -131,6 +154,16 @@ impl Auth {
                     .and_then(Value::as_str)
                 {
                     self.store.settle_registration_token(token, true).await?;
+                }
+                if let Some(consent) = self
+                    .config
+                    .user_consent
+                    .as_ref()
+                    .filter(|c| c.require_at_registration)
+                {
+                    self.store
+                        .set_consent_version(&user_id, &consent.version)
+                        .await?;
                 }
                 match self
                     .finish_uia(&passed.session_id, &json!({ "user_id": user_id }))

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 pub const DUMMY: &str = "m.login.dummy";
 pub const PASSWORD: &str = "m.login.password";
 pub const RECAPTCHA: &str = "m.login.recaptcha";
+pub const TERMS: &str = "m.login.terms";
 pub const REGISTRATION_TOKEN: &str = "m.login.registration_token";
 
 const SECRET_PREFIX: &str = "secret:";
@@ -382,7 +383,8 @@ impl Auth {
         session: &UiaSession,
     ) -> std::result::Result<Value, StageError> {
         match stage {
-            DUMMY => Ok(json!(true)),
+            // The client showed the policies of `params` and the user accepted.
+            DUMMY | TERMS => Ok(json!(true)),
             PASSWORD => {
                 let identifier = parse_identifier(auth)?;
                 let password = match auth.get("password") {

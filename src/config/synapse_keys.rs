@@ -64,7 +64,6 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     "cas_config",
     "sso",
     "jwt_config",
-    "user_consent",
     // auth, implemented later (older Synapse keys, still read or rejected by Synapse)
     "account_validity",
     "password_providers",

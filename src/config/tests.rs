@@ -1065,3 +1065,27 @@ fn matrix_section_for_synapse_delegation() {
         .unwrap_err();
     assert_eq!(err.key_path(), Some("public_baseurl"), "{err}");
 }
+
+#[test]
+fn user_consent_needs_its_policy_page() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("en")).unwrap();
+    std::fs::write(dir.path().join("en/1.0.html"), "<p>policy</p>").unwrap();
+    let ok = load(&format!(
+        "server_name: example.org\nuser_consent:\n  template_dir: {}\n  version: 1.0\n  require_at_registration: true\n  server_notice_content: {{msgtype: m.text, body: hi}}\n",
+        dir.path().display()
+    ))
+    .unwrap();
+    let consent = ok.config.user_consent.unwrap();
+    assert_eq!(consent.version, "1.0");
+    assert_eq!(consent.policy_name, "Privacy Policy");
+    assert!(consent.require_at_registration);
+    let err = load(&format!(
+        "server_name: example.org\nuser_consent:\n  template_dir: {}\n  version: 2.0\n",
+        dir.path().display()
+    ))
+    .unwrap_err();
+    assert_eq!(err.key_path(), Some("user_consent.template_dir"), "{err}");
+    let err = load("server_name: example.org\nuser_consent:\n  template_dir: /x\n").unwrap_err();
+    assert_eq!(err.key_path(), Some("user_consent.version"), "{err}");
+}

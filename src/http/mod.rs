@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use routes::{
-    account, admin, devices, login, logout, oauth, register, registration_tokens, versions,
+    account, admin, consent, devices, login, logout, oauth, register, registration_tokens, versions,
 };
 use std::time::Duration;
 use tower_http::cors::{Any, CorsLayer};
@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/_matrix/client/versions", get(versions::versions))
         .route("/health", get(|| async { "OK" }))
+        .route("/_matrix/consent", get(consent::page))
         .route(
             "/_matrix/client/v1/register/m.login.registration_token/validity",
             get(registration_tokens::validity),

@@ -36,6 +36,8 @@ pub struct User {
     pub creation_ts: i64,
     pub displayname: Option<String>,
     pub appservice_id: Option<String>,
+    /// The `user_consent` policy version the user accepted.
+    pub consent_version: Option<String>,
 }
 
 /// What is needed to create a user.
@@ -119,6 +121,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get_users_case_insensitive(&self, user_id: &str) -> StoreResult<Vec<User>>;
     async fn set_password_hash(&self, user_id: &str, hash: Option<&str>) -> StoreResult<()>;
     async fn set_admin(&self, user_id: &str, admin: bool) -> StoreResult<()>;
+    async fn set_consent_version(&self, user_id: &str, version: &str) -> StoreResult<()>;
     /// Sets `user_type` and `displayname` where given (`None` leaves a field).
     async fn set_profile_fields(
         &self,

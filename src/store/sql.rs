@@ -100,7 +100,7 @@ fn parse_value(text: &str) -> StoreResult<Value> {
 }
 
 const USER_COLUMNS: &str = "name, password_hash, admin, user_type, is_guest, deactivated, \
-                            locked, creation_ts, displayname, appservice_id";
+                            locked, creation_ts, displayname, appservice_id, consent_version";
 const DEVICE_COLUMNS: &str = "user_id, device_id, display_name, last_seen_ts, last_seen_ip";
 
 macro_rules! sql_store {
@@ -118,6 +118,7 @@ macro_rules! sql_store {
                     creation_ts: r.try_get("creation_ts")?,
                     displayname: r.try_get("displayname")?,
                     appservice_id: r.try_get("appservice_id")?,
+                    consent_version: r.try_get("consent_version")?,
                 })
             }
 
@@ -225,6 +226,16 @@ macro_rules! sql_store {
                 sqlx::query("UPDATE users SET admin = $2 WHERE name = $1")
                     .bind(user_id)
                     .bind(admin)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_consent_version(&self, user_id: &str, version: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET consent_version = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(version)
                     .execute(&self.pool)
                     .await?;
                 Ok(())

@@ -15,3 +15,4 @@ mod passwords;
 mod register;
 mod registration_tokens;
 mod store;
+mod terms;

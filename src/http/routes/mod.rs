@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod consent;
 pub mod devices;
 pub mod login;
 pub mod logout;

@@ -26,6 +26,11 @@ if [ -z "$(pg_bindir)" ] || [ ! -x "$(pg_bindir)/pg_ctl" ]; then
 fi
 PGBIN=$(pg_bindir)
 
+# --- Chromium, for the HTML pages
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 PGTMP=$(mktemp -d /tmp/mxauth-pg.XXXXXX)

@@ -63,6 +63,9 @@ pub struct Config {
     pub recaptcha: Option<RecaptchaConfig>,
     /// `user_consent`: the policy users accept (`m.login.terms`).
     pub user_consent: Option<ConsentConfig>,
+    /// `ui_auth.session_timeout` (duration; 0 = off): after a user passes
+    /// UIA with a token, device deletion skips UIA for that long.
+    pub ui_auth_session_timeout_ms: u64,
 }
 
 /// Synapse's `user_consent` block, the parts about auth.
@@ -344,6 +347,7 @@ impl Default for Config {
             registration_requires_token: false,
             recaptcha: None,
             user_consent: None,
+            ui_auth_session_timeout_ms: 0,
         }
     }
 }
@@ -518,6 +522,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "recaptcha_private_key_path",
     "recaptcha_siteverify_api",
     "user_consent",
+    "ui_auth",
 ];
 
 impl Config {
@@ -636,6 +641,17 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     let enable_registration_without_verification =
         top.bool_or("enable_registration_without_verification", false)?;
     let registration_requires_token = top.bool_or("registration_requires_token", false)?;
+    let ui_auth_session_timeout_ms = match top.get("ui_auth") {
+        Some(l) => {
+            let map = Map::from_node(l.node())?;
+            map.check_keys(&["session_timeout"], &[])?;
+            match map.get("session_timeout") {
+                Some(t) => yaml::as_duration_ms(t.node())?,
+                None => 0,
+            }
+        }
+        None => 0,
+    };
     let user_consent = match top.get("user_consent") {
         Some(l) => Some(parse_consent(l.node())?),
         None => None,
@@ -711,6 +727,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             registration_requires_token,
             recaptcha,
             user_consent,
+            ui_auth_session_timeout_ms,
         },
         ignored_keys,
     })

@@ -22,7 +22,7 @@ impl Auth {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(Error::bad_json("'logout_devices' must be a boolean")),
         };
-        let passed = self.reauthenticate(&req, &["new_password"]).await?;
+        let passed = self.reauthenticate(&req, &["new_password"], false).await?;
         if passed.previous_result.is_some() {
             return Ok(());
         }
@@ -52,7 +52,7 @@ impl Auth {
     /// user ID stays taken. There is no identity server to unbind from.
     #[tracing::instrument(skip_all)]
     pub async fn deactivate(&self, req: Reauth<'_>) -> Result<()> {
-        let passed = self.reauthenticate(&req, &[]).await?;
+        let passed = self.reauthenticate(&req, &[], false).await?;
         if passed.previous_result.is_some() {
             return Ok(());
         }

@@ -42,7 +42,7 @@ impl Auth {
     /// Deleting a device kills its tokens. Unknown devices are ignored.
     #[tracing::instrument(skip_all, fields(count = device_ids.len()))]
     pub async fn delete_devices(&self, req: Reauth<'_>, device_ids: &[String]) -> Result<()> {
-        let passed = self.reauthenticate(&req, &[]).await?;
+        let passed = self.reauthenticate(&req, &[], true).await?;
         if passed.previous_result.is_some() {
             return Ok(());
         }

@@ -121,24 +121,52 @@ impl Auth {
 
     /// Runs re-authentication for `req`: the operation may go ahead when
     /// this returns (and does nothing new if `previous_result` is set).
+    ///
+    /// With `may_skip` (device deletion, as in Synapse) and
+    /// `ui_auth.session_timeout` set, a token whose user passed UIA within
+    /// the timeout goes ahead without a new challenge.
     pub(crate) async fn reauthenticate(
         &self,
         req: &Reauth<'_>,
         secret_fields: &[&str],
+        may_skip: bool,
     ) -> Result<UiaPassed> {
+        let timeout = self.config.ui_auth_session_timeout_ms as i64;
+        if may_skip && timeout > 0 {
+            let last = self
+                .store
+                .get_token_last_validated(req.requester.token_id)
+                .await?;
+            if last.is_some_and(|t| self.now() - t < timeout) {
+                return Ok(UiaPassed {
+                    session_id: String::new(),
+                    params: req.body.clone(),
+                    secret_hashes: HashMap::new(),
+                    previous_result: None,
+                    server_data: Map::new(),
+                });
+            }
+        }
         let flows = self.reauth_flows(&req.requester.user_id).await?;
-        self.check_uia(
-            UiaRequest {
-                method: req.method,
-                uri: req.uri,
-                body: req.body,
-                auth: req.auth,
-                requester: Some(req.requester),
-                secret_fields,
-            },
-            &flows,
-        )
-        .await
+        let passed = self
+            .check_uia(
+                UiaRequest {
+                    method: req.method,
+                    uri: req.uri,
+                    body: req.body,
+                    auth: req.auth,
+                    requester: Some(req.requester),
+                    secret_fields,
+                },
+                &flows,
+            )
+            .await?;
+        if passed.previous_result.is_none() && timeout > 0 {
+            self.store
+                .set_token_last_validated(req.requester.token_id, self.now())
+                .await?;
+        }
+        Ok(passed)
     }
 }
 
@@ -261,6 +289,10 @@ impl Auth {
     /// Records what the session's operation did. Returns the result an
     /// earlier request recorded, if one beat this one to it.
     pub async fn finish_uia(&self, session_id: &str, result: &Value) -> Result<Option<Value>> {
+        if session_id.is_empty() {
+            // UIA was skipped (ui_auth.session_timeout): no session to spend.
+            return Ok(None);
+        }
         Ok(self.store.set_uia_result_once(session_id, result).await?)
     }
 

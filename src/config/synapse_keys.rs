@@ -48,7 +48,6 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     "refreshable_access_token_lifetime",
     "refresh_token_lifetime",
     "nonrefreshable_access_token_lifetime",
-    "ui_auth",
     "login_via_existing_session",
     "delete_stale_devices_after",
     "app_service_config_files",

@@ -175,6 +175,9 @@ pub trait Store: Send + Sync + 'static {
     /// The hot path: one indexed lookup, no write.
     async fn get_token_owner(&self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>>;
     async fn delete_access_token(&self, token_id: i64) -> StoreResult<()>;
+    /// Records that the token's user passed user-interactive auth at `ts`.
+    async fn set_token_last_validated(&self, token_id: i64, ts: i64) -> StoreResult<()>;
+    async fn get_token_last_validated(&self, token_id: i64) -> StoreResult<Option<i64>>;
     /// Writes last-used times for a batch of tokens.
     async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()>;
 

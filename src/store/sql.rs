@@ -473,6 +473,26 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn set_token_last_validated(&self, token_id: i64, ts: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE access_tokens SET last_validated = $2 WHERE id = $1")
+                    .bind(token_id)
+                    .bind(ts)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_token_last_validated(&self, token_id: i64) -> StoreResult<Option<i64>> {
+                let row = sqlx::query("SELECT last_validated FROM access_tokens WHERE id = $1")
+                    .bind(token_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(match row {
+                    Some(r) => r.try_get("last_validated")?,
+                    None => None,
+                })
+            }
+
             #[tracing::instrument(skip_all, fields(count = used.len()))]
             async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;

@@ -17,3 +17,4 @@ mod register;
 mod registration_tokens;
 mod store;
 mod terms;
+mod uia_timeout;

@@ -296,6 +296,73 @@ impl Auth {
         Ok(self.store.set_uia_result_once(session_id, result).await?)
     }
 
+    /// The flows a stored session offers: re-authentication for a session
+    /// bound to a user, registration otherwise.
+    async fn flows_of(&self, session: &UiaSession) -> Result<Flows> {
+        match &session.user_id {
+            Some(user) => self.reauth_flows(user).await,
+            None => Ok(self.registration_flows()),
+        }
+    }
+
+    /// For a fallback page: the live session `session_id` and its flows.
+    /// Unknown or expired → 400.
+    pub async fn fallback_session(&self, session_id: &str) -> Result<(UiaSession, Flows)> {
+        let unknown = || Error::new(400, ErrCode::Unknown, "Unknown session ID");
+        let session = self
+            .store
+            .get_uia_session(session_id)
+            .await?
+            .ok_or_else(unknown)?;
+        let lifetime = self.config.mxauth.uia_session_lifetime_ms as i64;
+        if session.creation_ts.saturating_add(lifetime) <= self.now() {
+            self.drop_session(&session).await?;
+            return Err(unknown());
+        }
+        let flows = self.flows_of(&session).await?;
+        Ok((session, flows))
+    }
+
+    /// A stage done on its fallback page: checked as if the client had
+    /// sent `auth`, in order, and recorded in the session. `Ok(None)` when
+    /// it is completed; `Ok(Some(message))` when the stage failed.
+    pub async fn complete_stage_via_fallback(
+        &self,
+        session_id: &str,
+        stage: &str,
+        auth: &Map<String, Value>,
+    ) -> Result<Option<String>> {
+        let (session, flows) = self.fallback_session(session_id).await?;
+        if !flows.offers(stage) {
+            return Err(Error::unrecognized(
+                400,
+                format!("This session does not offer '{stage}'"),
+            ));
+        }
+        let done: Vec<String> = self
+            .store
+            .get_uia_completed_stages(session_id)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        if !flows.may_do_next(stage, &done) {
+            return Ok(Some(format!("Complete the stages before '{stage}' first")));
+        }
+        match self.check_stage(stage, auth, &session).await {
+            Ok(result) => {
+                self.store
+                    .mark_uia_stage_completed(session_id, stage, &result)
+                    .await?;
+                Ok(None)
+            }
+            Err(StageError::Failed(_, message)) => Ok(Some(message)),
+            Err(StageError::Fatal(e @ Error::Internal)) => Err(e),
+            Err(StageError::Fatal(Error::Matrix { message, .. })) => Ok(Some(message)),
+            Err(StageError::Fatal(e)) => Err(e),
+        }
+    }
+
     /// Deletes expired sessions; a registration token an unfinished
     /// session held is given back. Returns how many went.
     pub async fn sweep_uia_sessions(&self) -> Result<u64> {

@@ -13,7 +13,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use routes::{
-    account, admin, consent, devices, login, logout, oauth, register, registration_tokens, versions,
+    account, admin, consent, devices, fallback, login, logout, oauth, register,
+    registration_tokens, versions,
 };
 use std::time::Duration;
 use tower_http::cors::{Any, CorsLayer};
@@ -45,7 +46,11 @@ pub fn router(state: AppState) -> Router {
             "/devices/{device_id}",
             get(devices::get).put(devices::put).delete(devices::delete),
         )
-        .route("/delete_devices", post(devices::delete_many));
+        .route("/delete_devices", post(devices::delete_many))
+        .route(
+            "/auth/{auth_type}/fallback/web",
+            get(fallback::get).post(fallback::post),
+        );
 
     let admin = Router::new()
         .route(

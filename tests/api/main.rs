@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod devices;
 mod errors;
+mod fallback;
 mod introspect;
 mod login;
 mod multiprocess;

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod consent;
 pub mod devices;
+pub mod fallback;
 pub mod login;
 pub mod logout;
 pub mod oauth;

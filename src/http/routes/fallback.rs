@@ -189,16 +189,14 @@ pub async fn post(
                 .unwrap_or_default();
             auth.insert("response".into(), json!(response));
         }
-        TERMS => {
-            if fields.get("accept").map(String::as_str) != Some("yes") {
-                return form(
-                    &state,
-                    &kind,
-                    &session_id,
-                    Some("Please accept the terms to continue."),
-                )
-                .await;
-            }
+        TERMS if fields.get("accept").map(String::as_str) != Some("yes") => {
+            return form(
+                &state,
+                &kind,
+                &session_id,
+                Some("Please accept the terms to continue."),
+            )
+            .await;
         }
         REGISTRATION_TOKEN => {
             auth.insert(

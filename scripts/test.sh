@@ -27,8 +27,8 @@ fi
 PGBIN=$(pg_bindir)
 
 # --- Chromium, for the HTML pages
-if [ ! -x /usr/bin/chromium ]; then
-  apt_install chromium
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  apt_install chromium chromium-driver
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -95,3 +95,183 @@ async fn consent_page_renders_in_chromium() {
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
     assert!(bytes.len() > 1000, "a real picture, {} bytes", bytes.len());
 }
+
+/// A WebDriver session on a chromedriver this test starts.
+struct Driver {
+    child: std::process::Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let bin = std::env::var("MXAUTH_TEST_CHROMEDRIVER")
+            .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "no chromedriver at {bin}: run the tests with scripts/test.sh, which installs it"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(bin)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium(),
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
+                         format!("--user-data-dir={}", profile.path().display())],
+            }
+        }}});
+        let res: serde_json::Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = res["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {res}"))
+            .to_owned();
+        Driver {
+            child,
+            base,
+            session,
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let res: serde_json::Value = self
+            .http
+            .post(format!("{}/session/{}{path}", self.base, self.session))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(res["value"].get("error").is_none(), "{path}: {res}");
+        res["value"].clone()
+    }
+
+    async fn click(&self, css: &str) {
+        let el = self
+            .call(
+                "/element",
+                serde_json::json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        let id = el["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.call(&format!("/element/{id}/click"), serde_json::json!({}))
+            .await;
+    }
+
+    async fn script(&self, js: &str) -> serde_json::Value {
+        self.call(
+            "/execute/sync",
+            serde_json::json!({"script": js, "args": []}),
+        )
+        .await
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terms_fallback_in_chromium_fires_on_auth_done() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("en")).unwrap();
+    std::fs::write(dir.path().join("en/1.0.html"), "<p>policy</p>").unwrap();
+    let template_dir = dir.path().to_owned();
+    let s = TestServer::start_with(Backend::Sqlite, move |c| {
+        c.user_consent = Some(mxauth::config::ConsentConfig {
+            version: "1.0".into(),
+            template_dir,
+            require_at_registration: true,
+            policy_name: "Privacy Policy".into(),
+        });
+    })
+    .await;
+    let body = serde_json::json!({"username": "clicker", "password": "clicker-pw"});
+    let (_, c) = s
+        .post("/_matrix/client/v3/register", None, body.clone())
+        .await;
+    let session = c["session"].as_str().unwrap().to_owned();
+
+    let driver = Driver::start().await;
+    // As a client would: a handler for onAuthDone on the page it opens.
+    driver
+        .call(
+            "/goog/cdp/execute",
+            serde_json::json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {
+                "source": "window.onAuthDone = function () { window.__authDone = true; };"}}),
+        )
+        .await;
+    let url = format!(
+        "{}/_matrix/client/v3/auth/m.login.terms/fallback/web?session={session}",
+        s.base
+    );
+    driver.call("/url", serde_json::json!({"url": url})).await;
+    assert_eq!(
+        driver.script("return document.title").await,
+        "Terms and conditions"
+    );
+    driver.click("#accept").await;
+    driver.click("#submit").await;
+    let mut done = serde_json::Value::Null;
+    for _ in 0..50 {
+        done = driver.script("return window.__authDone === true").await;
+        if done == true {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(done, true, "onAuthDone fired");
+    let text = driver.script("return document.body.innerText").await;
+    assert!(text.as_str().unwrap().contains("Thank you"), "{text}");
+
+    // The client goes on: terms are done; dummy, then registered.
+    let mut step = body.clone();
+    step["auth"] = serde_json::json!({"session": session});
+    let (status, r) = s.post("/_matrix/client/v3/register", None, step).await;
+    assert_eq!(status, 401);
+    assert_eq!(r["completed"], serde_json::json!(["m.login.terms"]));
+    let mut step = body;
+    step["auth"] = serde_json::json!({"type": "m.login.dummy", "session": session});
+    let (status, r) = s.post("/_matrix/client/v3/register", None, step).await;
+    assert_eq!(status, 200, "{r}");
+}

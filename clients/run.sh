@@ -64,11 +64,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 WORK=$(mktemp -d /tmp/mxauth-clients.XXXXXX)
 SERVER_PID=
+GATED_PID=
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  for pid in "$SERVER_PID" "$GATED_PID"; do
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -130,6 +133,36 @@ for _ in $(seq 1 300); do
 done
 python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
   "$URL/_matrix/client/versions" 2>/dev/null || { server_log; die "no answer from $URL after 60 s"; }
+
+# A second server whose registration is gated as an admin would gate it:
+# a registration token and the privacy policy (m.login.terms), then dummy.
+GATED_PORT=$(free_port)
+GATED_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+mkdir -p "$WORK/gated/policy/en"
+echo '<!doctype html><title>Privacy</title><p>Our policy.</p>' >"$WORK/gated/policy/en/1.0.html"
+cat >"$WORK/gated/homeserver.yaml" <<YAML
+server_name: $SERVER_NAME
+public_baseurl: http://127.0.0.1:$GATED_PORT/
+listeners: [{port: $GATED_PORT, bind_addresses: ['127.0.0.1'], type: http}]
+database: {name: sqlite3, args: {database: $WORK/gated/mxauth.db}}
+enable_registration: true
+registration_requires_token: true
+registration_shared_secret: "$GATED_SECRET"
+user_consent:
+  version: "1.0"
+  template_dir: $WORK/gated/policy
+  require_at_registration: true
+YAML
+(cd "$WORK/gated" && exec "$BIN" serve --config "$WORK/gated/homeserver.yaml") >"$WORK/gated/server.log" 2>&1 &
+GATED_PID=$!
+GATED_URL=http://127.0.0.1:$GATED_PORT
+for _ in $(seq 1 300); do
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+    "$GATED_URL/_matrix/client/versions" 2>/dev/null && break
+  kill -0 "$GATED_PID" 2>/dev/null || { cat "$WORK/gated/server.log" >&2; die "the gated server exited"; }
+  sleep 0.2
+done
+export MXAUTH_GATED_URL=$GATED_URL MXAUTH_GATED_SECRET=$GATED_SECRET
 
 export MXAUTH_URL=$URL MXAUTH_BIN=$BIN MXAUTH_CONFIG=$CONFIG MXAUTH_WORKDIR=$WORK MXAUTH_SERVER_NAME=$SERVER_NAME
 

@@ -418,3 +418,101 @@ async fn recaptcha_stage_against_siteverify(b: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{r}");
 }
+
+both!(
+    stage_failures_missing_and_expired,
+    recaptcha_with_siteverify_down
+);
+
+async fn stage_failures_missing_and_expired(b: Backend) {
+    let s = token_server(b).await;
+    let admin = s.register_admin("root").await;
+    // Valid for a moment only.
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 1_500;
+    let (status, t) = s
+        .post(
+            &format!("{TOKENS}/new"),
+            Some(&admin),
+            json!({"token": "brief", "expiry_time": soon}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    let body = json!({"username": "late", "password": "late-pw"});
+    let (_, c) = s.post(REGISTER, None, body.clone()).await;
+    let with = |auth: Value| {
+        let mut b = body.clone();
+        b["auth"] = auth;
+        b
+    };
+    let (status, r) = s
+        .post(
+            REGISTER,
+            None,
+            with(json!({"type": "m.login.registration_token", "session": c["session"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, r["errcode"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("M_MISSING_PARAM")),
+        "{r}"
+    );
+    let (status, r) = s
+        .post(
+            REGISTER,
+            None,
+            with(
+                json!({"type": "m.login.registration_token", "token": 7, "session": c["session"]}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, r["errcode"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("M_INVALID_PARAM")),
+        "{r}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    let (status, r) = s
+        .post(REGISTER, None, with(json!({"type": "m.login.registration_token", "token": "brief", "session": c["session"]})))
+        .await;
+    assert_eq!(
+        (status, r["errcode"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("M_UNAUTHORIZED")),
+        "{r}"
+    );
+    let (_, v) = s.get(&format!("{VALIDITY}?token=brief"), None).await;
+    assert_eq!(v["valid"], false);
+}
+
+async fn recaptcha_with_siteverify_down(b: Backend) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/siteverify", closed.local_addr().unwrap());
+    drop(closed);
+    let s = TestServer::start_with(b, |c| {
+        c.recaptcha = Some(mxauth::config::RecaptchaConfig {
+            public_key: "site-key".into(),
+            private_key: mxauth::config::Secret::new("server-secret"),
+            siteverify_api: url,
+        });
+    })
+    .await;
+    let body = json!({"username": "unlucky", "password": "unlucky-pw"});
+    let (_, c) = s.post(REGISTER, None, body.clone()).await;
+    let mut step = body;
+    step["auth"] =
+        json!({"type": "m.login.recaptcha", "response": "human", "session": c["session"]});
+    let (status, r) = s.post(REGISTER, None, step).await;
+    assert_eq!(
+        (status, r["errcode"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("M_UNAUTHORIZED")),
+        "{r}"
+    );
+    assert_eq!(r["completed"], json!([]));
+    assert!(
+        !r.to_string().contains("server-secret"),
+        "no secret in the answer"
+    );
+}

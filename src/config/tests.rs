@@ -1012,7 +1012,6 @@ fn synapse_key_lists_are_disjoint_and_do_not_shadow_mxauth_keys() {
     }
     for key in [
         "oidc_providers",
-        "ui_auth",
         "session_lifetime",
         "limit_usage_by_mau",
     ] {

@@ -15,6 +15,7 @@ pub mod password;
 pub mod policy;
 pub mod register;
 pub mod requester;
+pub mod threepids;
 pub mod tokens;
 pub mod uia;
 mod usage;

@@ -312,6 +312,10 @@ impl Auth {
         session: &UiaSession,
     ) -> std::result::Result<Value, StageError> {
         match stage {
+            super::threepids::EMAIL_IDENTITY => self
+                .check_email_identity_stage(auth)
+                .await?
+                .map_err(|(code, message)| StageError::Failed(code, message)),
             DUMMY => Ok(json!(true)),
             PASSWORD => {
                 let identifier = parse_identifier(auth)?;

@@ -8,4 +8,5 @@ pub mod login;
 pub mod logout;
 pub mod oauth;
 pub mod register;
+pub mod threepid;
 pub mod versions;

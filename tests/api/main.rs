@@ -16,3 +16,4 @@ mod passwords;
 mod register;
 mod smtp;
 mod store;
+mod store_threepids;

@@ -55,6 +55,16 @@ run_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/log" -w start \
   -o "-p $PGPORT -k $PGTMP -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" >/dev/null
 export MXAUTH_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
 
+# --- a real SMTP server for the email tests (aiosmtpd from PyPI, pinned)
+SMTP_VENV="${CARGO_TARGET_DIR:-target}/venv-smtp"
+if [ ! -x "$SMTP_VENV/bin/python" ] || ! "$SMTP_VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  log "installing aiosmtpd into $SMTP_VENV"
+  python3 -m venv "$SMTP_VENV" || { apt_install python3-venv; python3 -m venv "$SMTP_VENV"; }
+  "$SMTP_VENV/bin/pip" install -q -r tests/api/smtp-requirements.txt
+fi
+MXAUTH_TEST_SMTP_PYTHON="$(cd "$SMTP_VENV/bin" && pwd)/python"
+export MXAUTH_TEST_SMTP_PYTHON
+
 # --- the checks and the tests
 log "cargo fmt --check"
 cargo fmt --all -- --check

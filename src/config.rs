@@ -11,6 +11,7 @@
 //! Relative paths (SQLite database, `registration_shared_secret_path`) are
 //! relative to the current directory, as in Synapse.
 
+mod email;
 mod synapse_keys;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 use zeroize::Zeroizing;
 
+pub use self::email::{AllowedThreepid, EmailConfig, ThreepidConfig};
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
 // ---------------------------------------------------------------------------
@@ -51,6 +53,10 @@ pub struct Config {
     /// bcrypt cost for new bcrypt hashes (4..=31, default 12).
     pub bcrypt_rounds: u32,
     pub allow_guest_access: bool,
+    /// `email:`: sending validation mails (`m.login.email.identity`).
+    pub email: Option<EmailConfig>,
+    /// The top-level 3PID keys.
+    pub threepids: ThreepidConfig,
     /// mxauth's own section (`mxauth:`).
     pub mxauth: MxauthConfig,
     /// The homeserver mxauth serves as its auth service (`matrix:`, the
@@ -342,6 +348,8 @@ impl Default for Config {
             password_config: PasswordConfig::default(),
             bcrypt_rounds: DEFAULT_BCRYPT_ROUNDS,
             allow_guest_access: false,
+            email: None,
+            threepids: ThreepidConfig::default(),
             mxauth: MxauthConfig::default(),
             matrix: None,
             registration_requires_token: false,
@@ -572,7 +580,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     // as a missing key.
     let mut ignored_keys = Vec::new();
     for key in top.keys() {
-        if TOP_LEVEL_KEYS.contains(&key) {
+        if TOP_LEVEL_KEYS.contains(&key) || email::THREEPID_TOP_LEVEL_KEYS.contains(&key) {
             continue;
         }
         if synapse_keys::is_ignored_synapse_key(key) {
@@ -583,7 +591,11 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             key,
             yaml::unknown_key_message(
                 key,
-                TOP_LEVEL_KEYS.iter().copied().chain(synapse_keys::all()),
+                TOP_LEVEL_KEYS
+                    .iter()
+                    .copied()
+                    .chain(email::THREEPID_TOP_LEVEL_KEYS.iter().copied())
+                    .chain(synapse_keys::all()),
             ),
         ));
     }
@@ -693,6 +705,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     }
 
     let allow_guest_access = top.bool_or("allow_guest_access", false)?;
+    let email = email::parse_email(&top)?;
+    let threepids = email::parse_threepids(&top, email.is_some())?;
 
     let mxauth = match top.get("mxauth") {
         Some(l) => parse_mxauth(l.node())?,
@@ -722,6 +736,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             password_config,
             bcrypt_rounds,
             allow_guest_access,
+            email,
+            threepids,
             mxauth,
             matrix,
             registration_requires_token,

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod recaptcha;
 pub mod server;
 pub mod store;

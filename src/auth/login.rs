@@ -77,8 +77,11 @@ impl Auth {
     ) -> Result<Option<String>> {
         let user = match identifier {
             UserIdentifier::User(typed) => self.find_user_for_login(typed).await?,
-            // No third-party identifiers are bound to accounts yet.
-            UserIdentifier::ThirdParty { .. } | UserIdentifier::Phone { .. } => None,
+            UserIdentifier::ThirdParty { medium, address } => {
+                self.find_user_by_threepid(medium, address).await?
+            }
+            // No phone numbers are bound to accounts.
+            UserIdentifier::Phone { .. } => None,
         };
         let stored = user
             .as_ref()

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod register;
 pub mod registration_tokens;
 pub mod requester;
+pub mod threepids;
 pub mod tokens;
 pub mod uia;
 mod usage;

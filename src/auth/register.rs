@@ -132,7 +132,7 @@ impl Auth {
                     requester: None,
                     secret_fields: &["password"],
                 },
-                &self.registration_flows(),
+                &self.with_email_flows(self.registration_flows()),
             )
             .await?;
         let params = parse_params(&passed.params)?;
@@ -140,6 +140,7 @@ impl Auth {
         let registered_user = match passed.previous_result {
             Some(previous) => previous_user(&previous)?,
             None => {
+                self.check_registration_email(&passed.session_id).await?;
                 let password_hash = passed
                     .secret_hashes
                     .get("password")
@@ -169,7 +170,11 @@ impl Auth {
                     .finish_uia(&passed.session_id, &json!({ "user_id": user_id }))
                     .await?
                 {
-                    None => user_id,
+                    None => {
+                        self.bind_registration_email(&passed.session_id, &user_id)
+                            .await?;
+                        user_id
+                    }
                     // A concurrent request of the same session won: use its user.
                     Some(previous) => previous_user(&previous)?,
                 }

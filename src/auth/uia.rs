@@ -482,6 +482,10 @@ impl Auth {
         session: &UiaSession,
     ) -> std::result::Result<Value, StageError> {
         match stage {
+            super::threepids::EMAIL_IDENTITY => self
+                .check_email_identity_stage(auth)
+                .await?
+                .map_err(|(code, message)| StageError::Failed(code, message)),
             // The client showed the policies of `params` and the user accepted.
             DUMMY | TERMS => Ok(json!(true)),
             PASSWORD => {

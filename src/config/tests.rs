@@ -183,7 +183,6 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
         vec![
             "auto_join_rooms",
             "caches",
-            "email",
             "enable_metrics",
             "event_cache_size",
             "experimental_features",

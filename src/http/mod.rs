@@ -38,7 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(logout::logout))
         .route("/logout/all", post(logout::logout_all))
         .route("/account/whoami", get(account::whoami))
-        .route("/account/password", post(account::change_password))
+        .route("/account/password", post(routes::threepid::password))
         .route("/account/deactivate", post(account::deactivate))
         .route("/capabilities", get(versions::capabilities))
         .route("/devices", get(devices::list))
@@ -50,7 +50,8 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/auth/{auth_type}/fallback/web",
             get(fallback::get).post(fallback::post),
-        );
+        )
+        .merge(routes::threepid::client_routes());
 
     let admin = Router::new()
         .route(
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/_matrix/client/v3", client.clone())
         .nest("/_matrix/client/r0", client)
         .nest("/_synapse/admin", admin)
+        .merge(routes::threepid::root_routes())
         .fallback(|| async { Error::unrecognized(404, "Unrecognized request") })
         .method_not_allowed_fallback(|| async {
             Error::new(405, ErrCode::Unrecognized, "Unrecognized request")

@@ -134,6 +134,44 @@ pub trait Store: Send + Sync + 'static {
     /// device IDs.
     async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
 
+    // --- third-party identifiers (3PIDs) and their validation sessions
+    /// Binds the 3PID to the user; `false` if it is bound already (to anyone).
+    async fn add_user_threepid(&self, threepid: &UserThreepid) -> StoreResult<bool>;
+    /// The user a 3PID is bound to.
+    async fn get_user_by_threepid(
+        &self,
+        medium: &str,
+        address: &str,
+    ) -> StoreResult<Option<String>>;
+    async fn list_user_threepids(&self, user_id: &str) -> StoreResult<Vec<UserThreepid>>;
+    /// `false` when the user had no such 3PID.
+    async fn delete_user_threepid(
+        &self,
+        user_id: &str,
+        medium: &str,
+        address: &str,
+    ) -> StoreResult<bool>;
+    async fn create_threepid_session(&self, session: &ThreepidSession) -> StoreResult<()>;
+    async fn get_threepid_session(&self, session_id: &str) -> StoreResult<Option<ThreepidSession>>;
+    /// The newest session for this address and client secret, if any.
+    async fn find_threepid_session(
+        &self,
+        medium: &str,
+        address: &str,
+        client_secret: &str,
+    ) -> StoreResult<Option<ThreepidSession>>;
+    /// A new token was sent for the session (a higher `send_attempt`).
+    async fn update_threepid_session_token(
+        &self,
+        session_id: &str,
+        send_attempt: i64,
+        token_hash: &[u8],
+        token_expires_at: i64,
+        next_link: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Marks the session validated at `ts` unless it already is.
+    async fn set_threepid_session_validated(&self, session_id: &str, ts: i64) -> StoreResult<()>;
+
     // --- devices
     /// Creates the device unless it exists (an existing one is kept as is).
     /// Returns `true` when it was created.
@@ -289,6 +327,32 @@ pub struct RegistrationToken {
     pub pending: i64,
     pub completed: i64,
     pub expiry_time: Option<i64>,
+}
+
+/// A 3PID bound to a user. Email addresses are stored lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserThreepid {
+    pub user_id: String,
+    pub medium: String,
+    pub address: String,
+    pub validated_at: i64,
+    pub added_at: i64,
+}
+
+/// An email validation session (`requestToken`, then the link in the mail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreepidSession {
+    pub session_id: String,
+    pub medium: String,
+    pub address: String,
+    pub client_secret: String,
+    pub last_send_attempt: i64,
+    pub validated_at: Option<i64>,
+    /// SHA-256 of the latest token sent: the token itself is never stored.
+    pub token_hash: Vec<u8>,
+    pub token_expires_at: i64,
+    pub next_link: Option<String>,
+    pub created_at: i64,
 }
 
 /// A call to the homeserver waiting to be made.

@@ -99,6 +99,11 @@ fn parse_value(text: &str) -> StoreResult<Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("bad JSON: {e}")))
 }
 
+use super::{ThreepidSession, UserThreepid};
+
+const THREEPID_SESSION_COLUMNS: &str = "session_id, medium, address, client_secret, \
+    last_send_attempt, validated_at, token_hash, token_expires_at, next_link, created_at";
+
 const USER_COLUMNS: &str = "name, password_hash, admin, user_type, is_guest, deactivated, \
                             locked, creation_ts, displayname, appservice_id, consent_version";
 const DEVICE_COLUMNS: &str = "user_id, device_id, display_name, last_seen_ts, last_seen_ip";
@@ -157,6 +162,25 @@ macro_rules! sql_store {
                     client_dict: parse_object(&client)?,
                     server_dict: parse_object(&server)?,
                     result: result.as_deref().map(parse_value).transpose()?,
+                })
+            }
+        }
+
+        impl $store {
+            fn threepid_session_from_row(
+                r: &<$db as sqlx::Database>::Row,
+            ) -> Result<ThreepidSession, sqlx::Error> {
+                Ok(ThreepidSession {
+                    session_id: r.try_get("session_id")?,
+                    medium: r.try_get("medium")?,
+                    address: r.try_get("address")?,
+                    client_secret: r.try_get("client_secret")?,
+                    last_send_attempt: r.try_get("last_send_attempt")?,
+                    validated_at: r.try_get("validated_at")?,
+                    token_hash: r.try_get("token_hash")?,
+                    token_expires_at: r.try_get("token_expires_at")?,
+                    next_link: r.try_get("next_link")?,
+                    created_at: r.try_get("created_at")?,
                 })
             }
         }
@@ -273,6 +297,10 @@ macro_rules! sql_store {
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query("DELETE FROM user_threepids WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
                 let rows = sqlx::query("DELETE FROM devices WHERE user_id = $1 RETURNING device_id")
                     .bind(user_id)
                     .fetch_all(&mut *tx)
@@ -282,6 +310,178 @@ macro_rules! sql_store {
                     .iter()
                     .map(|r| r.try_get("device_id"))
                     .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn add_user_threepid(&self, t: &UserThreepid) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO user_threepids (user_id, medium, address, validated_at, added_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (medium, address) DO NOTHING",
+                )
+                .bind(&t.user_id)
+                .bind(&t.medium)
+                .bind(&t.address)
+                .bind(t.validated_at)
+                .bind(t.added_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_user_by_threepid(
+                &self,
+                medium: &str,
+                address: &str,
+            ) -> StoreResult<Option<String>> {
+                let row = sqlx::query(
+                    "SELECT user_id FROM user_threepids WHERE medium = $1 AND address = $2",
+                )
+                .bind(medium)
+                .bind(address)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| r.try_get("user_id")).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_user_threepids(&self, user_id: &str) -> StoreResult<Vec<UserThreepid>> {
+                let rows = sqlx::query(
+                    "SELECT user_id, medium, address, validated_at, added_at FROM user_threepids \
+                     WHERE user_id = $1 ORDER BY added_at, medium, address",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        Ok::<_, sqlx::Error>(UserThreepid {
+                            user_id: r.try_get("user_id")?,
+                            medium: r.try_get("medium")?,
+                            address: r.try_get("address")?,
+                            validated_at: r.try_get("validated_at")?,
+                            added_at: r.try_get("added_at")?,
+                        })
+                    })
+                    .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_user_threepid(
+                &self,
+                user_id: &str,
+                medium: &str,
+                address: &str,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM user_threepids WHERE user_id = $1 AND medium = $2 AND address = $3",
+                )
+                .bind(user_id)
+                .bind(medium)
+                .bind(address)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_threepid_session(&self, s: &ThreepidSession) -> StoreResult<()> {
+                let sql = format!(
+                    "INSERT INTO threepid_validation_sessions ({THREEPID_SESSION_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                );
+                sqlx::query(&sql)
+                    .bind(&s.session_id)
+                    .bind(&s.medium)
+                    .bind(&s.address)
+                    .bind(&s.client_secret)
+                    .bind(s.last_send_attempt)
+                    .bind(s.validated_at)
+                    .bind(&s.token_hash)
+                    .bind(s.token_expires_at)
+                    .bind(&s.next_link)
+                    .bind(s.created_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_threepid_session(
+                &self,
+                session_id: &str,
+            ) -> StoreResult<Option<ThreepidSession>> {
+                let sql = format!(
+                    "SELECT {THREEPID_SESSION_COLUMNS} FROM threepid_validation_sessions \
+                     WHERE session_id = $1"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(session_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(Self::threepid_session_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn find_threepid_session(
+                &self,
+                medium: &str,
+                address: &str,
+                client_secret: &str,
+            ) -> StoreResult<Option<ThreepidSession>> {
+                let sql = format!(
+                    "SELECT {THREEPID_SESSION_COLUMNS} FROM threepid_validation_sessions \
+                     WHERE medium = $1 AND address = $2 AND client_secret = $3 \
+                     ORDER BY created_at DESC LIMIT 1"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(medium)
+                    .bind(address)
+                    .bind(client_secret)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(Self::threepid_session_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn update_threepid_session_token(
+                &self,
+                session_id: &str,
+                send_attempt: i64,
+                token_hash: &[u8],
+                token_expires_at: i64,
+                next_link: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE threepid_validation_sessions SET last_send_attempt = $2, \
+                     token_hash = $3, token_expires_at = $4, next_link = $5 WHERE session_id = $1",
+                )
+                .bind(session_id)
+                .bind(send_attempt)
+                .bind(token_hash)
+                .bind(token_expires_at)
+                .bind(next_link)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_threepid_session_validated(
+                &self,
+                session_id: &str,
+                ts: i64,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE threepid_validation_sessions SET validated_at = $2 \
+                     WHERE session_id = $1 AND validated_at IS NULL",
+                )
+                .bind(session_id)
+                .bind(ts)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip_all)]

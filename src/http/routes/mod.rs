@@ -11,4 +11,5 @@ pub mod logout;
 pub mod oauth;
 pub mod register;
 pub mod registration_tokens;
+pub mod threepid;
 pub mod versions;

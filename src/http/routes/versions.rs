@@ -21,7 +21,8 @@ pub async fn capabilities(State(state): State<AppState>, _auth: Authed) -> Json<
         && state.auth.config.password_config.reauth_enabled();
     Json(json!({
         "capabilities": {
-            "m.change_password": { "enabled": can_change }
+            "m.change_password": { "enabled": can_change },
+            "m.3pid_changes": { "enabled": state.auth.config.threepids.enable_3pid_changes }
         }
     }))
 }

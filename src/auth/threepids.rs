@@ -1,0 +1,715 @@
+//! Third-party identifiers (email only: mxauth sends no text messages):
+//! validating an address by mail (`requestToken`, then the link in the
+//! mail), the UIA stage `m.login.email.identity`, the addresses bound to
+//! accounts (`/account/3pid*`), password reset by email, and the lookup
+//! that lets a user log in with their address.
+//!
+//! Validation sessions live in the database, so the link may be followed
+//! on any process. The token in the link is stored only as its SHA-256.
+//! There is no identity server: nothing is ever bound or unbound at one.
+
+use super::policy::check_new_password;
+use super::uia::{Flows, Reauth, UiaRequest, DUMMY};
+use super::Auth;
+use crate::clock::random_string;
+use crate::error::{ErrCode, Error, Result};
+use crate::store::{ThreepidSession, UserThreepid};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub const EMAIL_IDENTITY: &str = "m.login.email.identity";
+pub const MEDIUM_EMAIL: &str = "email";
+/// Where the link in a validation mail points, under `public_baseurl`.
+pub const SUBMIT_TOKEN_PATH: &str = "_synapse/client/email/submit_token";
+
+/// Synapse's limit on an email address.
+const MAX_EMAIL_LEN: usize = 500;
+const MAX_CLIENT_SECRET_LEN: usize = 255;
+
+/// What the address is validated for: decides the checks and the mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// `/register/email/requestToken`: the address must be free.
+    Registration,
+    /// `/account/password/email/requestToken`: the address must be bound.
+    PasswordReset,
+    /// `/account/3pid/email/requestToken`: the address must be free.
+    AddThreepid,
+}
+
+/// Synapse's `canonicalise_email`, and its checks: one `@`, both sides
+/// non-empty, no spaces or brackets; lower-cased.
+pub fn canonicalise_email(address: &str) -> Result<String> {
+    let address = address.trim();
+    let bad = || Error::invalid_param("Unable to parse email address");
+    let (local, domain) = address.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.is_empty()
+        || domain.contains('@')
+        || address.len() > MAX_EMAIL_LEN
+        || address
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
+    {
+        return Err(bad());
+    }
+    Ok(format!(
+        "{}@{}",
+        local.to_lowercase(),
+        domain.to_lowercase()
+    ))
+}
+
+/// The spec's `client_secret`: `[0-9a-zA-Z.=_-]+`, at most 255 characters.
+fn check_client_secret(secret: &str) -> Result<()> {
+    let ok = !secret.is_empty()
+        && secret.len() <= MAX_CLIENT_SECRET_LEN
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".=_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_param("Invalid client_secret parameter"))
+    }
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::bad_json(format!("'{key}' must be a string"))),
+    }
+}
+
+fn required<'a>(body: &'a Map<String, Value>, key: &str) -> Result<&'a str> {
+    str_field(body, key)?.ok_or_else(|| Error::missing_param(format!("Missing param: {key}")))
+}
+
+/// A parsed `requestToken` body.
+struct TokenRequest {
+    client_secret: String,
+    email: String,
+    send_attempt: i64,
+    next_link: Option<String>,
+}
+
+fn parse_token_request(body: &Map<String, Value>) -> Result<TokenRequest> {
+    let client_secret = required(body, "client_secret")?.to_owned();
+    check_client_secret(&client_secret)?;
+    let email = canonicalise_email(required(body, "email")?)?;
+    let send_attempt = match body.get("send_attempt") {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| Error::invalid_param("'send_attempt' must be an integer"))?,
+        None | Some(Value::Null) => {
+            return Err(Error::missing_param("Missing param: send_attempt"))
+        }
+        Some(_) => return Err(Error::bad_json("'send_attempt' must be an integer")),
+    };
+    let next_link = str_field(body, "next_link")?.map(str::to_owned);
+    if let Some(link) = &next_link {
+        let ok = url::Url::parse(link)
+            .map(|u| u.scheme() == "http" || u.scheme() == "https")
+            .unwrap_or(false);
+        if !ok {
+            return Err(Error::invalid_param("next_link must be an http(s) URL"));
+        }
+    }
+    // `id_server` and `id_access_token` are accepted and ignored: the mail
+    // is sent by mxauth itself.
+    Ok(TokenRequest {
+        client_secret,
+        email,
+        send_attempt,
+        next_link,
+    })
+}
+
+/// The outcome of following a validation link.
+#[derive(Debug)]
+pub struct Validated {
+    /// The client's `next_link`, when it may be redirected to (its host is
+    /// `public_baseurl`'s).
+    pub redirect: Option<String>,
+    /// The client's `next_link` when it may not: shown as text only.
+    pub next_link_text: Option<String>,
+}
+
+impl Auth {
+    fn email_enabled(&self) -> Result<&crate::config::EmailConfig> {
+        self.config.email.as_ref().ok_or_else(|| {
+            Error::new(
+                400,
+                ErrCode::ThreepidMediumNotSupported,
+                "Email is not supported on this homeserver",
+            )
+        })
+    }
+
+    /// `public_baseurl`, or `https://<server_name>/` as Synapse defaults it.
+    fn public_base(&self) -> String {
+        self.config
+            .public_baseurl
+            .clone()
+            .unwrap_or_else(|| format!("https://{}/", self.config.server_name))
+    }
+
+    /// Synapse's `check_3pid_allowed`: every address unless
+    /// `allowed_local_3pids` lists patterns.
+    pub fn threepid_allowed(&self, medium: &str, address: &str) -> bool {
+        match &self.config.threepids.allowed_local_3pids {
+            None => true,
+            Some(allowed) => allowed
+                .iter()
+                .any(|a| a.medium == medium && a.pattern.is_match(address)),
+        }
+    }
+
+    fn check_3pid_changes(&self) -> Result<()> {
+        if self.config.threepids.enable_3pid_changes {
+            Ok(())
+        } else {
+            Err(Error::new(
+                400,
+                ErrCode::Forbidden,
+                "3PID changes are disabled on this server",
+            ))
+        }
+    }
+
+    /// The registration flows with email, as Synapse computes them: when
+    /// `email:` is configured, each flow's `m.login.dummy` is replaced by
+    /// `m.login.email.identity` (`registrations_require_3pid: [email]`) or
+    /// the email flow is offered next to it. Stages put in front (captcha,
+    /// terms, token) stay in front.
+    pub(crate) fn with_email_flows(&self, flows: Flows) -> Flows {
+        if self.config.email.is_none() {
+            return flows;
+        }
+        let required = self
+            .config
+            .threepids
+            .registrations_require_3pid
+            .iter()
+            .any(|m| m == MEDIUM_EMAIL);
+        let mut out = Vec::new();
+        for flow in flows.flows {
+            let with_email: Vec<String> = flow
+                .iter()
+                .map(|s| {
+                    if s == DUMMY {
+                        EMAIL_IDENTITY.to_owned()
+                    } else {
+                        s.clone()
+                    }
+                })
+                .collect();
+            if with_email == flow {
+                out.push(flow);
+                continue;
+            }
+            if !required {
+                out.push(flow);
+            }
+            out.push(with_email);
+        }
+        Flows {
+            flows: out,
+            params: flows.params,
+        }
+    }
+
+    /// `POST .../email/requestToken`: sends a validation mail (unless this
+    /// `send_attempt` was seen already) and returns the session ID.
+    #[tracing::instrument(skip_all, fields(purpose = ?purpose))]
+    pub async fn request_email_token(
+        &self,
+        purpose: TokenPurpose,
+        body: &Map<String, Value>,
+    ) -> Result<String> {
+        let email_config = self.email_enabled()?;
+        match purpose {
+            TokenPurpose::Registration if !self.config.enable_registration => {
+                return Err(Error::forbidden("Registration has been disabled"))
+            }
+            TokenPurpose::AddThreepid => self.check_3pid_changes()?,
+            _ => {}
+        }
+        let req = parse_token_request(body)?;
+        if !self.threepid_allowed(MEDIUM_EMAIL, &req.email) {
+            return Err(Error::new(
+                403,
+                ErrCode::ThreepidDenied,
+                "Your email domain is not authorized on this server",
+            ));
+        }
+        let owner = self
+            .store
+            .get_user_by_threepid(MEDIUM_EMAIL, &req.email)
+            .await?;
+        let refused =
+            match (purpose, owner) {
+                (TokenPurpose::PasswordReset, None) => Some(Error::new(
+                    400,
+                    ErrCode::ThreepidNotFound,
+                    "Email not found",
+                )),
+                (TokenPurpose::Registration | TokenPurpose::AddThreepid, Some(_)) => Some(
+                    Error::new(400, ErrCode::ThreepidInUse, "Email is already in use"),
+                ),
+                _ => None,
+            };
+        if let Some(error) = refused {
+            if self.config.threepids.request_token_inhibit_3pid_errors {
+                // A session ID that leads nowhere, and no mail.
+                return Ok(random_string(self.rng.as_ref(), 16));
+            }
+            return Err(error);
+        }
+
+        let now = self.now();
+        let existing = self
+            .store
+            .find_threepid_session(MEDIUM_EMAIL, &req.email, &req.client_secret)
+            .await?
+            .filter(|s| s.validated_at.is_none());
+        if let Some(s) = &existing {
+            if req.send_attempt <= s.last_send_attempt {
+                return Ok(s.session_id.clone());
+            }
+        }
+        let token = random_string(self.rng.as_ref(), 32);
+        let expires = now.saturating_add(email_config.validation_token_lifetime_ms as i64);
+        let session_id = match existing {
+            Some(s) => {
+                self.store
+                    .update_threepid_session_token(
+                        &s.session_id,
+                        req.send_attempt,
+                        &hash_token(&token),
+                        expires,
+                        req.next_link.as_deref(),
+                    )
+                    .await?;
+                s.session_id
+            }
+            None => {
+                let session = ThreepidSession {
+                    session_id: random_string(self.rng.as_ref(), 24),
+                    medium: MEDIUM_EMAIL.to_owned(),
+                    address: req.email.clone(),
+                    client_secret: req.client_secret.clone(),
+                    last_send_attempt: req.send_attempt,
+                    validated_at: None,
+                    token_hash: hash_token(&token),
+                    token_expires_at: expires,
+                    next_link: req.next_link.clone(),
+                    created_at: now,
+                };
+                self.store.create_threepid_session(&session).await?;
+                session.session_id
+            }
+        };
+        let link = format!(
+            "{}{SUBMIT_TOKEN_PATH}?token={}&client_secret={}&sid={}",
+            self.public_base(),
+            encode(&token),
+            encode(&req.client_secret),
+            encode(&session_id),
+        );
+        let (subject, text) = mail_text(purpose, &self.config.server_name, &link);
+        crate::mail::send(email_config, &req.email, &subject, &text)
+            .await
+            .map_err(|why| Error::internal(format!("could not send a validation mail: {why}")))?;
+        tracing::info!("validation mail sent");
+        Ok(session_id)
+    }
+
+    /// The link in a validation mail: marks the session validated.
+    #[tracing::instrument(skip_all)]
+    pub async fn submit_email_token(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+        token: &str,
+    ) -> Result<Validated> {
+        let unknown = || Error::new(400, ErrCode::ThreepidAuthFailed, "Unknown session_id");
+        let session = self
+            .store
+            .get_threepid_session(session_id)
+            .await?
+            .ok_or_else(unknown)?;
+        if !bool::from(
+            session
+                .client_secret
+                .as_bytes()
+                .ct_eq(client_secret.as_bytes()),
+        ) {
+            return Err(unknown());
+        }
+        if session.validated_at.is_none() {
+            let token_ok = bool::from(session.token_hash.ct_eq(&hash_token(token)));
+            if !token_ok || session.token_expires_at <= self.now() {
+                return Err(Error::new(
+                    400,
+                    ErrCode::ThreepidAuthFailed,
+                    "Validation token not found or has expired",
+                ));
+            }
+            self.store
+                .set_threepid_session_validated(session_id, self.now())
+                .await?;
+        }
+        let base_host = url::Url::parse(&self.public_base())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        let same_host = |link: &str| {
+            url::Url::parse(link)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .is_some_and(|h| Some(h) == base_host)
+        };
+        Ok(match session.next_link {
+            Some(link) if same_host(&link) => Validated {
+                redirect: Some(link),
+                next_link_text: None,
+            },
+            other => Validated {
+                redirect: None,
+                next_link_text: other,
+            },
+        })
+    }
+
+    /// `m.login.email.identity`: `threepid_creds` of a validated session.
+    /// `Ok(Err(..))` is a failed stage; the result names the address.
+    pub(crate) async fn check_email_identity_stage(
+        &self,
+        auth: &Map<String, Value>,
+    ) -> Result<std::result::Result<Value, (ErrCode, String)>> {
+        let creds = match auth
+            .get("threepid_creds")
+            .or_else(|| auth.get("threepidCreds"))
+        {
+            Some(Value::Object(c)) => c,
+            None | Some(Value::Null) => {
+                return Err(Error::missing_param("Missing param: threepid_creds"))
+            }
+            Some(_) => return Err(Error::bad_json("'threepid_creds' must be an object")),
+        };
+        let sid = required(creds, "sid")?;
+        let client_secret = required(creds, "client_secret")?;
+        let failed = || {
+            Ok(Err((
+                ErrCode::ThreepidAuthFailed,
+                "No validated 3pid session found".to_owned(),
+            )))
+        };
+        let Some(session) = self.validated_session(sid, client_secret).await? else {
+            return failed();
+        };
+        if session.medium != MEDIUM_EMAIL {
+            return failed();
+        }
+        Ok(Ok(json!({
+            "medium": session.medium,
+            "address": session.address,
+            "validated_at": session.validated_at,
+        })))
+    }
+
+    async fn validated_session(
+        &self,
+        sid: &str,
+        client_secret: &str,
+    ) -> Result<Option<ThreepidSession>> {
+        Ok(self.store.get_threepid_session(sid).await?.filter(|s| {
+            s.validated_at.is_some()
+                && bool::from(s.client_secret.as_bytes().ct_eq(client_secret.as_bytes()))
+        }))
+    }
+
+    /// The address a UIA session validated with `m.login.email.identity`.
+    pub(crate) async fn uia_validated_email(&self, uia_session: &str) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .get_uia_completed_stages(uia_session)
+            .await?
+            .into_iter()
+            .find(|(stage, _)| stage == EMAIL_IDENTITY)
+            .and_then(|(_, result)| result.get("address")?.as_str().map(str::to_owned)))
+    }
+
+    /// Before a registration creates its user: the address it validated
+    /// must still be free.
+    pub(crate) async fn check_registration_email(&self, uia_session: &str) -> Result<()> {
+        if let Some(address) = self.uia_validated_email(uia_session).await? {
+            if self
+                .store
+                .get_user_by_threepid(MEDIUM_EMAIL, &address)
+                .await?
+                .is_some()
+            {
+                return Err(Error::new(
+                    400,
+                    ErrCode::ThreepidInUse,
+                    "Email is already in use",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// After a registration: binds the address its session validated.
+    pub(crate) async fn bind_registration_email(
+        &self,
+        uia_session: &str,
+        user_id: &str,
+    ) -> Result<()> {
+        if let Some(address) = self.uia_validated_email(uia_session).await? {
+            let now = self.now();
+            let bound = self
+                .store
+                .add_user_threepid(&UserThreepid {
+                    user_id: user_id.to_owned(),
+                    medium: MEDIUM_EMAIL.to_owned(),
+                    address,
+                    validated_at: now,
+                    added_at: now,
+                })
+                .await?;
+            if !bound {
+                tracing::warn!(%user_id, "the email a registration validated was bound meanwhile");
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /account/3pid`.
+    pub async fn list_threepids(&self, user_id: &str) -> Result<Vec<UserThreepid>> {
+        Ok(self.store.list_user_threepids(user_id).await?)
+    }
+
+    /// `POST /account/3pid/add`: re-authentication, then the address of a
+    /// validated session (`sid`, `client_secret` in the body) is bound.
+    #[tracing::instrument(skip_all)]
+    pub async fn add_threepid(&self, req: Reauth<'_>) -> Result<()> {
+        self.check_3pid_changes()?;
+        let sid = required(req.body, "sid")?.to_owned();
+        let client_secret = required(req.body, "client_secret")?.to_owned();
+        check_client_secret(&client_secret)?;
+        let passed = self.reauthenticate(&req, &[], false).await?;
+        if passed.previous_result.is_some() {
+            return Ok(());
+        }
+        let session = self
+            .validated_session(&sid, &client_secret)
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    400,
+                    ErrCode::ThreepidAuthFailed,
+                    "No validated 3pid session found",
+                )
+            })?;
+        let user_id = &req.requester.user_id;
+        let now = self.now();
+        let bound = self
+            .store
+            .add_user_threepid(&UserThreepid {
+                user_id: user_id.clone(),
+                medium: session.medium.clone(),
+                address: session.address.clone(),
+                validated_at: session.validated_at.unwrap_or(now),
+                added_at: now,
+            })
+            .await?;
+        if !bound {
+            let owner = self
+                .store
+                .get_user_by_threepid(&session.medium, &session.address)
+                .await?;
+            if owner.as_deref() != Some(user_id.as_str()) {
+                return Err(Error::new(
+                    400,
+                    ErrCode::ThreepidInUse,
+                    "Email is already in use",
+                ));
+            }
+        }
+        self.finish_uia(&passed.session_id, &json!({ "added": true }))
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /account/3pid/delete`. Deleting an address the user does not
+    /// have is not an error (the spec lists none).
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_threepid(&self, user_id: &str, body: &Map<String, Value>) -> Result<()> {
+        self.check_3pid_changes()?;
+        let medium = required(body, "medium")?;
+        let address = required(body, "address")?;
+        let address = if medium == MEDIUM_EMAIL {
+            canonicalise_email(address)?
+        } else {
+            address.to_owned()
+        };
+        self.store
+            .delete_user_threepid(user_id, medium, &address)
+            .await?;
+        Ok(())
+    }
+
+    /// The user a login's `m.id.thirdparty` identifier names.
+    pub(crate) async fn find_user_by_threepid(
+        &self,
+        medium: &str,
+        address: &str,
+    ) -> Result<Option<crate::store::User>> {
+        let address = match medium {
+            MEDIUM_EMAIL => match canonicalise_email(address) {
+                Ok(a) => a,
+                Err(_) => return Ok(None),
+            },
+            _ => address.to_owned(),
+        };
+        match self.store.get_user_by_threepid(medium, &address).await? {
+            Some(user_id) => Ok(self.store.get_user(&user_id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// `POST /account/password` without an access token: the password of
+    /// the user owning the validated address is set. With `logout_devices`
+    /// (the default) every device and token of the user goes.
+    #[tracing::instrument(skip_all)]
+    pub async fn reset_password(
+        &self,
+        method: &str,
+        uri: &str,
+        body: &Map<String, Value>,
+        auth: Option<&Map<String, Value>>,
+    ) -> Result<()> {
+        self.email_enabled()
+            .map_err(|_| Error::missing_token("Missing access token"))?;
+        match body.get("new_password") {
+            Some(Value::String(p)) => check_new_password(&self.config.password_config.policy, p)?,
+            None | Some(Value::Null) => {}
+            Some(_) => return Err(Error::bad_json("'new_password' must be a string")),
+        }
+        let logout_devices = match body.get("logout_devices") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(Error::bad_json("'logout_devices' must be a boolean")),
+        };
+        let passed = self
+            .check_uia(
+                UiaRequest {
+                    method,
+                    uri,
+                    body,
+                    auth,
+                    requester: None,
+                    secret_fields: &["new_password"],
+                },
+                &Flows::single(&[EMAIL_IDENTITY]),
+            )
+            .await?;
+        if passed.previous_result.is_some() {
+            return Ok(());
+        }
+        let hash = passed
+            .secret_hashes
+            .get("new_password")
+            .ok_or_else(|| Error::missing_param("Missing param: new_password"))?;
+        let address = self
+            .uia_validated_email(&passed.session_id)
+            .await?
+            .ok_or_else(|| Error::internal("password reset passed without an email stage"))?;
+        let user_id = self
+            .store
+            .get_user_by_threepid(MEDIUM_EMAIL, &address)
+            .await?
+            .ok_or_else(|| Error::new(400, ErrCode::ThreepidNotFound, "Email address not found"))?;
+        self.store.set_password_hash(&user_id, Some(hash)).await?;
+        if logout_devices {
+            let deleted = self
+                .store
+                .delete_all_devices_except(&user_id, None, None)
+                .await?;
+            self.forget_devices_on_homeserver(&user_id, &deleted)
+                .await?;
+        }
+        self.finish_uia(&passed.session_id, &json!({ "password_reset": true }))
+            .await?;
+        tracing::info!(%user_id, "password reset by email");
+        Ok(())
+    }
+}
+
+fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The subject and plain-text body of a validation mail (Synapse's words).
+fn mail_text(purpose: TokenPurpose, server_name: &str, link: &str) -> (String, String) {
+    let (subject, what) = match purpose {
+        TokenPurpose::Registration => (
+            format!("[{server_name}] Validate your email"),
+            "You have asked us to register this email with a new Matrix account.",
+        ),
+        TokenPurpose::AddThreepid => (
+            format!("[{server_name}] Validate your email"),
+            "You have asked us to add this email to your Matrix account.",
+        ),
+        TokenPurpose::PasswordReset => (
+            format!("[{server_name}] Password reset"),
+            "A password reset request has been received for your Matrix account.",
+        ),
+    };
+    let body = format!(
+        "Hello there,\n\n{what} If this was you, please click the link below to confirm \
+         your email address:\n\n{link}\n\nIf this was not you, you can safely disregard \
+         this email.\n\nThank you.\n"
+    );
+    (subject, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_canonicalised_and_checked() {
+        assert_eq!(
+            canonicalise_email(" Bob@Example.ORG ").unwrap(),
+            "bob@example.org"
+        );
+        for bad in [
+            "",
+            "bob",
+            "@x.org",
+            "bob@",
+            "a@b@c",
+            "a b@c.org",
+            "<a@b.org>",
+        ] {
+            assert!(canonicalise_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_secrets_follow_the_spec() {
+        assert!(check_client_secret("abc.DEF=_-123").is_ok());
+        assert!(check_client_secret(&"a".repeat(255)).is_ok());
+        for bad in ["", "a b", "a/b", "é", &"a".repeat(256)] {
+            assert!(check_client_secret(bad).is_err(), "{bad}");
+        }
+    }
+}

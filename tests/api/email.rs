@@ -1,0 +1,498 @@
+//! Email validation against a real SMTP server (aiosmtpd): the mail is
+//! received, its link followed, and the UIA stage completed with it.
+
+use crate::both;
+use crate::smtp::{Mail, SmtpSink};
+use crate::support::{assert_error, Backend, TestServer};
+use mxauth::config::{AllowedThreepid, Config, EmailConfig};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+both!(
+    register_with_required_email,
+    request_token_is_idempotent_and_checks_its_input,
+    request_token_errors_in_use_denied_not_found,
+    password_reset_by_email,
+    threepid_add_list_delete_and_login_by_email,
+    next_link_redirects_only_to_our_host,
+);
+
+const BASE: &str = "https://matrix.test.example/";
+const REGISTER: &str = "/_matrix/client/v3/register";
+const REGISTER_TOKEN: &str = "/_matrix/client/v3/register/email/requestToken";
+const PASSWORD_TOKEN: &str = "/_matrix/client/v3/account/password/email/requestToken";
+const ADD_TOKEN: &str = "/_matrix/client/v3/account/3pid/email/requestToken";
+
+fn email_config(c: &mut Config, smtp_port: u16) {
+    c.public_baseurl = Some(BASE.into());
+    c.email = Some(EmailConfig {
+        smtp_host: "127.0.0.1".into(),
+        smtp_port,
+        smtp_user: None,
+        smtp_pass: None,
+        force_tls: false,
+        require_transport_security: false,
+        enable_tls: false,
+        tlsname: None,
+        notif_from: "Test Matrix <noreply@test.example>".into(),
+        app_name: "Test Matrix".into(),
+        validation_token_lifetime_ms: 3_600_000,
+    });
+}
+
+async fn start(b: Backend, tweak: impl FnOnce(&mut Config)) -> (TestServer, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let port = sink.port;
+    let s = TestServer::start_with(b, |c| {
+        email_config(c, port);
+        tweak(c);
+    })
+    .await;
+    (s, sink)
+}
+
+/// Follows a mail's link at the test server; returns status, Location and body.
+async fn follow(s: &TestServer, mail: &Mail) -> (StatusCode, Option<String>, String) {
+    let link = mail.link();
+    let rest = link
+        .strip_prefix(BASE)
+        .unwrap_or_else(|| panic!("{link} is not under public_baseurl"));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client
+        .get(format!("{}/{rest}", s.base))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let location = res
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, location, res.text().await.unwrap())
+}
+
+async fn request_token(
+    s: &TestServer,
+    path: &str,
+    email: &str,
+    secret: &str,
+    attempt: i64,
+) -> (StatusCode, Value) {
+    s.post(
+        path,
+        None,
+        json!({"client_secret": secret, "email": email, "send_attempt": attempt}),
+    )
+    .await
+}
+
+fn email_auth(session: &Value, sid: &Value, secret: &str) -> Value {
+    json!({
+        "type": "m.login.email.identity",
+        "session": session,
+        "threepid_creds": {"sid": sid, "client_secret": secret},
+    })
+}
+
+/// Registers `localpart` through the email flow; returns (user_id, token).
+async fn register_with_email(
+    s: &TestServer,
+    sink: &SmtpSink,
+    localpart: &str,
+    email: &str,
+    password: &str,
+) -> (String, String) {
+    let before = sink.mails().len();
+    let (status, res) = request_token(s, REGISTER_TOKEN, email, "secret1", 1).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let mail = sink.wait_for(before + 1).await.pop().unwrap();
+    let (status, _, _) = follow(s, &mail).await;
+    assert_eq!(status, StatusCode::OK);
+    let body = json!({"username": localpart, "password": password});
+    let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
+    let mut body = body;
+    body["auth"] = email_auth(&challenge["session"], &res["sid"], "secret1");
+    let (status, done) = s.post(REGISTER, None, body).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    (
+        done["user_id"].as_str().unwrap().to_owned(),
+        done["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn register_with_required_email(b: Backend) {
+    let (s, sink) = start(b, |c| {
+        c.threepids.registrations_require_3pid = vec!["email".into()];
+    })
+    .await;
+    let body = json!({"username": "alice", "password": "correct horse"});
+    let (status, challenge) = s.post(REGISTER, None, body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge["flows"],
+        json!([{"stages": ["m.login.email.identity"]}])
+    );
+    let session = challenge["session"].clone();
+
+    // The dummy stage is not offered.
+    let mut dummy = body.clone();
+    dummy["auth"] = json!({"type": "m.login.dummy", "session": session});
+    assert_error(&s.post(REGISTER, None, dummy).await, 400, "M_UNRECOGNIZED");
+
+    let (status, res) =
+        request_token(&s, REGISTER_TOKEN, "Alice@Example.ORG", "s3cr.t=_-", 1).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let sid = res["sid"].clone();
+    let mail = sink.wait_for(1).await.remove(0);
+    assert!(mail.header("To").unwrap().contains("alice@example.org"));
+    assert!(mail
+        .header("From")
+        .unwrap()
+        .contains("noreply@test.example"));
+    assert!(mail
+        .header("Subject")
+        .unwrap()
+        .contains("Validate your email"));
+
+    // Before the link is followed the stage fails.
+    let mut req = body.clone();
+    req["auth"] = email_auth(&session, &sid, "s3cr.t=_-");
+    let (status, failed) = s.post(REGISTER, None, req.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(failed["errcode"], "M_THREEPID_AUTH_FAILED");
+    assert_eq!(failed["completed"], json!([]));
+
+    let (status, _, page) = follow(&s, &mail).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Your email has been validated"), "{page}");
+
+    // A wrong client_secret: the stage fails.
+    let mut wrong = body.clone();
+    wrong["auth"] = email_auth(&session, &sid, "other-secret");
+    let (status, failed) = s.post(REGISTER, None, wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(failed["errcode"], "M_THREEPID_AUTH_FAILED");
+
+    let (status, done) = s.post(REGISTER, None, req).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let token = done["access_token"].as_str().unwrap();
+    let (status, list) = s.get("/_matrix/client/v3/account/3pid", Some(token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["threepids"][0]["medium"], "email");
+    assert_eq!(list["threepids"][0]["address"], "alice@example.org");
+    assert_eq!(list["threepids"].as_array().unwrap().len(), 1);
+}
+
+async fn request_token_is_idempotent_and_checks_its_input(b: Backend) {
+    let (s, sink) = start(b, |_| {}).await;
+    // With email configured (not required), the email flow is offered next to dummy.
+    let (_, challenge) = s.post(REGISTER, None, json!({})).await;
+    assert_eq!(
+        challenge["flows"],
+        json!([{"stages": ["m.login.dummy"]}, {"stages": ["m.login.email.identity"]}])
+    );
+
+    let (_, first) = request_token(&s, REGISTER_TOKEN, "bob@example.org", "sec", 1).await;
+    let (_, again) = request_token(&s, REGISTER_TOKEN, "BOB@example.org", "sec", 1).await;
+    assert_eq!(first["sid"], again["sid"]);
+    sink.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        sink.mails().len(),
+        1,
+        "the same send_attempt sends no new mail"
+    );
+
+    // A higher send_attempt: same session, a new mail whose link works.
+    let (_, next) = request_token(&s, REGISTER_TOKEN, "bob@example.org", "sec", 2).await;
+    assert_eq!(first["sid"], next["sid"]);
+    let mails = sink.wait_for(2).await;
+    assert_ne!(mails[0].link(), mails[1].link());
+    assert_eq!(follow(&s, &mails[1]).await.0, StatusCode::OK);
+
+    // Another client secret: another session.
+    let (_, other) = request_token(&s, REGISTER_TOKEN, "bob@example.org", "sec2", 1).await;
+    assert_ne!(other["sid"], first["sid"]);
+
+    for (body, code) in [
+        (
+            json!({"client_secret": "a b", "email": "x@y.org", "send_attempt": 1}),
+            "M_INVALID_PARAM",
+        ),
+        (
+            json!({"client_secret": "a".repeat(256), "email": "x@y.org", "send_attempt": 1}),
+            "M_INVALID_PARAM",
+        ),
+        (
+            json!({"client_secret": "ab", "email": "not-an-email", "send_attempt": 1}),
+            "M_INVALID_PARAM",
+        ),
+        (
+            json!({"client_secret": "ab", "email": "x@y.org"}),
+            "M_MISSING_PARAM",
+        ),
+        (
+            json!({"email": "x@y.org", "send_attempt": 1}),
+            "M_MISSING_PARAM",
+        ),
+        (
+            json!({"client_secret": "ab", "email": "x@y.org", "send_attempt": 1, "next_link": "javascript:alert(1)"}),
+            "M_INVALID_PARAM",
+        ),
+    ] {
+        assert_error(&s.post(REGISTER_TOKEN, None, body).await, 400, code);
+    }
+
+    // Forged links (wrong token, wrong secret) fail; the real one works.
+    let mail = sink.wait_for(3).await.pop().unwrap();
+    let link = mail.link();
+    for bad in [
+        link.replace("token=", "token=x"),
+        link.replace("client_secret=", "client_secret=x"),
+    ] {
+        let rest = bad.strip_prefix(BASE).unwrap();
+        let res = reqwest::get(format!("{}/{rest}", s.base)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("Email validation failed"));
+    }
+    assert_eq!(follow(&s, &mail).await.0, StatusCode::OK);
+
+    for path in [
+        "/_matrix/client/v3/register/msisdn/requestToken",
+        "/_matrix/client/v3/account/password/msisdn/requestToken",
+        "/_matrix/client/v3/account/3pid/msisdn/requestToken",
+    ] {
+        let body = json!({"client_secret": "ab", "country": "GB", "phone_number": "07700900001", "send_attempt": 1});
+        assert_error(
+            &s.post(path, None, body).await,
+            400,
+            "M_THREEPID_MEDIUM_NOT_SUPPORTED",
+        );
+    }
+}
+
+async fn request_token_errors_in_use_denied_not_found(b: Backend) {
+    let (s, sink) = start(b, |c| {
+        c.threepids.allowed_local_3pids = Some(vec![AllowedThreepid {
+            medium: "email".into(),
+            pattern: regex::Regex::new(r"^(?:[^@]+@example\.org$)").unwrap(),
+        }]);
+    })
+    .await;
+    register_with_email(&s, &sink, "carol", "carol@example.org", "carol's password").await;
+    let taken = request_token(&s, REGISTER_TOKEN, "CAROL@example.org", "x", 1).await;
+    assert_error(&taken, 400, "M_THREEPID_IN_USE");
+    let taken = request_token(&s, ADD_TOKEN, "carol@example.org", "x", 1).await;
+    assert_error(&taken, 400, "M_THREEPID_IN_USE");
+    let denied = request_token(&s, REGISTER_TOKEN, "dave@elsewhere.org", "x", 1).await;
+    assert_error(&denied, 403, "M_THREEPID_DENIED");
+    let unknown = request_token(&s, PASSWORD_TOKEN, "nobody@example.org", "x", 1).await;
+    assert_error(&unknown, 400, "M_THREEPID_NOT_FOUND");
+    assert_eq!(sink.mails().len(), 1, "no mail for a refused request");
+    s.stop().await;
+
+    // With request_token_inhibit_3pid_errors: a session ID, and no mail.
+    let (s, sink) = start(b, |c| c.threepids.request_token_inhibit_3pid_errors = true).await;
+    let (status, res) = request_token(&s, PASSWORD_TOKEN, "nobody@example.org", "x", 1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(res["sid"].is_string());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(sink.mails().is_empty());
+}
+
+async fn password_reset_by_email(b: Backend) {
+    let (s, sink) = start(b, |_| {}).await;
+    let (user, old_token) =
+        register_with_email(&s, &sink, "erin", "erin@example.org", "old password").await;
+    let (status, res) = request_token(&s, PASSWORD_TOKEN, "Erin@Example.org", "reset", 1).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let mail = sink.wait_for(2).await.pop().unwrap();
+    assert!(mail.header("Subject").unwrap().contains("Password reset"));
+
+    let path = "/_matrix/client/v3/account/password";
+    let body = json!({"new_password": "new password"});
+    let (status, challenge) = s.post(path, None, body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    assert_eq!(
+        challenge["flows"],
+        json!([{"stages": ["m.login.email.identity"]}])
+    );
+    let mut req = body;
+    req["auth"] = email_auth(&challenge["session"], &res["sid"], "reset");
+    let (status, failed) = s.post(path, None, req.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "not validated yet: {failed}"
+    );
+    assert_eq!(failed["errcode"], "M_THREEPID_AUTH_FAILED");
+    assert_eq!(follow(&s, &mail).await.0, StatusCode::OK);
+    let (status, done) = s.post(path, None, req).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+
+    let login = |password: &str| json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password});
+    let old = s
+        .post("/_matrix/client/v3/login", None, login("old password"))
+        .await;
+    assert_error(&old, 403, "M_FORBIDDEN");
+    let (status, _) = s
+        .post("/_matrix/client/v3/login", None, login("new password"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // logout_devices defaults to true: the old token is gone.
+    let whoami = s
+        .get("/_matrix/client/v3/account/whoami", Some(&old_token))
+        .await;
+    assert_error(&whoami, 401, "M_UNKNOWN_TOKEN");
+}
+
+async fn threepid_add_list_delete_and_login_by_email(b: Backend) {
+    let (s, sink) = start(b, |_| {}).await;
+    let (user, token, _) = s.register("frank", "frank's password").await;
+    let (status, res) = request_token(&s, ADD_TOKEN, "Frank@Example.org", "add", 1).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let mail = sink.wait_for(1).await.remove(0);
+    assert_eq!(follow(&s, &mail).await.0, StatusCode::OK);
+
+    let add = "/_matrix/client/v3/account/3pid/add";
+    let body = json!({"sid": res["sid"], "client_secret": "add"});
+    let (status, challenge) = s.post(add, Some(&token), body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge["flows"],
+        json!([{"stages": ["m.login.password"]}])
+    );
+    let mut req = body.clone();
+    req["auth"] = TestServer::password_auth(&challenge["session"], &user, "frank's password");
+    let (status, added) = s.post(add, Some(&token), req).await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    // A session that is not validated cannot be added.
+    let (_, res2) = request_token(&s, ADD_TOKEN, "frank2@example.org", "add2", 1).await;
+    let body2 = json!({"sid": res2["sid"], "client_secret": "add2"});
+    let (_, challenge) = s.post(add, Some(&token), body2.clone()).await;
+    let mut req2 = body2;
+    req2["auth"] = TestServer::password_auth(&challenge["session"], &user, "frank's password");
+    assert_error(
+        &s.post(add, Some(&token), req2).await,
+        400,
+        "M_THREEPID_AUTH_FAILED",
+    );
+
+    let (_, list) = s.get("/_matrix/client/v3/account/3pid", Some(&token)).await;
+    assert_eq!(list["threepids"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["threepids"][0]["address"], "frank@example.org");
+    assert!(list["threepids"][0]["validated_at"].is_i64());
+    assert!(list["threepids"][0]["added_at"].is_i64());
+
+    // Login by email: identifier, legacy top-level fields, any case.
+    let by_email = |address: &str, password: &str| json!({"type": "m.login.password", "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": address}, "password": password});
+    let (status, logged) = s
+        .post(
+            "/_matrix/client/v3/login",
+            None,
+            by_email("FRANK@example.org", "frank's password"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{logged}");
+    assert_eq!(logged["user_id"], user.as_str());
+    let legacy = json!({"type": "m.login.password", "medium": "email", "address": "frank@example.org", "password": "frank's password"});
+    let (status, logged) = s.post("/_matrix/client/v3/login", None, legacy).await;
+    assert_eq!(status, StatusCode::OK, "{logged}");
+    let wrong = s
+        .post(
+            "/_matrix/client/v3/login",
+            None,
+            by_email("frank@example.org", "wrong"),
+        )
+        .await;
+    let unknown = s
+        .post(
+            "/_matrix/client/v3/login",
+            None,
+            by_email("nobody@example.org", "frank's password"),
+        )
+        .await;
+    assert_error(&wrong, 403, "M_FORBIDDEN");
+    assert_error(&unknown, 403, "M_FORBIDDEN");
+    assert_eq!(
+        wrong.1, unknown.1,
+        "unknown address and wrong password look the same"
+    );
+
+    // Bind: no identity server. Unbind and delete: no-support.
+    let bind = s
+        .post("/_matrix/client/v3/account/3pid/bind", Some(&token), json!({"client_secret": "add", "id_server": "id.example.org", "id_access_token": "x", "sid": res["sid"]}))
+        .await;
+    assert_error(&bind, 403, "M_FORBIDDEN");
+    let (status, unbind) = s
+        .post(
+            "/_matrix/client/v3/account/3pid/unbind",
+            Some(&token),
+            json!({"medium": "email", "address": "frank@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unbind, json!({"id_server_unbind_result": "no-support"}));
+    let (status, deleted) = s
+        .post(
+            "/_matrix/client/v3/account/3pid/delete",
+            Some(&token),
+            json!({"medium": "email", "address": "Frank@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deleted, json!({"id_server_unbind_result": "no-support"}));
+    let (_, list) = s.get("/_matrix/client/v3/account/3pid", Some(&token)).await;
+    assert_eq!(list["threepids"], json!([]));
+    let gone = s
+        .post(
+            "/_matrix/client/v3/login",
+            None,
+            by_email("frank@example.org", "frank's password"),
+        )
+        .await;
+    assert_error(&gone, 403, "M_FORBIDDEN");
+    // Without a token: 401.
+    assert_error(
+        &s.get("/_matrix/client/v3/account/3pid", None).await,
+        401,
+        "M_MISSING_TOKEN",
+    );
+}
+
+async fn next_link_redirects_only_to_our_host(b: Backend) {
+    let (s, sink) = start(b, |_| {}).await;
+    let ours = "https://matrix.test.example/done?x=1";
+    let theirs = "https://evil.example/<b>phish</b>";
+    for (i, link) in [ours, theirs].iter().enumerate() {
+        let body = json!({"client_secret": format!("n{i}"), "email": format!("n{i}@example.org"), "send_attempt": 1, "next_link": link});
+        let (status, res) = s.post(REGISTER_TOKEN, None, body).await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+    }
+    let mails = sink.wait_for(2).await;
+    let mail_for = |addr: &str| {
+        mails
+            .iter()
+            .find(|m| m.header("To").unwrap().contains(addr))
+            .unwrap()
+            .clone()
+    };
+    let (status, location, _) = follow(&s, &mail_for("n0@example.org")).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(location.as_deref(), Some(ours));
+    let (status, location, page) = follow(&s, &mail_for("n1@example.org")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(location, None);
+    assert!(
+        page.contains("https://evil.example/&lt;b&gt;phish&lt;/b&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>phish"), "{page}");
+}

@@ -669,10 +669,16 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
         None => None,
     };
     let recaptcha = parse_recaptcha(&top)?;
+    let email = email::parse_email(&top)?;
+    let threepids = email::parse_threepids(&top, email.is_some())?;
     if enable_registration
         && !enable_registration_without_verification
         && !registration_requires_token
         && recaptcha.is_none()
+        && !threepids
+            .registrations_require_3pid
+            .iter()
+            .any(|m| m == "email")
     {
         let key = if top.contains("disable_registration") {
             "disable_registration"
@@ -705,8 +711,6 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     }
 
     let allow_guest_access = top.bool_or("allow_guest_access", false)?;
-    let email = email::parse_email(&top)?;
-    let threepids = email::parse_threepids(&top, email.is_some())?;
 
     let mxauth = match top.get("mxauth") {
         Some(l) => parse_mxauth(l.node())?,

@@ -1009,11 +1009,7 @@ fn synapse_key_lists_are_disjoint_and_do_not_shadow_mxauth_keys() {
     ] {
         assert!(synapse_keys::NOT_AUTH.contains(&key), "{key}");
     }
-    for key in [
-        "oidc_providers",
-        "session_lifetime",
-        "limit_usage_by_mau",
-    ] {
+    for key in ["oidc_providers", "session_lifetime", "limit_usage_by_mau"] {
         assert!(synapse_keys::AUTH_IMPLEMENTED_LATER.contains(&key), "{key}");
     }
 }
@@ -1086,4 +1082,19 @@ fn user_consent_needs_its_policy_page() {
     assert_eq!(err.key_path(), Some("user_consent.template_dir"), "{err}");
     let err = load("server_name: example.org\nuser_consent:\n  template_dir: /x\n").unwrap_err();
     assert_eq!(err.key_path(), Some("user_consent.version"), "{err}");
+}
+
+#[test]
+fn registration_is_verified_by_a_token_a_captcha_or_an_email() {
+    let base = "server_name: example.org\nenable_registration: true\n";
+    assert!(load(base).is_err());
+    assert!(load(&format!("{base}registration_requires_token: true\n")).is_ok());
+    assert!(load(&format!(
+        "{base}enable_registration_captcha: true\nrecaptcha_public_key: p\nrecaptcha_private_key: s\n"
+    ))
+    .is_ok());
+    assert!(load(&format!(
+        "{base}registrations_require_3pid: [email]\nemail:\n  smtp_host: localhost\n  notif_from: 'Server <noreply@example.org>'\n"
+    ))
+    .is_ok());
 }

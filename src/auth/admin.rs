@@ -182,6 +182,54 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// `POST /_synapse/admin/v1/users/{user_id}/login`: a token with which
+    /// an admin acts as `user_id` (a puppet token). It has no device and
+    /// remembers the admin who made it; `valid_until_ms` bounds it.
+    pub async fn login_as_user(
+        &self,
+        requester: &Requester,
+        user_id: &str,
+        valid_until_ms: Option<i64>,
+    ) -> Result<super::tokens::IssuedToken> {
+        require_admin(requester)?;
+        let Some(localpart) = local_localpart(user_id, self.server_name()) else {
+            return Err(Error::new(
+                400,
+                crate::error::ErrCode::Unknown,
+                "Only local users can be logged in as",
+            ));
+        };
+        if requester.user_id == user_id {
+            return Err(Error::new(
+                400,
+                crate::error::ErrCode::Unknown,
+                "Cannot use admin API to login as self",
+            ));
+        }
+        if self.store.get_user(user_id).await?.is_none() {
+            return Err(Error::not_found("User not found"));
+        }
+        let token = super::tokens::generate(
+            super::tokens::ACCESS_TOKEN_PREFIX,
+            localpart,
+            self.rng.as_ref(),
+        );
+        self.store
+            .create_access_token(&crate::store::NewAccessToken {
+                token_hash: token.hash(),
+                user_id: user_id.to_owned(),
+                device_id: None,
+                puppet_owner: Some(requester.user_id.clone()),
+                created_ts: self.now(),
+                valid_until_ms,
+            })
+            .await?;
+        tracing::info!(admin = %requester.user_id, user_id, "puppet token created");
+        Ok(token)
+    }
+}
+
 pub fn require_admin(requester: &Requester) -> Result<()> {
     if requester.admin {
         Ok(())

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             get(admin::register_nonce).post(admin::register),
         )
         .route("/v1/users/{user_id}/admin", get(admin::user_admin))
+        .route("/v1/users/{user_id}/login", post(admin::login_as))
         .route("/v1/registration_tokens", get(registration_tokens::list))
         .route(
             "/v1/registration_tokens/new",

@@ -15,6 +15,7 @@ mod introspect;
 mod login;
 mod multiprocess;
 mod passwords;
+mod puppet;
 mod register;
 mod registration_tokens;
 mod smtp;

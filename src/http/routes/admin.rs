@@ -56,3 +56,28 @@ pub async fn user_admin(
     let admin = state.auth.is_admin(&requester, &user_id).await?;
     Ok(Json(json!({ "admin": admin })))
 }
+
+/// `POST /_synapse/admin/v1/users/{user_id}/login` (puppet tokens).
+pub async fn login_as(
+    State(state): State<AppState>,
+    Authed(requester): Authed,
+    Path(user_id): Path<String>,
+    body: JsonObject,
+) -> Result<Json<Value>> {
+    let valid_until_ms = match body.0.get("valid_until_ms") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
+        Some(_) => {
+            return Err(Error::new(
+                400,
+                crate::error::ErrCode::Unknown,
+                "'valid_until_ms' parameter must be an int",
+            ))
+        }
+    };
+    let token = state
+        .auth
+        .login_as_user(&requester, &user_id, valid_until_ms)
+        .await?;
+    Ok(Json(json!({ "access_token": token.expose() })))
+}

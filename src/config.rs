@@ -11,6 +11,7 @@
 //! Relative paths (SQLite database, `registration_shared_secret_path`) are
 //! relative to the current directory, as in Synapse.
 
+mod appservice;
 mod email;
 mod synapse_keys;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 use zeroize::Zeroizing;
 
+pub use self::appservice::{AppServiceConfig, Namespace};
 pub use self::email::{AllowedThreepid, EmailConfig, ThreepidConfig};
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
@@ -69,6 +71,8 @@ pub struct Config {
     pub recaptcha: Option<RecaptchaConfig>,
     /// `user_consent`: the policy users accept (`m.login.terms`).
     pub user_consent: Option<ConsentConfig>,
+    /// `app_service_config_files`, read at load.
+    pub app_services: Vec<AppServiceConfig>,
     /// `ui_auth.session_timeout` (duration; 0 = off): after a user passes
     /// UIA with a token, device deletion skips UIA for that long.
     pub ui_auth_session_timeout_ms: u64,
@@ -356,6 +360,7 @@ impl Default for Config {
             recaptcha: None,
             user_consent: None,
             ui_auth_session_timeout_ms: 0,
+            app_services: Vec::new(),
         }
     }
 }
@@ -531,6 +536,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "recaptcha_siteverify_api",
     "user_consent",
     "ui_auth",
+    "app_service_config_files",
 ];
 
 impl Config {
@@ -653,6 +659,16 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     let enable_registration_without_verification =
         top.bool_or("enable_registration_without_verification", false)?;
     let registration_requires_token = top.bool_or("registration_requires_token", false)?;
+    let app_services = match top.get("app_service_config_files") {
+        Some(l) => {
+            let mut files = Vec::new();
+            for item in as_list(l.node())? {
+                files.push(as_string(item.node())?);
+            }
+            appservice::load_all(&files).map_err(|m| KeyError::new(&l.path, m))?
+        }
+        None => Vec::new(),
+    };
     let ui_auth_session_timeout_ms = match top.get("ui_auth") {
         Some(l) => {
             let map = Map::from_node(l.node())?;
@@ -748,6 +764,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             recaptcha,
             user_consent,
             ui_auth_session_timeout_ms,
+            app_services,
         },
         ignored_keys,
     })

@@ -35,6 +35,7 @@ pub enum ErrCode {
     ResourceLimitExceeded,
     Exclusive,
     CaptchaNeeded,
+    UnknownDevice,
 }
 
 impl ErrCode {
@@ -67,6 +68,7 @@ impl ErrCode {
             ErrCode::ResourceLimitExceeded => "M_RESOURCE_LIMIT_EXCEEDED",
             ErrCode::Exclusive => "M_EXCLUSIVE",
             ErrCode::CaptchaNeeded => "M_CAPTCHA_NEEDED",
+            ErrCode::UnknownDevice => "M_UNKNOWN_DEVICE",
         }
     }
 }

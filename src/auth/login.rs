@@ -9,6 +9,7 @@ use crate::error::{ErrCode, Error, Result};
 use crate::store::User;
 
 pub const LOGIN_TYPE_PASSWORD: &str = "m.login.password";
+pub const APP_SERVICE_LOGIN_TYPE: &str = "m.login.application_service";
 
 /// A parsed `m.login.password` request.
 pub struct PasswordLogin {
@@ -24,6 +25,9 @@ impl Auth {
         let mut flows = Vec::new();
         if self.password_login_enabled() {
             flows.push(LOGIN_TYPE_PASSWORD);
+        }
+        if !self.app_services.is_empty() {
+            flows.push(APP_SERVICE_LOGIN_TYPE);
         }
         flows
     }
@@ -64,6 +68,39 @@ impl Auth {
             req.initial_device_display_name.as_deref(),
         )
         .await
+    }
+
+    /// `m.login.application_service`: an application service logs in one
+    /// of its users with its `as_token`.
+    pub async fn login_as_app_service(
+        &self,
+        token: Option<&str>,
+        identifier: &UserIdentifier,
+        device_id: Option<String>,
+        display_name: Option<&str>,
+    ) -> Result<Session> {
+        let service = self.require_app_service(token)?;
+        let UserIdentifier::User(typed) = identifier else {
+            return Err(Error::new(
+                400,
+                ErrCode::Unknown,
+                "Unknown login identifier type",
+            ));
+        };
+        let refuse = || Error::forbidden("This application service cannot log in as this user");
+        let uid = qualify(typed, self.server_name()).ok_or_else(refuse)?;
+        if !service.is_interested_in_user(&uid, self.server_name()) {
+            return Err(refuse());
+        }
+        let user = self.store.get_user(&uid).await?.ok_or_else(refuse)?;
+        if user.deactivated {
+            return Err(Error::new(
+                403,
+                ErrCode::UserDeactivated,
+                "This account has been deactivated",
+            ));
+        }
+        self.start_session(&uid, device_id, display_name).await
     }
 
     /// Checks a password for the user an identifier names. `Ok(None)` for

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod appservice;
 pub mod captcha;
 pub mod devices;
 pub mod homeserver;
@@ -43,6 +44,8 @@ pub struct Auth {
     pub usage: UsageRecorder,
     /// The homeserver that delegates its auth here, if any.
     pub homeserver: Option<Arc<dyn homeserver::HomeserverApi>>,
+    /// The application services of `app_service_config_files`.
+    pub app_services: Arc<Vec<appservice::AppService>>,
     /// The verifier of `m.login.recaptcha`, when captcha is enabled.
     pub captcha: Option<Arc<dyn captcha::CaptchaVerifier>>,
 }
@@ -67,6 +70,14 @@ impl Auth {
             config.password_config.pepper.clone(),
         );
         let usage = UsageRecorder::new(store.clone());
+        let app_services = Arc::new(
+            config
+                .app_services
+                .iter()
+                .cloned()
+                .map(appservice::AppService::new)
+                .collect(),
+        );
         Auth {
             config,
             store,
@@ -76,6 +87,7 @@ impl Auth {
             usage,
             homeserver: None,
             captcha: None,
+            app_services,
         }
     }
 

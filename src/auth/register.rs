@@ -1,6 +1,7 @@
 //! Registration (`POST /register`) through UIA, and `/register/available`.
 
 use super::identifiers::{check_new_localpart, user_id};
+use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
 use super::uia::{
     Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY, TERMS,
@@ -31,6 +32,9 @@ pub struct RegisterRequest<'a> {
     /// The body without `auth`.
     pub body: &'a Map<String, Value>,
     pub auth: Option<&'a Map<String, Value>>,
+    /// The request's access token, if any (application services register
+    /// their users with their `as_token`).
+    pub access_token: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -94,6 +98,11 @@ impl Auth {
                 ErrCode::GuestAccessForbidden,
                 "Guest access is disabled",
             ));
+        }
+        if req.body.get("type").and_then(Value::as_str) == Some(APP_SERVICE_LOGIN_TYPE) {
+            return self
+                .register_app_service_user(req.access_token, &parse_params(req.body)?)
+                .await;
         }
         if !self.config.enable_registration {
             return Err(Error::forbidden("Registration has been disabled"));
@@ -230,10 +239,79 @@ impl Auth {
         Err(Error::internal("could not generate a free user ID"))
     }
 
+    /// Registration by an application service (`type:
+    /// m.login.application_service` with its `as_token`): no UIA; the user
+    /// must be in its namespace and in no other service's exclusive one.
+    async fn register_app_service_user(
+        &self,
+        token: Option<&str>,
+        fields: &RegisterParams,
+    ) -> Result<Registered> {
+        let service = self.require_app_service(token)?;
+        let localpart = fields
+            .username
+            .as_deref()
+            .ok_or_else(|| Error::missing_param("Missing param: username"))?
+            .to_lowercase();
+        // Bridges' users often start with `_`: only the characters are checked.
+        if localpart.is_empty()
+            || !localpart
+                .bytes()
+                .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'=' | b'_' | b'-' | b'.' | b'/' | b'+'))
+        {
+            return Err(Error::new(
+                400,
+                ErrCode::InvalidUsername,
+                "User ID can only contain characters a-z, 0-9, or '=_-./+'",
+            ));
+        }
+        let uid = user_id(&localpart, self.server_name());
+        let service_id = service.config.id.clone();
+        if !service.is_interested_in_user(&uid, self.server_name())
+            || self.exclusively_claimed(&uid, Some(&service_id))
+        {
+            return Err(Error::new(
+                400,
+                ErrCode::Exclusive,
+                "Invalid user localpart for this application service.",
+            ));
+        }
+        let created = self
+            .store
+            .create_user(&NewUser {
+                user_id: uid.clone(),
+                creation_ts: self.now(),
+                appservice_id: Some(service_id),
+                ..NewUser::default()
+            })
+            .await?;
+        if !created {
+            return Err(user_in_use());
+        }
+        if fields.inhibit_login {
+            return Ok(Registered::NoLogin { user_id: uid });
+        }
+        let session = self
+            .start_session(
+                &uid,
+                fields.device_id.clone(),
+                fields.initial_device_display_name.as_deref(),
+            )
+            .await?;
+        Ok(Registered::LoggedIn(session))
+    }
+
     /// `GET /register/available`.
     pub async fn check_username_available(&self, localpart: &str) -> Result<()> {
         check_new_localpart(localpart, self.server_name())?;
         let id = user_id(localpart, self.server_name());
+        if self.exclusively_claimed(&id, None) {
+            return Err(Error::new(
+                400,
+                ErrCode::Exclusive,
+                "This user ID is reserved by an application service.",
+            ));
+        }
         if !self.store.get_users_case_insensitive(&id).await?.is_empty() {
             return Err(user_in_use());
         }

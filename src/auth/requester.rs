@@ -16,6 +16,8 @@ pub struct Requester {
     pub puppet_owner: Option<String>,
     /// When the token expires, if it does.
     pub valid_until_ms: Option<i64>,
+    /// Set for a request made with an application service's `as_token`.
+    pub app_service_id: Option<String>,
 }
 
 impl Auth {
@@ -58,6 +60,7 @@ impl Auth {
             admin: owner.user_admin,
             puppet_owner: owner.puppet_owner,
             valid_until_ms: owner.valid_until_ms,
+            app_service_id: None,
         })
     }
 }

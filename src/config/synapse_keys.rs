@@ -45,7 +45,6 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     "nonrefreshable_access_token_lifetime",
     "login_via_existing_session",
     "delete_stale_devices_after",
-    "app_service_config_files",
     "track_appservice_user_ips",
     "use_appservice_legacy_authorization",
     "track_puppeted_user_ips",

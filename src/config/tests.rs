@@ -1098,3 +1098,84 @@ fn registration_is_verified_by_a_token_a_captcha_or_an_email() {
     ))
     .is_ok());
 }
+
+#[test]
+fn app_service_registration_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let good = write(
+        "irc.yaml",
+        "id: irc\nurl: http://localhost:9999\nas_token: aaa\nhs_token: hhh\nsender_localpart: ircbot\n\
+         namespaces:\n  users: [{regex: '@irc_.*', exclusive: true}]\n  aliases: []\n  rooms: []\n\
+         rate_limited: false\nip_range_whitelist: ['127.0.0.0/8', '::1']\nprotocols: [irc]\n",
+    );
+    let ok = load(&format!(
+        "server_name: example.org\napp_service_config_files: ['{good}']\n"
+    ))
+    .unwrap();
+    let a = &ok.config.app_services[0];
+    assert_eq!(
+        (a.id.as_str(), a.sender_localpart.as_str()),
+        ("irc", "ircbot")
+    );
+    assert_eq!(
+        a.users,
+        vec![crate::config::Namespace {
+            regex: "@irc_.*".into(),
+            exclusive: true
+        }]
+    );
+    assert_eq!(a.ip_range_whitelist.len(), 2);
+    assert!(!a.rate_limited);
+
+    let bad_regex = write("bad.yaml", "id: b\nas_token: x\nhs_token: y\nsender_localpart: b\nnamespaces:\n  users: [{regex: '(', exclusive: true}]\n");
+    let err = load(&format!(
+        "server_name: example.org\napp_service_config_files: ['{bad_regex}']\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("namespaces.users[0].regex"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("bad.yaml"), "{err}");
+    let no_token = write("nt.yaml", "id: c\nhs_token: y\nsender_localpart: c\n");
+    let err = load(&format!(
+        "server_name: example.org\napp_service_config_files: ['{no_token}']\n"
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("as_token: missing"), "{err}");
+    let bad_ip = write(
+        "ip.yaml",
+        "id: d\nas_token: z\nhs_token: y\nsender_localpart: d\nip_range_whitelist: [nonsense]\n",
+    );
+    let err = load(&format!(
+        "server_name: example.org\napp_service_config_files: ['{bad_ip}']\n"
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("ip_range_whitelist[0]"), "{err}");
+    let same_id = write(
+        "dup.yaml",
+        "id: irc\nas_token: other\nhs_token: y\nsender_localpart: e\n",
+    );
+    let err = load(&format!(
+        "server_name: example.org\napp_service_config_files: ['{good}', '{same_id}']\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("`irc` is used by another"),
+        "{err}"
+    );
+    let same_token = write(
+        "dup2.yaml",
+        "id: other\nas_token: aaa\nhs_token: y\nsender_localpart: f\n",
+    );
+    let err = load(&format!(
+        "server_name: example.org\napp_service_config_files: ['{good}', '{same_token}']\n"
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("as_token"), "{err}");
+}

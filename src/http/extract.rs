@@ -156,14 +156,37 @@ impl FromRequestParts<AppState> for Authed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let token = access_token(parts)?;
         let ip = client_ip(parts, state.x_forwarded);
-        let requester = state.auth.authenticate(&token, ip.as_deref()).await?;
+        let query: Vec<(String, String)> = parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded_pairs(q).collect())
+            .unwrap_or_default();
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let masquerade = crate::auth::appservice::Masquerade {
+            user_id: param("user_id"),
+            device_id: param("device_id").or_else(|| param("org.matrix.msc3202.device_id")),
+        };
+        let requester = state
+            .auth
+            .authenticate_request(&token, ip.as_deref(), masquerade)
+            .await?;
         Ok(Authed(requester))
     }
 }
 
 /// The access token of a request, as Synapse's `get_access_token_from_request` reads it.
 pub fn access_token(parts: &Parts) -> Result<String> {
-    let mut headers = parts.headers.get_all(header::AUTHORIZATION).iter();
+    access_token_from(&parts.headers, &parts.uri)
+}
+
+/// [`access_token`] from the headers and URI of a request.
+pub fn access_token_from(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> Result<String> {
+    let mut headers = headers.get_all(header::AUTHORIZATION).iter();
     let from_header = match (headers.next(), headers.next()) {
         (None, _) => None,
         (Some(_), Some(_)) => return Err(Error::missing_token("Too many Authorization headers.")),
@@ -181,8 +204,7 @@ pub fn access_token(parts: &Parts) -> Result<String> {
             Some(token.to_owned())
         }
     };
-    let mut from_query: Vec<String> = parts
-        .uri
+    let mut from_query: Vec<String> = uri
         .query()
         .map(|q| {
             form_urlencoded_pairs(q)

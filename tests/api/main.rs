@@ -5,6 +5,7 @@ mod support;
 
 mod account;
 mod admin;
+mod appservice;
 mod browser;
 mod cli;
 mod devices;

@@ -1,12 +1,15 @@
 //! `GET /login` (the flows) and `POST /login`.
 
 use crate::auth::identifiers::parse_identifier;
-use crate::auth::login::{PasswordLogin, LOGIN_TYPE_PASSWORD};
+use crate::auth::login::{PasswordLogin, APP_SERVICE_LOGIN_TYPE, LOGIN_TYPE_PASSWORD};
 use crate::auth::Session;
 use crate::error::{ErrCode, Error, Result};
+use crate::http::extract::access_token_from;
 use crate::http::extract::JsonObject;
 use crate::http::AppState;
+use axum::extract::OriginalUri;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -34,9 +37,28 @@ struct LoginBody {
     refresh_token: Option<bool>,
 }
 
-pub async fn login(State(state): State<AppState>, body: JsonObject) -> Result<Json<Value>> {
+pub async fn login(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: JsonObject,
+) -> Result<Json<Value>> {
     let fields: LoginBody = body.parse()?;
     match fields.kind.as_str() {
+        APP_SERVICE_LOGIN_TYPE => {
+            let token = access_token_from(&headers, &uri).ok();
+            let identifier = parse_identifier(&body.0)?;
+            let session = state
+                .auth
+                .login_as_app_service(
+                    token.as_deref(),
+                    &identifier,
+                    fields.device_id,
+                    fields.initial_device_display_name.as_deref(),
+                )
+                .await?;
+            Ok(Json(session_json(&state, &session)))
+        }
         LOGIN_TYPE_PASSWORD => {
             let identifier = parse_identifier(&body.0)?;
             let password = fields

@@ -12,8 +12,10 @@ use serde_json::{json, Value};
 pub async fn register(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
+    headers: axum::http::HeaderMap,
     req: UiaBody,
 ) -> Result<Json<Value>> {
+    let token = crate::http::extract::access_token_from(&headers, &uri).ok();
     let kind = uri
         .query()
         .and_then(|q| form_urlencoded_pairs(q).find(|(k, _)| k == "kind"))
@@ -32,6 +34,7 @@ pub async fn register(
             uri: &req.uri,
             body: &req.body,
             auth: req.auth.as_ref(),
+            access_token: token.as_deref(),
         })
         .await?;
     Ok(Json(match outcome {

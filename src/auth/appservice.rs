@@ -1,0 +1,159 @@
+//! Application services: requests made with an `as_token` (from the
+//! allowed addresses only), acting as their sender or, with `?user_id=`,
+//! as a registered user of their namespace, and with `?device_id=` as one
+//! of that user's devices; `m.login.application_service` login and
+//! registration; and exclusive namespaces kept from everyone else.
+
+use super::identifiers::user_id as make_user_id;
+use super::{Auth, Requester};
+use crate::config::AppServiceConfig;
+use crate::error::{ErrCode, Error, Result};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// An application service, ready to check requests against.
+pub struct AppService {
+    pub config: AppServiceConfig,
+    token_hash: [u8; 32],
+    users: Vec<(regex::Regex, bool)>,
+}
+
+impl AppService {
+    pub fn new(config: AppServiceConfig) -> Self {
+        let token_hash = Sha256::digest(config.as_token.expose().as_bytes()).into();
+        let users = config
+            .users
+            .iter()
+            // Validated at load; anchored at the start as Python's re.match.
+            .filter_map(|n| {
+                regex::Regex::new(&format!("^(?:{})", n.regex))
+                    .ok()
+                    .map(|r| (r, n.exclusive))
+            })
+            .collect();
+        AppService {
+            config,
+            token_hash,
+            users,
+        }
+    }
+
+    /// Whether `user_id` is in one of its user namespaces (or is its sender).
+    pub fn is_interested_in_user(&self, user_id: &str, server_name: &str) -> bool {
+        user_id == make_user_id(&self.config.sender_localpart, server_name)
+            || self.users.iter().any(|(r, _)| r.is_match(user_id))
+    }
+
+    fn claims_exclusively(&self, user_id: &str) -> bool {
+        self.users
+            .iter()
+            .any(|(r, exclusive)| *exclusive && r.is_match(user_id))
+    }
+
+    fn allows_ip(&self, ip: Option<&str>) -> bool {
+        let nets = &self.config.ip_range_whitelist;
+        if nets.is_empty() {
+            return true;
+        }
+        ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+    }
+}
+
+/// What a request asks to act as (`?user_id=`, `?device_id=` or
+/// `?org.matrix.msc3202.device_id=`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Masquerade<'a> {
+    pub user_id: Option<&'a str>,
+    pub device_id: Option<&'a str>,
+}
+
+impl Auth {
+    /// The application service whose `as_token` this is (constant time).
+    pub fn app_service_by_token(&self, token: &str) -> Option<&AppService> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for a in self.app_services.iter() {
+            if bool::from(a.token_hash.ct_eq(&hash)) {
+                found = Some(a);
+            }
+        }
+        found
+    }
+
+    /// Request authentication with application services: an `as_token`
+    /// acts as the service's sender or, masquerading, as one of its users;
+    /// any other token is a user's ([`Auth::authenticate`]).
+    pub async fn authenticate_request(
+        &self,
+        token: &str,
+        ip: Option<&str>,
+        masquerade: Masquerade<'_>,
+    ) -> Result<Requester> {
+        let Some(service) = self.app_service_by_token(token) else {
+            return self.authenticate(token, ip).await;
+        };
+        if !service.allows_ip(ip) {
+            return Err(Error::unknown_token(false));
+        }
+        let sender = make_user_id(&service.config.sender_localpart, self.server_name());
+        let user_id = match masquerade.user_id {
+            None => sender,
+            Some(u) if u == sender => sender,
+            Some(u) => {
+                if !service.is_interested_in_user(u, self.server_name()) {
+                    return Err(Error::forbidden(
+                        "Application service cannot masquerade as this user.",
+                    ));
+                }
+                if self.store.get_user(u).await?.is_none() {
+                    return Err(Error::forbidden(
+                        "Application service has not registered this user.",
+                    ));
+                }
+                u.to_owned()
+            }
+        };
+        let device_id = match masquerade.device_id {
+            None => None,
+            Some(d) => {
+                if self.store.get_device(&user_id, d).await?.is_none() {
+                    return Err(Error::new(
+                        400,
+                        ErrCode::UnknownDevice,
+                        "Application service trying to use a device that doesn't exist",
+                    ));
+                }
+                Some(d.to_owned())
+            }
+        };
+        Ok(Requester {
+            user_id,
+            device_id,
+            token_id: APP_SERVICE_TOKEN_ID,
+            is_guest: false,
+            admin: false,
+            puppet_owner: None,
+            valid_until_ms: None,
+            app_service_id: Some(service.config.id.clone()),
+        })
+    }
+
+    /// Whether a service other than `except` claims `user_id` exclusively.
+    pub(crate) fn exclusively_claimed(&self, user_id: &str, except: Option<&str>) -> bool {
+        self.app_services
+            .iter()
+            .filter(|a| Some(a.config.id.as_str()) != except)
+            .any(|a| a.claims_exclusively(user_id))
+    }
+
+    /// The application service a request's token belongs to, or 401.
+    pub(crate) fn require_app_service(&self, token: Option<&str>) -> Result<&AppService> {
+        let token = token.ok_or_else(|| Error::missing_token("Missing access token."))?;
+        self.app_service_by_token(token)
+            .ok_or_else(|| Error::unknown_token(false))
+    }
+}
+
+/// Application service requests have no token row.
+pub const APP_SERVICE_TOKEN_ID: i64 = -1;

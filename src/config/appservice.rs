@@ -1,0 +1,173 @@
+//! Application service registration files (`app_service_config_files`),
+//! in Synapse's format. Keys mxauth does not use are accepted, as Synapse
+//! accepts them; a bad file stops the start with the file and field named.
+
+use super::Secret;
+use serde_yaml::Value;
+use std::path::Path;
+
+/// One user namespace of an application service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// Matched from the start of the user ID, as Python's `re.match`.
+    pub regex: String,
+    pub exclusive: bool,
+}
+
+/// An application service's registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppServiceConfig {
+    pub id: String,
+    pub url: Option<String>,
+    pub as_token: Secret,
+    pub hs_token: Secret,
+    pub sender_localpart: String,
+    pub users: Vec<Namespace>,
+    pub rate_limited: bool,
+    /// CIDR ranges the `as_token` is accepted from (empty: anywhere).
+    pub ip_range_whitelist: Vec<ipnet::IpNet>,
+}
+
+fn field_error(file: &Path, field: &str, message: impl std::fmt::Display) -> String {
+    format!("{}: {field}: {message}", file.display())
+}
+
+fn string(map: &serde_yaml::Mapping, file: &Path, key: &str) -> Result<String, String> {
+    match map.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(_) => Err(field_error(file, key, "expected a non-empty string")),
+        None => Err(field_error(file, key, "missing")),
+    }
+}
+
+/// Reads one registration file.
+pub fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let doc: Value = serde_yaml::from_str(&text)
+        .map_err(|e| format!("{}: not valid YAML: {e}", file.display()))?;
+    let Value::Mapping(map) = doc else {
+        return Err(format!("{}: expected a mapping of keys", file.display()));
+    };
+    let id = string(&map, file, "id")?;
+    let as_token = Secret::new(string(&map, file, "as_token")?);
+    let hs_token = Secret::new(string(&map, file, "hs_token")?);
+    let sender_localpart = string(&map, file, "sender_localpart")?;
+    let url = match map.get("url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) => Some(u.clone()),
+        Some(_) => return Err(field_error(file, "url", "expected a URL or null")),
+    };
+    let rate_limited = match map.get("rate_limited") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(field_error(file, "rate_limited", "expected true or false")),
+    };
+    let mut users = Vec::new();
+    if let Some(ns) = map.get("namespaces") {
+        let Value::Mapping(ns) = ns else {
+            return Err(field_error(file, "namespaces", "expected a mapping"));
+        };
+        for kind in ["users", "aliases", "rooms"] {
+            let Some(list) = ns.get(kind) else { continue };
+            let Value::Sequence(list) = list else {
+                return Err(field_error(
+                    file,
+                    &format!("namespaces.{kind}"),
+                    "expected a list",
+                ));
+            };
+            for (i, entry) in list.iter().enumerate() {
+                let path = format!("namespaces.{kind}[{i}]");
+                let Value::Mapping(entry) = entry else {
+                    return Err(field_error(file, &path, "expected {regex, exclusive}"));
+                };
+                let regex = match entry.get("regex") {
+                    Some(Value::String(r)) => r.clone(),
+                    _ => {
+                        return Err(field_error(
+                            file,
+                            &format!("{path}.regex"),
+                            "expected a string",
+                        ))
+                    }
+                };
+                regex::Regex::new(&regex).map_err(|e| {
+                    field_error(
+                        file,
+                        &format!("{path}.regex"),
+                        format!("not a valid regex: {e}"),
+                    )
+                })?;
+                let exclusive = match entry.get("exclusive") {
+                    Some(Value::Bool(b)) => *b,
+                    _ => {
+                        return Err(field_error(
+                            file,
+                            &format!("{path}.exclusive"),
+                            "expected true or false",
+                        ))
+                    }
+                };
+                if kind == "users" {
+                    users.push(Namespace { regex, exclusive });
+                }
+            }
+        }
+    }
+    let mut ip_range_whitelist = Vec::new();
+    if let Some(list) = map.get("ip_range_whitelist") {
+        let Value::Sequence(list) = list else {
+            return Err(field_error(
+                file,
+                "ip_range_whitelist",
+                "expected a list of CIDR ranges",
+            ));
+        };
+        for (i, item) in list.iter().enumerate() {
+            let text = item.as_str().unwrap_or_default();
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    field_error(
+                        file,
+                        &format!("ip_range_whitelist[{i}]"),
+                        format!("`{text}` is not a CIDR range"),
+                    )
+                })?;
+            ip_range_whitelist.push(net);
+        }
+    }
+    Ok(AppServiceConfig {
+        id,
+        url,
+        as_token,
+        hs_token,
+        sender_localpart,
+        users,
+        rate_limited,
+        ip_range_whitelist,
+    })
+}
+
+/// Reads every file; ids and as_tokens must be unique.
+pub fn load_all(files: &[String]) -> Result<Vec<AppServiceConfig>, String> {
+    let mut out: Vec<AppServiceConfig> = Vec::new();
+    for f in files {
+        let a = load_registration(Path::new(f))?;
+        if out.iter().any(|b| b.id == a.id) {
+            return Err(format!(
+                "{f}: id: `{}` is used by another application service",
+                a.id
+            ));
+        }
+        if out.iter().any(|b| b.as_token == a.as_token) {
+            return Err(format!(
+                "{f}: as_token: the same token is used by another application service"
+            ));
+        }
+        out.push(a);
+    }
+    Ok(out)
+}

@@ -1,0 +1,216 @@
+//! Application services: as_token requests, masquerading (user and
+//! device), IP allow-lists, m.login.application_service registration and
+//! login, and exclusive namespaces.
+
+use crate::both;
+use crate::support::{assert_error, Backend, TestServer, SERVER_NAME};
+use mxauth::config::{AppServiceConfig, Namespace, Secret};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const AS_TOKEN: &str = "the bridge's as_token";
+
+fn bridge(whitelist: &[&str]) -> AppServiceConfig {
+    AppServiceConfig {
+        id: "bridge".into(),
+        url: None,
+        as_token: Secret::new(AS_TOKEN),
+        hs_token: Secret::new("hs token"),
+        sender_localpart: "bridgebot".into(),
+        users: vec![Namespace {
+            regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
+            exclusive: true,
+        }],
+        rate_limited: false,
+        ip_range_whitelist: whitelist.iter().map(|n| n.parse().unwrap()).collect(),
+    }
+}
+
+async fn whoami(s: &TestServer, query: &str) -> (StatusCode, serde_json::Value) {
+    s.get(
+        &format!("/_matrix/client/v3/account/whoami{query}"),
+        Some(AS_TOKEN),
+    )
+    .await
+}
+
+both!(
+    app_service_registration_login_and_masquerading,
+    app_service_ip_allow_list
+);
+
+async fn app_service_registration_login_and_masquerading(b: Backend) {
+    let s = TestServer::start_with(b, |c| c.app_services = vec![bridge(&[])]).await;
+    let register = |name: &str| json!({"type": "m.login.application_service", "username": name});
+
+    // The sender, by default.
+    let (status, me) = whoami(&s, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["user_id"], format!("@bridgebot:{SERVER_NAME}"));
+
+    // Registration inside the namespace, without UIA.
+    let (status, r) = s
+        .post(
+            "/_matrix/client/v3/register",
+            Some(AS_TOKEN),
+            register("bridge_alice"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let alice = format!("@bridge_alice:{SERVER_NAME}");
+    assert_eq!(r["user_id"], alice);
+    let device = r["device_id"].as_str().unwrap().to_owned();
+    assert_error(
+        &s.post(
+            "/_matrix/client/v3/register",
+            Some(AS_TOKEN),
+            register("outsider"),
+        )
+        .await,
+        400,
+        "M_EXCLUSIVE",
+    );
+    assert_error(
+        &s.post("/_matrix/client/v3/register", None, register("bridge_bob"))
+            .await,
+        401,
+        "M_MISSING_TOKEN",
+    );
+    assert_error(
+        &s.post(
+            "/_matrix/client/v3/register",
+            Some(AS_TOKEN),
+            register("bridge_alice"),
+        )
+        .await,
+        400,
+        "M_USER_IN_USE",
+    );
+    // Everyone else is kept out of the exclusive namespace.
+    assert_error(
+        &s.post(
+            "/_matrix/client/v3/register",
+            None,
+            json!({"username": "bridge_eve", "password": "pw"}),
+        )
+        .await,
+        400,
+        "M_EXCLUSIVE",
+    );
+    assert_error(
+        &s.get(
+            "/_matrix/client/v3/register/available?username=bridge_eve",
+            None,
+        )
+        .await,
+        400,
+        "M_EXCLUSIVE",
+    );
+
+    // Masquerading as a registered user of the namespace, and as its device.
+    let (status, me) = whoami(&s, &format!("?user_id={alice}")).await;
+    assert_eq!(
+        (status, me["user_id"].clone()),
+        (StatusCode::OK, json!(alice))
+    );
+    let (status, me) = whoami(&s, &format!("?user_id={alice}&device_id={device}")).await;
+    assert_eq!(
+        (status, me["device_id"].clone()),
+        (StatusCode::OK, json!(device))
+    );
+    let (status, me) = whoami(
+        &s,
+        &format!("?user_id={alice}&org.matrix.msc3202.device_id={device}"),
+    )
+    .await;
+    assert_eq!(
+        (status, me["device_id"].clone()),
+        (StatusCode::OK, json!(device))
+    );
+    assert_error(
+        &whoami(&s, &format!("?user_id={alice}&device_id=NOPE")).await,
+        400,
+        "M_UNKNOWN_DEVICE",
+    );
+    // Not outside the namespace, not an unregistered user.
+    let (outsider, _, _) = s.register("plainuser", "plain-pw").await;
+    assert_error(
+        &whoami(&s, &format!("?user_id={outsider}")).await,
+        403,
+        "M_FORBIDDEN",
+    );
+    assert_error(
+        &whoami(&s, &format!("?user_id=@bridge_ghost:{SERVER_NAME}")).await,
+        403,
+        "M_FORBIDDEN",
+    );
+    // A user's own token cannot masquerade: the parameter is ignored.
+    let (plain_token, _) = s.login("plainuser", "plain-pw").await;
+    let (_, me) = s
+        .get(
+            &format!("/_matrix/client/v3/account/whoami?user_id={alice}"),
+            Some(&plain_token),
+        )
+        .await;
+    assert_eq!(me["user_id"], outsider);
+
+    // m.login.application_service.
+    let (_, flows) = s.get("/_matrix/client/v3/login", None).await;
+    assert!(flows["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["type"] == "m.login.application_service"));
+    let login = |user: &str| json!({"type": "m.login.application_service", "identifier": {"type": "m.id.user", "user": user}});
+    let (status, r) = s
+        .post(
+            "/_matrix/client/v3/login",
+            Some(AS_TOKEN),
+            login("bridge_alice"),
+        )
+        .await;
+    assert_eq!(
+        (status, r["user_id"].clone()),
+        (StatusCode::OK, json!(alice)),
+        "{r}"
+    );
+    assert_error(
+        &s.post(
+            "/_matrix/client/v3/login",
+            Some(AS_TOKEN),
+            login("plainuser"),
+        )
+        .await,
+        403,
+        "M_FORBIDDEN",
+    );
+    assert_error(
+        &s.post("/_matrix/client/v3/login", None, login("bridge_alice"))
+            .await,
+        401,
+        "M_MISSING_TOKEN",
+    );
+    assert_error(
+        &s.post(
+            "/_matrix/client/v3/login",
+            Some(&plain_token),
+            login("bridge_alice"),
+        )
+        .await,
+        401,
+        "M_UNKNOWN_TOKEN",
+    );
+}
+
+async fn app_service_ip_allow_list(b: Backend) {
+    let refused =
+        TestServer::start_with(b, |c| c.app_services = vec![bridge(&["10.0.0.0/8"])]).await;
+    let got = whoami(&refused, "").await;
+    assert_error(&got, 401, "M_UNKNOWN_TOKEN");
+    let allowed = TestServer::start_with(b, |c| {
+        c.app_services = vec![bridge(&["127.0.0.0/8", "::1/128"])]
+    })
+    .await;
+    let (status, _) = whoami(&allowed, "").await;
+    assert_eq!(status, StatusCode::OK);
+}

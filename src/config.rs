@@ -71,6 +71,14 @@ pub struct Config {
     pub recaptcha: Option<RecaptchaConfig>,
     /// `user_consent`: the policy users accept (`m.login.terms`).
     pub user_consent: Option<ConsentConfig>,
+    /// `hs_disabled`: refuse logins, registrations and new tokens.
+    pub hs_disabled: bool,
+    /// `hs_disabled_message`: said to the refused.
+    pub hs_disabled_message: String,
+    /// `admin_contact`: given with resource-limit errors.
+    pub admin_contact: Option<String>,
+    /// `server_notices.system_mxid_localpart`: exempt from auth blocking.
+    pub server_notices_localpart: Option<String>,
     /// `app_service_config_files`, read at load.
     pub app_services: Vec<AppServiceConfig>,
     /// `ui_auth.session_timeout` (duration; 0 = off): after a user passes
@@ -361,6 +369,10 @@ impl Default for Config {
             user_consent: None,
             ui_auth_session_timeout_ms: 0,
             app_services: Vec::new(),
+            hs_disabled: false,
+            hs_disabled_message: String::new(),
+            admin_contact: None,
+            server_notices_localpart: None,
         }
     }
 }
@@ -537,6 +549,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "user_consent",
     "ui_auth",
     "app_service_config_files",
+    "hs_disabled",
+    "hs_disabled_message",
+    "admin_contact",
 ];
 
 impl Config {
@@ -669,6 +684,22 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
         }
         None => Vec::new(),
     };
+    let hs_disabled = top.bool_or("hs_disabled", false)?;
+    let hs_disabled_message = top.string("hs_disabled_message")?.unwrap_or_default();
+    let admin_contact = top.string("admin_contact")?;
+    // Synapse's server_notices block belongs to rooms; only the localpart
+    // of its user matters here (it is exempt from auth blocking).
+    let server_notices_localpart = match top.get("server_notices") {
+        Some(l) => match l.value {
+            Value::Mapping(m) => m
+                .get(Value::String("system_mxid_localpart".into()))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| Some("notices".to_owned())),
+            _ => None,
+        },
+        None => None,
+    };
     let ui_auth_session_timeout_ms = match top.get("ui_auth") {
         Some(l) => {
             let map = Map::from_node(l.node())?;
@@ -765,6 +796,10 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             user_consent,
             ui_auth_session_timeout_ms,
             app_services,
+            hs_disabled,
+            hs_disabled_message,
+            admin_contact,
+            server_notices_localpart,
         },
         ignored_keys,
     })

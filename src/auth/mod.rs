@@ -7,6 +7,7 @@
 pub mod account;
 pub mod admin;
 pub mod appservice;
+mod blocking;
 pub mod captcha;
 pub mod devices;
 pub mod homeserver;

@@ -107,6 +107,7 @@ impl Auth {
         if !self.config.enable_registration {
             return Err(Error::forbidden("Registration has been disabled"));
         }
+        self.check_auth_blocking(None, false).await?;
         let fields = parse_params(req.body)?;
         // A session that already registered someone is a replay: the
         // username it used is taken by then, by itself.

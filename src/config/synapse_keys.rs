@@ -16,9 +16,6 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     // auth, implemented later
     "modules",
     "matrix_authentication_service",
-    "admin_contact",
-    "hs_disabled",
-    "hs_disabled_message",
     "limit_usage_by_mau",
     "max_mau_value",
     "mau_trial_days",

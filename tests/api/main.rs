@@ -6,6 +6,7 @@ mod support;
 mod account;
 mod admin;
 mod appservice;
+mod blocking;
 mod browser;
 mod cli;
 mod devices;

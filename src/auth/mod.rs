@@ -8,6 +8,7 @@ pub mod account;
 pub mod admin;
 pub mod captcha;
 pub mod devices;
+pub mod guests;
 pub mod homeserver;
 pub mod identifiers;
 pub mod introspect;

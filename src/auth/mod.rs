@@ -10,6 +10,7 @@ pub mod appservice;
 mod blocking;
 pub mod captcha;
 pub mod devices;
+pub mod guests;
 pub mod homeserver;
 pub mod identifiers;
 pub mod introspect;

@@ -1,5 +1,6 @@
 //! Registration (`POST /register`) through UIA, and `/register/available`.
 
+use super::guests::hide_guest_token;
 use super::identifiers::{check_new_localpart, user_id};
 use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
@@ -93,11 +94,10 @@ impl Auth {
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, req: RegisterRequest<'_>) -> Result<Registered> {
         if req.guest {
-            return Err(Error::new(
-                403,
-                ErrCode::GuestAccessForbidden,
-                "Guest access is disabled",
-            ));
+            return self
+                .register_guest(req.body)
+                .await
+                .map(Registered::LoggedIn);
         }
         if req.body.get("type").and_then(Value::as_str) == Some(APP_SERVICE_LOGIN_TYPE) {
             return self
@@ -125,19 +125,23 @@ impl Auth {
         };
         if !replay {
             if let Some(name) = &fields.username {
-                self.check_username_available(&name.to_lowercase()).await?;
+                let localpart = name.to_lowercase();
+                if !self.check_guest_upgrade(&localpart, req.body).await? {
+                    self.check_username_available(&localpart).await?;
+                }
             }
         }
         if let Some(password) = &fields.password {
             check_new_password(&self.config.password_config.policy, password)?;
         }
 
+        let body = hide_guest_token(req.body);
         let passed = self
             .check_uia(
                 UiaRequest {
                     method: req.method,
                     uri: req.uri,
-                    body: req.body,
+                    body: &body,
                     auth: req.auth,
                     requester: None,
                     secret_fields: &["password"],
@@ -156,9 +160,20 @@ impl Auth {
                     .get("password")
                     .cloned()
                     .ok_or_else(|| Error::missing_param("Missing params: password"))?;
-                let user_id = self
-                    .create_local_user(params.username.as_deref(), Some(password_hash))
+                let upgraded = self
+                    .upgrade_guest_from_params(
+                        &passed.params,
+                        params.username.as_deref(),
+                        &password_hash,
+                    )
                     .await?;
+                let user_id = match upgraded {
+                    Some(guest) => guest,
+                    None => {
+                        self.create_local_user(params.username.as_deref(), Some(password_hash))
+                            .await?
+                    }
+                };
                 if let Some(token) = passed
                     .server_data
                     .get(REGISTRATION_TOKEN_KEY)

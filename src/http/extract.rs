@@ -145,12 +145,31 @@ fn client_ip(parts: &Parts, x_forwarded: bool) -> Option<String> {
         .map(|ConnectInfo(addr)| addr.ip().to_string())
 }
 
-/// The authenticated user. Token from `Authorization: Bearer` or
-/// `?access_token=`; both, several, or a malformed header → 401
-/// M_MISSING_TOKEN, as is none.
+/// The authenticated user, never a guest: a guest's token → 403
+/// M_GUEST_ACCESS_FORBIDDEN (Synapse's `get_user_by_req` without
+/// `allow_guest`). Endpoints guests may use take [`AuthedOrGuest`].
 pub struct Authed(pub Requester);
 
 impl FromRequestParts<AppState> for Authed {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let AuthedOrGuest(requester) = AuthedOrGuest::from_request_parts(parts, state).await?;
+        if requester.is_guest {
+            return Err(crate::auth::guests::guest_access_forbidden());
+        }
+        Ok(Authed(requester))
+    }
+}
+
+/// The authenticated user, guests included: only for the endpoints where
+/// Synapse passes `allow_guest=True` (whoami, capabilities, GET /devices,
+/// GET and PUT /devices/{id}). Token from `Authorization: Bearer` or
+/// `?access_token=`; both, several, or a malformed header → 401
+/// M_MISSING_TOKEN, as is none.
+pub struct AuthedOrGuest(pub Requester);
+
+impl FromRequestParts<AppState> for AuthedOrGuest {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
@@ -175,7 +194,7 @@ impl FromRequestParts<AppState> for Authed {
             .auth
             .authenticate_request(&token, ip.as_deref(), masquerade)
             .await?;
-        Ok(Authed(requester))
+        Ok(AuthedOrGuest(requester))
     }
 }
 

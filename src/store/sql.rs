@@ -285,6 +285,30 @@ macro_rules! sql_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn upgrade_guest(&self, user_id: &str, password_hash: &str) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE users SET is_guest = $3, password_hash = $2 \
+                     WHERE name = $1 AND is_guest = $4",
+                )
+                .bind(user_id)
+                .bind(password_hash)
+                .bind(false)
+                .bind(true)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM access_tokens WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(

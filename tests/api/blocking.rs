@@ -37,6 +37,7 @@ async fn hs_disabled_blocks_logins_and_registrations(b: Backend) {
         c.hs_disabled_message = "Down for maintenance".into();
         c.admin_contact = Some("mailto:admin@test.example".into());
         c.server_notices_localpart = Some("notices".into());
+        c.allow_guest_access = true;
     })
     .await;
     let login =
@@ -75,5 +76,9 @@ async fn hs_disabled_blocks_logins_and_registrations(b: Backend) {
         )
         .await;
     assert_error(&reg, 403, "M_RESOURCE_LIMIT_EXCEEDED");
+    let guest = s
+        .post("/_matrix/client/v3/register?kind=guest", None, json!({}))
+        .await;
+    assert_error(&guest, 403, "M_RESOURCE_LIMIT_EXCEEDED");
     s.register_admin("root2").await;
 }

@@ -13,6 +13,7 @@ mod devices;
 mod email;
 mod errors;
 mod fallback;
+mod guests;
 mod introspect;
 mod login;
 mod multiprocess;

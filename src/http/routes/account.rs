@@ -1,14 +1,14 @@
 //! `GET /account/whoami`, `POST /account/password`, `POST /account/deactivate`.
 
 use crate::error::Result;
-use crate::http::extract::{Authed, UiaBody};
+use crate::http::extract::{Authed, AuthedOrGuest, UiaBody};
 use crate::http::AppState;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub async fn whoami(Authed(requester): Authed) -> Json<Value> {
+pub async fn whoami(AuthedOrGuest(requester): AuthedOrGuest) -> Json<Value> {
     let mut body = json!({
         "user_id": requester.user_id,
         "is_guest": requester.is_guest,

@@ -1,7 +1,7 @@
 //! `GET /devices`, `GET|PUT|DELETE /devices/{deviceId}`, `POST /delete_devices`.
 
 use crate::error::{Error, Result};
-use crate::http::extract::{Authed, JsonObject, UiaBody};
+use crate::http::extract::{Authed, AuthedOrGuest, JsonObject, UiaBody};
 use crate::http::AppState;
 use crate::store::Device;
 use axum::extract::{Path, State};
@@ -18,7 +18,12 @@ fn device_json(d: &Device) -> Value {
     })
 }
 
-pub async fn list(State(state): State<AppState>, Authed(requester): Authed) -> Result<Json<Value>> {
+// Guests may list, read and rename their devices (Synapse's `allow_guest=True`),
+// not delete them.
+pub async fn list(
+    State(state): State<AppState>,
+    AuthedOrGuest(requester): AuthedOrGuest,
+) -> Result<Json<Value>> {
     let devices = state.auth.list_devices(&requester).await?;
     Ok(Json(
         json!({ "devices": devices.iter().map(device_json).collect::<Vec<_>>() }),
@@ -27,7 +32,7 @@ pub async fn list(State(state): State<AppState>, Authed(requester): Authed) -> R
 
 pub async fn get(
     State(state): State<AppState>,
-    Authed(requester): Authed,
+    AuthedOrGuest(requester): AuthedOrGuest,
     Path(device_id): Path<String>,
 ) -> Result<Json<Value>> {
     let device = state.auth.get_device(&requester, &device_id).await?;
@@ -36,7 +41,7 @@ pub async fn get(
 
 pub async fn put(
     State(state): State<AppState>,
-    Authed(requester): Authed,
+    AuthedOrGuest(requester): AuthedOrGuest,
     Path(device_id): Path<String>,
     body: JsonObject,
 ) -> Result<Json<Value>> {

@@ -1,6 +1,6 @@
 //! `GET /_matrix/client/versions` and `GET /capabilities`.
 
-use crate::http::extract::Authed;
+use crate::http::extract::AuthedOrGuest;
 use crate::http::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -16,7 +16,7 @@ pub async fn versions() -> Json<Value> {
     Json(json!({ "versions": VERSIONS, "unstable_features": {} }))
 }
 
-pub async fn capabilities(State(state): State<AppState>, _auth: Authed) -> Json<Value> {
+pub async fn capabilities(State(state): State<AppState>, _auth: AuthedOrGuest) -> Json<Value> {
     let can_change = state.auth.config.password_config.localdb_enabled
         && state.auth.config.password_config.reauth_enabled();
     Json(json!({

@@ -83,7 +83,8 @@ pub fn random_upper(rng: &dyn Random, len: usize) -> String {
     random_from(rng, len, &ALPHANUMERIC[..26])
 }
 
-fn random_from(rng: &dyn Random, len: usize, alphabet: &[u8]) -> String {
+/// A random string over `alphabet` (at most 256 letters), without modulo bias.
+pub fn random_from(rng: &dyn Random, len: usize, alphabet: &[u8]) -> String {
     let n = alphabet.len() as u32;
     let limit = 256 - (256 % n);
     let mut out = String::with_capacity(len);

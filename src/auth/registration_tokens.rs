@@ -196,14 +196,5 @@ impl Auth {
 
 fn random_token(rng: &dyn Random, len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-";
-    let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 1];
-    while out.len() < len {
-        rng.fill(&mut buf);
-        // 256 = 4 * 64 + 0: no bias with a 66-letter alphabet only below 198.
-        if (buf[0] as usize) < 198 {
-            out.push(ALPHABET[buf[0] as usize % ALPHABET.len()] as char);
-        }
-    }
-    out
+    crate::clock::random_from(rng, len, ALPHABET)
 }

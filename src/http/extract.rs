@@ -245,6 +245,13 @@ pub fn access_token_from(headers: &axum::http::HeaderMap, uri: &axum::http::Uri)
     }
 }
 
+/// The first value of the query parameter `name`, decoded.
+pub fn query_param(uri: &axum::http::Uri, name: &str) -> Option<String> {
+    uri.query()
+        .and_then(|q| form_urlencoded_pairs(q).find(|(k, _)| k == name))
+        .map(|(_, v)| v)
+}
+
 /// `application/x-www-form-urlencoded` pairs of a query string.
 pub fn form_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {

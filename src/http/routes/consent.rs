@@ -3,7 +3,7 @@
 //! (`en/<version>.html`, Synapse's layout), served as it is.
 
 use crate::error::{Error, Result};
-use crate::http::extract::form_urlencoded_pairs;
+use crate::http::extract::query_param;
 use crate::http::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::http::header;
@@ -19,11 +19,7 @@ pub async fn page(
         .user_consent
         .as_ref()
         .ok_or_else(|| Error::unrecognized(404, "Unrecognized request"))?;
-    let version = uri
-        .query()
-        .and_then(|q| form_urlencoded_pairs(q).find(|(k, _)| k == "v"))
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| consent.version.clone());
+    let version = query_param(&uri, "v").unwrap_or_else(|| consent.version.clone());
     // A version names a file: no separators, no dot-dot.
     let safe = !version.is_empty()
         && !version.starts_with('.')

@@ -3,7 +3,7 @@
 use super::login::session_json;
 use crate::auth::register::{RegisterRequest, Registered};
 use crate::error::{Error, Result};
-use crate::http::extract::{form_urlencoded_pairs, UiaBody};
+use crate::http::extract::{query_param, UiaBody};
 use crate::http::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::Json;
@@ -16,11 +16,7 @@ pub async fn register(
     req: UiaBody,
 ) -> Result<Json<Value>> {
     let token = crate::http::extract::access_token_from(&headers, &uri).ok();
-    let kind = uri
-        .query()
-        .and_then(|q| form_urlencoded_pairs(q).find(|(k, _)| k == "kind"))
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| "user".to_owned());
+    let kind = query_param(&uri, "kind").unwrap_or_else(|| "user".to_owned());
     let guest = match kind.as_str() {
         "user" => false,
         "guest" => true,
@@ -52,10 +48,7 @@ pub async fn available(
     if !state.auth.config.enable_registration {
         return Err(Error::forbidden("Registration has been disabled"));
     }
-    let username = uri
-        .query()
-        .and_then(|q| form_urlencoded_pairs(q).find(|(k, _)| k == "username"))
-        .map(|(_, v)| v)
+    let username = query_param(&uri, "username")
         .ok_or_else(|| Error::missing_param("Missing param: username"))?;
     state
         .auth

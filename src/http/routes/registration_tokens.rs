@@ -3,17 +3,11 @@
 
 use crate::auth::registration_tokens::token_json;
 use crate::error::{Error, Result};
-use crate::http::extract::{form_urlencoded_pairs, Authed, JsonObject};
+use crate::http::extract::{query_param, Authed, JsonObject};
 use crate::http::AppState;
 use axum::extract::{OriginalUri, Path, State};
 use axum::Json;
 use serde_json::{json, Value};
-
-fn query_param(uri: &axum::http::Uri, name: &str) -> Option<String> {
-    uri.query()
-        .and_then(|q| form_urlencoded_pairs(q).find(|(k, _)| k == name))
-        .map(|(_, v)| v)
-}
 
 pub async fn validity(
     State(state): State<AppState>,

@@ -69,11 +69,8 @@ pub async fn register_in_database(
     admin: bool,
     user_type: Option<String>,
 ) -> anyhow::Result<String> {
-    if let Some(t) = &user_type {
-        if !crate::auth::admin::USER_TYPES.contains(&t.as_str()) {
-            bail!("unknown user type {t} (known: bot, support)");
-        }
-    }
+    crate::auth::admin::check_user_type(user_type.as_deref())
+        .map_err(|_| anyhow::anyhow!("unknown user type (known: bot, support)"))?;
     let store = crate::store::connect(&config.database.url(), 2).await?;
     let auth = Auth::new(
         Arc::new(config),

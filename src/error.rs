@@ -151,11 +151,7 @@ impl Error {
     pub fn errcode(&self) -> Option<ErrCode> {
         match self {
             Error::Matrix { errcode, .. } => Some(*errcode),
-            Error::AuthRequired(body) => match body.get("errcode") {
-                Some(_) => None,
-                None => None,
-            },
-            Error::Internal => None,
+            Error::AuthRequired(_) | Error::Internal => None,
         }
     }
 }

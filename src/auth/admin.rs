@@ -108,15 +108,7 @@ impl Auth {
                 "Invalid password",
             ));
         }
-        if let Some(t) = &req.user_type {
-            if !USER_TYPES.contains(&t.as_str()) {
-                return Err(Error::new(
-                    400,
-                    crate::error::ErrCode::Unknown,
-                    "Invalid user type",
-                ));
-            }
-        }
+        check_user_type(req.user_type.as_deref())?;
         let want = registration_mac(
             secret,
             &req.nonce,
@@ -152,6 +144,7 @@ impl Auth {
         user_type: Option<String>,
         displayname: Option<String>,
     ) -> Result<String> {
+        check_user_type(user_type.as_deref())?;
         let user_id = self
             .create_local_user(Some(localpart), password_hash)
             .await?;
@@ -227,6 +220,18 @@ impl Auth {
             .await?;
         tracing::info!(admin = %requester.user_id, user_id, "puppet token created");
         Ok(token)
+    }
+}
+
+/// A `user_type` must be one Synapse knows.
+pub fn check_user_type(user_type: Option<&str>) -> Result<()> {
+    match user_type {
+        Some(t) if !USER_TYPES.contains(&t) => Err(Error::new(
+            400,
+            crate::error::ErrCode::Unknown,
+            "Invalid user type",
+        )),
+        _ => Ok(()),
     }
 }
 

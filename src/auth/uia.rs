@@ -208,11 +208,15 @@ impl Auth {
                 server_data: session.server_dict,
             });
         }
-        let completed_stages = |store_stages: Vec<(String, Value)>| -> Vec<String> {
-            store_stages.into_iter().map(|(stage, _)| stage).collect()
-        };
-
+        let mut completed: Vec<String> = self
+            .store
+            .get_uia_completed_stages(&session.session_id)
+            .await?
+            .into_iter()
+            .map(|(stage, _)| stage)
+            .collect();
         let mut failure = None;
+        let mut stage_done = false;
         if let Some(auth) = req.auth {
             match auth.get("type") {
                 None | Some(Value::Null) => {}
@@ -223,12 +227,7 @@ impl Auth {
                             format!("Unrecognised or unavailable auth stage type '{stage}'"),
                         ));
                     }
-                    let done = completed_stages(
-                        self.store
-                            .get_uia_completed_stages(&session.session_id)
-                            .await?,
-                    );
-                    let outcome = if flows.may_do_next(stage, &done) {
+                    let outcome = if flows.may_do_next(stage, &completed) {
                         self.check_stage(stage, auth, &session).await
                     } else {
                         Err(StageError::Failed(
@@ -241,6 +240,10 @@ impl Auth {
                             self.store
                                 .mark_uia_stage_completed(&session.session_id, stage, &result)
                                 .await?;
+                            if !completed.contains(stage) {
+                                completed.push(stage.clone());
+                            }
+                            stage_done = true;
                         }
                         Err(StageError::Failed(code, message)) => failure = Some((code, message)),
                         Err(StageError::Fatal(e)) => return Err(e),
@@ -250,16 +253,15 @@ impl Auth {
             }
         }
 
-        let completed = completed_stages(
-            self.store
-                .get_uia_completed_stages(&session.session_id)
-                .await?,
-        );
         if failure.is_none() && flows.satisfied_by(&completed) {
-            // Stages may have added to the server dict since it was read.
-            let server_data = match self.store.get_uia_session(&session.session_id).await? {
-                Some(s) => s.server_dict,
-                None => session.server_dict,
+            // A stage done just now may have added to the server dict.
+            let server_data = if stage_done {
+                match self.store.get_uia_session(&session.session_id).await? {
+                    Some(s) => s.server_dict,
+                    None => session.server_dict,
+                }
+            } else {
+                session.server_dict
             };
             return Ok(UiaPassed {
                 session_id: session.session_id,

@@ -16,6 +16,7 @@ mod email;
 mod synapse_keys;
 #[cfg(test)]
 mod tests;
+mod usage;
 mod yaml;
 
 use std::fmt;
@@ -27,6 +28,7 @@ use zeroize::Zeroizing;
 
 pub use self::appservice::{AppServiceConfig, Namespace};
 pub use self::email::{AllowedThreepid, EmailConfig, ThreepidConfig};
+pub use self::usage::UsageConfig;
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
 // ---------------------------------------------------------------------------
@@ -84,6 +86,12 @@ pub struct Config {
     /// `ui_auth.session_timeout` (duration; 0 = off): after a user passes
     /// UIA with a token, device deletion skips UIA for that long.
     pub ui_auth_session_timeout_ms: u64,
+    /// Monthly active users and client-IP tracking (Synapse's top-level
+    /// `limit_usage_by_mau`, `track_*_user_ips`, `user_ips_max_age`, ...).
+    pub usage: UsageConfig,
+    /// `macaroon_secret_key` (or `_path`): guest access tokens that Synapse
+    /// minted as macaroons with this key are accepted.
+    pub macaroon_secret_key: Option<Secret>,
 }
 
 /// Synapse's `user_consent` block, the parts about auth.
@@ -373,6 +381,8 @@ impl Default for Config {
             hs_disabled_message: String::new(),
             admin_contact: None,
             server_notices_localpart: None,
+            usage: UsageConfig::default(),
+            macaroon_secret_key: None,
         }
     }
 }
@@ -601,7 +611,10 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     // as a missing key.
     let mut ignored_keys = Vec::new();
     for key in top.keys() {
-        if TOP_LEVEL_KEYS.contains(&key) || email::THREEPID_TOP_LEVEL_KEYS.contains(&key) {
+        if TOP_LEVEL_KEYS.contains(&key)
+            || email::THREEPID_TOP_LEVEL_KEYS.contains(&key)
+            || usage::KEYS.contains(&key)
+        {
             continue;
         }
         if synapse_keys::is_ignored_synapse_key(key) {
@@ -616,6 +629,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
                     .iter()
                     .copied()
                     .chain(email::THREEPID_TOP_LEVEL_KEYS.iter().copied())
+                    .chain(usage::KEYS.iter().copied())
                     .chain(synapse_keys::all()),
             ),
         ));
@@ -716,6 +730,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
         None => None,
     };
     let recaptcha = parse_recaptcha(&top)?;
+    let usage = usage::parse(&top)?;
+    let macaroon_secret_key = usage::parse_macaroon_secret(&top)?;
     let email = email::parse_email(&top)?;
     let threepids = email::parse_threepids(&top, email.is_some())?;
     if enable_registration
@@ -800,6 +816,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             hs_disabled_message,
             admin_contact,
             server_notices_localpart,
+            usage,
+            macaroon_secret_key,
         },
         ignored_keys,
     })

@@ -132,8 +132,14 @@ impl Server {
     }
 }
 
-/// Flushes last-used times and sweeps expired UIA sessions, on timers.
+/// Flushes last-used times and client IPs, sweeps expired UIA sessions,
+/// prunes old client IPs and reaps monthly-active users, on timers.
 async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if let Err(e) = auth.initialise_reserved_users().await {
+        tracing::warn!("could not count the reserved users as active: {e:?}");
+    }
+    let mut prune = tokio::time::interval(Duration::from_secs(60));
+    let mut reap = tokio::time::interval(Duration::from_secs(3600));
     let flush_every = Duration::from_millis(auth.config.mxauth.token_last_used_flush_ms.max(100));
     let mut flush = tokio::time::interval(flush_every);
     let mut sweep = tokio::time::interval(Duration::from_secs(600));
@@ -154,6 +160,16 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
                 }
             }
             _ = flush.tick() => auth.usage.flush().await,
+            _ = prune.tick() => {
+                if let Err(e) = auth.prune_client_ips().await {
+                    tracing::warn!("could not prune client IPs: {e:?}");
+                }
+            }
+            _ = reap.tick() => {
+                if let Err(e) = auth.reap_monthly_active_users().await {
+                    tracing::warn!("could not reap monthly active users: {e:?}");
+                }
+            }
             _ = sweep.tick() => {
                 match auth.sweep_uia_sessions().await {
                     Ok(n) if n > 0 => tracing::info!(count = n, "expired UIA sessions removed"),

@@ -131,7 +131,7 @@ impl Auth {
                 req.displayname,
             )
             .await?;
-        self.start_session(&user_id, None, None).await
+        self.open_session(&user_id, None, None).await
     }
 
     /// Creates a user on an admin's word (no registration rules but the
@@ -203,6 +203,8 @@ impl Auth {
         if self.store.get_user(user_id).await?.is_none() {
             return Err(Error::not_found("User not found"));
         }
+        // As Synapse: the token is the admin's, so the admin is checked.
+        self.check_auth_blocking(Some(&requester.user_id)).await?;
         let token = super::tokens::generate(
             super::tokens::ACCESS_TOKEN_PREFIX,
             localpart,

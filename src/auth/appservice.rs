@@ -4,6 +4,7 @@
 //! of that user's devices; `m.login.application_service` login and
 //! registration; and exclusive namespaces kept from everyone else.
 
+use super::activity::Connection;
 use super::identifiers::user_id as make_user_id;
 use super::{Auth, Requester};
 use crate::config::AppServiceConfig;
@@ -91,13 +92,27 @@ impl Auth {
     pub async fn authenticate_request(
         &self,
         token: &str,
-        ip: Option<&str>,
+        conn: Connection<'_>,
         masquerade: Masquerade<'_>,
     ) -> Result<Requester> {
-        let Some(service) = self.app_service_by_token(token) else {
-            return self.authenticate(token, ip).await;
+        let requester = match self.app_service_by_token(token) {
+            None => self.authenticate(token).await?,
+            Some(service) => {
+                self.authenticate_app_service(service, conn, masquerade)
+                    .await?
+            }
         };
-        if !service.allows_ip(ip) {
+        self.track_request(&requester, conn);
+        Ok(requester)
+    }
+
+    async fn authenticate_app_service(
+        &self,
+        service: &AppService,
+        conn: Connection<'_>,
+        masquerade: Masquerade<'_>,
+    ) -> Result<Requester> {
+        if !service.allows_ip(conn.ip) {
             return Err(Error::unknown_token(false));
         }
         let sender = make_user_id(&service.config.sender_localpart, self.server_name());

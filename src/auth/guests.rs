@@ -44,7 +44,7 @@ impl Auth {
                 "Guest access is disabled",
             ));
         }
-        self.check_auth_blocking(None, false).await?;
+        self.check_auth_blocking(None).await?;
         let display_name = match body.get("initial_device_display_name") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.as_str()),

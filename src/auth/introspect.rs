@@ -27,7 +27,7 @@ impl Auth {
     /// The introspection answer for `token`: `{"active": false}` for any
     /// token that is unknown, revoked, expired, or whose user may not act.
     pub async fn introspect(&self, token: &str) -> Result<Value> {
-        let requester = match self.authenticate(token, None).await {
+        let requester = match self.authenticate(token).await {
             Ok(r) => r,
             Err(crate::error::Error::Internal) => return Err(crate::error::Error::Internal),
             Err(_) => return Ok(json!({ "active": false })),

@@ -62,7 +62,6 @@ impl Auth {
             .check_password(&req.identifier, &req.password)
             .await?
             .ok_or_else(invalid_credentials)?;
-        self.check_auth_blocking(Some(&user_id), false).await?;
         self.start_session(
             &user_id,
             req.device_id,

@@ -5,6 +5,7 @@
 //! the password hasher) and each submodule adds the operations of one area.
 
 pub mod account;
+pub mod activity;
 pub mod admin;
 pub mod appservice;
 mod blocking;
@@ -15,6 +16,7 @@ pub mod homeserver;
 pub mod identifiers;
 pub mod introspect;
 pub mod login;
+pub mod macaroon;
 pub mod password;
 pub mod policy;
 pub mod register;
@@ -128,8 +130,20 @@ impl Auth {
         random_upper(self.rng.as_ref(), 10)
     }
 
-    /// Makes sure the device exists and issues an access token for it.
+    /// Makes sure the device exists and issues an access token for it,
+    /// unless auth blocking refuses the user a new token.
     pub(crate) async fn start_session(
+        &self,
+        user_id: &str,
+        device_id: Option<String>,
+        display_name: Option<&str>,
+    ) -> Result<Session> {
+        self.check_auth_blocking(Some(user_id)).await?;
+        self.open_session(user_id, device_id, display_name).await
+    }
+
+    /// [`Auth::start_session`] without auth blocking: for the admin API.
+    pub(crate) async fn open_session(
         &self,
         user_id: &str,
         device_id: Option<String>,

@@ -4,6 +4,7 @@ use super::guests::hide_guest_token;
 use super::identifiers::{check_new_localpart, user_id};
 use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
+use super::threepids::MEDIUM_EMAIL;
 use super::uia::{
     Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY, TERMS,
 };
@@ -107,7 +108,7 @@ impl Auth {
         if !self.config.enable_registration {
             return Err(Error::forbidden("Registration has been disabled"));
         }
-        self.check_auth_blocking(None, false).await?;
+        self.check_hs_disabled()?;
         let fields = parse_params(req.body)?;
         // A session that already registered someone is a replay: the
         // username it used is taken by then, by itself.
@@ -154,7 +155,9 @@ impl Auth {
         let registered_user = match passed.previous_result {
             Some(previous) => previous_user(&previous)?,
             None => {
-                self.check_registration_email(&passed.session_id).await?;
+                let email = self.check_registration_email(&passed.session_id).await?;
+                let threepid = email.as_deref().map(|a| (MEDIUM_EMAIL, a));
+                self.check_registration_blocking(threepid, None).await?;
                 let password_hash = passed
                     .secret_hashes
                     .get("password")
@@ -174,6 +177,13 @@ impl Auth {
                             .await?
                     }
                 };
+                // A reserved address has room from the start (Synapse does
+                // the same, before the address is even bound).
+                if threepid.is_some_and(|(m, a)| self.config.usage.is_reserved_threepid(m, a)) {
+                    self.store
+                        .upsert_monthly_active_user(&user_id, self.now())
+                        .await?;
+                }
                 if let Some(token) = passed
                     .server_data
                     .get(REGISTRATION_TOKEN_KEY)
@@ -291,6 +301,11 @@ impl Auth {
                 ErrCode::Exclusive,
                 "Invalid user localpart for this application service.",
             ));
+        }
+        // Its users are exempt from auth blocking unless their requests
+        // are tracked (`track_appservice_user_ips`).
+        if self.config.usage.track_appservice_user_ips {
+            self.check_registration_blocking(None, None).await?;
         }
         let created = self
             .store

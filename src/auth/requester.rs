@@ -1,7 +1,7 @@
 //! Request authentication: "whose request is this?". The hottest path of
 //! the product: a checksum check, one indexed lookup, no database write.
 
-use super::{tokens, Auth};
+use super::{macaroon, tokens, Auth};
 use crate::error::{ErrCode, Error, Result};
 
 /// The authenticated user of a request.
@@ -21,17 +21,24 @@ pub struct Requester {
 }
 
 impl Auth {
-    /// Resolves an access token; `ip` is recorded as the device's last seen
-    /// address (in a later batch write).
-    pub async fn authenticate(&self, token: &str, ip: Option<&str>) -> Result<Requester> {
-        if !tokens::is_well_formed(token) {
+    /// Resolves an access token: a well-formed `syt_` token (or a legacy
+    /// macaroon imported from Synapse) by one indexed lookup; failing
+    /// that, a Synapse guest macaroon by its signature. No database
+    /// write: the token's use is recorded in the next batch.
+    pub async fn authenticate(&self, token: &str) -> Result<Requester> {
+        let macaroon = !tokens::is_well_formed(token) && macaroon::looks_like_macaroon(token);
+        if !macaroon && !tokens::is_well_formed(token) {
             return Err(Error::unknown_token(false));
         }
-        let owner = self
+        let owner = match self
             .store
             .get_token_owner(&tokens::hash_token(token))
             .await?
-            .ok_or_else(|| Error::unknown_token(false))?;
+        {
+            Some(owner) => owner,
+            None if macaroon => return self.authenticate_guest_macaroon(token).await,
+            None => return Err(Error::unknown_token(false)),
+        };
         let now = self.now();
         if owner.valid_until_ms.is_some_and(|until| until <= now) {
             return Err(Error::unknown_token(true));
@@ -45,13 +52,7 @@ impl Auth {
                     .with_extra("soft_logout", true),
             );
         }
-        self.usage.record(
-            owner.token_id,
-            &owner.user_id,
-            owner.device_id.as_deref(),
-            now,
-            ip,
-        );
+        self.usage.record_token_use(owner.token_id, now);
         Ok(Requester {
             user_id: owner.user_id,
             device_id: owner.device_id,
@@ -63,4 +64,35 @@ impl Auth {
             app_service_id: None,
         })
     }
+
+    /// A guest token Synapse minted (not stored anywhere): valid while its
+    /// user exists and is still a guest, as in Synapse.
+    async fn authenticate_guest_macaroon(&self, token: &str) -> Result<Requester> {
+        let key = self
+            .config
+            .macaroon_secret_key
+            .as_ref()
+            .ok_or_else(|| Error::unknown_token(false))?;
+        let user_id = macaroon::verify_guest_token(token, key.expose().as_bytes(), self.now())
+            .ok_or_else(|| Error::unknown_token(false))?;
+        let user = self
+            .store
+            .get_user(&user_id)
+            .await?
+            .filter(|u| u.is_guest && !u.deactivated)
+            .ok_or_else(|| Error::unknown_token(false))?;
+        Ok(Requester {
+            user_id: user.user_id,
+            device_id: None,
+            token_id: GUEST_MACAROON_TOKEN_ID,
+            is_guest: true,
+            admin: false,
+            puppet_owner: None,
+            valid_until_ms: None,
+            app_service_id: None,
+        })
+    }
 }
+
+/// Synapse's guest macaroons have no token row.
+pub const GUEST_MACAROON_TOKEN_ID: i64 = -2;

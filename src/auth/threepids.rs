@@ -448,11 +448,15 @@ impl Auth {
 
     /// Before a registration creates its user: the address it validated
     /// must still be free.
-    pub(crate) async fn check_registration_email(&self, uia_session: &str) -> Result<()> {
-        if let Some(address) = self.uia_validated_email(uia_session).await? {
+    pub(crate) async fn check_registration_email(
+        &self,
+        uia_session: &str,
+    ) -> Result<Option<String>> {
+        let address = self.uia_validated_email(uia_session).await?;
+        if let Some(address) = &address {
             if self
                 .store
-                .get_user_by_threepid(MEDIUM_EMAIL, &address)
+                .get_user_by_threepid(MEDIUM_EMAIL, address)
                 .await?
                 .is_some()
             {
@@ -463,7 +467,7 @@ impl Auth {
                 ));
             }
         }
-        Ok(())
+        Ok(address)
     }
 
     /// After a registration: binds the address its session validated.

@@ -189,7 +189,6 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
             "federation_domain_whitelist",
             "form_secret",
             "log_config",
-            "macaroon_secret_key",
             "max_upload_size",
             "media_store_path",
             "oidc_providers",
@@ -313,7 +312,8 @@ trusted_key_servers:
         loaded.config.database.url(),
         "sqlite:///path/to/homeserver.db?mode=rwc"
     );
-    assert_eq!(loaded.ignored_keys.len(), 8);
+    // macaroon_secret_key is read (Synapse's guest macaroons).
+    assert_eq!(loaded.ignored_keys.len(), 7);
     assert!(loaded
         .ignored_keys
         .contains(&"trusted_key_servers".to_owned()));
@@ -1009,7 +1009,13 @@ fn synapse_key_lists_are_disjoint_and_do_not_shadow_mxauth_keys() {
     ] {
         assert!(synapse_keys::NOT_AUTH.contains(&key), "{key}");
     }
-    for key in ["oidc_providers", "session_lifetime", "limit_usage_by_mau"] {
+    for key in usage::KEYS {
+        assert!(
+            !synapse_keys::is_ignored_synapse_key(key),
+            "{key} is both parsed and ignored"
+        );
+    }
+    for key in ["session_lifetime", "refresh_token_lifetime"] {
         assert!(synapse_keys::AUTH_IMPLEMENTED_LATER.contains(&key), "{key}");
     }
 }
@@ -1178,4 +1184,57 @@ fn app_service_registration_files() {
     ))
     .unwrap_err();
     assert!(err.to_string().contains("as_token"), "{err}");
+}
+
+#[test]
+fn monthly_active_user_and_client_ip_keys() {
+    let base = "server_name: example.org\n";
+    let c = load(base).unwrap().config;
+    assert_eq!(c.usage, UsageConfig::default());
+    assert_eq!(c.usage.user_ips_max_age_ms, Some(28 * 24 * 3600 * 1000));
+    assert!(!c.usage.counts_mau());
+
+    let c = load(&format!(
+        "{base}limit_usage_by_mau: true\nmax_mau_value: 50\nmau_trial_days: 2\n\
+         mau_appservice_trial_days: {{bridge: 7}}\n\
+         mau_limit_reserved_threepids:\n  - {{medium: email, address: Boss@Example.org}}\n\
+         track_appservice_user_ips: true\ntrack_puppeted_user_ips: yes\n\
+         user_ips_max_age: 1d\nmacaroon_secret_key: 'sekrit'\n"
+    ))
+    .unwrap()
+    .config;
+    assert!(c.usage.limit_usage_by_mau && c.usage.counts_mau());
+    assert_eq!(c.usage.max_mau_value, 50);
+    assert_eq!(c.usage.mau_trial_days, 2);
+    assert_eq!(c.usage.mau_appservice_trial_days.get("bridge"), Some(&7));
+    assert!(c.usage.is_reserved_threepid("email", "boss@example.org"));
+    assert!(!c.usage.is_reserved_threepid("email", "other@example.org"));
+    assert!(c.usage.track_appservice_user_ips && c.usage.track_puppeted_user_ips);
+    assert_eq!(c.usage.user_ips_max_age_ms, Some(24 * 3600 * 1000));
+    assert_eq!(
+        c.macaroon_secret_key.as_ref().map(Secret::expose),
+        Some("sekrit")
+    );
+
+    // As in Synapse: max_mau_value only counts with the limit on; null
+    // user_ips_max_age keeps client IPs forever.
+    let c = load(&format!(
+        "{base}max_mau_value: 50\nuser_ips_max_age: null\n"
+    ))
+    .unwrap()
+    .config;
+    assert_eq!(c.usage.max_mau_value, 0);
+    assert_eq!(c.usage.user_ips_max_age_ms, None);
+
+    let err = load(&format!(
+        "{base}mau_limit_reserved_threepids:\n  - {{medium: email}}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("mau_limit_reserved_threepids"), "{err}");
+    assert!(err.contains("address"), "{err}");
+    let err = load(&format!("{base}user_ips_max_age: soon\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("user_ips_max_age"), "{err}");
 }

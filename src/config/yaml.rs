@@ -183,6 +183,12 @@ impl<'a> Map<'a> {
             })
     }
 
+    /// Whether `key` is present with an explicit null (`key: null`, `key: ~`
+    /// or an empty `key:` line), which some keys read as "off".
+    pub fn is_null(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, v)| *k == key && v.is_null())
+    }
+
     pub fn contains(&self, key: &str) -> bool {
         self.get(key).is_some()
     }

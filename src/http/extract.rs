@@ -192,7 +192,17 @@ impl FromRequestParts<AppState> for AuthedOrGuest {
         };
         let requester = state
             .auth
-            .authenticate_request(&token, ip.as_deref(), masquerade)
+            .authenticate_request(
+                &token,
+                crate::auth::activity::Connection {
+                    ip: ip.as_deref(),
+                    user_agent: parts
+                        .headers
+                        .get(axum::http::header::USER_AGENT)
+                        .and_then(|v| v.to_str().ok()),
+                },
+                masquerade,
+            )
             .await?;
         Ok(AuthedOrGuest(requester))
     }

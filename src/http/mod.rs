@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             get(devices::get).put(devices::put).delete(devices::delete),
         )
         .route("/delete_devices", post(devices::delete_many))
+        .route("/admin/whois/{user_id}", get(admin::whois))
         .route(
             "/auth/{auth_type}/fallback/web",
             get(fallback::get).post(fallback::post),
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/users/{user_id}/admin", get(admin::user_admin))
         .route("/v1/users/{user_id}/login", post(admin::login_as))
+        .route("/v1/whois/{user_id}", get(admin::whois))
         .route("/v1/registration_tokens", get(registration_tokens::list))
         .route(
             "/v1/registration_tokens/new",

@@ -212,6 +212,30 @@ pub trait Store: Send + Sync + 'static {
     /// Records when and from where devices were last seen (a batch).
     async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()>;
 
+    // --- client IPs and monthly active users
+    /// Upserts a batch of client-IP sightings; a later `last_seen` wins.
+    async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()>;
+    /// Every recorded sighting of the user, newest first.
+    async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>>;
+    /// Deletes at most `limit` sightings last seen at or before `before`;
+    /// returns how many went.
+    async fn prune_client_ips(&self, before: i64, limit: i64) -> StoreResult<u64>;
+    /// When the user was last counted as monthly-active, if they are.
+    async fn mau_last_seen(&self, user_id: &str) -> StoreResult<Option<i64>>;
+    /// How many users are monthly-active, not counting the users of
+    /// application services.
+    async fn count_monthly_active_users(&self) -> StoreResult<i64>;
+    async fn upsert_monthly_active_user(&self, user_id: &str, ts: i64) -> StoreResult<()>;
+    /// Forgets users last seen before `before`, except those in `keep`;
+    /// then, with `max`, keeps only the `max - keep.len()` most recently
+    /// seen of the others.
+    async fn reap_monthly_active_users(
+        &self,
+        before: i64,
+        keep: &[String],
+        max: Option<i64>,
+    ) -> StoreResult<()>;
+
     // --- access tokens
     async fn create_access_token(&self, token: &NewAccessToken) -> StoreResult<i64>;
     /// The hot path: one indexed lookup, no write.
@@ -379,6 +403,19 @@ pub struct DeviceSeen {
     pub device_id: String,
     pub ts: i64,
     pub ip: Option<String>,
+}
+
+/// One client-IP sighting (Synapse's `user_ips` row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIpSeen {
+    pub user_id: String,
+    /// The access token's row id; -1 for an application service's as_token.
+    pub token_id: i64,
+    pub ip: String,
+    /// Empty when the client sent none.
+    pub user_agent: String,
+    pub device_id: Option<String>,
+    pub last_seen: i64,
 }
 
 /// Opens the store a database URL names (`sqlite:...` or `postgres://...`)

@@ -4,8 +4,8 @@
 //! migrations (`migrations/{sqlite,postgres}`) differ.
 
 use super::{
-    Device, DeviceSeen, HomeserverJob, NewAccessToken, NewUser, RegistrationToken, Store,
-    StoreError, StoreResult, TokenOwner, UiaSession, User,
+    ClientIpSeen, Device, DeviceSeen, HomeserverJob, NewAccessToken, NewUser, RegistrationToken,
+    Store, StoreError, StoreResult, TokenOwner, UiaSession, User,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -642,6 +642,143 @@ macro_rules! sql_store {
                     .bind(&s.ip)
                     .execute(&mut *tx)
                     .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for s in seen {
+                    sqlx::query(
+                        "INSERT INTO user_ips (user_id, token_id, ip, user_agent, device_id, last_seen) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (user_id, token_id, ip, user_agent) DO UPDATE \
+                         SET last_seen = excluded.last_seen, device_id = excluded.device_id \
+                         WHERE user_ips.last_seen < excluded.last_seen",
+                    )
+                    .bind(&s.user_id)
+                    .bind(s.token_id)
+                    .bind(&s.ip)
+                    .bind(&s.user_agent)
+                    .bind(&s.device_id)
+                    .bind(s.last_seen)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>> {
+                let rows = sqlx::query(
+                    "SELECT user_id, token_id, ip, user_agent, device_id, last_seen FROM user_ips \
+                     WHERE user_id = $1 ORDER BY last_seen DESC, token_id, ip, user_agent",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ClientIpSeen {
+                            user_id: r.try_get("user_id")?,
+                            token_id: r.try_get("token_id")?,
+                            ip: r.try_get("ip")?,
+                            user_agent: r.try_get("user_agent")?,
+                            device_id: r.try_get("device_id")?,
+                            last_seen: r.try_get("last_seen")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn prune_client_ips(&self, before: i64, limit: i64) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM user_ips WHERE last_seen IN (SELECT last_seen FROM user_ips \
+                     WHERE last_seen <= $1 ORDER BY last_seen LIMIT $2)",
+                )
+                .bind(before)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn mau_last_seen(&self, user_id: &str) -> StoreResult<Option<i64>> {
+                let row = sqlx::query("SELECT last_seen FROM monthly_active_users WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get("last_seen")).transpose()?)
+            }
+
+            async fn count_monthly_active_users(&self) -> StoreResult<i64> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM monthly_active_users m \
+                     LEFT JOIN users u ON u.name = m.user_id \
+                     WHERE u.appservice_id IS NULL OR u.appservice_id = ''",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.try_get("n")?)
+            }
+
+            async fn upsert_monthly_active_user(&self, user_id: &str, ts: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO monthly_active_users (user_id, last_seen) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen \
+                     WHERE monthly_active_users.last_seen < excluded.last_seen",
+                )
+                .bind(user_id)
+                .bind(ts)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn reap_monthly_active_users(
+                &self,
+                before: i64,
+                keep: &[String],
+                max: Option<i64>,
+            ) -> StoreResult<()> {
+                // `AND user_id NOT IN ($first, ...)` over the kept users.
+                let not_kept = |first: usize| {
+                    if keep.is_empty() {
+                        return String::new();
+                    }
+                    let params: Vec<String> =
+                        (0..keep.len()).map(|i| format!("${}", first + i)).collect();
+                    format!(" AND user_id NOT IN ({})", params.join(", "))
+                };
+                let mut tx = self.pool.begin().await?;
+                let sql = format!(
+                    "DELETE FROM monthly_active_users WHERE last_seen < $1{}",
+                    not_kept(2)
+                );
+                let mut q = sqlx::query(&sql).bind(before);
+                for k in keep {
+                    q = q.bind(k);
+                }
+                q.execute(&mut *tx).await?;
+                if let Some(max) = max {
+                    let others = (max - keep.len() as i64).max(0);
+                    let sql = format!(
+                        "DELETE FROM monthly_active_users WHERE user_id NOT IN \
+                         (SELECT user_id FROM monthly_active_users WHERE TRUE{} \
+                         ORDER BY last_seen DESC LIMIT $1){}",
+                        not_kept(2),
+                        not_kept(2 + keep.len()),
+                    );
+                    let mut q = sqlx::query(&sql).bind(others);
+                    for k in keep.iter().chain(keep) {
+                        q = q.bind(k);
+                    }
+                    q.execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())

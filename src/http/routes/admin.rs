@@ -57,6 +57,16 @@ pub async fn user_admin(
     Ok(Json(json!({ "admin": admin })))
 }
 
+/// `GET /_synapse/admin/v1/whois/{user_id}` and the client API's
+/// `GET /admin/whois/{userId}`.
+pub async fn whois(
+    State(state): State<AppState>,
+    Authed(requester): Authed,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(Json(state.auth.whois(&requester, &user_id).await?))
+}
+
 /// `POST /_synapse/admin/v1/users/{user_id}/login` (puppet tokens).
 pub async fn login_as(
     State(state): State<AppState>,

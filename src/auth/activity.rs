@@ -1,0 +1,213 @@
+//! Client IPs and monthly active users: what an authenticated request
+//! records (in batches, see `usage.rs`), `whois`, and the background
+//! upkeep (pruning old client IPs, reaping the monthly-active table,
+//! keeping the users of reserved addresses in it).
+//!
+//! As in Synapse, a request is recorded for the entity that authenticated
+//! it: the admin behind a puppet token (and, with `track_puppeted_user_ips`,
+//! the puppeted user as well); an application service's requests only with
+//! `track_appservice_user_ips`. Each recorded user becomes monthly-active
+//! (when `limit_usage_by_mau` or `mau_stats_only`), refreshed at most hourly.
+
+use super::requester::Requester;
+use super::usage::{Sighting, MAU_REFRESH_MS};
+use super::Auth;
+use crate::error::{ErrCode, Error, Result};
+use crate::store::ClientIpSeen;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Monthly-active entries older than this are reaped.
+const MAU_MAX_AGE_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// Client-IP rows deleted per statement while pruning.
+const PRUNE_BATCH: i64 = 5000;
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Connection<'a> {
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+impl Auth {
+    /// Records an authenticated request (no database write here).
+    pub(crate) fn track_request(&self, requester: &Requester, conn: Connection<'_>) {
+        let usage = &self.config.usage;
+        if requester.app_service_id.is_some() && !usage.track_appservice_user_ips {
+            return;
+        }
+        let entity = requester
+            .puppet_owner
+            .as_deref()
+            .unwrap_or(&requester.user_id);
+        let mut seen = Sighting {
+            user_id: entity,
+            token_id: requester.token_id,
+            device_id: requester.device_id.as_deref(),
+            ip: conn.ip,
+            user_agent: conn.user_agent,
+            ts: self.now(),
+        };
+        self.record(seen);
+        if entity != requester.user_id && usage.track_puppeted_user_ips {
+            seen.user_id = &requester.user_id;
+            self.record(seen);
+        }
+    }
+
+    fn record(&self, seen: Sighting<'_>) {
+        self.usage.record_sighting(seen);
+        if self.config.usage.counts_mau() && self.usage.mau_refresh_due(seen.user_id, seen.ts) {
+            let auth = self.clone();
+            let user_id = seen.user_id.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = auth.populate_monthly_active(&user_id).await {
+                    tracing::warn!("could not record a monthly-active user: {e:?}");
+                }
+            });
+        }
+    }
+
+    /// Synapse's `populate_monthly_active_users`: the user counts as
+    /// active now, unless a guest, a support user or still in a trial; a
+    /// user not yet counted is added only while there is room.
+    pub(crate) async fn populate_monthly_active(&self, user_id: &str) -> Result<()> {
+        let usage = &self.config.usage;
+        let Some(user) = self.store.get_user(user_id).await? else {
+            return Ok(());
+        };
+        if user.is_guest
+            || user.user_type.as_deref() == Some("support")
+            || self.is_trial_user(&user)
+        {
+            return Ok(());
+        }
+        let now = self.now();
+        match self.store.mau_last_seen(user_id).await? {
+            None => {
+                if usage.limit_usage_by_mau {
+                    let active = self.store.count_monthly_active_users().await?;
+                    if u64::try_from(active).unwrap_or(0) >= usage.max_mau_value {
+                        return Ok(());
+                    }
+                }
+            }
+            Some(at) if now - at < MAU_REFRESH_MS => return Ok(()),
+            Some(_) => {}
+        }
+        self.store.upsert_monthly_active_user(user_id, now).await?;
+        Ok(())
+    }
+
+    /// `GET /_synapse/admin/v1/whois/{userId}` and the client API's
+    /// `/admin/whois/{userId}`: the user's sessions, by device then token,
+    /// with every address and user agent seen. For admins, or the user.
+    pub async fn whois(&self, requester: &Requester, user_id: &str) -> Result<Value> {
+        if requester.user_id != user_id && !requester.admin {
+            return Err(Error::forbidden("You are not a server admin"));
+        }
+        if super::identifiers::local_localpart(user_id, self.server_name()).is_none() {
+            return Err(Error::new(
+                400,
+                ErrCode::Unknown,
+                "Can only whois a local user",
+            ));
+        }
+        let mut rows = self.store.list_client_ips(user_id).await?;
+        // This process's sightings not yet written win over stored ones.
+        for p in self.usage.pending_ips(user_id) {
+            rows.retain(|r| {
+                (r.token_id, &r.ip, &r.user_agent) != (p.token_id, &p.ip, &p.user_agent)
+            });
+            rows.push(p);
+        }
+        Ok(json!({ "user_id": user_id, "devices": group_sessions(rows) }))
+    }
+
+    /// Deletes client IPs older than `user_ips_max_age`.
+    pub async fn prune_client_ips(&self) -> Result<()> {
+        let Some(max_age) = self.config.usage.user_ips_max_age_ms else {
+            return Ok(());
+        };
+        let before = self.now() - i64::try_from(max_age).unwrap_or(i64::MAX / 2);
+        while self.store.prune_client_ips(before, PRUNE_BATCH).await? == PRUNE_BATCH as u64 {}
+        Ok(())
+    }
+
+    /// Users of `mau_limit_reserved_threepids` that exist, at most
+    /// `max_mau_value` of them (Synapse's `get_registered_reserved_users`).
+    async fn reserved_users(&self) -> Result<Vec<String>> {
+        let usage = &self.config.usage;
+        let mut users = Vec::new();
+        let max = usize::try_from(usage.max_mau_value).unwrap_or(usize::MAX);
+        for (medium, address) in usage.mau_limit_reserved_threepids.iter().take(max) {
+            if let Some(u) = self.store.get_user_by_threepid(medium, address).await? {
+                users.push(u);
+            }
+        }
+        Ok(users)
+    }
+
+    /// At start: the users of reserved addresses count as active (so they
+    /// always have room), support users excepted.
+    pub async fn initialise_reserved_users(&self) -> Result<()> {
+        if !self.config.usage.counts_mau() {
+            return Ok(());
+        }
+        let now = self.now();
+        for user_id in self.reserved_users().await? {
+            let support = self
+                .store
+                .get_user(&user_id)
+                .await?
+                .is_some_and(|u| u.user_type.as_deref() == Some("support"));
+            if !support {
+                self.store.upsert_monthly_active_user(&user_id, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets users not seen for 30 days and, under `limit_usage_by_mau`,
+    /// all but the `max_mau_value` most recent; reserved users are kept.
+    pub async fn reap_monthly_active_users(&self) -> Result<()> {
+        let usage = &self.config.usage;
+        if !usage.counts_mau() {
+            return Ok(());
+        }
+        let keep = self.reserved_users().await?;
+        let max = usage
+            .limit_usage_by_mau
+            .then(|| i64::try_from(usage.max_mau_value).unwrap_or(i64::MAX));
+        self.store
+            .reap_monthly_active_users(self.now() - MAU_MAX_AGE_MS, &keep, max)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The spec's `devices` of a whois answer: device ID (`""` for tokens
+/// without one) → sessions (one per token) → connections.
+fn group_sessions(rows: Vec<ClientIpSeen>) -> Value {
+    let mut devices: BTreeMap<String, BTreeMap<i64, Vec<Value>>> = BTreeMap::new();
+    for r in rows {
+        devices
+            .entry(r.device_id.unwrap_or_default())
+            .or_default()
+            .entry(r.token_id)
+            .or_default()
+            .push(json!({ "ip": r.ip, "last_seen": r.last_seen, "user_agent": r.user_agent }));
+    }
+    let mut out = Map::new();
+    for (device, sessions) in devices {
+        let sessions: Vec<Value> = sessions
+            .into_values()
+            .map(|mut connections| {
+                connections.sort_by_key(|c| std::cmp::Reverse(c["last_seen"].as_i64()));
+                json!({ "connections": connections })
+            })
+            .collect();
+        out.insert(device, json!({ "sessions": sessions }));
+    }
+    Value::Object(out)
+}

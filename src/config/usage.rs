@@ -1,0 +1,173 @@
+//! Who counts as active, and what is recorded of requests: Synapse's
+//! monthly-active-user keys (`limit_usage_by_mau` and friends),
+//! `track_appservice_user_ips`, `track_puppeted_user_ips` and
+//! `user_ips_max_age`; and `macaroon_secret_key` (guest tokens that
+//! Synapse minted).
+
+use super::yaml::{self, as_list, KResult, KeyError, Map};
+use super::Secret;
+use std::collections::BTreeMap;
+
+/// Top-level keys parsed here.
+pub(crate) const KEYS: &[&str] = &[
+    "limit_usage_by_mau",
+    "max_mau_value",
+    "mau_stats_only",
+    "mau_trial_days",
+    "mau_appservice_trial_days",
+    "mau_limit_reserved_threepids",
+    "track_appservice_user_ips",
+    "track_puppeted_user_ips",
+    "user_ips_max_age",
+    "macaroon_secret_key",
+    "macaroon_secret_key_path",
+];
+
+/// Monthly active users and client-IP tracking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageConfig {
+    /// `limit_usage_by_mau`: refuse new logins and registrations once
+    /// `max_mau_value` users are monthly-active.
+    pub limit_usage_by_mau: bool,
+    /// `max_mau_value` (0 unless `limit_usage_by_mau`, as in Synapse).
+    pub max_mau_value: u64,
+    /// `mau_stats_only`: count monthly-active users without limiting.
+    pub mau_stats_only: bool,
+    /// `mau_trial_days`: new users are neither counted nor blocked for this long.
+    pub mau_trial_days: u64,
+    /// `mau_appservice_trial_days`: the same per application service id.
+    pub mau_appservice_trial_days: BTreeMap<String, u64>,
+    /// `mau_limit_reserved_threepids`: (medium, address) pairs whose users
+    /// always have room (emails canonicalised).
+    pub mau_limit_reserved_threepids: Vec<(String, String)>,
+    /// `track_appservice_user_ips`: record application services' requests
+    /// too (and then count and block their users).
+    pub track_appservice_user_ips: bool,
+    /// `track_puppeted_user_ips`: record a puppet token's requests for the
+    /// puppeted user as well as for the admin who owns the token.
+    pub track_puppeted_user_ips: bool,
+    /// `user_ips_max_age` (default 28 days; null keeps them forever).
+    pub user_ips_max_age_ms: Option<u64>,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            limit_usage_by_mau: false,
+            max_mau_value: 0,
+            mau_stats_only: false,
+            mau_trial_days: 0,
+            mau_appservice_trial_days: BTreeMap::new(),
+            mau_limit_reserved_threepids: Vec::new(),
+            track_appservice_user_ips: false,
+            track_puppeted_user_ips: false,
+            user_ips_max_age_ms: Some(28 * 24 * 60 * 60 * 1000),
+        }
+    }
+}
+
+impl UsageConfig {
+    /// Whether monthly-active users are counted at all.
+    pub fn counts_mau(&self) -> bool {
+        self.limit_usage_by_mau || self.mau_stats_only
+    }
+
+    /// Whether (medium, address) is one of `mau_limit_reserved_threepids`.
+    pub fn is_reserved_threepid(&self, medium: &str, address: &str) -> bool {
+        let address = canonical_address(medium, address);
+        self.mau_limit_reserved_threepids
+            .iter()
+            .any(|(m, a)| m == medium && *a == address)
+    }
+}
+
+/// Emails compare lower-cased and trimmed, as Synapse canonicalises them.
+fn canonical_address(medium: &str, address: &str) -> String {
+    if medium == "email" {
+        address.trim().to_lowercase()
+    } else {
+        address.to_owned()
+    }
+}
+
+pub(crate) fn parse(top: &Map<'_>) -> KResult<UsageConfig> {
+    let defaults = UsageConfig::default();
+    let limit_usage_by_mau = top.bool_or("limit_usage_by_mau", false)?;
+    let max_mau_value = if limit_usage_by_mau {
+        u64::from(top.u32_or("max_mau_value", 0)?)
+    } else {
+        0
+    };
+    let mut appservice_days = BTreeMap::new();
+    if let Some(l) = top.get("mau_appservice_trial_days") {
+        let map = Map::from_node(l.node())?;
+        for id in map.keys() {
+            let days = map.u32_or(id, 0)?;
+            appservice_days.insert(id.to_owned(), u64::from(days));
+        }
+    }
+    let mut reserved = Vec::new();
+    if let Some(l) = top.get("mau_limit_reserved_threepids") {
+        for item in as_list(l.node())? {
+            let map = Map::from_node(item.node())?;
+            map.check_keys(&["medium", "address"], &[])?;
+            let field = |k: &str| {
+                map.string(k)?
+                    .ok_or_else(|| KeyError::new(map.path_of(k), "missing"))
+            };
+            let medium = field("medium")?;
+            let address = canonical_address(&medium, &field("address")?);
+            reserved.push((medium, address));
+        }
+    }
+    let user_ips_max_age_ms = if top.is_null("user_ips_max_age") {
+        None
+    } else {
+        match top.get("user_ips_max_age") {
+            Some(l) => Some(yaml::as_duration_ms(l.node())?),
+            None => defaults.user_ips_max_age_ms,
+        }
+    };
+    Ok(UsageConfig {
+        limit_usage_by_mau,
+        max_mau_value,
+        mau_stats_only: top.bool_or("mau_stats_only", false)?,
+        mau_trial_days: u64::from(top.u32_or("mau_trial_days", 0)?),
+        mau_appservice_trial_days: appservice_days,
+        mau_limit_reserved_threepids: reserved,
+        track_appservice_user_ips: top.bool_or("track_appservice_user_ips", false)?,
+        track_puppeted_user_ips: top.bool_or("track_puppeted_user_ips", false)?,
+        user_ips_max_age_ms,
+    })
+}
+
+/// `macaroon_secret_key`, or the contents of `macaroon_secret_key_path`.
+pub(crate) fn parse_macaroon_secret(top: &Map<'_>) -> KResult<Option<Secret>> {
+    let inline = top.secret("macaroon_secret_key")?;
+    let path = top.string("macaroon_secret_key_path")?;
+    match (inline, path) {
+        (Some(_), Some(_)) => Err(KeyError::new(
+            top.path_of("macaroon_secret_key_path"),
+            "You have configured both `macaroon_secret_key` and `macaroon_secret_key_path`. \
+             These are mutually incompatible.",
+        )),
+        (Some(s), None) if s.is_empty() => Err(KeyError::new(
+            top.path_of("macaroon_secret_key"),
+            "must not be empty",
+        )),
+        (Some(s), None) => Ok(Some(Secret::new(s))),
+        (None, Some(file)) => {
+            let key = top.path_of("macaroon_secret_key_path");
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&file)
+                    .map_err(|e| KeyError::new(&key, format!("cannot read `{file}`: {e}")))?,
+            );
+            let secret = text.trim();
+            if secret.is_empty() {
+                return Err(KeyError::new(&key, format!("the file `{file}` is empty")));
+            }
+            Ok(Some(Secret::new(secret)))
+        }
+        (None, None) => Ok(None),
+    }
+}

@@ -27,6 +27,8 @@ struct Pending {
     tokens: HashMap<i64, i64>,
     devices: HashMap<(String, String), (i64, Option<String>)>,
     ips: HashMap<IpKey, (i64, Option<String>)>,
+    /// The client IPs a flush is writing: still shown by whois meanwhile.
+    ips_in_flight: HashMap<IpKey, (i64, Option<String>)>,
     /// When this process last refreshed each user's monthly-active entry.
     /// Not a batch: survives flushes, trimmed of stale entries by them.
     mau_refreshed: HashMap<String, i64>,
@@ -99,9 +101,11 @@ impl UsageRecorder {
 
     /// This process's sightings of `user_id` not yet written.
     pub fn pending_ips(&self, user_id: &str) -> Vec<ClientIpSeen> {
-        self.lock()
-            .ips
+        let p = self.lock();
+        p.ips_in_flight
             .iter()
+            .filter(|(key, _)| !p.ips.contains_key(*key))
+            .chain(p.ips.iter())
             .filter(|((u, ..), _)| u == user_id)
             .map(|((u, token_id, ip, ua), (ts, device_id))| ClientIpSeen {
                 user_id: u.clone(),
@@ -127,6 +131,7 @@ impl UsageRecorder {
             if let Some(now) = newest {
                 p.mau_refreshed.retain(|_, at| now - *at < MAU_REFRESH_MS);
             }
+            p.ips_in_flight = p.ips.clone();
             (
                 std::mem::take(&mut p.tokens),
                 std::mem::take(&mut p.devices),
@@ -170,6 +175,7 @@ impl UsageRecorder {
             if let Err(e) = self.store.record_client_ips(&seen).await {
                 tracing::warn!("could not record client IPs: {e}");
             }
+            self.lock().ips_in_flight.clear();
         }
     }
 }

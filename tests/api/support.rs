@@ -299,3 +299,97 @@ impl TestServer {
         res["access_token"].as_str().unwrap().to_owned()
     }
 }
+
+/// Runs SQL (one or more statements) straight on a test database: to look
+/// at what mxauth wrote, or to set up what an import or an operator would.
+pub async fn db_exec(db: &FreshDatabase, sql: &str) {
+    let url = db.config.url();
+    match db.config {
+        DatabaseConfig::Sqlite { .. } => {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("open SQLite");
+            sqlx::raw_sql(sql).execute(&pool).await.expect(sql);
+            pool.close().await;
+        }
+        DatabaseConfig::Postgres { .. } => {
+            let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+            sqlx::raw_sql(sql).execute(&pool).await.expect(sql);
+            pool.close().await;
+        }
+    }
+}
+
+/// The first column of the first row of `sql`, an integer.
+pub async fn db_i64(db: &FreshDatabase, sql: &str) -> i64 {
+    let url = db.config.url();
+    match db.config {
+        DatabaseConfig::Sqlite { .. } => {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("open SQLite");
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(sql);
+            pool.close().await;
+            n
+        }
+        DatabaseConfig::Postgres { .. } => {
+            let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(sql);
+            pool.close().await;
+            n
+        }
+    }
+}
+
+/// Waits (up to 10 s) until `sql` counts `want`; returns the last count.
+pub async fn db_wait_for(db: &FreshDatabase, sql: &str, want: i64) -> i64 {
+    let mut n = db_i64(db, sql).await;
+    for _ in 0..100 {
+        if n == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        n = db_i64(db, sql).await;
+    }
+    n
+}
+
+impl TestServer {
+    /// Creates a user through the shared-secret admin API (never blocked),
+    /// with a user type (`bot`, `support`) if given; returns its user ID.
+    pub async fn register_typed(
+        &self,
+        localpart: &str,
+        password: &str,
+        user_type: Option<&str>,
+    ) -> String {
+        let (_, n) = self.get("/_synapse/admin/v1/register", None).await;
+        let nonce = n["nonce"].as_str().expect("nonce").to_owned();
+        let mac = mxauth::auth::admin::registration_mac(
+            SHARED_SECRET,
+            &nonce,
+            localpart,
+            password,
+            false,
+            user_type,
+        );
+        let mut body = json!({"nonce": nonce, "username": localpart, "password": password, "admin": false, "mac": mac});
+        if let Some(t) = user_type {
+            body["user_type"] = json!(t);
+        }
+        let (status, res) = self.post("/_synapse/admin/v1/register", None, body).await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        res["user_id"].as_str().unwrap().to_owned()
+    }
+
+    /// A GET with a user agent.
+    pub async fn get_as(&self, path: &str, token: &str, user_agent: &str) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(token)
+            .header("user-agent", user_agent)
+            .send()
+            .await
+            .expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body read");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}

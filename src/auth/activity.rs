@@ -140,8 +140,8 @@ impl Auth {
         let usage = &self.config.usage;
         let mut users = Vec::new();
         let max = usize::try_from(usage.max_mau_value).unwrap_or(usize::MAX);
-        for (medium, address) in usage.mau_limit_reserved_threepids.iter().take(max) {
-            if let Some(u) = self.store.get_user_by_threepid(medium, address).await? {
+        for (medium, address) in usage.reserved_threepids().take(max) {
+            if let Some(u) = self.store.get_user_by_threepid(medium, &address).await? {
                 users.push(u);
             }
         }

@@ -72,12 +72,18 @@ impl UsageConfig {
         self.limit_usage_by_mau || self.mau_stats_only
     }
 
+    /// `mau_limit_reserved_threepids`, emails canonicalised.
+    pub fn reserved_threepids(&self) -> impl Iterator<Item = (&str, String)> + '_ {
+        self.mau_limit_reserved_threepids
+            .iter()
+            .map(|(m, a)| (m.as_str(), canonical_address(m, a)))
+    }
+
     /// Whether (medium, address) is one of `mau_limit_reserved_threepids`.
     pub fn is_reserved_threepid(&self, medium: &str, address: &str) -> bool {
         let address = canonical_address(medium, address);
-        self.mau_limit_reserved_threepids
-            .iter()
-            .any(|(m, a)| m == medium && *a == address)
+        self.reserved_threepids()
+            .any(|(m, a)| m == medium && a == address)
     }
 }
 

@@ -1,0 +1,108 @@
+//! Monthly active users beyond the seed's cases: trials, reserved users
+//! counted at start and kept by the reaper.
+
+use crate::both;
+use crate::support::{
+    assert_error, db_exec, db_i64, db_wait_for, Backend, TestServer, SERVER_NAME,
+};
+use mxauth::config::Config;
+use reqwest::StatusCode;
+use serde_json::json;
+
+both!(
+    trial_users_are_neither_blocked_nor_counted,
+    reserved_users_count_from_the_start_and_stay
+);
+
+fn limit_one(c: &mut Config) {
+    c.usage.limit_usage_by_mau = true;
+    c.usage.max_mau_value = 1;
+}
+
+async fn login(s: &TestServer, user: &str) -> (StatusCode, serde_json::Value) {
+    s.post(
+        "/_matrix/client/v3/login",
+        None,
+        json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": "a password"}),
+    )
+    .await
+}
+
+async fn trial_users_are_neither_blocked_nor_counted(b: Backend) {
+    let s = TestServer::start_with(b, |c| {
+        limit_one(c);
+        c.usage.mau_trial_days = 1;
+    })
+    .await;
+    // Somebody fills the only place.
+    db_exec(
+        &s.db,
+        &format!(
+            "INSERT INTO monthly_active_users (user_id, last_seen) VALUES ('@someone:test.example', {})",
+            now_ms()
+        ),
+    )
+    .await;
+    let newbie = s.register_typed("newbie", "a password", None).await;
+    let veteran = s.register_typed("veteran", "a password", None).await;
+    db_exec(
+        &s.db,
+        &format!("UPDATE users SET creation_ts = 0 WHERE name = '{veteran}'"),
+    )
+    .await;
+    // A day-old trial: logs in, and is not counted for its requests.
+    let (status, r) = login(&s, &newbie).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let token = r["access_token"].as_str().unwrap();
+    s.get("/_matrix/client/v3/account/whoami", Some(token))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let count = "SELECT COUNT(*) FROM monthly_active_users";
+    assert_eq!(db_i64(&s.db, count).await, 1);
+    // Past the trial, the limit applies.
+    let got = login(&s, &veteran).await;
+    assert_error(&got, 403, "M_RESOURCE_LIMIT_EXCEEDED");
+    assert_eq!(got.1["limit_type"], "monthly_active_user");
+}
+
+async fn reserved_users_count_from_the_start_and_stay(b: Backend) {
+    let s = TestServer::start(b).await;
+    let boss = s.register_typed("boss", "a password", None).await;
+    db_exec(
+        &s.db,
+        &format!(
+            "INSERT INTO user_threepids (user_id, medium, address, validated_at, added_at) \
+             VALUES ('{boss}', 'email', 'boss@example.org', 1, 1)"
+        ),
+    )
+    .await;
+    let db = s.db.clone();
+    s.stop().await;
+    let reserve = |c: &mut Config| {
+        limit_one(c);
+        c.usage.mau_limit_reserved_threepids = vec![("email".into(), "Boss@Example.org".into())];
+    };
+    let of_boss = format!("SELECT COUNT(*) FROM monthly_active_users WHERE user_id = '{boss}'");
+    let s = TestServer::start_on(db.clone(), reserve).await;
+    assert_eq!(db_wait_for(&db, &of_boss, 1).await, 1, "counted at start");
+    // The place is the boss's: others are refused, the boss is not.
+    s.register_typed("worker", "a password", None).await;
+    let got = login(&s, &format!("@worker:{SERVER_NAME}")).await;
+    assert_error(&got, 403, "M_RESOURCE_LIMIT_EXCEEDED");
+    let (status, _) = login(&s, &boss).await;
+    assert_eq!(status, StatusCode::OK);
+    // A stale reserved entry survives the reaper (which runs at start).
+    db_exec(&db, "UPDATE monthly_active_users SET last_seen = 0").await;
+    s.stop().await;
+    let s = TestServer::start_on(db.clone(), reserve).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(db_i64(&db, &of_boss).await, 1);
+    s.stop().await;
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

@@ -1,0 +1,133 @@
+//! The store's client IPs and monthly-active users, on both backends.
+
+use crate::both;
+use crate::support::{fresh_database, Backend};
+use mxauth::store::{connect, ClientIpSeen, NewUser};
+
+both!(
+    client_ips_upsert_list_and_prune,
+    monthly_active_users_count_and_reap
+);
+
+fn seen(user: &str, token_id: i64, ip: &str, ua: &str, ts: i64) -> ClientIpSeen {
+    ClientIpSeen {
+        user_id: user.into(),
+        token_id,
+        ip: ip.into(),
+        user_agent: ua.into(),
+        device_id: Some("DEV".into()),
+        last_seen: ts,
+    }
+}
+
+async fn client_ips_upsert_list_and_prune(b: Backend) {
+    let db = fresh_database(b).await;
+    let store = connect(&db.config.url(), 4).await.unwrap();
+    store
+        .record_client_ips(&[
+            seen("@a:x", 1, "10.0.0.1", "UA", 100),
+            seen("@a:x", 1, "10.0.0.1", "Other UA", 110),
+            seen("@a:x", 2, "10.0.0.2", "UA", 120),
+            seen("@b:x", 3, "10.0.0.3", "UA", 130),
+        ])
+        .await
+        .unwrap();
+    // A later sighting wins; an earlier one (a slow process's batch) does not.
+    store
+        .record_client_ips(&[seen("@a:x", 1, "10.0.0.1", "UA", 200)])
+        .await
+        .unwrap();
+    store
+        .record_client_ips(&[seen("@a:x", 2, "10.0.0.2", "UA", 50)])
+        .await
+        .unwrap();
+    let a = store.list_client_ips("@a:x").await.unwrap();
+    assert_eq!(
+        a.iter()
+            .map(|r| (
+                r.token_id,
+                r.ip.as_str(),
+                r.user_agent.as_str(),
+                r.last_seen
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, "10.0.0.1", "UA", 200),
+            (2, "10.0.0.2", "UA", 120),
+            (1, "10.0.0.1", "Other UA", 110),
+        ]
+    );
+    assert_eq!(a[0].device_id.as_deref(), Some("DEV"));
+
+    // Pruning: at most `limit` a statement, oldest first.
+    let last_seen = |rows: Vec<ClientIpSeen>| rows.iter().map(|r| r.last_seen).collect::<Vec<_>>();
+    assert_eq!(store.prune_client_ips(125, 1).await.unwrap(), 1);
+    assert_eq!(
+        last_seen(store.list_client_ips("@a:x").await.unwrap()),
+        vec![200, 120]
+    );
+    assert_eq!(store.prune_client_ips(125, 1).await.unwrap(), 1);
+    assert_eq!(store.prune_client_ips(125, 1).await.unwrap(), 0);
+    assert_eq!(
+        last_seen(store.list_client_ips("@a:x").await.unwrap()),
+        vec![200]
+    );
+    assert_eq!(store.list_client_ips("@b:x").await.unwrap().len(), 1);
+    assert_eq!(store.prune_client_ips(1000, 10).await.unwrap(), 2);
+}
+
+async fn monthly_active_users_count_and_reap(b: Backend) {
+    let db = fresh_database(b).await;
+    let store = connect(&db.config.url(), 4).await.unwrap();
+    for (id, appservice) in [("@a:x", None), ("@b:x", None), ("@bot:x", Some("bridge"))] {
+        store
+            .create_user(&NewUser {
+                user_id: id.into(),
+                creation_ts: 1,
+                appservice_id: appservice.map(str::to_owned),
+                ..NewUser::default()
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.count_monthly_active_users().await.unwrap(), 0);
+    assert_eq!(store.mau_last_seen("@a:x").await.unwrap(), None);
+    store.upsert_monthly_active_user("@a:x", 100).await.unwrap();
+    store.upsert_monthly_active_user("@a:x", 90).await.unwrap();
+    assert_eq!(store.mau_last_seen("@a:x").await.unwrap(), Some(100));
+    store.upsert_monthly_active_user("@b:x", 200).await.unwrap();
+    store
+        .upsert_monthly_active_user("@bot:x", 300)
+        .await
+        .unwrap();
+    // Not a user row at all (yet): counted, as Synapse does.
+    store.upsert_monthly_active_user("@c:x", 400).await.unwrap();
+    // The service's user is not counted.
+    assert_eq!(store.count_monthly_active_users().await.unwrap(), 3);
+
+    // Stale entries go, but not the kept (reserved) ones.
+    store
+        .reap_monthly_active_users(250, &["@a:x".to_owned()], None)
+        .await
+        .unwrap();
+    assert_eq!(store.mau_last_seen("@a:x").await.unwrap(), Some(100));
+    assert_eq!(store.mau_last_seen("@b:x").await.unwrap(), None);
+    assert_eq!(store.mau_last_seen("@bot:x").await.unwrap(), Some(300));
+
+    // With a maximum: the kept ones, then the most recent others.
+    store.upsert_monthly_active_user("@b:x", 350).await.unwrap();
+    store
+        .reap_monthly_active_users(0, &["@a:x".to_owned()], Some(2))
+        .await
+        .unwrap();
+    assert_eq!(store.mau_last_seen("@a:x").await.unwrap(), Some(100));
+    assert_eq!(store.mau_last_seen("@c:x").await.unwrap(), Some(400));
+    assert_eq!(store.mau_last_seen("@b:x").await.unwrap(), None);
+    assert_eq!(store.mau_last_seen("@bot:x").await.unwrap(), None);
+    // Nothing kept, no maximum.
+    store
+        .reap_monthly_active_users(1000, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(store.count_monthly_active_users().await.unwrap(), 0);
+}

@@ -114,7 +114,8 @@ fn parse_object<T: DeserializeOwned>(map: &Map<String, Value>) -> Result<T> {
 }
 
 /// The client's address: the peer, or X-Forwarded-For's first entry when
-/// the listener is configured with `x_forwarded`.
+/// the listener is configured with `x_forwarded` (as Synapse reads it),
+/// if that is an IP address.
 pub struct ClientIp(pub Option<String>);
 
 impl FromRequestParts<AppState> for ClientIp {
@@ -133,9 +134,8 @@ fn client_ip(parts: &Parts, x_forwarded: bool) -> Option<String> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
         {
-            let first = first.trim();
-            if !first.is_empty() {
-                return Some(first.to_owned());
+            if let Ok(ip) = first.trim().parse::<std::net::IpAddr>() {
+                return Some(ip.to_string());
             }
         }
     }

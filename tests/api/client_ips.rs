@@ -248,3 +248,82 @@ async fn a_thousand_requests_cost_a_handful_of_writes(b: Backend) {
     );
     assert!(alice.ends_with(SERVER_NAME));
 }
+
+both!(forwarded_addresses_only_behind_a_trusted_proxy);
+
+async fn forwarded_addresses_only_behind_a_trusted_proxy(b: Backend) {
+    use mxauth::config::{AppServiceConfig, Namespace, Secret};
+    let bridge = AppServiceConfig {
+        id: "bridge".into(),
+        url: None,
+        as_token: Secret::new("bridge token"),
+        hs_token: Secret::new("hs token"),
+        sender_localpart: "bridgebot".into(),
+        users: vec![Namespace {
+            regex: "@bridge_.*".into(),
+            exclusive: true,
+        }],
+        rate_limited: false,
+        ip_range_whitelist: vec!["192.0.2.0/24".parse().unwrap()],
+    };
+    let forwarded = |s: &TestServer, token: &str, xff: Option<&str>| {
+        let mut req = s
+            .raw()
+            .get(format!("{}{WHOAMI}", s.base))
+            .bearer_auth(token);
+        if let Some(xff) = xff {
+            req = req.header("x-forwarded-for", xff);
+        }
+        async move { req.send().await.unwrap().status() }
+    };
+
+    // Behind a trusted proxy (`x_forwarded: true`): the first address of
+    // X-Forwarded-For is the client's, for allow-lists and client IPs.
+    let s = TestServer::start_with(b, |c| {
+        c.listeners[0].x_forwarded = true;
+        c.app_services = vec![bridge.clone()];
+    })
+    .await;
+    let admin = s.register_admin("admin").await;
+    let (alice, token, _) = s.register("alice", "a password").await;
+    assert_eq!(
+        forwarded(&s, "bridge token", Some("192.0.2.7, 10.0.0.1")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        forwarded(&s, "bridge token", Some("198.51.100.1")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        forwarded(&s, "bridge token", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Not an address: the peer's is used.
+    assert_eq!(
+        forwarded(&s, &token, Some("<script>")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        forwarded(&s, &token, Some("2001:db8::5")).await,
+        StatusCode::OK
+    );
+    let (_, w) = s
+        .get(&format!("/_synapse/admin/v1/whois/{alice}"), Some(&admin))
+        .await;
+    let mut ips: Vec<String> = w["devices"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|d| d["sessions"][0]["connections"].as_array().unwrap().clone())
+        .map(|c| c["ip"].as_str().unwrap().to_owned())
+        .collect();
+    ips.sort();
+    assert_eq!(ips, vec!["127.0.0.1", "2001:db8::5"]);
+
+    // Without it, the header is ignored.
+    let s = TestServer::start_with(b, |c| c.app_services = vec![bridge]).await;
+    assert_eq!(
+        forwarded(&s, "bridge token", Some("192.0.2.7")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -278,25 +278,38 @@ pub fn assert_error(got: &(StatusCode, Value), status: u16, errcode: &str) {
 impl TestServer {
     /// Registers an admin through the shared-secret admin API; returns its token.
     pub async fn register_admin(&self, localpart: &str) -> String {
+        let res = self
+            .shared_secret_register(localpart, "admin-password", true, None)
+            .await;
+        res["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /_synapse/admin/v1/register` with a fresh nonce and the MAC;
+    /// asserts success and returns the answer.
+    pub async fn shared_secret_register(
+        &self,
+        localpart: &str,
+        password: &str,
+        admin: bool,
+        user_type: Option<&str>,
+    ) -> Value {
         let (_, n) = self.get("/_synapse/admin/v1/register", None).await;
         let nonce = n["nonce"].as_str().expect("nonce").to_owned();
         let mac = mxauth::auth::admin::registration_mac(
             SHARED_SECRET,
             &nonce,
             localpart,
-            "admin-password",
-            true,
-            None,
+            password,
+            admin,
+            user_type,
         );
-        let (status, res) = self
-            .post(
-                "/_synapse/admin/v1/register",
-                None,
-                json!({"nonce": nonce, "username": localpart, "password": "admin-password", "admin": true, "mac": mac}),
-            )
-            .await;
+        let mut body = json!({"nonce": nonce, "username": localpart, "password": password, "admin": admin, "mac": mac});
+        if let Some(t) = user_type {
+            body["user_type"] = json!(t);
+        }
+        let (status, res) = self.post("/_synapse/admin/v1/register", None, body).await;
         assert_eq!(status, StatusCode::OK, "{res}");
-        res["access_token"].as_str().unwrap().to_owned()
+        res
     }
 }
 
@@ -359,22 +372,9 @@ impl TestServer {
         password: &str,
         user_type: Option<&str>,
     ) -> String {
-        let (_, n) = self.get("/_synapse/admin/v1/register", None).await;
-        let nonce = n["nonce"].as_str().expect("nonce").to_owned();
-        let mac = mxauth::auth::admin::registration_mac(
-            SHARED_SECRET,
-            &nonce,
-            localpart,
-            password,
-            false,
-            user_type,
-        );
-        let mut body = json!({"nonce": nonce, "username": localpart, "password": password, "admin": false, "mac": mac});
-        if let Some(t) = user_type {
-            body["user_type"] = json!(t);
-        }
-        let (status, res) = self.post("/_synapse/admin/v1/register", None, body).await;
-        assert_eq!(status, StatusCode::OK, "{res}");
+        let res = self
+            .shared_secret_register(localpart, password, false, user_type)
+            .await;
         res["user_id"].as_str().unwrap().to_owned()
     }
 

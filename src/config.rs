@@ -13,6 +13,7 @@
 
 mod appservice;
 mod email;
+mod modules;
 mod synapse_keys;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ use zeroize::Zeroizing;
 
 pub use self::appservice::{AppServiceConfig, Namespace};
 pub use self::email::{AllowedThreepid, EmailConfig, ThreepidConfig};
+pub use self::modules::{JwtConfig, ModuleConfig, RestProviderConfig, REST_MODULE};
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
 // ---------------------------------------------------------------------------
@@ -84,6 +86,10 @@ pub struct Config {
     /// `ui_auth.session_timeout` (duration; 0 = off): after a user passes
     /// UIA with a token, device deletion skips UIA for that long.
     pub ui_auth_session_timeout_ms: u64,
+    /// `modules:`: the built-in auth providers, in the order they are asked.
+    pub modules: Vec<ModuleConfig>,
+    /// `jwt_config:` with `enabled: true`: `org.matrix.login.jwt`.
+    pub jwt: Option<JwtConfig>,
 }
 
 /// Synapse's `user_consent` block, the parts about auth.
@@ -373,6 +379,8 @@ impl Default for Config {
             hs_disabled_message: String::new(),
             admin_contact: None,
             server_notices_localpart: None,
+            modules: Vec::new(),
+            jwt: None,
         }
     }
 }
@@ -601,7 +609,10 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     // as a missing key.
     let mut ignored_keys = Vec::new();
     for key in top.keys() {
-        if TOP_LEVEL_KEYS.contains(&key) || email::THREEPID_TOP_LEVEL_KEYS.contains(&key) {
+        if TOP_LEVEL_KEYS.contains(&key)
+            || email::THREEPID_TOP_LEVEL_KEYS.contains(&key)
+            || modules::MODULE_TOP_LEVEL_KEYS.contains(&key)
+        {
             continue;
         }
         if synapse_keys::is_ignored_synapse_key(key) {
@@ -616,6 +627,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
                     .iter()
                     .copied()
                     .chain(email::THREEPID_TOP_LEVEL_KEYS.iter().copied())
+                    .chain(modules::MODULE_TOP_LEVEL_KEYS.iter().copied())
                     .chain(synapse_keys::all()),
             ),
         ));
@@ -743,6 +755,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     }
 
     let registration_shared_secret = parse_shared_secret(&top)?;
+    let modules = modules::parse_modules(&top)?;
+    let jwt = modules::parse_jwt(&top)?;
 
     let password_config = match top.get("password_config") {
         Some(l) => parse_password_config(l.node())?,
@@ -800,6 +814,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             hs_disabled_message,
             admin_contact,
             server_notices_localpart,
+            modules,
+            jwt,
         },
         ignored_keys,
     })

@@ -17,6 +17,7 @@ pub mod introspect;
 pub mod login;
 pub mod password;
 pub mod policy;
+pub mod providers;
 pub mod register;
 pub mod registration_tokens;
 pub mod requester;
@@ -50,6 +51,8 @@ pub struct Auth {
     pub app_services: Arc<Vec<appservice::AppService>>,
     /// The verifier of `m.login.recaptcha`, when captcha is enabled.
     pub captcha: Option<Arc<dyn captcha::CaptchaVerifier>>,
+    /// The auth providers (`modules:` and the library's), in order.
+    pub providers: Arc<providers::Providers>,
 }
 
 /// What a client gets after a login or a registration.
@@ -90,6 +93,7 @@ impl Auth {
             homeserver: None,
             captcha: None,
             app_services,
+            providers: Arc::default(),
         }
     }
 

@@ -18,6 +18,7 @@ mod introspect;
 mod login;
 mod multiprocess;
 mod passwords;
+mod providers;
 mod puppet;
 mod register;
 mod registration_tokens;

@@ -1,0 +1,230 @@
+//! `modules:` (the auth provider modules mxauth has built in, configured
+//! with the names and `config:` of the Synapse modules they replace) and
+//! `jwt_config:` (Synapse's `org.matrix.login.jwt`).
+
+use super::yaml::{as_duration_ms, as_list, as_string, KResult, KeyError, Map, Node};
+use super::Secret;
+
+/// The top-level keys this file parses.
+pub(crate) const MODULE_TOP_LEVEL_KEYS: &[&str] = &["modules", "jwt_config"];
+
+/// matrix-synapse-rest-password-provider.
+pub const REST_MODULE: &str = "rest_auth_provider.RestAuthProvider";
+const BUILT_IN_MODULES: &[&str] = &[REST_MODULE];
+
+/// One entry of `modules:`, in the order of the file (the order providers
+/// are asked in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleConfig {
+    Rest(RestProviderConfig),
+}
+
+/// The `config:` of `rest_auth_provider.RestAuthProvider`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestProviderConfig {
+    /// `endpoint`: the backend's base URL (`/_matrix-internal/...` is appended).
+    pub endpoint: String,
+    /// `policy.registration.username.enforceLowercase` (default true): a
+    /// user whose localpart is not lower-case is not created.
+    pub enforce_lowercase: bool,
+    /// `policy.registration.profile.name` (default true): the backend's
+    /// display name is set when the user is created.
+    pub set_name_on_register: bool,
+    /// `policy.all.threepid.update` (default true): the backend's 3PIDs are
+    /// added to the user when it is created.
+    pub update_threepids: bool,
+    /// `timeout` (mxauth's; default 10s): how long the backend may take.
+    pub timeout_ms: u64,
+}
+
+/// `jwt_config:`, as Synapse's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    /// `secret`: the HMAC secret, or the PEM public key for RS*/ES*/PS*/EdDSA.
+    pub secret: Secret,
+    /// `algorithm`, such as `HS256` or `RS256`.
+    pub algorithm: String,
+    /// `subject_claim` (default `sub`): the claim holding the localpart.
+    pub subject_claim: String,
+    /// `display_name_claim`: the claim giving a new user's display name.
+    pub display_name_claim: Option<String>,
+    /// `issuer`: when set, the `iss` claim must equal it.
+    pub issuer: Option<String>,
+    /// `audiences`: when set, the `aud` claim must hold one of them; when
+    /// not, a token with an `aud` claim is refused (as Synapse does).
+    pub audiences: Option<Vec<String>>,
+}
+
+/// `modules:` as a list of the providers to build, in order.
+pub(crate) fn parse_modules(top: &Map<'_>) -> KResult<Vec<ModuleConfig>> {
+    let Some(list) = top.get("modules") else {
+        return Ok(Vec::new());
+    };
+    let mut modules = Vec::new();
+    for item in as_list(list.node())? {
+        let map = Map::from_node(item.node())?;
+        map.check_keys(&["module", "config"], &[])?;
+        let Some(name) = map.get("module") else {
+            return Err(KeyError::new(
+                map.path_of("module"),
+                "missing: the module's Python name",
+            ));
+        };
+        let name_path = name.path.clone();
+        let name = as_string(name.node())?;
+        let config = map.get("config");
+        let config_path = map.path_of("config");
+        let config = match &config {
+            Some(l) => Map::from_node(l.node())?,
+            None => Map::from_value(&serde_yaml::Value::Null, &config_path)?,
+        };
+        match name.as_str() {
+            REST_MODULE => modules.push(ModuleConfig::Rest(parse_rest(&config)?)),
+            _ => {
+                return Err(KeyError::new(
+                    name_path,
+                    format!(
+                        "module `{name}` is not built into mxauth (the modules it has: {})",
+                        BUILT_IN_MODULES.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(modules)
+}
+
+fn parse_rest(map: &Map<'_>) -> KResult<RestProviderConfig> {
+    map.check_keys(&["endpoint", "policy", "timeout"], &[])?;
+    let endpoint = map.string("endpoint")?.ok_or_else(|| {
+        KeyError::new(
+            map.path_of("endpoint"),
+            "missing: the URL of the REST backend",
+        )
+    })?;
+    let parsed = url::Url::parse(&endpoint)
+        .map_err(|e| KeyError::new(map.path_of("endpoint"), format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(KeyError::new(
+            map.path_of("endpoint"),
+            "must be an http:// or https:// URL",
+        ));
+    }
+    let timeout_ms = match map.get("timeout") {
+        Some(l) => as_duration_ms(l.node())?,
+        None => 10_000,
+    };
+    let mut config = RestProviderConfig {
+        endpoint: endpoint.trim_end_matches('/').to_owned(),
+        enforce_lowercase: true,
+        set_name_on_register: true,
+        update_threepids: true,
+        timeout_ms,
+    };
+    if let Some(policy) = map.get("policy") {
+        let policy = Map::from_node(policy.node())?;
+        policy.check_keys(&["registration", "login", "all"], &[])?;
+        if let Some(reg) = policy.get("registration") {
+            let reg = Map::from_node(reg.node())?;
+            reg.check_keys(&["username", "profile"], &[])?;
+            if let Some(u) = reg.get("username") {
+                let u = Map::from_node(u.node())?;
+                u.check_keys(&["enforceLowercase"], &[])?;
+                config.enforce_lowercase = u.bool_or("enforceLowercase", true)?;
+            }
+            if let Some(p) = reg.get("profile") {
+                let p = Map::from_node(p.node())?;
+                p.check_keys(&["name"], &[])?;
+                config.set_name_on_register = p.bool_or("name", true)?;
+            }
+        }
+        if let Some(login) = policy.get("login") {
+            let login = Map::from_node(login.node())?;
+            login.check_keys(&["profile"], &[])?;
+            if let Some(p) = login.get("profile") {
+                let p = Map::from_node(p.node())?;
+                p.check_keys(&["name"], &[])?;
+                if p.bool_or("name", false)? {
+                    return Err(KeyError::new(
+                        p.path_of("name"),
+                        "not supported by mxauth: the display name is set only when \
+                         the user is created",
+                    ));
+                }
+            }
+        }
+        if let Some(all) = policy.get("all") {
+            let all = Map::from_node(all.node())?;
+            all.check_keys(&["threepid"], &[])?;
+            if let Some(t) = all.get("threepid") {
+                let t = Map::from_node(t.node())?;
+                t.check_keys(&["update", "replace"], &[])?;
+                config.update_threepids = t.bool_or("update", true)?;
+                if t.bool_or("replace", false)? {
+                    return Err(KeyError::new(
+                        t.path_of("replace"),
+                        "not supported by mxauth: 3PIDs are taken from the backend only \
+                         when the user is created",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// `jwt_config:`; `None` unless `enabled: true`.
+pub(crate) fn parse_jwt(top: &Map<'_>) -> KResult<Option<JwtConfig>> {
+    let Some(l) = top.get("jwt_config") else {
+        return Ok(None);
+    };
+    let map = Map::from_node(l.node())?;
+    map.check_keys(
+        &[
+            "enabled",
+            "secret",
+            "algorithm",
+            "subject_claim",
+            "display_name_claim",
+            "issuer",
+            "audiences",
+        ],
+        &[],
+    )?;
+    if !map.bool_or("enabled", false)? {
+        return Ok(None);
+    }
+    let required = |key: &str| KeyError::new(map.path_of(key), "missing: required with enabled");
+    let secret = map
+        .secret("secret")?
+        .map(Secret::new)
+        .ok_or_else(|| required("secret"))?;
+    let algorithm = map
+        .string("algorithm")?
+        .ok_or_else(|| required("algorithm"))?;
+    if algorithm.parse::<jsonwebtoken::Algorithm>().is_err() {
+        return Err(KeyError::new(
+            map.path_of("algorithm"),
+            format!("unknown algorithm `{algorithm}` (HS256, RS256, ES256, EdDSA, ...)"),
+        ));
+    }
+    let audiences = match map.get("audiences") {
+        Some(l) => Some(string_list(l.node())?),
+        None => None,
+    };
+    Ok(Some(JwtConfig {
+        secret,
+        algorithm,
+        subject_claim: map.string("subject_claim")?.unwrap_or_else(|| "sub".into()),
+        display_name_claim: map.string("display_name_claim")?,
+        issuer: map.string("issuer")?,
+        audiences,
+    }))
+}
+
+fn string_list(node: Node<'_>) -> KResult<Vec<String>> {
+    as_list(node)?
+        .iter()
+        .map(|item| as_string(item.node()))
+        .collect()
+}

@@ -242,7 +242,16 @@ impl Auth {
             _ => {}
         }
         let req = parse_token_request(body)?;
-        if !self.threepid_allowed(MEDIUM_EMAIL, &req.email) {
+        let by_providers = matches!(purpose, TokenPurpose::PasswordReset)
+            || self
+                .providers
+                .is_3pid_allowed(
+                    MEDIUM_EMAIL,
+                    &req.email,
+                    matches!(purpose, TokenPurpose::Registration),
+                )
+                .await;
+        if !by_providers || !self.threepid_allowed(MEDIUM_EMAIL, &req.email) {
             return Err(Error::new(
                 403,
                 ErrCode::ThreepidDenied,

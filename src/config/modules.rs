@@ -228,3 +228,79 @@ fn string_list(node: Node<'_>) -> KResult<Vec<String>> {
         .map(|item| as_string(item.node()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigError};
+    use std::path::Path;
+
+    fn load(text: &str) -> Result<Config, (String, String)> {
+        match Config::from_yaml_str(text, Path::new("hs.yaml")) {
+            Ok(l) => Ok(l.config),
+            Err(ConfigError::Parse { path, message, .. }) => Err((path, message)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn synapse_module_sections_load_unchanged() {
+        let c = load(
+            "server_name: hs\nmodules:\n  - module: rest_auth_provider.RestAuthProvider\n    config:\n      endpoint: https://auth.example/\n      policy:\n        registration:\n          username: {enforceLowercase: false}\n          profile: {name: false}\n        all:\n          threepid: {update: false}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.modules,
+            [ModuleConfig::Rest(RestProviderConfig {
+                endpoint: "https://auth.example".into(),
+                enforce_lowercase: false,
+                set_name_on_register: false,
+                update_threepids: false,
+                timeout_ms: 10_000,
+            })]
+        );
+    }
+
+    #[test]
+    fn unknown_modules_and_bad_keys_are_named() {
+        let (path, message) =
+            load("server_name: hs\nmodules:\n  - module: my_spam_checker.Checker\n").unwrap_err();
+        assert_eq!(path, "modules[0].module");
+        assert!(message.contains("my_spam_checker.Checker"), "{message}");
+        let (path, _) = load(
+            "server_name: hs\nmodules:\n  - module: rest_auth_provider.RestAuthProvider\n    config: {}\n",
+        )
+        .unwrap_err();
+        assert_eq!(path, "modules[0].config.endpoint");
+        let (path, _) = load(
+            "server_name: hs\nmodules:\n  - module: rest_auth_provider.RestAuthProvider\n    config: {endpoint: 'http://x', endpont: 1}\n",
+        )
+        .unwrap_err();
+        assert_eq!(path, "modules[0].config.endpont");
+        let (path, _) = load(
+            "server_name: hs\nmodules:\n  - module: rest_auth_provider.RestAuthProvider\n    config: {endpoint: 'http://x', policy: {all: {threepid: {replace: true}}}}\n",
+        )
+        .unwrap_err();
+        assert_eq!(path, "modules[0].config.policy.all.threepid.replace");
+    }
+
+    #[test]
+    fn jwt_config_as_synapse() {
+        let c = load("server_name: hs\njwt_config:\n  enabled: true\n  secret: s3cret\n  algorithm: HS256\n  issuer: idp\n  audiences: [a, b]\n").unwrap();
+        let jwt = c.jwt.expect("enabled");
+        assert_eq!(jwt.secret.expose(), "s3cret");
+        assert_eq!(jwt.subject_claim, "sub");
+        assert_eq!(jwt.issuer.as_deref(), Some("idp"));
+        assert_eq!(jwt.audiences, Some(vec!["a".into(), "b".into()]));
+        let c = load("server_name: hs\njwt_config:\n  enabled: false\n  secret: s\n").unwrap();
+        assert!(c.jwt.is_none());
+        let (path, _) = load("server_name: hs\njwt_config:\n  enabled: true\n  algorithm: HS256\n")
+            .unwrap_err();
+        assert_eq!(path, "jwt_config.secret");
+        let (path, _) = load(
+            "server_name: hs\njwt_config:\n  enabled: true\n  secret: s\n  algorithm: HS257\n",
+        )
+        .unwrap_err();
+        assert_eq!(path, "jwt_config.algorithm");
+    }
+}

@@ -589,7 +589,127 @@ async fn passwords_only_for_reauth(backend: Backend) {
     server.stop().await;
 }
 
+/// Chooses registrations' usernames and display names, and refuses
+/// addresses at `blocked.example`.
+struct Registrar {
+    log: Log,
+}
+
+#[async_trait::async_trait]
+impl AuthProvider for Registrar {
+    fn name(&self) -> &str {
+        "registrar"
+    }
+
+    async fn get_username_for_registration(
+        &self,
+        uia_results: &Map<String, Value>,
+        params: &Map<String, Value>,
+    ) -> ProviderResult<Option<String>> {
+        self.log.lock().unwrap().push(format!(
+            "username:{}",
+            uia_results.keys().cloned().collect::<Vec<_>>().join(",")
+        ));
+        Ok(params
+            .get("username")
+            .and_then(Value::as_str)
+            .map(|u| format!("chosen-{u}")))
+    }
+
+    async fn get_displayname_for_registration(
+        &self,
+        _uia_results: &Map<String, Value>,
+        params: &Map<String, Value>,
+    ) -> ProviderResult<Option<String>> {
+        Ok(params
+            .get("username")
+            .and_then(Value::as_str)
+            .map(|u| format!("The {u}")))
+    }
+
+    async fn is_3pid_allowed(
+        &self,
+        medium: &str,
+        address: &str,
+        registration: bool,
+    ) -> ProviderResult<bool> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("3pid:{medium}:{address}:{registration}"));
+        Ok(!address.ends_with("@blocked.example"))
+    }
+}
+
+async fn registration_callbacks(backend: Backend) {
+    let log = log();
+    let providers: Vec<Arc<dyn AuthProvider>> = vec![Arc::new(Registrar { log: log.clone() })];
+    let server = TestServer::start_with_providers(
+        backend,
+        |c| {
+            // Email validation configured (nothing listens: a refused
+            // address is refused before any mail is sent).
+            c.email = Some(mxauth::config::EmailConfig {
+                smtp_host: "127.0.0.1".into(),
+                smtp_port: 9,
+                smtp_user: None,
+                smtp_pass: None,
+                force_tls: false,
+                require_transport_security: false,
+                enable_tls: false,
+                tlsname: None,
+                notif_from: "Test <noreply@test.example>".into(),
+                app_name: "Test".into(),
+                validation_token_lifetime_ms: 3_600_000,
+            });
+        },
+        providers,
+    )
+    .await;
+    let (user_id, token, _) = server.register("judy", "judy-password").await;
+    assert_eq!(user_id, format!("@chosen-judy:{SERVER_NAME}"));
+    assert_eq!(taken(&log), ["username:m.login.dummy"]);
+    let (status, me) = server
+        .get("/_matrix/client/v3/account/whoami", Some(&token))
+        .await;
+    assert_eq!(
+        (status, me["user_id"].clone()),
+        (StatusCode::OK, json!(user_id))
+    );
+    let store = mxauth::store::connect(&server.db.config.url(), 1)
+        .await
+        .unwrap();
+    let user = store.get_user(&user_id).await.unwrap().unwrap();
+    assert_eq!(user.displayname.as_deref(), Some("The judy"));
+
+    let got = server
+        .post(
+            "/_matrix/client/v3/register/email/requestToken",
+            None,
+            json!({"client_secret": "secret123", "email": "eve@blocked.example", "send_attempt": 1}),
+        )
+        .await;
+    assert_error(&got, 403, "M_THREEPID_DENIED");
+    let got = server
+        .post(
+            "/_matrix/client/v3/account/3pid/email/requestToken",
+            Some(&token),
+            json!({"client_secret": "secret123", "email": "judy@blocked.example", "send_attempt": 1}),
+        )
+        .await;
+    assert_error(&got, 403, "M_THREEPID_DENIED");
+    assert_eq!(
+        taken(&log),
+        [
+            "3pid:email:eve@blocked.example:true",
+            "3pid:email:judy@blocked.example:false"
+        ]
+    );
+    server.stop().await;
+}
+
 both!(
+    registration_callbacks,
     ordered_first_success_wins_local_last,
     custom_login_type_and_missing_fields,
     slow_provider_is_skipped,

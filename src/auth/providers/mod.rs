@@ -16,6 +16,7 @@
 
 pub mod jwt;
 mod login;
+mod registration;
 pub mod rest;
 
 use crate::config::{Config, ModuleConfig};

@@ -39,7 +39,7 @@ impl RestProvider {
             .map_err(|e| format!("{MODULE_NAME}: cannot build the HTTP client: {e}"))?;
         Ok(RestProvider {
             http,
-            url: format!("{}{CHECK_PATH}", config.endpoint),
+            url: format!("{}{CHECK_PATH}", config.endpoint.trim_end_matches('/')),
             config: config.clone(),
             server_name: server_name.to_owned(),
         })

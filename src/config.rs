@@ -28,7 +28,10 @@ use zeroize::Zeroizing;
 
 pub use self::appservice::{AppServiceConfig, Namespace};
 pub use self::email::{AllowedThreepid, EmailConfig, ThreepidConfig};
-pub use self::modules::{JwtConfig, ModuleConfig, RestProviderConfig, REST_MODULE};
+pub use self::modules::{
+    JwtConfig, LdapProviderConfig, LdapSearch, ModuleConfig, RestProviderConfig, LDAP_MODULE,
+    REST_MODULE,
+};
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
 // ---------------------------------------------------------------------------

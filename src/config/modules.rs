@@ -8,15 +8,51 @@ use super::Secret;
 /// The top-level keys this file parses.
 pub(crate) const MODULE_TOP_LEVEL_KEYS: &[&str] = &["modules", "jwt_config"];
 
+/// synapse-ldap3's module.
+pub const LDAP_MODULE: &str = "ldap_auth_provider.LdapAuthProviderModule";
 /// matrix-synapse-rest-password-provider.
 pub const REST_MODULE: &str = "rest_auth_provider.RestAuthProvider";
-const BUILT_IN_MODULES: &[&str] = &[REST_MODULE];
+const BUILT_IN_MODULES: &[&str] = &[LDAP_MODULE, REST_MODULE];
 
 /// One entry of `modules:`, in the order of the file (the order providers
 /// are asked in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModuleConfig {
+    Ldap(LdapProviderConfig),
     Rest(RestProviderConfig),
+}
+
+/// The `config:` of `ldap_auth_provider.LdapAuthProviderModule`
+/// (synapse-ldap3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapProviderConfig {
+    /// `uri`: one URI or a list (tried in order): `ldap://` or `ldaps://`.
+    pub uris: Vec<String>,
+    /// `start_tls` (default false): StartTLS on an `ldap://` connection.
+    pub start_tls: bool,
+    /// `validate_cert` (default true): check the server's certificate.
+    pub validate_cert: bool,
+    /// `base`: where users are (simple mode binds as `<uid>=<user>,<base>`).
+    pub base: String,
+    /// `attributes.uid`, `attributes.name`, `attributes.mail`.
+    pub uid_attribute: String,
+    pub name_attribute: String,
+    pub mail_attribute: String,
+    /// Search mode (`mode: search`, or `bind_dn` set): find the user's
+    /// entry first (bound as `bind_dn`, or anonymously), then bind as it.
+    pub search: Option<LdapSearch>,
+    /// `timeout` (mxauth's; default 5s): for connecting and for each
+    /// operation, and for a whole check.
+    pub timeout_ms: u64,
+}
+
+/// Search mode's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapSearch {
+    /// `bind_dn` with `bind_password` (or `bind_password_file`); `None`: anonymous.
+    pub bind: Option<(String, Secret)>,
+    /// `filter`: ANDed with the uid (or mail) filter, e.g. `(objectClass=posixAccount)`.
+    pub filter: Option<String>,
 }
 
 /// The `config:` of `rest_auth_provider.RestAuthProvider`.
@@ -80,6 +116,11 @@ pub(crate) fn parse_modules(top: &Map<'_>) -> KResult<Vec<ModuleConfig>> {
         };
         match name.as_str() {
             REST_MODULE => modules.push(ModuleConfig::Rest(parse_rest(&config)?)),
+            LDAP_MODULE => {
+                if let Some(ldap) = parse_ldap(&config)? {
+                    modules.push(ModuleConfig::Ldap(ldap));
+                }
+            }
             _ => {
                 return Err(KeyError::new(
                     name_path,
@@ -92,6 +133,119 @@ pub(crate) fn parse_modules(top: &Map<'_>) -> KResult<Vec<ModuleConfig>> {
         }
     }
     Ok(modules)
+}
+
+/// synapse-ldap3's keys; `None` with `enabled: false`.
+fn parse_ldap(map: &Map<'_>) -> KResult<Option<LdapProviderConfig>> {
+    map.check_keys(
+        &[
+            "enabled",
+            "mode",
+            "uri",
+            "start_tls",
+            "validate_cert",
+            "base",
+            "attributes",
+            "bind_dn",
+            "bind_password",
+            "bind_password_file",
+            "filter",
+            "timeout",
+        ],
+        &[],
+    )?;
+    for unsupported in ["tls_options", "active_directory", "default_domain"] {
+        if map.contains(unsupported) {
+            return Err(KeyError::new(
+                map.path_of(unsupported),
+                "not supported by mxauth",
+            ));
+        }
+    }
+    if !map.bool_or("enabled", true)? {
+        return Ok(None);
+    }
+    let required =
+        |key: &str| KeyError::new(map.path_of(key), "missing: required by the LDAP module");
+    let uris = match map.get("uri") {
+        Some(l) => match l.value {
+            serde_yaml::Value::Sequence(_) => string_list(l.node())?,
+            _ => vec![as_string(l.node())?],
+        },
+        None => return Err(required("uri")),
+    };
+    if uris.is_empty() {
+        return Err(required("uri"));
+    }
+    for uri in &uris {
+        if !(uri.starts_with("ldap://") || uri.starts_with("ldaps://")) {
+            return Err(KeyError::new(
+                map.path_of("uri"),
+                format!("`{uri}` is not an ldap:// or ldaps:// URI"),
+            ));
+        }
+    }
+    let base = map.string("base")?.ok_or_else(|| required("base"))?;
+    let attributes = map
+        .get("attributes")
+        .ok_or_else(|| required("attributes"))?;
+    let attributes = Map::from_node(attributes.node())?;
+    attributes.check_keys(&["uid", "name", "mail"], &[])?;
+    let attribute = |key: &str| {
+        attributes.string(key)?.ok_or_else(|| {
+            KeyError::new(
+                attributes.path_of(key),
+                "missing: required by the LDAP module",
+            )
+        })
+    };
+    let (uid_attribute, name_attribute, mail_attribute) =
+        (attribute("uid")?, attribute("name")?, attribute("mail")?);
+    let mode = map.string("mode")?.unwrap_or_else(|| "simple".into());
+    let bind = match map.string("bind_dn")? {
+        Some(dn) => {
+            let password = match (map.secret("bind_password")?, map.get("bind_password_file")) {
+                (Some(p), _) => p,
+                (None, Some(file)) => {
+                    let path = as_string(file.node())?;
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| KeyError::new(&file.path, format!("cannot read {path}: {e}")))?
+                        .trim_end_matches('\n')
+                        .to_owned()
+                }
+                (None, None) => {
+                    return Err(KeyError::new(
+                        map.path_of("bind_password"),
+                        "missing: bind_password or bind_password_file is required with bind_dn",
+                    ))
+                }
+            };
+            Some((dn, Secret::new(password)))
+        }
+        None => None,
+    };
+    let search = if bind.is_some() || mode == "search" {
+        Some(LdapSearch {
+            bind,
+            filter: map.string("filter")?,
+        })
+    } else {
+        None
+    };
+    Ok(Some(LdapProviderConfig {
+        uris,
+        start_tls: map.bool_or("start_tls", false)?,
+        validate_cert: map.bool_or("validate_cert", true)?,
+        base,
+        uid_attribute,
+        name_attribute,
+        mail_attribute,
+        search,
+        timeout_ms: match map.get("timeout") {
+            Some(l) => as_duration_ms(l.node())?,
+            None => 5_000,
+        },
+    }))
 }
 
 fn parse_rest(map: &Map<'_>) -> KResult<RestProviderConfig> {

@@ -16,6 +16,7 @@ mod fallback;
 mod guests;
 mod introspect;
 mod jwt;
+mod ldap;
 mod login;
 mod multiprocess;
 mod passwords;

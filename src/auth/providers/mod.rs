@@ -9,12 +9,14 @@
 //! as a success. Two providers declaring one login type with different
 //! fields cannot be registered together (an error at start).
 //!
-//! The built-in providers: `rest.rs` (matrix-synapse-rest-password-provider).
+//! The built-in providers: `ldap.rs` (synapse-ldap3) and `rest.rs`
+//! (matrix-synapse-rest-password-provider).
 //! A Rust program adds its own with `Server::build_with_providers`.
 //! `jwt.rs` is Synapse's `org.matrix.login.jwt`, which Synapse has as a
 //! login handler of its own rather than as a module.
 
 pub mod jwt;
+pub mod ldap;
 mod login;
 mod registration;
 pub mod rest;
@@ -273,6 +275,9 @@ impl Providers {
         let mut providers: Vec<Arc<dyn AuthProvider>> = Vec::new();
         for module in &config.modules {
             match module {
+                ModuleConfig::Ldap(c) => {
+                    providers.push(Arc::new(ldap::LdapProvider::new(c, &config.server_name)))
+                }
                 ModuleConfig::Rest(c) => {
                     providers.push(Arc::new(rest::RestProvider::new(c, &config.server_name)?))
                 }

@@ -12,6 +12,7 @@ mod cli;
 mod devices;
 mod email;
 mod errors;
+mod example;
 mod fallback;
 mod guests;
 mod introspect;

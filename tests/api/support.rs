@@ -170,6 +170,11 @@ impl TestServer {
         )
         .await
         .expect("server builds");
+        Self::serve(server, db)
+    }
+
+    /// Runs a server built elsewhere (by an example program, say) on `db`.
+    pub fn serve(server: Server, db: std::sync::Arc<FreshDatabase>) -> Self {
         let addrs = server.local_addrs();
         let addr = addrs[0];
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

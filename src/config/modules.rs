@@ -458,3 +458,82 @@ mod tests {
         assert_eq!(path, "jwt_config.algorithm");
     }
 }
+
+#[cfg(test)]
+mod ldap_tests {
+    use super::*;
+    use crate::config::{Config, ConfigError};
+    use std::path::Path;
+
+    fn load(text: &str) -> Result<Config, (String, String)> {
+        match Config::from_yaml_str(text, Path::new("hs.yaml")) {
+            Ok(l) => Ok(l.config),
+            Err(ConfigError::Parse { path, message, .. }) => Err((path, message)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const LDAP: &str = "server_name: hs
+modules:
+  - module: ldap_auth_provider.LdapAuthProviderModule
+    config:
+      enabled: true
+      uri: ldap://ldap.example.com:389
+      start_tls: true
+      base: ou=users,dc=example,dc=com
+      attributes:
+        uid: cn
+        mail: mail
+        name: givenName
+";
+
+    #[test]
+    fn synapse_ldap3_config_loads() {
+        let c = load(LDAP).unwrap();
+        let [ModuleConfig::Ldap(l)] = c.modules.as_slice() else {
+            panic!("{:?}", c.modules)
+        };
+        assert_eq!(l.uris, ["ldap://ldap.example.com:389"]);
+        assert!(l.start_tls && l.validate_cert);
+        assert_eq!(
+            (l.uid_attribute.as_str(), l.name_attribute.as_str()),
+            ("cn", "givenName")
+        );
+        assert!(l.search.is_none(), "simple mode by default");
+
+        let search = format!(
+            "{LDAP}      bind_dn: cn=svc,dc=example,dc=com\n      bind_password: pw\n      filter: '(objectClass=posixAccount)'\n"
+        );
+        let c = load(&search).unwrap();
+        let [ModuleConfig::Ldap(l)] = c.modules.as_slice() else {
+            panic!()
+        };
+        let s = l.search.as_ref().expect("bind_dn means search mode");
+        assert_eq!(s.bind.as_ref().unwrap().1.expose(), "pw");
+        assert_eq!(s.filter.as_deref(), Some("(objectClass=posixAccount)"));
+
+        let off = LDAP.replace("enabled: true", "enabled: false");
+        assert!(load(&off).unwrap().modules.is_empty());
+    }
+
+    #[test]
+    fn ldap_config_errors_name_the_key() {
+        let no_pw = format!("{LDAP}      bind_dn: cn=svc\n");
+        assert_eq!(
+            load(&no_pw).unwrap_err().0,
+            "modules[0].config.bind_password"
+        );
+        let ad = format!("{LDAP}      active_directory: true\n");
+        assert_eq!(
+            load(&ad).unwrap_err().0,
+            "modules[0].config.active_directory"
+        );
+        let bad_uri = LDAP.replace("ldap://ldap.example.com:389", "http://x");
+        assert_eq!(load(&bad_uri).unwrap_err().0, "modules[0].config.uri");
+        let no_uid = LDAP.replace("        uid: cn\n", "");
+        assert_eq!(
+            load(&no_uid).unwrap_err().0,
+            "modules[0].config.attributes.uid"
+        );
+    }
+}

@@ -408,23 +408,33 @@ async fn ldap_directory_down(backend: Backend) {
     logs_in(&server, user("carol"), "carol-local-pw", "carol").await;
     server.stop().await;
 
-    let server = TestServer::start_on(db, |c| {
-        c.modules = vec![ModuleConfig::Ldap(ldap_config(
-            format!("ldap://127.0.0.1:{silent_port}"),
-            None,
-        ))];
-    })
-    .await;
-    let start = Instant::now();
-    let got = login(&server, user("alice"), "alice-ldap-pw").await;
-    assert_error(&got, 403, "M_FORBIDDEN");
-    assert!(
-        start.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        start.elapsed()
-    );
-    logs_in(&server, user("carol"), "carol-local-pw", "carol").await;
-    server.stop().await;
+    // A directory that drops every connection as soon as it is made.
+    let dropping = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dropping_port = dropping.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = dropping.accept().await {
+            drop(socket);
+        }
+    });
+    for port in [silent_port, dropping_port] {
+        let server = TestServer::start_on(db.clone(), |c| {
+            c.modules = vec![ModuleConfig::Ldap(ldap_config(
+                format!("ldap://127.0.0.1:{port}"),
+                None,
+            ))];
+        })
+        .await;
+        let start = Instant::now();
+        let got = login(&server, user("alice"), "alice-ldap-pw").await;
+        assert_error(&got, 403, "M_FORBIDDEN");
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            start.elapsed()
+        );
+        logs_in(&server, user("carol"), "carol-local-pw", "carol").await;
+        server.stop().await;
+    }
 }
 
 /// LDAPS and StartTLS: with `validate_cert: false` a self-signed directory

@@ -131,7 +131,10 @@ impl AuthProvider for TestProvider {
             device_id.unwrap_or("-"),
             access_token.unwrap_or("-")
         ));
-        Ok(())
+        match self.behaviour {
+            Behaviour::Errors => Err(ProviderError::new("backend exploded")),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -221,6 +224,27 @@ async fn ordered_first_success_wins_local_last(backend: Backend) {
     assert_error(&got, 403, "M_FORBIDDEN");
     let got = password_login(&server, "nobody", "wrong").await;
     assert_error(&got, 403, "M_FORBIDDEN");
+
+    // Logging out: every provider hears of it, the erroring one too, and
+    // its error does not fail the logout.
+    let token = res["access_token"].as_str().unwrap();
+    taken(&log);
+    let (status, body) = server
+        .post("/_matrix/client/v3/logout", Some(token), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<String> = taken(&log)
+        .iter()
+        .map(|l| l.split(':').take(2).collect::<Vec<_>>().join(":"))
+        .collect();
+    assert_eq!(
+        names,
+        ["broken:logged_out", "first:logged_out", "second:logged_out"]
+    );
+    let (status, _) = server
+        .get("/_matrix/client/v3/account/whoami", Some(token))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     server.stop().await;
 }
 
@@ -249,6 +273,17 @@ async fn custom_login_type_and_missing_fields(backend: Backend) {
         "a request missing a field reaches no provider"
     );
 
+    // Two first logins at once: one user is created, both get a session.
+    let first = json!({"type": CUSTOM_TYPE, "user": "bob", "my_field": "building"});
+    let (a, b) = tokio::join!(login(first.clone()), login(first));
+    assert_eq!(
+        (a.0, b.0),
+        (StatusCode::OK, StatusCode::OK),
+        "{} {}",
+        a.1,
+        b.1
+    );
+    assert_eq!(a.1["user_id"], b.1["user_id"]);
     let got = login(json!({"type": CUSTOM_TYPE, "identifier": {"type": "m.id.user", "user": "bob"}, "my_field": "digging"})).await;
     assert_error(&got, 403, "M_FORBIDDEN");
     let (status, res) = login(json!({"type": CUSTOM_TYPE, "user": "bob", "my_field": "building", "initial_device_display_name": "phone"})).await;

@@ -425,7 +425,8 @@ impl Providers {
     }
 
     /// Tells every provider about ended sessions: one call per device (or
-    /// one with no device when the token had none).
+    /// one with no device when the token had none). A provider's calls
+    /// share one timeout, so many devices cannot multiply a slow one's wait.
     pub async fn on_logged_out(
         &self,
         user_id: &str,
@@ -433,10 +434,15 @@ impl Providers {
         access_token: Option<&str>,
     ) {
         for p in &self.providers {
-            for device in device_ids {
-                let fut = p.on_logged_out(user_id, *device, access_token);
-                self.call(p.as_ref(), "on_logged_out", fut).await;
-            }
+            let all = async {
+                for device in device_ids {
+                    if let Err(e) = p.on_logged_out(user_id, *device, access_token).await {
+                        tracing::warn!(provider = p.name(), "on_logged_out failed: {e}");
+                    }
+                }
+                Ok(())
+            };
+            self.call(p.as_ref(), "on_logged_out", all).await;
         }
     }
 

@@ -6,10 +6,12 @@ use super::yaml::{as_duration_ms, as_list, as_string, KResult, KeyError, Map, No
 use super::Secret;
 
 /// The top-level keys this file parses.
-pub(crate) const MODULE_TOP_LEVEL_KEYS: &[&str] = &["modules", "jwt_config"];
+pub(crate) const MODULE_TOP_LEVEL_KEYS: &[&str] = &["modules", "password_providers", "jwt_config"];
 
 /// synapse-ldap3's module.
 pub const LDAP_MODULE: &str = "ldap_auth_provider.LdapAuthProviderModule";
+/// synapse-ldap3's class for the legacy `password_providers:` list.
+pub const LDAP_LEGACY_MODULE: &str = "ldap_auth_provider.LdapAuthProvider";
 /// matrix-synapse-rest-password-provider.
 pub const REST_MODULE: &str = "rest_auth_provider.RestAuthProvider";
 const BUILT_IN_MODULES: &[&str] = &[LDAP_MODULE, REST_MODULE];
@@ -91,13 +93,20 @@ pub struct JwtConfig {
     pub audiences: Option<Vec<String>>,
 }
 
-/// `modules:` as a list of the providers to build, in order.
+/// `modules:` and then the legacy `password_providers:` (as Synapse loads
+/// them), as a list of the providers to build, in order.
 pub(crate) fn parse_modules(top: &Map<'_>) -> KResult<Vec<ModuleConfig>> {
-    let Some(list) = top.get("modules") else {
-        return Ok(Vec::new());
-    };
     let mut modules = Vec::new();
-    for item in as_list(list.node())? {
+    for key in ["modules", "password_providers"] {
+        if let Some(list) = top.get(key) {
+            parse_module_list(list.node(), key == "password_providers", &mut modules)?;
+        }
+    }
+    Ok(modules)
+}
+
+fn parse_module_list(list: Node<'_>, legacy: bool, modules: &mut Vec<ModuleConfig>) -> KResult<()> {
+    for item in as_list(list)? {
         let map = Map::from_node(item.node())?;
         map.check_keys(&["module", "config"], &[])?;
         let Some(name) = map.get("module") else {
@@ -121,6 +130,11 @@ pub(crate) fn parse_modules(top: &Map<'_>) -> KResult<Vec<ModuleConfig>> {
                     modules.push(ModuleConfig::Ldap(ldap));
                 }
             }
+            LDAP_LEGACY_MODULE if legacy => {
+                if let Some(ldap) = parse_ldap(&config)? {
+                    modules.push(ModuleConfig::Ldap(ldap));
+                }
+            }
             _ => {
                 return Err(KeyError::new(
                     name_path,
@@ -132,7 +146,7 @@ pub(crate) fn parse_modules(top: &Map<'_>) -> KResult<Vec<ModuleConfig>> {
             }
         }
     }
-    Ok(modules)
+    Ok(())
 }
 
 /// synapse-ldap3's keys; `None` with `enabled: false`.
@@ -514,6 +528,32 @@ modules:
 
         let off = LDAP.replace("enabled: true", "enabled: false");
         assert!(load(&off).unwrap().modules.is_empty());
+    }
+
+    #[test]
+    fn legacy_password_providers_come_after_modules() {
+        let text = format!(
+            "{LDAP}password_providers:\n  - module: ldap_auth_provider.LdapAuthProvider\n    config: {{uri: 'ldap://second', base: b, attributes: {{uid: uid, name: cn, mail: mail}}}}\n  - module: rest_auth_provider.RestAuthProvider\n    config: {{endpoint: 'http://rest'}}\n"
+        );
+        let c = load(&text).unwrap();
+        let kinds: Vec<String> = c
+            .modules
+            .iter()
+            .map(|m| match m {
+                ModuleConfig::Ldap(l) => l.uris[0].clone(),
+                ModuleConfig::Rest(r) => r.endpoint.clone(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "ldap://ldap.example.com:389",
+                "ldap://second",
+                "http://rest"
+            ]
+        );
+        let unknown = "server_name: hs\npassword_providers:\n  - module: other.Provider\n";
+        assert_eq!(load(unknown).unwrap_err().0, "password_providers[0].module");
     }
 
     #[test]

@@ -54,7 +54,6 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     "sso",
     // auth, implemented later (older Synapse keys, still read or rejected by Synapse)
     "account_validity",
-    "password_providers",
     "enable_registration_token_3pid_bypass",
     "oidc_config",
     "ldap_config",

@@ -34,6 +34,9 @@ pub struct LdapProviderConfig {
     pub start_tls: bool,
     /// `validate_cert` (default true): check the server's certificate.
     pub validate_cert: bool,
+    /// `tls_options.ca_certs_file`: the CA certificates (PEM) the
+    /// directory's certificate is checked against, instead of the system's.
+    pub ca_certs_file: Option<std::path::PathBuf>,
     /// `base`: where users are (simple mode binds as `<uid>=<user>,<base>`).
     pub base: String,
     /// `attributes.uid`, `attributes.name`, `attributes.mail`.
@@ -165,10 +168,25 @@ fn parse_ldap(map: &Map<'_>) -> KResult<Option<LdapProviderConfig>> {
             "bind_password_file",
             "filter",
             "timeout",
+            "tls_options",
         ],
         &[],
     )?;
-    for unsupported in ["tls_options", "active_directory", "default_domain"] {
+    let ca_certs_file = match map.get("tls_options") {
+        Some(l) => {
+            if map.contains("validate_cert") {
+                return Err(KeyError::new(
+                    l.path,
+                    "validate_cert and tls_options cannot both be set (as in synapse-ldap3)",
+                ));
+            }
+            let options = Map::from_node(l.node())?;
+            options.check_keys(&["ca_certs_file"], &[])?;
+            options.string("ca_certs_file")?.map(Into::into)
+        }
+        None => None,
+    };
+    for unsupported in ["active_directory", "default_domain"] {
         if map.contains(unsupported) {
             return Err(KeyError::new(
                 map.path_of(unsupported),
@@ -250,6 +268,7 @@ fn parse_ldap(map: &Map<'_>) -> KResult<Option<LdapProviderConfig>> {
         uris,
         start_tls: map.bool_or("start_tls", false)?,
         validate_cert: map.bool_or("validate_cert", true)?,
+        ca_certs_file,
         base,
         uid_attribute,
         name_attribute,
@@ -568,6 +587,16 @@ modules:
             load(&ad).unwrap_err().0,
             "modules[0].config.active_directory"
         );
+        let both = format!(
+            "{LDAP}      validate_cert: true\n      tls_options: {{ca_certs_file: /ca.pem}}\n"
+        );
+        assert_eq!(load(&both).unwrap_err().0, "modules[0].config.tls_options");
+        let tls = format!("{LDAP}      tls_options: {{ca_certs_file: /ca.pem}}\n");
+        let c = load(&tls).unwrap();
+        let [ModuleConfig::Ldap(l)] = c.modules.as_slice() else {
+            panic!()
+        };
+        assert_eq!(l.ca_certs_file.as_deref(), Some(Path::new("/ca.pem")));
         let bad_uri = LDAP.replace("ldap://ldap.example.com:389", "http://x");
         assert_eq!(load(&bad_uri).unwrap_err().0, "modules[0].config.uri");
         let no_uid = LDAP.replace("        uid: cn\n", "");

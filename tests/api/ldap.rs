@@ -11,7 +11,7 @@ use mxauth::config::{LdapProviderConfig, LdapSearch, ModuleConfig, Secret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 both!(
@@ -104,25 +104,70 @@ pidfile {dir}/slapd.pid
             dir = d.display()
         );
         if tls {
-            let status = Command::new("openssl")
-                .args([
+            // A CA, and the directory's certificate signed by it.
+            let openssl = |args: &[&str]| {
+                let out = Command::new("openssl")
+                    .args(args)
+                    .current_dir(d)
+                    .output()
+                    .expect("openssl runs");
+                assert!(
+                    out.status.success(),
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            std::fs::write(
+                d.join("ext.cnf"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+                 keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+            )
+            .unwrap();
+            openssl(
+                &[
                     "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                ])
-                .args([
+                ]
+                .iter()
+                .chain(&[
                     "-subj",
-                    "/CN=localhost",
-                    "-addext",
-                    "subjectAltName=IP:127.0.0.1",
+                    "/CN=mxauth-test-ca",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
                 ])
-                .arg("-keyout")
-                .arg(d.join("key.pem"))
-                .arg("-out")
-                .arg(d.join("cert.pem"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl runs");
-            assert!(status.success(), "openssl made a certificate");
+                .copied()
+                .collect::<Vec<_>>(),
+            );
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "server.csr",
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "cert.pem",
+            ]);
             conf.push_str(&format!(
                 "TLSCertificateFile {dir}/cert.pem\nTLSCertificateKeyFile {dir}/key.pem\n",
                 dir = d.display()
@@ -192,6 +237,11 @@ access to * by * read
         format!("ldap://127.0.0.1:{}", self.port)
     }
 
+    /// The CA that signed the directory's certificate (TLS only).
+    pub fn ca_file(&self) -> PathBuf {
+        self._dir.path().join("ca.pem")
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -209,6 +259,7 @@ fn ldap_config(uri: String, search: Option<LdapSearch>) -> LdapProviderConfig {
         uris: vec![uri],
         start_tls: false,
         validate_cert: true,
+        ca_certs_file: None,
         base: BASE.into(),
         uid_attribute: "uid".into(),
         name_attribute: "cn".into(),
@@ -437,8 +488,9 @@ async fn ldap_directory_down(backend: Backend) {
     }
 }
 
-/// LDAPS and StartTLS: with `validate_cert: false` a self-signed directory
-/// works; with certificates validated (the default) it is refused.
+/// LDAPS and StartTLS: a directory whose certificate the configured CA
+/// signed works (`tls_options.ca_certs_file`); with the system's roots
+/// (the default) it is refused; `validate_cert: false` skips the check.
 async fn ldap_tls(backend: Backend) {
     let slapd = Slapd::start(true).await;
     let ldaps = format!("ldaps://127.0.0.1:{}", slapd.tls_port.unwrap());
@@ -462,6 +514,16 @@ async fn ldap_tls(backend: Backend) {
         .await;
         let got = login(&server, user("alice"), "alice-ldap-pw").await;
         assert_error(&got, 403, "M_FORBIDDEN");
+        server.stop().await;
+
+        let server = TestServer::start_on(db.clone(), |c| {
+            let mut config = ldap_config(uri.clone(), search_mode());
+            config.start_tls = start_tls;
+            config.ca_certs_file = Some(slapd.ca_file());
+            c.modules = vec![ModuleConfig::Ldap(config)];
+        })
+        .await;
+        logs_in(&server, user("alice"), "alice-ldap-pw", "alice").await;
         server.stop().await;
     }
 }

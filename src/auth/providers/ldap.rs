@@ -23,6 +23,7 @@ use crate::auth::threepids::MEDIUM_EMAIL;
 use crate::config::LdapProviderConfig;
 use ldap3::{dn_escape, ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const MODULE_NAME: &str = crate::config::LDAP_MODULE;
@@ -32,6 +33,8 @@ const INVALID_CREDENTIALS: u32 = 49;
 pub struct LdapProvider {
     config: LdapProviderConfig,
     server_name: String,
+    /// TLS trusting only `tls_options.ca_certs_file`, when set.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The user's entry: its DN and the attributes asked for.
@@ -55,11 +58,17 @@ fn plain_name(name: &str) -> bool {
 }
 
 impl LdapProvider {
-    pub fn new(config: &LdapProviderConfig, server_name: &str) -> Self {
-        LdapProvider {
+    /// Fails when `tls_options.ca_certs_file` cannot be read.
+    pub fn new(config: &LdapProviderConfig, server_name: &str) -> Result<Self, String> {
+        let tls = match &config.ca_certs_file {
+            Some(path) => Some(Arc::new(tls_trusting(path)?)),
+            None => None,
+        };
+        Ok(LdapProvider {
             config: config.clone(),
             server_name: server_name.to_owned(),
-        }
+            tls,
+        })
     }
 
     fn op_timeout(&self) -> Duration {
@@ -70,10 +79,13 @@ impl LdapProvider {
     async fn connect(&self) -> ProviderResult<Ldap> {
         let mut last = None;
         for uri in &self.config.uris {
-            let settings = LdapConnSettings::new()
+            let mut settings = LdapConnSettings::new()
                 .set_conn_timeout(self.op_timeout())
                 .set_starttls(self.config.start_tls)
                 .set_no_tls_verify(!self.config.validate_cert);
+            if let Some(tls) = &self.tls {
+                settings = settings.set_config(tls.clone());
+            }
             match LdapConnAsync::with_settings(settings, uri).await {
                 Ok((conn, ldap)) => {
                     ldap3::drive!(conn);
@@ -178,6 +190,33 @@ impl LdapProvider {
     fn user_id(&self, localpart: &str) -> String {
         user_id(&localpart.to_lowercase(), &self.server_name)
     }
+}
+
+/// A TLS client configuration trusting only the CA certificates in `path`.
+fn tls_trusting(path: &std::path::Path) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let what = || {
+        format!(
+            "{MODULE_NAME}: tls_options.ca_certs_file {}",
+            path.display()
+        )
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", what()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("{}: {e}", what()))?;
+        roots.add(cert).map_err(|e| format!("{}: {e}", what()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no certificate in it", what()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("{}: {e}", what()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 #[async_trait::async_trait]

@@ -276,7 +276,7 @@ impl Providers {
         for module in &config.modules {
             match module {
                 ModuleConfig::Ldap(c) => {
-                    providers.push(Arc::new(ldap::LdapProvider::new(c, &config.server_name)))
+                    providers.push(Arc::new(ldap::LdapProvider::new(c, &config.server_name)?))
                 }
                 ModuleConfig::Rest(c) => {
                     providers.push(Arc::new(rest::RestProvider::new(c, &config.server_name)?))

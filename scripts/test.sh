@@ -31,6 +31,12 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   apt_install chromium chromium-driver
 fi
 
+# --- OpenLDAP, for the LDAP provider's tests (each starts its own slapd in a
+# temp dir on a free port; openssl makes the certificate of the TLS test)
+if [ ! -x /usr/sbin/slapd ] || [ ! -x /usr/sbin/slapadd ] || ! command -v openssl >/dev/null 2>&1; then
+  apt_install slapd ldap-utils openssl
+fi
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 PGTMP=$(mktemp -d /tmp/mxauth-pg.XXXXXX)

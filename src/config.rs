@@ -13,6 +13,7 @@
 
 mod appservice;
 mod email;
+mod modules;
 mod synapse_keys;
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,10 @@ use zeroize::Zeroizing;
 
 pub use self::appservice::{AppServiceConfig, Namespace};
 pub use self::email::{AllowedThreepid, EmailConfig, ThreepidConfig};
+pub use self::modules::{
+    JwtConfig, LdapProviderConfig, LdapSearch, ModuleConfig, RestProviderConfig, LDAP_MODULE,
+    REST_MODULE,
+};
 pub use self::usage::UsageConfig;
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
@@ -92,6 +97,10 @@ pub struct Config {
     /// `macaroon_secret_key` (or `_path`): guest access tokens that Synapse
     /// minted as macaroons with this key are accepted.
     pub macaroon_secret_key: Option<Secret>,
+    /// `modules:`: the built-in auth providers, in the order they are asked.
+    pub modules: Vec<ModuleConfig>,
+    /// `jwt_config:` with `enabled: true`: `org.matrix.login.jwt`.
+    pub jwt: Option<JwtConfig>,
 }
 
 /// Synapse's `user_consent` block, the parts about auth.
@@ -383,6 +392,8 @@ impl Default for Config {
             server_notices_localpart: None,
             usage: UsageConfig::default(),
             macaroon_secret_key: None,
+            modules: Vec::new(),
+            jwt: None,
         }
     }
 }
@@ -614,6 +625,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
         if TOP_LEVEL_KEYS.contains(&key)
             || email::THREEPID_TOP_LEVEL_KEYS.contains(&key)
             || usage::KEYS.contains(&key)
+            || modules::MODULE_TOP_LEVEL_KEYS.contains(&key)
         {
             continue;
         }
@@ -630,6 +642,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
                     .copied()
                     .chain(email::THREEPID_TOP_LEVEL_KEYS.iter().copied())
                     .chain(usage::KEYS.iter().copied())
+                    .chain(modules::MODULE_TOP_LEVEL_KEYS.iter().copied())
                     .chain(synapse_keys::all()),
             ),
         ));
@@ -759,6 +772,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     }
 
     let registration_shared_secret = parse_shared_secret(&top)?;
+    let modules = modules::parse_modules(&top)?;
+    let jwt = modules::parse_jwt(&top)?;
 
     let password_config = match top.get("password_config") {
         Some(l) => parse_password_config(l.node())?,
@@ -818,6 +833,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             server_notices_localpart,
             usage,
             macaroon_secret_key,
+            modules,
+            jwt,
         },
         ignored_keys,
     })

@@ -1,6 +1,7 @@
 //! Putting it together: open the store, build the rules engine, bind the
 //! listeners, run the background jobs, serve until told to stop.
 
+use crate::auth::providers::{AuthProvider, Providers};
 use crate::auth::Auth;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::Config;
@@ -28,6 +29,18 @@ impl Server {
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Random>,
     ) -> anyhow::Result<Self> {
+        Self::build_with_providers(config, clock, rng, Vec::new()).await
+    }
+
+    /// As [`Server::build_with`], with auth providers of the program's own,
+    /// asked after those of `modules:`, in the order given.
+    pub async fn build_with_providers(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+        providers: Vec<Arc<dyn AuthProvider>>,
+    ) -> anyhow::Result<Self> {
+        let providers = Providers::from_config(&config, providers).map_err(anyhow::Error::msg)?;
         let max_connections = match &config.database {
             crate::config::DatabaseConfig::Postgres { cp_max, .. } => cp_max.unwrap_or(10),
             crate::config::DatabaseConfig::Sqlite { .. } => 8,
@@ -74,7 +87,7 @@ impl Server {
             Some(r) => Some(crate::recaptcha::Recaptcha::new(r)?),
             None => None,
         };
-        let mut auth = Auth::new(Arc::new(config), store, clock, rng);
+        let mut auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);
         if let Some(verifier) = captcha {
             auth = auth.with_captcha(Arc::new(verifier));
         }

@@ -42,6 +42,7 @@ impl Auth {
                 )
                 .await?;
             self.forget_devices_on_homeserver(user_id, &deleted).await?;
+            self.providers_logged_out(user_id, &deleted, None).await;
         }
         self.finish_uia(&passed.session_id, &json!({ "password_changed": true }))
             .await?;
@@ -56,7 +57,9 @@ impl Auth {
         if passed.previous_result.is_some() {
             return Ok(());
         }
-        self.store.deactivate_user(&req.requester.user_id).await?;
+        let deleted = self.store.deactivate_user(&req.requester.user_id).await?;
+        self.providers_logged_out(&req.requester.user_id, &deleted, None)
+            .await;
         let erase = passed
             .params
             .get("erase")

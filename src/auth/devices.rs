@@ -52,13 +52,16 @@ impl Auth {
             .await?;
         self.forget_devices_on_homeserver(&req.requester.user_id, &deleted)
             .await?;
+        self.providers_logged_out(&req.requester.user_id, &deleted, None)
+            .await;
         self.finish_uia(&passed.session_id, &json!({ "deleted": device_ids }))
             .await?;
         Ok(())
     }
 
-    /// `POST /logout`: the token and its device go.
-    pub async fn logout(&self, requester: &Requester) -> Result<()> {
+    /// `POST /logout`: the token (`access_token`, the requester's) and
+    /// its device go.
+    pub async fn logout(&self, requester: &Requester, access_token: &str) -> Result<()> {
         match &requester.device_id {
             Some(device) => {
                 let deleted = self
@@ -72,6 +75,20 @@ impl Auth {
         }
         // The token may also have no device row (e.g. a puppet token).
         self.store.delete_access_token(requester.token_id).await?;
+        match &requester.device_id {
+            Some(device) => {
+                self.providers_logged_out(
+                    &requester.user_id,
+                    std::slice::from_ref(device),
+                    Some(access_token),
+                )
+                .await
+            }
+            None => {
+                self.providers_logged_out_deviceless(&requester.user_id, access_token)
+                    .await
+            }
+        }
         Ok(())
     }
 
@@ -82,6 +99,9 @@ impl Auth {
             .delete_all_devices_except(&requester.user_id, None, None)
             .await?;
         self.forget_devices_on_homeserver(&requester.user_id, &deleted)
-            .await
+            .await?;
+        self.providers_logged_out(&requester.user_id, &deleted, None)
+            .await;
+        Ok(())
     }
 }

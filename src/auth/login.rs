@@ -11,44 +11,35 @@ use crate::store::User;
 pub const LOGIN_TYPE_PASSWORD: &str = "m.login.password";
 pub const APP_SERVICE_LOGIN_TYPE: &str = "m.login.application_service";
 
-/// A parsed `m.login.password` request.
-pub struct PasswordLogin {
-    pub identifier: UserIdentifier,
-    pub password: super::password::Password,
-    pub device_id: Option<String>,
-    pub initial_device_display_name: Option<String>,
-}
-
 impl Auth {
-    /// The login types `GET /login` offers.
-    pub fn login_flows(&self) -> Vec<&'static str> {
+    /// The login types `GET /login` offers: `m.login.password` when
+    /// passwords may log in (checked locally or by a provider), then the
+    /// providers' types.
+    pub fn login_flows(&self) -> Vec<&str> {
         let mut flows = Vec::new();
-        if self.password_login_enabled() {
+        let pc = &self.config.password_config;
+        if pc.login_enabled()
+            && (pc.localdb_enabled || self.providers.fields(LOGIN_TYPE_PASSWORD).is_some())
+        {
             flows.push(LOGIN_TYPE_PASSWORD);
         }
+        flows.extend(self.provider_login_types());
         if !self.app_services.is_empty() {
             flows.push(APP_SERVICE_LOGIN_TYPE);
         }
         flows
     }
 
-    fn password_login_enabled(&self) -> bool {
-        let pc = &self.config.password_config;
-        pc.login_enabled() && pc.localdb_enabled
-    }
-
-    /// Whether UIA may offer `m.login.password` to re-authenticate.
-    pub(crate) fn password_reauth_enabled(&self) -> bool {
-        let pc = &self.config.password_config;
-        pc.reauth_enabled() && pc.localdb_enabled
-    }
-
+    /// `POST /login` with `m.login.password` or a provider's login type.
     #[tracing::instrument(skip_all)]
-    pub async fn login_with_password(&self, req: PasswordLogin) -> Result<Session> {
-        if !self.password_login_enabled() {
-            return Err(Error::new(400, ErrCode::Unknown, "Unknown login type"));
-        }
-        if let Some(d) = &req.device_id {
+    pub async fn login(
+        &self,
+        login_type: &str,
+        body: &serde_json::Map<String, serde_json::Value>,
+        device_id: Option<String>,
+        initial_device_display_name: Option<&str>,
+    ) -> Result<Session> {
+        if let Some(d) = &device_id {
             if d.len() > MAX_DEVICE_ID_LEN {
                 return Err(Error::invalid_param(format!(
                     "device_id cannot be longer than {MAX_DEVICE_ID_LEN} characters"
@@ -58,16 +49,8 @@ impl Auth {
                 return Err(Error::invalid_param("device_id cannot be empty"));
             }
         }
-        let user_id = self
-            .check_password(&req.identifier, &req.password)
-            .await?
-            .ok_or_else(invalid_credentials)?;
-        self.start_session(
-            &user_id,
-            req.device_id,
-            req.initial_device_display_name.as_deref(),
-        )
-        .await
+        self.login_through_providers(login_type, body, device_id, initial_device_display_name)
+            .await
     }
 
     /// `m.login.application_service`: an application service logs in one
@@ -170,8 +153,4 @@ impl Auth {
         }
         Ok(None)
     }
-}
-
-fn invalid_credentials() -> Error {
-    Error::forbidden("Invalid username or password")
 }

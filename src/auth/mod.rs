@@ -19,6 +19,7 @@ pub mod login;
 pub mod macaroon;
 pub mod password;
 pub mod policy;
+pub mod providers;
 pub mod register;
 pub mod registration_tokens;
 pub mod requester;
@@ -52,6 +53,8 @@ pub struct Auth {
     pub app_services: Arc<Vec<appservice::AppService>>,
     /// The verifier of `m.login.recaptcha`, when captcha is enabled.
     pub captcha: Option<Arc<dyn captcha::CaptchaVerifier>>,
+    /// The auth providers (`modules:` and the library's), in order.
+    pub providers: Arc<providers::Providers>,
 }
 
 /// What a client gets after a login or a registration.
@@ -92,6 +95,7 @@ impl Auth {
             homeserver: None,
             captcha: None,
             app_services,
+            providers: Arc::default(),
         }
     }
 

@@ -163,17 +163,15 @@ impl Auth {
                     .get("password")
                     .cloned()
                     .ok_or_else(|| Error::missing_param("Missing params: password"))?;
+                let chosen = self.registration_choices(&passed).await?;
+                let username = chosen.username.as_deref().or(params.username.as_deref());
                 let upgraded = self
-                    .upgrade_guest_from_params(
-                        &passed.params,
-                        params.username.as_deref(),
-                        &password_hash,
-                    )
+                    .upgrade_guest_from_params(&passed.params, username, &password_hash)
                     .await?;
                 let user_id = match upgraded {
                     Some(guest) => guest,
                     None => {
-                        self.create_local_user(params.username.as_deref(), Some(password_hash))
+                        self.create_local_user(username, Some(password_hash))
                             .await?
                     }
                 };
@@ -184,6 +182,7 @@ impl Auth {
                         .upsert_monthly_active_user(&user_id, self.now())
                         .await?;
                 }
+                self.apply_registration_choices(&user_id, &chosen).await?;
                 if let Some(token) = passed
                     .server_data
                     .get(REGISTRATION_TOKEN_KEY)

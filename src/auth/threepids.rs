@@ -242,7 +242,16 @@ impl Auth {
             _ => {}
         }
         let req = parse_token_request(body)?;
-        if !self.threepid_allowed(MEDIUM_EMAIL, &req.email) {
+        let by_providers = matches!(purpose, TokenPurpose::PasswordReset)
+            || self
+                .providers
+                .is_3pid_allowed(
+                    MEDIUM_EMAIL,
+                    &req.email,
+                    matches!(purpose, TokenPurpose::Registration),
+                )
+                .await;
+        if !by_providers || !self.threepid_allowed(MEDIUM_EMAIL, &req.email) {
             return Err(Error::new(
                 403,
                 ErrCode::ThreepidDenied,
@@ -649,6 +658,7 @@ impl Auth {
                 .await?;
             self.forget_devices_on_homeserver(&user_id, &deleted)
                 .await?;
+            self.providers_logged_out(&user_id, &deleted, None).await;
         }
         self.finish_uia(&passed.session_id, &json!({ "password_reset": true }))
             .await?;

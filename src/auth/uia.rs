@@ -9,7 +9,6 @@
 //! later ones must verify against it. Once the operation has been carried
 //! out the session is spent and replaying it returns what was recorded.
 
-use super::identifiers::parse_identifier;
 use super::{Auth, Requester};
 use crate::clock::random_string;
 use crate::error::{ErrCode, Error, Result};
@@ -104,19 +103,36 @@ pub struct Reauth<'a> {
 }
 
 impl Auth {
-    /// The flows offered to a user proving it is them.
+    /// The flows offered to a user proving it is them: `m.login.password`
+    /// when passwords may re-authenticate and the user has one, and every
+    /// provider's login type (as Synapse), each a flow of its own.
     pub(crate) async fn reauth_flows(&self, user_id: &str) -> Result<Flows> {
-        let has_password = self
-            .store
-            .get_user(user_id)
-            .await?
-            .is_some_and(|u| u.password_hash.is_some());
-        if self.password_reauth_enabled() && has_password {
-            return Ok(Flows::single(&[PASSWORD]));
+        let pc = &self.config.password_config;
+        let mut types: Vec<&str> = Vec::new();
+        if pc.reauth_enabled() && pc.localdb_enabled {
+            let has_password = self
+                .store
+                .get_user(user_id)
+                .await?
+                .is_some_and(|u| u.password_hash.is_some());
+            if has_password {
+                types.push(PASSWORD);
+            }
         }
-        Err(Error::forbidden(
-            "This account has no way to re-authenticate (no password set)",
-        ))
+        for t in self.providers.reauth_login_types() {
+            if (t != PASSWORD || pc.reauth_enabled()) && !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        if types.is_empty() {
+            return Err(Error::forbidden(
+                "This account has no way to re-authenticate (no password set)",
+            ));
+        }
+        Ok(Flows {
+            flows: types.into_iter().map(|t| vec![t.to_owned()]).collect(),
+            params: Map::new(),
+        })
     }
 
     /// Runs re-authentication for `req`: the operation may go ahead when
@@ -490,28 +506,12 @@ impl Auth {
                 .map_err(|(code, message)| StageError::Failed(code, message)),
             // The client showed the policies of `params` and the user accepted.
             DUMMY | TERMS => Ok(json!(true)),
-            PASSWORD => {
-                let identifier = parse_identifier(auth)?;
-                let password = match auth.get("password") {
-                    Some(Value::String(p)) => zeroize::Zeroizing::new(p.clone()),
-                    None | Some(Value::Null) => {
-                        return Err(Error::missing_param("Missing param: password").into())
-                    }
-                    Some(_) => return Err(Error::bad_json("'password' must be a string").into()),
-                };
-                let Some(user) = self.check_password(&identifier, &password).await? else {
-                    return Err(StageError::Failed(
-                        ErrCode::Forbidden,
-                        "Invalid username or password".into(),
-                    ));
-                };
-                if session.user_id.as_deref() != Some(user.as_str()) {
-                    return Err(Error::forbidden("Invalid auth: wrong user").into());
-                }
-                Ok(json!(user))
-            }
+            PASSWORD => self.check_login_stage(stage, auth, session).await,
             REGISTRATION_TOKEN => self.check_registration_token_stage(auth, session).await,
             RECAPTCHA => self.check_recaptcha_stage(auth).await,
+            other if self.providers.fields(other).is_some() => {
+                self.check_login_stage(other, auth, session).await
+            }
             other => Err(Error::unrecognized(
                 400,
                 format!("Unrecognised auth stage type '{other}'"),
@@ -522,6 +522,27 @@ impl Auth {
 }
 
 impl Auth {
+    /// `m.login.password` or a provider's login type as a UIA stage: the
+    /// login must prove to be the session's user.
+    async fn check_login_stage(
+        &self,
+        stage: &str,
+        auth: &Map<String, Value>,
+        session: &UiaSession,
+    ) -> std::result::Result<Value, StageError> {
+        let failed =
+            || StageError::Failed(ErrCode::Forbidden, "Invalid username or password".into());
+        let found = self
+            .validate_login(stage, auth, true)
+            .await?
+            .ok_or_else(failed)?;
+        let user = self.provider_user(&found).await?.ok_or_else(failed)?;
+        if session.user_id.as_deref() != Some(user.as_str()) {
+            return Err(Error::forbidden("Invalid auth: wrong user").into());
+        }
+        Ok(json!(user))
+    }
+
     /// `m.login.registration_token`: reserves a use of the token for the
     /// session (a pending use, completed when the registration is done,
     /// given back if the session expires unused). Once per session.

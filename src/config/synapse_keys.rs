@@ -14,7 +14,6 @@
 /// (until then a homeserver.yaml that sets it still loads).
 pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     // auth, implemented later
-    "modules",
     "matrix_authentication_service",
     "mau_limit_alerting",
     "user_types",
@@ -43,10 +42,8 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     "oidc_providers",
     "cas_config",
     "sso",
-    "jwt_config",
     // auth, implemented later (older Synapse keys, still read or rejected by Synapse)
     "account_validity",
-    "password_providers",
     "enable_registration_token_3pid_bypass",
     "oidc_config",
     "ldap_config",

@@ -141,10 +141,40 @@ impl TestServer {
         db: std::sync::Arc<FreshDatabase>,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::start_with_providers_on(db, tweak, Vec::new()).await
+    }
+
+    /// A server with auth providers of the test's own (after `modules:`).
+    pub async fn start_with_providers(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        providers: Vec<std::sync::Arc<dyn mxauth::auth::providers::AuthProvider>>,
+    ) -> Self {
+        let db = std::sync::Arc::new(fresh_database(backend).await);
+        Self::start_with_providers_on(db, tweak, providers).await
+    }
+
+    pub async fn start_with_providers_on(
+        db: std::sync::Arc<FreshDatabase>,
+        tweak: impl FnOnce(&mut Config),
+        providers: Vec<std::sync::Arc<dyn mxauth::auth::providers::AuthProvider>>,
+    ) -> Self {
         let mut config = base_config();
         config.database = db.config.clone();
         tweak(&mut config);
-        let server = Server::build(config).await.expect("server builds");
+        let server = Server::build_with_providers(
+            config,
+            std::sync::Arc::new(mxauth::clock::SystemClock),
+            std::sync::Arc::new(mxauth::clock::OsRandom),
+            providers,
+        )
+        .await
+        .expect("server builds");
+        Self::serve(server, db)
+    }
+
+    /// Runs a server built elsewhere (by an example program, say) on `db`.
+    pub fn serve(server: Server, db: std::sync::Arc<FreshDatabase>) -> Self {
         let addrs = server.local_addrs();
         let addr = addrs[0];
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

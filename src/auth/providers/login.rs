@@ -1,0 +1,328 @@
+//! Logging in and re-authenticating through the providers: Synapse's
+//! `validate_login` (providers first, in order, then the local database if
+//! `password_config.localdb_enabled`), and the local user a provider
+//! vouched for, created on its first login when the provider says so.
+
+use super::jwt::LOGIN_TYPE_JWT;
+use super::{Authenticated, LoginResponse, NewUserProfile, Providers};
+use crate::auth::identifiers::{local_localpart, parse_identifier, UserIdentifier};
+use crate::auth::login::LOGIN_TYPE_PASSWORD;
+use crate::auth::threepids::{canonicalise_email, MEDIUM_EMAIL};
+use crate::auth::{Auth, Session};
+use crate::error::{ErrCode, Error, Result};
+use crate::store::UserThreepid;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+impl Auth {
+    /// Asks `providers` (in their order) about logins, logouts and
+    /// registrations.
+    pub fn with_providers(mut self, providers: Providers) -> Self {
+        self.providers = Arc::new(providers);
+        self
+    }
+
+    /// The login types `GET /login` offers beyond `m.login.password`:
+    /// `org.matrix.login.jwt` when enabled, then the providers' types.
+    pub(crate) fn provider_login_types(&self) -> Vec<&str> {
+        let jwt = self.providers.jwt.as_ref().map(|_| LOGIN_TYPE_JWT);
+        jwt.into_iter()
+            .chain(self.providers.login_types())
+            .filter(|t| *t != LOGIN_TYPE_PASSWORD)
+            .collect()
+    }
+
+    /// Synapse's `validate_login`: who `submission` (a `/login` body or a
+    /// UIA `auth` dict of type `login_type`) proves to be. `Ok(None)` for
+    /// bad credentials; an error for a malformed request, an unknown login
+    /// type, or a deactivated or locked account.
+    pub(crate) async fn validate_login(
+        &self,
+        login_type: &str,
+        submission: &Map<String, Value>,
+        is_reauth: bool,
+    ) -> Result<Option<Authenticated>> {
+        let pc = &self.config.password_config;
+        let is_password = login_type == LOGIN_TYPE_PASSWORD;
+        let provider_fields = self.providers.fields(login_type);
+        let local = is_password && pc.localdb_enabled;
+        if !local && provider_fields.is_none() {
+            return Err(Error::new(400, ErrCode::Unknown, "Unknown login type"));
+        }
+        let password = if is_password {
+            let allowed = if is_reauth {
+                pc.reauth_enabled()
+            } else {
+                pc.login_enabled()
+            };
+            if !allowed {
+                return Err(Error::new(
+                    400,
+                    ErrCode::Unknown,
+                    "Password login has been disabled.",
+                ));
+            }
+            match submission.get("password") {
+                Some(Value::String(p)) => Some(Zeroizing::new(p.clone())),
+                None | Some(Value::Null) => {
+                    return Err(Error::missing_param("Missing param: password"))
+                }
+                Some(_) => return Err(Error::invalid_param("Bad parameter: password")),
+            }
+        } else {
+            None
+        };
+        let identifier = parse_identifier(submission)?;
+        let user = match &identifier {
+            UserIdentifier::User(typed) => typed.clone(),
+            UserIdentifier::ThirdParty { medium, address } => {
+                if let Some(password) = &password {
+                    let found = self
+                        .providers
+                        .check_3pid_auth(medium, address, password)
+                        .await;
+                    if found.is_some() {
+                        return Ok(found);
+                    }
+                }
+                match self.find_user_by_threepid(medium, address).await? {
+                    Some(u) => u.user_id,
+                    None => {
+                        if let (true, Some(password)) = (local, &password) {
+                            // The same work as a wrong password.
+                            self.check_password(&identifier, password).await?;
+                        }
+                        return Ok(None);
+                    }
+                }
+            }
+            // No phone numbers are bound to accounts.
+            UserIdentifier::Phone { .. } => return Ok(None),
+        };
+        if let Some(fields) = provider_fields {
+            let mut login_dict = Map::new();
+            let mut missing = Vec::new();
+            for field in fields {
+                match submission.get(field) {
+                    Some(v) => {
+                        login_dict.insert(field.clone(), v.clone());
+                    }
+                    None => missing.push(field.as_str()),
+                }
+            }
+            if !missing.is_empty() {
+                return Err(Error::missing_param(format!(
+                    "Missing parameters for login type {login_type}: {}",
+                    missing.join(", ")
+                )));
+            }
+            let found = self
+                .providers
+                .check_auth(&user, login_type, &login_dict)
+                .await;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        if let (true, Some(password)) = (local, &password) {
+            let checked = self
+                .check_password(&UserIdentifier::User(user), password)
+                .await?;
+            return Ok(checked.map(Authenticated::user));
+        }
+        Ok(None)
+    }
+
+    /// `POST /login` of any type but the application services': checked
+    /// by [`Auth::validate_login`], then a session for the user.
+    #[tracing::instrument(skip_all, fields(login_type))]
+    pub(crate) async fn login_through_providers(
+        &self,
+        login_type: &str,
+        submission: &Map<String, Value>,
+        device_id: Option<String>,
+        display_name: Option<&str>,
+    ) -> Result<Session> {
+        let found = match &self.providers.jwt {
+            Some(jwt) if login_type == LOGIN_TYPE_JWT => {
+                let token = match submission.get("token") {
+                    Some(Value::String(t)) => t,
+                    _ => return Err(Error::forbidden("Token field for JWT is missing")),
+                };
+                jwt.verify(token, self.now(), self.server_name())
+                    .map_err(|why| Error::forbidden(format!("JWT validation failed: {why}")))?
+            }
+            _ => self
+                .validate_login(login_type, submission, false)
+                .await?
+                .ok_or_else(invalid_credentials)?,
+        };
+        let user_id = self
+            .provider_user(&found)
+            .await?
+            .ok_or_else(invalid_credentials)?;
+        let session = self
+            .start_session(&user_id, device_id, display_name)
+            .await?;
+        if let Some(callback) = found.on_login {
+            let response = LoginResponse {
+                user_id: session.user_id.clone(),
+                device_id: session.device_id.clone(),
+                access_token: session.access_token.expose().to_owned(),
+                home_server: self.server_name().to_owned(),
+            };
+            if tokio::time::timeout(super::DEFAULT_TIMEOUT, callback(response))
+                .await
+                .is_err()
+            {
+                tracing::warn!("a provider's post-login callback timed out");
+            }
+        }
+        Ok(session)
+    }
+
+    /// The local user `found` names, created first if the provider asked
+    /// for it. `None` (with a log line) when it is not a user of this
+    /// server, or does not exist and the provider did not ask for it.
+    pub(crate) async fn provider_user(&self, found: &Authenticated) -> Result<Option<String>> {
+        let Some(localpart) = local_localpart(&found.user_id, self.server_name()) else {
+            tracing::warn!(user_id = %found.user_id, "a provider vouched for a user of another server");
+            return Ok(None);
+        };
+        let user = match self.store.get_user(&found.user_id).await? {
+            Some(user) => user,
+            None => {
+                let Some(profile) = &found.create_with else {
+                    tracing::warn!(user_id = %found.user_id, "a provider vouched for a user that does not exist");
+                    return Ok(None);
+                };
+                let Some(user_id) = self.create_provider_user(localpart, profile).await? else {
+                    return Ok(None);
+                };
+                match self.store.get_user(&user_id).await? {
+                    Some(user) => user,
+                    None => return Err(Error::internal("a user just created is missing")),
+                }
+            }
+        };
+        if user.deactivated {
+            return Err(Error::new(
+                403,
+                ErrCode::UserDeactivated,
+                "This account has been deactivated",
+            ));
+        }
+        if user.locked {
+            return Err(
+                Error::new(401, ErrCode::UserLocked, "User account has been locked")
+                    .with_extra("soft_logout", true),
+            );
+        }
+        Ok(Some(user.user_id))
+    }
+
+    /// Creates the user a provider vouched for, with the display name and
+    /// 3PIDs of its directory. A localpart mxauth cannot take is a failed
+    /// login (logged), not an error the client sees.
+    async fn create_provider_user(
+        &self,
+        localpart: &str,
+        profile: &NewUserProfile,
+    ) -> Result<Option<String>> {
+        let user_id = match self.create_local_user(Some(localpart), None).await {
+            Ok(user_id) => user_id,
+            // Created meanwhile by a login on another process.
+            Err(e) if e.errcode() == Some(ErrCode::UserInUse) => {
+                return Ok(Some(crate::auth::identifiers::user_id(
+                    &localpart.to_lowercase(),
+                    self.server_name(),
+                )))
+            }
+            Err(e @ Error::Internal) => return Err(e),
+            Err(e) => {
+                tracing::warn!(localpart, "a provider's user cannot be created here: {e}");
+                return Ok(None);
+            }
+        };
+        if let Some(name) = &profile.display_name {
+            self.store
+                .set_profile_fields(&user_id, None, Some(name))
+                .await?;
+        }
+        let now = self.now();
+        for (medium, address) in &profile.threepids {
+            let address = if medium == MEDIUM_EMAIL {
+                match canonicalise_email(address) {
+                    Ok(a) => a,
+                    Err(_) => {
+                        tracing::warn!(user_id, "a provider gave an invalid email address");
+                        continue;
+                    }
+                }
+            } else {
+                address.clone()
+            };
+            if self
+                .store
+                .get_user_by_threepid(medium, &address)
+                .await?
+                .is_some()
+            {
+                tracing::warn!(
+                    user_id,
+                    medium,
+                    "a provider's 3PID is bound to another user"
+                );
+                continue;
+            }
+            self.store
+                .add_user_threepid(&UserThreepid {
+                    user_id: user_id.clone(),
+                    medium: medium.clone(),
+                    address,
+                    validated_at: now,
+                    added_at: now,
+                })
+                .await?;
+        }
+        self.provision_new_user(&user_id, profile.display_name.as_deref())
+            .await?;
+        tracing::info!(
+            user_id,
+            "user created on its first login through a provider"
+        );
+        Ok(Some(user_id))
+    }
+
+    /// Tells the providers (`on_logged_out`) that these devices' sessions
+    /// of `user_id` ended; `access_token` when the request that ended
+    /// them presented it.
+    pub(crate) async fn providers_logged_out(
+        &self,
+        user_id: &str,
+        device_ids: &[String],
+        access_token: Option<&str>,
+    ) {
+        if self.providers.is_empty() || device_ids.is_empty() {
+            return;
+        }
+        let devices: Vec<Option<&str>> = device_ids.iter().map(|d| Some(d.as_str())).collect();
+        self.providers
+            .on_logged_out(user_id, &devices, access_token)
+            .await;
+    }
+
+    /// The same for a token that had no device.
+    pub(crate) async fn providers_logged_out_deviceless(&self, user_id: &str, token: &str) {
+        if !self.providers.is_empty() {
+            self.providers
+                .on_logged_out(user_id, &[None], Some(token))
+                .await;
+        }
+    }
+}
+
+fn invalid_credentials() -> Error {
+    Error::forbidden("Invalid username or password")
+}

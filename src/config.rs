@@ -13,6 +13,7 @@
 
 mod appservice;
 mod email;
+pub mod oidc;
 mod synapse_keys;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ use zeroize::Zeroizing;
 
 pub use self::appservice::{AppServiceConfig, Namespace};
 pub use self::email::{AllowedThreepid, EmailConfig, ThreepidConfig};
+pub use self::oidc::{LoginViaExistingSession, OidcProviderConfig, SsoConfig};
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
 // ---------------------------------------------------------------------------
@@ -84,6 +86,12 @@ pub struct Config {
     /// `ui_auth.session_timeout` (duration; 0 = off): after a user passes
     /// UIA with a token, device deletion skips UIA for that long.
     pub ui_auth_session_timeout_ms: u64,
+    /// `oidc_providers`: single sign-on through upstream OpenID Connect.
+    pub oidc_providers: Vec<OidcProviderConfig>,
+    /// `sso`: where the browser may go back to without a confirmation page.
+    pub sso: SsoConfig,
+    /// `login_via_existing_session`: `POST /login/get_token` (MSC3882).
+    pub login_via_existing_session: LoginViaExistingSession,
 }
 
 /// Synapse's `user_consent` block, the parts about auth.
@@ -373,6 +381,9 @@ impl Default for Config {
             hs_disabled_message: String::new(),
             admin_contact: None,
             server_notices_localpart: None,
+            oidc_providers: Vec::new(),
+            sso: SsoConfig::default(),
+            login_via_existing_session: LoginViaExistingSession::default(),
         }
     }
 }
@@ -601,7 +612,10 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     // as a missing key.
     let mut ignored_keys = Vec::new();
     for key in top.keys() {
-        if TOP_LEVEL_KEYS.contains(&key) || email::THREEPID_TOP_LEVEL_KEYS.contains(&key) {
+        if TOP_LEVEL_KEYS.contains(&key)
+            || email::THREEPID_TOP_LEVEL_KEYS.contains(&key)
+            || oidc::TOP_LEVEL_KEYS.contains(&key)
+        {
             continue;
         }
         if synapse_keys::is_ignored_synapse_key(key) {
@@ -616,6 +630,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
                     .iter()
                     .copied()
                     .chain(email::THREEPID_TOP_LEVEL_KEYS.iter().copied())
+                    .chain(oidc::TOP_LEVEL_KEYS.iter().copied())
                     .chain(synapse_keys::all()),
             ),
         ));
@@ -775,6 +790,16 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
         ));
     }
 
+    let oidc_providers = oidc::parse_oidc_providers(&top)?;
+    if !oidc_providers.is_empty() && public_baseurl.is_none() {
+        return Err(KeyError::new(
+            "public_baseurl",
+            "missing: required with `oidc_providers` (the callback URL is built from it)",
+        ));
+    }
+    let sso = oidc::parse_sso(&top)?;
+    let login_via_existing_session = oidc::parse_login_via_existing_session(&top)?;
+
     Ok(Loaded {
         config: Config {
             server_name,
@@ -800,6 +825,9 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             hs_disabled_message,
             admin_contact,
             server_notices_localpart,
+            oidc_providers,
+            sso,
+            login_via_existing_session,
         },
         ignored_keys,
     })

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod register;
 pub mod registration_tokens;
 pub mod requester;
+pub mod sso;
 pub mod threepids;
 pub mod tokens;
 pub mod uia;

@@ -40,7 +40,6 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     "refreshable_access_token_lifetime",
     "refresh_token_lifetime",
     "nonrefreshable_access_token_lifetime",
-    "login_via_existing_session",
     "delete_stale_devices_after",
     "track_appservice_user_ips",
     "use_appservice_legacy_authorization",
@@ -50,9 +49,7 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     "form_secret",
     "form_secret_path",
     "saml2_config",
-    "oidc_providers",
     "cas_config",
-    "sso",
     "jwt_config",
     // auth, implemented later (older Synapse keys, still read or rejected by Synapse)
     "account_validity",

@@ -192,7 +192,6 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
             "macaroon_secret_key",
             "max_upload_size",
             "media_store_path",
-            "oidc_providers",
             "pid_file",
             "presence",
             "report_stats",
@@ -206,6 +205,9 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
     );
     let c = loaded.config;
     assert_eq!(c.server_name, "matrix.example.org");
+    assert_eq!(c.oidc_providers.len(), 1);
+    assert_eq!(c.oidc_providers[0].idp_id, "oidc-google");
+    assert_eq!(c.oidc_providers[0].scopes, vec!["openid"]);
     assert_eq!(
         c.public_baseurl.as_deref(),
         Some("https://matrix.example.org/")
@@ -1009,7 +1011,7 @@ fn synapse_key_lists_are_disjoint_and_do_not_shadow_mxauth_keys() {
     ] {
         assert!(synapse_keys::NOT_AUTH.contains(&key), "{key}");
     }
-    for key in ["oidc_providers", "session_lifetime", "limit_usage_by_mau"] {
+    for key in ["session_lifetime", "limit_usage_by_mau"] {
         assert!(synapse_keys::AUTH_IMPLEMENTED_LATER.contains(&key), "{key}");
     }
 }

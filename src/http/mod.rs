@@ -47,6 +47,11 @@ pub fn router(state: AppState) -> Router {
             get(devices::get).put(devices::put).delete(devices::delete),
         )
         .route("/delete_devices", post(devices::delete_many))
+        .route("/login/sso/redirect", get(routes::sso::redirect_any))
+        .route(
+            "/login/sso/redirect/{idp_id}",
+            get(routes::sso::redirect_to),
+        )
         .route(
             "/auth/{auth_type}/fallback/web",
             get(fallback::get).post(fallback::post),
@@ -82,6 +87,7 @@ pub fn router(state: AppState) -> Router {
             get(registration_tokens::validity),
         )
         .route("/oauth2/introspect", post(oauth::introspect))
+        .route("/_synapse/client/oidc/callback", get(routes::sso::callback))
         .route(
             "/.well-known/openid-configuration",
             get(oauth::openid_configuration),

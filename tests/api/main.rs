@@ -22,6 +22,7 @@ mod puppet;
 mod register;
 mod registration_tokens;
 mod smtp;
+mod sso;
 mod store;
 mod store_threepids;
 mod terms;

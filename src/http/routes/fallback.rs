@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 const STAGES: &[&str] = &[RECAPTCHA, TERMS, REGISTRATION_TOKEN, PASSWORD, DUMMY];
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -25,7 +25,7 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn page(title: &str, body: &str, extra_head: &str) -> Response {
+pub(crate) fn page(title: &str, body: &str, extra_head: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

@@ -2,6 +2,7 @@
 
 use crate::auth::identifiers::parse_identifier;
 use crate::auth::login::{PasswordLogin, APP_SERVICE_LOGIN_TYPE, LOGIN_TYPE_PASSWORD};
+use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::Session;
 use crate::error::{ErrCode, Error, Result};
 use crate::http::extract::access_token_from;
@@ -21,6 +22,7 @@ pub async fn get_flows(State(state): State<AppState>) -> Json<Value> {
         .login_flows()
         .into_iter()
         .map(|t| json!({ "type": t }))
+        .chain(super::sso::login_flows(&state.auth))
         .collect();
     Json(json!({ "flows": flows }))
 }
@@ -74,6 +76,10 @@ pub async fn login(
                     initial_device_display_name: fields.initial_device_display_name,
                 })
                 .await?;
+            Ok(Json(session_json(&state, &session)))
+        }
+        LOGIN_TYPE_TOKEN if !state.auth.sso_providers().is_empty() => {
+            let session = super::sso::login_with_token(&state, &body, fields.device_id).await?;
             Ok(Json(session_json(&state, &session)))
         }
         _ => Err(Error::new(400, ErrCode::Unknown, "Unknown login type")),

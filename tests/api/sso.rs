@@ -633,3 +633,205 @@ async fn email_match_links_only_verified_addresses(b: Backend) {
         .unwrap()
         .is_empty());
 }
+
+both!(
+    login_token_expires_after_two_minutes,
+    picker_page_lists_the_providers
+);
+
+async fn login_token_expires_after_two_minutes(b: Backend) {
+    let idp = OidcProvider::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock = Arc::new(mxauth::clock::MockClock::new(now));
+    let p = idp.config("");
+    let port = free_port();
+    let s = TestServer::start_on_with_clock(
+        Arc::new(fresh_database(b).await),
+        clock.clone(),
+        move |c| sso_config(c, port, vec![p]),
+    )
+    .await;
+    let first = login_token_of(
+        &Browser::new()
+            .sso(&s.base, "alice", CLIENT_URL)
+            .await
+            .location
+            .unwrap(),
+    );
+    let second = login_token_of(
+        &Browser::new()
+            .sso(&s.base, "alice", CLIENT_URL)
+            .await
+            .location
+            .unwrap(),
+    );
+    // Just inside the two minutes: still good.
+    clock.advance_ms(2 * 60 * 1000 - 1);
+    let (status, res) = token_login(&s, &first).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    // At two minutes: expired.
+    clock.advance_ms(1);
+    let expired = token_login(&s, &second).await;
+    assert_error(&expired, 403, "M_FORBIDDEN");
+}
+
+async fn picker_page_lists_the_providers(b: Backend) {
+    let idp = OidcProvider::start();
+    let one = idp.config("");
+    let mut two = idp.config("");
+    two.idp_id = "oidc-second".into();
+    two.idp_name = "Second <IdP>".into();
+    let port = free_port();
+    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
+        sso_config(c, port, vec![one, two])
+    })
+    .await;
+    let (_, flows) = s.get("/_matrix/client/v3/login", None).await;
+    let sso = flows["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "m.login.sso")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        sso["identity_providers"],
+        json!([{"id": "oidc-test", "name": "Test IdP"}, {"id": "oidc-second", "name": "Second <IdP>"}])
+    );
+    let mut browser = Browser::new();
+    let page = browser
+        .get(&format!(
+            "{}/_matrix/client/v3/login/sso/redirect?redirectUrl={}",
+            s.base,
+            urlencode(CLIENT_URL)
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Second &lt;IdP&gt;"), "{}", page.body);
+    assert!(!page.body.contains("<IdP>"), "{}", page.body);
+    let href = between(&page.body, "href=\"", "\"").unwrap();
+    assert_eq!(
+        href,
+        format!(
+            "/_matrix/client/v3/login/sso/redirect/oidc-test?redirectUrl={}",
+            urlencode(CLIENT_URL)
+        )
+    );
+    // Following the picker's link goes to the provider.
+    let landing = browser.get(&format!("{}{href}", s.base)).await;
+    assert_eq!(landing.status, StatusCode::FOUND);
+    assert!(landing
+        .location
+        .unwrap()
+        .starts_with(&format!("{}/auth?", idp.issuer)));
+}
+
+/// Two processes on one PostgreSQL (behind one public_baseurl): the
+/// redirect is served by one and the callback by the other, and the login
+/// token is redeemed at the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_redirect_and_callback_on_different_processes() {
+    let idp = OidcProvider::start();
+    let db = Arc::new(fresh_database(Backend::Postgres).await);
+    let p = idp.config("");
+    let port_one = free_port();
+    let p1 = p.clone();
+    let one = TestServer::start_on(db.clone(), move |c| sso_config(c, port_one, vec![p1])).await;
+    let port_two = free_port();
+    let two = TestServer::start_on(db, move |c| {
+        sso_config(c, port_two, vec![p]);
+        // The same deployment: one public address.
+        c.public_baseurl = Some(format!("http://127.0.0.1:{port_one}/"));
+    })
+    .await;
+    assert_ne!(one.addr, two.addr);
+    let mut browser = Browser::new();
+    let callback = browser
+        .walk_to_callback(&one.base, "alice", CLIENT_URL)
+        .await;
+    let on_two = callback.replace(&one.base, &two.base);
+    assert_ne!(on_two, callback);
+    let landing = browser.get(&on_two).await;
+    assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
+    let (status, res) = token_login(&one, &login_token_of(&landing.location.unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["user_id"], "@alice:test.example");
+}
+
+/// The whole flow in real headless Chromium: mxauth's redirect, the
+/// provider's login and consent forms, the callback, the confirmation page
+/// for a client not on the allow-list, and the client's page with its
+/// loginToken, which then logs in at `POST /login`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_logs_in_through_the_provider() {
+    let idp = OidcProvider::start();
+    let p = idp.config("");
+    let port = free_port();
+    let s = TestServer::start_on(Arc::new(fresh_database(Backend::Sqlite).await), move |c| {
+        sso_config(c, port, vec![p]);
+    })
+    .await;
+    // The "client": a page mxauth itself serves (it is not on the
+    // allow-list, so the confirmation page comes first).
+    let client = format!("{}/_matrix/client/versions", s.base);
+    let driver = crate::browser::Driver::start().await;
+    let start = format!(
+        "{}/_matrix/client/v3/login/sso/redirect/oidc-test?redirectUrl={}",
+        s.base,
+        urlencode(&client)
+    );
+    driver.call("/url", json!({"url": start})).await;
+    // The provider's login form.
+    wait_for(
+        &driver,
+        "document.querySelector('input[name=login]') !== null",
+    )
+    .await;
+    driver
+        .script("document.querySelector('input[name=login]').value = 'alice'; document.querySelector('input[name=password]').value = 'pw'; return true")
+        .await;
+    driver.click("button[type=submit]").await;
+    // The provider's consent form, then mxauth's confirmation page.
+    wait_for(
+        &driver,
+        "document.querySelector('#continue') !== null || (document.title === 'Authorize' || document.body.innerText.includes('Authorize'))",
+    )
+    .await;
+    if driver
+        .script("return document.querySelector('#continue') === null")
+        .await
+        == true
+    {
+        driver.click("button[type=submit]").await;
+        wait_for(&driver, "document.querySelector('#continue') !== null").await;
+    }
+    let host = driver
+        .script("return document.querySelector('#host').innerText")
+        .await;
+    assert_eq!(host, "127.0.0.1");
+    driver.click("#continue").await;
+    wait_for(&driver, "location.href.includes('loginToken=')").await;
+    let href = driver.script("return location.href").await;
+    let href = href.as_str().unwrap();
+    assert!(href.starts_with(&client), "{href}");
+    let (status, res) = token_login(&s, &login_token_of(href)).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["user_id"], "@alice:test.example");
+}
+
+async fn wait_for(driver: &crate::browser::Driver, condition: &str) {
+    let js = format!("return !!({condition})");
+    for _ in 0..100 {
+        if driver.script(&js).await == true {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let text = driver
+        .script("return location.href + '\\n' + document.body.innerText")
+        .await;
+    panic!("timed out waiting for {condition}; page: {text}");
+}

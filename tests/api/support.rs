@@ -141,10 +141,22 @@ impl TestServer {
         db: std::sync::Arc<FreshDatabase>,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::start_on_with_clock(db, std::sync::Arc::new(mxauth::clock::SystemClock), tweak).await
+    }
+
+    /// A server on an existing database whose clock the test holds.
+    pub async fn start_on_with_clock(
+        db: std::sync::Arc<FreshDatabase>,
+        clock: std::sync::Arc<dyn mxauth::clock::Clock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = base_config();
         config.database = db.config.clone();
         tweak(&mut config);
-        let server = Server::build(config).await.expect("server builds");
+        let rng = std::sync::Arc::new(mxauth::clock::OsRandom);
+        let server = Server::build_with(config, clock, rng)
+            .await
+            .expect("server builds");
         let addrs = server.local_addrs();
         let addr = addrs[0];
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

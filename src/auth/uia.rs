@@ -111,8 +111,18 @@ impl Auth {
             .get_user(user_id)
             .await?
             .is_some_and(|u| u.password_hash.is_some());
+        let mut flows = Flows::default();
         if self.password_reauth_enabled() && has_password {
-            return Ok(Flows::single(&[PASSWORD]));
+            flows.flows.push(vec![PASSWORD.to_owned()]);
+        }
+        // Users linked to an identity provider re-authenticate there (auth/sso/uia.rs).
+        if self.sso_reauth_available(user_id).await? {
+            flows
+                .flows
+                .push(vec![super::sso::LOGIN_TYPE_SSO.to_owned()]);
+        }
+        if !flows.flows.is_empty() {
+            return Ok(flows);
         }
         Err(Error::forbidden(
             "This account has no way to re-authenticate (no password set)",
@@ -511,6 +521,21 @@ impl Auth {
                 Ok(json!(user))
             }
             REGISTRATION_TOKEN => self.check_registration_token_stage(auth, session).await,
+            // Done on its fallback page only (the callback records it).
+            super::sso::LOGIN_TYPE_SSO => {
+                let done = self
+                    .store
+                    .get_uia_completed_stages(&session.session_id)
+                    .await?
+                    .into_iter()
+                    .find(|(s, _)| s == super::sso::LOGIN_TYPE_SSO);
+                done.map(|(_, result)| result).ok_or_else(|| {
+                    StageError::Failed(
+                        ErrCode::Forbidden,
+                        "Complete m.login.sso on its fallback page".into(),
+                    )
+                })
+            }
             RECAPTCHA => self.check_recaptcha_stage(auth).await,
             other => Err(Error::unrecognized(
                 400,

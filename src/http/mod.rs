@@ -86,6 +86,10 @@ pub fn router(state: AppState) -> Router {
             "/_matrix/client/v1/register/m.login.registration_token/validity",
             get(registration_tokens::validity),
         )
+        .route(
+            "/_matrix/client/v1/login/get_token",
+            post(routes::sso::get_token),
+        )
         .route("/oauth2/introspect", post(oauth::introspect))
         .route("/_synapse/client/oidc/callback", get(routes::sso::callback))
         .route(

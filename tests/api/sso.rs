@@ -187,7 +187,13 @@ impl Browser {
             "{mxauth}/_matrix/client/v3/login/sso/redirect?redirectUrl={}",
             urlencode(redirect_url)
         );
-        let mut landing = self.get(&start).await;
+        self.walk_from(&start, login).await
+    }
+
+    /// From `start` (an mxauth URL that redirects to the provider) to the
+    /// callback URL, logging in at the provider as `login`.
+    pub async fn walk_from(&mut self, start: &str, login: &str) -> String {
+        let mut landing = self.get(start).await;
         assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
         let mut url = landing.location.clone().unwrap();
         for _ in 0..10 {
@@ -834,4 +840,192 @@ async fn wait_for(driver: &crate::browser::Driver, condition: &str) {
         .script("return location.href + '\\n' + document.body.innerText")
         .await;
     panic!("timed out waiting for {condition}; page: {text}");
+}
+
+both!(
+    uia_sso_stage_completes_at_the_provider,
+    uia_sso_stage_fails_for_another_identity,
+    get_token_behind_uia,
+);
+
+/// An SSO user (alice, no password) and her access token and device.
+async fn sso_user(s: &TestServer) -> (String, String) {
+    let landing = Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
+    let (status, res) = token_login(s, &login_token_of(&landing.location.unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    (
+        res["access_token"].as_str().unwrap().to_owned(),
+        res["device_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn uia_sso_stage_completes_at_the_provider(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = start(Arc::new(fresh_database(b).await), &idp, "").await;
+    let (token, device) = sso_user(&s).await;
+    let (_, other_device) = sso_user(&s).await;
+    let path = format!("/_matrix/client/v3/devices/{other_device}");
+    let (status, challenge) = s
+        .request(
+            reqwest::Method::DELETE,
+            &path,
+            Some(&token),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    assert_eq!(challenge["flows"], json!([{"stages": ["m.login.sso"]}]));
+    let session = challenge["session"].as_str().unwrap().to_owned();
+
+    // Posting the stage before the fallback page: refused.
+    let (status, early) = s
+        .request(
+            reqwest::Method::DELETE,
+            &path,
+            Some(&token),
+            Some(&json!({"auth": {"type": "m.login.sso", "session": session}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(early["errcode"], "M_FORBIDDEN");
+
+    // The fallback page links to the provider alice is linked to.
+    let mut browser = Browser::new();
+    let fallback = format!(
+        "{}/_matrix/client/v3/auth/m.login.sso/fallback/web?session={session}",
+        s.base
+    );
+    let page = browser.get(&fallback).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Continue with Test IdP"),
+        "{}",
+        page.body
+    );
+    let href = between(&page.body, "class=\"idp\" href=\"", "\"").unwrap();
+    let callback = browser
+        .walk_from(&format!("{}{href}", s.base), "alice")
+        .await;
+    let done = browser.get(&callback).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("authDone"), "{}", done.body);
+
+    let (status, res) = s
+        .request(
+            reqwest::Method::DELETE,
+            &path,
+            Some(&token),
+            Some(&json!({"auth": {"session": session}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (_, devices) = s.get("/_matrix/client/v3/devices", Some(&token)).await;
+    let ids: Vec<&str> = devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![device.as_str()]);
+}
+
+async fn uia_sso_stage_fails_for_another_identity(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = start(Arc::new(fresh_database(b).await), &idp, "").await;
+    let (token, _) = sso_user(&s).await;
+    // Mallory has an account of her own.
+    Browser::new().sso(&s.base, "mallory", CLIENT_URL).await;
+    let (status, challenge) = s
+        .post(
+            "/_matrix/client/v3/account/deactivate",
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    let session = challenge["session"].as_str().unwrap().to_owned();
+    // At the provider, someone signs in as mallory, not alice.
+    let mut browser = Browser::new();
+    let start = format!(
+        "{}/_matrix/client/v3/auth/m.login.sso/fallback/web?session={session}&idp_id=oidc-test",
+        s.base
+    );
+    let callback = browser.walk_from(&start, "mallory").await;
+    let refused = browser.get(&callback).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused.body.contains("does not belong"), "{}", refused.body);
+    // The stage is not done; alice is not deactivated.
+    let (status, _) = s
+        .post(
+            "/_matrix/client/v3/account/deactivate",
+            Some(&token),
+            json!({"auth": {"session": session}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = s
+        .get("/_matrix/client/v3/account/whoami", Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // An unknown provider on the fallback page: 404.
+    let res = s
+        .raw()
+        .get(format!(
+            "{}/_matrix/client/v3/auth/m.login.sso/fallback/web?session={session}&idp_id=oidc-nope",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+async fn get_token_behind_uia(b: Backend) {
+    const GET_TOKEN: &str = "/_matrix/client/v1/login/get_token";
+    // Off by default: the endpoint does not exist.
+    let off = TestServer::start(b).await;
+    let (_, token, _) = off.register("erin", "erin-password-1").await;
+    let res = off.post(GET_TOKEN, Some(&token), json!({})).await;
+    assert_error(&res, 404, "M_UNRECOGNIZED");
+    off.stop().await;
+
+    let s = TestServer::start_with(b, |c| {
+        c.login_via_existing_session.enabled = true;
+    })
+    .await;
+    let (_, flows) = s.get("/_matrix/client/v3/login", None).await;
+    assert!(
+        flows["flows"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "m.login.token", "get_login_token": true})),
+        "{flows}"
+    );
+    let (user_id, token, device) = s.register("erin", "erin-password-1").await;
+    let res = s.post(GET_TOKEN, None, json!({})).await;
+    assert_error(&res, 401, "M_MISSING_TOKEN");
+    let (status, challenge) = s.post(GET_TOKEN, Some(&token), json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge["flows"],
+        json!([{"stages": ["m.login.password"]}])
+    );
+    let auth = TestServer::password_auth(&challenge["session"], &user_id, "erin-password-1");
+    let (status, res) = s
+        .post(GET_TOKEN, Some(&token), json!({ "auth": auth }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["expires_in_ms"], 300_000);
+    let login_token = res["login_token"].as_str().unwrap().to_owned();
+    // The same UIA session cannot mint a second token.
+    let (status, _) = s
+        .post(GET_TOKEN, Some(&token), json!({ "auth": auth }))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, res) = token_login(&s, &login_token).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["user_id"], user_id);
+    assert_ne!(res["device_id"], device);
+    let again = token_login(&s, &login_token).await;
+    assert_error(&again, 403, "M_FORBIDDEN");
 }

@@ -14,6 +14,7 @@ pub mod login_token;
 pub mod mapping;
 pub mod oidc;
 pub mod redirect;
+mod uia;
 
 use super::Auth;
 use crate::clock::random_string;
@@ -58,6 +59,8 @@ pub enum SsoFinish {
         user_id: String,
         redirect: RedirectTarget,
     },
+    /// A UIA `m.login.sso` stage was completed for this session.
+    UiaStageDone { session_id: String },
 }
 
 impl Auth {
@@ -204,6 +207,13 @@ impl Auth {
             return Err(Error::forbidden(
                 "The identity provider sent no user identifier",
             ));
+        }
+        if let Some(uia_session) = session.ui_auth_session_id {
+            self.complete_sso_uia_stage(&uia_session, &provider.idp_id, &subject)
+                .await?;
+            return Ok(SsoFinish::UiaStageDone {
+                session_id: uia_session,
+            });
         }
         let user_id = self
             .resolve_external_user(provider, &subject, &claims)

@@ -78,7 +78,7 @@ pub async fn login(
                 .await?;
             Ok(Json(session_json(&state, &session)))
         }
-        LOGIN_TYPE_TOKEN if !state.auth.sso_providers().is_empty() => {
+        LOGIN_TYPE_TOKEN if state.auth.login_token_enabled() => {
             let session = super::sso::login_with_token(&state, &body, fields.device_id).await?;
             Ok(Json(session_json(&state, &session)))
         }

@@ -19,9 +19,22 @@ use serde_json::{json, Value};
 
 /// The flows `GET /login` adds when SSO is configured.
 pub fn login_flows(auth: &Auth) -> Vec<Value> {
-    if auth.sso_providers().is_empty() {
-        return Vec::new();
+    let mut flows = Vec::new();
+    if !auth.sso_providers().is_empty() {
+        flows.push(sso_flow(auth));
     }
+    if auth.login_token_enabled() {
+        let mut token = json!({ "type": LOGIN_TYPE_TOKEN });
+        if auth.config.login_via_existing_session.enabled {
+            // MSC3882: this server issues tokens at /login/get_token.
+            token["get_login_token"] = json!(true);
+        }
+        flows.push(token);
+    }
+    flows
+}
+
+fn sso_flow(auth: &Auth) -> Value {
     let providers: Vec<Value> = auth
         .sso_providers()
         .iter()
@@ -36,10 +49,7 @@ pub fn login_flows(auth: &Auth) -> Vec<Value> {
             idp
         })
         .collect();
-    vec![
-        json!({ "type": LOGIN_TYPE_SSO, "identity_providers": providers }),
-        json!({ "type": LOGIN_TYPE_TOKEN }),
-    ]
+    json!({ "type": LOGIN_TYPE_SSO, "identity_providers": providers })
 }
 
 /// `GET /login/sso/redirect`: straight to the only provider, or a page
@@ -99,20 +109,25 @@ fn redirect_url_param(uri: &axum::http::Uri) -> Result<String> {
 
 async fn start(state: &AppState, idp_id: &str, redirect_url: &str) -> Result<Response> {
     let started = state.auth.start_sso(idp_id, redirect_url, None).await?;
+    Ok(found_with_cookie(state, started))
+}
+
+/// To the provider, with the cookie that binds the flow to this browser.
+fn found_with_cookie(state: &AppState, started: crate::auth::sso::SsoStart) -> Response {
     let cookie = format!(
         "{BINDING_COOKIE}={}; Path={}; Max-Age=3600; HttpOnly; SameSite=Lax{}",
         started.binding_cookie,
         callback_path(&state.auth),
         secure_flag(&state.auth)
     );
-    Ok((
+    (
         StatusCode::FOUND,
         [
             (header::LOCATION, started.location),
             (header::SET_COOKIE, cookie),
         ],
     )
-        .into_response())
+        .into_response()
 }
 
 /// The path of the callback URL (the binding cookie is sent there only).
@@ -164,6 +179,15 @@ pub async fn callback(
         secure_flag(&state.auth)
     );
     let mut response = match state.auth.finish_sso(&params, binding.as_deref()).await {
+        Ok(SsoFinish::UiaStageDone { .. }) => page(
+            "Done",
+            "<h1>Thank you</h1><p id=\"done\">You may now close this window and return to the application.</p>\
+             <script>\
+             if (window.onAuthDone) { window.onAuthDone(); }\
+             else if (window.opener && window.opener.postMessage) { window.opener.postMessage(\"authDone\", \"*\"); }\
+             </script>",
+            "",
+        ),
         Ok(SsoFinish::Login { redirect, .. }) => match redirect {
             RedirectTarget::Trusted(url) => {
                 (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
@@ -246,4 +270,59 @@ pub async fn login_with_token(
         .auth
         .login_with_token(&token, device_id, display_name)
         .await
+}
+
+/// `GET /auth/m.login.sso/fallback/web?session=`: a page with a link per
+/// provider the user is linked to; with `idp_id`, off to that provider.
+pub async fn uia_fallback(
+    state: &AppState,
+    uri: &axum::http::Uri,
+    session: &str,
+    idp_id: Option<&String>,
+) -> Result<Response> {
+    if let Some(idp) = idp_id {
+        let started = state.auth.start_sso_uia(session, idp).await?;
+        return Ok(found_with_cookie(state, started));
+    }
+    let (uia, _) = state.auth.fallback_session(session).await?;
+    let user = uia.user_id.unwrap_or_default();
+    let providers = state.auth.sso_providers_of(&user).await?;
+    let items: String = providers
+        .iter()
+        .map(|p| {
+            let href = format!(
+                "{}?session={}&idp_id={}",
+                uri.path(),
+                url_encode(session),
+                url_encode(&p.idp_id)
+            );
+            format!(
+                "<li><a class=\"idp\" href=\"{}\">Continue with {}</a></li>",
+                escape(&href),
+                escape(&p.idp_name)
+            )
+        })
+        .collect();
+    Ok(page(
+        "Confirm your identity",
+        &format!(
+            "<h1>Confirm your identity</h1><p>To continue, sign in again as <strong>{}</strong> \
+             at your identity provider.</p><ul>{items}</ul>",
+            escape(&user)
+        ),
+        "",
+    ))
+}
+
+/// `POST /_matrix/client/v1/login/get_token` (MSC3882).
+pub async fn get_token(
+    State(state): State<AppState>,
+    crate::http::extract::Authed(requester): crate::http::extract::Authed,
+    req: crate::http::extract::UiaBody,
+) -> Result<axum::Json<Value>> {
+    let (token, expires_in_ms) = state.auth.get_login_token(req.reauth(&requester)).await?;
+    Ok(axum::Json(json!({
+        "login_token": token.expose(),
+        "expires_in_ms": expires_in_ms,
+    })))
 }

@@ -39,3 +39,18 @@ CREATE TABLE login_tokens (
     used_ts BIGINT
 );
 CREATE INDEX login_tokens_expires ON login_tokens (expires_ts);
+
+-- An SSO user choosing their username (confirm_localpart): what the
+-- provider said, kept until the form is sent (or it expires).
+CREATE TABLE sso_pending_registrations (
+    session_id TEXT PRIMARY KEY NOT NULL,
+    idp_id TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    suggested_localpart TEXT,
+    display_name TEXT,
+    email TEXT,
+    client_redirect_url TEXT NOT NULL,
+    -- SHA-256 of the random value in the browser's cookie
+    browser_binding_hash BLOB NOT NULL,
+    expires_ts BIGINT NOT NULL
+);

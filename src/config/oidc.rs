@@ -543,13 +543,6 @@ fn parse_mapping(provider: &Map<'_>) -> KResult<MappingConfig> {
         Some(l) => as_bool(l.node())?,
         None => false,
     };
-    if confirm_localpart {
-        return Err(KeyError::new(
-            map.path_of("confirm_localpart"),
-            "the username picker is not implemented in mxauth yet; leave it false \
-             (clashing localparts get a numbered suffix)",
-        ));
-    }
     Ok(MappingConfig {
         subject_template,
         localpart_template: template("localpart_template")?,
@@ -710,10 +703,6 @@ mod config_tests {
         assert_eq!(
             p("    user_mapping_provider:\n      config:\n        localpart_template: \"{{ user.x | shout }}\"\n").0,
             "oidc_providers[0].user_mapping_provider.config.localpart_template"
-        );
-        assert_eq!(
-            p("    user_mapping_provider:\n      config:\n        confirm_localpart: true\n").0,
-            "oidc_providers[0].user_mapping_provider.config.confirm_localpart"
         );
         let (path, message) = load(
             "server_name: example.org\npublic_baseurl: https://example.org/\n\

@@ -93,6 +93,14 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/introspect", post(oauth::introspect))
         .route("/_synapse/client/oidc/callback", get(routes::sso::callback))
         .route(
+            "/_synapse/client/pick_username/account_details",
+            get(routes::sso::picker_form).post(routes::sso::picker_submit),
+        )
+        .route(
+            "/_synapse/client/pick_username/check",
+            get(routes::sso::picker_check),
+        )
+        .route(
             "/.well-known/openid-configuration",
             get(oauth::openid_configuration),
         )

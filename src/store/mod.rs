@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 pub use sql::{PostgresStore, SqliteStore};
-pub use sso::{CreatedWithLink, NewLoginToken, SsoSession, SsoStore};
+pub use sso::{CreatedWithLink, NewLoginToken, PendingRegistration, SsoSession, SsoStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

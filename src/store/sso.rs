@@ -24,6 +24,21 @@ pub struct SsoSession {
     pub expires_ts: i64,
 }
 
+/// An SSO user choosing their username: what the provider said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRegistration {
+    pub session_id: String,
+    pub idp_id: String,
+    pub external_id: String,
+    pub suggested_localpart: Option<String>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub client_redirect_url: String,
+    /// SHA-256 of the value of the browser's cookie.
+    pub browser_binding_hash: Vec<u8>,
+    pub expires_ts: i64,
+}
+
 /// The outcome of [`SsoStore::create_user_with_link`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreatedWithLink {
@@ -78,6 +93,16 @@ pub trait SsoStore: Send + Sync + 'static {
         email: Option<&UserThreepid>,
     ) -> StoreResult<CreatedWithLink>;
 
+    async fn create_pending_registration(&self, p: &PendingRegistration) -> StoreResult<()>;
+    /// The pending registration, unless it expired at `now` (expired ones
+    /// are swept on the way).
+    async fn get_pending_registration(
+        &self,
+        session_id: &str,
+        now: i64,
+    ) -> StoreResult<Option<PendingRegistration>>;
+    async fn delete_pending_registration(&self, session_id: &str) -> StoreResult<()>;
+
     async fn create_login_token(&self, token: &NewLoginToken) -> StoreResult<()>;
     /// Marks the token used if it exists, is unused and has not expired at
     /// `now`; returns its user and provider then. Atomic: one use wins.
@@ -90,6 +115,9 @@ pub trait SsoStore: Send + Sync + 'static {
 
 const SSO_SESSION_COLUMNS: &str = "state, idp_id, nonce, code_verifier, client_redirect_url, \
      browser_binding_hash, ui_auth_session_id, created_ts, expires_ts";
+
+const PENDING_COLUMNS: &str = "session_id, idp_id, external_id, suggested_localpart, \
+     display_name, email, client_redirect_url, browser_binding_hash, expires_ts";
 
 macro_rules! sso_store {
     ($store:ident) => {
@@ -282,6 +310,65 @@ macro_rules! sso_store {
                 }
                 tx.commit().await?;
                 Ok(CreatedWithLink::Created)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_pending_registration(&self, p: &PendingRegistration) -> StoreResult<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO sso_pending_registrations ({PENDING_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(&p.session_id)
+                .bind(&p.idp_id)
+                .bind(&p.external_id)
+                .bind(&p.suggested_localpart)
+                .bind(&p.display_name)
+                .bind(&p.email)
+                .bind(&p.client_redirect_url)
+                .bind(&p.browser_binding_hash)
+                .bind(p.expires_ts)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_pending_registration(
+                &self,
+                session_id: &str,
+                now: i64,
+            ) -> StoreResult<Option<PendingRegistration>> {
+                sqlx::query("DELETE FROM sso_pending_registrations WHERE expires_ts <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                let row = sqlx::query(&format!(
+                    "SELECT {PENDING_COLUMNS} FROM sso_pending_registrations WHERE session_id = $1"
+                ))
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(PendingRegistration {
+                    session_id: r.try_get("session_id")?,
+                    idp_id: r.try_get("idp_id")?,
+                    external_id: r.try_get("external_id")?,
+                    suggested_localpart: r.try_get("suggested_localpart")?,
+                    display_name: r.try_get("display_name")?,
+                    email: r.try_get("email")?,
+                    client_redirect_url: r.try_get("client_redirect_url")?,
+                    browser_binding_hash: r.try_get("browser_binding_hash")?,
+                    expires_ts: r.try_get("expires_ts")?,
+                }))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_pending_registration(&self, session_id: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM sso_pending_registrations WHERE session_id = $1")
+                    .bind(session_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip_all)]

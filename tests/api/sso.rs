@@ -171,6 +171,11 @@ impl Browser {
         self.send(req).await
     }
 
+    pub async fn post_form(&mut self, url: &str, form: &[(&str, &str)]) -> Landing {
+        let req = self.http.post(url).form(form);
+        self.send(req).await
+    }
+
     pub fn has_cookie(&self, name: &str) -> bool {
         self.cookies.contains_key(name)
     }
@@ -1028,4 +1033,80 @@ async fn get_token_behind_uia(b: Backend) {
     assert_ne!(res["device_id"], device);
     let again = token_login(&s, &login_token).await;
     assert_error(&again, 403, "M_FORBIDDEN");
+}
+
+both!(username_picker_with_confirm_localpart);
+
+async fn username_picker_with_confirm_localpart(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = start(
+        Arc::new(fresh_database(b).await),
+        &idp,
+        "        confirm_localpart: true\n",
+    )
+    .await;
+    s.register("alice", "alice-password-1").await;
+    let mut browser = Browser::new();
+    let landing = browser.sso(&s.base, "alice", CLIENT_URL).await;
+    assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
+    let picker = format!("{}{}", s.base, landing.location.unwrap());
+    assert_eq!(
+        picker,
+        format!("{}/_synapse/client/pick_username/account_details", s.base)
+    );
+    let form = browser.get(&picker).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("value=\"alice\""), "{}", form.body);
+    assert!(form.body.contains("Alice Liddell"), "{}", form.body);
+    assert!(form.body.contains("alice@wonderland.test"), "{}", form.body);
+
+    let check = |name: &str| format!("/_synapse/client/pick_username/check?username={name}");
+    assert_eq!(
+        s.get(&check("alice"), None).await.1,
+        json!({"available": false})
+    );
+    assert_eq!(
+        s.get(&check("alicia"), None).await.1,
+        json!({"available": true})
+    );
+    let bad = s.get(&check("Bad%20Name!"), None).await;
+    assert_error(&bad, 400, "M_INVALID_USERNAME");
+
+    // Another browser has no business with this sign-up.
+    let stranger = Browser::new().get(&picker).await;
+    assert_eq!(stranger.status, StatusCode::BAD_REQUEST);
+
+    // Taken: the form again, with the reason.
+    let taken = browser.post_form(&picker, &[("username", "alice")]).await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST, "{}", taken.body);
+    assert!(taken.body.contains("taken"), "{}", taken.body);
+    // Chosen: display name ticked, email not.
+    let done = browser
+        .post_form(
+            &picker,
+            &[("username", "Alicia"), ("use_display_name", "true")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    let (status, res) = token_login(&s, &login_token_of(&done.location.unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["user_id"], "@alicia:test.example");
+    let store = store_of(&s).await;
+    let user = store
+        .get_user("@alicia:test.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.displayname.as_deref(), Some("Alice Liddell"));
+    assert!(store
+        .list_user_threepids("@alicia:test.example")
+        .await
+        .unwrap()
+        .is_empty());
+    // The sign-up is over; the next login goes straight through the link.
+    let again = browser.post_form(&picker, &[("username", "alicia2")]).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    let landing = Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
+    let (_, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
+    assert_eq!(res["user_id"], "@alicia:test.example");
 }

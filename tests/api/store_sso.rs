@@ -4,7 +4,8 @@
 use crate::both;
 use crate::support::{fresh_database, Backend, FreshDatabase};
 use mxauth::store::{
-    connect, CreatedWithLink, NewLoginToken, NewUser, SsoSession, Store, UserThreepid,
+    connect, CreatedWithLink, NewLoginToken, NewUser, PendingRegistration, SsoSession, Store,
+    UserThreepid,
 };
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ both!(
     external_ids_link_once,
     create_user_with_link_is_all_or_nothing,
     login_tokens_are_single_use_and_expire,
+    pending_registrations_expire,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -228,5 +230,49 @@ async fn login_tokens_are_single_use_and_expire(b: Backend) {
             .filter(|r| r.is_some())
             .count(),
         1
+    );
+}
+
+async fn pending_registrations_expire(b: Backend) {
+    let (store, _db) = open(b).await;
+    let pending = |id: &str, expires_ts: i64| PendingRegistration {
+        session_id: id.into(),
+        idp_id: "oidc-x".into(),
+        external_id: "s".into(),
+        suggested_localpart: Some("alice".into()),
+        display_name: None,
+        email: Some("a@x".into()),
+        client_redirect_url: "https://client.example/".into(),
+        browser_binding_hash: vec![9; 32],
+        expires_ts,
+    };
+    store
+        .create_pending_registration(&pending("p1", NOW + 100))
+        .await
+        .unwrap();
+    store
+        .create_pending_registration(&pending("p2", NOW + 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_pending_registration("p1", NOW).await.unwrap(),
+        Some(pending("p1", NOW + 100))
+    );
+    assert_eq!(
+        store
+            .get_pending_registration("p2", NOW + 10)
+            .await
+            .unwrap(),
+        None
+    );
+    // Gone for good, even asked at an earlier time.
+    assert_eq!(
+        store.get_pending_registration("p2", NOW).await.unwrap(),
+        None
+    );
+    store.delete_pending_registration("p1").await.unwrap();
+    assert_eq!(
+        store.get_pending_registration("p1", NOW).await.unwrap(),
+        None
     );
 }

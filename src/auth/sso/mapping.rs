@@ -78,7 +78,8 @@ fn meets(claims: &Map<String, Value>, req: &AttributeRequirement) -> bool {
 /// - every character outside `a-z 0-9 . _ = -` becomes `-`;
 /// - runs of `-` and `.` become one `-`; `-`, `.` and `_` are trimmed from
 ///   both ends (a leading `_` is the application services' namespace);
-/// - at most `max_len` characters.
+/// - at most `max_len` characters;
+/// - digits only are left to guests.
 ///
 /// `None` when nothing usable is left.
 pub fn normalize_localpart(name: &str, max_len: usize) -> Option<String> {
@@ -111,7 +112,9 @@ pub fn normalize_localpart(name: &str, max_len: usize) -> Option<String> {
         .take(max_len)
         .collect();
     let trimmed = trimmed.trim_end_matches(['-', '.', '_']);
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+    // Digits only are reserved for guests.
+    let usable = !trimmed.is_empty() && !trimmed.bytes().all(|b| b.is_ascii_digit());
+    usable.then(|| trimmed.to_owned())
 }
 
 fn flush_run(run: &mut String, out: &mut String) {
@@ -160,7 +163,8 @@ mod tests {
         assert_eq!(n("Ｆｕｌｌｗｉｄｔｈ").as_deref(), Some("fullwidth"));
         assert_eq!(n("josé maría").as_deref(), Some("jose-maria"));
         assert_eq!(n("日本語"), None);
-        assert_eq!(n("ユーザー1").as_deref(), Some("1"));
+        assert_eq!(n("ユーザー1"), None, "digits only are guests' IDs");
+        assert_eq!(n("ユーザーa1").as_deref(), Some("a1"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod oidc;
 pub mod redirect;
 mod uia;
+pub mod username_picker;
 
 use super::Auth;
 use crate::clock::random_string;
@@ -34,6 +35,22 @@ pub const BINDING_COOKIE: &str = "mxauth_sso_session";
 const SSO_SESSION_LIFETIME_MS: i64 = 60 * 60 * 1000;
 /// How many numbered localparts are tried before giving up.
 const MAX_LOCALPART_ATTEMPTS: u32 = 100;
+
+/// Who an external identity is here.
+enum Resolved {
+    User(String),
+    /// A new user, who chooses their username first.
+    PickUsername(PendingUser),
+}
+
+/// What a new user chooses their username with.
+pub(crate) struct PendingUser {
+    pub idp_id: String,
+    pub subject: String,
+    pub suggested_localpart: Option<String>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+}
 
 /// Where `start_sso` sends the browser, and the cookie it must set.
 #[derive(Debug)]
@@ -61,6 +78,9 @@ pub enum SsoFinish {
     },
     /// A UIA `m.login.sso` stage was completed for this session.
     UiaStageDone { session_id: String },
+    /// A new user chooses their username: send the browser to the picker
+    /// with this cookie.
+    PickUsername { username_cookie: String },
 }
 
 impl Auth {
@@ -215,12 +235,31 @@ impl Auth {
                 session_id: uia_session,
             });
         }
-        let user_id = self
+        let user_id = match self
             .resolve_external_user(provider, &subject, &claims)
-            .await?;
+            .await?
+        {
+            Resolved::User(user_id) => user_id,
+            Resolved::PickUsername(pending) => {
+                return self
+                    .start_username_pick(pending, &session.client_redirect_url)
+                    .await
+            }
+        };
+        self.sso_login_redirect(&user_id, &provider.idp_id, &session.client_redirect_url)
+            .await
+    }
+
+    /// A login token for `user_id` and where the browser takes it.
+    pub(crate) async fn sso_login_redirect(
+        &self,
+        user_id: &str,
+        idp_id: &str,
+        client_redirect_url: &str,
+    ) -> Result<SsoFinish> {
         let user = self
             .store
-            .get_user(&user_id)
+            .get_user(user_id)
             .await?
             .ok_or_else(|| Error::internal("a linked user does not exist"))?;
         if user.deactivated {
@@ -230,10 +269,8 @@ impl Auth {
                 "This account has been deactivated",
             ));
         }
-        let token = self
-            .create_login_token(&user_id, Some(&provider.idp_id))
-            .await?;
-        let redirect = match self.classify_sso_redirect(&session.client_redirect_url) {
+        let token = self.create_login_token(user_id, Some(idp_id)).await?;
+        let redirect = match self.classify_sso_redirect(client_redirect_url) {
             RedirectTarget::Trusted(mut url) => {
                 url.query_pairs_mut()
                     .append_pair("loginToken", token.expose());
@@ -246,7 +283,10 @@ impl Auth {
             }
             RedirectTarget::Invalid => RedirectTarget::Invalid,
         };
-        Ok(SsoFinish::Login { user_id, redirect })
+        Ok(SsoFinish::Login {
+            user_id: user_id.to_owned(),
+            redirect,
+        })
     }
 
     /// The claims of the user: the id_token's (checked), or userinfo's.
@@ -313,10 +353,10 @@ impl Auth {
         provider: &OidcProviderConfig,
         subject: &str,
         claims: &Map<String, Value>,
-    ) -> Result<String> {
+    ) -> Result<Resolved> {
         let idp = &provider.idp_id;
         if let Some(user_id) = self.store.get_user_by_external_id(idp, subject).await? {
-            return Ok(user_id);
+            return Ok(Resolved::User(user_id));
         }
         let max_len = self.max_localpart_len();
         let localpart = provider
@@ -356,7 +396,7 @@ impl Auth {
                     }
                     tracing::info!(%user_id, idp_id = %idp, "linked an existing user");
                 }
-                return Ok(owner);
+                return Ok(Resolved::User(owner));
             }
         }
         if !provider.enable_registration {
@@ -365,10 +405,21 @@ impl Auth {
                  and new accounts cannot be created with it",
             ));
         }
-        let Some(base) = localpart else {
-            return Err(Error::forbidden(
-                "No username could be made from what the identity provider sent",
-            ));
+        // An email the provider says is unverified is not kept as validated.
+        let unverified = claims.get("email_verified") == Some(&Value::Bool(false));
+        let email = email.filter(|_| !unverified);
+        let base = match localpart {
+            Some(base) if !provider.mapping.confirm_localpart => base,
+            // The user chooses (Synapse's username picker).
+            suggestion => {
+                return Ok(Resolved::PickUsername(PendingUser {
+                    idp_id: idp.clone(),
+                    subject: subject.to_owned(),
+                    suggested_localpart: suggestion,
+                    display_name,
+                    email,
+                }))
+            }
         };
         let now = self.now();
         for failures in 0..MAX_LOCALPART_ATTEMPTS {
@@ -378,18 +429,13 @@ impl Auth {
             if self.exclusively_claimed(&user_id, None) {
                 continue;
             }
-            // An address the provider says is unverified is not kept as validated.
-            let unverified = claims.get("email_verified") == Some(&Value::Bool(false));
-            let threepid = email
-                .as_ref()
-                .filter(|_| !unverified)
-                .map(|address| UserThreepid {
-                    user_id: user_id.clone(),
-                    medium: "email".into(),
-                    address: address.clone(),
-                    validated_at: now,
-                    added_at: now,
-                });
+            let threepid = email.as_ref().map(|address| UserThreepid {
+                user_id: user_id.clone(),
+                medium: "email".into(),
+                address: address.clone(),
+                validated_at: now,
+                added_at: now,
+            });
             let outcome = self
                 .store
                 .create_user_with_link(
@@ -409,9 +455,9 @@ impl Auth {
                     tracing::info!(%user_id, idp_id = %idp, "registered a user through SSO");
                     self.provision_new_user(&user_id, display_name.as_deref())
                         .await?;
-                    return Ok(user_id);
+                    return Ok(Resolved::User(user_id));
                 }
-                CreatedWithLink::LinkTaken(owner) => return Ok(owner),
+                CreatedWithLink::LinkTaken(owner) => return Ok(Resolved::User(owner)),
                 CreatedWithLink::UserTaken => continue,
             }
         }

@@ -7,6 +7,7 @@
 use super::fallback::{escape, page};
 use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::sso::redirect::RedirectTarget;
+use crate::auth::sso::username_picker::{UsernameChoice, USERNAME_COOKIE};
 use crate::auth::sso::{CallbackParams, SsoFinish, BINDING_COOKIE, CALLBACK_PATH, LOGIN_TYPE_SSO};
 use crate::auth::Auth;
 use crate::error::{Error, Result};
@@ -179,7 +180,19 @@ pub async fn callback(
         secure_flag(&state.auth)
     );
     let mut response = match state.auth.finish_sso(&params, binding.as_deref()).await {
-        Ok(SsoFinish::UiaStageDone { .. }) => page(
+        Ok(finish) => finish_response(&state, finish),
+        Err(e) => error_response(e),
+    };
+    if let Ok(v) = header::HeaderValue::from_str(&clear) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// Where a finished flow takes the browser.
+fn finish_response(state: &AppState, finish: SsoFinish) -> Response {
+    match finish {
+        SsoFinish::UiaStageDone { .. } => page(
             "Done",
             "<h1>Thank you</h1><p id=\"done\">You may now close this window and return to the application.</p>\
              <script>\
@@ -188,7 +201,22 @@ pub async fn callback(
              </script>",
             "",
         ),
-        Ok(SsoFinish::Login { redirect, .. }) => match redirect {
+        SsoFinish::PickUsername { username_cookie } => {
+            let path = picker_path(&state.auth);
+            let cookie = format!(
+                "{USERNAME_COOKIE}={username_cookie}; Path={path}; Max-Age=900; HttpOnly; SameSite=Lax{}",
+                secure_flag(&state.auth)
+            );
+            (
+                StatusCode::FOUND,
+                [
+                    (header::LOCATION, format!("{path}/account_details")),
+                    (header::SET_COOKIE, cookie),
+                ],
+            )
+                .into_response()
+        }
+        SsoFinish::Login { redirect, .. } => match redirect {
             RedirectTarget::Trusted(url) => {
                 (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
             }
@@ -198,12 +226,126 @@ pub async fn callback(
                 "The application did not say where to go back to",
             ),
         },
-        Err(e) => error_response(e),
-    };
-    if let Ok(v) = header::HeaderValue::from_str(&clear) {
-        response.headers_mut().append(header::SET_COOKIE, v);
     }
-    response
+}
+
+/// The path of Synapse's username picker under `public_baseurl`.
+fn picker_path(auth: &Auth) -> String {
+    let base = auth
+        .config
+        .public_baseurl
+        .as_deref()
+        .and_then(|b| url::Url::parse(b).ok())
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    format!("{base}_synapse/client/pick_username")
+}
+
+/// `GET /_synapse/client/pick_username/account_details`: the form.
+pub async fn picker_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let cookie = cookie_value(&headers, USERNAME_COOKIE);
+    match state.auth.pending_registration(cookie.as_deref()).await {
+        Ok(pending) => picker_page(&pending, None, pending.suggested_localpart.as_deref()),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `POST /_synapse/client/pick_username/account_details`: the choice.
+pub async fn picker_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let cookie = cookie_value(&headers, USERNAME_COOKIE);
+    let fields: std::collections::HashMap<String, String> =
+        crate::http::extract::form_urlencoded_pairs(std::str::from_utf8(&body).unwrap_or(""))
+            .collect();
+    let choice = UsernameChoice {
+        localpart: fields.get("username").cloned().unwrap_or_default(),
+        use_display_name: fields.get("use_display_name").map(String::as_str) == Some("true"),
+        use_email: fields.get("use_email").map(String::as_str) == Some("true"),
+    };
+    match state
+        .auth
+        .finish_username_pick(cookie.as_deref(), &choice)
+        .await
+    {
+        Ok(finish) => {
+            let mut response = finish_response(&state, finish);
+            let clear = format!(
+                "{USERNAME_COOKIE}=; Path={}; Max-Age=0; HttpOnly; SameSite=Lax{}",
+                picker_path(&state.auth),
+                secure_flag(&state.auth)
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&clear) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+            response
+        }
+        // A bad or taken name: the form again, with the reason.
+        Err(Error::Matrix {
+            status: 400,
+            message,
+            ..
+        }) => match state.auth.pending_registration(cookie.as_deref()).await {
+            Ok(pending) => {
+                let mut r = picker_page(&pending, Some(&message), Some(&choice.localpart));
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                r
+            }
+            Err(e) => error_response(e),
+        },
+        Err(e) => error_response(e),
+    }
+}
+
+fn picker_page(
+    pending: &crate::store::PendingRegistration,
+    error: Option<&str>,
+    value: Option<&str>,
+) -> Response {
+    let error = error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" id=\"error\" role=\"alert\">{}</p>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
+    let checkbox = |name: &str, label: &str, value: &Option<String>| match value {
+        Some(v) => format!(
+            "<p><label><input type=\"checkbox\" name=\"{name}\" value=\"true\" checked> {label}: \
+             <strong>{}</strong></label></p>",
+            escape(v)
+        ),
+        None => String::new(),
+    };
+    page(
+        "Choose your username",
+        &format!(
+            "<h1>Choose your username</h1>{error}\
+             <form method=\"post\" action=\"account_details\">\
+             <p><label for=\"username\">Username</label> \
+             <input type=\"text\" name=\"username\" id=\"username\" required autocomplete=\"off\" value=\"{}\"></p>\
+             {}{}\
+             <p><button type=\"submit\" id=\"submit\">Continue</button></p></form>",
+            escape(value.unwrap_or("")),
+            checkbox("use_display_name", "Use the display name", &pending.display_name),
+            checkbox("use_email", "Use the email address", &pending.email),
+        ),
+        "",
+    )
+}
+
+/// `GET /_synapse/client/pick_username/check?username=`: `{"available": bool}`.
+pub async fn picker_check(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<axum::Json<Value>> {
+    let username = query_param(&uri, "username")
+        .ok_or_else(|| Error::missing_param("Missing param: username"))?;
+    let available = state.auth.username_available(&username).await?;
+    Ok(axum::Json(json!({ "available": available })))
 }
 
 /// Before sending a login token to a client the admin has not listed.

@@ -550,6 +550,34 @@ async fn state_is_single_use_and_bound_to_the_browser(b: Backend) {
     browser.cookies = cookie;
     assert_eq!(browser.get(&callback).await.status, StatusCode::BAD_REQUEST);
 
+    // RFC 9207: the provider names itself in `iss`; another issuer is a
+    // mix-up and is refused.
+    let mut browser = Browser::new();
+    let callback = browser.walk_to_callback(&s.base, "alice", CLIENT_URL).await;
+    let mut url = url::Url::parse(&callback).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert!(
+        pairs.iter().any(|(k, v)| k == "iss" && *v == idp.issuer),
+        "{callback}"
+    );
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs.iter().map(|(k, v)| {
+            (
+                k.as_str(),
+                if k == "iss" {
+                    "https://evil.example"
+                } else {
+                    v
+                },
+            )
+        }));
+    let mixed_up = browser.get(url.as_str()).await;
+    assert_eq!(mixed_up.status, StatusCode::FORBIDDEN, "{}", mixed_up.body);
+
     // Unknown provider and missing redirectUrl.
     let res = s
         .raw()

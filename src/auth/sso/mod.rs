@@ -53,22 +53,24 @@ pub(crate) struct PendingUser {
 }
 
 /// Where `start_sso` sends the browser, and the cookie it must set.
-#[derive(Debug)]
+/// (No `Debug`: the cookie is a secret.)
 pub struct SsoStart {
     pub location: String,
     pub binding_cookie: String,
 }
 
-/// The provider's answer on the callback.
-#[derive(Debug, Default)]
+/// The provider's answer on the callback. (No `Debug`: the code is a secret.)
+#[derive(Default)]
 pub struct CallbackParams {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
+    /// RFC 9207: the issuer the answer comes from, when the provider says.
+    pub iss: Option<String>,
 }
 
-/// How a finished flow continues.
-#[derive(Debug)]
+/// How a finished flow continues. (No `Debug`: it carries a login token
+/// or a cookie.)
 pub enum SsoFinish {
     /// A login: send the browser back to `redirect` (already carrying
     /// `loginToken`) if trusted, else through a confirmation page.
@@ -214,6 +216,17 @@ impl Auth {
         let provider = self
             .sso_provider(&session.idp_id)
             .ok_or_else(|| Error::not_found("Unknown identity provider"))?;
+        // RFC 9207: an answer naming another issuer is a mix-up attack.
+        if params
+            .iss
+            .as_ref()
+            .is_some_and(|iss| *iss != provider.issuer)
+        {
+            tracing::warn!(idp_id = %provider.idp_id, "callback from another issuer");
+            return Err(Error::forbidden(
+                "The answer came from another identity provider",
+            ));
+        }
         let claims = self.claims_from_provider(provider, &session, code).await?;
         if !mapping::meets_requirements(&claims, &provider.attribute_requirements) {
             tracing::info!(idp_id = %provider.idp_id, "attribute requirements not met");

@@ -164,8 +164,8 @@ pub fn authorization_url(
     Ok(url.into())
 }
 
-/// What the token endpoint answers.
-#[derive(Debug, Deserialize)]
+/// What the token endpoint answers. (No `Debug`: it holds tokens.)
+#[derive(Deserialize)]
 pub struct TokenResponse {
     pub access_token: Option<String>,
     pub token_type: Option<String>,

@@ -172,6 +172,7 @@ pub async fn callback(
         state: query_param(&uri, "state"),
         code: query_param(&uri, "code"),
         error: query_param(&uri, "error"),
+        iss: query_param(&uri, "iss"),
     };
     let binding = cookie_value(&headers, BINDING_COOKIE);
     let clear = format!(

@@ -103,6 +103,10 @@ pub trait SsoStore: Send + Sync + 'static {
     ) -> StoreResult<Option<PendingRegistration>>;
     async fn delete_pending_registration(&self, session_id: &str) -> StoreResult<()>;
 
+    /// Deletes logins in progress and sign-ups expired at `now`, and login
+    /// tokens that expired before `tokens_before`. Returns how many rows went.
+    async fn sweep_sso(&self, now: i64, tokens_before: i64) -> StoreResult<u64>;
+
     async fn create_login_token(&self, token: &NewLoginToken) -> StoreResult<()>;
     /// Marks the token used if it exists, is unused and has not expired at
     /// `now`; returns its user and provider then. Atomic: one use wins.
@@ -369,6 +373,19 @@ macro_rules! sso_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn sweep_sso(&self, now: i64, tokens_before: i64) -> StoreResult<u64> {
+                let mut n = 0;
+                for (sql, ts) in [
+                    ("DELETE FROM sso_sessions WHERE expires_ts <= $1", now),
+                    ("DELETE FROM sso_pending_registrations WHERE expires_ts <= $1", now),
+                    ("DELETE FROM login_tokens WHERE expires_ts < $1", tokens_before),
+                ] {
+                    n += sqlx::query(sql).bind(ts).execute(&self.pool).await?.rows_affected();
+                }
+                Ok(n)
             }
 
             #[tracing::instrument(skip_all)]

@@ -275,4 +275,47 @@ async fn pending_registrations_expire(b: Backend) {
         store.get_pending_registration("p1", NOW).await.unwrap(),
         None
     );
+
+    // The background sweep: expired rows of every SSO table go, live ones stay.
+    store.create_user(&user("@a:x")).await.unwrap();
+    store
+        .create_pending_registration(&pending("old", NOW + 10))
+        .await
+        .unwrap();
+    store
+        .create_pending_registration(&pending("live", NOW + 1000))
+        .await
+        .unwrap();
+    store
+        .create_sso_session(&session("old", NOW + 10))
+        .await
+        .unwrap();
+    store
+        .create_sso_session(&session("live", NOW + 1000))
+        .await
+        .unwrap();
+    for (hash, expires_ts) in [(1u8, NOW - 5), (2, NOW + 1000)] {
+        store
+            .create_login_token(&NewLoginToken {
+                token_hash: vec![hash; 32],
+                user_id: "@a:x".into(),
+                auth_provider_id: None,
+                created_ts: NOW - 10,
+                expires_ts,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.sweep_sso(NOW + 20, NOW).await.unwrap(), 3);
+    assert!(store
+        .get_pending_registration("live", NOW)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.take_sso_session("live", NOW).await.unwrap().is_some());
+    assert!(store
+        .consume_login_token(&[2; 32], NOW)
+        .await
+        .unwrap()
+        .is_some());
 }

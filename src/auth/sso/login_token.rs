@@ -47,6 +47,13 @@ impl Auth {
         Ok(token)
     }
 
+    /// Deletes expired SSO rows (logins in progress, sign-ups, login
+    /// tokens a day past their expiry), for the background sweep.
+    pub async fn sweep_sso(&self) -> Result<u64> {
+        let now = self.now();
+        Ok(self.store.sweep_sso(now, now - 24 * 60 * 60 * 1000).await?)
+    }
+
     /// `POST /login` with `m.login.token`: the token is used up whatever
     /// happens next; unknown, used and expired tokens look the same.
     #[tracing::instrument(skip_all)]

@@ -37,6 +37,17 @@ if [ ! -x /usr/sbin/slapd ] || [ ! -x /usr/sbin/slapadd ] || ! command -v openss
   apt_install slapd ldap-utils openssl
 fi
 
+# --- Node and a real OpenID Connect provider for the SSO tests
+# (oidc-provider, pinned by tests/oidc/package-lock.json; tests start it)
+if ! command -v node >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+if ! cmp -s tests/oidc/package-lock.json tests/oidc/node_modules/.mxauth-installed-lock 2>/dev/null; then
+  log "npm ci (tests/oidc)"
+  (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+  cp tests/oidc/package-lock.json tests/oidc/node_modules/.mxauth-installed-lock
+fi
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 PGTMP=$(mktemp -d /tmp/mxauth-pg.XXXXXX)

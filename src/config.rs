@@ -14,6 +14,7 @@
 mod appservice;
 mod email;
 mod modules;
+pub mod oidc;
 mod synapse_keys;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ pub use self::modules::{
     JwtConfig, LdapProviderConfig, LdapSearch, ModuleConfig, RestProviderConfig, LDAP_MODULE,
     REST_MODULE,
 };
+pub use self::oidc::{LoginViaExistingSession, OidcProviderConfig, SsoConfig};
 pub use self::usage::UsageConfig;
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
@@ -101,6 +103,12 @@ pub struct Config {
     pub modules: Vec<ModuleConfig>,
     /// `jwt_config:` with `enabled: true`: `org.matrix.login.jwt`.
     pub jwt: Option<JwtConfig>,
+    /// `oidc_providers`: single sign-on through upstream OpenID Connect.
+    pub oidc_providers: Vec<OidcProviderConfig>,
+    /// `sso`: where the browser may go back to without a confirmation page.
+    pub sso: SsoConfig,
+    /// `login_via_existing_session`: `POST /login/get_token` (MSC3882).
+    pub login_via_existing_session: LoginViaExistingSession,
 }
 
 /// Synapse's `user_consent` block, the parts about auth.
@@ -394,6 +402,9 @@ impl Default for Config {
             macaroon_secret_key: None,
             modules: Vec::new(),
             jwt: None,
+            oidc_providers: Vec::new(),
+            sso: SsoConfig::default(),
+            login_via_existing_session: LoginViaExistingSession::default(),
         }
     }
 }
@@ -626,6 +637,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             || email::THREEPID_TOP_LEVEL_KEYS.contains(&key)
             || usage::KEYS.contains(&key)
             || modules::MODULE_TOP_LEVEL_KEYS.contains(&key)
+            || oidc::TOP_LEVEL_KEYS.contains(&key)
         {
             continue;
         }
@@ -643,6 +655,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
                     .chain(email::THREEPID_TOP_LEVEL_KEYS.iter().copied())
                     .chain(usage::KEYS.iter().copied())
                     .chain(modules::MODULE_TOP_LEVEL_KEYS.iter().copied())
+                    .chain(oidc::TOP_LEVEL_KEYS.iter().copied())
                     .chain(synapse_keys::all()),
             ),
         ));
@@ -806,6 +819,16 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
         ));
     }
 
+    let oidc_providers = oidc::parse_oidc_providers(&top)?;
+    if !oidc_providers.is_empty() && public_baseurl.is_none() {
+        return Err(KeyError::new(
+            "public_baseurl",
+            "missing: required with `oidc_providers` (the callback URL is built from it)",
+        ));
+    }
+    let sso = oidc::parse_sso(&top)?;
+    let login_via_existing_session = oidc::parse_login_via_existing_session(&top)?;
+
     Ok(Loaded {
         config: Config {
             server_name,
@@ -835,6 +858,9 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             macaroon_secret_key,
             modules,
             jwt,
+            oidc_providers,
+            sso,
+            login_via_existing_session,
         },
         ignored_keys,
     })

@@ -189,6 +189,9 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
                     Ok(_) => {}
                     Err(e) => tracing::warn!("could not sweep UIA sessions: {e}"),
                 }
+                if let Err(e) = auth.sweep_sso().await {
+                    tracing::warn!("could not sweep SSO state: {e}");
+                }
             }
             _ = stop.changed() => return,
         }

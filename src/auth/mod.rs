@@ -23,6 +23,7 @@ pub mod providers;
 pub mod register;
 pub mod registration_tokens;
 pub mod requester;
+pub mod sso;
 pub mod threepids;
 pub mod tokens;
 pub mod uia;

@@ -16,6 +16,10 @@ pub const ACCESS_TOKEN_PREFIX: &str = "syt_";
 pub struct IssuedToken(Zeroizing<String>);
 
 impl IssuedToken {
+    /// Wraps a secret made elsewhere (a login token, say).
+    pub(crate) fn new(secret: String) -> Self {
+        IssuedToken(Zeroizing::new(secret))
+    }
     pub fn expose(&self) -> &str {
         &self.0
     }

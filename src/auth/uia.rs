@@ -119,6 +119,10 @@ impl Auth {
                 types.push(PASSWORD);
             }
         }
+        // Users linked to an identity provider re-authenticate there (auth/sso/uia.rs).
+        if self.sso_reauth_available(user_id).await? {
+            types.push(super::sso::LOGIN_TYPE_SSO);
+        }
         for t in self.providers.reauth_login_types() {
             if (t != PASSWORD || pc.reauth_enabled()) && !types.contains(&t) {
                 types.push(t);
@@ -508,6 +512,21 @@ impl Auth {
             DUMMY | TERMS => Ok(json!(true)),
             PASSWORD => self.check_login_stage(stage, auth, session).await,
             REGISTRATION_TOKEN => self.check_registration_token_stage(auth, session).await,
+            // Done on its fallback page only (the callback records it).
+            super::sso::LOGIN_TYPE_SSO => {
+                let done = self
+                    .store
+                    .get_uia_completed_stages(&session.session_id)
+                    .await?
+                    .into_iter()
+                    .find(|(s, _)| s == super::sso::LOGIN_TYPE_SSO);
+                done.map(|(_, result)| result).ok_or_else(|| {
+                    StageError::Failed(
+                        ErrCode::Forbidden,
+                        "Complete m.login.sso on its fallback page".into(),
+                    )
+                })
+            }
             RECAPTCHA => self.check_recaptcha_stage(auth).await,
             other if self.providers.fields(other).is_some() => {
                 self.check_login_stage(other, auth, session).await

@@ -191,7 +191,6 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
             "log_config",
             "max_upload_size",
             "media_store_path",
-            "oidc_providers",
             "pid_file",
             "presence",
             "report_stats",
@@ -205,6 +204,9 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
     );
     let c = loaded.config;
     assert_eq!(c.server_name, "matrix.example.org");
+    assert_eq!(c.oidc_providers.len(), 1);
+    assert_eq!(c.oidc_providers[0].idp_id, "oidc-google");
+    assert_eq!(c.oidc_providers[0].scopes, vec!["openid"]);
     assert_eq!(
         c.public_baseurl.as_deref(),
         Some("https://matrix.example.org/")

@@ -48,6 +48,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/delete_devices", post(devices::delete_many))
         .route("/admin/whois/{user_id}", get(admin::whois))
+        .route("/login/sso/redirect", get(routes::sso::redirect_any))
+        .route(
+            "/login/sso/redirect/{idp_id}",
+            get(routes::sso::redirect_to),
+        )
         .route(
             "/auth/{auth_type}/fallback/web",
             get(fallback::get).post(fallback::post),
@@ -83,7 +88,20 @@ pub fn router(state: AppState) -> Router {
             "/_matrix/client/v1/register/m.login.registration_token/validity",
             get(registration_tokens::validity),
         )
+        .route(
+            "/_matrix/client/v1/login/get_token",
+            post(routes::sso::get_token),
+        )
         .route("/oauth2/introspect", post(oauth::introspect))
+        .route("/_synapse/client/oidc/callback", get(routes::sso::callback))
+        .route(
+            "/_synapse/client/pick_username/account_details",
+            get(routes::sso::picker_form).post(routes::sso::picker_submit),
+        )
+        .route(
+            "/_synapse/client/pick_username/check",
+            get(routes::sso::picker_check),
+        )
         .route(
             "/.well-known/openid-configuration",
             get(oauth::openid_configuration),

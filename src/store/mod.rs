@@ -5,11 +5,13 @@
 //! the injected clock).
 
 mod sql;
+mod sso;
 
 use async_trait::async_trait;
 use std::sync::Arc;
 
 pub use sql::{PostgresStore, SqliteStore};
+pub use sso::{CreatedWithLink, NewLoginToken, PendingRegistration, SsoSession, SsoStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -109,7 +111,7 @@ pub struct UiaSession {
 
 /// The one storage interface. Every method is atomic on its own.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SsoStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs.
     fn backend(&self) -> &'static str;
 

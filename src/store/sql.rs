@@ -20,7 +20,7 @@ use std::time::Duration;
 /// SQLite (WAL), the embedded default.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -67,7 +67,7 @@ impl SqliteStore {
 /// PostgreSQL, for several processes on one database.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PostgresStore {

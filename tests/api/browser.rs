@@ -97,7 +97,7 @@ async fn consent_page_renders_in_chromium() {
 }
 
 /// A WebDriver session on a chromedriver this test starts.
-struct Driver {
+pub(crate) struct Driver {
     child: std::process::Child,
     base: String,
     session: String,
@@ -106,7 +106,7 @@ struct Driver {
 }
 
 impl Driver {
-    async fn start() -> Driver {
+    pub(crate) async fn start() -> Driver {
         let bin = std::env::var("MXAUTH_TEST_CHROMEDRIVER")
             .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         assert!(
@@ -165,7 +165,7 @@ impl Driver {
         }
     }
 
-    async fn call(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+    pub(crate) async fn call(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
         let res: serde_json::Value = self
             .http
             .post(format!("{}/session/{}{path}", self.base, self.session))
@@ -180,7 +180,7 @@ impl Driver {
         res["value"].clone()
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let el = self
             .call(
                 "/element",
@@ -195,7 +195,7 @@ impl Driver {
             .await;
     }
 
-    async fn script(&self, js: &str) -> serde_json::Value {
+    pub(crate) async fn script(&self, js: &str) -> serde_json::Value {
         self.call(
             "/execute/sync",
             serde_json::json!({"script": js, "args": []}),

@@ -144,6 +144,15 @@ impl TestServer {
         Self::start_with_providers_on(db, tweak, Vec::new()).await
     }
 
+    /// A server on an existing database whose clock the test holds.
+    pub async fn start_on_with_clock(
+        db: std::sync::Arc<FreshDatabase>,
+        clock: std::sync::Arc<dyn mxauth::clock::Clock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::build_and_serve(db, clock, Vec::new(), tweak).await
+    }
+
     /// A server with auth providers of the test's own (after `modules:`).
     pub async fn start_with_providers(
         backend: Backend,
@@ -159,17 +168,23 @@ impl TestServer {
         tweak: impl FnOnce(&mut Config),
         providers: Vec<std::sync::Arc<dyn mxauth::auth::providers::AuthProvider>>,
     ) -> Self {
+        let clock = std::sync::Arc::new(mxauth::clock::SystemClock);
+        Self::build_and_serve(db, clock, providers, tweak).await
+    }
+
+    async fn build_and_serve(
+        db: std::sync::Arc<FreshDatabase>,
+        clock: std::sync::Arc<dyn mxauth::clock::Clock>,
+        providers: Vec<std::sync::Arc<dyn mxauth::auth::providers::AuthProvider>>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = base_config();
         config.database = db.config.clone();
         tweak(&mut config);
-        let server = Server::build_with_providers(
-            config,
-            std::sync::Arc::new(mxauth::clock::SystemClock),
-            std::sync::Arc::new(mxauth::clock::OsRandom),
-            providers,
-        )
-        .await
-        .expect("server builds");
+        let rng = std::sync::Arc::new(mxauth::clock::OsRandom);
+        let server = Server::build_with_providers(config, clock, rng, providers)
+            .await
+            .expect("server builds");
         Self::serve(server, db)
     }
 

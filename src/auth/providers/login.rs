@@ -230,6 +230,13 @@ impl Auth {
         localpart: &str,
         profile: &NewUserProfile,
     ) -> Result<Option<String>> {
+        // A new account: auth blocking as for any registration.
+        let email = profile
+            .threepids
+            .iter()
+            .find(|(medium, _)| medium == "email")
+            .map(|(m, a)| (m.as_str(), a.as_str()));
+        self.check_registration_blocking(email, None).await?;
         let user_id = match self.create_local_user(Some(localpart), None).await {
             Ok(user_id) => user_id,
             // Created meanwhile by a login on another process.

@@ -4,6 +4,7 @@
 //! "authDone" to `window.opener`, as the spec says. The stage is checked
 //! by the same engine as the API, so the flow can go on on any process.
 
+use crate::auth::sso::LOGIN_TYPE_SSO as SSO;
 use crate::auth::uia::{DUMMY, PASSWORD, RECAPTCHA, REGISTRATION_TOKEN, TERMS};
 use crate::error::{Error, Result};
 use crate::http::extract::form_urlencoded_pairs;
@@ -15,9 +16,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-const STAGES: &[&str] = &[RECAPTCHA, TERMS, REGISTRATION_TOKEN, PASSWORD, DUMMY];
+const STAGES: &[&str] = &[RECAPTCHA, TERMS, REGISTRATION_TOKEN, PASSWORD, DUMMY, SSO];
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -25,7 +26,7 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn page(title: &str, body: &str, extra_head: &str) -> Response {
+pub(crate) fn page(title: &str, body: &str, extra_head: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -161,6 +162,9 @@ pub async fn get(
     let session = q
         .get("session")
         .ok_or_else(|| Error::missing_param("Missing param: session"))?;
+    if kind == SSO {
+        return super::sso::uia_fallback(&state, &uri, session, q.get("idp_id")).await;
+    }
     form(&state, &kind, session, None).await
 }
 

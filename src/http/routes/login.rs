@@ -2,6 +2,7 @@
 
 use crate::auth::identifiers::parse_identifier;
 use crate::auth::login::APP_SERVICE_LOGIN_TYPE;
+use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::Session;
 use crate::error::Result;
 use crate::http::extract::access_token_from;
@@ -20,6 +21,7 @@ pub async fn get_flows(State(state): State<AppState>) -> Json<Value> {
         .login_flows()
         .into_iter()
         .map(|t| json!({ "type": t }))
+        .chain(super::sso::login_flows(&state.auth))
         .collect();
     Json(json!({ "flows": flows }))
 }
@@ -58,6 +60,10 @@ pub async fn login(
                     fields.initial_device_display_name.as_deref(),
                 )
                 .await?;
+            Ok(Json(session_json(&state, &session)))
+        }
+        LOGIN_TYPE_TOKEN if state.auth.login_token_enabled() => {
+            let session = super::sso::login_with_token(&state, &body, fields.device_id).await?;
             Ok(Json(session_json(&state, &session)))
         }
         // m.login.password and the providers' types.

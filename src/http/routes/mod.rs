@@ -11,5 +11,6 @@ pub mod logout;
 pub mod oauth;
 pub mod register;
 pub mod registration_tokens;
+pub mod sso;
 pub mod threepid;
 pub mod versions;

@@ -1,0 +1,156 @@
+//! Synapse's username picker (`confirm_localpart`, or no localpart could be
+//! mapped): after the provider, a new user chooses their username. What the
+//! provider said waits in the database (any process can take the form),
+//! bound to the browser by a cookie.
+
+use super::{PendingUser, SsoFinish};
+use crate::auth::identifiers::check_new_localpart;
+use crate::auth::tokens::hash_token;
+use crate::auth::Auth;
+use crate::clock::random_string;
+use crate::error::{ErrCode, Error, Result};
+use crate::store::{CreatedWithLink, NewUser, PendingRegistration, UserThreepid};
+
+/// The cookie that names the pending registration (`<session>.<secret>`).
+pub const USERNAME_COOKIE: &str = "mxauth_sso_username";
+/// How long the user has to choose (Synapse: 15 minutes).
+const PENDING_LIFETIME_MS: i64 = 15 * 60 * 1000;
+
+/// What the picker's form sends.
+#[derive(Debug)]
+pub struct UsernameChoice {
+    pub localpart: String,
+    pub use_display_name: bool,
+    pub use_email: bool,
+}
+
+impl Auth {
+    pub(super) async fn start_username_pick(
+        &self,
+        pending: PendingUser,
+        client_redirect_url: &str,
+    ) -> Result<SsoFinish> {
+        let session_id = random_string(self.rng.as_ref(), 24);
+        let secret = random_string(self.rng.as_ref(), 32);
+        self.store
+            .create_pending_registration(&PendingRegistration {
+                session_id: session_id.clone(),
+                idp_id: pending.idp_id,
+                external_id: pending.subject,
+                suggested_localpart: pending.suggested_localpart,
+                display_name: pending.display_name,
+                email: pending.email,
+                client_redirect_url: client_redirect_url.to_owned(),
+                browser_binding_hash: hash_token(&secret),
+                expires_ts: self.now() + PENDING_LIFETIME_MS,
+            })
+            .await?;
+        Ok(SsoFinish::PickUsername {
+            username_cookie: format!("{session_id}.{secret}"),
+        })
+    }
+
+    /// The pending registration the browser's cookie names.
+    pub async fn pending_registration(&self, cookie: Option<&str>) -> Result<PendingRegistration> {
+        let gone = || {
+            Error::new(
+                400,
+                ErrCode::Unknown,
+                "This sign-up has expired or was finished; please start again",
+            )
+        };
+        let (session_id, secret) = cookie.and_then(|c| c.split_once('.')).ok_or_else(gone)?;
+        let pending = self
+            .store
+            .get_pending_registration(session_id, self.now())
+            .await?
+            .ok_or_else(gone)?;
+        let bound = subtle::ConstantTimeEq::ct_eq(
+            hash_token(secret).as_slice(),
+            pending.browser_binding_hash.as_slice(),
+        );
+        if !bool::from(bound) {
+            return Err(gone());
+        }
+        Ok(pending)
+    }
+
+    /// Whether `localpart` could be chosen now.
+    pub async fn username_available(&self, localpart: &str) -> Result<bool> {
+        let localpart = localpart.to_lowercase();
+        check_new_localpart(&localpart, self.server_name())?;
+        let user_id = format!("@{localpart}:{}", self.server_name());
+        if self.exclusively_claimed(&user_id, None) {
+            return Ok(false);
+        }
+        Ok(self.store.get_user(&user_id).await?.is_none())
+    }
+
+    /// The form was sent: creates the user with the chosen username (and,
+    /// if ticked, the provider's display name and email), links it, and
+    /// goes on as a login. A taken or invalid name is an error the form
+    /// shows.
+    pub async fn finish_username_pick(
+        &self,
+        cookie: Option<&str>,
+        choice: &UsernameChoice,
+    ) -> Result<SsoFinish> {
+        let pending = self.pending_registration(cookie).await?;
+        let localpart = choice.localpart.trim().to_lowercase();
+        check_new_localpart(&localpart, self.server_name())?;
+        let user_id = format!("@{localpart}:{}", self.server_name());
+        let in_use = || Error::new(400, ErrCode::UserInUse, "This username is taken");
+        if self.exclusively_claimed(&user_id, None) {
+            return Err(in_use());
+        }
+        let email_threepid = pending.email.as_deref().filter(|_| choice.use_email);
+        self.check_registration_blocking(email_threepid.map(|a| ("email", a)), None)
+            .await?;
+        let now = self.now();
+        let display_name = pending
+            .display_name
+            .clone()
+            .filter(|_| choice.use_display_name);
+        let email = pending
+            .email
+            .as_ref()
+            .filter(|_| choice.use_email)
+            .map(|address| UserThreepid {
+                user_id: user_id.clone(),
+                medium: "email".into(),
+                address: address.clone(),
+                validated_at: now,
+                added_at: now,
+            });
+        let outcome = self
+            .store
+            .create_user_with_link(
+                &NewUser {
+                    user_id: user_id.clone(),
+                    creation_ts: now,
+                    displayname: display_name.clone(),
+                    ..NewUser::default()
+                },
+                &pending.idp_id,
+                &pending.external_id,
+                email.as_ref(),
+            )
+            .await?;
+        let user_id = match outcome {
+            CreatedWithLink::Created => {
+                tracing::info!(%user_id, idp_id = %pending.idp_id, "registered a user through SSO (picked)");
+                self.provision_new_user(&user_id, display_name.as_deref())
+                    .await?;
+                user_id
+            }
+            // Linked meanwhile (the same person in two tabs): that account.
+            CreatedWithLink::LinkTaken(owner) => owner,
+            CreatedWithLink::UserTaken => return Err(in_use()),
+        };
+        self.store
+            .delete_pending_registration(&pending.session_id)
+            .await?;
+        self.sso_login_redirect(&user_id, &pending.idp_id, &pending.client_redirect_url)
+            .await
+    }
+}

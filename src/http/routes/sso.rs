@@ -1,0 +1,471 @@
+//! Single sign-on: `GET /login/sso/redirect[/{idpId}]` (to the identity
+//! provider, or a page to pick one), the provider's callback at Synapse's
+//! `/_synapse/client/oidc/callback`, and the pages after it (confirmation
+//! before going to a client not on `sso.client_whitelist`, errors). The
+//! rules are in [`crate::auth::sso`]; pages are rendered here, escaped.
+
+use super::fallback::{escape, page};
+use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
+use crate::auth::sso::redirect::RedirectTarget;
+use crate::auth::sso::username_picker::{UsernameChoice, USERNAME_COOKIE};
+use crate::auth::sso::{CallbackParams, SsoFinish, BINDING_COOKIE, CALLBACK_PATH, LOGIN_TYPE_SSO};
+use crate::auth::Auth;
+use crate::error::{Error, Result};
+use crate::http::extract::query_param;
+use crate::http::AppState;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// The flows `GET /login` adds when SSO is configured.
+pub fn login_flows(auth: &Auth) -> Vec<Value> {
+    let mut flows = Vec::new();
+    if !auth.sso_providers().is_empty() {
+        flows.push(sso_flow(auth));
+    }
+    if auth.login_token_enabled() {
+        let mut token = json!({ "type": LOGIN_TYPE_TOKEN });
+        if auth.config.login_via_existing_session.enabled {
+            // MSC3882: this server issues tokens at /login/get_token.
+            token["get_login_token"] = json!(true);
+        }
+        flows.push(token);
+    }
+    flows
+}
+
+fn sso_flow(auth: &Auth) -> Value {
+    let providers: Vec<Value> = auth
+        .sso_providers()
+        .iter()
+        .map(|p| {
+            let mut idp = json!({ "id": p.idp_id, "name": p.idp_name });
+            if let Some(icon) = &p.idp_icon {
+                idp["icon"] = json!(icon);
+            }
+            if let Some(brand) = &p.idp_brand {
+                idp["brand"] = json!(brand);
+            }
+            idp
+        })
+        .collect();
+    json!({ "type": LOGIN_TYPE_SSO, "identity_providers": providers })
+}
+
+/// `GET /login/sso/redirect`: straight to the only provider, or a page
+/// to pick one.
+pub async fn redirect_any(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response> {
+    let redirect_url = redirect_url_param(&uri)?;
+    let providers = state.auth.sso_providers();
+    match providers {
+        [] => Err(Error::unrecognized(404, "Single sign-on is not configured")),
+        [only] => start(&state, &only.idp_id.clone(), &redirect_url).await,
+        several => {
+            let items: String = several
+                .iter()
+                .map(|p| {
+                    let href = format!(
+                        "{}/{}?redirectUrl={}",
+                        uri.path().trim_end_matches('/'),
+                        url_encode(&p.idp_id),
+                        url_encode(&redirect_url)
+                    );
+                    format!(
+                        "<li><a class=\"idp\" href=\"{}\">{}</a></li>",
+                        escape(&href),
+                        escape(&p.idp_name)
+                    )
+                })
+                .collect();
+            Ok(page(
+                "Choose how to sign in",
+                &format!("<h1>Choose how to sign in</h1><ul>{items}</ul>"),
+                "",
+            ))
+        }
+    }
+}
+
+/// `GET /login/sso/redirect/{idpId}`.
+pub async fn redirect_to(
+    State(state): State<AppState>,
+    Path(idp_id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response> {
+    let redirect_url = redirect_url_param(&uri)?;
+    if state.auth.sso_provider(&idp_id).is_none() {
+        return Err(Error::not_found("Unknown identity provider"));
+    }
+    start(&state, &idp_id, &redirect_url).await
+}
+
+fn redirect_url_param(uri: &axum::http::Uri) -> Result<String> {
+    query_param(uri, "redirectUrl")
+        .ok_or_else(|| Error::missing_param("Missing param: redirectUrl"))
+}
+
+async fn start(state: &AppState, idp_id: &str, redirect_url: &str) -> Result<Response> {
+    let started = state.auth.start_sso(idp_id, redirect_url, None).await?;
+    Ok(found_with_cookie(state, started))
+}
+
+/// To the provider, with the cookie that binds the flow to this browser.
+fn found_with_cookie(state: &AppState, started: crate::auth::sso::SsoStart) -> Response {
+    let cookie = format!(
+        "{BINDING_COOKIE}={}; Path={}; Max-Age=3600; HttpOnly; SameSite=Lax{}",
+        started.binding_cookie,
+        callback_path(&state.auth),
+        secure_flag(&state.auth)
+    );
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, started.location),
+            (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response()
+}
+
+/// The path of the callback URL (the binding cookie is sent there only).
+fn callback_path(auth: &Auth) -> String {
+    auth.oidc_callback_url()
+        .and_then(|u| url::Url::parse(&u).ok())
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|| format!("/{CALLBACK_PATH}"))
+}
+
+fn secure_flag(auth: &Auth) -> &'static str {
+    match &auth.config.public_baseurl {
+        Some(b) if b.starts_with("https://") => "; Secure",
+        _ => "",
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// `GET /_synapse/client/oidc/callback`: the provider sends the browser
+/// back here. Answers are HTML pages (the browser is a person's).
+pub async fn callback(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let params = CallbackParams {
+        state: query_param(&uri, "state"),
+        code: query_param(&uri, "code"),
+        error: query_param(&uri, "error"),
+        iss: query_param(&uri, "iss"),
+    };
+    let binding = cookie_value(&headers, BINDING_COOKIE);
+    let clear = format!(
+        "{BINDING_COOKIE}=; Path={}; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        callback_path(&state.auth),
+        secure_flag(&state.auth)
+    );
+    let mut response = match state.auth.finish_sso(&params, binding.as_deref()).await {
+        Ok(finish) => finish_response(&state, finish),
+        Err(e) => error_response(e),
+    };
+    if let Ok(v) = header::HeaderValue::from_str(&clear) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// Where a finished flow takes the browser.
+fn finish_response(state: &AppState, finish: SsoFinish) -> Response {
+    match finish {
+        SsoFinish::UiaStageDone { .. } => page(
+            "Done",
+            "<h1>Thank you</h1><p id=\"done\">You may now close this window and return to the application.</p>\
+             <script>\
+             if (window.onAuthDone) { window.onAuthDone(); }\
+             else if (window.opener && window.opener.postMessage) { window.opener.postMessage(\"authDone\", \"*\"); }\
+             </script>",
+            "",
+        ),
+        SsoFinish::PickUsername { username_cookie } => {
+            let path = picker_path(&state.auth);
+            let cookie = format!(
+                "{USERNAME_COOKIE}={username_cookie}; Path={path}; Max-Age=900; HttpOnly; SameSite=Lax{}",
+                secure_flag(&state.auth)
+            );
+            (
+                StatusCode::FOUND,
+                [
+                    (header::LOCATION, format!("{path}/account_details")),
+                    (header::SET_COOKIE, cookie),
+                ],
+            )
+                .into_response()
+        }
+        SsoFinish::Login { redirect, .. } => match redirect {
+            RedirectTarget::Trusted(url) => {
+                (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
+            }
+            RedirectTarget::Untrusted { url, host } => confirm_page(url.as_str(), &host),
+            RedirectTarget::Invalid => error_page(
+                StatusCode::BAD_REQUEST,
+                "The application did not say where to go back to",
+            ),
+        },
+    }
+}
+
+/// The path of Synapse's username picker under `public_baseurl`.
+fn picker_path(auth: &Auth) -> String {
+    let base = auth
+        .config
+        .public_baseurl
+        .as_deref()
+        .and_then(|b| url::Url::parse(b).ok())
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    format!("{base}_synapse/client/pick_username")
+}
+
+/// `GET /_synapse/client/pick_username/account_details`: the form.
+pub async fn picker_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let cookie = cookie_value(&headers, USERNAME_COOKIE);
+    match state.auth.pending_registration(cookie.as_deref()).await {
+        Ok(pending) => picker_page(&pending, None, pending.suggested_localpart.as_deref()),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `POST /_synapse/client/pick_username/account_details`: the choice.
+pub async fn picker_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let cookie = cookie_value(&headers, USERNAME_COOKIE);
+    let fields: std::collections::HashMap<String, String> =
+        crate::http::extract::form_urlencoded_pairs(std::str::from_utf8(&body).unwrap_or(""))
+            .collect();
+    let choice = UsernameChoice {
+        localpart: fields.get("username").cloned().unwrap_or_default(),
+        use_display_name: fields.get("use_display_name").map(String::as_str) == Some("true"),
+        use_email: fields.get("use_email").map(String::as_str) == Some("true"),
+    };
+    match state
+        .auth
+        .finish_username_pick(cookie.as_deref(), &choice)
+        .await
+    {
+        Ok(finish) => {
+            let mut response = finish_response(&state, finish);
+            let clear = format!(
+                "{USERNAME_COOKIE}=; Path={}; Max-Age=0; HttpOnly; SameSite=Lax{}",
+                picker_path(&state.auth),
+                secure_flag(&state.auth)
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&clear) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+            response
+        }
+        // A bad or taken name: the form again, with the reason.
+        Err(Error::Matrix {
+            status: 400,
+            message,
+            ..
+        }) => match state.auth.pending_registration(cookie.as_deref()).await {
+            Ok(pending) => {
+                let mut r = picker_page(&pending, Some(&message), Some(&choice.localpart));
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                r
+            }
+            Err(e) => error_response(e),
+        },
+        Err(e) => error_response(e),
+    }
+}
+
+fn picker_page(
+    pending: &crate::store::PendingRegistration,
+    error: Option<&str>,
+    value: Option<&str>,
+) -> Response {
+    let error = error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" id=\"error\" role=\"alert\">{}</p>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
+    let checkbox = |name: &str, label: &str, value: &Option<String>| match value {
+        Some(v) => format!(
+            "<p><label><input type=\"checkbox\" name=\"{name}\" value=\"true\" checked> {label}: \
+             <strong>{}</strong></label></p>",
+            escape(v)
+        ),
+        None => String::new(),
+    };
+    page(
+        "Choose your username",
+        &format!(
+            "<h1>Choose your username</h1>{error}\
+             <form method=\"post\" action=\"account_details\">\
+             <p><label for=\"username\">Username</label> \
+             <input type=\"text\" name=\"username\" id=\"username\" required autocomplete=\"off\" value=\"{}\"></p>\
+             {}{}\
+             <p><button type=\"submit\" id=\"submit\">Continue</button></p></form>",
+            escape(value.unwrap_or("")),
+            checkbox("use_display_name", "Use the display name", &pending.display_name),
+            checkbox("use_email", "Use the email address", &pending.email),
+        ),
+        "",
+    )
+}
+
+/// `GET /_synapse/client/pick_username/check?username=`: `{"available": bool}`.
+pub async fn picker_check(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<axum::Json<Value>> {
+    let username = query_param(&uri, "username")
+        .ok_or_else(|| Error::missing_param("Missing param: username"))?;
+    let available = state.auth.username_available(&username).await?;
+    Ok(axum::Json(json!({ "available": available })))
+}
+
+/// Before sending a login token to a client the admin has not listed.
+fn confirm_page(url: &str, host: &str) -> Response {
+    page(
+        "Continue to your application",
+        &format!(
+            "<h1>Continue to your application?</h1>\
+             <p>You are about to sign in to an application at <strong id=\"host\">{}</strong>. \
+             Continue only if you started signing in there and trust it: it will get access \
+             to your account.</p>\
+             <p><a id=\"continue\" href=\"{}\">Continue to {}</a></p>",
+            escape(host),
+            escape(url),
+            escape(host)
+        ),
+        "",
+    )
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    let mut r = page(
+        "Single sign-on failed",
+        &format!(
+            "<h1>Single sign-on failed</h1><p class=\"error\" id=\"error\">{}</p>",
+            escape(message)
+        ),
+        "",
+    );
+    *r.status_mut() = status;
+    r
+}
+
+/// An error of the flow as a page: the status and the (safe) message of
+/// the Matrix error; a 500 says nothing more.
+fn error_response(e: Error) -> Response {
+    match &e {
+        Error::Matrix {
+            status, message, ..
+        } => error_page(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+            message,
+        ),
+        _ => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+    }
+}
+
+/// `POST /login` with `m.login.token`.
+pub async fn login_with_token(
+    state: &AppState,
+    body: &crate::http::extract::JsonObject,
+    device_id: Option<String>,
+) -> Result<crate::auth::Session> {
+    let token = match body.0.get("token") {
+        Some(Value::String(t)) => t.clone(),
+        Some(_) => return Err(Error::bad_json("token must be a string")),
+        None => return Err(Error::missing_param("Missing param: token")),
+    };
+    let display_name = match body.0.get("initial_device_display_name") {
+        Some(Value::String(n)) => Some(n.as_str()),
+        _ => None,
+    };
+    state
+        .auth
+        .login_with_token(&token, device_id, display_name)
+        .await
+}
+
+/// `GET /auth/m.login.sso/fallback/web?session=`: a page with a link per
+/// provider the user is linked to; with `idp_id`, off to that provider.
+pub async fn uia_fallback(
+    state: &AppState,
+    uri: &axum::http::Uri,
+    session: &str,
+    idp_id: Option<&String>,
+) -> Result<Response> {
+    if let Some(idp) = idp_id {
+        let started = state.auth.start_sso_uia(session, idp).await?;
+        return Ok(found_with_cookie(state, started));
+    }
+    let (uia, _) = state.auth.fallback_session(session).await?;
+    let user = uia.user_id.unwrap_or_default();
+    let providers = state.auth.sso_providers_of(&user).await?;
+    let items: String = providers
+        .iter()
+        .map(|p| {
+            let href = format!(
+                "{}?session={}&idp_id={}",
+                uri.path(),
+                url_encode(session),
+                url_encode(&p.idp_id)
+            );
+            format!(
+                "<li><a class=\"idp\" href=\"{}\">Continue with {}</a></li>",
+                escape(&href),
+                escape(&p.idp_name)
+            )
+        })
+        .collect();
+    Ok(page(
+        "Confirm your identity",
+        &format!(
+            "<h1>Confirm your identity</h1><p>To continue, sign in again as <strong>{}</strong> \
+             at your identity provider.</p><ul>{items}</ul>",
+            escape(&user)
+        ),
+        "",
+    ))
+}
+
+/// `POST /_matrix/client/v1/login/get_token` (MSC3882).
+pub async fn get_token(
+    State(state): State<AppState>,
+    crate::http::extract::Authed(requester): crate::http::extract::Authed,
+    req: crate::http::extract::UiaBody,
+) -> Result<axum::Json<Value>> {
+    let (token, expires_in_ms) = state.auth.get_login_token(req.reauth(&requester)).await?;
+    Ok(axum::Json(json!({
+        "login_token": token.expose(),
+        "expires_in_ms": expires_in_ms,
+    })))
+}

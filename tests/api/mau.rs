@@ -11,7 +11,8 @@ use serde_json::json;
 
 both!(
     trial_users_are_neither_blocked_nor_counted,
-    reserved_users_count_from_the_start_and_stay
+    reserved_users_count_from_the_start_and_stay,
+    accounts_made_at_first_login_are_registrations,
 );
 
 fn limit_one(c: &mut Config) {
@@ -105,4 +106,54 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+/// A provider's first login creates an account: blocked like a
+/// registration, before the account exists.
+async fn accounts_made_at_first_login_are_registrations(b: Backend) {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use mxauth::config::{JwtConfig, Secret};
+    let s = TestServer::start_with(b, |c| {
+        limit_one(c);
+        c.jwt = Some(JwtConfig {
+            secret: Secret::new("jwt secret"),
+            algorithm: "HS256".into(),
+            subject_claim: "sub".into(),
+            display_name_claim: None,
+            issuer: None,
+            audiences: None,
+        });
+    })
+    .await;
+    let jwt = encode(
+        &Header::default(),
+        &json!({"sub": "newcomer", "exp": now_ms() / 1000 + 600}),
+        &EncodingKey::from_secret(b"jwt secret"),
+    )
+    .unwrap();
+    let login_jwt = || {
+        s.post(
+            "/_matrix/client/v3/login",
+            None,
+            json!({"type": "org.matrix.login.jwt", "token": jwt}),
+        )
+    };
+    db_exec(
+        &s.db,
+        &format!(
+            "INSERT INTO monthly_active_users (user_id, last_seen) VALUES ('@someone:test.example', {})",
+            now_ms()
+        ),
+    )
+    .await;
+    let got = login_jwt().await;
+    assert_error(&got, 403, "M_RESOURCE_LIMIT_EXCEEDED");
+    assert_eq!(got.1["limit_type"], "monthly_active_user");
+    let users = "SELECT COUNT(*) FROM users WHERE name = '@newcomer:test.example'";
+    assert_eq!(db_i64(&s.db, users).await, 0, "no account was made");
+    // With room again, the same token logs in and creates the account.
+    db_exec(&s.db, "DELETE FROM monthly_active_users").await;
+    let (status, r) = login_jwt().await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(db_i64(&s.db, users).await, 1);
 }

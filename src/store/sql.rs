@@ -24,6 +24,12 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// How a transaction starts. SQLite's default (deferred) transaction
+    /// takes the write lock only at its first write, and in WAL mode fails
+    /// at once (SQLITE_BUSY_SNAPSHOT, no busy wait) if another connection
+    /// wrote since it first read; taking the lock up front waits instead.
+    pub(super) const BEGIN: &'static str = "BEGIN IMMEDIATE";
+
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -71,6 +77,9 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// How a transaction starts (see [`SqliteStore::BEGIN`]).
+    pub(super) const BEGIN: &'static str = "BEGIN";
+
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -286,7 +295,7 @@ macro_rules! sql_store {
 
             #[tracing::instrument(skip_all)]
             async fn upgrade_guest(&self, user_id: &str, password_hash: &str) -> StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 let done = sqlx::query(
                     "UPDATE users SET is_guest = $3, password_hash = $2 \
                      WHERE name = $1 AND is_guest = $4",
@@ -310,7 +319,7 @@ macro_rules! sql_store {
 
             #[tracing::instrument(skip_all)]
             async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 sqlx::query(
                     "UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE name = $1",
                 )
@@ -579,7 +588,7 @@ macro_rules! sql_store {
                 user_id: &str,
                 device_ids: &[String],
             ) -> StoreResult<Vec<String>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 let mut existed = Vec::new();
                 for device_id in device_ids {
                     sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
@@ -608,7 +617,7 @@ macro_rules! sql_store {
                 keep_device: Option<&str>,
                 keep_token: Option<i64>,
             ) -> StoreResult<Vec<String>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND id <> $2")
                     .bind(user_id)
                     .bind(keep_token.unwrap_or(-1))
@@ -630,7 +639,7 @@ macro_rules! sql_store {
 
             #[tracing::instrument(skip_all, fields(count = seen.len()))]
             async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 for s in seen {
                     sqlx::query(
                         "UPDATE devices SET last_seen_ts = $3, last_seen_ip = COALESCE($4, last_seen_ip) \
@@ -649,7 +658,7 @@ macro_rules! sql_store {
 
             #[tracing::instrument(skip_all)]
             async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 for s in seen {
                     sqlx::query(
                         "INSERT INTO user_ips (user_id, token_id, ip, user_agent, device_id, last_seen) \
@@ -755,7 +764,7 @@ macro_rules! sql_store {
                         (0..keep.len()).map(|i| format!("${}", first + i)).collect();
                     format!(" AND user_id NOT IN ({})", params.join(", "))
                 };
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 let sql = format!(
                     "DELETE FROM monthly_active_users WHERE last_seen < $1{}",
                     not_kept(2)
@@ -856,7 +865,7 @@ macro_rules! sql_store {
 
             #[tracing::instrument(skip_all, fields(count = used.len()))]
             async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 for (id, ts) in used {
                     sqlx::query("UPDATE access_tokens SET last_used_ts = $2 WHERE id = $1")
                         .bind(id)
@@ -920,7 +929,7 @@ macro_rules! sql_store {
                 key: &str,
                 value: &Value,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 // A write first: it locks the row on PostgreSQL and takes the
                 // write lock on SQLite, so the read-modify-write is atomic.
                 sqlx::query("UPDATE uia_sessions SET session_id = session_id WHERE session_id = $1")
@@ -1140,7 +1149,7 @@ macro_rules! sql_store {
                 jobs: &[(&str, Value)],
                 now: i64,
             ) -> StoreResult<Vec<i64>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 let mut ids = Vec::with_capacity(jobs.len());
                 for (kind, payload) in jobs {
                     let row = sqlx::query(

@@ -248,7 +248,7 @@ macro_rules! sso_store {
                 external_id: &str,
                 email: Option<&UserThreepid>,
             ) -> StoreResult<CreatedWithLink> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 let linked = sqlx::query(
                     "SELECT user_id FROM user_external_ids \
                      WHERE auth_provider = $1 AND external_id = $2",

@@ -368,7 +368,10 @@ async fn clashing_localparts_get_a_numbered_suffix(b: Backend) {
         ("bob~2", "@bob2:test.example"),
     ] {
         let landing = Browser::new().sso(&s.base, login, CLIENT_URL).await;
-        let (status, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
+        let location = landing
+            .location
+            .unwrap_or_else(|| panic!("{}: {}", landing.status, landing.body));
+        let (status, res) = token_login(&s, &login_token_of(&location)).await;
         assert_eq!(status, StatusCode::OK, "{res}");
         assert_eq!(res["user_id"], expected);
     }

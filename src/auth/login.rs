@@ -77,11 +77,7 @@ impl Auth {
         }
         let user = self.store.get_user(&uid).await?.ok_or_else(refuse)?;
         if user.deactivated {
-            return Err(Error::new(
-                403,
-                ErrCode::UserDeactivated,
-                "This account has been deactivated",
-            ));
+            return Err(user_deactivated());
         }
         self.start_session(&uid, device_id, display_name).await
     }
@@ -110,20 +106,13 @@ impl Auth {
         let verified = self.hasher.verify(password, stored).await?;
         let Some(user) = user else { return Ok(None) };
         if user.deactivated {
-            return Err(Error::new(
-                403,
-                ErrCode::UserDeactivated,
-                "This account has been deactivated",
-            ));
+            return Err(user_deactivated());
         }
         let Verified::Yes { rehash } = verified else {
             return Ok(None);
         };
         if user.locked {
-            return Err(
-                Error::new(401, ErrCode::UserLocked, "User account has been locked")
-                    .with_extra("soft_logout", true),
-            );
+            return Err(user_locked());
         }
         if rehash {
             let hash = self.hash_password(password).await?;
@@ -153,4 +142,30 @@ impl Auth {
         }
         Ok(None)
     }
+}
+
+/// 403 M_USER_DEACTIVATED: the spec's answer to a login of a deactivated account.
+pub(crate) fn user_deactivated() -> Error {
+    Error::new(
+        403,
+        ErrCode::UserDeactivated,
+        "This account has been deactivated",
+    )
+}
+
+/// 401 M_USER_LOCKED with `soft_logout`, as the spec says for locked accounts.
+pub(crate) fn user_locked() -> Error {
+    Error::new(401, ErrCode::UserLocked, "User account has been locked")
+        .with_extra("soft_logout", true)
+}
+
+/// A deactivated or locked account gets no new session.
+pub(crate) fn check_may_log_in(user: &User) -> Result<()> {
+    if user.deactivated {
+        return Err(user_deactivated());
+    }
+    if user.locked {
+        return Err(user_locked());
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! the product: a checksum check, one indexed lookup, no database write.
 
 use super::{macaroon, tokens, Auth};
-use crate::error::{ErrCode, Error, Result};
+use crate::error::{Error, Result};
 
 /// The authenticated user of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,10 +47,7 @@ impl Auth {
             return Err(Error::unknown_token(false));
         }
         if owner.user_locked {
-            return Err(
-                Error::new(401, ErrCode::UserLocked, "User account has been locked")
-                    .with_extra("soft_logout", true),
-            );
+            return Err(super::login::user_locked());
         }
         self.usage.record_token_use(owner.token_id, now);
         Ok(Requester {

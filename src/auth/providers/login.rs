@@ -206,19 +206,7 @@ impl Auth {
                 }
             }
         };
-        if user.deactivated {
-            return Err(Error::new(
-                403,
-                ErrCode::UserDeactivated,
-                "This account has been deactivated",
-            ));
-        }
-        if user.locked {
-            return Err(
-                Error::new(401, ErrCode::UserLocked, "User account has been locked")
-                    .with_extra("soft_logout", true),
-            );
-        }
+        crate::auth::login::check_may_log_in(&user)?;
         Ok(Some(user.user_id))
     }
 

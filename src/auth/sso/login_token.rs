@@ -5,7 +5,7 @@
 use crate::auth::tokens::{hash_token, IssuedToken};
 use crate::auth::{Auth, Session};
 use crate::clock::random_string;
-use crate::error::{ErrCode, Error, Result};
+use crate::error::{Error, Result};
 use crate::store::NewLoginToken;
 
 pub const LOGIN_TYPE_TOKEN: &str = "m.login.token";
@@ -75,19 +75,7 @@ impl Auth {
             .get_user(&user_id)
             .await?
             .ok_or_else(|| Error::forbidden("Invalid login token"))?;
-        if user.deactivated {
-            return Err(Error::new(
-                403,
-                ErrCode::UserDeactivated,
-                "This account has been deactivated",
-            ));
-        }
-        if user.locked {
-            return Err(
-                Error::new(401, ErrCode::UserLocked, "User account has been locked")
-                    .with_extra("soft_logout", true),
-            );
-        }
+        crate::auth::login::check_may_log_in(&user)?;
         self.start_session(&user_id, device_id, display_name).await
     }
 }

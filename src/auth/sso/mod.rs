@@ -433,7 +433,6 @@ impl Auth {
                 }))
             }
         };
-        let now = self.now();
         for failures in 0..MAX_LOCALPART_ATTEMPTS {
             let candidate = mapping::candidate(&base, failures, max_len);
             let user_id = format!("@{candidate}:{}", self.server_name());
@@ -441,34 +440,17 @@ impl Auth {
             if self.exclusively_claimed(&user_id, None) {
                 continue;
             }
-            let threepid = email.as_ref().map(|address| UserThreepid {
-                user_id: user_id.clone(),
-                medium: "email".into(),
-                address: address.clone(),
-                validated_at: now,
-                added_at: now,
-            });
             let outcome = self
-                .store
-                .create_user_with_link(
-                    &NewUser {
-                        user_id: user_id.clone(),
-                        creation_ts: now,
-                        displayname: display_name.clone(),
-                        ..NewUser::default()
-                    },
+                .create_sso_user(
+                    &user_id,
                     idp,
                     subject,
-                    threepid.as_ref(),
+                    display_name.as_deref(),
+                    email.as_deref(),
                 )
                 .await?;
             match outcome {
-                CreatedWithLink::Created => {
-                    tracing::info!(%user_id, idp_id = %idp, "registered a user through SSO");
-                    self.provision_new_user(&user_id, display_name.as_deref())
-                        .await?;
-                    return Ok(Resolved::User(user_id));
-                }
+                CreatedWithLink::Created => return Ok(Resolved::User(user_id)),
                 CreatedWithLink::LinkTaken(owner) => return Ok(Resolved::User(owner)),
                 CreatedWithLink::UserTaken => continue,
             }
@@ -476,6 +458,46 @@ impl Auth {
         Err(Error::forbidden(
             "No free username could be found for this identity provider account",
         ))
+    }
+
+    /// Creates `user_id` linked to (`idp`, `subject`) in one transaction,
+    /// with the display name and the (verified) email of first occurrence;
+    /// a created user is then provisioned like any new account.
+    pub(super) async fn create_sso_user(
+        &self,
+        user_id: &str,
+        idp: &str,
+        subject: &str,
+        display_name: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<CreatedWithLink> {
+        let now = self.now();
+        let threepid = email.map(|address| UserThreepid {
+            user_id: user_id.to_owned(),
+            medium: "email".into(),
+            address: address.to_owned(),
+            validated_at: now,
+            added_at: now,
+        });
+        let outcome = self
+            .store
+            .create_user_with_link(
+                &NewUser {
+                    user_id: user_id.to_owned(),
+                    creation_ts: now,
+                    displayname: display_name.map(str::to_owned),
+                    ..NewUser::default()
+                },
+                idp,
+                subject,
+                threepid.as_ref(),
+            )
+            .await?;
+        if let CreatedWithLink::Created = outcome {
+            tracing::info!(%user_id, idp_id = %idp, "registered a user through SSO");
+            self.provision_new_user(user_id, display_name).await?;
+        }
+        Ok(outcome)
     }
 
     async fn existing_user_for(

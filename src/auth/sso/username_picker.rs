@@ -9,7 +9,7 @@ use crate::auth::tokens::hash_token;
 use crate::auth::Auth;
 use crate::clock::random_string;
 use crate::error::{ErrCode, Error, Result};
-use crate::store::{CreatedWithLink, NewUser, PendingRegistration, UserThreepid};
+use crate::store::{CreatedWithLink, PendingRegistration};
 
 /// The cookie that names the pending registration (`<session>.<secret>`).
 pub const USERNAME_COOKIE: &str = "mxauth_sso_username";
@@ -106,43 +106,21 @@ impl Auth {
         let email_threepid = pending.email.as_deref().filter(|_| choice.use_email);
         self.check_registration_blocking(email_threepid.map(|a| ("email", a)), None)
             .await?;
-        let now = self.now();
         let display_name = pending
             .display_name
-            .clone()
+            .as_deref()
             .filter(|_| choice.use_display_name);
-        let email = pending
-            .email
-            .as_ref()
-            .filter(|_| choice.use_email)
-            .map(|address| UserThreepid {
-                user_id: user_id.clone(),
-                medium: "email".into(),
-                address: address.clone(),
-                validated_at: now,
-                added_at: now,
-            });
         let outcome = self
-            .store
-            .create_user_with_link(
-                &NewUser {
-                    user_id: user_id.clone(),
-                    creation_ts: now,
-                    displayname: display_name.clone(),
-                    ..NewUser::default()
-                },
+            .create_sso_user(
+                &user_id,
                 &pending.idp_id,
                 &pending.external_id,
-                email.as_ref(),
+                display_name,
+                email_threepid,
             )
             .await?;
         let user_id = match outcome {
-            CreatedWithLink::Created => {
-                tracing::info!(%user_id, idp_id = %pending.idp_id, "registered a user through SSO (picked)");
-                self.provision_new_user(&user_id, display_name.as_deref())
-                    .await?;
-                user_id
-            }
+            CreatedWithLink::Created => user_id,
             // Linked meanwhile (the same person in two tabs): that account.
             CreatedWithLink::LinkTaken(owner) => owner,
             CreatedWithLink::UserTaken => return Err(in_use()),

@@ -6,7 +6,9 @@
 //! monthly-active-users table, so that happens at most hourly.
 
 use crate::store::{ClientIpSeen, DeviceSeen, Store};
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How often a user's monthly-active entry is refreshed (Synapse's
@@ -19,16 +21,19 @@ pub struct UsageRecorder {
     pending: Arc<Mutex<Pending>>,
 }
 
-/// (user, token id, address, user agent).
-type IpKey = (String, i64, String, String);
-
+/// The batches are keyed by a hash of their key fields (with this
+/// process's random keys), so that a client seen again, the common case
+/// on the hot path, updates its entry without allocating.
 #[derive(Default)]
 struct Pending {
+    keys: RandomState,
     tokens: HashMap<i64, i64>,
-    devices: HashMap<(String, String), (i64, Option<String>)>,
-    ips: HashMap<IpKey, (i64, Option<String>)>,
+    /// By hash of (user, device).
+    devices: HashMap<u64, DeviceSeen>,
+    /// By hash of (user, token id, address, user agent).
+    ips: HashMap<u64, ClientIpSeen>,
     /// The client IPs a flush is writing: still shown by whois meanwhile.
-    ips_in_flight: HashMap<IpKey, (i64, Option<String>)>,
+    ips_in_flight: HashMap<u64, ClientIpSeen>,
     /// When this process last refreshed each user's monthly-active entry.
     /// Not a batch: survives flushes, trimmed of stale entries by them.
     mau_refreshed: HashMap<String, i64>,
@@ -68,21 +73,70 @@ impl UsageRecorder {
     /// A request was seen: its device's last sighting and, with an
     /// address, its client-IP row.
     pub fn record_sighting(&self, s: Sighting<'_>) {
-        let mut p = self.lock();
+        let mut guard = self.lock();
+        let p = &mut *guard;
         if let Some(device_id) = s.device_id {
-            p.devices.insert(
-                (s.user_id.to_owned(), device_id.to_owned()),
-                (s.ts, s.ip.map(str::to_owned)),
-            );
+            let key = p.keys.hash_one((s.user_id, device_id));
+            match p.devices.entry(key) {
+                Entry::Occupied(mut e)
+                    if e.get().user_id == s.user_id && e.get().device_id == device_id =>
+                {
+                    let d = e.get_mut();
+                    d.ts = s.ts;
+                    if d.ip.as_deref() != s.ip {
+                        d.ip = s.ip.map(str::to_owned);
+                    }
+                }
+                // New, or (astronomically rarely) another key's hash: replaced.
+                e => {
+                    let seen = DeviceSeen {
+                        user_id: s.user_id.to_owned(),
+                        device_id: device_id.to_owned(),
+                        ts: s.ts,
+                        ip: s.ip.map(str::to_owned),
+                    };
+                    match e {
+                        Entry::Occupied(mut e) => *e.get_mut() = seen,
+                        Entry::Vacant(e) => {
+                            e.insert(seen);
+                        }
+                    }
+                }
+            }
         }
         if let Some(ip) = s.ip {
-            let key = (
-                s.user_id.to_owned(),
-                s.token_id,
-                ip.to_owned(),
-                s.user_agent.unwrap_or_default().to_owned(),
-            );
-            p.ips.insert(key, (s.ts, s.device_id.map(str::to_owned)));
+            let user_agent = s.user_agent.unwrap_or_default();
+            let key = p.keys.hash_one((s.user_id, s.token_id, ip, user_agent));
+            match p.ips.entry(key) {
+                Entry::Occupied(mut e)
+                    if e.get().user_id == s.user_id
+                        && e.get().token_id == s.token_id
+                        && e.get().ip == ip
+                        && e.get().user_agent == user_agent =>
+                {
+                    let row = e.get_mut();
+                    row.last_seen = s.ts;
+                    if row.device_id.as_deref() != s.device_id {
+                        row.device_id = s.device_id.map(str::to_owned);
+                    }
+                }
+                e => {
+                    let row = ClientIpSeen {
+                        user_id: s.user_id.to_owned(),
+                        token_id: s.token_id,
+                        ip: ip.to_owned(),
+                        user_agent: user_agent.to_owned(),
+                        device_id: s.device_id.map(str::to_owned),
+                        last_seen: s.ts,
+                    };
+                    match e {
+                        Entry::Occupied(mut e) => *e.get_mut() = row,
+                        Entry::Vacant(e) => {
+                            e.insert(row);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -106,15 +160,9 @@ impl UsageRecorder {
             .iter()
             .filter(|(key, _)| !p.ips.contains_key(*key))
             .chain(p.ips.iter())
-            .filter(|((u, ..), _)| u == user_id)
-            .map(|((u, token_id, ip, ua), (ts, device_id))| ClientIpSeen {
-                user_id: u.clone(),
-                token_id: *token_id,
-                ip: ip.clone(),
-                user_agent: ua.clone(),
-                device_id: device_id.clone(),
-                last_seen: *ts,
-            })
+            .map(|(_, row)| row)
+            .filter(|row| row.user_id == user_id)
+            .cloned()
             .collect()
     }
 
@@ -125,7 +173,7 @@ impl UsageRecorder {
             let newest = p
                 .tokens
                 .values()
-                .chain(p.ips.values().map(|v| &v.0))
+                .chain(p.ips.values().map(|row| &row.last_seen))
                 .max()
                 .copied();
             if let Some(now) = newest {
@@ -145,37 +193,62 @@ impl UsageRecorder {
             }
         }
         if !devices.is_empty() {
-            let seen: Vec<DeviceSeen> = devices
-                .into_iter()
-                .map(|((user_id, device_id), (ts, ip))| DeviceSeen {
-                    user_id,
-                    device_id,
-                    ts,
-                    ip,
-                })
-                .collect();
+            let seen: Vec<DeviceSeen> = devices.into_values().collect();
             if let Err(e) = self.store.record_device_last_seen(&seen).await {
                 tracing::warn!("could not record device use: {e}");
             }
         }
         if !ips.is_empty() {
-            let seen: Vec<ClientIpSeen> = ips
-                .into_iter()
-                .map(
-                    |((user_id, token_id, ip, user_agent), (ts, device_id))| ClientIpSeen {
-                        user_id,
-                        token_id,
-                        ip,
-                        user_agent,
-                        device_id,
-                        last_seen: ts,
-                    },
-                )
-                .collect();
+            let seen: Vec<ClientIpSeen> = ips.into_values().collect();
             if let Err(e) = self.store.record_client_ips(&seen).await {
                 tracing::warn!("could not record client IPs: {e}");
             }
             self.lock().ips_in_flight.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen<'a>(ua: &'a str, ip: &'a str, ts: i64) -> Sighting<'a> {
+        Sighting {
+            user_id: "@a:x",
+            token_id: 7,
+            device_id: Some("DEV"),
+            ip: Some(ip),
+            user_agent: Some(ua),
+            ts,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_entry_per_key_updated_in_place() {
+        let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+        let usage = UsageRecorder::new(store);
+        usage.record_sighting(seen("UA", "10.0.0.1", 1));
+        usage.record_sighting(seen("UA", "10.0.0.1", 2));
+        usage.record_sighting(seen("Other", "10.0.0.1", 3));
+        usage.record_sighting(seen("UA", "10.0.0.2", 4));
+        let mut rows: Vec<(String, String, i64)> = usage
+            .pending_ips("@a:x")
+            .into_iter()
+            .map(|r| (r.ip, r.user_agent, r.last_seen))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            vec![
+                ("10.0.0.1".into(), "Other".into(), 3),
+                ("10.0.0.1".into(), "UA".into(), 2),
+                ("10.0.0.2".into(), "UA".into(), 4),
+            ]
+        );
+        assert!(usage.pending_ips("@b:x").is_empty());
+        let p = usage.lock();
+        assert_eq!(p.devices.len(), 1, "one device");
+        let d = p.devices.values().next().unwrap();
+        assert_eq!((d.ts, d.ip.as_deref()), (4, Some("10.0.0.2")));
     }
 }

@@ -56,8 +56,10 @@ impl Auth {
     }
 
     fn record(&self, seen: Sighting<'_>) {
-        self.usage.record_sighting(seen);
-        if self.config.usage.counts_mau() && self.usage.mau_refresh_due(seen.user_id, seen.ts) {
+        if self
+            .usage
+            .record_sighting(seen, self.config.usage.counts_mau())
+        {
             let auth = self.clone();
             let user_id = seen.user_id.to_owned();
             tokio::spawn(async move {

@@ -71,8 +71,10 @@ impl UsageRecorder {
     }
 
     /// A request was seen: its device's last sighting and, with an
-    /// address, its client-IP row.
-    pub fn record_sighting(&self, s: Sighting<'_>) {
+    /// address, its client-IP row. With `counts_mau`, also says whether the
+    /// user's monthly-active entry is due for a refresh by this process
+    /// (and marks it refreshed now): one lock for all of it.
+    pub fn record_sighting(&self, s: Sighting<'_>, counts_mau: bool) -> bool {
         let mut guard = self.lock();
         let p = &mut *guard;
         if let Some(device_id) = s.device_id {
@@ -138,16 +140,17 @@ impl UsageRecorder {
                 }
             }
         }
-    }
-
-    /// Whether the user's monthly-active entry is due for a refresh by
-    /// this process; if so, it is marked refreshed now.
-    pub fn mau_refresh_due(&self, user_id: &str, now: i64) -> bool {
-        let mut p = self.lock();
-        match p.mau_refreshed.get(user_id) {
-            Some(&at) if now - at < MAU_REFRESH_MS => false,
-            _ => {
-                p.mau_refreshed.insert(user_id.to_owned(), now);
+        if !counts_mau {
+            return false;
+        }
+        match p.mau_refreshed.get_mut(s.user_id) {
+            Some(at) if s.ts - *at < MAU_REFRESH_MS => false,
+            Some(at) => {
+                *at = s.ts;
+                true
+            }
+            None => {
+                p.mau_refreshed.insert(s.user_id.to_owned(), s.ts);
                 true
             }
         }
@@ -227,10 +230,12 @@ mod tests {
     async fn one_entry_per_key_updated_in_place() {
         let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
         let usage = UsageRecorder::new(store);
-        usage.record_sighting(seen("UA", "10.0.0.1", 1));
-        usage.record_sighting(seen("UA", "10.0.0.1", 2));
-        usage.record_sighting(seen("Other", "10.0.0.1", 3));
-        usage.record_sighting(seen("UA", "10.0.0.2", 4));
+        assert!(usage.record_sighting(seen("UA", "10.0.0.1", 1), true));
+        assert!(!usage.record_sighting(seen("UA", "10.0.0.1", 2), true));
+        assert!(!usage.record_sighting(seen("Other", "10.0.0.1", 3), false));
+        assert!(!usage.record_sighting(seen("UA", "10.0.0.2", 4), true));
+        // An hour later the monthly-active entry is due again.
+        assert!(usage.record_sighting(seen("UA", "10.0.0.2", 1 + MAU_REFRESH_MS), true));
         let mut rows: Vec<(String, String, i64)> = usage
             .pending_ips("@a:x")
             .into_iter()
@@ -242,13 +247,16 @@ mod tests {
             vec![
                 ("10.0.0.1".into(), "Other".into(), 3),
                 ("10.0.0.1".into(), "UA".into(), 2),
-                ("10.0.0.2".into(), "UA".into(), 4),
+                ("10.0.0.2".into(), "UA".into(), 1 + MAU_REFRESH_MS),
             ]
         );
         assert!(usage.pending_ips("@b:x").is_empty());
         let p = usage.lock();
         assert_eq!(p.devices.len(), 1, "one device");
         let d = p.devices.values().next().unwrap();
-        assert_eq!((d.ts, d.ip.as_deref()), (4, Some("10.0.0.2")));
+        assert_eq!(
+            (d.ts, d.ip.as_deref()),
+            (1 + MAU_REFRESH_MS, Some("10.0.0.2"))
+        );
     }
 }

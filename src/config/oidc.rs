@@ -338,19 +338,7 @@ fn parse_provider(node: Node<'_>) -> KResult<OidcProviderConfig> {
             return Err(KeyError::new(l.path, "idp_icon must be a valid MXC URI"));
         }
     }
-    let mut client_secret = map.secret("client_secret")?;
-    if let Some(l) = map.get("client_secret_path") {
-        if client_secret.is_some() {
-            return Err(KeyError::new(
-                map.path_of("client_secret"),
-                "cannot specify both client_secret and client_secret_path",
-            ));
-        }
-        let path = as_string(l.node())?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| KeyError::new(&l.path, format!("cannot read `{path}`: {e}")))?;
-        client_secret = Some(text.trim_end_matches('\n').to_owned());
-    }
+    let client_secret = super::inline_or_file(&map, "client_secret")?;
     let client_auth_method = match map.string("client_auth_method")?.as_deref() {
         None if client_secret.is_none() => ClientAuthMethod::None,
         None | Some("client_secret_basic") => ClientAuthMethod::ClientSecretBasic,

@@ -1235,6 +1235,26 @@ fn monthly_active_user_and_client_ip_keys() {
     .to_string();
     assert!(err.contains("mau_limit_reserved_threepids"), "{err}");
     assert!(err.contains("address"), "{err}");
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "key-from-file").unwrap();
+    let path = file.path().display();
+    let c = load(&format!("{base}macaroon_secret_key_path: '{path}'\n"))
+        .unwrap()
+        .config;
+    assert_eq!(
+        c.macaroon_secret_key.as_ref().map(Secret::expose),
+        Some("key-from-file")
+    );
+    let err = load(&format!(
+        "{base}macaroon_secret_key: x\nmacaroon_secret_key_path: '{path}'\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("macaroon_secret_key_path"), "{err}");
+    let err = load(&format!("{base}macaroon_secret_key: ''\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("must not be empty"), "{err}");
     let err = load(&format!("{base}user_ips_max_age: soon\n"))
         .unwrap_err()
         .to_string();

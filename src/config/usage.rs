@@ -149,31 +149,11 @@ pub(crate) fn parse(top: &Map<'_>) -> KResult<UsageConfig> {
 
 /// `macaroon_secret_key`, or the contents of `macaroon_secret_key_path`.
 pub(crate) fn parse_macaroon_secret(top: &Map<'_>) -> KResult<Option<Secret>> {
-    let inline = top.secret("macaroon_secret_key")?;
-    let path = top.string("macaroon_secret_key_path")?;
-    match (inline, path) {
-        (Some(_), Some(_)) => Err(KeyError::new(
-            top.path_of("macaroon_secret_key_path"),
-            "You have configured both `macaroon_secret_key` and `macaroon_secret_key_path`. \
-             These are mutually incompatible.",
-        )),
-        (Some(s), None) if s.is_empty() => Err(KeyError::new(
+    match super::inline_or_file(top, "macaroon_secret_key")? {
+        Some(s) if s.is_empty() => Err(KeyError::new(
             top.path_of("macaroon_secret_key"),
             "must not be empty",
         )),
-        (Some(s), None) => Ok(Some(Secret::new(s))),
-        (None, Some(file)) => {
-            let key = top.path_of("macaroon_secret_key_path");
-            let text = zeroize::Zeroizing::new(
-                std::fs::read_to_string(&file)
-                    .map_err(|e| KeyError::new(&key, format!("cannot read `{file}`: {e}")))?,
-            );
-            let secret = text.trim();
-            if secret.is_empty() {
-                return Err(KeyError::new(&key, format!("the file `{file}` is empty")));
-            }
-            Ok(Some(Secret::new(secret)))
-        }
-        (None, None) => Ok(None),
+        s => Ok(s.map(Secret::new)),
     }
 }

@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 
 const PASSWORD: &str = "/_matrix/client/v3/account/password";
 const DEACTIVATE: &str = "/_matrix/client/v3/account/deactivate";
-const LOGIN: &str = "/_matrix/client/v3/login";
 const WHOAMI: &str = "/_matrix/client/v3/account/whoami";
 
 both!(
@@ -25,17 +24,6 @@ both!(
     deactivate_account_wrong_password_keeps_it,
     deactivate_account_body_fields,
 );
-
-/// Tries a password login; returns the response.
-async fn try_login(s: &TestServer, user: &str, password: &str) -> (StatusCode, Value) {
-    s.post(
-        LOGIN,
-        None,
-        json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user},
-               "password": password}),
-    )
-    .await
-}
 
 #[track_caller]
 fn assert_password_challenge(got: &(StatusCode, Value)) -> Value {
@@ -73,11 +61,11 @@ async fn change_password_through_uia(b: Backend) {
     )
     .await;
     assert_error(
-        &try_login(&s, "alice", "old-password").await,
+        &s.try_login("alice", "old-password").await,
         403,
         "M_FORBIDDEN",
     );
-    let (status, res) = try_login(&s, "alice", "new-password").await;
+    let (status, res) = s.try_login("alice", "new-password").await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["user_id"], user_id);
     // The caller's token keeps working.
@@ -157,7 +145,7 @@ async fn change_password_element_one_request(b: Backend) {
     assert_eq!(status, StatusCode::OK, "{res}");
     s.login("alice", "new-password").await;
     assert_error(
-        &try_login(&s, "alice", "old-password").await,
+        &s.try_login("alice", "old-password").await,
         403,
         "M_FORBIDDEN",
     );
@@ -205,7 +193,7 @@ async fn change_password_wrong_old_password(b: Backend) {
     // Nothing changed.
     s.login("alice", "old-password").await;
     assert_error(
-        &try_login(&s, "alice", "new-password").await,
+        &s.try_login("alice", "new-password").await,
         403,
         "M_FORBIDDEN",
     );
@@ -233,7 +221,7 @@ async fn change_password_new_password_cannot_change_in_session(b: Backend) {
     assert_error(&got, 403, "M_FORBIDDEN");
     s.login("alice", "old-password").await;
     for p in ["first-choice", "second-choice"] {
-        assert_error(&try_login(&s, "alice", p).await, 403, "M_FORBIDDEN");
+        assert_error(&s.try_login("alice", p).await, 403, "M_FORBIDDEN");
     }
 }
 
@@ -310,7 +298,7 @@ async fn deactivate_account(b: Backend) {
         assert_error(&s.get(WHOAMI, Some(t)).await, 401, "M_UNKNOWN_TOKEN");
     }
     assert_error(
-        &try_login(&s, "alice", "alice-pw").await,
+        &s.try_login("alice", "alice-pw").await,
         403,
         "M_USER_DEACTIVATED",
     );

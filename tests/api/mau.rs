@@ -20,15 +20,6 @@ fn limit_one(c: &mut Config) {
     c.usage.max_mau_value = 1;
 }
 
-async fn login(s: &TestServer, user: &str) -> (StatusCode, serde_json::Value) {
-    s.post(
-        "/_matrix/client/v3/login",
-        None,
-        json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": "a password"}),
-    )
-    .await
-}
-
 async fn trial_users_are_neither_blocked_nor_counted(b: Backend) {
     let s = TestServer::start_with(b, |c| {
         limit_one(c);
@@ -52,7 +43,7 @@ async fn trial_users_are_neither_blocked_nor_counted(b: Backend) {
     )
     .await;
     // A day-old trial: logs in, and is not counted for its requests.
-    let (status, r) = login(&s, &newbie).await;
+    let (status, r) = s.try_login(&newbie, "a password").await;
     assert_eq!(status, StatusCode::OK, "{r}");
     let token = r["access_token"].as_str().unwrap();
     s.get("/_matrix/client/v3/account/whoami", Some(token))
@@ -61,7 +52,7 @@ async fn trial_users_are_neither_blocked_nor_counted(b: Backend) {
     let count = "SELECT COUNT(*) FROM monthly_active_users";
     assert_eq!(db_i64(&s.db, count).await, 1);
     // Past the trial, the limit applies.
-    let got = login(&s, &veteran).await;
+    let got = s.try_login(&veteran, "a password").await;
     assert_error(&got, 403, "M_RESOURCE_LIMIT_EXCEEDED");
     assert_eq!(got.1["limit_type"], "monthly_active_user");
 }
@@ -88,9 +79,11 @@ async fn reserved_users_count_from_the_start_and_stay(b: Backend) {
     assert_eq!(db_wait_for(&db, &of_boss, 1).await, 1, "counted at start");
     // The place is the boss's: others are refused, the boss is not.
     s.register_typed("worker", "a password", None).await;
-    let got = login(&s, &format!("@worker:{SERVER_NAME}")).await;
+    let got = s
+        .try_login(&format!("@worker:{SERVER_NAME}"), "a password")
+        .await;
     assert_error(&got, 403, "M_RESOURCE_LIMIT_EXCEEDED");
-    let (status, _) = login(&s, &boss).await;
+    let (status, _) = s.try_login(&boss, "a password").await;
     assert_eq!(status, StatusCode::OK);
     // A stale reserved entry survives the reaper (which runs at start).
     db_exec(&db, "UPDATE monthly_active_users SET last_seen = 0").await;

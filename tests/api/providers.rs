@@ -155,16 +155,6 @@ fn login_types(flows: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn password_login(server: &TestServer, user: &str, password: &str) -> (StatusCode, Value) {
-    server
-        .post(
-            "/_matrix/client/v3/login",
-            None,
-            json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password}),
-        )
-        .await
-}
-
 /// Providers are asked in order (an erroring one is skipped), the first
 /// success wins, and the local database comes last.
 async fn ordered_first_success_wins_local_last(backend: Backend) {
@@ -197,7 +187,7 @@ async fn ordered_first_success_wins_local_last(backend: Backend) {
     assert_eq!(login_types(&flows), ["m.login.password"]);
 
     // Both accept carol: the first provider's answer is the one used.
-    let (status, res) = password_login(&server, "carol", "carol-pw").await;
+    let (status, res) = server.try_login("carol", "carol-pw").await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["user_id"], format!("@carol:{SERVER_NAME}"));
     assert_eq!(
@@ -208,7 +198,7 @@ async fn ordered_first_success_wins_local_last(backend: Backend) {
         ]
     );
     // Only the second knows dave: it is asked after the first said no.
-    let (status, res) = password_login(&server, "dave", "dave-pw").await;
+    let (status, res) = server.try_login("dave", "dave-pw").await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["user_id"], format!("@dave2:{SERVER_NAME}"));
     assert_eq!(taken(&log).len(), 3);
@@ -216,13 +206,13 @@ async fn ordered_first_success_wins_local_last(backend: Backend) {
     // A local user: every provider says no (or errors), then the database.
     server.register("erin", "erin-local-pw").await;
     taken(&log);
-    let (status, res) = password_login(&server, "erin", "erin-local-pw").await;
+    let (status, res) = server.try_login("erin", "erin-local-pw").await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(taken(&log).len(), 3);
     // Wrong everywhere: 403, never a 500 for the erroring provider.
-    let got = password_login(&server, "erin", "wrong").await;
+    let got = server.try_login("erin", "wrong").await;
     assert_error(&got, 403, "M_FORBIDDEN");
-    let got = password_login(&server, "nobody", "wrong").await;
+    let got = server.try_login("nobody", "wrong").await;
     assert_error(&got, 403, "M_FORBIDDEN");
 
     // Logging out: every provider hears of it, the erroring one too, and
@@ -336,10 +326,10 @@ async fn slow_provider_is_skipped(backend: Backend) {
     ];
     let server = TestServer::start_with_providers(backend, |_| {}, providers).await;
     let start = Instant::now();
-    let (status, res) = password_login(&server, "frank", "frank-pw").await;
+    let (status, res) = server.try_login("frank", "frank-pw").await;
     assert_eq!(status, StatusCode::OK, "{res}");
     let start2 = Instant::now();
-    let got = password_login(&server, "frank", "wrong").await;
+    let got = server.try_login("frank", "wrong").await;
     assert_error(&got, 403, "M_FORBIDDEN");
     assert!(
         start.elapsed() < Duration::from_secs(5),
@@ -539,7 +529,7 @@ async fn localdb_disabled(backend: Backend) {
         TestServer::start_with_providers_on(db.clone(), &mut config_localdb_off, providers).await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), [CUSTOM_TYPE]);
-    let got = password_login(&server, "grace", "grace-local-pw").await;
+    let got = server.try_login("grace", "grace-local-pw").await;
     assert_error(&got, 400, "M_UNKNOWN");
     // Re-authentication offers only the provider's type.
     let (status, res) = server
@@ -573,9 +563,9 @@ async fn localdb_disabled(backend: Backend) {
     let server = TestServer::start_with_providers_on(db, &mut config_localdb_off, providers).await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), ["m.login.password"]);
-    let got = password_login(&server, "grace", "grace-local-pw").await;
+    let got = server.try_login("grace", "grace-local-pw").await;
     assert_error(&got, 403, "M_FORBIDDEN");
-    let (status, res) = password_login(&server, "grace", "directory-pw").await;
+    let (status, res) = server.try_login("grace", "directory-pw").await;
     assert_eq!(status, StatusCode::OK, "{res}");
     server.stop().await;
 }
@@ -598,7 +588,7 @@ async fn passwords_only_for_reauth(backend: Backend) {
         !login_types(&flows).contains(&"m.login.password".to_owned()),
         "{flows}"
     );
-    let got = password_login(&server, "heidi", "heidi-pw").await;
+    let got = server.try_login("heidi", "heidi-pw").await;
     assert_error(&got, 400, "M_UNKNOWN");
 
     let (status, challenge) = server

@@ -503,15 +503,6 @@ fn assert_mau_exceeded(got: &(StatusCode, Value)) {
     assert_eq!(got.1["admin_contact"], ADMIN_CONTACT, "{}", got.1);
 }
 
-async fn login(s: &TestServer, user: &str, password: &str) -> (StatusCode, Value) {
-    s.post(
-        "/_matrix/client/v3/login",
-        None,
-        json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password}),
-    )
-    .await
-}
-
 async fn test_blocking_mau(b: Backend) {
     // Without the limit, nothing is blocked however many are active.
     let s = TestServer::start_with(b, |c| {
@@ -522,7 +513,7 @@ async fn test_blocking_mau(b: Backend) {
     make_active(&s, "first").await;
     make_active(&s, "second").await;
     s.register("third", "a password").await;
-    let (status, _) = login(&s, "third", "a password").await;
+    let (status, _) = s.try_login("third", "a password").await;
     assert_eq!(status, StatusCode::OK);
 
     // With it, at the limit, a user not yet active is refused: at login
@@ -530,14 +521,14 @@ async fn test_blocking_mau(b: Backend) {
     let db = s.db.clone();
     s.stop().await;
     let s = TestServer::start_on(db.clone(), |c| mau_limit(c, 2)).await;
-    assert_mau_exceeded(&login(&s, "third", "a password").await);
+    assert_mau_exceeded(&s.try_login("third", "a password").await);
     let body = json!({"username": "fourth", "password": "a password"});
     let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
     let mut body = body;
     body["auth"] = json!({"type": "m.login.dummy", "session": challenge["session"]});
     assert_mau_exceeded(&s.post(REGISTER, None, body).await);
     // Active users still log in.
-    let (status, _) = login(&s, "first", "a password").await;
+    let (status, _) = s.try_login("first", "a password").await;
     assert_eq!(status, StatusCode::OK);
 
     // Once an entry is 30 days old it is reaped (at start, then hourly),
@@ -553,7 +544,7 @@ async fn test_blocking_mau(b: Backend) {
     s.stop().await;
     let s = TestServer::start_on(db.clone(), |c| mau_limit(c, 2)).await;
     assert_eq!(db_wait_for(&db, MAU_COUNT, 1).await, 1);
-    let (status, r) = login(&s, "third", "a password").await;
+    let (status, r) = s.try_login("third", "a password").await;
     assert_eq!(status, StatusCode::OK, "{r}");
 }
 
@@ -566,12 +557,12 @@ async fn test_blocking_mau__depending_on_user_type(b: Backend) {
     let bot = s.register_typed("robot", "a password", Some("bot")).await;
     let regular = s.register_typed("regular", "a password", None).await;
     // Support users allowed.
-    let (status, r) = login(&s, &support, "a password").await;
+    let (status, r) = s.try_login(&support, "a password").await;
     assert_eq!(status, StatusCode::OK, "{r}");
     // Bots not allowed.
-    assert_mau_exceeded(&login(&s, &bot, "a password").await);
+    assert_mau_exceeded(&s.try_login(&bot, "a password").await);
     // Real users not allowed.
-    assert_mau_exceeded(&login(&s, &regular, "a password").await);
+    assert_mau_exceeded(&s.try_login(&regular, "a password").await);
     // And support users never count as active.
     let token = r["access_token"].as_str().unwrap();
     s.get(WHOAMI, Some(token)).await;
@@ -664,7 +655,7 @@ fn assert_hs_disabled(got: &(StatusCode, Value)) {
 
 async fn test_hs_disabled(b: Backend) {
     let s = hs_disabled_server(b, |c| c.server_notices_localpart = Some("notices".into())).await;
-    assert_hs_disabled(&login(&s, "user", "a password").await);
+    assert_hs_disabled(&s.try_login("user", "a password").await);
     assert_hs_disabled(
         &s.post(
             REGISTER,
@@ -677,14 +668,14 @@ async fn test_hs_disabled(b: Backend) {
 
 async fn test_hs_disabled_no_server_notices_user(b: Backend) {
     let s = hs_disabled_server(b, |c| c.server_notices_localpart = None).await;
-    assert_hs_disabled(&login(&s, "user", "a password").await);
+    assert_hs_disabled(&s.try_login("user", "a password").await);
     // Without a server-notices user, "notices" is nobody special.
-    assert_hs_disabled(&login(&s, "notices", "a password").await);
+    assert_hs_disabled(&s.try_login("notices", "a password").await);
 }
 
 async fn test_server_notices_mxid_special_cased(b: Backend) {
     let s = hs_disabled_server(b, |c| c.server_notices_localpart = Some("notices".into())).await;
-    let (status, r) = login(&s, "notices", "a password").await;
+    let (status, r) = s.try_login("notices", "a password").await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r["user_id"], uid("notices"));
 }

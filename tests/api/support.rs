@@ -279,18 +279,22 @@ impl TestServer {
 
     /// Logs in with a password; returns (access_token, device_id).
     pub async fn login(&self, user: &str, password: &str) -> (String, String) {
-        let (status, res) = self
-            .post(
-                "/_matrix/client/v3/login",
-                None,
-                json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password}),
-            )
-            .await;
+        let (status, res) = self.try_login(user, password).await;
         assert_eq!(status, StatusCode::OK, "{res}");
         (
             res["access_token"].as_str().unwrap().to_owned(),
             res["device_id"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// A password login (`m.id.user`), whatever it answers.
+    pub async fn try_login(&self, user: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/_matrix/client/v3/login",
+            None,
+            json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password}),
+        )
+        .await
     }
 
     /// A password stage for `user` within `session`.

@@ -104,6 +104,13 @@ database:
     database: $WORK/mxauth.db
 enable_registration: true
 enable_registration_without_verification: true
+# The tests make many logins and registrations from one address: Synapse's
+# default limits are lifted here (tests/api/ratelimit.rs tests the limits).
+rc_login: {address: {per_second: 1000, burst_count: 1000}, account: {per_second: 1000, burst_count: 1000}, failed_attempts: {per_second: 1000, burst_count: 1000}}
+rc_registration: {per_second: 1000, burst_count: 1000}
+rc_registration_token_validity: {per_second: 1000, burst_count: 1000}
+rc_3pid_validation: {per_second: 1000, burst_count: 1000}
+mxauth: {rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}}
 YAML
   log "starting $BIN serve --config $CONFIG (127.0.0.1:$PORT)"
   (cd "$WORK" && exec "$BIN" serve --config "$CONFIG") >"$WORK/server.log" 2>&1 &
@@ -148,6 +155,13 @@ database: {name: sqlite3, args: {database: $WORK/gated/mxauth.db}}
 enable_registration: true
 registration_requires_token: true
 registration_shared_secret: "$GATED_SECRET"
+# The tests make many logins and registrations from one address: Synapse's
+# default limits are lifted here (tests/api/ratelimit.rs tests the limits).
+rc_login: {address: {per_second: 1000, burst_count: 1000}, account: {per_second: 1000, burst_count: 1000}, failed_attempts: {per_second: 1000, burst_count: 1000}}
+rc_registration: {per_second: 1000, burst_count: 1000}
+rc_registration_token_validity: {per_second: 1000, burst_count: 1000}
+rc_3pid_validation: {per_second: 1000, burst_count: 1000}
+mxauth: {rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}}
 user_consent:
   version: "1.0"
   template_dir: $WORK/gated/policy

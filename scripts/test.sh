@@ -37,6 +37,11 @@ if [ ! -x /usr/sbin/slapd ] || [ ! -x /usr/sbin/slapadd ] || ! command -v openss
   apt_install slapd ldap-utils openssl
 fi
 
+# --- nginx, for the tests of the shipped deploy/nginx/mxauth.conf
+if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
+  apt_install nginx
+fi
+
 # --- Node and a real OpenID Connect provider for the SSO tests
 # (oidc-provider, pinned by tests/oidc/package-lock.json; tests start it)
 if ! command -v node >/dev/null 2>&1; then

@@ -15,6 +15,7 @@ mod appservice;
 mod email;
 mod modules;
 pub mod oidc;
+mod ratelimit;
 mod synapse_keys;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ pub use self::modules::{
     REST_MODULE,
 };
 pub use self::oidc::{LoginViaExistingSession, OidcProviderConfig, SsoConfig};
+pub use self::ratelimit::{RateLimit, RateLimitConfig};
 pub use self::usage::UsageConfig;
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
@@ -109,6 +111,8 @@ pub struct Config {
     pub sso: SsoConfig,
     /// `login_via_existing_session`: `POST /login/get_token` (MSC3882).
     pub login_via_existing_session: LoginViaExistingSession,
+    /// The `rc_*` rate limits and mxauth's own (`mxauth.rate_limits`).
+    pub rate_limits: RateLimitConfig,
 }
 
 /// Synapse's `user_consent` block, the parts about auth.
@@ -405,6 +409,7 @@ impl Default for Config {
             oidc_providers: Vec::new(),
             sso: SsoConfig::default(),
             login_via_existing_session: LoginViaExistingSession::default(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
@@ -638,6 +643,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             || usage::KEYS.contains(&key)
             || modules::MODULE_TOP_LEVEL_KEYS.contains(&key)
             || oidc::TOP_LEVEL_KEYS.contains(&key)
+            || ratelimit::KEYS.contains(&key)
         {
             continue;
         }
@@ -656,6 +662,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
                     .chain(usage::KEYS.iter().copied())
                     .chain(modules::MODULE_TOP_LEVEL_KEYS.iter().copied())
                     .chain(oidc::TOP_LEVEL_KEYS.iter().copied())
+                    .chain(ratelimit::KEYS.iter().copied())
                     .chain(synapse_keys::all()),
             ),
         ));
@@ -757,6 +764,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     };
     let recaptcha = parse_recaptcha(&top)?;
     let usage = usage::parse(&top)?;
+    let rate_limits = ratelimit::parse(&top)?;
     let macaroon_secret_key = usage::parse_macaroon_secret(&top)?;
     let email = email::parse_email(&top)?;
     let threepids = email::parse_threepids(&top, email.is_some())?;
@@ -861,6 +869,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             oidc_providers,
             sso,
             login_via_existing_session,
+            rate_limits,
         },
         ignored_keys,
     })
@@ -1384,6 +1393,7 @@ const MXAUTH_KEYS: &[&str] = &[
     "max_request_body_size",
     "password_hashing_concurrency",
     "token_last_used_flush_interval",
+    ratelimit::MXAUTH_KEY,
 ];
 
 /// Google's siteverify endpoint, Synapse's default.

@@ -192,6 +192,9 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
                 if let Err(e) = auth.sweep_sso().await {
                     tracing::warn!("could not sweep SSO state: {e}");
                 }
+                if let Err(e) = auth.sweep_ratelimits().await {
+                    tracing::warn!("could not sweep rate-limit buckets: {e}");
+                }
             }
             _ = stop.changed() => return,
         }

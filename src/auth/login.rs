@@ -4,6 +4,7 @@
 
 use super::identifiers::{qualify, UserIdentifier, MAX_DEVICE_ID_LEN};
 use super::password::Verified;
+use super::ratelimit::{address_key, Limiter};
 use super::{Auth, Session};
 use crate::error::{ErrCode, Error, Result};
 use crate::store::User;
@@ -49,8 +50,12 @@ impl Auth {
                 return Err(Error::invalid_param("device_id cannot be empty"));
             }
         }
-        self.login_through_providers(login_type, body, device_id, initial_device_display_name)
-            .await
+        let key = failed_attempts_key(login_type, body, self.server_name());
+        self.with_failed_attempts(
+            key.as_deref(),
+            self.login_through_providers(login_type, body, device_id, initial_device_display_name),
+        )
+        .await
     }
 
     /// `m.login.application_service`: an application service logs in one
@@ -79,7 +84,31 @@ impl Auth {
         if user.deactivated {
             return Err(user_deactivated());
         }
-        self.start_session(&uid, device_id, display_name).await
+        if service.config.rate_limited {
+            self.start_login_session(&uid, device_id, display_name)
+                .await
+        } else {
+            self.start_session(&uid, device_id, display_name).await
+        }
+    }
+
+    /// `rc_login.address`, before any credential of a `/login` is looked
+    /// at; an application service's login (its `as_token` in `token`) is
+    /// exempt when its registration says `rate_limited: false`.
+    pub async fn limit_login_address(
+        &self,
+        ip: Option<&str>,
+        app_service_token: Option<&str>,
+    ) -> Result<()> {
+        if let Some(token) = app_service_token {
+            if self
+                .app_service_by_token(token)
+                .is_some_and(|s| !s.config.rate_limited)
+            {
+                return Ok(());
+            }
+        }
+        self.ratelimit(Limiter::LoginAddress, address_key(ip)).await
     }
 
     /// Checks a password for the user an identifier names. `Ok(None)` for
@@ -168,4 +197,31 @@ pub(crate) fn check_may_log_in(user: &User) -> Result<()> {
         return Err(user_locked());
     }
     Ok(())
+}
+
+/// The `rc_login.failed_attempts` bucket of a login: the lower-cased full
+/// user ID it names (`alice`, `@Alice:hs` and `ALICE` are one bucket,
+/// whether or not the user exists), or the canonical address of a login by
+/// email. `None` for a login without an identifier (JWT) or with one that
+/// does not parse (it fails before any credential is checked).
+pub(crate) fn failed_attempts_key(
+    login_type: &str,
+    body: &serde_json::Map<String, serde_json::Value>,
+    server_name: &str,
+) -> Option<String> {
+    if login_type == super::providers::jwt::LOGIN_TYPE_JWT {
+        return None;
+    }
+    match super::identifiers::parse_identifier(body).ok()? {
+        UserIdentifier::User(typed) => Some(qualify(&typed, server_name)?.to_lowercase()),
+        UserIdentifier::ThirdParty { medium, address } => {
+            let address = if medium == super::threepids::MEDIUM_EMAIL {
+                super::threepids::canonicalise_email(&address).unwrap_or(address)
+            } else {
+                address
+            };
+            Some(format!("{medium}:{address}"))
+        }
+        UserIdentifier::Phone { country, phone } => Some(format!("msisdn:{country}{phone}")),
+    }
 }

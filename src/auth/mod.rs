@@ -20,6 +20,7 @@ pub mod macaroon;
 pub mod password;
 pub mod policy;
 pub mod providers;
+pub mod ratelimit;
 pub mod register;
 pub mod registration_tokens;
 pub mod requester;
@@ -145,6 +146,19 @@ impl Auth {
     ) -> Result<Session> {
         self.check_auth_blocking(Some(user_id)).await?;
         self.open_session(user_id, device_id, display_name).await
+    }
+
+    /// [`Auth::start_session`] for a login: counted by `rc_login.account`
+    /// (per user, lower-cased) once the credentials are good.
+    pub(crate) async fn start_login_session(
+        &self,
+        user_id: &str,
+        device_id: Option<String>,
+        display_name: Option<&str>,
+    ) -> Result<Session> {
+        self.ratelimit(ratelimit::Limiter::LoginAccount, &user_id.to_lowercase())
+            .await?;
+        self.start_session(user_id, device_id, display_name).await
     }
 
     /// [`Auth::start_session`] without auth blocking: for the admin API.

@@ -4,6 +4,7 @@ use super::guests::hide_guest_token;
 use super::identifiers::{check_new_localpart, user_id};
 use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
+use super::ratelimit::{address_key, Limiter};
 use super::threepids::MEDIUM_EMAIL;
 use super::uia::{
     Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY, TERMS,
@@ -37,6 +38,8 @@ pub struct RegisterRequest<'a> {
     /// The request's access token, if any (application services register
     /// their users with their `as_token`).
     pub access_token: Option<&'a str>,
+    /// The client's address (`rc_registration`).
+    pub client_ip: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -94,16 +97,22 @@ impl Auth {
 
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, req: RegisterRequest<'_>) -> Result<Registered> {
-        if req.guest {
-            return self
-                .register_guest(req.body)
-                .await
-                .map(Registered::LoggedIn);
-        }
-        if req.body.get("type").and_then(Value::as_str) == Some(APP_SERVICE_LOGIN_TYPE) {
+        // Application services are neither refused nor counted.
+        if req.body.get("type").and_then(Value::as_str) == Some(APP_SERVICE_LOGIN_TYPE)
+            && !req.guest
+        {
             return self
                 .register_app_service_user(req.access_token, &parse_params(req.body)?)
                 .await;
+        }
+        // Every call (both UIA steps) is checked; a registration is counted.
+        let address = address_key(req.client_ip);
+        self.ratelimit_check(Limiter::Registration, address).await?;
+        if req.guest {
+            let session = self.register_guest(req.body).await?;
+            self.ratelimit_record(Limiter::Registration, address)
+                .await?;
+            return Ok(Registered::LoggedIn(session));
         }
         if !self.config.enable_registration {
             return Err(Error::forbidden("Registration has been disabled"));
@@ -206,6 +215,8 @@ impl Auth {
                 {
                     None => {
                         self.bind_registration_email(&passed.session_id, &user_id)
+                            .await?;
+                        self.ratelimit_record(Limiter::Registration, address)
                             .await?;
                         user_id
                     }

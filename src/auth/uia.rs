@@ -549,17 +549,40 @@ impl Auth {
         auth: &Map<String, Value>,
         session: &UiaSession,
     ) -> std::result::Result<Value, StageError> {
-        let failed =
-            || StageError::Failed(ErrCode::Forbidden, "Invalid username or password".into());
-        let found = self
-            .validate_login(stage, auth, true)
-            .await?
-            .ok_or_else(failed)?;
-        let user = self.provider_user(&found).await?.ok_or_else(failed)?;
-        if session.user_id.as_deref() != Some(user.as_str()) {
-            return Err(Error::forbidden("Invalid auth: wrong user").into());
+        // Failed passwords count against the session's user, in the bucket
+        // of its logins: a stolen access token does not buy endless guesses.
+        let key = match &session.user_id {
+            Some(user) => Some(user.to_lowercase()),
+            None => super::login::failed_attempts_key(stage, auth, self.server_name()),
+        };
+        let checked = self
+            .counting_failures(
+                key.as_deref(),
+                async {
+                    let Some(found) = self.validate_login(stage, auth, true).await? else {
+                        return Ok(None);
+                    };
+                    let Some(user) = self.provider_user(&found).await? else {
+                        return Ok(None);
+                    };
+                    if session.user_id.as_deref() != Some(user.as_str()) {
+                        return Err(Error::forbidden("Invalid auth: wrong user"));
+                    }
+                    Ok(Some(user))
+                },
+                |outcome| match outcome {
+                    Ok(found) => found.is_none(),
+                    Err(e) => super::ratelimit::is_credential_failure(e),
+                },
+            )
+            .await?;
+        match checked {
+            Some(user) => Ok(json!(user)),
+            None => Err(StageError::Failed(
+                ErrCode::Forbidden,
+                "Invalid username or password".into(),
+            )),
         }
-        Ok(json!(user))
     }
 
     /// `m.login.registration_token`: reserves a use of the token for the

@@ -15,12 +15,22 @@ impl IntoResponse for Error {
                 message,
                 extra,
             } => {
+                let retry_after = (status == 429)
+                    .then(|| extra.get("retry_after_ms").and_then(Value::as_u64))
+                    .flatten()
+                    .map(|ms| ms.div_ceil(1000).max(1));
                 let mut body = Map::new();
                 body.insert("errcode".into(), json!(errcode.as_str()));
                 body.insert("error".into(), json!(message));
                 body.extend(extra);
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-                (status, Json(Value::Object(body))).into_response()
+                let mut response = (status, Json(Value::Object(body))).into_response();
+                if let Some(secs) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, secs.into());
+                }
+                response
             }
             Error::AuthRequired(body) => {
                 (StatusCode::UNAUTHORIZED, Json(Value::Object(*body))).into_response()

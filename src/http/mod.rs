@@ -66,6 +66,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/users/{user_id}/admin", get(admin::user_admin))
         .route("/v1/users/{user_id}/login", post(admin::login_as))
+        .route(
+            "/v1/users/{user_id}/override_ratelimit",
+            get(admin::override_ratelimit)
+                .post(admin::override_ratelimit)
+                .delete(admin::override_ratelimit),
+        )
         .route("/v1/whois/{user_id}", get(admin::whois))
         .route("/v1/registration_tokens", get(registration_tokens::list))
         .route(

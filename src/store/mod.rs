@@ -4,12 +4,14 @@
 //! pass in plain values (already-hashed tokens and passwords, timestamps from
 //! the injected clock).
 
+mod ratelimit;
 mod sql;
 mod sso;
 
 use async_trait::async_trait;
 use std::sync::Arc;
 
+pub use ratelimit::{BucketSpec, BucketState, RateLimitOverride, RateLimitStore};
 pub use sql::{PostgresStore, SqliteStore};
 pub use sso::{CreatedWithLink, NewLoginToken, PendingRegistration, SsoSession, SsoStore};
 
@@ -111,7 +113,7 @@ pub struct UiaSession {
 
 /// The one storage interface. Every method is atomic on its own.
 #[async_trait]
-pub trait Store: SsoStore + Send + Sync + 'static {
+pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs.
     fn backend(&self) -> &'static str;
 

@@ -54,6 +54,8 @@ pub fn base_config() -> Config {
         ..Config::default()
     };
     c.mxauth.token_last_used_flush_ms = 200;
+    // Tests about limits set their own (tests/api/ratelimit.rs).
+    c.rate_limits = mxauth::config::RateLimitConfig::unlimited();
     c
 }
 

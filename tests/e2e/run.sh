@@ -189,6 +189,13 @@ database:
 enable_registration: true
 enable_registration_without_verification: true
 registration_shared_secret: "$REG_SECRET"
+# The tests make many logins and registrations from one address: Synapse's
+# default limits are lifted here (tests/api/ratelimit.rs tests the limits).
+rc_login: {address: {per_second: 1000, burst_count: 1000}, account: {per_second: 1000, burst_count: 1000}, failed_attempts: {per_second: 1000, burst_count: 1000}}
+rc_registration: {per_second: 1000, burst_count: 1000}
+rc_registration_token_validity: {per_second: 1000, burst_count: 1000}
+rc_3pid_validation: {per_second: 1000, burst_count: 1000}
+mxauth: {rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}}
 matrix:
   kind: synapse
   homeserver: $SERVER_NAME

@@ -163,7 +163,7 @@ impl Auth {
             .await?
             .ok_or_else(invalid_credentials)?;
         let session = self
-            .start_session(&user_id, device_id, display_name)
+            .start_login_session(&user_id, device_id, display_name)
             .await?;
         if let Some(callback) = found.on_login {
             let response = LoginResponse {

@@ -76,6 +76,7 @@ impl Auth {
             .await?
             .ok_or_else(|| Error::forbidden("Invalid login token"))?;
         crate::auth::login::check_may_log_in(&user)?;
-        self.start_session(&user_id, device_id, display_name).await
+        self.start_login_session(&user_id, device_id, display_name)
+            .await
     }
 }

@@ -4,16 +4,26 @@
 
 use super::login::session_json;
 use crate::auth::admin::SharedSecretRegistration;
+use crate::auth::ratelimit::{address_key, Limiter};
 use crate::error::{Error, Result};
-use crate::http::extract::{Authed, JsonObject};
+use crate::http::extract::{Authed, ClientIp, JsonObject};
 use crate::http::AppState;
+use crate::store::RateLimitOverride;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-pub async fn register_nonce(State(state): State<AppState>) -> Result<Json<Value>> {
+pub async fn register_nonce(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+) -> Result<Json<Value>> {
+    // Each nonce is a row: bounded per address.
+    state
+        .auth
+        .ratelimit(Limiter::RegistrationNonce, address_key(ip.as_deref()))
+        .await?;
     let nonce = state.auth.new_registration_nonce().await?;
     Ok(Json(json!({ "nonce": nonce })))
 }
@@ -90,4 +100,44 @@ pub async fn login_as(
         .login_as_user(&requester, &user_id, valid_until_ms)
         .await?;
     Ok(Json(json!({ "access_token": token.expose() })))
+}
+
+/// `GET`, `POST` and `DELETE /_synapse/admin/v1/users/{user_id}/override_ratelimit`.
+pub async fn override_ratelimit(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    Authed(requester): Authed,
+    Path(user_id): Path<String>,
+    body: JsonObject,
+) -> Result<Json<Value>> {
+    let change = match method {
+        axum::http::Method::POST => {
+            let field = |name: &str| match body.0.get(name) {
+                None | Some(Value::Null) => Ok(0),
+                Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n >= 0) => {
+                    Ok(n.as_i64().unwrap_or(0))
+                }
+                Some(_) => Err(Error::invalid_param(format!(
+                    "{name} parameter must be a positive int"
+                ))),
+            };
+            Some(Some(RateLimitOverride {
+                messages_per_second: field("messages_per_second")?,
+                burst_count: field("burst_count")?,
+            }))
+        }
+        axum::http::Method::DELETE => Some(None),
+        _ => None,
+    };
+    let value = state
+        .auth
+        .ratelimit_override(&requester, &user_id, change)
+        .await?;
+    Ok(Json(match value {
+        Some(v) => json!({
+            "messages_per_second": v.messages_per_second,
+            "burst_count": v.burst_count,
+        }),
+        None => json!({}),
+    }))
 }

@@ -6,7 +6,7 @@ use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::Session;
 use crate::error::Result;
 use crate::http::extract::access_token_from;
-use crate::http::extract::JsonObject;
+use crate::http::extract::{ClientIp, JsonObject};
 use crate::http::AppState;
 use axum::extract::OriginalUri;
 use axum::extract::State;
@@ -44,12 +44,22 @@ pub async fn login(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     body: JsonObject,
 ) -> Result<Json<Value>> {
     let fields: LoginBody = body.parse()?;
+    let as_token = match fields.kind.as_str() {
+        APP_SERVICE_LOGIN_TYPE => access_token_from(&headers, &uri).ok(),
+        _ => None,
+    };
+    // Before any credential is looked at, every login type.
+    state
+        .auth
+        .limit_login_address(ip.as_deref(), as_token.as_deref())
+        .await?;
     match fields.kind.as_str() {
         APP_SERVICE_LOGIN_TYPE => {
-            let token = access_token_from(&headers, &uri).ok();
+            let token = as_token;
             let identifier = parse_identifier(&body.0)?;
             let session = state
                 .auth

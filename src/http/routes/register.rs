@@ -1,9 +1,10 @@
 //! `POST /register` and `GET /register/available`.
 
 use super::login::session_json;
+use crate::auth::ratelimit::{address_key, Limiter};
 use crate::auth::register::{RegisterRequest, Registered};
 use crate::error::{Error, Result};
-use crate::http::extract::{query_param, UiaBody};
+use crate::http::extract::{query_param, ClientIp, UiaBody};
 use crate::http::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::Json;
@@ -13,6 +14,7 @@ pub async fn register(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     headers: axum::http::HeaderMap,
+    ClientIp(ip): ClientIp,
     req: UiaBody,
 ) -> Result<Json<Value>> {
     let token = crate::http::extract::access_token_from(&headers, &uri).ok();
@@ -31,6 +33,7 @@ pub async fn register(
             body: &req.body,
             auth: req.auth.as_ref(),
             access_token: token.as_deref(),
+            client_ip: ip.as_deref(),
         })
         .await?;
     Ok(Json(match outcome {
@@ -44,10 +47,16 @@ pub async fn register(
 pub async fn available(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
+    ClientIp(ip): ClientIp,
 ) -> Result<Json<Value>> {
     if !state.auth.config.enable_registration {
         return Err(Error::forbidden("Registration has been disabled"));
     }
+    // An oracle of who has an account: bounded per address.
+    state
+        .auth
+        .ratelimit(Limiter::UsernameAvailable, address_key(ip.as_deref()))
+        .await?;
     let username = query_param(&uri, "username")
         .ok_or_else(|| Error::missing_param("Missing param: username"))?;
     state

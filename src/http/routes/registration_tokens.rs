@@ -1,9 +1,10 @@
 //! `GET /_matrix/client/v1/register/m.login.registration_token/validity`
 //! and the admin API `/_synapse/admin/v1/registration_tokens`.
 
+use crate::auth::ratelimit::{address_key, Limiter};
 use crate::auth::registration_tokens::token_json;
 use crate::error::{Error, Result};
-use crate::http::extract::{query_param, Authed, JsonObject};
+use crate::http::extract::{query_param, Authed, ClientIp, JsonObject};
 use crate::http::AppState;
 use axum::extract::{OriginalUri, Path, State};
 use axum::Json;
@@ -12,7 +13,16 @@ use serde_json::{json, Value};
 pub async fn validity(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
+    ClientIp(ip): ClientIp,
 ) -> Result<Json<Value>> {
+    // Before anything else: the answer is an oracle of valid tokens.
+    state
+        .auth
+        .ratelimit(
+            Limiter::RegistrationTokenValidity,
+            address_key(ip.as_deref()),
+        )
+        .await?;
     let token =
         query_param(&uri, "token").ok_or_else(|| Error::missing_param("Missing param: token"))?;
     let valid = state.auth.registration_token_validity(&token).await?;

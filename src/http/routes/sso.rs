@@ -5,13 +5,14 @@
 //! rules are in [`crate::auth::sso`]; pages are rendered here, escaped.
 
 use super::fallback::{escape, page};
+use crate::auth::ratelimit::{address_key, Limiter};
 use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::sso::redirect::RedirectTarget;
 use crate::auth::sso::username_picker::{UsernameChoice, USERNAME_COOKIE};
 use crate::auth::sso::{CallbackParams, SsoFinish, BINDING_COOKIE, CALLBACK_PATH, LOGIN_TYPE_SSO};
 use crate::auth::Auth;
 use crate::error::{Error, Result};
-use crate::http::extract::query_param;
+use crate::http::extract::{query_param, ClientIp};
 use crate::http::AppState;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -58,12 +59,13 @@ fn sso_flow(auth: &Auth) -> Value {
 pub async fn redirect_any(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
+    ClientIp(ip): ClientIp,
 ) -> Result<Response> {
     let redirect_url = redirect_url_param(&uri)?;
     let providers = state.auth.sso_providers();
     match providers {
         [] => Err(Error::unrecognized(404, "Single sign-on is not configured")),
-        [only] => start(&state, &only.idp_id.clone(), &redirect_url).await,
+        [only] => start(&state, ip.as_deref(), &only.idp_id.clone(), &redirect_url).await,
         several => {
             let items: String = several
                 .iter()
@@ -95,12 +97,13 @@ pub async fn redirect_to(
     State(state): State<AppState>,
     Path(idp_id): Path<String>,
     OriginalUri(uri): OriginalUri,
+    ClientIp(ip): ClientIp,
 ) -> Result<Response> {
     let redirect_url = redirect_url_param(&uri)?;
     if state.auth.sso_provider(&idp_id).is_none() {
         return Err(Error::not_found("Unknown identity provider"));
     }
-    start(&state, &idp_id, &redirect_url).await
+    start(&state, ip.as_deref(), &idp_id, &redirect_url).await
 }
 
 fn redirect_url_param(uri: &axum::http::Uri) -> Result<String> {
@@ -108,7 +111,17 @@ fn redirect_url_param(uri: &axum::http::Uri) -> Result<String> {
         .ok_or_else(|| Error::missing_param("Missing param: redirectUrl"))
 }
 
-async fn start(state: &AppState, idp_id: &str, redirect_url: &str) -> Result<Response> {
+async fn start(
+    state: &AppState,
+    ip: Option<&str>,
+    idp_id: &str,
+    redirect_url: &str,
+) -> Result<Response> {
+    // Each start is a row and may be a call to the provider.
+    state
+        .auth
+        .ratelimit(Limiter::SsoRedirect, address_key(ip))
+        .await?;
     let started = state.auth.start_sso(idp_id, redirect_url, None).await?;
     Ok(found_with_cookie(state, started))
 }
@@ -342,7 +355,12 @@ fn picker_page(
 pub async fn picker_check(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
+    ClientIp(ip): ClientIp,
 ) -> Result<axum::Json<Value>> {
+    state
+        .auth
+        .ratelimit(Limiter::UsernameAvailable, address_key(ip.as_deref()))
+        .await?;
     let username = query_param(&uri, "username")
         .ok_or_else(|| Error::missing_param("Missing param: username"))?;
     let available = state.auth.username_available(&username).await?;

@@ -6,7 +6,7 @@
 use super::account;
 use crate::auth::threepids::TokenPurpose;
 use crate::error::{ErrCode, Error, Result};
-use crate::http::extract::{form_urlencoded_pairs, Authed, JsonObject, UiaBody};
+use crate::http::extract::{form_urlencoded_pairs, Authed, ClientIp, JsonObject, UiaBody};
 use crate::http::AppState;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -45,31 +45,39 @@ pub fn root_routes() -> Router<AppState> {
 async fn request_token(
     state: &AppState,
     purpose: TokenPurpose,
+    ip: Option<String>,
     body: &JsonObject,
 ) -> Result<Json<Value>> {
+    state
+        .auth
+        .limit_threepid_validation(ip.as_deref(), &body.0)
+        .await?;
     let sid = state.auth.request_email_token(purpose, &body.0).await?;
     Ok(Json(json!({ "sid": sid })))
 }
 
 pub async fn register_email_token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     body: JsonObject,
 ) -> Result<Json<Value>> {
-    request_token(&state, TokenPurpose::Registration, &body).await
+    request_token(&state, TokenPurpose::Registration, ip, &body).await
 }
 
 pub async fn password_email_token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     body: JsonObject,
 ) -> Result<Json<Value>> {
-    request_token(&state, TokenPurpose::PasswordReset, &body).await
+    request_token(&state, TokenPurpose::PasswordReset, ip, &body).await
 }
 
 pub async fn add_email_token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     body: JsonObject,
 ) -> Result<Json<Value>> {
-    request_token(&state, TokenPurpose::AddThreepid, &body).await
+    request_token(&state, TokenPurpose::AddThreepid, ip, &body).await
 }
 
 /// mxauth sends no text messages.

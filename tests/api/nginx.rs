@@ -1,0 +1,132 @@
+//! mxauth behind the shipped `deploy/nginx/mxauth.conf`, in a real nginx
+//! each test starts (temp dir, free port): what a client sends as
+//! `X-Forwarded-For` must not become its address.
+
+use crate::both;
+use crate::support::{Backend, TestServer};
+use mxauth::config::RateLimit;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+
+both!(forged_forwarded_for_changes_nothing);
+
+/// A running nginx with the shipped config in front of `mxauth_port`.
+pub struct Nginx {
+    pub base: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    pub fn start(mxauth_port: u16) -> Nginx {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        // Nothing listens there: requests routed to Synapse get a 502.
+        let synapse_port = free_port();
+        let shipped = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx/mxauth.conf"),
+        )
+        .expect("deploy/nginx/mxauth.conf");
+        let site = shipped
+            .replace("@LISTEN_ADDR@", "127.0.0.1")
+            .replace("@LISTEN_PORT@", &port.to_string())
+            .replace("@SERVER_NAME@", "localhost")
+            .replace("@MXAUTH_HOST@", "127.0.0.1")
+            .replace("@MXAUTH_PORT@", &mxauth_port.to_string())
+            .replace("@SYNAPSE_HOST@", "127.0.0.1")
+            .replace("@SYNAPSE_PORT@", &synapse_port.to_string());
+        assert!(!site.contains("@"), "a placeholder is left: {site}");
+        let d = dir.path().display();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        std::fs::write(dir.path().join("site.conf"), site).unwrap();
+        // As root, workers would drop to `nobody`, who cannot use the temp dir.
+        let user = if is_root() { "user root;" } else { "" };
+        let conf = format!(
+            "{user}\ndaemon off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+             error_log {d}/error.log info;\nevents {{ worker_connections 64; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {d}/tmp/body;\n\
+             proxy_temp_path {d}/tmp/proxy;\n fastcgi_temp_path {d}/tmp/fastcgi;\n\
+             uwsgi_temp_path {d}/tmp/uwsgi;\n scgi_temp_path {d}/tmp/scgi;\n\
+             include {d}/site.conf;\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = Command::new(nginx_binary())
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx starts (scripts/test.sh installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Nginx {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_binary() -> String {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "nginx".into())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn forged_forwarded_for_changes_nothing(b: Backend) {
+    let s = TestServer::start_with(b, |c| {
+        c.listeners[0].x_forwarded = true;
+        c.rate_limits.login_address = RateLimit::new(0.01, 2.0);
+    })
+    .await;
+    let nginx = Nginx::start(s.addr.port());
+    let client = reqwest::Client::new();
+    let login = |forged: &'static str| {
+        client
+            .post(format!("{}/_matrix/client/v3/login", nginx.base))
+            .header("X-Forwarded-For", forged)
+            .json(&json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "nobody"}, "password": "guess"}))
+            .send()
+    };
+    // Each login claims another address; all of them are nginx's client.
+    for forged in ["10.0.0.1", "10.0.0.2"] {
+        let res = login(forged).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+    let res = login("10.0.0.3").await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
+}

@@ -112,9 +112,11 @@ impl Auth {
     }
 
     /// Checks a password for the user an identifier names. `Ok(None)` for
-    /// bad credentials (unknown user, wrong password), after the same work
-    /// either way; a deactivated or locked account is an error of its own,
-    /// as the spec says. A good bcrypt hash is upgraded to argon2id.
+    /// bad credentials (unknown user, wrong password, a deactivated
+    /// account's wrong password), after the same work each time; only the
+    /// right password learns that an account is deactivated or locked
+    /// (errors of their own, as the spec says). A good bcrypt hash is
+    /// upgraded to argon2id.
     pub(crate) async fn check_password(
         &self,
         identifier: &UserIdentifier,
@@ -128,18 +130,15 @@ impl Auth {
             // No phone numbers are bound to accounts.
             UserIdentifier::Phone { .. } => None,
         };
-        let stored = user
-            .as_ref()
-            .filter(|u| !u.deactivated)
-            .and_then(|u| u.password_hash.as_deref());
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let verified = self.hasher.verify(password, stored).await?;
         let Some(user) = user else { return Ok(None) };
-        if user.deactivated {
-            return Err(user_deactivated());
-        }
         let Verified::Yes { rehash } = verified else {
             return Ok(None);
         };
+        if user.deactivated {
+            return Err(user_deactivated());
+        }
         if user.locked {
             return Err(user_locked());
         }

@@ -137,7 +137,9 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
         user_type: Option<&str>,
         displayname: Option<&str>,
     ) -> StoreResult<()>;
-    /// Marks the user deactivated, clears its password, and deletes all its
+    /// Marks the user deactivated (its password hash is kept, unusable, so
+    /// that only the right password learns the account is deactivated),
+    /// and deletes all its
     /// devices and access tokens, in one transaction. Returns the deleted
     /// device IDs.
     async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>>;

@@ -321,7 +321,7 @@ macro_rules! sql_store {
             async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
                 let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 sqlx::query(
-                    "UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE name = $1",
+                    "UPDATE users SET deactivated = TRUE WHERE name = $1",
                 )
                 .bind(user_id)
                 .execute(&mut *tx)

@@ -22,6 +22,7 @@ both!(
     capabilities_offer_change_password,
     deactivate_account,
     deactivate_account_wrong_password_keeps_it,
+    deactivated_wrong_password_looks_unknown,
     deactivate_account_body_fields,
 );
 
@@ -368,4 +369,27 @@ async fn deactivate_account_body_fields(b: Backend) {
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["id_server_unbind_result"], "no-support");
     assert_error(&s.get(WHOAMI, Some(&token)).await, 401, "M_UNKNOWN_TOKEN");
+}
+
+/// Only the right password learns that an account is deactivated: a wrong
+/// one gets exactly what a wrong password for an unknown user gets.
+async fn deactivated_wrong_password_looks_unknown(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, token, _) = s.register("alice", "alice-pw").await;
+    let got = s.post(DEACTIVATE, Some(&token), json!({})).await;
+    let session = assert_password_challenge(&got);
+    let auth = TestServer::password_auth(&session, "alice", "alice-pw");
+    let (status, res) = s
+        .post(DEACTIVATE, Some(&token), json!({ "auth": auth }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let deactivated = s.try_login("alice", "wrong-pw").await;
+    let unknown = s.try_login("nobody", "wrong-pw").await;
+    assert_error(&unknown, 403, "M_FORBIDDEN");
+    assert_eq!(deactivated, unknown, "same status and body");
+    assert_error(
+        &s.try_login("alice", "alice-pw").await,
+        403,
+        "M_USER_DEACTIVATED",
+    );
 }

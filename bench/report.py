@@ -108,6 +108,18 @@ def main():
     else:
         lines.append("registration: not measured (%s)" % meta.get("register_skipped", "skipped"))
 
+    failed = {k: os.path.join(d, "failed-%s.txt" % k) for k in ("unknown", "wrong", "deactivated")}
+    if all(os.path.exists(p) for p in failed.values()):
+        f = {k: parse_wrk(p) for k, p in failed.items()}
+        bodies = {k: open(os.path.join(d, "body-%s.json" % k)).read() for k in failed}
+        same = "the same body" if len(set(bodies.values())) == 1 else "DIFFERENT bodies: %r" % bodies
+        base = f["unknown"]["p50"]
+        lines.append("failed logins (%s): median unknown user %s, wrong password %s (%s of unknown), "
+                     "deactivated account's wrong password %s (%s of unknown)%s%s%s"
+                     % (same, ms(base), ms(f["wrong"]["p50"]), ratio(f["wrong"]["p50"], base),
+                        ms(f["deactivated"]["p50"]), ratio(f["deactivated"]["p50"], base),
+                        problems(f["unknown"], True), problems(f["wrong"], True),
+                        problems(f["deactivated"], True)))
     lines.append("mxauth RSS: idle %s (after start, before load); loaded peak %s (VmHWM), "
                  "%s after the load (VmRSS)"
                  % (mib(meta.get("rss_idle_kib")), mib(meta.get("rss_peak_kib")),

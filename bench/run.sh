@@ -194,8 +194,9 @@ BASE="http://127.0.0.1:$MX_PORT"
 
 # Users for whoami and login, straight in the database before the start.
 USERS=(bench1 bench2 bench3 bench4)
-log "creating users: ${USERS[*]}"
-for u in "${USERS[@]}"; do
+# bench5 is deactivated after the start, for the failed-login timing.
+log "creating users: ${USERS[*]} bench5"
+for u in "${USERS[@]}" bench5; do
   (cd "$WORK" && "$MXAUTH" register-user "${CONFIG_ARGS[@]}" -u "$u" -p "$PASSWORD") \
     >> "$WORK/register-user.log" 2>&1 || { cat "$WORK/register-user.log" >&2; die "register-user failed"; }
 done
@@ -235,6 +236,30 @@ else
   REG_SKIPPED="registration is disabled: the first /register call answered $REG_STATUS, not 401"
   log "skipping registration: $REG_SKIPPED"
 fi
+
+# Failed logins: an unknown user, a wrong password, and a deactivated
+# account's wrong password must look the same, in body and in time.
+post_login() {
+  curl -s --max-time 30 -H 'Content-Type: application/json' \
+    -d "{\"type\":\"m.login.password\",\"identifier\":{\"type\":\"m.id.user\",\"user\":\"$1\"},\"password\":\"$2\"}" \
+    "$BASE/_matrix/client/v3/login"
+}
+DEACT_TOKEN=$(post_login bench5 "$PASSWORD" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("access_token",""))') || true
+[ -n "$DEACT_TOKEN" ] || die "could not log in as bench5"
+DEACT_SESSION=$(curl -s --max-time 10 -H "Authorization: Bearer $DEACT_TOKEN" -d '{}' \
+  "$BASE/_matrix/client/v3/account/deactivate" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("session",""))')
+curl -sf --max-time 30 -H "Authorization: Bearer $DEACT_TOKEN" \
+  -d "{\"auth\":{\"type\":\"m.login.password\",\"identifier\":{\"type\":\"m.id.user\",\"user\":\"bench5\"},\"password\":\"$PASSWORD\",\"session\":\"$DEACT_SESSION\"}}" \
+  "$BASE/_matrix/client/v3/account/deactivate" >/dev/null || die "could not deactivate bench5"
+post_login nobody-here wrong-password > "$WORK/body-unknown.json"
+post_login bench2 wrong-password > "$WORK/body-wrong.json"
+post_login bench5 wrong-password > "$WORK/body-deactivated.json"
+FAIL_CONNECTIONS=${BENCH_FAIL_CONNECTIONS:-8}
+for kind in unknown:nobody-here wrong:bench2 deactivated:bench5; do
+  CONNECTIONS_SAVED=$CONNECTIONS; CONNECTIONS=$FAIL_CONNECTIONS
+  run_wrk "failed-${kind%%:*}" "$BASE/_matrix/client/v3/login" -s "$BENCH/failed_login.lua" -- "${kind#*:}" wrong-password
+  CONNECTIONS=$CONNECTIONS_SAVED
+done
 
 RSS_AFTER=$(rss_kib "$MXAUTH_PID" VmRSS)
 RSS_PEAK=$(rss_kib "$MXAUTH_PID" VmHWM)

@@ -33,6 +33,7 @@ mod rest_provider;
 mod seed_request_auth;
 mod smtp;
 mod sso;
+mod sso_cache;
 mod store;
 mod store_sso;
 mod store_threepids;

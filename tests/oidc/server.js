@@ -85,6 +85,19 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
   });
   provider.proxy = false;
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
-  server.on('request', provider.callback());
+  // How often each path was asked for, at /__counts (mxauth's caching of
+  // the discovery document and keys is tested with it).
+  const counts = {};
+  const handle = provider.callback();
+  server.on('request', (req, res) => {
+    const path = req.url.split('?')[0];
+    if (path === '/__counts') {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(counts));
+      return;
+    }
+    counts[path] = (counts[path] || 0) + 1;
+    handle(req, res);
+  });
   console.log(`listening ${issuer}`);
 });

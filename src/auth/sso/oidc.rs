@@ -11,8 +11,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Why talking to the provider failed. The message is for the log only.
 #[derive(Debug, thiserror::Error)]
@@ -66,9 +67,79 @@ async fn get_json(url: &str, bearer: Option<&str>) -> Result<Value, ProviderErro
         .map_err(|e| err(format!("GET {url}: not JSON: {e}")))
 }
 
+/// How long a provider's discovery document and keys are kept in this
+/// process before they are fetched again. A JWKS that lacks the key an
+/// id_token names is fetched again at once (the provider rotated its keys).
+const CACHE_FOR: Duration = Duration::from_secs(3600);
+
+/// What was fetched from providers, per process: no request (an SSO
+/// redirect, a callback) makes mxauth fetch a document it fetched within
+/// [`CACHE_FOR`]. Keyed by what decides the document (bounded by the
+/// config: one entry per provider).
+struct Cache<T>(Mutex<BTreeMap<String, (Instant, T)>>);
+
+impl<T: Clone> Cache<T> {
+    const fn new() -> Self {
+        Cache(Mutex::new(BTreeMap::new()))
+    }
+
+    fn get(&self, key: &str) -> Option<T> {
+        let map = self.0.lock().ok()?;
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < CACHE_FOR)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: String, value: T) {
+        if let Ok(mut map) = self.0.lock() {
+            map.retain(|_, (at, _)| at.elapsed() < CACHE_FOR);
+            map.insert(key, (Instant::now(), value));
+        }
+    }
+}
+
+static METADATA: Cache<Metadata> = Cache::new();
+static JWKS: Cache<JwkSet> = Cache::new();
+
+/// The provider's endpoints (see [`fetch_metadata`]), from this process's
+/// cache when fetched within the hour.
+pub async fn metadata(p: &OidcProviderConfig) -> Result<Metadata, ProviderError> {
+    let key = format!(
+        "{:?}",
+        (
+            &p.issuer,
+            p.discover,
+            p.skip_verification,
+            &p.authorization_endpoint,
+            &p.token_endpoint,
+            &p.userinfo_endpoint,
+            &p.jwks_uri
+        )
+    );
+    if let Some(meta) = METADATA.get(&key) {
+        return Ok(meta);
+    }
+    let meta = fetch_metadata(p).await?;
+    METADATA.put(key, meta.clone());
+    Ok(meta)
+}
+
+/// The provider's keys, from this process's cache unless `fresh`.
+async fn jwks(uri: &str, fresh: bool) -> Result<JwkSet, ProviderError> {
+    if !fresh {
+        if let Some(keys) = JWKS.get(uri) {
+            return Ok(keys);
+        }
+    }
+    let keys: JwkSet = serde_json::from_value(get_json(uri, None).await?)
+        .map_err(|e| err(format!("bad JWKS: {e}")))?;
+    JWKS.put(uri.to_owned(), keys.clone());
+    Ok(keys)
+}
+
 /// The provider's endpoints: its discovery document (when `discover`),
 /// with explicit endpoints from the config taking precedence.
-pub async fn metadata(p: &OidcProviderConfig) -> Result<Metadata, ProviderError> {
+async fn fetch_metadata(p: &OidcProviderConfig) -> Result<Metadata, ProviderError> {
     let mut doc = if p.discover {
         let url = format!(
             "{}/.well-known/openid-configuration",
@@ -293,15 +364,21 @@ pub async fn verify_id_token(
             .jwks_uri
             .as_deref()
             .ok_or_else(|| err("the provider has no jwks_uri"))?;
-        let jwks: JwkSet = serde_json::from_value(get_json(jwks_uri, None).await?)
-            .map_err(|e| err(format!("bad JWKS: {e}")))?;
-        let jwk = match &header.kid {
-            Some(kid) => jwks.find(kid),
-            None if jwks.keys.len() == 1 => jwks.keys.first(),
-            None => None,
-        }
-        .ok_or_else(|| err("no key of the JWKS matches the id_token"))?;
-        DecodingKey::from_jwk(jwk).map_err(|e| err(format!("bad JWK: {e}")))?
+        let pick = |jwks: &JwkSet| {
+            match &header.kid {
+                Some(kid) => jwks.find(kid),
+                None if jwks.keys.len() == 1 => jwks.keys.first(),
+                None => None,
+            }
+            .cloned()
+        };
+        // A key missing from the cached set: the provider may have rotated.
+        let jwk = match pick(&jwks(jwks_uri, false).await?) {
+            Some(jwk) => jwk,
+            None => pick(&jwks(jwks_uri, true).await?)
+                .ok_or_else(|| err("no key of the JWKS matches the id_token"))?,
+        };
+        DecodingKey::from_jwk(&jwk).map_err(|e| err(format!("bad JWK: {e}")))?
     };
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[&p.client_id]);

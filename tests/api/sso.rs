@@ -290,6 +290,8 @@ both!(
     deactivated_user_gets_a_403_page,
     display_name_is_not_overwritten_later,
     email_match_links_only_verified_addresses,
+    provider_names_that_only_look_like_admin_never_log_in_as_admin,
+    an_email_not_marked_verified_is_not_trusted,
 );
 
 async fn first_login_creates_and_links_then_reuses_the_link(b: Backend) {
@@ -384,10 +386,11 @@ async fn clashing_localparts_get_a_numbered_suffix(b: Backend) {
         .is_empty());
     s.login("bob", "bob-password-1").await;
 
-    // A name that needs normalising: "José María!" → jose-maria.
+    // A name that needs mapping, escaped as Synapse's
+    // map_username_to_mxid_localpart does: "José María!".
     let landing = Browser::new().sso(&s.base, "jose", CLIENT_URL).await;
     let (_, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
-    assert_eq!(res["user_id"], "@jose-maria:test.example");
+    assert_eq!(res["user_id"], "@jos=c3=a9=20mar=c3=ada=21:test.example");
 }
 
 async fn allow_existing_users_links_the_existing_account(b: Backend) {
@@ -668,12 +671,99 @@ async fn email_match_links_only_verified_addresses(b: Backend) {
     // jose's is not verified: a new account, dave is left alone.
     let landing = Browser::new().sso(&s.base, "jose", CLIENT_URL).await;
     let (_, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
-    assert_eq!(res["user_id"], "@jose-maria-sso:test.example");
+    assert_eq!(
+        res["user_id"],
+        "@jos=c3=a9=20mar=c3=ada=21-sso:test.example"
+    );
     assert!(store
         .list_external_ids("@dave:test.example")
         .await
         .unwrap()
         .is_empty());
+}
+
+/// With `allow_existing_users`, `ádmin` and `admin@evil.example` at the
+/// provider are escaped as Synapse maps them, so they can never attach to
+/// the existing `@admin` (folding accents or cutting at `@` would).
+async fn provider_names_that_only_look_like_admin_never_log_in_as_admin(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = start(
+        Arc::new(fresh_database(b).await),
+        &idp,
+        "    allow_existing_users: true\n",
+    )
+    .await;
+    s.register("admin", "admin-password-1").await;
+    for (login, expected) in [
+        ("accented", "@=c3=a1dmin:test.example"),
+        ("emailname", "@admin=40evil.example:test.example"),
+    ] {
+        let landing = Browser::new().sso(&s.base, login, CLIENT_URL).await;
+        let location = landing
+            .location
+            .unwrap_or_else(|| panic!("{login}: {} {}", landing.status, landing.body));
+        let (status, res) = token_login(&s, &login_token_of(&location)).await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        assert_eq!(res["user_id"], expected, "{login}");
+        let (_, who) = s
+            .get(
+                "/_matrix/client/v3/account/whoami",
+                res["access_token"].as_str(),
+            )
+            .await;
+        assert_eq!(who["user_id"], expected, "{login}");
+    }
+    let store = store_of(&s).await;
+    assert!(store
+        .list_external_ids("@admin:test.example")
+        .await
+        .unwrap()
+        .is_empty());
+    s.login("admin", "admin-password-1").await;
+}
+
+/// An email is trusted only with `email_verified: true`: without the
+/// claim it is neither kept as validated nor matched to an existing user.
+async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
+    let idp = OidcProvider::start();
+    let mut p =
+        idp.config("    allow_existing_users: true\n    match_existing_users_by_email: true\n");
+    p.mapping.localpart_template =
+        Some(mxauth::config::oidc::Template::parse("{{ user.preferred_username }}-sso").unwrap());
+    let port = free_port();
+    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
+        sso_config(c, port, vec![p])
+    })
+    .await;
+    let store = store_of(&s).await;
+    s.register("erin", "password-123").await;
+    store
+        .add_user_threepid(&mxauth::store::UserThreepid {
+            user_id: "@erin:test.example".into(),
+            medium: "email".into(),
+            address: "unsure@example.test".into(),
+            validated_at: 1,
+            added_at: 1,
+        })
+        .await
+        .unwrap();
+    let landing = Browser::new().sso(&s.base, "unsure", CLIENT_URL).await;
+    let (status, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["user_id"], "@unsure-sso:test.example");
+    assert!(store
+        .list_external_ids("@erin:test.example")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        store
+            .list_user_threepids("@unsure-sso:test.example")
+            .await
+            .unwrap()
+            .is_empty(),
+        "an email the provider did not verify is not kept as validated"
+    );
 }
 
 both!(

@@ -970,6 +970,7 @@ async fn wait_for(driver: &crate::browser::Driver, condition: &str) {
 
 both!(
     uia_sso_stage_completes_at_the_provider,
+    uia_sso_page_names_the_operation_being_approved,
     uia_sso_stage_fails_for_another_identity,
     get_token_behind_uia,
 );
@@ -1053,6 +1054,62 @@ async fn uia_sso_stage_completes_at_the_provider(b: Backend) {
         .map(|d| d["device_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec![device.as_str()]);
+}
+
+/// The re-authentication page says what the user approves, from the UIA
+/// session's method and URI (Synapse's `sso_auth_confirm.html`).
+async fn uia_sso_page_names_the_operation_being_approved(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = start(Arc::new(fresh_database(b).await), &idp, "").await;
+    let (token, _) = sso_user(&s).await;
+    let (_, other_device) = sso_user(&s).await;
+    let cases = [
+        (
+            reqwest::Method::DELETE,
+            format!("/_matrix/client/v3/devices/{other_device}"),
+            json!({}),
+            "remove a device from your account",
+        ),
+        (
+            reqwest::Method::POST,
+            "/_matrix/client/v3/delete_devices".to_owned(),
+            json!({"devices": [other_device]}),
+            "remove devices from your account",
+        ),
+        (
+            reqwest::Method::POST,
+            "/_matrix/client/v3/account/password".to_owned(),
+            json!({"new_password": "a new password 123"}),
+            "change your password",
+        ),
+        (
+            reqwest::Method::POST,
+            "/_matrix/client/v3/account/deactivate".to_owned(),
+            json!({}),
+            "deactivate your account",
+        ),
+    ];
+    for (method, path, body, expected) in cases {
+        let (status, challenge) = s
+            .request(method.clone(), &path, Some(&token), Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {challenge}");
+        let session = challenge["session"].as_str().unwrap();
+        let page = Browser::new()
+            .get(&format!(
+                "{}/_matrix/client/v3/auth/m.login.sso/fallback/web?session={session}",
+                s.base
+            ))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body.contains(&format!(
+                "A client is trying to <strong>{expected}</strong>"
+            )),
+            "{method} {path}: {}",
+            page.body
+        );
+    }
 }
 
 async fn uia_sso_stage_fails_for_another_identity(b: Backend) {

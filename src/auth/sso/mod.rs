@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod oidc;
 pub mod redirect;
 mod uia;
+pub use uia::operation_description;
 pub mod username_picker;
 
 use super::Auth;

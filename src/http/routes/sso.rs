@@ -428,6 +428,7 @@ pub async fn uia_fallback(
         return Ok(found_with_cookie(state, started));
     }
     let (uia, _) = state.auth.fallback_session(session).await?;
+    let description = crate::auth::sso::operation_description(&uia.method, &uia.uri);
     let user = uia.user_id.unwrap_or_default();
     let providers = state.auth.sso_providers_of(&user).await?;
     let items: String = providers
@@ -449,8 +450,12 @@ pub async fn uia_fallback(
     Ok(page(
         "Confirm your identity",
         &format!(
-            "<h1>Confirm your identity</h1><p>To continue, sign in again as <strong>{}</strong> \
-             at your identity provider.</p><ul>{items}</ul>",
+            "<h1>Confirm your identity</h1>\
+             <p id=\"operation\">A client is trying to <strong>{}</strong>. To confirm this \
+             action, sign in again as <strong>{}</strong> at your identity provider.</p>\
+             <p>If you did not expect this, do not continue: your account may be \
+             compromised.</p><ul>{items}</ul>",
+            escape(&description),
             escape(&user)
         ),
         "",

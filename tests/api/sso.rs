@@ -1213,7 +1213,58 @@ async fn get_token_behind_uia(b: Backend) {
     assert_error(&again, 403, "M_FORBIDDEN");
 }
 
-both!(username_picker_with_confirm_localpart);
+both!(
+    username_picker_with_confirm_localpart,
+    username_check_needs_the_pickers_cookie
+);
+
+/// The availability check answers only the browser in the middle of a
+/// sign-up (the picker's cookie), so it is no oracle for anyone else:
+/// without the cookie, or with a forged one, taken and free names get the
+/// same 400.
+async fn username_check_needs_the_pickers_cookie(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = start(
+        Arc::new(fresh_database(b).await),
+        &idp,
+        "        confirm_localpart: true\n",
+    )
+    .await;
+    s.register("alice", "alice-password-1").await;
+    let check = |name: &str| format!("/_synapse/client/pick_username/check?username={name}");
+    for name in ["alice", "alicia"] {
+        let res = s.get(&check(name), None).await;
+        assert_error(&res, 400, "M_UNKNOWN");
+        let forged = s
+            .raw()
+            .get(format!("{}{}", s.base, check(name)))
+            .header("cookie", "mxauth_sso_username=abc.def")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    }
+    // The browser that is choosing gets its answer.
+    let mut browser = Browser::new();
+    let landing = browser.sso(&s.base, "alice", CLIENT_URL).await;
+    assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
+    assert_eq!(
+        ask_available(&s, &mut browser, "alice").await,
+        (StatusCode::OK, json!({"available": false}))
+    );
+}
+
+/// The picker's availability check, asked by `browser` (with its cookies).
+async fn ask_available(s: &TestServer, browser: &mut Browser, name: &str) -> (StatusCode, Value) {
+    let landing = browser
+        .get(&format!(
+            "{}/_synapse/client/pick_username/check?username={name}",
+            s.base
+        ))
+        .await;
+    let body = serde_json::from_str(&landing.body).unwrap_or(Value::Null);
+    (landing.status, body)
+}
 
 async fn username_picker_with_confirm_localpart(b: Backend) {
     let idp = OidcProvider::start();
@@ -1238,16 +1289,16 @@ async fn username_picker_with_confirm_localpart(b: Backend) {
     assert!(form.body.contains("Alice Liddell"), "{}", form.body);
     assert!(form.body.contains("alice@wonderland.test"), "{}", form.body);
 
-    let check = |name: &str| format!("/_synapse/client/pick_username/check?username={name}");
+    // The availability check, with the picker's cookie.
     assert_eq!(
-        s.get(&check("alice"), None).await.1,
-        json!({"available": false})
+        ask_available(&s, &mut browser, "alice").await,
+        (StatusCode::OK, json!({"available": false}))
     );
     assert_eq!(
-        s.get(&check("alicia"), None).await.1,
-        json!({"available": true})
+        ask_available(&s, &mut browser, "alicia").await,
+        (StatusCode::OK, json!({"available": true}))
     );
-    let bad = s.get(&check("Bad%20Name!"), None).await;
+    let bad = ask_available(&s, &mut browser, "Bad%20Name!").await;
     assert_error(&bad, 400, "M_INVALID_USERNAME");
 
     // Another browser has no business with this sign-up.

@@ -338,14 +338,20 @@ fn picker_page(
     )
 }
 
-/// `GET /_synapse/client/pick_username/check?username=`: `{"available": bool}`.
+/// `GET /_synapse/client/pick_username/check?username=`: `{"available": bool}`,
+/// for the browser that holds the picker's cookie only.
 pub async fn picker_check(
     State(state): State<AppState>,
+    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
 ) -> Result<axum::Json<Value>> {
+    let cookie = cookie_value(&headers, USERNAME_COOKIE);
     let username = query_param(&uri, "username")
         .ok_or_else(|| Error::missing_param("Missing param: username"))?;
-    let available = state.auth.username_available(&username).await?;
+    let available = state
+        .auth
+        .username_available(cookie.as_deref(), &username)
+        .await?;
     Ok(axum::Json(json!({ "available": available })))
 }
 

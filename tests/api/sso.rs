@@ -116,6 +116,7 @@ pub struct Browser {
 pub struct Landing {
     pub status: StatusCode,
     pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
 }
 
@@ -158,10 +159,12 @@ impl Browser {
             .headers()
             .get("location")
             .map(|l| l.to_str().unwrap().to_owned());
+        let headers = res.headers().clone();
         let body = res.text().await.unwrap_or_default();
         Landing {
             status,
             location,
+            headers,
             body,
         }
     }
@@ -237,7 +240,7 @@ impl Browser {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -249,7 +252,7 @@ fn absolute(base: &str, href: &str) -> String {
         .to_string()
 }
 
-fn between(text: &str, start: &str, end: &str) -> Option<String> {
+pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
     let from = text.find(start)? + start.len();
     let to = text[from..].find(end)? + from;
     Some(text[from..to].replace("&amp;", "&"))

@@ -37,6 +37,9 @@ pub struct RegisterRequest<'a> {
     /// The request's access token, if any (application services register
     /// their users with their `as_token`).
     pub access_token: Option<&'a str>,
+    /// The client's address (an `as_token` is honoured only from its
+    /// service's `ip_range_whitelist`).
+    pub client_ip: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -102,7 +105,11 @@ impl Auth {
         }
         if req.body.get("type").and_then(Value::as_str) == Some(APP_SERVICE_LOGIN_TYPE) {
             return self
-                .register_app_service_user(req.access_token, &parse_params(req.body)?)
+                .register_app_service_user(
+                    req.access_token,
+                    req.client_ip,
+                    &parse_params(req.body)?,
+                )
                 .await;
         }
         if !self.config.enable_registration {
@@ -270,9 +277,10 @@ impl Auth {
     async fn register_app_service_user(
         &self,
         token: Option<&str>,
+        ip: Option<&str>,
         fields: &RegisterParams,
     ) -> Result<Registered> {
-        let service = self.require_app_service(token)?;
+        let service = self.require_app_service(token, ip)?;
         let localpart = fields
             .username
             .as_deref()

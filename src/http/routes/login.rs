@@ -6,6 +6,7 @@ use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::Session;
 use crate::error::Result;
 use crate::http::extract::access_token_from;
+use crate::http::extract::ClientIp;
 use crate::http::extract::JsonObject;
 use crate::http::AppState;
 use axum::extract::OriginalUri;
@@ -44,6 +45,7 @@ pub async fn login(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
+    ClientIp(client_ip): ClientIp,
     body: JsonObject,
 ) -> Result<Json<Value>> {
     let fields: LoginBody = body.parse()?;
@@ -55,6 +57,7 @@ pub async fn login(
                 .auth
                 .login_as_app_service(
                     token.as_deref(),
+                    client_ip.as_deref(),
                     &identifier,
                     fields.device_id,
                     fields.initial_device_display_name.as_deref(),

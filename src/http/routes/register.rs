@@ -3,7 +3,7 @@
 use super::login::session_json;
 use crate::auth::register::{RegisterRequest, Registered};
 use crate::error::{Error, Result};
-use crate::http::extract::{query_param, UiaBody};
+use crate::http::extract::{query_param, ClientIp, UiaBody};
 use crate::http::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::Json;
@@ -13,6 +13,7 @@ pub async fn register(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     headers: axum::http::HeaderMap,
+    ClientIp(client_ip): ClientIp,
     req: UiaBody,
 ) -> Result<Json<Value>> {
     let token = crate::http::extract::access_token_from(&headers, &uri).ok();
@@ -31,6 +32,7 @@ pub async fn register(
             body: &req.body,
             auth: req.auth.as_ref(),
             access_token: token.as_deref(),
+            client_ip: client_ip.as_deref(),
         })
         .await?;
     Ok(Json(match outcome {

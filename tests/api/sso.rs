@@ -739,26 +739,11 @@ async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
     })
     .await;
     let store = store_of(&s).await;
-    s.register("erin", "password-123").await;
-    store
-        .add_user_threepid(&mxauth::store::UserThreepid {
-            user_id: "@erin:test.example".into(),
-            medium: "email".into(),
-            address: "unsure@example.test".into(),
-            validated_at: 1,
-            added_at: 1,
-        })
-        .await
-        .unwrap();
+    // A new account: the email is not kept as validated.
     let landing = Browser::new().sso(&s.base, "unsure", CLIENT_URL).await;
     let (status, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["user_id"], "@unsure-sso:test.example");
-    assert!(store
-        .list_external_ids("@erin:test.example")
-        .await
-        .unwrap()
-        .is_empty());
     assert!(
         store
             .list_user_threepids("@unsure-sso:test.example")
@@ -767,6 +752,27 @@ async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
             .is_empty(),
         "an email the provider did not verify is not kept as validated"
     );
+    // An existing user with that address is not matched by it.
+    s.register("erin", "password-123").await;
+    store
+        .add_user_threepid(&mxauth::store::UserThreepid {
+            user_id: "@erin:test.example".into(),
+            medium: "email".into(),
+            address: "doubtful@example.test".into(),
+            validated_at: 1,
+            added_at: 1,
+        })
+        .await
+        .unwrap();
+    let landing = Browser::new().sso(&s.base, "doubtful", CLIENT_URL).await;
+    let (status, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["user_id"], "@doubtful-sso:test.example");
+    assert!(store
+        .list_external_ids("@erin:test.example")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 both!(

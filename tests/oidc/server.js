@@ -24,8 +24,9 @@ const ACCOUNTS = {
   // Names that must never become `admin` (accent, email address).
   accented: { preferred_username: 'ádmin', name: 'Not Admin', email: 'accented@example.test', email_verified: true, groups: [] },
   emailname: { preferred_username: 'admin@evil.example', name: 'Not Admin Either', email: 'emailname@example.test', email_verified: true, groups: [] },
-  // An email the provider does not say is verified (no email_verified at all).
+  // Emails the provider does not say are verified (no email_verified at all).
   unsure: { preferred_username: 'unsure', name: 'Unsure', email: 'unsure@example.test', groups: [] },
+  doubtful: { preferred_username: 'doubtful', name: 'Doubtful', email: 'doubtful@example.test', groups: [] },
 };
 
 function claimsFor(id) {

@@ -166,11 +166,52 @@ impl Auth {
             .any(|a| a.claims_exclusively(user_id))
     }
 
-    /// The application service a request's token belongs to, or 401.
-    pub(crate) fn require_app_service(&self, token: Option<&str>) -> Result<&AppService> {
+    /// The application service a request's token belongs to, or 401; a
+    /// token used from outside the service's `ip_range_whitelist` is
+    /// refused as unknown, as for every other use of the as_token.
+    pub(crate) fn require_app_service(
+        &self,
+        token: Option<&str>,
+        ip: Option<&str>,
+    ) -> Result<&AppService> {
         let token = token.ok_or_else(|| Error::missing_token("Missing access token."))?;
-        self.app_service_by_token(token)
-            .ok_or_else(|| Error::unknown_token(false))
+        let service = self
+            .app_service_by_token(token)
+            .ok_or_else(|| Error::unknown_token(false))?;
+        if !service.allows_ip(ip) {
+            tracing::info!(
+                app_service = %service.config.id,
+                "as_token used from outside ip_range_whitelist"
+            );
+            return Err(Error::unknown_token(false));
+        }
+        Ok(service)
+    }
+
+    /// The service's sender (`sender_localpart`) as a user: created, owned
+    /// by the service, the first time it logs in (with
+    /// `m.login.application_service`, for a device of its own, as bridges
+    /// do for encryption). Its requests never needed the row.
+    pub(crate) async fn ensure_app_service_sender(&self, service: &AppService) -> Result<()> {
+        let sender = make_user_id(&service.config.sender_localpart, self.server_name());
+        if self.store.get_user(&sender).await?.is_some() {
+            return Ok(());
+        }
+        let created = self
+            .store
+            .create_user(&crate::store::NewUser {
+                user_id: sender.clone(),
+                creation_ts: self.now(),
+                appservice_id: Some(service.config.id.clone()),
+                ..crate::store::NewUser::default()
+            })
+            .await?;
+        // Not created: another request made it meanwhile.
+        if created {
+            tracing::info!(user_id = %sender, app_service = %service.config.id, "created an application service's sender");
+            self.provision_new_user(&sender, None).await?;
+        }
+        Ok(())
     }
 }
 

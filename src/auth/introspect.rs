@@ -11,6 +11,11 @@ use subtle::ConstantTimeEq;
 /// Scopes Synapse looks for (MSC2967, stable and unstable).
 const SCOPE_API: &str = "urn:matrix:client:api:*";
 const SCOPE_API_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:api:*";
+/// A guest's scopes instead of the two above: Synapse treats a token as a
+/// guest's when it has a guest scope and no `api:*` scope (it reads the
+/// unstable one; the stable name is MSC2967's).
+const SCOPE_GUEST: &str = "urn:matrix:client:api:guest";
+const SCOPE_GUEST_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:api:guest";
 const SCOPE_DEVICE: &str = "urn:matrix:client:device:";
 const SCOPE_DEVICE_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:device:";
 /// The scope by which Synapse learns that a user is an admin.
@@ -34,7 +39,11 @@ impl Auth {
         };
         let localpart =
             local_localpart(&requester.user_id, self.server_name()).unwrap_or(&requester.user_id);
-        let mut scope = vec![SCOPE_API.to_owned(), SCOPE_API_UNSTABLE.to_owned()];
+        let mut scope = if requester.is_guest {
+            vec![SCOPE_GUEST.to_owned(), SCOPE_GUEST_UNSTABLE.to_owned()]
+        } else {
+            vec![SCOPE_API.to_owned(), SCOPE_API_UNSTABLE.to_owned()]
+        };
         if let Some(d) = &requester.device_id {
             scope.push(format!("{SCOPE_DEVICE}{d}"));
             scope.push(format!("{SCOPE_DEVICE_UNSTABLE}{d}"));

@@ -59,15 +59,17 @@ impl Auth {
     }
 
     /// `m.login.application_service`: an application service logs in one
-    /// of its users with its `as_token`.
+    /// of its users, or its sender, with its `as_token`, from an address
+    /// its `ip_range_whitelist` allows (`ip`: the client's).
     pub async fn login_as_app_service(
         &self,
         token: Option<&str>,
+        ip: Option<&str>,
         identifier: &UserIdentifier,
         device_id: Option<String>,
         display_name: Option<&str>,
     ) -> Result<Session> {
-        let service = self.require_app_service(token)?;
+        let service = self.require_app_service(token, ip)?;
         let UserIdentifier::User(typed) = identifier else {
             return Err(Error::new(
                 400,
@@ -79,6 +81,10 @@ impl Auth {
         let uid = qualify(typed, self.server_name()).ok_or_else(refuse)?;
         if !service.is_interested_in_user(&uid, self.server_name()) {
             return Err(refuse());
+        }
+        if uid == super::identifiers::user_id(&service.config.sender_localpart, self.server_name())
+        {
+            self.ensure_app_service_sender(service).await?;
         }
         let user = self.store.get_user(&uid).await?.ok_or_else(refuse)?;
         if user.deactivated {

@@ -38,7 +38,8 @@ pub struct RegisterRequest<'a> {
     /// The request's access token, if any (application services register
     /// their users with their `as_token`).
     pub access_token: Option<&'a str>,
-    /// The client's address (`rc_registration`).
+    /// The client's address: for `rc_registration`, and an `as_token` is
+    /// honoured only from its service's `ip_range_whitelist`.
     pub client_ip: Option<&'a str>,
 }
 
@@ -102,7 +103,11 @@ impl Auth {
             && !req.guest
         {
             return self
-                .register_app_service_user(req.access_token, &parse_params(req.body)?)
+                .register_app_service_user(
+                    req.access_token,
+                    req.client_ip,
+                    &parse_params(req.body)?,
+                )
                 .await;
         }
         // Every call (both UIA steps) is checked; a registration is counted.
@@ -281,9 +286,10 @@ impl Auth {
     async fn register_app_service_user(
         &self,
         token: Option<&str>,
+        ip: Option<&str>,
         fields: &RegisterParams,
     ) -> Result<Registered> {
-        let service = self.require_app_service(token)?;
+        let service = self.require_app_service(token, ip)?;
         let localpart = fields
             .username
             .as_deref()

@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
             Error::new(405, ErrCode::Unrecognized, "Unrecognized request")
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(html_security_headers))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache, no-store, must-revalidate"),
@@ -139,6 +140,29 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// What every HTML page may not be: framed by another site (clickjacking a
+/// consent, a confirmation or a password form), or made to load plugins or
+/// rebase its links. Set here, for every `text/html` response, so no page
+/// can forget it (Synapse's `set_clickjacking_protection_headers`).
+const HTML_CSP: &str = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'";
+
+async fn html_security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    if is_html {
+        let headers = response.headers_mut();
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(HTML_CSP),
+        );
+    }
+    response
 }
 
 /// The CORS headers the spec asks for, on every response.

@@ -25,7 +25,53 @@ async fn form_post(s: &TestServer, path: &str, form: &str) -> (StatusCode, Strin
     (res.status(), res.text().await.unwrap())
 }
 
-both!(fallback_pages_over_http, fallback_stage_on_another_process);
+both!(
+    fallback_pages_over_http,
+    fallback_stage_on_another_process,
+    password_fallback_names_the_operation_being_approved
+);
+
+/// The password page of a re-authentication says what it approves.
+async fn password_fallback_names_the_operation_being_approved(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, token, device) = s.register("carl", "carl-password-1").await;
+    for (method, path, expected) in [
+        (
+            reqwest::Method::POST,
+            "/_matrix/client/v3/account/deactivate".to_owned(),
+            "deactivate your account",
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/_matrix/client/v3/devices/{device}"),
+            "remove a device from your account",
+        ),
+    ] {
+        let (status, c) = s
+            .request(method, &path, Some(&token), Some(&json!({})))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{c}");
+        let session = c["session"].as_str().unwrap();
+        let page = s
+            .raw()
+            .get(format!(
+                "{}{}",
+                s.base,
+                fallback("m.login.password", session)
+            ))
+            .send()
+            .await
+            .unwrap();
+        let (status, html) = (page.status(), page.text().await.unwrap());
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert!(
+            html.contains(&format!(
+                "A client is trying to <strong>{expected}</strong>"
+            )),
+            "{path}: {html}"
+        );
+    }
+}
 
 async fn fallback_pages_over_http(b: Backend) {
     let s = TestServer::start_with(b, |c| c.registration_requires_token = true).await;

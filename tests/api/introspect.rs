@@ -41,6 +41,7 @@ async fn introspect(s: &TestServer, secret: &str, token: &str) -> (StatusCode, V
 
 both!(
     introspection_answers_for_tokens,
+    a_guest_token_introspects_with_the_guest_scope_only,
     login_fails_cleanly_when_the_homeserver_is_away
 );
 
@@ -166,6 +167,46 @@ async fn introspection_answers_for_tokens(b: Backend) {
     // Without a homeserver configured there is nothing to introspect for.
     let (status, _) = introspect(&plain, SECRET, "x").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Synapse decides guest-ness from the scope alone (a guest scope and no
+/// `api:*` scope), so a guest's token must never carry `api:*`.
+async fn a_guest_token_introspects_with_the_guest_scope_only(b: Backend) {
+    let plain = TestServer::start_with(b, |c| c.allow_guest_access = true).await;
+    let (status, guest) = plain
+        .post("/_matrix/client/v3/register?kind=guest", None, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{guest}");
+    let guest_token = guest["access_token"].as_str().unwrap().to_owned();
+    let (_, user_token, _) = plain.register("alice", "alice-pw").await;
+    let s = TestServer::start_on(plain.db.clone(), |c| {
+        matrix(c);
+        c.allow_guest_access = true;
+    })
+    .await;
+
+    let (status, g) = introspect(&s, SECRET, &guest_token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(g["active"], true, "{g}");
+    assert_eq!(g["sub"], guest["user_id"], "{g}");
+    let scope: Vec<&str> = g["scope"].as_str().unwrap().split(' ').collect();
+    assert!(
+        scope.contains(&"urn:matrix:org.matrix.msc2967.client:api:guest"),
+        "{g}"
+    );
+    assert!(
+        !scope.iter().any(|x| x.ends_with(":api:*")),
+        "a guest must not get the user scope: {g}"
+    );
+    assert!(
+        scope.contains(&"urn:matrix:org.matrix.msc2967.client:device:guest_device"),
+        "{g}"
+    );
+
+    let (_, u) = introspect(&s, SECRET, &user_token).await;
+    let scope: Vec<&str> = u["scope"].as_str().unwrap().split(' ').collect();
+    assert!(scope.contains(&"urn:matrix:client:api:*"), "{u}");
+    assert!(!scope.iter().any(|x| x.ends_with(":api:guest")), "{u}");
 }
 
 async fn login_fails_cleanly_when_the_homeserver_is_away(b: Backend) {

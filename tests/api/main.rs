@@ -16,6 +16,7 @@ mod errors;
 mod example;
 mod fallback;
 mod guests;
+mod html_pages;
 mod introspect;
 mod jwt;
 mod ldap;

@@ -3,13 +3,17 @@
 //! `X-Forwarded-For` must not become its address.
 
 use crate::both;
+use crate::support::SERVER_NAME;
 use crate::support::{Backend, TestServer};
-use mxauth::config::RateLimit;
+use mxauth::config::{AppServiceConfig, Namespace, RateLimit, Secret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 
-both!(forged_forwarded_for_changes_nothing);
+both!(
+    forged_forwarded_for_changes_nothing,
+    forged_forwarded_for_does_not_pass_an_ip_allow_list
+);
 
 /// A running nginx with the shipped config in front of `mxauth_port`.
 pub struct Nginx {
@@ -129,4 +133,43 @@ async fn forged_forwarded_for_changes_nothing(b: Backend) {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
+}
+
+async fn forged_forwarded_for_does_not_pass_an_ip_allow_list(b: Backend) {
+    const AS_TOKEN: &str = "an allow-listed bridge's token";
+    let s = TestServer::start_with(b, |c| {
+        c.listeners[0].x_forwarded = true;
+        c.app_services = vec![AppServiceConfig {
+            id: "bridge".into(),
+            url: None,
+            as_token: Secret::new(AS_TOKEN),
+            hs_token: Secret::new("hs token"),
+            sender_localpart: "bridgebot".into(),
+            users: vec![Namespace {
+                regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
+                exclusive: true,
+            }],
+            rate_limited: false,
+            ip_range_whitelist: vec!["10.0.0.0/8".parse().unwrap()],
+        }];
+    })
+    .await;
+    let nginx = Nginx::start(s.addr.port());
+    let client = reqwest::Client::new();
+    let login = |base: &str| {
+        client
+            .post(format!("{base}/_matrix/client/v3/login"))
+            .bearer_auth(AS_TOKEN)
+            .header("X-Forwarded-For", "10.1.2.3")
+            .json(&json!({"type": "m.login.application_service", "identifier": {"type": "m.id.user", "user": "bridgebot"}}))
+            .send()
+    };
+    // Straight to mxauth (x_forwarded: true), the header is believed...
+    let direct = login(&s.base).await.unwrap();
+    assert_eq!(direct.status(), StatusCode::OK, "{:?}", direct.text().await);
+    // ...so the proxy must overwrite it: through nginx the client is 127.0.0.1.
+    let proxied = login(&nginx.base).await.unwrap();
+    assert_eq!(proxied.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = proxied.json().await.unwrap();
+    assert_eq!(body["errcode"], "M_UNKNOWN_TOKEN");
 }

@@ -116,6 +116,7 @@ pub struct Browser {
 pub struct Landing {
     pub status: StatusCode,
     pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
 }
 
@@ -158,10 +159,12 @@ impl Browser {
             .headers()
             .get("location")
             .map(|l| l.to_str().unwrap().to_owned());
+        let headers = res.headers().clone();
         let body = res.text().await.unwrap_or_default();
         Landing {
             status,
             location,
+            headers,
             body,
         }
     }
@@ -237,7 +240,7 @@ impl Browser {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -249,7 +252,7 @@ fn absolute(base: &str, href: &str) -> String {
         .to_string()
 }
 
-fn between(text: &str, start: &str, end: &str) -> Option<String> {
+pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
     let from = text.find(start)? + start.len();
     let to = text[from..].find(end)? + from;
     Some(text[from..to].replace("&amp;", "&"))
@@ -290,6 +293,8 @@ both!(
     deactivated_user_gets_a_403_page,
     display_name_is_not_overwritten_later,
     email_match_links_only_verified_addresses,
+    provider_names_that_only_look_like_admin_never_log_in_as_admin,
+    an_email_not_marked_verified_is_not_trusted,
 );
 
 async fn first_login_creates_and_links_then_reuses_the_link(b: Backend) {
@@ -384,10 +389,11 @@ async fn clashing_localparts_get_a_numbered_suffix(b: Backend) {
         .is_empty());
     s.login("bob", "bob-password-1").await;
 
-    // A name that needs normalising: "José María!" → jose-maria.
+    // A name that needs mapping, escaped as Synapse's
+    // map_username_to_mxid_localpart does: "José María!".
     let landing = Browser::new().sso(&s.base, "jose", CLIENT_URL).await;
     let (_, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
-    assert_eq!(res["user_id"], "@jose-maria:test.example");
+    assert_eq!(res["user_id"], "@jos=c3=a9=20mar=c3=ada=21:test.example");
 }
 
 async fn allow_existing_users_links_the_existing_account(b: Backend) {
@@ -668,9 +674,102 @@ async fn email_match_links_only_verified_addresses(b: Backend) {
     // jose's is not verified: a new account, dave is left alone.
     let landing = Browser::new().sso(&s.base, "jose", CLIENT_URL).await;
     let (_, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
-    assert_eq!(res["user_id"], "@jose-maria-sso:test.example");
+    assert_eq!(
+        res["user_id"],
+        "@jos=c3=a9=20mar=c3=ada=21-sso:test.example"
+    );
     assert!(store
         .list_external_ids("@dave:test.example")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// With `allow_existing_users`, `ádmin` and `admin@evil.example` at the
+/// provider are escaped as Synapse maps them, so they can never attach to
+/// the existing `@admin` (folding accents or cutting at `@` would).
+async fn provider_names_that_only_look_like_admin_never_log_in_as_admin(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = start(
+        Arc::new(fresh_database(b).await),
+        &idp,
+        "    allow_existing_users: true\n",
+    )
+    .await;
+    s.register("admin", "admin-password-1").await;
+    for (login, expected) in [
+        ("accented", "@=c3=a1dmin:test.example"),
+        ("emailname", "@admin=40evil.example:test.example"),
+    ] {
+        let landing = Browser::new().sso(&s.base, login, CLIENT_URL).await;
+        let location = landing
+            .location
+            .unwrap_or_else(|| panic!("{login}: {} {}", landing.status, landing.body));
+        let (status, res) = token_login(&s, &login_token_of(&location)).await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        assert_eq!(res["user_id"], expected, "{login}");
+        let (_, who) = s
+            .get(
+                "/_matrix/client/v3/account/whoami",
+                res["access_token"].as_str(),
+            )
+            .await;
+        assert_eq!(who["user_id"], expected, "{login}");
+    }
+    let store = store_of(&s).await;
+    assert!(store
+        .list_external_ids("@admin:test.example")
+        .await
+        .unwrap()
+        .is_empty());
+    s.login("admin", "admin-password-1").await;
+}
+
+/// An email is trusted only with `email_verified: true`: without the
+/// claim it is neither kept as validated nor matched to an existing user.
+async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
+    let idp = OidcProvider::start();
+    let mut p =
+        idp.config("    allow_existing_users: true\n    match_existing_users_by_email: true\n");
+    p.mapping.localpart_template =
+        Some(mxauth::config::oidc::Template::parse("{{ user.preferred_username }}-sso").unwrap());
+    let port = free_port();
+    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
+        sso_config(c, port, vec![p])
+    })
+    .await;
+    let store = store_of(&s).await;
+    // A new account: the email is not kept as validated.
+    let landing = Browser::new().sso(&s.base, "unsure", CLIENT_URL).await;
+    let (status, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["user_id"], "@unsure-sso:test.example");
+    assert!(
+        store
+            .list_user_threepids("@unsure-sso:test.example")
+            .await
+            .unwrap()
+            .is_empty(),
+        "an email the provider did not verify is not kept as validated"
+    );
+    // An existing user with that address is not matched by it.
+    s.register("erin", "password-123").await;
+    store
+        .add_user_threepid(&mxauth::store::UserThreepid {
+            user_id: "@erin:test.example".into(),
+            medium: "email".into(),
+            address: "doubtful@example.test".into(),
+            validated_at: 1,
+            added_at: 1,
+        })
+        .await
+        .unwrap();
+    let landing = Browser::new().sso(&s.base, "doubtful", CLIENT_URL).await;
+    let (status, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["user_id"], "@doubtful-sso:test.example");
+    assert!(store
+        .list_external_ids("@erin:test.example")
         .await
         .unwrap()
         .is_empty());
@@ -880,6 +979,7 @@ async fn wait_for(driver: &crate::browser::Driver, condition: &str) {
 
 both!(
     uia_sso_stage_completes_at_the_provider,
+    uia_sso_page_names_the_operation_being_approved,
     uia_sso_stage_fails_for_another_identity,
     get_token_behind_uia,
 );
@@ -963,6 +1063,62 @@ async fn uia_sso_stage_completes_at_the_provider(b: Backend) {
         .map(|d| d["device_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec![device.as_str()]);
+}
+
+/// The re-authentication page says what the user approves, from the UIA
+/// session's method and URI (Synapse's `sso_auth_confirm.html`).
+async fn uia_sso_page_names_the_operation_being_approved(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = start(Arc::new(fresh_database(b).await), &idp, "").await;
+    let (token, _) = sso_user(&s).await;
+    let (_, other_device) = sso_user(&s).await;
+    let cases = [
+        (
+            reqwest::Method::DELETE,
+            format!("/_matrix/client/v3/devices/{other_device}"),
+            json!({}),
+            "remove a device from your account",
+        ),
+        (
+            reqwest::Method::POST,
+            "/_matrix/client/v3/delete_devices".to_owned(),
+            json!({"devices": [other_device]}),
+            "remove devices from your account",
+        ),
+        (
+            reqwest::Method::POST,
+            "/_matrix/client/v3/account/password".to_owned(),
+            json!({"new_password": "a new password 123"}),
+            "change your password",
+        ),
+        (
+            reqwest::Method::POST,
+            "/_matrix/client/v3/account/deactivate".to_owned(),
+            json!({}),
+            "deactivate your account",
+        ),
+    ];
+    for (method, path, body, expected) in cases {
+        let (status, challenge) = s
+            .request(method.clone(), &path, Some(&token), Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {challenge}");
+        let session = challenge["session"].as_str().unwrap();
+        let page = Browser::new()
+            .get(&format!(
+                "{}/_matrix/client/v3/auth/m.login.sso/fallback/web?session={session}",
+                s.base
+            ))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body.contains(&format!(
+                "A client is trying to <strong>{expected}</strong>"
+            )),
+            "{method} {path}: {}",
+            page.body
+        );
+    }
 }
 
 async fn uia_sso_stage_fails_for_another_identity(b: Backend) {
@@ -1066,7 +1222,58 @@ async fn get_token_behind_uia(b: Backend) {
     assert_error(&again, 403, "M_FORBIDDEN");
 }
 
-both!(username_picker_with_confirm_localpart);
+both!(
+    username_picker_with_confirm_localpart,
+    username_check_needs_the_pickers_cookie
+);
+
+/// The availability check answers only the browser in the middle of a
+/// sign-up (the picker's cookie), so it is no oracle for anyone else:
+/// without the cookie, or with a forged one, taken and free names get the
+/// same 400.
+async fn username_check_needs_the_pickers_cookie(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = start(
+        Arc::new(fresh_database(b).await),
+        &idp,
+        "        confirm_localpart: true\n",
+    )
+    .await;
+    s.register("alice", "alice-password-1").await;
+    let check = |name: &str| format!("/_synapse/client/pick_username/check?username={name}");
+    for name in ["alice", "alicia"] {
+        let res = s.get(&check(name), None).await;
+        assert_error(&res, 400, "M_UNKNOWN");
+        let forged = s
+            .raw()
+            .get(format!("{}{}", s.base, check(name)))
+            .header("cookie", "mxauth_sso_username=abc.def")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    }
+    // The browser that is choosing gets its answer.
+    let mut browser = Browser::new();
+    let landing = browser.sso(&s.base, "alice", CLIENT_URL).await;
+    assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
+    assert_eq!(
+        ask_available(&s, &mut browser, "alice").await,
+        (StatusCode::OK, json!({"available": false}))
+    );
+}
+
+/// The picker's availability check, asked by `browser` (with its cookies).
+async fn ask_available(s: &TestServer, browser: &mut Browser, name: &str) -> (StatusCode, Value) {
+    let landing = browser
+        .get(&format!(
+            "{}/_synapse/client/pick_username/check?username={name}",
+            s.base
+        ))
+        .await;
+    let body = serde_json::from_str(&landing.body).unwrap_or(Value::Null);
+    (landing.status, body)
+}
 
 async fn username_picker_with_confirm_localpart(b: Backend) {
     let idp = OidcProvider::start();
@@ -1091,16 +1298,16 @@ async fn username_picker_with_confirm_localpart(b: Backend) {
     assert!(form.body.contains("Alice Liddell"), "{}", form.body);
     assert!(form.body.contains("alice@wonderland.test"), "{}", form.body);
 
-    let check = |name: &str| format!("/_synapse/client/pick_username/check?username={name}");
+    // The availability check, with the picker's cookie.
     assert_eq!(
-        s.get(&check("alice"), None).await.1,
-        json!({"available": false})
+        ask_available(&s, &mut browser, "alice").await,
+        (StatusCode::OK, json!({"available": false}))
     );
     assert_eq!(
-        s.get(&check("alicia"), None).await.1,
-        json!({"available": true})
+        ask_available(&s, &mut browser, "alicia").await,
+        (StatusCode::OK, json!({"available": true}))
     );
-    let bad = s.get(&check("Bad%20Name!"), None).await;
+    let bad = ask_available(&s, &mut browser, "Bad%20Name!").await;
     assert_error(&bad, 400, "M_INVALID_USERNAME");
 
     // Another browser has no business with this sign-up.

@@ -19,8 +19,14 @@ const ACCOUNTS = {
   alice: { preferred_username: 'Alice', name: 'Alice Liddell', email: 'alice@wonderland.test', email_verified: true, groups: ['staff', 'dev'] },
   // No groups.
   mallory: { preferred_username: 'mallory', name: 'Mallory', email: 'mallory@evil.test', email_verified: true, groups: [] },
-  // A name that needs normalising.
+  // A name that needs mapping (escaped as Synapse does).
   jose: { preferred_username: 'José María!', name: 'José María', email: 'jose@example.test', email_verified: false, groups: ['staff'] },
+  // Names that must never become `admin` (accent, email address).
+  accented: { preferred_username: 'ádmin', name: 'Not Admin', email: 'accented@example.test', email_verified: true, groups: [] },
+  emailname: { preferred_username: 'admin@evil.example', name: 'Not Admin Either', email: 'emailname@example.test', email_verified: true, groups: [] },
+  // Emails the provider does not say are verified (no email_verified at all).
+  unsure: { preferred_username: 'unsure', name: 'Unsure', email: 'unsure@example.test', groups: [] },
+  doubtful: { preferred_username: 'doubtful', name: 'Doubtful', email: 'doubtful@example.test', groups: [] },
 };
 
 function claimsFor(id) {

@@ -1,10 +1,9 @@
 //! From a provider's claims to local attributes: the templates of
 //! `user_mapping_provider.config`, `attribute_requirements`, and the
-//! normalisation of a proposed username into a Matrix localpart.
+//! mapping of a proposed username onto a Matrix localpart.
 
 use crate::config::oidc::{AttributeRequirement, Filter, Template, TemplatePart};
 use serde_json::{Map, Value};
-use unicode_normalization::UnicodeNormalization;
 
 /// Renders `template` with the claims as `user`. A missing claim renders
 /// as nothing (as Jinja's undefined does); the result is trimmed.
@@ -71,59 +70,37 @@ fn meets(claims: &Map<String, Value>, req: &AttributeRequirement) -> bool {
     }
 }
 
-/// Normalises a proposed username into a Matrix localpart, after
-/// Sourcegraph's `NormalizeUsername`, with Matrix's characters:
-/// - a name with exactly one `@` is an email address: the part before it;
-/// - lower case; accents dropped (NFKD, combining marks removed);
-/// - every character outside `a-z 0-9 . _ = -` becomes `-`;
-/// - runs of `-` and `.` become one `-`; `-`, `.` and `_` are trimmed from
-///   both ends (a leading `_` is the application services' namespace);
-/// - at most `max_len` characters;
-/// - digits only are left to guests.
+/// Maps a proposed username onto a Matrix localpart as Synapse's
+/// `map_username_to_mxid_localpart` does (the spec's "mapping from other
+/// character sets"), so that it can never name someone else:
+/// - ASCII upper case becomes lower case (nothing else is folded);
+/// - every byte of the UTF-8 form outside `a-z 0-9 . _ - /` (Synapse's
+///   historical localpart grammar, `=` itself included) becomes `=xx`, its
+///   hex value; a leading `_` (the application services' namespace)
+///   becomes `=5f`.
 ///
-/// `None` when nothing usable is left.
-pub fn normalize_localpart(name: &str, max_len: usize) -> Option<String> {
-    let name = match name.matches('@').count() {
-        1 => name.split('@').next().unwrap_or_default(),
-        _ => name,
-    };
+/// Distinct names stay distinct: `ádmin` is `=c3=a1dmin` and
+/// `admin@evil.example` is `admin=40evil.example`, never `admin`.
+/// `None` when the result is empty, longer than `max_len` (never cut, so a
+/// long name cannot become a shorter existing one) or digits only (left to
+/// guests).
+pub fn map_username_to_localpart(name: &str, max_len: usize) -> Option<String> {
     let mut mapped = String::with_capacity(name.len());
-    for c in name.to_lowercase().nfkd() {
-        if unicode_normalization::char::is_combining_mark(c) {
-            continue;
+    for b in name.bytes().map(|b| b.to_ascii_lowercase()) {
+        let keep = b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b);
+        if keep {
+            mapped.push(char::from(b));
+        } else {
+            mapped.push_str(&format!("={b:02x}"));
         }
-        let keep = c.is_ascii_lowercase() || c.is_ascii_digit() || "._=-".contains(c);
-        mapped.push(if keep { c } else { '-' });
     }
-    let mut collapsed = String::with_capacity(mapped.len());
-    let mut run = String::new();
-    for c in mapped.chars() {
-        if c == '-' || c == '.' {
-            run.push(c);
-            continue;
-        }
-        flush_run(&mut run, &mut collapsed);
-        collapsed.push(c);
+    if let Some(rest) = mapped.strip_prefix('_') {
+        mapped = format!("=5f{rest}");
     }
-    flush_run(&mut run, &mut collapsed);
-    let trimmed: String = collapsed
-        .trim_matches(|c| c == '-' || c == '.' || c == '_')
-        .chars()
-        .take(max_len)
-        .collect();
-    let trimmed = trimmed.trim_end_matches(['-', '.', '_']);
-    // Digits only are reserved for guests.
-    let usable = !trimmed.is_empty() && !trimmed.bytes().all(|b| b.is_ascii_digit());
-    usable.then(|| trimmed.to_owned())
-}
-
-fn flush_run(run: &mut String, out: &mut String) {
-    match run.len() {
-        0 => {}
-        1 => out.push_str(run),
-        _ => out.push('-'),
-    }
-    run.clear();
+    let usable = !mapped.is_empty()
+        && mapped.len() <= max_len
+        && !mapped.bytes().all(|b| b.is_ascii_digit());
+    usable.then_some(mapped)
 }
 
 /// The localpart to try after `failures` clashes: `base`, `base1`, `base2`...
@@ -144,62 +121,81 @@ mod tests {
     use serde_json::json;
 
     fn n(s: &str) -> Option<String> {
-        normalize_localpart(s, 200)
+        map_username_to_localpart(s, 200)
     }
 
     #[test]
-    fn normalisation_lower_cases_and_keeps_matrix_characters() {
+    fn mapping_lower_cases_ascii_and_keeps_the_localpart_characters() {
         assert_eq!(n("alice").as_deref(), Some("alice"));
         assert_eq!(n("Alice").as_deref(), Some("alice"));
         assert_eq!(n("ALICE_Smith").as_deref(), Some("alice_smith"));
-        assert_eq!(n("a.b_c=d-e").as_deref(), Some("a.b_c=d-e"));
+        assert_eq!(n("a.b_c-d/e").as_deref(), Some("a.b_c-d/e"));
         assert_eq!(n("user42").as_deref(), Some("user42"));
     }
 
     #[test]
-    fn normalisation_of_non_ascii() {
-        assert_eq!(n("Jöhn").as_deref(), Some("john"));
-        assert_eq!(n("ÅNGSTRÖM").as_deref(), Some("angstrom"));
-        assert_eq!(n("Ｆｕｌｌｗｉｄｔｈ").as_deref(), Some("fullwidth"));
-        assert_eq!(n("josé maría").as_deref(), Some("jose-maria"));
-        assert_eq!(n("日本語"), None);
-        assert_eq!(n("ユーザー1"), None, "digits only are guests' IDs");
-        assert_eq!(n("ユーザーa1").as_deref(), Some("a1"));
+    fn mapping_escapes_non_ascii_bytes_instead_of_folding_them() {
+        assert_eq!(n("ádmin").as_deref(), Some("=c3=a1dmin"));
+        // Only ASCII is lower-cased (Synapse lower-cases the UTF-8 bytes).
+        assert_eq!(n("ÁDMIN").as_deref(), Some("=c3=81dmin"));
+        assert_eq!(n("Jöhn").as_deref(), Some("j=c3=b6hn"));
+        assert_eq!(
+            n("ａｄｍｉｎ").as_deref(),
+            Some("=ef=bd=81=ef=bd=84=ef=bd=8d=ef=bd=89=ef=bd=8e")
+        );
+        assert_eq!(n("日本").as_deref(), Some("=e6=97=a5=e6=9c=ac"));
     }
 
     #[test]
-    fn normalisation_of_symbols() {
-        assert_eq!(n("alice smith").as_deref(), Some("alice-smith"));
-        assert_eq!(n("x!!y").as_deref(), Some("x-y"));
-        assert_eq!(n("a/b+c").as_deref(), Some("a-b-c"));
-        assert_eq!(n("..bob..").as_deref(), Some("bob"));
-        assert_eq!(n("-bob-").as_deref(), Some("bob"));
-        assert_eq!(n("_bot").as_deref(), Some("bot"));
-        assert_eq!(n("a..b").as_deref(), Some("a-b"));
-        assert_eq!(n("a.-.b").as_deref(), Some("a-b"));
-        assert_eq!(n("a.b").as_deref(), Some("a.b"));
-        assert_eq!(n("<script>").as_deref(), Some("script"));
+    fn mapping_escapes_symbols_and_email_addresses() {
+        assert_eq!(
+            n("admin@evil.example").as_deref(),
+            Some("admin=40evil.example")
+        );
+        assert_eq!(n("alice smith").as_deref(), Some("alice=20smith"));
+        assert_eq!(n("a+b").as_deref(), Some("a=2bb"));
+        assert_eq!(n("<script>").as_deref(), Some("=3cscript=3e"));
+        // `=` itself is escaped, so an escape cannot be forged.
+        assert_eq!(n("=40").as_deref(), Some("=3d40"));
+        assert_eq!(n("..bob..").as_deref(), Some("..bob.."));
     }
 
     #[test]
-    fn normalisation_of_email_addresses() {
-        assert_eq!(n("Alice@Example.com").as_deref(), Some("alice"));
-        assert_eq!(n("a@b@c").as_deref(), Some("a-b-c"));
-        assert_eq!(n("@example.com"), None);
+    fn mapping_keeps_the_application_services_namespace_apart() {
+        assert_eq!(n("_bot").as_deref(), Some("=5fbot"));
+        assert_eq!(n("a_bot").as_deref(), Some("a_bot"));
     }
 
     #[test]
-    fn normalisation_with_nothing_left() {
+    fn mapping_never_turns_distinct_names_into_admin() {
+        for name in [
+            "ádmin",
+            "admin@evil.example",
+            "admin ",
+            "ADMİN",
+            "adm\u{0131}n",
+            "admın",
+            "admin\u{200b}",
+        ] {
+            assert_ne!(n(name).as_deref(), Some("admin"), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn mapping_with_nothing_usable() {
         assert_eq!(n(""), None);
-        assert_eq!(n("   "), None);
-        assert_eq!(n("!!!"), None);
-        assert_eq!(n("...---___"), None);
+        assert_eq!(n("12345"), None, "digits only are guests' IDs");
+        assert_eq!(n("!!!").as_deref(), Some("=21=21=21"));
     }
 
     #[test]
-    fn normalisation_respects_the_length_limit() {
-        assert_eq!(normalize_localpart("abcdefgh", 5).as_deref(), Some("abcde"));
-        assert_eq!(normalize_localpart("abcd-efgh", 5).as_deref(), Some("abcd"));
+    fn mapping_is_never_cut_to_the_length_limit() {
+        assert_eq!(
+            map_username_to_localpart("abcde", 5).as_deref(),
+            Some("abcde")
+        );
+        assert_eq!(map_username_to_localpart("abcdef", 5), None);
+        assert_eq!(map_username_to_localpart("abcdé", 6), None);
     }
 
     #[test]

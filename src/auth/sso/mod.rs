@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod oidc;
 pub mod redirect;
 mod uia;
+pub use uia::operation_description;
 pub mod username_picker;
 
 use super::Auth;
@@ -373,23 +374,27 @@ impl Auth {
             .localpart_template
             .as_ref()
             .map(|t| mapping::render(t, claims))
-            .and_then(|raw| mapping::normalize_localpart(&raw, max_len));
+            .and_then(|raw| mapping::map_username_to_localpart(&raw, max_len));
         let display_name = provider
             .mapping
             .display_name_template
             .as_ref()
             .map(|t| mapping::render(t, claims))
             .filter(|d| !d.is_empty());
+        // An email is trusted (kept as validated, matched against existing
+        // users) only when the provider says it is verified: an absent
+        // `email_verified` is not a yes.
+        let email_verified = claims.get("email_verified") == Some(&Value::Bool(true));
         let email = provider
             .mapping
             .email_template
             .as_ref()
             .map(|t| mapping::render(t, claims).to_lowercase())
-            .filter(|e| e.contains('@'));
+            .filter(|e| e.contains('@') && email_verified);
 
         if provider.allow_existing_users {
             if let Some(user_id) = self
-                .existing_user_for(provider, localpart.as_deref(), email.as_deref(), claims)
+                .existing_user_for(provider, localpart.as_deref(), email.as_deref())
                 .await?
             {
                 let owner = self
@@ -414,9 +419,6 @@ impl Auth {
                  and new accounts cannot be created with it",
             ));
         }
-        // An email the provider says is unverified is not kept as validated.
-        let unverified = claims.get("email_verified") == Some(&Value::Bool(false));
-        let email = email.filter(|_| !unverified);
         // A new account: auth blocking as for any registration.
         self.check_registration_blocking(email.as_deref().map(|a| ("email", a)), None)
             .await?;
@@ -504,8 +506,7 @@ impl Auth {
         &self,
         provider: &OidcProviderConfig,
         localpart: Option<&str>,
-        email: Option<&str>,
-        claims: &Map<String, Value>,
+        verified_email: Option<&str>,
     ) -> Result<Option<String>> {
         if let Some(lp) = localpart {
             let user_id = format!("@{lp}:{}", self.server_name());
@@ -523,9 +524,8 @@ impl Auth {
                 }
             }
         }
-        let verified = claims.get("email_verified").and_then(Value::as_bool) == Some(true);
-        if provider.match_existing_users_by_email && verified {
-            if let Some(address) = email {
+        if provider.match_existing_users_by_email {
+            if let Some(address) = verified_email {
                 return Ok(self.store.get_user_by_threepid("email", address).await?);
             }
         }

@@ -13,6 +13,37 @@ use crate::config::OidcProviderConfig;
 use crate::error::{Error, Result};
 use serde_json::json;
 
+/// What a UIA session would let its client do, from the method and URI
+/// that started it, in words for the re-authentication page ("A client is
+/// trying to ..."), as Synapse's `sso_auth_confirm.html` shows the
+/// session's description.
+pub fn operation_description(method: &str, uri: &str) -> String {
+    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    // `/_matrix/client/{version}/rest...`
+    let rest = path
+        .strip_prefix("/_matrix/client/")
+        .and_then(|r| r.split_once('/'))
+        .map(|(_, rest)| rest)
+        .unwrap_or(path.trim_start_matches('/'));
+    let segments: Vec<&str> = rest.split('/').collect();
+    let known = match (method, segments.as_slice()) {
+        ("DELETE", ["devices", _]) => Some("remove a device from your account"),
+        ("POST", ["delete_devices"]) => Some("remove devices from your account"),
+        ("POST", ["account", "password"]) => Some("change your password"),
+        ("POST", ["account", "deactivate"]) => Some("deactivate your account"),
+        ("POST", ["account", "3pid", "add"]) => Some("add an email address to your account"),
+        ("POST", ["login", "get_token"]) => Some("sign in to your account on another device"),
+        ("POST", ["keys", "device_signing", "upload"]) => {
+            Some("add a device signing key to your account")
+        }
+        _ => None,
+    };
+    match known {
+        Some(d) => d.to_owned(),
+        None => format!("make a request to your account ({method} {path})"),
+    }
+}
+
 impl Auth {
     /// The configured providers the user has a link with: the ones UIA's
     /// `m.login.sso` can send them to.
@@ -116,5 +147,46 @@ impl Auth {
                 .await?;
         }
         Ok((token, lifetime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation_description as d;
+
+    #[test]
+    fn operations_are_named_from_method_and_uri() {
+        assert_eq!(
+            d("DELETE", "/_matrix/client/v3/devices/ABC"),
+            "remove a device from your account"
+        );
+        assert_eq!(
+            d("DELETE", "/_matrix/client/r0/devices/ABC?x=1"),
+            "remove a device from your account"
+        );
+        assert_eq!(
+            d("POST", "/_matrix/client/v3/delete_devices"),
+            "remove devices from your account"
+        );
+        assert_eq!(
+            d("POST", "/_matrix/client/v3/account/password"),
+            "change your password"
+        );
+        assert_eq!(
+            d("POST", "/_matrix/client/v3/account/deactivate"),
+            "deactivate your account"
+        );
+        assert_eq!(
+            d("POST", "/_matrix/client/v3/account/3pid/add"),
+            "add an email address to your account"
+        );
+        assert_eq!(
+            d("POST", "/_matrix/client/v1/login/get_token"),
+            "sign in to your account on another device"
+        );
+        assert_eq!(
+            d("PUT", "/_matrix/client/v3/something?access_token=x"),
+            "make a request to your account (PUT /_matrix/client/v3/something)"
+        );
     }
 }

@@ -75,8 +75,11 @@ impl Auth {
         Ok(pending)
     }
 
-    /// Whether `localpart` could be chosen now.
-    pub async fn username_available(&self, localpart: &str) -> Result<bool> {
+    /// Whether `localpart` could be chosen now, asked by the picker's page:
+    /// only a browser holding a pending sign-up's cookie may ask (as in
+    /// Synapse), so the check is no oracle for who has an account here.
+    pub async fn username_available(&self, cookie: Option<&str>, localpart: &str) -> Result<bool> {
+        self.pending_registration(cookie).await?;
         let localpart = localpart.to_lowercase();
         check_new_localpart(&localpart, self.server_name())?;
         let user_id = format!("@{localpart}:{}", self.server_name());

@@ -128,9 +128,11 @@ async fn form(
         PASSWORD => (
             "Confirm your identity",
             format!(
-                "<p>Enter the password of <strong>{}</strong> to continue.</p>\
+                "<p id=\"operation\">A client is trying to <strong>{}</strong>.</p>\
+                 <p>Enter the password of <strong>{}</strong> to confirm.</p>\
                  <label for=\"password\">Password</label> \
                  <input type=\"password\" name=\"password\" id=\"password\" required autocomplete=\"current-password\">",
+                escape(&crate::auth::sso::operation_description(&session.method, &session.uri)),
                 escape(session.user_id.as_deref().unwrap_or(""))
             ),
             String::new(),

@@ -65,6 +65,7 @@ pub async fn login(
                 .auth
                 .login_as_app_service(
                     token.as_deref(),
+                    ip.as_deref(),
                     &identifier,
                     fields.device_id,
                     fields.initial_device_display_name.as_deref(),

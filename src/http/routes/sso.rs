@@ -351,9 +351,11 @@ fn picker_page(
     )
 }
 
-/// `GET /_synapse/client/pick_username/check?username=`: `{"available": bool}`.
+/// `GET /_synapse/client/pick_username/check?username=`: `{"available": bool}`,
+/// for the browser that holds the picker's cookie only.
 pub async fn picker_check(
     State(state): State<AppState>,
+    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     ClientIp(ip): ClientIp,
 ) -> Result<axum::Json<Value>> {
@@ -361,9 +363,13 @@ pub async fn picker_check(
         .auth
         .ratelimit(Limiter::UsernameAvailable, address_key(ip.as_deref()))
         .await?;
+    let cookie = cookie_value(&headers, USERNAME_COOKIE);
     let username = query_param(&uri, "username")
         .ok_or_else(|| Error::missing_param("Missing param: username"))?;
-    let available = state.auth.username_available(&username).await?;
+    let available = state
+        .auth
+        .username_available(cookie.as_deref(), &username)
+        .await?;
     Ok(axum::Json(json!({ "available": available })))
 }
 
@@ -446,6 +452,7 @@ pub async fn uia_fallback(
         return Ok(found_with_cookie(state, started));
     }
     let (uia, _) = state.auth.fallback_session(session).await?;
+    let description = crate::auth::sso::operation_description(&uia.method, &uia.uri);
     let user = uia.user_id.unwrap_or_default();
     let providers = state.auth.sso_providers_of(&user).await?;
     let items: String = providers
@@ -467,8 +474,12 @@ pub async fn uia_fallback(
     Ok(page(
         "Confirm your identity",
         &format!(
-            "<h1>Confirm your identity</h1><p>To continue, sign in again as <strong>{}</strong> \
-             at your identity provider.</p><ul>{items}</ul>",
+            "<h1>Confirm your identity</h1>\
+             <p id=\"operation\">A client is trying to <strong>{}</strong>. To confirm this \
+             action, sign in again as <strong>{}</strong> at your identity provider.</p>\
+             <p>If you did not expect this, do not continue: your account may be \
+             compromised.</p><ul>{items}</ul>",
+            escape(&description),
             escape(&user)
         ),
         "",

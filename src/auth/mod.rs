@@ -140,7 +140,7 @@ impl Auth {
     pub(crate) async fn start_session(
         &self,
         user_id: &str,
-        device_id: Option<String>,
+        device_id: Option<identifiers::DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
         self.check_auth_blocking(Some(user_id)).await?;
@@ -151,14 +151,14 @@ impl Auth {
     pub(crate) async fn open_session(
         &self,
         user_id: &str,
-        device_id: Option<String>,
+        device_id: Option<identifiers::DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
         if let Some(name) = display_name {
             check_device_display_name(name)?;
         }
         let device_id = match device_id {
-            Some(d) => d,
+            Some(d) => d.into_string(),
             None => self.new_device_id(),
         };
         let created = self

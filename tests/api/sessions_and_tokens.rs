@@ -3,11 +3,20 @@
 //! bound a login, and every path that takes a `device_id` checks it alike.
 
 use crate::both;
-use crate::support::{assert_error, db_i64, Backend, TestServer};
+use crate::support::{assert_error, db_i64, Backend, TestServer, SERVER_NAME};
+use mxauth::config::{AppServiceConfig, JwtConfig, Namespace, Secret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-both!(uia_session_stores_no_access_token,);
+both!(
+    uia_session_stores_no_access_token,
+    device_id_is_checked_alike_on_every_path,
+);
+
+const LOGIN: &str = "/_matrix/client/v3/login";
+const REGISTER: &str = "/_matrix/client/v3/register";
+const AS_TOKEN: &str = "the bridge's as_token";
+const JWT_SECRET: &str = "the jwt shared secret";
 
 async fn uia_session_stores_no_access_token(b: Backend) {
     let s = TestServer::start(b).await;
@@ -21,7 +30,10 @@ async fn uia_session_stores_no_access_token(b: Backend) {
     let res = s.raw().delete(&url).json(&json!({})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let challenge: Value = res.json().await.unwrap();
-    let session = challenge["session"].as_str().expect("a UIA session").to_owned();
+    let session = challenge["session"]
+        .as_str()
+        .expect("a UIA session")
+        .to_owned();
     let stored = format!(
         "SELECT COUNT(*) FROM uia_sessions WHERE uri LIKE '%access_token%' OR uri LIKE '%{token}%'"
     );
@@ -45,9 +57,151 @@ async fn uia_session_stores_no_access_token(b: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
     let gone = s
-        .get(&format!("/_matrix/client/v3/devices/{device}"), Some(&token))
+        .get(
+            &format!("/_matrix/client/v3/devices/{device}"),
+            Some(&token),
+        )
         .await;
     assert_error(&gone, 404, "M_NOT_FOUND");
+}
+
+fn bridge() -> AppServiceConfig {
+    AppServiceConfig {
+        id: "bridge".into(),
+        url: None,
+        as_token: Secret::new(AS_TOKEN),
+        hs_token: Secret::new("hs token"),
+        sender_localpart: "bridgebot".into(),
+        users: vec![Namespace {
+            regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
+            exclusive: true,
+        }],
+        rate_limited: false,
+        ip_range_whitelist: Vec::new(),
+    }
+}
+
+fn jwt_for(subject: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 300;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": subject, "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn count(s: &TestServer, sql: &str) -> i64 {
+    db_i64(&s.db, sql).await
+}
+
+/// An empty or too long `device_id` is 400 M_INVALID_PARAM on every path
+/// that takes one, before anything is spent: no password checked, no
+/// login token used, no user created, no UIA session opened.
+async fn device_id_is_checked_alike_on_every_path(b: Backend) {
+    let s = TestServer::start_with(b, |c| {
+        c.app_services = vec![bridge()];
+        c.login_via_existing_session.enabled = true;
+        c.jwt = Some(JwtConfig {
+            secret: Secret::new(JWT_SECRET),
+            algorithm: "HS256".into(),
+            subject_claim: "sub".into(),
+            display_name_claim: None,
+            issuer: None,
+            audiences: None,
+        });
+    })
+    .await;
+    let (user, token, _) = s.register("alice", "alice-pw").await;
+    // A login token, from get_token behind UIA.
+    let get_token = "/_matrix/client/v1/login/get_token";
+    let (_, challenge) = s.post(get_token, Some(&token), json!({})).await;
+    let auth = TestServer::password_auth(&challenge["session"], &user, "alice-pw");
+    let (status, res) = s.post(get_token, Some(&token), json!({"auth": auth})).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let login_token = res["login_token"].as_str().unwrap().to_owned();
+
+    let devices = "SELECT COUNT(*) FROM devices";
+    let sessions = "SELECT COUNT(*) FROM uia_sessions";
+    let devices_before = count(&s, devices).await;
+    let sessions_before = count(&s, sessions).await;
+    for bad in [json!(""), json!("D".repeat(513))] {
+        let with = |mut body: Value| {
+            body["device_id"] = bad.clone();
+            body
+        };
+        let password = |pw: &str| {
+            with(json!({"type": "m.login.password",
+                        "identifier": {"type": "m.id.user", "user": "alice"}, "password": pw}))
+        };
+        // Password login: refused before the password is looked at.
+        assert_error(
+            &s.post(LOGIN, None, password("wrong")).await,
+            400,
+            "M_INVALID_PARAM",
+        );
+        assert_error(
+            &s.post(LOGIN, None, password("alice-pw")).await,
+            400,
+            "M_INVALID_PARAM",
+        );
+        // m.login.token: the token is not used up.
+        let by_token = with(json!({"type": "m.login.token", "token": login_token}));
+        assert_error(&s.post(LOGIN, None, by_token).await, 400, "M_INVALID_PARAM");
+        // JWT: the subject's user is not created.
+        let jwt = with(json!({"type": "org.matrix.login.jwt", "token": jwt_for("jwtuser")}));
+        assert_error(&s.post(LOGIN, None, jwt).await, 400, "M_INVALID_PARAM");
+        // Registration: no UIA session, no user.
+        let register = with(json!({"username": "newbie", "password": "newbie-pw"}));
+        assert_error(
+            &s.post(REGISTER, None, register).await,
+            400,
+            "M_INVALID_PARAM",
+        );
+        // An application service's registration and login.
+        let as_register = with(json!({"type": "m.login.application_service",
+                                      "username": "bridge_bob"}));
+        assert_error(
+            &s.post(REGISTER, Some(AS_TOKEN), as_register).await,
+            400,
+            "M_INVALID_PARAM",
+        );
+        let as_login = with(json!({"type": "m.login.application_service",
+                                   "identifier": {"type": "m.id.user", "user": "bridge_bob"}}));
+        assert_error(
+            &s.post(LOGIN, Some(AS_TOKEN), as_login).await,
+            400,
+            "M_INVALID_PARAM",
+        );
+    }
+    assert_eq!(
+        count(&s, devices).await,
+        devices_before,
+        "no device was made"
+    );
+    assert_eq!(
+        count(&s, sessions).await,
+        sessions_before,
+        "no UIA session was opened"
+    );
+    let users = "SELECT COUNT(*) FROM users WHERE name IN \
+                 ('@jwtuser:test.example', '@newbie:test.example', '@bridge_bob:test.example')";
+    assert_eq!(count(&s, users).await, 0, "no user was created");
+
+    // The login token was not spent, and 512 characters are fine.
+    let ok = json!({"type": "m.login.token", "token": login_token, "device_id": "D".repeat(512)});
+    let (status, res) = s.post(LOGIN, None, ok).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["device_id"], "D".repeat(512));
 }

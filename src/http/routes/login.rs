@@ -1,6 +1,6 @@
 //! `GET /login` (the flows) and `POST /login`.
 
-use crate::auth::identifiers::parse_identifier;
+use crate::auth::identifiers::{parse_identifier, DeviceId};
 use crate::auth::login::APP_SERVICE_LOGIN_TYPE;
 use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::Session;
@@ -47,6 +47,11 @@ pub async fn login(
     body: JsonObject,
 ) -> Result<Json<Value>> {
     let fields: LoginBody = body.parse()?;
+    // Every login type checks its device the same way, before anything else.
+    let device_id = fields.device_id.map(DeviceId::parse).transpose()?;
+    if let Some(name) = &fields.initial_device_display_name {
+        crate::auth::check_device_display_name(name)?;
+    }
     match fields.kind.as_str() {
         APP_SERVICE_LOGIN_TYPE => {
             let token = access_token_from(&headers, &uri).ok();
@@ -56,14 +61,14 @@ pub async fn login(
                 .login_as_app_service(
                     token.as_deref(),
                     &identifier,
-                    fields.device_id,
+                    device_id,
                     fields.initial_device_display_name.as_deref(),
                 )
                 .await?;
             Ok(Json(session_json(&state, &session)))
         }
         LOGIN_TYPE_TOKEN if state.auth.login_token_enabled() => {
-            let session = super::sso::login_with_token(&state, &body, fields.device_id).await?;
+            let session = super::sso::login_with_token(&state, &body, device_id).await?;
             Ok(Json(session_json(&state, &session)))
         }
         // m.login.password and the providers' types.
@@ -73,7 +78,7 @@ pub async fn login(
                 .login(
                     other,
                     &body.0,
-                    fields.device_id,
+                    device_id,
                     fields.initial_device_display_name.as_deref(),
                 )
                 .await?;

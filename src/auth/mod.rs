@@ -64,6 +64,8 @@ pub struct Session {
     pub user_id: String,
     pub device_id: String,
     pub access_token: tokens::IssuedToken,
+    /// When the token stops working (`session_lifetime`), if it does.
+    pub valid_until_ms: Option<i64>,
 }
 
 impl Auth {
@@ -169,20 +171,24 @@ impl Auth {
             .await?;
         let localpart = identifiers::local_localpart(user_id, self.server_name()).unwrap_or("");
         let token = tokens::generate(tokens::ACCESS_TOKEN_PREFIX, localpart, self.rng.as_ref());
+        let now = self.now();
+        // `session_lifetime` is fixed when the token is made, as in Synapse.
+        let valid_until_ms = self.config.sessions.token_valid_until(now);
         self.store
             .create_access_token(&NewAccessToken {
                 token_hash: token.hash(),
                 user_id: user_id.to_owned(),
                 device_id: Some(device_id.clone()),
                 puppet_owner: None,
-                created_ts: self.now(),
-                valid_until_ms: None,
+                created_ts: now,
+                valid_until_ms,
             })
             .await?;
         Ok(Session {
             user_id: user_id.to_owned(),
             device_id,
             access_token: token,
+            valid_until_ms,
         })
     }
 }

@@ -3,14 +3,18 @@
 //! bound a login, and every path that takes a `device_id` checks it alike.
 
 use crate::both;
-use crate::support::{assert_error, db_i64, Backend, TestServer, SERVER_NAME};
+use crate::support::{assert_error, db_i64, fresh_database, Backend, TestServer, SERVER_NAME};
+use mxauth::clock::MockClock;
 use mxauth::config::{AppServiceConfig, JwtConfig, Namespace, Secret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 both!(
     uia_session_stores_no_access_token,
     device_id_is_checked_alike_on_every_path,
+    session_lifetime_ends_tokens_of_logins_and_registrations,
+    nonrefreshable_lifetime_is_the_sooner_bound,
 );
 
 const LOGIN: &str = "/_matrix/client/v3/login";
@@ -204,4 +208,109 @@ async fn device_id_is_checked_alike_on_every_path(b: Backend) {
     let (status, res) = s.post(LOGIN, None, ok).await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["device_id"], "D".repeat(512));
+}
+
+const WHOAMI: &str = "/_matrix/client/v3/account/whoami";
+const HOUR: i64 = 3_600_000;
+
+async fn with_clock(
+    b: Backend,
+    tweak: impl FnOnce(&mut mxauth::config::Config),
+) -> (TestServer, Arc<MockClock>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock = Arc::new(MockClock::new(now));
+    let s =
+        TestServer::start_on_with_clock(Arc::new(fresh_database(b).await), clock.clone(), tweak)
+            .await;
+    (s, clock)
+}
+
+/// Synapse's answer to an expired token: 401 M_UNKNOWN_TOKEN, soft logout.
+#[track_caller]
+fn assert_expired(got: &(StatusCode, Value)) {
+    assert_error(got, 401, "M_UNKNOWN_TOKEN");
+    assert_eq!(got.1["soft_logout"], true, "{}", got.1);
+}
+
+/// `session_lifetime: 1h`: the tokens of a registration, a password login,
+/// a shared-secret registration and a guest work until an hour after they were
+/// made, and not from then on; the answer says `expires_in_ms`.
+async fn session_lifetime_ends_tokens_of_logins_and_registrations(b: Backend) {
+    let (s, clock) = with_clock(b, |c| {
+        c.sessions.session_lifetime_ms = Some(HOUR as u64);
+        c.allow_guest_access = true;
+    })
+    .await;
+    let (_, registered, _) = s.register("alice", "alice-pw").await;
+    let admin = s.register_admin("admin").await;
+    let (status, guest) = s
+        .post(&format!("{REGISTER}?kind=guest"), None, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{guest}");
+    let guest = guest["access_token"].as_str().unwrap().to_owned();
+    clock.advance_ms(10 * 60 * 1000);
+    let (status, login) = s.try_login("alice", "alice-pw").await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    assert_eq!(login["expires_in_ms"], HOUR, "{login}");
+    let logged_in = login["access_token"].as_str().unwrap().to_owned();
+
+    // 59m59.999s after the registration: both work.
+    clock.advance_ms(50 * 60 * 1000 - 1);
+    for token in [&registered, &admin, &guest, &logged_in] {
+        let (status, me) = s.get(WHOAMI, Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+    }
+    // An hour after the registration: its tokens are refused, the login's is not.
+    clock.advance_ms(1);
+    assert_expired(&s.get(WHOAMI, Some(&registered)).await);
+    assert_expired(&s.get(WHOAMI, Some(&admin)).await);
+    // Guests too (Synapse refuses to make guests with a session_lifetime).
+    assert_expired(&s.get(WHOAMI, Some(&guest)).await);
+    let (status, me) = s.get(WHOAMI, Some(&logged_in)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    // An hour after the login: refused too; a new login works again.
+    clock.advance_ms(10 * 60 * 1000);
+    assert_expired(&s.get(WHOAMI, Some(&logged_in)).await);
+    let (fresh, _) = s.login("alice", "alice-pw").await;
+    let (status, me) = s.get(WHOAMI, Some(&fresh)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+}
+
+/// With `nonrefreshable_access_token_lifetime` shorter than
+/// `session_lifetime`, tokens end at the shorter; without either, never.
+async fn nonrefreshable_lifetime_is_the_sooner_bound(b: Backend) {
+    let (s, clock) = with_clock(b, |c| {
+        c.sessions.session_lifetime_ms = Some(24 * HOUR as u64);
+        c.sessions.nonrefreshable_access_token_lifetime_ms = Some(HOUR as u64);
+    })
+    .await;
+    let (status, res) = s
+        .post(
+            REGISTER,
+            None,
+            json!({"username": "bob", "password": "bob-pw", "auth": {"type": "m.login.dummy"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["expires_in_ms"], HOUR, "{res}");
+    let token = res["access_token"].as_str().unwrap().to_owned();
+    clock.advance_ms(HOUR - 1);
+    assert_eq!(s.get(WHOAMI, Some(&token)).await.0, StatusCode::OK);
+    clock.advance_ms(1);
+    assert_expired(&s.get(WHOAMI, Some(&token)).await);
+    s.stop().await;
+
+    let (s, clock) = with_clock(b, |_| {}).await;
+    let (status, login) = {
+        s.register("carol", "carol-pw").await;
+        s.try_login("carol", "carol-pw").await
+    };
+    assert_eq!(status, StatusCode::OK, "{login}");
+    assert!(login.get("expires_in_ms").is_none(), "{login}");
+    clock.advance_ms(10 * 365 * 24 * HOUR);
+    let token = login["access_token"].as_str().unwrap();
+    assert_eq!(s.get(WHOAMI, Some(token)).await.0, StatusCode::OK);
 }

@@ -87,12 +87,17 @@ pub async fn login(
     }
 }
 
-/// The body of a successful login or registration.
+/// The body of a successful login or registration; `expires_in_ms` when
+/// the token expires (`session_lifetime`), as Synapse sends it.
 pub fn session_json(state: &AppState, session: &Session) -> Value {
-    json!({
+    let mut body = json!({
         "user_id": session.user_id,
         "access_token": session.access_token.expose(),
         "device_id": session.device_id,
         "home_server": state.auth.server_name(),
-    })
+    });
+    if let Some(until) = session.valid_until_ms {
+        body["expires_in_ms"] = json!((until - state.auth.clock.now_ms()).max(0));
+    }
+    body
 }

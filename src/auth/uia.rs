@@ -536,7 +536,7 @@ impl Auth {
     ) -> std::result::Result<Value, StageError> {
         match stage {
             super::threepids::EMAIL_IDENTITY => self
-                .check_email_identity_stage(auth)
+                .check_email_identity_stage(auth, &session.session_id)
                 .await?
                 .map_err(|(code, message)| StageError::Failed(code, message)),
             // The client showed the policies of `params` and the user accepted.

@@ -17,7 +17,6 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     "matrix_authentication_service",
     "mau_limit_alerting",
     "user_types",
-    "next_link_domain_whitelist",
     "templates",
     "rc_registration",
     "rc_registration_token_validity",

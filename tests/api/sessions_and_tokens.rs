@@ -15,6 +15,7 @@ both!(
     device_id_is_checked_alike_on_every_path,
     session_lifetime_ends_tokens_of_logins_and_registrations,
     nonrefreshable_lifetime_is_the_sooner_bound,
+    store_spends_a_threepid_session_once,
 );
 
 const LOGIN: &str = "/_matrix/client/v3/login";
@@ -313,4 +314,74 @@ async fn nonrefreshable_lifetime_is_the_sooner_bound(b: Backend) {
     clock.advance_ms(10 * 365 * 24 * HOUR);
     let token = login["access_token"].as_str().unwrap();
     assert_eq!(s.get(WHOAMI, Some(token)).await.0, StatusCode::OK);
+}
+
+/// `use_threepid_session`: only validated sessions, only after the bound,
+/// one operation (of many racing) wins, and it may use it again.
+async fn store_spends_a_threepid_session_once(b: Backend) {
+    const NOW: i64 = 1_700_000_000_000;
+    let db = fresh_database(b).await;
+    let store = mxauth::store::connect(&db.config.url(), 4).await.unwrap();
+    let session = mxauth::store::ThreepidSession {
+        session_id: "sid".into(),
+        medium: "email".into(),
+        address: "a@x.org".into(),
+        client_secret: "secret".into(),
+        last_send_attempt: 1,
+        validated_at: None,
+        token_hash: vec![1; 32],
+        token_expires_at: NOW + 1000,
+        next_link: None,
+        created_at: NOW,
+    };
+    store.create_threepid_session(&session).await.unwrap();
+    assert!(
+        !store
+            .use_threepid_session("sid", "uia1", 0, NOW)
+            .await
+            .unwrap(),
+        "not validated"
+    );
+    store
+        .set_threepid_session_validated("sid", NOW)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .use_threepid_session("sid", "uia1", NOW, NOW)
+            .await
+            .unwrap(),
+        "validated too long ago"
+    );
+    assert!(!store
+        .use_threepid_session("nope", "uia1", 0, NOW)
+        .await
+        .unwrap());
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .use_threepid_session("sid", &format!("uia{i}"), NOW - 1, NOW)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, r) in racers.into_iter().enumerate() {
+        if r.await.unwrap() {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let winner = format!("uia{}", winners[0]);
+    assert!(store
+        .use_threepid_session("sid", &winner, NOW - 1, NOW + 5)
+        .await
+        .unwrap());
+    assert!(!store
+        .use_threepid_session("sid", "another", NOW - 1, NOW + 5)
+        .await
+        .unwrap());
 }

@@ -6,6 +6,9 @@
 //!
 //! Validation sessions live in the database, so the link may be followed
 //! on any process. The token in the link is stored only as its SHA-256.
+//! A validated session is used by one operation only (the UIA session of
+//! a stage, a 3PID add or a password reset spends it) and only within
+//! `validation_token_lifetime` of its validation.
 //! There is no identity server: nothing is ever bound or unbound at one.
 
 use super::policy::check_new_password;

@@ -16,6 +16,7 @@ mod email;
 mod modules;
 pub mod oidc;
 mod ratelimit;
+mod sessions;
 mod synapse_keys;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ pub use self::modules::{
 };
 pub use self::oidc::{LoginViaExistingSession, OidcProviderConfig, SsoConfig};
 pub use self::ratelimit::{RateLimit, RateLimitConfig};
+pub use self::sessions::SessionConfig;
 pub use self::usage::UsageConfig;
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
@@ -95,6 +97,9 @@ pub struct Config {
     /// `ui_auth.session_timeout` (duration; 0 = off): after a user passes
     /// UIA with a token, device deletion skips UIA for that long.
     pub ui_auth_session_timeout_ms: u64,
+    /// `session_lifetime` and `nonrefreshable_access_token_lifetime`: how
+    /// long the token of a login or registration works.
+    pub sessions: SessionConfig,
     /// Monthly active users and client-IP tracking (Synapse's top-level
     /// `limit_usage_by_mau`, `track_*_user_ips`, `user_ips_max_age`, ...).
     pub usage: UsageConfig,
@@ -397,6 +402,7 @@ impl Default for Config {
             recaptcha: None,
             user_consent: None,
             ui_auth_session_timeout_ms: 0,
+            sessions: SessionConfig::default(),
             app_services: Vec::new(),
             hs_disabled: false,
             hs_disabled_message: String::new(),
@@ -644,6 +650,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             || modules::MODULE_TOP_LEVEL_KEYS.contains(&key)
             || oidc::TOP_LEVEL_KEYS.contains(&key)
             || ratelimit::KEYS.contains(&key)
+            || sessions::KEYS.contains(&key)
         {
             continue;
         }
@@ -663,6 +670,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
                     .chain(modules::MODULE_TOP_LEVEL_KEYS.iter().copied())
                     .chain(oidc::TOP_LEVEL_KEYS.iter().copied())
                     .chain(ratelimit::KEYS.iter().copied())
+                    .chain(sessions::KEYS.iter().copied())
                     .chain(synapse_keys::all()),
             ),
         ));
@@ -758,6 +766,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
         }
         None => 0,
     };
+    let sessions = sessions::parse(&top)?;
     let user_consent = match top.get("user_consent") {
         Some(l) => Some(parse_consent(l.node())?),
         None => None,
@@ -857,6 +866,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             recaptcha,
             user_consent,
             ui_auth_session_timeout_ms,
+            sessions,
             app_services,
             hs_disabled,
             hs_disabled_message,

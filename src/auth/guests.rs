@@ -54,8 +54,12 @@ impl Auth {
                 ))
             }
         };
+        if let Some(name) = display_name {
+            super::check_device_display_name(name)?;
+        }
         let user_id = self.create_guest_user().await?;
-        self.start_session(&user_id, Some(GUEST_DEVICE_ID.to_owned()), display_name)
+        let device = super::identifiers::DeviceId::parse(GUEST_DEVICE_ID)?;
+        self.start_session(&user_id, Some(device), display_name)
             .await
     }
 

@@ -12,6 +12,48 @@ pub const MAX_DEVICE_ID_LEN: usize = 512;
 /// Longest password accepted (Synapse's limit).
 pub const MAX_PASSWORD_LEN: usize = 512;
 
+/// A device ID a client chose, parsed once where the request is read:
+/// not empty and at most [`MAX_DEVICE_ID_LEN`] characters. Every path that
+/// takes a `device_id` (login of every type, registration, an application
+/// service's login and registration) makes one before it does anything
+/// else, so a bad one costs no hash, no user and no UIA session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceId(String);
+
+impl DeviceId {
+    /// 400 `M_INVALID_PARAM` for an empty or too long ID.
+    pub fn parse(raw: impl Into<String>) -> Result<Self> {
+        let raw = raw.into();
+        if raw.is_empty() {
+            return Err(Error::invalid_param("device_id cannot be empty"));
+        }
+        if raw.chars().count() > MAX_DEVICE_ID_LEN {
+            return Err(Error::invalid_param(format!(
+                "device_id cannot be longer than {MAX_DEVICE_ID_LEN} characters"
+            )));
+        }
+        Ok(DeviceId(raw))
+    }
+
+    /// The `device_id` field of a JSON body: absent or `null` is `None`,
+    /// another type 400 `M_BAD_JSON`.
+    pub fn from_field(body: &serde_json::Map<String, Value>) -> Result<Option<Self>> {
+        match body.get("device_id") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Self::parse(s.as_str()).map(Some),
+            Some(_) => Err(Error::bad_json("'device_id' must be a string")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// `@localpart:server_name`.
 pub fn user_id(localpart: &str, server_name: &str) -> String {
     format!("@{localpart}:{server_name}")
@@ -167,6 +209,30 @@ mod tests {
         assert_eq!(e.errcode(), Some(ErrCode::BadJson));
         let e = parse_identifier(&obj(json!({}))).unwrap_err();
         assert_eq!(e.errcode(), Some(ErrCode::MissingParam));
+    }
+
+    #[test]
+    fn device_ids_are_parsed_once() {
+        assert_eq!(DeviceId::parse("PHONE").unwrap().as_str(), "PHONE");
+        assert!(DeviceId::parse("é".repeat(MAX_DEVICE_ID_LEN)).is_ok());
+        for bad in [String::new(), "x".repeat(MAX_DEVICE_ID_LEN + 1)] {
+            assert_eq!(
+                DeviceId::parse(bad).unwrap_err().errcode(),
+                Some(ErrCode::InvalidParam)
+            );
+        }
+        let body = |v: Value| v.as_object().cloned().unwrap();
+        assert_eq!(DeviceId::from_field(&body(json!({}))).unwrap(), None);
+        assert_eq!(
+            DeviceId::from_field(&body(json!({"device_id": null}))).unwrap(),
+            None
+        );
+        assert_eq!(
+            DeviceId::from_field(&body(json!({"device_id": 3})))
+                .unwrap_err()
+                .errcode(),
+            Some(ErrCode::BadJson)
+        );
     }
 
     #[test]

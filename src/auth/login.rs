@@ -2,7 +2,7 @@
 //! shares with it. Unknown users and wrong passwords look the same to the
 //! client, in body and in time.
 
-use super::identifiers::{qualify, UserIdentifier, MAX_DEVICE_ID_LEN};
+use super::identifiers::{qualify, DeviceId, UserIdentifier};
 use super::password::Verified;
 use super::ratelimit::{address_key, Limiter};
 use super::{Auth, Session};
@@ -37,19 +37,9 @@ impl Auth {
         &self,
         login_type: &str,
         body: &serde_json::Map<String, serde_json::Value>,
-        device_id: Option<String>,
+        device_id: Option<DeviceId>,
         initial_device_display_name: Option<&str>,
     ) -> Result<Session> {
-        if let Some(d) = &device_id {
-            if d.len() > MAX_DEVICE_ID_LEN {
-                return Err(Error::invalid_param(format!(
-                    "device_id cannot be longer than {MAX_DEVICE_ID_LEN} characters"
-                )));
-            }
-            if d.is_empty() {
-                return Err(Error::invalid_param("device_id cannot be empty"));
-            }
-        }
         let key = failed_attempts_key(login_type, body, self.server_name());
         self.with_failed_attempts(
             key.as_deref(),
@@ -66,7 +56,7 @@ impl Auth {
         token: Option<&str>,
         ip: Option<&str>,
         identifier: &UserIdentifier,
-        device_id: Option<String>,
+        device_id: Option<DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
         let service = self.require_app_service(token, ip)?;

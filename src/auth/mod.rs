@@ -65,6 +65,8 @@ pub struct Session {
     pub user_id: String,
     pub device_id: String,
     pub access_token: tokens::IssuedToken,
+    /// When the token stops working (`session_lifetime`), if it does.
+    pub valid_until_ms: Option<i64>,
 }
 
 impl Auth {
@@ -141,7 +143,7 @@ impl Auth {
     pub(crate) async fn start_session(
         &self,
         user_id: &str,
-        device_id: Option<String>,
+        device_id: Option<identifiers::DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
         self.check_auth_blocking(Some(user_id)).await?;
@@ -153,7 +155,7 @@ impl Auth {
     pub(crate) async fn start_login_session(
         &self,
         user_id: &str,
-        device_id: Option<String>,
+        device_id: Option<identifiers::DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
         self.ratelimit(ratelimit::Limiter::LoginAccount, &user_id.to_lowercase())
@@ -165,14 +167,14 @@ impl Auth {
     pub(crate) async fn open_session(
         &self,
         user_id: &str,
-        device_id: Option<String>,
+        device_id: Option<identifiers::DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
         if let Some(name) = display_name {
             check_device_display_name(name)?;
         }
         let device_id = match device_id {
-            Some(d) => d,
+            Some(d) => d.into_string(),
             None => self.new_device_id(),
         };
         let created = self
@@ -183,20 +185,24 @@ impl Auth {
             .await?;
         let localpart = identifiers::local_localpart(user_id, self.server_name()).unwrap_or("");
         let token = tokens::generate(tokens::ACCESS_TOKEN_PREFIX, localpart, self.rng.as_ref());
+        let now = self.now();
+        // `session_lifetime` is fixed when the token is made, as in Synapse.
+        let valid_until_ms = self.config.sessions.token_valid_until(now);
         self.store
             .create_access_token(&NewAccessToken {
                 token_hash: token.hash(),
                 user_id: user_id.to_owned(),
                 device_id: Some(device_id.clone()),
                 puppet_owner: None,
-                created_ts: self.now(),
-                valid_until_ms: None,
+                created_ts: now,
+                valid_until_ms,
             })
             .await?;
         Ok(Session {
             user_id: user_id.to_owned(),
             device_id,
             access_token: token,
+            valid_until_ms,
         })
     }
 }

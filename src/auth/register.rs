@@ -1,7 +1,7 @@
 //! Registration (`POST /register`) through UIA, and `/register/available`.
 
 use super::guests::hide_guest_token;
-use super::identifiers::{check_new_localpart, user_id};
+use super::identifiers::{check_new_localpart, user_id, DeviceId};
 use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
 use super::ratelimit::{address_key, Limiter};
@@ -20,7 +20,9 @@ use serde_json::{json, Map, Value};
 pub struct RegisterParams {
     pub username: Option<String>,
     pub password: Option<String>,
-    pub device_id: Option<String>,
+    /// Parsed by [`parse_params`] with the rule every path shares.
+    #[serde(skip)]
+    pub device_id: Option<DeviceId>,
     pub initial_device_display_name: Option<String>,
     #[serde(default)]
     pub inhibit_login: bool,
@@ -370,9 +372,16 @@ fn user_in_use() -> Error {
     Error::new(400, ErrCode::UserInUse, "User ID already taken.")
 }
 
+/// The registration fields, checked before anything is spent (no hash, no
+/// user, no UIA session for a bad `device_id` or display name).
 fn parse_params(body: &Map<String, Value>) -> Result<RegisterParams> {
-    RegisterParams::deserialize(Value::Object(body.clone()))
-        .map_err(|e| Error::bad_json(e.to_string()))
+    let mut params = RegisterParams::deserialize(Value::Object(body.clone()))
+        .map_err(|e| Error::bad_json(e.to_string()))?;
+    params.device_id = DeviceId::from_field(body)?;
+    if let Some(name) = &params.initial_device_display_name {
+        super::check_device_display_name(name)?;
+    }
+    Ok(params)
 }
 
 fn previous_user(result: &Value) -> Result<String> {

@@ -6,6 +6,9 @@
 //!
 //! Validation sessions live in the database, so the link may be followed
 //! on any process. The token in the link is stored only as its SHA-256.
+//! A validated session is used by one operation only (the UIA session of
+//! a stage, a 3PID add or a password reset spends it) and only within
+//! `validation_token_lifetime` of its validation.
 //! There is no identity server: nothing is ever bound or unbound at one.
 
 use super::policy::check_new_password;
@@ -22,6 +25,11 @@ pub const EMAIL_IDENTITY: &str = "m.login.email.identity";
 pub const MEDIUM_EMAIL: &str = "email";
 /// Where the link in a validation mail points, under `public_baseurl`.
 pub const SUBMIT_TOKEN_PATH: &str = "_synapse/client/email/submit_token";
+
+const NO_SESSION: &str = "No validated 3pid session found";
+/// How long a validated session may be used without `email:` configured
+/// (it cannot be made then; the default of `validation_token_lifetime`).
+const DEFAULT_VALIDATED_LIFETIME_MS: u64 = 60 * 60 * 1000;
 
 /// Synapse's limit on an email address.
 const MAX_EMAIL_LEN: usize = 500;
@@ -135,7 +143,7 @@ fn parse_token_request(body: &Map<String, Value>) -> Result<TokenRequest> {
 #[derive(Debug)]
 pub struct Validated {
     /// The client's `next_link`, when it may be redirected to (its host is
-    /// `public_baseurl`'s).
+    /// `public_baseurl`'s or listed in `next_link_domain_whitelist`).
     pub redirect: Option<String>,
     /// The client's `next_link` when it may not: shown as text only.
     pub next_link_text: Option<String>,
@@ -150,6 +158,18 @@ impl Auth {
                 "Email is not supported on this homeserver",
             )
         })
+    }
+
+    /// Whether `next_link_domain_whitelist` lists the host of `link`
+    /// (`false` without a list).
+    fn next_link_host_whitelisted(&self, link: &str) -> bool {
+        let Some(allowed) = &self.config.threepids.next_link_domain_whitelist else {
+            return false;
+        };
+        url::Url::parse(link)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_lowercase))
+            .is_some_and(|host| allowed.contains(&host))
     }
 
     /// `public_baseurl`, or `https://<server_name>/` as Synapse defaults it.
@@ -242,6 +262,16 @@ impl Auth {
             _ => {}
         }
         let req = parse_token_request(body)?;
+        if let Some(link) = &req.next_link {
+            // Synapse's `assert_valid_next_link`.
+            if self.config.threepids.next_link_domain_whitelist.is_some()
+                && !self.next_link_host_whitelisted(link)
+            {
+                return Err(Error::invalid_param(
+                    "'next_link' domain not included in whitelist, or not http(s)",
+                ));
+            }
+        }
         let by_providers = matches!(purpose, TokenPurpose::PasswordReset)
             || self
                 .providers
@@ -340,7 +370,11 @@ impl Auth {
         Ok(session_id)
     }
 
-    /// The link in a validation mail: marks the session validated.
+    /// The link in a validation mail: marks the session validated. The
+    /// token is checked every time, also once the session is validated: a
+    /// forged link never reads as a success. Only the latest mail's link
+    /// works (a resend replaces the token), until
+    /// `validation_token_lifetime` after it was sent.
     #[tracing::instrument(skip_all)]
     pub async fn submit_email_token(
         &self,
@@ -362,15 +396,16 @@ impl Auth {
         ) {
             return Err(unknown());
         }
+        let token_ok = bool::from(session.token_hash.ct_eq(&hash_token(token)));
+        let expired = session.token_expires_at <= self.now();
+        if !token_ok || (session.validated_at.is_none() && expired) {
+            return Err(Error::new(
+                400,
+                ErrCode::ThreepidAuthFailed,
+                "Validation token not found or has expired",
+            ));
+        }
         if session.validated_at.is_none() {
-            let token_ok = bool::from(session.token_hash.ct_eq(&hash_token(token)));
-            if !token_ok || session.token_expires_at <= self.now() {
-                return Err(Error::new(
-                    400,
-                    ErrCode::ThreepidAuthFailed,
-                    "Validation token not found or has expired",
-                ));
-            }
             self.store
                 .set_threepid_session_validated(session_id, self.now())
                 .await?;
@@ -378,14 +413,15 @@ impl Auth {
         let base_host = url::Url::parse(&self.public_base())
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned));
-        let same_host = |link: &str| {
-            url::Url::parse(link)
+        let trusted = |link: &str| {
+            let same_host = url::Url::parse(link)
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned))
-                .is_some_and(|h| Some(h) == base_host)
+                .is_some_and(|h| Some(h) == base_host);
+            same_host || self.next_link_host_whitelisted(link)
         };
         Ok(match session.next_link {
-            Some(link) if same_host(&link) => Validated {
+            Some(link) if trusted(&link) => Validated {
                 redirect: Some(link),
                 next_link_text: None,
             },
@@ -396,11 +432,13 @@ impl Auth {
         })
     }
 
-    /// `m.login.email.identity`: `threepid_creds` of a validated session.
-    /// `Ok(Err(..))` is a failed stage; the result names the address.
+    /// `m.login.email.identity`: `threepid_creds` of a validated session,
+    /// which the UIA session `uia_session` spends. `Ok(Err(..))` is a
+    /// failed stage; the result names the address.
     pub(crate) async fn check_email_identity_stage(
         &self,
         auth: &Map<String, Value>,
+        uia_session: &str,
     ) -> Result<std::result::Result<Value, (ErrCode, String)>> {
         let creds = match auth
             .get("threepid_creds")
@@ -414,18 +452,14 @@ impl Auth {
         };
         let sid = required(creds, "sid")?;
         let client_secret = required(creds, "client_secret")?;
-        let failed = || {
-            Ok(Err((
-                ErrCode::ThreepidAuthFailed,
-                "No validated 3pid session found".to_owned(),
-            )))
+        let session = match self
+            .use_validated_session(sid, client_secret, uia_session)
+            .await?
+        {
+            Ok(session) if session.medium == MEDIUM_EMAIL => session,
+            Ok(_) => return Ok(Err((ErrCode::ThreepidAuthFailed, NO_SESSION.to_owned()))),
+            Err(why) => return Ok(Err((ErrCode::ThreepidAuthFailed, why.to_owned()))),
         };
-        let Some(session) = self.validated_session(sid, client_secret).await? else {
-            return failed();
-        };
-        if session.medium != MEDIUM_EMAIL {
-            return failed();
-        }
         Ok(Ok(json!({
             "medium": session.medium,
             "address": session.address,
@@ -433,15 +467,56 @@ impl Auth {
         })))
     }
 
-    async fn validated_session(
+    /// How long a validated session may be used after its validation:
+    /// `email.validation_token_lifetime` (default 1h), the link's own
+    /// lifetime. Synapse never expires a validated session.
+    fn validated_session_lifetime_ms(&self) -> i64 {
+        let ms = self
+            .config
+            .email
+            .as_ref()
+            .map_or(DEFAULT_VALIDATED_LIFETIME_MS, |e| {
+                e.validation_token_lifetime_ms
+            });
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    }
+
+    /// Spends the validated session `sid` for the operation `used_by` (the
+    /// UIA session of a stage, a 3PID add or a password reset): a session
+    /// is used by one operation only, and only for a bounded time after it
+    /// was validated. `Ok(Err(why))` when it cannot be used.
+    async fn use_validated_session(
         &self,
         sid: &str,
         client_secret: &str,
-    ) -> Result<Option<ThreepidSession>> {
-        Ok(self.store.get_threepid_session(sid).await?.filter(|s| {
-            s.validated_at.is_some()
-                && bool::from(s.client_secret.as_bytes().ct_eq(client_secret.as_bytes()))
-        }))
+        used_by: &str,
+    ) -> Result<std::result::Result<ThreepidSession, &'static str>> {
+        let session = self
+            .store
+            .get_threepid_session(sid)
+            .await?
+            .filter(|s| bool::from(s.client_secret.as_bytes().ct_eq(client_secret.as_bytes())));
+        let Some((session, validated_at)) = session.and_then(|s| s.validated_at.map(|at| (s, at)))
+        else {
+            return Ok(Err(NO_SESSION));
+        };
+        let now = self.now();
+        let validated_after = now.saturating_sub(self.validated_session_lifetime_ms());
+        if validated_at <= validated_after {
+            return Ok(Err(
+                "This email validation has expired: validate the address again",
+            ));
+        }
+        if !self
+            .store
+            .use_threepid_session(sid, used_by, validated_after, now)
+            .await?
+        {
+            return Ok(Err(
+                "This email validation has been used already: validate the address again",
+            ));
+        }
+        Ok(Ok(session))
     }
 
     /// The address a UIA session validated with `m.login.email.identity`.
@@ -522,15 +597,9 @@ impl Auth {
             return Ok(());
         }
         let session = self
-            .validated_session(&sid, &client_secret)
+            .use_validated_session(&sid, &client_secret, &passed.session_id)
             .await?
-            .ok_or_else(|| {
-                Error::new(
-                    400,
-                    ErrCode::ThreepidAuthFailed,
-                    "No validated 3pid session found",
-                )
-            })?;
+            .map_err(|why| Error::new(400, ErrCode::ThreepidAuthFailed, why))?;
         let user_id = &req.requester.user_id;
         let now = self.now();
         let bound = self

@@ -190,6 +190,31 @@ impl Auth {
     }
 }
 
+/// A request's path and query with every `access_token` parameter taken
+/// out (the other parameters are kept as sent, in order): what a UIA
+/// session stores and compares.
+pub(crate) fn uri_without_access_token(uri: &str) -> String {
+    let Some((path, query)) = uri.split_once('?') else {
+        return uri.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            let decoded = url::form_urlencoded::parse(key.as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned())
+                .unwrap_or_default();
+            !pair.is_empty() && decoded != "access_token"
+        })
+        .collect();
+    if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
 enum StageError {
     /// The stage failed: answer 401 with the challenge and this error.
     Failed(ErrCode, String),
@@ -206,8 +231,14 @@ impl From<Error> for StageError {
 impl Auth {
     /// Runs one request through UIA: returns when a flow is complete,
     /// otherwise the 401 challenge (or another error) to answer with.
-    #[tracing::instrument(skip_all, fields(uri = req.uri))]
+    #[tracing::instrument(skip_all, fields(uri = tracing::field::Empty))]
     pub async fn check_uia(&self, req: UiaRequest<'_>, flows: &Flows) -> Result<UiaPassed> {
+        // The session is bound to the URI without its access token: the
+        // token is never stored (nor logged), and a later request of the
+        // session still matches whichever way it sends its token.
+        let uri = uri_without_access_token(req.uri);
+        tracing::Span::current().record("uri", uri.as_str());
+        let req = UiaRequest { uri: &uri, ..req };
         let session_id = match req.auth.and_then(|a| a.get("session")) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -505,7 +536,7 @@ impl Auth {
     ) -> std::result::Result<Value, StageError> {
         match stage {
             super::threepids::EMAIL_IDENTITY => self
-                .check_email_identity_stage(auth)
+                .check_email_identity_stage(auth, &session.session_id)
                 .await?
                 .map_err(|(code, message)| StageError::Failed(code, message)),
             // The client showed the policies of `params` and the user accepted.
@@ -711,4 +742,22 @@ fn secret_hashes(server_dict: &Map<String, Value>) -> HashMap<String, String> {
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_without_access_token as strip;
+
+    #[test]
+    fn access_tokens_are_taken_out_of_the_uri() {
+        assert_eq!(strip("/a/b"), "/a/b");
+        assert_eq!(strip("/a?access_token=syt_x"), "/a");
+        assert_eq!(strip("/a?access%5Ftoken=syt_x"), "/a");
+        assert_eq!(
+            strip("/a?kind=user&access_token=x&access_token=y&b=%20"),
+            "/a?kind=user&b=%20"
+        );
+        assert_eq!(strip("/a?&access_token&x=1"), "/a?x=1");
+        assert_eq!(strip("/a?access_tokens=1"), "/a?access_tokens=1");
+    }
 }

@@ -1,6 +1,7 @@
 //! Synapse's `email:` block (the parts about validating addresses) and the
 //! top-level 3PID keys: `registrations_require_3pid`, `allowed_local_3pids`,
-//! `enable_3pid_changes`, `request_token_inhibit_3pid_errors`.
+//! `enable_3pid_changes`, `request_token_inhibit_3pid_errors`,
+//! `next_link_domain_whitelist`.
 
 use super::yaml::{as_duration_ms, as_list, as_port, as_string, KResult, KeyError, Map};
 use super::Secret;
@@ -54,6 +55,9 @@ pub struct ThreepidConfig {
     /// `request_token_inhibit_3pid_errors`: requestToken never says whether
     /// an address is in use or unknown.
     pub request_token_inhibit_3pid_errors: bool,
+    /// `next_link_domain_whitelist`: `None` (absent or null) allows a
+    /// `next_link` on any host; a list (lower-cased) only those hosts.
+    pub next_link_domain_whitelist: Option<Vec<String>>,
 }
 
 impl Default for ThreepidConfig {
@@ -63,6 +67,7 @@ impl Default for ThreepidConfig {
             allowed_local_3pids: None,
             enable_3pid_changes: true,
             request_token_inhibit_3pid_errors: false,
+            next_link_domain_whitelist: None,
         }
     }
 }
@@ -74,6 +79,7 @@ pub(crate) const THREEPID_TOP_LEVEL_KEYS: &[&str] = &[
     "allowed_local_3pids",
     "enable_3pid_changes",
     "request_token_inhibit_3pid_errors",
+    "next_link_domain_whitelist",
 ];
 
 const EMAIL_KEYS: &[&str] = &[
@@ -239,6 +245,15 @@ pub(crate) fn parse_threepids(top: &Map<'_>, email: bool) -> KResult<ThreepidCon
         enable_3pid_changes: top.bool_or("enable_3pid_changes", true)?,
         request_token_inhibit_3pid_errors: top
             .bool_or("request_token_inhibit_3pid_errors", false)?,
+        next_link_domain_whitelist: match top.get("next_link_domain_whitelist") {
+            None => None,
+            Some(l) => Some(
+                as_list(l.node())?
+                    .iter()
+                    .map(|item| as_string(item.node()).map(|h| h.to_lowercase()))
+                    .collect::<KResult<Vec<_>>>()?,
+            ),
+        },
     })
 }
 
@@ -334,6 +349,30 @@ mod tests {
         assert!(!allowed[0].pattern.is_match("bob@y.org"));
         assert!(!t.enable_3pid_changes);
         assert!(t.request_token_inhibit_3pid_errors);
+    }
+
+    #[test]
+    fn next_link_domain_whitelist_as_synapse_reads_it() {
+        let c = load("server_name: x.org\n").unwrap();
+        assert_eq!(c.threepids.next_link_domain_whitelist, None);
+        let c = load("server_name: x.org\nnext_link_domain_whitelist: null\n").unwrap();
+        assert_eq!(c.threepids.next_link_domain_whitelist, None);
+        let c = load("server_name: x.org\nnext_link_domain_whitelist: []\n").unwrap();
+        assert_eq!(c.threepids.next_link_domain_whitelist, Some(vec![]));
+        let loaded = crate::config::Config::from_yaml_str(
+            "server_name: x.org\nnext_link_domain_whitelist: [App.Example.org, x.org]\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.config.threepids.next_link_domain_whitelist,
+            Some(vec!["app.example.org".to_owned(), "x.org".to_owned()])
+        );
+        assert!(loaded.ignored_keys.is_empty(), "{:?}", loaded.ignored_keys);
+        assert_eq!(
+            err_path("server_name: x.org\nnext_link_domain_whitelist: x.org\n"),
+            "next_link_domain_whitelist"
+        );
     }
 
     #[test]

@@ -12,31 +12,35 @@
 /// devices, SSO and user management that later mxauth issues will implement.
 /// Whoever implements one moves it out of this list and parses it in `config.rs`
 /// (until then a homeserver.yaml that sets it still loads).
+///
+/// Only keys whose absence weakens nothing may stay here: a key an admin
+/// sets to make the server safer (a lifetime, an expiry, hiding that a
+/// name is taken) is implemented or refused at start (`config/sessions.rs`).
+/// Those left are harmless to ignore: they make Synapse less strict and
+/// mxauth keeps the stricter default (`enable_registration_token_3pid_bypass`,
+/// `allow_underscore_prefixed_*`, `trust_identity_server_for_password_resets`),
+/// concern what mxauth never does (identity servers, phone numbers, calls to
+/// application services for `use_appservice_legacy_authorization`, the
+/// consent form's HMAC for `form_secret`, Synapse's own delegation for
+/// `matrix_authentication_service`), or offer logins mxauth does not have
+/// (`saml2_config`, `cas_config`, `ldap_config`).
 pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     // auth, implemented later
     "matrix_authentication_service",
     "mau_limit_alerting",
     "user_types",
-    "next_link_domain_whitelist",
     "templates",
     "disable_msisdn_registration",
     "enable_3pid_lookup",
     "default_identity_server",
     "account_threepid_delegates",
-    "inhibit_user_in_use_error",
     "allow_underscore_prefixed_registration",
-    "session_lifetime",
-    "refreshable_access_token_lifetime",
-    "refresh_token_lifetime",
-    "nonrefreshable_access_token_lifetime",
-    "delete_stale_devices_after",
     "use_appservice_legacy_authorization",
     "form_secret",
     "form_secret_path",
     "saml2_config",
     "cas_config",
     // auth, implemented later (older Synapse keys, still read or rejected by Synapse)
-    "account_validity",
     "enable_registration_token_3pid_bypass",
     "oidc_config",
     "ldap_config",

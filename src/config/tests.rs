@@ -1017,8 +1017,12 @@ fn synapse_key_lists_are_disjoint_and_do_not_shadow_mxauth_keys() {
             "{key} is both parsed and ignored"
         );
     }
-    for key in ["session_lifetime", "refresh_token_lifetime"] {
-        assert!(synapse_keys::AUTH_IMPLEMENTED_LATER.contains(&key), "{key}");
+    // Implemented or refused, never ignored.
+    for key in super::sessions::KEYS {
+        assert!(
+            !synapse_keys::is_ignored_synapse_key(key),
+            "{key} is both parsed and ignored"
+        );
     }
 }
 

@@ -181,6 +181,17 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Marks the session validated at `ts` unless it already is.
     async fn set_threepid_session_validated(&self, session_id: &str, ts: i64) -> StoreResult<()>;
+    /// Spends a validated session for the operation `used_by` (a UIA
+    /// session ID) at `now`: `true` when it was validated after
+    /// `validated_after` and is unspent, or was spent by `used_by` already.
+    /// One statement, so of two operations racing for it one wins.
+    async fn use_threepid_session(
+        &self,
+        session_id: &str,
+        used_by: &str,
+        validated_after: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
 
     // --- devices
     /// Creates the device unless it exists (an existing one is kept as is).

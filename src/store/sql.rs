@@ -518,6 +518,29 @@ macro_rules! sql_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn use_threepid_session(
+                &self,
+                session_id: &str,
+                used_by: &str,
+                validated_after: i64,
+                now: i64,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE threepid_validation_sessions \
+                     SET spent_at = COALESCE(spent_at, $4), spent_by = $2 \
+                     WHERE session_id = $1 AND validated_at IS NOT NULL \
+                     AND validated_at > $3 AND (spent_by IS NULL OR spent_by = $2)",
+                )
+                .bind(session_id)
+                .bind(used_by)
+                .bind(validated_after)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn ensure_device(
                 &self,
                 user_id: &str,

@@ -14,6 +14,7 @@ const WHOAMI: &str = "/_matrix/client/v3/account/whoami";
 
 both!(
     list_devices_has_the_fields,
+    unknown_device_fields_are_left_out,
     get_device_of_unknown_or_other_user_is_404,
     put_device_renames,
     delete_device_without_auth_gives_challenge,
@@ -102,9 +103,12 @@ async fn list_devices_has_the_fields(b: Backend) {
     assert_eq!(devices.len(), 2, "{body}");
     for d in devices {
         let obj = d.as_object().expect("device object");
-        for key in ["device_id", "display_name", "last_seen_ip", "last_seen_ts"] {
-            assert!(obj.contains_key(key), "{key} missing in {d}");
+        assert!(obj["device_id"].is_string(), "{d}");
+        // Optional in the spec's schema: present only with a value.
+        for key in ["display_name", "last_seen_ip"] {
+            assert!(obj.get(key).is_none_or(Value::is_string), "{key} in {d}");
         }
+        assert!(obj.get("last_seen_ts").is_none_or(Value::is_i64), "{d}");
     }
     let phone = devices
         .iter()
@@ -121,6 +125,34 @@ async fn list_devices_has_the_fields(b: Backend) {
 
     let without = s.get(DEVICES, None).await;
     assert_error(&without, 401, "M_MISSING_TOKEN");
+}
+
+/// A device without a name that was never used: `display_name`,
+/// `last_seen_ip` and `last_seen_ts` are absent, never `null`.
+async fn unknown_device_fields_are_left_out(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (_, token, _) = s.register("alice", "alice-pw").await;
+    let (status, res) = s
+        .post(
+            "/_matrix/client/v3/login",
+            None,
+            json!({"type": "m.login.password", "user": "alice", "password": "alice-pw",
+                   "device_id": "UNUSED"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, one) = s.get(&device_path("UNUSED"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one, json!({"device_id": "UNUSED"}));
+    let (status, body) = s.get(DEVICES, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = body["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device_id"] == "UNUSED")
+        .cloned();
+    assert_eq!(listed, Some(json!({"device_id": "UNUSED"})), "{body}");
 }
 
 async fn get_device_of_unknown_or_other_user_is_404(b: Backend) {

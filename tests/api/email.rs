@@ -4,9 +4,11 @@
 use crate::both;
 use crate::smtp::{Mail, SmtpSink};
 use crate::support::{assert_error, Backend, TestServer};
+use mxauth::clock::MockClock;
 use mxauth::config::{AllowedThreepid, Config, EmailConfig};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 both!(
     register_with_required_email,
@@ -15,6 +17,10 @@ both!(
     password_reset_by_email,
     threepid_add_list_delete_and_login_by_email,
     next_link_redirects_only_to_our_host,
+    email_session_is_used_once,
+    validated_email_session_is_usable_for_a_bounded_time,
+    validation_link_expires_and_only_the_latest_works,
+    next_link_domain_whitelist_is_honoured,
 );
 
 const BASE: &str = "https://matrix.test.example/";
@@ -232,6 +238,8 @@ async fn request_token_is_idempotent_and_checks_its_input(b: Backend) {
     assert_eq!(first["sid"], next["sid"]);
     let mails = sink.wait_for(2).await;
     assert_ne!(mails[0].link(), mails[1].link());
+    // The resend replaced the first link.
+    assert_eq!(follow(&s, &mails[0]).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(follow(&s, &mails[1]).await.0, StatusCode::OK);
 
     // Another client secret: another session.
@@ -516,4 +524,217 @@ async fn next_link_redirects_only_to_our_host(b: Backend) {
         "{page}"
     );
     assert!(!page.contains("<b>phish"), "{page}");
+}
+
+const PASSWORD: &str = "/_matrix/client/v3/account/password";
+const ADD: &str = "/_matrix/client/v3/account/3pid/add";
+const HOUR: i64 = 3_600_000;
+
+/// A server with email whose clock the test holds.
+async fn start_with_clock(b: Backend) -> (TestServer, SmtpSink, Arc<MockClock>) {
+    let sink = SmtpSink::start().await;
+    let port = sink.port;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock = Arc::new(MockClock::new(now));
+    let s = TestServer::start_on_with_clock(
+        Arc::new(crate::support::fresh_database(b).await),
+        clock.clone(),
+        move |c| email_config(c, port),
+    )
+    .await;
+    (s, sink, clock)
+}
+
+/// Asks for a token, follows the mail's link; returns the session ID.
+async fn validate(s: &TestServer, sink: &SmtpSink, path: &str, email: &str, secret: &str) -> Value {
+    let before = sink.mails().len();
+    let (status, res) = request_token(s, path, email, secret, 1).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let mail = sink.wait_for(before + 1).await.pop().unwrap();
+    assert_eq!(follow(s, &mail).await.0, StatusCode::OK);
+    res["sid"].clone()
+}
+
+/// A password reset with `sid`, in a UIA session of its own.
+async fn reset(s: &TestServer, sid: &Value, secret: &str, password: &str) -> (StatusCode, Value) {
+    let body = json!({"new_password": password});
+    let (status, challenge) = s.post(PASSWORD, None, body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    let mut req = body;
+    req["auth"] = email_auth(&challenge["session"], sid, secret);
+    s.post(PASSWORD, None, req).await
+}
+
+/// `POST /account/3pid/add` with `sid`, in a UIA session of its own.
+async fn add(
+    s: &TestServer,
+    token: &str,
+    user: &str,
+    sid: &Value,
+    secret: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"sid": sid, "client_secret": secret});
+    let (status, challenge) = s.post(ADD, Some(token), body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    let mut req = body;
+    req["auth"] = TestServer::password_auth(&challenge["session"], user, "gina's password");
+    s.post(ADD, Some(token), req).await
+}
+
+/// An email session is spent by the operation that uses it: a second
+/// password reset, a second 3PID add, or a registration with a session
+/// a 3PID add used, are refused.
+async fn email_session_is_used_once(b: Backend) {
+    let (s, sink) = start(b, |_| {}).await;
+    let (user, token, _) = s.register("gina", "gina's password").await;
+    let sid = validate(&s, &sink, ADD_TOKEN, "gina@example.org", "add").await;
+    let (status, res) = add(&s, &token, &user, &sid, "add").await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    // The same session again, for another add: refused.
+    assert_error(
+        &add(&s, &token, &user, &sid, "add").await,
+        400,
+        "M_THREEPID_AUTH_FAILED",
+    );
+
+    // Password reset: the first works, the second with the same session does not.
+    let sid = validate(&s, &sink, PASSWORD_TOKEN, "gina@example.org", "reset").await;
+    let (status, res) = reset(&s, &sid, "reset", "first new password").await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, again) = reset(&s, &sid, "reset", "second new password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{again}");
+    assert_eq!(again["errcode"], "M_THREEPID_AUTH_FAILED", "{again}");
+    assert_eq!(again["completed"], json!([]), "{again}");
+    assert_eq!(
+        s.try_login(&user, "first new password").await.0,
+        StatusCode::OK
+    );
+    assert_error(
+        &s.try_login(&user, "second new password").await,
+        403,
+        "M_FORBIDDEN",
+    );
+
+    // A registration stage spends it too; re-sending it in the same UIA
+    // session is fine, another registration cannot use it.
+    let sid = validate(&s, &sink, REGISTER_TOKEN, "hank@example.org", "reg").await;
+    let body = json!({"username": "hank", "password": "hank's password"});
+    let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
+    let mut first = body.clone();
+    first["auth"] = email_auth(&challenge["session"], &sid, "reg");
+    let (status, done) = s.post(REGISTER, None, first.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let body = json!({"username": "ivan", "password": "ivan's password"});
+    let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
+    let mut other = body;
+    other["auth"] = email_auth(&challenge["session"], &sid, "reg");
+    let (status, refused) = s.post(REGISTER, None, other).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["errcode"], "M_THREEPID_AUTH_FAILED", "{refused}");
+}
+
+/// A validated session may be used until `validation_token_lifetime` after
+/// its validation, not later (Synapse never expires it).
+async fn validated_email_session_is_usable_for_a_bounded_time(b: Backend) {
+    let (s, sink, clock) = start_with_clock(b).await;
+    let early = validate(&s, &sink, REGISTER_TOKEN, "jo@example.org", "early").await;
+    let late = validate(&s, &sink, REGISTER_TOKEN, "kim@example.org", "late").await;
+    let register = |name: &str, sid: &Value, secret: &str| {
+        let name = name.to_owned();
+        let sid = sid.clone();
+        let secret = secret.to_owned();
+        let s = &s;
+        async move {
+            let body = json!({"username": name, "password": "a password"});
+            let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
+            let mut req = body;
+            req["auth"] = email_auth(&challenge["session"], &sid, &secret);
+            s.post(REGISTER, None, req).await
+        }
+    };
+    clock.advance_ms(HOUR - 1);
+    let (status, done) = register("jo", &early, "early").await;
+    assert_eq!(status, StatusCode::OK, "just inside the hour: {done}");
+    clock.advance_ms(1);
+    let (status, refused) = register("kim", &late, "late").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["errcode"], "M_THREEPID_AUTH_FAILED", "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("expired"),
+        "{refused}"
+    );
+}
+
+/// The link works until `validation_token_lifetime` after its mail; a
+/// resend makes the older link fail; a wrong token fails even once the
+/// session is validated.
+async fn validation_link_expires_and_only_the_latest_works(b: Backend) {
+    let (s, sink, clock) = start_with_clock(b).await;
+    let (status, first) = request_token(&s, REGISTER_TOKEN, "lee@example.org", "sec", 1).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let expired = sink.wait_for(1).await.remove(0);
+    clock.advance_ms(HOUR);
+    let (status, _, page) = follow(&s, &expired).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("Email validation failed"), "{page}");
+
+    // A resend: a new link, the old one still fails.
+    let (_, second) = request_token(&s, REGISTER_TOKEN, "lee@example.org", "sec", 2).await;
+    assert_eq!(first["sid"], second["sid"]);
+    let fresh = sink.wait_for(2).await.remove(1);
+    assert_eq!(follow(&s, &expired).await.0, StatusCode::BAD_REQUEST);
+    clock.advance_ms(HOUR - 1);
+    assert_eq!(follow(&s, &fresh).await.0, StatusCode::OK);
+    // Validated: following it again still says so; the expired one and a
+    // forged token do not.
+    assert_eq!(follow(&s, &fresh).await.0, StatusCode::OK);
+    assert_eq!(follow(&s, &expired).await.0, StatusCode::BAD_REQUEST);
+    let forged = Mail {
+        headers: fresh.headers.clone(),
+        body: fresh.body.replace("token=", "token=x"),
+    };
+    let (status, _, page) = follow(&s, &forged).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("Email validation failed"), "{page}");
+}
+
+/// `next_link_domain_whitelist`: a `next_link` elsewhere is 400
+/// M_INVALID_PARAM on every requestToken; a listed host is redirected to.
+async fn next_link_domain_whitelist_is_honoured(b: Backend) {
+    let (s, sink) = start(b, |c| {
+        c.threepids.next_link_domain_whitelist = Some(vec!["app.example".into()]);
+    })
+    .await;
+    for path in [REGISTER_TOKEN, PASSWORD_TOKEN, ADD_TOKEN] {
+        for link in [
+            "https://evil.example/x",
+            "https://app.example.evil.example/",
+        ] {
+            let body = json!({"client_secret": "w", "email": "w@example.org", "send_attempt": 1, "next_link": link});
+            assert_error(&s.post(path, None, body).await, 400, "M_INVALID_PARAM");
+        }
+    }
+    let link = "https://APP.example/done";
+    let body = json!({"client_secret": "w", "email": "w@example.org", "send_attempt": 1, "next_link": link});
+    let (status, res) = s.post(REGISTER_TOKEN, None, body).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let mail = sink.wait_for(1).await.remove(0);
+    let (status, location, _) = follow(&s, &mail).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(location.as_deref(), Some(link));
+    s.stop().await;
+
+    // An empty list: no next_link at all; requests without one still work.
+    let (s, _sink) = start(b, |c| c.threepids.next_link_domain_whitelist = Some(vec![])).await;
+    let body = json!({"client_secret": "w", "email": "w@example.org", "send_attempt": 1, "next_link": BASE});
+    assert_error(
+        &s.post(REGISTER_TOKEN, None, body).await,
+        400,
+        "M_INVALID_PARAM",
+    );
+    let (status, res) = request_token(&s, REGISTER_TOKEN, "w@example.org", "w", 1).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
 }

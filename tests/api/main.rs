@@ -32,6 +32,7 @@ mod register;
 mod registration_tokens;
 mod rest_provider;
 mod seed_request_auth;
+mod sessions_and_tokens;
 mod smtp;
 mod sso;
 mod sso_cache;

@@ -141,7 +141,7 @@ impl Auth {
         &self,
         login_type: &str,
         submission: &Map<String, Value>,
-        device_id: Option<String>,
+        device_id: Option<crate::auth::identifiers::DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
         let found = match &self.providers.jwt {

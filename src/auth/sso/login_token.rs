@@ -60,7 +60,7 @@ impl Auth {
     pub async fn login_with_token(
         &self,
         token: &str,
-        device_id: Option<String>,
+        device_id: Option<crate::auth::identifiers::DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
         let consumed = self

@@ -1,6 +1,6 @@
 //! `GET /login` (the flows) and `POST /login`.
 
-use crate::auth::identifiers::parse_identifier;
+use crate::auth::identifiers::{parse_identifier, DeviceId};
 use crate::auth::login::APP_SERVICE_LOGIN_TYPE;
 use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::Session;
@@ -48,6 +48,11 @@ pub async fn login(
     body: JsonObject,
 ) -> Result<Json<Value>> {
     let fields: LoginBody = body.parse()?;
+    // Every login type checks its device the same way, before anything else.
+    let device_id = fields.device_id.map(DeviceId::parse).transpose()?;
+    if let Some(name) = &fields.initial_device_display_name {
+        crate::auth::check_device_display_name(name)?;
+    }
     let as_token = match fields.kind.as_str() {
         APP_SERVICE_LOGIN_TYPE => access_token_from(&headers, &uri).ok(),
         _ => None,
@@ -67,14 +72,14 @@ pub async fn login(
                     token.as_deref(),
                     ip.as_deref(),
                     &identifier,
-                    fields.device_id,
+                    device_id,
                     fields.initial_device_display_name.as_deref(),
                 )
                 .await?;
             Ok(Json(session_json(&state, &session)))
         }
         LOGIN_TYPE_TOKEN if state.auth.login_token_enabled() => {
-            let session = super::sso::login_with_token(&state, &body, fields.device_id).await?;
+            let session = super::sso::login_with_token(&state, &body, device_id).await?;
             Ok(Json(session_json(&state, &session)))
         }
         // m.login.password and the providers' types.
@@ -84,7 +89,7 @@ pub async fn login(
                 .login(
                     other,
                     &body.0,
-                    fields.device_id,
+                    device_id,
                     fields.initial_device_display_name.as_deref(),
                 )
                 .await?;
@@ -93,12 +98,17 @@ pub async fn login(
     }
 }
 
-/// The body of a successful login or registration.
+/// The body of a successful login or registration; `expires_in_ms` when
+/// the token expires (`session_lifetime`), as Synapse sends it.
 pub fn session_json(state: &AppState, session: &Session) -> Value {
-    json!({
+    let mut body = json!({
         "user_id": session.user_id,
         "access_token": session.access_token.expose(),
         "device_id": session.device_id,
         "home_server": state.auth.server_name(),
-    })
+    });
+    if let Some(until) = session.valid_until_ms {
+        body["expires_in_ms"] = json!((until - state.auth.clock.now_ms()).max(0));
+    }
+    body
 }

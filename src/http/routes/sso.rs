@@ -422,7 +422,7 @@ fn error_response(e: Error) -> Response {
 pub async fn login_with_token(
     state: &AppState,
     body: &crate::http::extract::JsonObject,
-    device_id: Option<String>,
+    device_id: Option<crate::auth::identifiers::DeviceId>,
 ) -> Result<crate::auth::Session> {
     let token = match body.0.get("token") {
         Some(Value::String(t)) => t.clone(),

@@ -134,6 +134,12 @@ impl Error {
     pub fn missing_token(message: impl Into<String>) -> Self {
         Self::new(401, ErrCode::MissingToken, message)
     }
+    /// 429 M_LIMIT_EXCEEDED with `retry_after_ms`; rendered with a
+    /// `Retry-After` header in whole seconds, rounded up.
+    pub fn limit_exceeded(retry_after_ms: u64) -> Self {
+        Self::new(429, ErrCode::LimitExceeded, "Too Many Requests")
+            .with_extra("retry_after_ms", retry_after_ms)
+    }
     pub fn unknown_token(soft_logout: bool) -> Self {
         Self::new(401, ErrCode::UnknownToken, "Invalid access token passed.")
             .with_extra("soft_logout", soft_logout)

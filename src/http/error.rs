@@ -1,7 +1,7 @@
 //! Rendering [`Error`] as the Matrix JSON error.
 
 use crate::error::Error;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -15,12 +15,24 @@ impl IntoResponse for Error {
                 message,
                 extra,
             } => {
+                // A 429 that says when to come back says it in the header
+                // too, in whole seconds rounded up.
+                let retry_after = (status == 429)
+                    .then(|| extra.get("retry_after_ms").and_then(Value::as_u64))
+                    .flatten()
+                    .map(|ms| ms.div_ceil(1000));
                 let mut body = Map::new();
                 body.insert("errcode".into(), json!(errcode.as_str()));
                 body.insert("error".into(), json!(message));
                 body.extend(extra);
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-                (status, Json(Value::Object(body))).into_response()
+                let mut response = (status, Json(Value::Object(body))).into_response();
+                if let Some(secs) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                response
             }
             Error::AuthRequired(body) => {
                 (StatusCode::UNAUTHORIZED, Json(Value::Object(*body))).into_response()
@@ -31,5 +43,22 @@ impl IntoResponse for Error {
             )
                 .into_response(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_exceeded_has_retry_after_in_whole_seconds_rounded_up() {
+        for (ms, secs) in [(1, "1"), (1000, "1"), (1001, "2"), (0, "0")] {
+            let r = Error::limit_exceeded(ms).into_response();
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(r.headers()[header::RETRY_AFTER], secs, "{ms} ms");
+        }
+        // Other errors carry no Retry-After.
+        let r = Error::forbidden("no").into_response();
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -1,0 +1,156 @@
+//! Work an anonymous request can force (issue 11, section 2): password
+//! hashing is queued and bounded, abandoned work is dropped, overlong
+//! passwords cost nothing; registration sessions keep a bounded amount;
+//! expired state is swept; client-IP rows are bounded; the HTTP server
+//! times out slow headers, caps connections and stops within a deadline.
+
+use crate::both;
+use crate::support::{assert_error, Backend, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+both!(
+    an_overlong_password_flood_costs_no_hashing,
+    abandoned_logins_leave_no_hashing_behind,
+    a_full_hashing_queue_answers_429_with_retry_after,
+);
+
+const LOGIN: &str = "/_matrix/client/v3/login";
+
+fn login_body(user: &str, password: &str) -> Value {
+    json!({
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user},
+        "password": password,
+    })
+}
+
+async fn an_overlong_password_flood_costs_no_hashing(b: Backend) {
+    let s = TestServer::start_with(b, |c| {
+        c.mxauth.max_request_body_bytes = 1 << 20;
+        c.mxauth.password_hashing_concurrency = 2;
+    })
+    .await;
+    s.register("alice", "the right password").await;
+    // Synapse's limit is 512 characters; one more is refused like a wrong password.
+    let got = s.try_login("alice", &"p".repeat(513)).await;
+    assert_error(&got, 403, "M_FORBIDDEN");
+    assert_eq!(got.1["error"], "Invalid username or password");
+
+    let before = s.auth.hasher.hashes_computed();
+    // 300 logins at once, each with a password of most of a megabyte.
+    let password = "p".repeat(900 * 1024);
+    let url = format!("{}{LOGIN}", s.base);
+    let mut flood = Vec::new();
+    for i in 0..300 {
+        let client = s.raw().clone();
+        let body = login_body(if i % 2 == 0 { "alice" } else { "nobody" }, &password);
+        let url = url.clone();
+        flood.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    for f in flood {
+        let status = f.await.unwrap().expect("answered");
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        s.auth.hasher.hashes_computed(),
+        before,
+        "an overlong password is refused before any hashing"
+    );
+    // And the server answers a normal login at once.
+    let started = Instant::now();
+    s.login("alice", "the right password").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a login after the flood took {:?}",
+        started.elapsed()
+    );
+}
+
+async fn abandoned_logins_leave_no_hashing_behind(b: Backend) {
+    let s = TestServer::start_with(b, |c| c.mxauth.password_hashing_concurrency = 2).await;
+    s.register("alice", "the right password").await;
+    let before = s.auth.hasher.hashes_computed();
+    // 200 clients that give up after a few milliseconds.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let url = format!("{}{LOGIN}", s.base);
+    let mut abandoned = Vec::new();
+    for _ in 0..200 {
+        let client = impatient.clone();
+        let url = url.clone();
+        abandoned.push(tokio::spawn(async move {
+            let _ = client
+                .post(url)
+                .json(&login_body("alice", "a wrong password"))
+                .send()
+                .await;
+        }));
+    }
+    for a in abandoned {
+        a.await.unwrap();
+    }
+    // A login now is served after whatever work was left queued.
+    s.login("alice", "the right password").await;
+    let abandoned_work = s.auth.hasher.hashes_computed() - before - 1;
+    // At most what was running when the clients left (2 threads, and
+    // perhaps a second round taken as they were leaving); not ~140.
+    assert!(
+        abandoned_work <= 4,
+        "{abandoned_work} hashes computed for clients that had gone"
+    );
+}
+
+async fn a_full_hashing_queue_answers_429_with_retry_after(b: Backend) {
+    let s = TestServer::start_with(b, |c| c.mxauth.password_hashing_concurrency = 1).await;
+    let url = format!("{}{LOGIN}", s.base);
+    let mut logins = Vec::new();
+    for _ in 0..150 {
+        let client = s.raw().clone();
+        let url = url.clone();
+        logins.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .json(&login_body("nobody", "a password"))
+                .send()
+                .await
+                .expect("answered");
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status(), retry_after, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let (mut refused, mut hashed) = (0, 0);
+    for l in logins {
+        let (status, retry_after, body) = l.await.unwrap();
+        match status {
+            StatusCode::FORBIDDEN => hashed += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                refused += 1;
+                assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED", "{body}");
+                let ms = body["retry_after_ms"].as_u64().expect("retry_after_ms");
+                assert!(ms > 0, "{body}");
+                let secs: u64 = retry_after.expect("Retry-After").parse().unwrap();
+                assert_eq!(secs, ms.div_ceil(1000), "{body}");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(refused > 0, "no login was refused ({hashed} hashed)");
+    assert!(
+        hashed >= 1 + mxauth::auth::password::MAX_WAITING_HASHES,
+        "{hashed} hashed"
+    );
+}

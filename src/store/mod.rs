@@ -215,7 +215,9 @@ pub trait Store: SsoStore + Send + Sync + 'static {
     async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()>;
 
     // --- client IPs and monthly active users
-    /// Upserts a batch of client-IP sightings; a later `last_seen` wins.
+    /// Upserts a batch of client-IP sightings, one row per (user, token,
+    /// address); a later `last_seen` wins, with its user agent and device.
+    /// A row the database refuses is skipped (and logged), not the batch.
     async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()>;
     /// Every recorded sighting of the user, newest first.
     async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>>;
@@ -407,14 +409,15 @@ pub struct DeviceSeen {
     pub ip: Option<String>,
 }
 
-/// One client-IP sighting (Synapse's `user_ips` row).
+/// One client-IP sighting (Synapse's `user_ips` row), keyed by user,
+/// token and address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIpSeen {
     pub user_id: String,
     /// The access token's row id; -1 for an application service's as_token.
     pub token_id: i64,
     pub ip: String,
-    /// Empty when the client sent none.
+    /// The latest seen; empty when the client sent none.
     pub user_agent: String,
     pub device_id: Option<String>,
     pub last_seen: i64,

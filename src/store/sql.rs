@@ -656,27 +656,56 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all)]
+            /// One transaction for the batch; if it fails, each row on its
+            /// own, so that a row the database refuses costs only itself.
+            #[tracing::instrument(skip_all, fields(count = seen.len()))]
             async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
-                for s in seen {
-                    sqlx::query(
-                        "INSERT INTO user_ips (user_id, token_id, ip, user_agent, device_id, last_seen) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (user_id, token_id, ip, user_agent) DO UPDATE \
-                         SET last_seen = excluded.last_seen, device_id = excluded.device_id \
-                         WHERE user_ips.last_seen < excluded.last_seen",
-                    )
-                    .bind(&s.user_id)
-                    .bind(s.token_id)
-                    .bind(&s.ip)
-                    .bind(&s.user_agent)
-                    .bind(&s.device_id)
-                    .bind(s.last_seen)
-                    .execute(&mut *tx)
-                    .await?;
+                const UPSERT: &str = "INSERT INTO user_ips \
+                     (user_id, token_id, ip, user_agent, device_id, last_seen) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (user_id, token_id, ip) DO UPDATE \
+                     SET last_seen = excluded.last_seen, device_id = excluded.device_id, \
+                     user_agent = excluded.user_agent \
+                     WHERE user_ips.last_seen < excluded.last_seen";
+                let batch = async {
+                    let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                    for s in seen {
+                        sqlx::query(UPSERT)
+                            .bind(&s.user_id)
+                            .bind(s.token_id)
+                            .bind(&s.ip)
+                            .bind(&s.user_agent)
+                            .bind(&s.device_id)
+                            .bind(s.last_seen)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await
+                };
+                match batch.await {
+                    Ok(()) => return Ok(()),
+                    // The database is unreachable: no row would do better.
+                    Err(e) if !matches!(e, sqlx::Error::Database(_)) => return Err(e.into()),
+                    Err(e) => tracing::warn!("a client-IP batch failed, writing its rows one by one: {e}"),
                 }
-                tx.commit().await?;
+                for s in seen {
+                    let one = sqlx::query(UPSERT)
+                        .bind(&s.user_id)
+                        .bind(s.token_id)
+                        .bind(&s.ip)
+                        .bind(&s.user_agent)
+                        .bind(&s.device_id)
+                        .bind(s.last_seen)
+                        .execute(&self.pool)
+                        .await;
+                    match one {
+                        Ok(_) => {}
+                        Err(e @ sqlx::Error::Database(_)) => {
+                            tracing::warn!(user_id = %s.user_id, "a client-IP row was refused: {e}");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 Ok(())
             }
 
@@ -684,7 +713,7 @@ macro_rules! sql_store {
             async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>> {
                 let rows = sqlx::query(
                     "SELECT user_id, token_id, ip, user_agent, device_id, last_seen FROM user_ips \
-                     WHERE user_id = $1 ORDER BY last_seen DESC, token_id, ip, user_agent",
+                     WHERE user_id = $1 ORDER BY last_seen DESC, token_id, ip",
                 )
                 .bind(user_id)
                 .fetch_all(&self.pool)

@@ -14,6 +14,8 @@ both!(
     an_overlong_password_flood_costs_no_hashing,
     abandoned_logins_leave_no_hashing_behind,
     a_full_hashing_queue_answers_429_with_retry_after,
+    a_long_user_agent_costs_no_one_their_client_ips,
+    one_client_ip_row_per_address_with_the_latest_agent,
 );
 
 const LOGIN: &str = "/_matrix/client/v3/login";
@@ -153,4 +155,65 @@ async fn a_full_hashing_queue_answers_429_with_retry_after(b: Backend) {
         hashed >= 1 + mxauth::auth::password::MAX_WAITING_HASHES,
         "{hashed} hashed"
     );
+}
+
+const WHOAMI: &str = "/_matrix/client/v3/account/whoami";
+
+/// `n` characters that do not compress (an index entry of them stays big).
+fn incompressible(n: usize) -> String {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 90) as u8)
+        })
+        .collect()
+}
+
+async fn a_long_user_agent_costs_no_one_their_client_ips(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (alice, alice_token, _) = s.register("alice", "a password").await;
+    let (bob, bob_token, _) = s.register("bob", "a password").await;
+    let long = incompressible(3 * 1024);
+    s.get_as(WHOAMI, &alice_token, "Alice/1.0").await;
+    let (status, _) = s.get_as(WHOAMI, &bob_token, &long).await;
+    assert_eq!(status, StatusCode::OK);
+    s.auth.usage.flush().await;
+    let rows = |user: &str| format!("SELECT COUNT(*) FROM user_ips WHERE user_id = '{user}'");
+    assert_eq!(crate::support::db_i64(&s.db, &rows(&alice)).await, 1);
+    assert_eq!(crate::support::db_i64(&s.db, &rows(&bob)).await, 1);
+    // Bob's agent is kept, cut to 512 characters.
+    let kept = crate::support::db_i64(
+        &s.db,
+        &format!(
+            "SELECT CAST(MAX(LENGTH(user_agent)) AS BIGINT) FROM user_ips WHERE user_id = '{bob}'"
+        ),
+    )
+    .await;
+    assert_eq!(kept, 512);
+}
+
+async fn one_client_ip_row_per_address_with_the_latest_agent(b: Backend) {
+    let s = TestServer::start(b).await;
+    let admin = s.register_admin("admin").await;
+    let (alice, token, device) = s.register("alice", "a password").await;
+    s.get_as(WHOAMI, &token, "Old/1.0").await;
+    s.get_as(WHOAMI, &token, "New/2.0").await;
+    s.auth.usage.flush().await;
+    let count = format!("SELECT COUNT(*) FROM user_ips WHERE user_id = '{alice}'");
+    assert_eq!(crate::support::db_i64(&s.db, &count).await, 1);
+    let latest = format!(
+        "SELECT COUNT(*) FROM user_ips WHERE user_id = '{alice}' AND user_agent = 'New/2.0'"
+    );
+    assert_eq!(crate::support::db_i64(&s.db, &latest).await, 1);
+    // Whois shows the one connection with the latest agent.
+    let (status, w) = s
+        .get(&format!("/_synapse/admin/v1/whois/{alice}"), Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    let connections = &w["devices"][&device]["sessions"][0]["connections"];
+    assert_eq!(connections.as_array().unwrap().len(), 1, "{w}");
+    assert_eq!(connections[0]["user_agent"], "New/2.0", "{w}");
 }

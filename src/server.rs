@@ -146,7 +146,8 @@ impl Server {
 }
 
 /// Flushes last-used times and client IPs, sweeps expired UIA sessions,
-/// prunes old client IPs and reaps monthly-active users, on timers.
+/// SSO state, shared-secret nonces and email validation sessions, prunes
+/// old client IPs and reaps monthly-active users, on timers.
 async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool>) {
     if let Err(e) = auth.initialise_reserved_users().await {
         tracing::warn!("could not count the reserved users as active: {e:?}");
@@ -191,6 +192,12 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
                 }
                 if let Err(e) = auth.sweep_sso().await {
                     tracing::warn!("could not sweep SSO state: {e}");
+                }
+                if let Err(e) = auth.sweep_registration_nonces().await {
+                    tracing::warn!("could not sweep registration nonces: {e}");
+                }
+                if let Err(e) = auth.sweep_threepid_sessions().await {
+                    tracing::warn!("could not sweep email validation sessions: {e}");
                 }
             }
             _ = stop.changed() => return,

@@ -177,6 +177,10 @@ pub trait Store: SsoStore + Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Marks the session validated at `ts` unless it already is.
     async fn set_threepid_session_validated(&self, session_id: &str, ts: i64) -> StoreResult<()>;
+    /// Deletes validation sessions that can no longer be used: never
+    /// validated and their token expired at or before `now`, or validated
+    /// at or before `validated_before`. Returns how many went.
+    async fn sweep_threepid_sessions(&self, now: i64, validated_before: i64) -> StoreResult<u64>;
 
     // --- devices
     /// Creates the device unless it exists (an existing one is kept as is).
@@ -349,6 +353,10 @@ pub trait Store: SsoStore + Send + Sync + 'static {
     /// Consumes the nonce: `true` if it existed and was created at or after
     /// `not_before_ts`. A nonce is consumed whatever the answer.
     async fn take_registration_nonce(&self, nonce: &str, not_before_ts: i64) -> StoreResult<bool>;
+    /// Deletes nonces created before `before_ts`; returns how many went.
+    async fn sweep_registration_nonces(&self, before_ts: i64) -> StoreResult<u64>;
+    /// Keeps only the `keep` newest nonces; returns how many went.
+    async fn trim_registration_nonces(&self, keep: i64) -> StoreResult<u64>;
 }
 
 /// A registration token (Synapse's shape).

@@ -518,6 +518,20 @@ macro_rules! sql_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn sweep_threepid_sessions(&self, now: i64, validated_before: i64) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM threepid_validation_sessions \
+                     WHERE (validated_at IS NULL AND token_expires_at <= $1) \
+                     OR validated_at <= $2",
+                )
+                .bind(now)
+                .bind(validated_before)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn ensure_device(
                 &self,
                 user_id: &str,
@@ -1322,6 +1336,30 @@ macro_rules! sql_store {
                     }
                     None => Ok(false),
                 }
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn sweep_registration_nonces(&self, before_ts: i64) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM registration_nonces WHERE created_ts < $1")
+                    .bind(before_ts)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn trim_registration_nonces(&self, keep: i64) -> StoreResult<u64> {
+                // Oldest first, at most a batch a call (one call per nonce
+                // made keeps the count at `keep`).
+                let done = sqlx::query(
+                    "DELETE FROM registration_nonces WHERE nonce IN \
+                     (SELECT nonce FROM registration_nonces \
+                      ORDER BY created_ts DESC, nonce DESC LIMIT 1000 OFFSET $1)",
+                )
+                .bind(keep)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
             }
         }
     };

@@ -5,9 +5,11 @@
 //! times out slow headers, caps connections and stops within a deadline.
 
 use crate::both;
-use crate::support::{assert_error, Backend, TestServer};
+use crate::support::{assert_error, db_exec, db_i64, fresh_database, Backend, TestServer};
+use mxauth::clock::MockClock;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 both!(
@@ -16,6 +18,10 @@ both!(
     a_full_hashing_queue_answers_429_with_retry_after,
     a_long_user_agent_costs_no_one_their_client_ips,
     one_client_ip_row_per_address_with_the_latest_agent,
+    expired_nonces_are_swept,
+    outstanding_nonces_are_capped_oldest_first,
+    expired_email_validation_sessions_are_swept,
+    expired_sso_state_is_swept,
 );
 
 const LOGIN: &str = "/_matrix/client/v3/login";
@@ -216,4 +222,132 @@ async fn one_client_ip_row_per_address_with_the_latest_agent(b: Backend) {
     let connections = &w["devices"][&device]["sessions"][0]["connections"];
     assert_eq!(connections.as_array().unwrap().len(), 1, "{w}");
     assert_eq!(connections[0]["user_agent"], "New/2.0", "{w}");
+}
+
+const T0: i64 = 1_700_000_000_000;
+const NONCE: &str = "/_synapse/admin/v1/register";
+
+async fn with_clock(b: Backend) -> (TestServer, Arc<MockClock>) {
+    let db = Arc::new(fresh_database(b).await);
+    let clock = Arc::new(MockClock::new(T0));
+    let s = TestServer::start_on_with_clock(db, clock.clone(), |_| {}).await;
+    (s, clock)
+}
+
+async fn expired_nonces_are_swept(b: Backend) {
+    let (s, clock) = with_clock(b).await;
+    for _ in 0..3 {
+        let (status, _) = s.get(NONCE, None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let count = "SELECT COUNT(*) FROM registration_nonces";
+    assert_eq!(db_i64(&s.db, count).await, 3);
+    clock.advance_ms(mxauth::auth::admin::NONCE_LIFETIME_MS);
+    assert_eq!(s.auth.sweep_registration_nonces().await.unwrap(), 0);
+    assert_eq!(db_i64(&s.db, count).await, 3, "still usable");
+    clock.advance_ms(1);
+    assert_eq!(s.auth.sweep_registration_nonces().await.unwrap(), 3);
+    assert_eq!(db_i64(&s.db, count).await, 0);
+}
+
+async fn outstanding_nonces_are_capped_oldest_first(b: Backend) {
+    let (s, clock) = with_clock(b).await;
+    let max = mxauth::auth::admin::MAX_OUTSTANDING_NONCES;
+    let (_, first) = s.get(NONCE, None).await;
+    clock.advance_ms(1);
+    for _ in 0..(max + 10) / 50 {
+        let mut batch = Vec::new();
+        for _ in 0..50 {
+            let client = s.raw().clone();
+            let url = format!("{}{NONCE}", s.base);
+            batch.push(tokio::spawn(async move {
+                client.get(url).send().await.unwrap().status()
+            }));
+        }
+        for n in batch {
+            assert_eq!(n.await.unwrap(), StatusCode::OK);
+        }
+    }
+    clock.advance_ms(1);
+    let (_, last) = s.get(NONCE, None).await;
+    assert_eq!(
+        db_i64(&s.db, "SELECT COUNT(*) FROM registration_nonces").await,
+        max
+    );
+    let remains = |n: &Value| {
+        format!(
+            "SELECT COUNT(*) FROM registration_nonces WHERE nonce = '{}'",
+            n["nonce"].as_str().unwrap()
+        )
+    };
+    assert_eq!(db_i64(&s.db, &remains(&first)).await, 0, "the oldest went");
+    assert_eq!(db_i64(&s.db, &remains(&last)).await, 1, "the newest stays");
+}
+
+async fn expired_email_validation_sessions_are_swept(b: Backend) {
+    let (s, clock) = with_clock(b).await;
+    let blob = match b {
+        Backend::Sqlite => "X'00'",
+        Backend::Postgres => "'\\x00'::bytea",
+    };
+    let hour = 3_600_000;
+    let row = |id: &str, validated: &str, expires: i64| {
+        format!(
+            "INSERT INTO threepid_validation_sessions (session_id, medium, address, \
+             client_secret, last_send_attempt, validated_at, token_hash, token_expires_at, \
+             next_link, created_at) VALUES ('{id}', 'email', '{id}@example.org', 'secret', 1, \
+             {validated}, {blob}, {expires}, NULL, {T0});"
+        )
+    };
+    db_exec(
+        &s.db,
+        &[
+            row("link_expires_soon", "NULL", T0 + 10),
+            row("link_expires_in_an_hour", "NULL", T0 + hour),
+            row("validated", &T0.to_string(), T0 + hour),
+        ]
+        .concat(),
+    )
+    .await;
+    let count = "SELECT COUNT(*) FROM threepid_validation_sessions";
+    assert_eq!(s.auth.sweep_threepid_sessions().await.unwrap(), 0);
+    clock.advance_ms(10);
+    assert_eq!(s.auth.sweep_threepid_sessions().await.unwrap(), 1);
+    clock.advance_ms(hour);
+    assert_eq!(s.auth.sweep_threepid_sessions().await.unwrap(), 1);
+    assert_eq!(db_i64(&s.db, count).await, 1, "the validated one stays");
+    // A validated session goes once no UIA session could still use it.
+    clock.advance_ms(48 * hour);
+    assert_eq!(s.auth.sweep_threepid_sessions().await.unwrap(), 1);
+    assert_eq!(db_i64(&s.db, count).await, 0);
+}
+
+async fn expired_sso_state_is_swept(b: Backend) {
+    let (s, clock) = with_clock(b).await;
+    let blob = match b {
+        Backend::Sqlite => "X'00'",
+        Backend::Postgres => "'\\x00'::bytea",
+    };
+    let expires = T0 + 600_000;
+    db_exec(
+        &s.db,
+        &format!(
+            "INSERT INTO sso_sessions (state, idp_id, nonce, code_verifier, \
+             client_redirect_url, browser_binding_hash, ui_auth_session_id, created_ts, \
+             expires_ts) VALUES ('state', 'oidc', 'n', NULL, 'https://app.example/', {blob}, \
+             NULL, {T0}, {expires}); \
+             INSERT INTO sso_pending_registrations (session_id, idp_id, external_id, \
+             suggested_localpart, display_name, email, client_redirect_url, \
+             browser_binding_hash, expires_ts) VALUES ('pending', 'oidc', 'sub', NULL, NULL, \
+             NULL, 'https://app.example/', {blob}, {expires});"
+        ),
+    )
+    .await;
+    let count = "SELECT (SELECT COUNT(*) FROM sso_sessions) + \
+                 (SELECT COUNT(*) FROM sso_pending_registrations)";
+    s.auth.sweep_sso().await.unwrap();
+    assert_eq!(db_i64(&s.db, count).await, 2);
+    clock.advance_ms(600_000);
+    s.auth.sweep_sso().await.unwrap();
+    assert_eq!(db_i64(&s.db, count).await, 0);
 }

@@ -22,6 +22,10 @@ both!(
     outstanding_nonces_are_capped_oldest_first,
     expired_email_validation_sessions_are_swept,
     expired_sso_state_is_swept,
+    an_oversized_registration_body_is_refused_with_413,
+    a_registration_replay_mints_nothing_once_logged_out,
+    a_registration_replay_mints_nothing_after_a_password_change,
+    a_registration_replay_mints_nothing_after_deactivation,
 );
 
 const LOGIN: &str = "/_matrix/client/v3/login";
@@ -243,10 +247,10 @@ async fn expired_nonces_are_swept(b: Backend) {
     let count = "SELECT COUNT(*) FROM registration_nonces";
     assert_eq!(db_i64(&s.db, count).await, 3);
     clock.advance_ms(mxauth::auth::admin::NONCE_LIFETIME_MS);
-    assert_eq!(s.auth.sweep_registration_nonces().await.unwrap(), 0);
+    s.auth.sweep_registration_nonces().await.unwrap();
     assert_eq!(db_i64(&s.db, count).await, 3, "still usable");
     clock.advance_ms(1);
-    assert_eq!(s.auth.sweep_registration_nonces().await.unwrap(), 3);
+    s.auth.sweep_registration_nonces().await.unwrap();
     assert_eq!(db_i64(&s.db, count).await, 0);
 }
 
@@ -309,16 +313,19 @@ async fn expired_email_validation_sessions_are_swept(b: Backend) {
         .concat(),
     )
     .await;
+    // (Counted in the database: the server's own sweep may run meanwhile.)
     let count = "SELECT COUNT(*) FROM threepid_validation_sessions";
-    assert_eq!(s.auth.sweep_threepid_sessions().await.unwrap(), 0);
+    s.auth.sweep_threepid_sessions().await.unwrap();
+    assert_eq!(db_i64(&s.db, count).await, 3);
     clock.advance_ms(10);
-    assert_eq!(s.auth.sweep_threepid_sessions().await.unwrap(), 1);
+    s.auth.sweep_threepid_sessions().await.unwrap();
+    assert_eq!(db_i64(&s.db, count).await, 2, "the expired link went");
     clock.advance_ms(hour);
-    assert_eq!(s.auth.sweep_threepid_sessions().await.unwrap(), 1);
+    s.auth.sweep_threepid_sessions().await.unwrap();
     assert_eq!(db_i64(&s.db, count).await, 1, "the validated one stays");
     // A validated session goes once no UIA session could still use it.
     clock.advance_ms(48 * hour);
-    assert_eq!(s.auth.sweep_threepid_sessions().await.unwrap(), 1);
+    s.auth.sweep_threepid_sessions().await.unwrap();
     assert_eq!(db_i64(&s.db, count).await, 0);
 }
 
@@ -350,4 +357,132 @@ async fn expired_sso_state_is_swept(b: Backend) {
     clock.advance_ms(600_000);
     s.auth.sweep_sso().await.unwrap();
     assert_eq!(db_i64(&s.db, count).await, 0);
+}
+
+const REGISTER: &str = "/_matrix/client/v3/register";
+
+async fn an_oversized_registration_body_is_refused_with_413(b: Backend) {
+    let s = TestServer::start(b).await;
+    let sessions = "SELECT COUNT(*) FROM uia_sessions";
+    let before = s.auth.hasher.hashes_computed();
+    // A big extra key in the first step: nothing kept, nothing hashed.
+    let big = json!({"username": "big", "password": "a password", "junk": "j".repeat(60_000)});
+    assert_error(&s.post(REGISTER, None, big).await, 413, "M_TOO_LARGE");
+    // A long query string counts too.
+    let long_uri = format!("{REGISTER}?x={}", "q".repeat(5000));
+    assert_error(
+        &s.post(
+            &long_uri,
+            None,
+            json!({"username": "big", "password": "a password"}),
+        )
+        .await,
+        413,
+        "M_TOO_LARGE",
+    );
+    assert_eq!(db_i64(&s.db, sessions).await, 0);
+    assert_eq!(s.auth.hasher.hashes_computed(), before);
+    // Growing a session with later requests is refused the same way.
+    let body = json!({"username": "grows", "password": "a password"});
+    let (status, challenge) = s.post(REGISTER, None, body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    let more = json!({
+        "username": "grows", "password": "a password", "junk": "j".repeat(5000),
+        "auth": {"session": challenge["session"]},
+    });
+    assert_error(&s.post(REGISTER, None, more).await, 413, "M_TOO_LARGE");
+    // The session itself goes on, as it was.
+    let (status, done) = s
+        .post(
+            REGISTER,
+            None,
+            json!({"username": "grows", "password": "a password",
+                   "auth": {"type": "m.login.dummy", "session": challenge["session"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    // A registration with every usual field at its longest fits.
+    let full = json!({"username": "u".repeat(200), "password": "a password",
+                      "device_id": "D".repeat(512),
+                      "initial_device_display_name": "\u{e9}".repeat(100)});
+    let (status, challenge) = s.post(REGISTER, None, full).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+}
+
+/// Registers `localpart` through UIA and returns (the finishing request's
+/// body, to replay, and its answer).
+async fn register_keeping_the_request(s: &TestServer, localpart: &str) -> (Value, Value) {
+    let body = json!({"username": localpart, "password": "a password"});
+    let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
+    let mut done = body;
+    done["auth"] = json!({"type": "m.login.dummy", "session": challenge["session"]});
+    let (status, first) = s.post(REGISTER, None, done.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    // Until something ends that login, a replay logs in again on the same device.
+    let (status, again) = s.post(REGISTER, None, done.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["user_id"], first["user_id"]);
+    assert_eq!(again["device_id"], first["device_id"]);
+    (done, first)
+}
+
+async fn a_registration_replay_mints_nothing_once_logged_out(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (replay, first) = register_keeping_the_request(&s, "alice").await;
+    let token = first["access_token"].as_str().unwrap();
+    let (status, _) = s
+        .post("/_matrix/client/v3/logout", Some(token), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let tokens = "SELECT COUNT(*) FROM access_tokens";
+    let before = db_i64(&s.db, tokens).await;
+    assert_error(&s.post(REGISTER, None, replay).await, 403, "M_FORBIDDEN");
+    assert_eq!(db_i64(&s.db, tokens).await, before, "no token minted");
+}
+
+async fn a_registration_replay_mints_nothing_after_a_password_change(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (replay, first) = register_keeping_the_request(&s, "alice").await;
+    let token = first["access_token"].as_str().unwrap();
+    let change = json!({"new_password": "another password", "logout_devices": false});
+    let (status, challenge) = s
+        .post(
+            "/_matrix/client/v3/account/password",
+            Some(token),
+            change.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    let mut change = change;
+    change["auth"] = TestServer::password_auth(&challenge["session"], "alice", "a password");
+    let (status, res) = s
+        .post("/_matrix/client/v3/account/password", Some(token), change)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let tokens = "SELECT COUNT(*) FROM access_tokens";
+    let before = db_i64(&s.db, tokens).await;
+    assert_error(&s.post(REGISTER, None, replay).await, 403, "M_FORBIDDEN");
+    assert_eq!(db_i64(&s.db, tokens).await, before, "no token minted");
+}
+
+async fn a_registration_replay_mints_nothing_after_deactivation(b: Backend) {
+    let s = TestServer::start(b).await;
+    let (replay, first) = register_keeping_the_request(&s, "alice").await;
+    let token = first["access_token"].as_str().unwrap();
+    let (status, challenge) = s
+        .post(
+            "/_matrix/client/v3/account/deactivate",
+            Some(token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    let body =
+        json!({"auth": TestServer::password_auth(&challenge["session"], "alice", "a password")});
+    let (status, res) = s
+        .post("/_matrix/client/v3/account/deactivate", Some(token), body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_error(&s.post(REGISTER, None, replay).await, 403, "M_FORBIDDEN");
+    assert_eq!(db_i64(&s.db, "SELECT COUNT(*) FROM access_tokens").await, 0);
 }

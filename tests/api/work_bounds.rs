@@ -26,6 +26,9 @@ both!(
     a_registration_replay_mints_nothing_once_logged_out,
     a_registration_replay_mints_nothing_after_a_password_change,
     a_registration_replay_mints_nothing_after_deactivation,
+    a_partial_request_head_is_cut_off_after_the_timeout,
+    connections_beyond_the_cap_wait_for_a_free_slot,
+    a_held_connection_cannot_keep_the_server_from_stopping_and_flushing,
 );
 
 const LOGIN: &str = "/_matrix/client/v3/login";
@@ -485,4 +488,96 @@ async fn a_registration_replay_mints_nothing_after_deactivation(b: Backend) {
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_error(&s.post(REGISTER, None, replay).await, 403, "M_FORBIDDEN");
     assert_eq!(db_i64(&s.db, "SELECT COUNT(*) FROM access_tokens").await, 0);
+}
+
+const VERSIONS: &str = "/_matrix/client/versions";
+
+async fn a_partial_request_head_is_cut_off_after_the_timeout(b: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start_with(b, |c| c.mxauth.header_read_timeout_ms = 300).await;
+    let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let started = Instant::now();
+    slow.write_all(b"GET /_matrix/client/versions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The server closes the connection (perhaps after a 408); read to the end.
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the connection is still open after 5 s");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "closed after {waited:?}"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    // Others are served as usual.
+    assert_eq!(s.get(VERSIONS, None).await.0, StatusCode::OK);
+}
+
+async fn connections_beyond_the_cap_wait_for_a_free_slot(b: Backend) {
+    let s = TestServer::start_with(b, |c| {
+        c.mxauth.max_connections = 2;
+        c.mxauth.header_read_timeout_ms = 60_000;
+    })
+    .await;
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_millis(700))
+            .build()
+            .unwrap()
+    };
+    let url = format!("{}{VERSIONS}", s.base);
+    // Two connections that say nothing hold both slots.
+    let first = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let second = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let third = fresh().get(&url).send().await;
+    assert!(third.is_err(), "served beyond the cap: {third:?}");
+    // A slot freed: the next connection is served.
+    drop(first);
+    let fourth = fresh()
+        .get(&url)
+        .send()
+        .await
+        .expect("served once a slot is free");
+    assert_eq!(fourth.status(), StatusCode::OK);
+    drop(second);
+}
+
+async fn a_held_connection_cannot_keep_the_server_from_stopping_and_flushing(b: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::start_with(b, |c| {
+        c.mxauth.shutdown_timeout_ms = 500;
+        // No timed flush: only the final one can write the sighting.
+        c.mxauth.token_last_used_flush_ms = 3_600_000;
+    })
+    .await;
+    let (alice, token, _) = s.register("alice", "a password").await;
+    let (status, _) = s.get_as(WHOAMI, &token, "Last/1.0").await;
+    assert_eq!(status, StatusCode::OK);
+    // A request in flight that never ends: its body never arrives in full.
+    let mut held = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    held.write_all(
+        b"POST /_matrix/client/v3/login HTTP/1.1\r\nHost: x\r\n\
+          Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"type\":",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let db = s.db.clone();
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), s.stop())
+        .await
+        .expect("the server stopped despite the held connection");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    let seen = format!(
+        "SELECT COUNT(*) FROM user_ips WHERE user_id = '{alice}' AND user_agent = 'Last/1.0'"
+    );
+    assert_eq!(db_i64(&db, &seen).await, 1, "the final flush ran");
+    drop(held);
 }

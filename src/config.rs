@@ -252,6 +252,17 @@ pub struct MxauthConfig {
     pub password_hashing_concurrency: usize,
     /// Key `token_last_used_flush_interval` (duration), default 60s.
     pub token_last_used_flush_ms: u64,
+    /// Key `header_read_timeout` (duration), default 10s: a connection
+    /// that has not sent a whole request head this long after it started
+    /// one (or after its previous response) is closed.
+    pub header_read_timeout_ms: u64,
+    /// Key `max_connections`, default 1024: connections open at once, over
+    /// all listeners; more wait to be accepted until one closes.
+    pub max_connections: usize,
+    /// Key `shutdown_timeout` (duration), default 10s: how long a stopping
+    /// server lets open connections finish before it drops them (the final
+    /// flush of last-used times and client IPs runs after either way).
+    pub shutdown_timeout_ms: u64,
 }
 
 /// A secret string. `Debug` and `Display` print `[redacted]`; [`Secret::expose`]
@@ -463,6 +474,9 @@ impl Default for MxauthConfig {
             max_request_body_bytes: 64 * 1024,
             password_hashing_concurrency: default_hashing_concurrency(),
             token_last_used_flush_ms: 60 * 1000,
+            header_read_timeout_ms: 10 * 1000,
+            max_connections: 1024,
+            shutdown_timeout_ms: 10 * 1000,
         }
     }
 }
@@ -1404,6 +1418,9 @@ const MXAUTH_KEYS: &[&str] = &[
     "password_hashing_concurrency",
     "token_last_used_flush_interval",
     ratelimit::MXAUTH_KEY,
+    "header_read_timeout",
+    "max_connections",
+    "shutdown_timeout",
 ];
 
 /// Google's siteverify endpoint, Synapse's default.
@@ -1646,10 +1663,26 @@ fn parse_mxauth(node: Node<'_>) -> KResult<MxauthConfig> {
             "must be at least 1",
         ));
     }
+    let header_read_timeout_ms =
+        positive_duration("header_read_timeout", defaults.header_read_timeout_ms)?;
+    let shutdown_timeout_ms = match map.get("shutdown_timeout") {
+        None => defaults.shutdown_timeout_ms,
+        Some(l) => yaml::as_duration_ms(l.node())?,
+    };
+    let max_connections = map.usize_or("max_connections", defaults.max_connections)?;
+    if max_connections == 0 {
+        return Err(KeyError::new(
+            map.path_of("max_connections"),
+            "must be at least 1",
+        ));
+    }
     Ok(MxauthConfig {
         uia_session_lifetime_ms,
         max_request_body_bytes,
         password_hashing_concurrency,
         token_last_used_flush_ms,
+        header_read_timeout_ms,
+        max_connections,
+        shutdown_timeout_ms,
     })
 }

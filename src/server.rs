@@ -110,34 +110,37 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then flushes what is pending.
+    ///
+    /// Connections are served by hyper directly: a connection must send
+    /// each request head within `mxauth.header_read_timeout`; at most
+    /// `mxauth.max_connections` are open at once over all listeners (more
+    /// wait in the listen backlog); once told to stop, open connections get
+    /// `mxauth.shutdown_timeout` to finish their requests and are then
+    /// dropped. The final flush runs after that in every case.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let jobs = tokio::spawn(background_jobs(self.auth.clone(), stop_rx.clone()));
+        let limits = ConnectionLimits::from_config(&self.auth.config.mxauth);
         let mut servers = Vec::new();
         for (listener, x_forwarded) in self.listeners {
             let app = router(AppState {
                 auth: self.auth.clone(),
                 x_forwarded,
             });
-            let mut rx = stop_rx.clone();
-            servers.push(tokio::spawn(async move {
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await
-            }));
+            servers.push(tokio::spawn(serve_listener(
+                listener,
+                app,
+                limits.clone(),
+                stop_rx.clone(),
+            )));
         }
         shutdown.await;
         let _ = stop_tx.send(true);
         for s in servers {
-            s.await??;
+            s.await?;
         }
         let _ = jobs.await;
         self.auth.usage.flush().await;
@@ -145,8 +148,128 @@ impl Server {
     }
 }
 
+/// What bounds the connections of every listener of one server.
+#[derive(Clone)]
+struct ConnectionLimits {
+    /// One permit per open connection.
+    open: Arc<tokio::sync::Semaphore>,
+    header_read_timeout: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    fn from_config(c: &crate::config::MxauthConfig) -> Self {
+        ConnectionLimits {
+            open: Arc::new(tokio::sync::Semaphore::new(c.max_connections.max(1))),
+            header_read_timeout: Duration::from_millis(c.header_read_timeout_ms.max(1)),
+            shutdown_timeout: Duration::from_millis(c.shutdown_timeout_ms),
+        }
+    }
+}
+
+/// Accepts connections on `listener` while below the cap, until `stop`;
+/// then lets them finish within the shutdown deadline and drops the rest.
+async fn serve_listener(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: ConnectionLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        // Reap finished connections so the set does not grow.
+        while connections.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = limits.open.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little, not spin.
+                    tracing::warn!("could not accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        connections.spawn(serve_connection(
+            stream,
+            remote,
+            app.clone(),
+            limits.header_read_timeout,
+            stop.clone(),
+            permit,
+        ));
+    }
+    drop(listener);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(limits.shutdown_timeout, drained)
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            count = connections.len(),
+            "dropping connections still open at the shutdown deadline"
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// Resolves once the server is told to stop.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// One HTTP/1 connection: requests go to `app` with the peer's address as
+/// `ConnectInfo`; told to stop, it finishes the request in flight and closes.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    remote: SocketAddr,
+    app: axum::Router,
+    header_read_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    use tower::ServiceExt;
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(remote));
+            app.clone().oneshot(req)
+        });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let stopping = tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!("connection closed: {e}");
+            }
+            return;
+        }
+        _ = stopped(&mut stop) => true,
+    };
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+        if let Err(e) = conn.await {
+            tracing::debug!("connection closed: {e}");
+        }
+    }
+}
+
 /// Flushes last-used times and client IPs, sweeps expired UIA sessions,
-/// prunes old client IPs and reaps monthly-active users, on timers.
+/// SSO state, shared-secret nonces and email validation sessions, prunes
+/// old client IPs and reaps monthly-active users, on timers.
 async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool>) {
     if let Err(e) = auth.initialise_reserved_users().await {
         tracing::warn!("could not count the reserved users as active: {e:?}");
@@ -194,6 +317,12 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
                 }
                 if let Err(e) = auth.sweep_ratelimits().await {
                     tracing::warn!("could not sweep rate-limit buckets: {e}");
+                }
+                if let Err(e) = auth.sweep_registration_nonces().await {
+                    tracing::warn!("could not sweep registration nonces: {e}");
+                }
+                if let Err(e) = auth.sweep_threepid_sessions().await {
+                    tracing::warn!("could not sweep email validation sessions: {e}");
                 }
             }
             _ = stop.changed() => return,

@@ -118,9 +118,7 @@ impl Auth {
         let mut rows = self.store.list_client_ips(user_id).await?;
         // This process's sightings not yet written win over stored ones.
         for p in self.usage.pending_ips(user_id) {
-            rows.retain(|r| {
-                (r.token_id, &r.ip, &r.user_agent) != (p.token_id, &p.ip, &p.user_agent)
-            });
+            rows.retain(|r| (r.token_id, &r.ip) != (p.token_id, &p.ip));
             rows.push(p);
         }
         Ok(json!({ "user_id": user_id, "devices": group_sessions(rows) }))

@@ -11,6 +11,9 @@ use subtle::ConstantTimeEq;
 
 /// How long a nonce may be used after it was handed out.
 pub const NONCE_LIFETIME_MS: i64 = 60_000;
+/// At most this many nonces are kept (anyone may ask for one); a new one
+/// beyond it drops the oldest.
+pub const MAX_OUTSTANDING_NONCES: i64 = 1000;
 /// The user types Synapse knows.
 pub const USER_TYPES: &[&str] = &["support", "bot"];
 
@@ -72,7 +75,18 @@ impl Auth {
         self.store
             .create_registration_nonce(&nonce, self.now())
             .await?;
+        self.store
+            .trim_registration_nonces(MAX_OUTSTANDING_NONCES)
+            .await?;
         Ok(nonce)
+    }
+
+    /// Deletes the nonces too old to be used; returns how many went.
+    pub async fn sweep_registration_nonces(&self) -> Result<u64> {
+        Ok(self
+            .store
+            .sweep_registration_nonces(self.now() - NONCE_LIFETIME_MS)
+            .await?)
     }
 
     /// `POST /_synapse/admin/v1/register`.

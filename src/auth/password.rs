@@ -10,21 +10,50 @@
 //! thread, so hashing on ever-different blocking-pool threads grew the
 //! process by tens of MiB per thread. An unknown user is verified against a dummy hash so
 //! that it costs what a wrong password costs.
+//!
+//! The threads are behind a semaphore of `concurrency` permits with a
+//! bounded queue: at most [`MAX_WAITING_HASHES`] requests wait for a
+//! permit, and one more is refused at once with 429 `M_LIMIT_EXCEEDED`.
+//! A request whose client has gone (its future dropped) leaves the queue,
+//! and a hash whose requester is gone by the time a thread takes it is not
+//! computed. Passwords longer than [`MAX_PASSWORD_LEN`] characters are
+//! refused before any normalisation or hashing.
 
 use crate::config::Secret;
 use crate::error::{Error, Result};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Instant;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
+pub use super::identifiers::MAX_PASSWORD_LEN;
+
+/// How many requests may wait for a hashing thread beyond the
+/// `password_hashing_concurrency` that are hashing; more are refused with 429.
+pub const MAX_WAITING_HASHES: usize = 32;
+
 /// A password as received: wiped from memory when dropped, never printed.
 pub type Password = Zeroizing<String>;
+
+/// Whether `password` is longer than [`MAX_PASSWORD_LEN`] characters
+/// (Synapse's limit, in code points). Cheap: a long input is judged by its
+/// byte length, no normalisation.
+pub fn too_long(password: &str) -> bool {
+    let n = password.len();
+    if n <= MAX_PASSWORD_LEN {
+        return false;
+    }
+    // A character is at most 4 bytes.
+    n > 4 * MAX_PASSWORD_LEN || password.chars().count() > MAX_PASSWORD_LEN
+}
 
 /// The outcome of a verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +76,33 @@ type Work = Box<dyn FnOnce() + Send + 'static>;
 struct Inner {
     /// Sends work to the hashing threads; they stop when it is dropped.
     work: Mutex<mpsc::Sender<Work>>,
+    /// One permit per hashing thread: work is sent to the threads only
+    /// with a permit, so nothing queues where it could not be dropped.
+    permits: Arc<Semaphore>,
+    concurrency: usize,
+    /// Requests hashing or waiting for a permit.
+    admitted: AtomicUsize,
+    stats: Arc<Stats>,
     pepper: Secret,
     params: Params,
     dummy_hash: String,
+}
+
+#[derive(Default)]
+struct Stats {
+    /// Hashes computed (and verifications), since start.
+    computed: AtomicU64,
+    /// A moving average of how long one takes, in milliseconds.
+    average_ms: AtomicU64,
+}
+
+/// A place in the hashing queue, given back when dropped.
+struct Admitted<'a>(&'a AtomicUsize);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl PasswordHasher {
@@ -66,9 +119,17 @@ impl PasswordHasher {
             .hash_password(b"not a password anyone has", &salt)
             .map(|h| h.to_string())
             .unwrap_or_default();
+        let concurrency = concurrency.max(1);
         PasswordHasher {
             inner: Arc::new(Inner {
-                work: Mutex::new(spawn_pool(concurrency.max(1))),
+                work: Mutex::new(spawn_pool(concurrency)),
+                permits: Arc::new(Semaphore::new(concurrency)),
+                concurrency,
+                admitted: AtomicUsize::new(0),
+                stats: Arc::new(Stats {
+                    computed: AtomicU64::new(0),
+                    average_ms: AtomicU64::new(100),
+                }),
                 pepper,
                 params,
                 dummy_hash,
@@ -76,18 +137,33 @@ impl PasswordHasher {
         }
     }
 
-    /// A new argon2id hash of `password`.
+    /// How many hashes and verifications have been computed since start
+    /// (work dropped because its requester had gone is not counted).
+    pub fn hashes_computed(&self) -> u64 {
+        self.inner.stats.computed.load(Ordering::Acquire)
+    }
+
+    /// A new argon2id hash of `password`. A password over the length limit
+    /// is refused (callers check the policy first).
     pub async fn hash(&self, password: &str, salt_bytes: [u8; 16]) -> Result<String> {
-        let password = normalise(password);
+        if too_long(password) {
+            return Err(Error::invalid_param("Password too long"));
+        }
+        let password = Zeroizing::new(password.to_owned());
         let params = self.inner.params.clone();
-        self.run(move || hash_phc(password.as_bytes(), &salt_bytes, &params))
+        self.run(move || hash_phc(normalise(&password).as_bytes(), &salt_bytes, &params))
             .await
     }
 
     /// Checks `password` against `stored` (argon2id or bcrypt); `None`
-    /// (unknown user, no password) costs the same and answers `No`.
+    /// (unknown user, no password) costs the same and answers `No`. A
+    /// password over the length limit answers `No` at once: no password
+    /// that long can have been set.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {
-        let password = normalise(password);
+        if too_long(password) {
+            return Ok(Verified::No);
+        }
+        let password = Zeroizing::new(password.to_owned());
         let (stored, real) = match stored {
             Some(h) => (h.to_owned(), true),
             None => (self.inner.dummy_hash.clone(), false),
@@ -95,7 +171,7 @@ impl PasswordHasher {
         let pepper = Zeroizing::new(self.inner.pepper.expose().to_owned());
         let params = self.inner.params.clone();
         let ok = self
-            .run(move || Ok(check(&password, &stored, &pepper, &params)))
+            .run(move || Ok(check(&normalise(&password), &stored, &pepper, &params)))
             .await?;
         Ok(match ok {
             Some(rehash) if real => Verified::Yes { rehash },
@@ -103,13 +179,52 @@ impl PasswordHasher {
         })
     }
 
+    /// A place in the queue, or 429 when it is full.
+    fn admit(&self) -> Result<Admitted<'_>> {
+        let inner = &*self.inner;
+        let limit = inner.concurrency + MAX_WAITING_HASHES;
+        let before = inner.admitted.fetch_add(1, Ordering::AcqRel);
+        let place = Admitted(&inner.admitted);
+        if before >= limit {
+            // Roughly when the queue will have moved on.
+            let rounds = (limit / inner.concurrency) as u64;
+            let average = inner.stats.average_ms.load(Ordering::Relaxed).max(1);
+            return Err(Error::limit_exceeded((average * rounds).clamp(100, 10_000)));
+        }
+        Ok(place)
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        let _place = self.admit()?;
+        // Dropped while waiting here (the client went away): nothing queued.
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::internal("the hashing semaphore is closed"))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let stats = self.inner.stats.clone();
         let job: Work = Box::new(move || {
-            let _ = tx.send(work());
+            if tx.is_closed() {
+                // Whoever asked is gone: the work is dropped.
+                drop(permit);
+                return;
+            }
+            let started = Instant::now();
+            let out = work();
+            let took = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u64;
+            let average = stats.average_ms.load(Ordering::Relaxed);
+            stats
+                .average_ms
+                .store((average * 7 + took) / 8, Ordering::Relaxed);
+            stats.computed.fetch_add(1, Ordering::AcqRel);
+            drop(permit);
+            let _ = tx.send(out);
         });
         self.inner
             .work
@@ -341,6 +456,52 @@ mod tests {
             h.verify("interop", Some(&argon2i)).await.unwrap(),
             Verified::Yes { rehash: true }
         );
+    }
+
+    #[tokio::test]
+    async fn overlong_passwords_are_refused_without_hashing() {
+        let h = hasher("");
+        let long = "x".repeat(MAX_PASSWORD_LEN + 1);
+        let stored = h.hash("pw", [3; 16]).await.unwrap();
+        let before = h.hashes_computed();
+        assert_eq!(h.verify(&long, Some(&stored)).await.unwrap(), Verified::No);
+        assert!(h.hash(&long, [3; 16]).await.is_err());
+        assert_eq!(h.hashes_computed(), before);
+        // The limit is in characters, as Synapse's: 512 four-byte characters pass.
+        assert!(!too_long(&"\u{1F600}".repeat(MAX_PASSWORD_LEN)));
+        assert!(too_long(&"\u{1F600}".repeat(MAX_PASSWORD_LEN + 1)));
+        assert!(too_long(&"\u{e9}".repeat(MAX_PASSWORD_LEN + 1)));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_429_with_retry_after() {
+        let h = PasswordHasher::new(1, Secret::new(""));
+        // Hold the only permit: everything else waits.
+        let held = h.inner.permits.clone().acquire_owned().await.unwrap();
+        let mut waiting = Vec::new();
+        for _ in 0..(1 + MAX_WAITING_HASHES) {
+            let h = h.clone();
+            waiting.push(tokio::spawn(async move { h.verify("pw", None).await }));
+        }
+        while h.inner.admitted.load(Ordering::Acquire) < 1 + MAX_WAITING_HASHES {
+            tokio::task::yield_now().await;
+        }
+        let refused = h.verify("pw", None).await.unwrap_err();
+        assert_eq!(
+            refused.errcode(),
+            Some(crate::error::ErrCode::LimitExceeded)
+        );
+        // Those that went away leave the queue and are never computed.
+        for w in &waiting {
+            w.abort();
+        }
+        for w in waiting {
+            let _ = w.await;
+        }
+        assert_eq!(h.inner.admitted.load(Ordering::Acquire), 0);
+        drop(held);
+        assert_eq!(h.verify("pw", None).await.unwrap(), Verified::No);
+        assert_eq!(h.hashes_computed(), 1);
     }
 
     #[tokio::test]

@@ -3,13 +3,14 @@
 use crate::config::PasswordPolicy;
 use crate::error::{ErrCode, Error, Result};
 
-use super::identifiers::MAX_PASSWORD_LEN;
+use super::password::too_long;
 
 /// Refuses a new password the policy does not allow, with the spec's
 /// `M_WEAK_PASSWORD` (Synapse answers with its own `M_PASSWORD_*` codes;
 /// the spec names only `M_WEAK_PASSWORD`).
 pub fn check_new_password(policy: &PasswordPolicy, password: &str) -> Result<()> {
-    if password.len() > MAX_PASSWORD_LEN {
+    // Synapse's limit: 512 characters.
+    if too_long(password) {
         return Err(Error::invalid_param("Password too long"));
     }
     if !policy.enabled {

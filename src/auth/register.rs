@@ -15,6 +15,9 @@ use crate::store::NewUser;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+/// The server-dict key of the device a registration logged in on.
+const REGISTERED_DEVICE_KEY: &str = "registered_device";
+
 /// The registration fields, read from the session's body.
 #[derive(Debug, Default, Deserialize)]
 pub struct RegisterParams {
@@ -168,8 +171,15 @@ impl Auth {
             .await?;
         let params = parse_params(&passed.params)?;
 
-        let registered_user = match passed.previous_result {
-            Some(previous) => previous_user(&previous)?,
+        let mut device_id = params.device_id;
+        let registered_user = match &passed.previous_result {
+            Some(previous) => {
+                let user_id = previous_user(previous)?;
+                if let Some(device) = self.check_registration_replay(&user_id, &passed).await? {
+                    device_id = Some(super::identifiers::DeviceId::parse(device)?);
+                }
+                user_id
+            }
             None => {
                 let email = self.check_registration_email(&passed.session_id).await?;
                 let threepid = email.as_deref().map(|a| (MEDIUM_EMAIL, a));
@@ -241,11 +251,48 @@ impl Auth {
         let session = self
             .start_session(
                 &registered_user,
-                params.device_id,
+                device_id,
                 params.initial_device_display_name.as_deref(),
             )
             .await?;
+        if passed.previous_result.is_none() {
+            self.store
+                .set_uia_server_value(
+                    &passed.session_id,
+                    REGISTERED_DEVICE_KEY,
+                    &json!(session.device_id),
+                )
+                .await?;
+        }
         Ok(Registered::LoggedIn(session))
+    }
+
+    /// A replay of a spent registration session (the client may have lost
+    /// the answer) logs in again on the device the registration made, and
+    /// only while nothing has ended that login: refused (403) once the
+    /// account is deactivated, its password changed, or that device logged
+    /// out. Returns the device to log in on, if one was recorded.
+    async fn check_registration_replay(
+        &self,
+        user_id: &str,
+        passed: &super::uia::UiaPassed,
+    ) -> Result<Option<String>> {
+        let spent = || Error::forbidden("This registration session has already been used");
+        let user = self.store.get_user(user_id).await?.ok_or_else(spent)?;
+        if user.deactivated || user.password_hash.as_ref() != passed.secret_hashes.get("password") {
+            return Err(spent());
+        }
+        match passed
+            .server_data
+            .get(REGISTERED_DEVICE_KEY)
+            .and_then(Value::as_str)
+        {
+            Some(device) => match self.store.get_device(user_id, device).await? {
+                Some(_) => Ok(Some(device.to_owned())),
+                None => Err(spent()),
+            },
+            None => Ok(None),
+        }
     }
 
     /// Creates a user with this localpart (lower-cased and checked), or a

@@ -370,6 +370,19 @@ impl Auth {
         Ok(session_id)
     }
 
+    /// Deletes the email validation sessions nothing can use any more:
+    /// unvalidated ones whose link expired, and validated ones older than
+    /// a UIA session may live (the longest a validated session can still be
+    /// used). Returns how many went.
+    pub async fn sweep_threepid_sessions(&self) -> Result<u64> {
+        let now = self.now();
+        let validated_before = now - self.config.mxauth.uia_session_lifetime_ms as i64;
+        Ok(self
+            .store
+            .sweep_threepid_sessions(now, validated_before)
+            .await?)
+    }
+
     /// The link in a validation mail: marks the session validated. The
     /// token is checked every time, also once the session is validated: a
     /// forged link never reads as a success. Only the latest mail's link

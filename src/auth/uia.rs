@@ -22,6 +22,12 @@ pub const RECAPTCHA: &str = "m.login.recaptcha";
 pub const TERMS: &str = "m.login.terms";
 pub const REGISTRATION_TOKEN: &str = "m.login.registration_token";
 
+/// The most a session without a user (registration) keeps of what the
+/// client sent: its URI and its body as JSON (secrets taken out), in bytes.
+/// Beyond it the request is refused with 413 `M_TOO_LARGE`, before anything
+/// is stored or hashed. A registration body is a few hundred bytes.
+pub const MAX_ANONYMOUS_SESSION_BYTES: usize = 4096;
+
 const SECRET_PREFIX: &str = "secret:";
 /// The server-dict key holding the registration token a session reserved.
 pub(crate) const REGISTRATION_TOKEN_KEY: &str = "registration_token";
@@ -450,6 +456,7 @@ impl Auth {
 
     async fn new_session(&self, req: &UiaRequest<'_>) -> Result<UiaSession> {
         let (client_dict, secrets) = split_secrets(req.body, req.secret_fields)?;
+        check_stored_size(req, &client_dict)?;
         let mut server_dict = Map::new();
         for (field, value) in secrets {
             let hash = self.hash_password(&value).await?;
@@ -501,6 +508,9 @@ impl Auth {
                     added = true;
                 }
             }
+        }
+        if added {
+            check_stored_size(req, &session.client_dict)?;
         }
         for (field, value) in secrets {
             let key = format!("{SECRET_PREFIX}{field}");
@@ -706,6 +716,25 @@ impl From<crate::store::StoreError> for StageError {
     fn from(e: crate::store::StoreError) -> Self {
         StageError::Fatal(Error::internal(e))
     }
+}
+
+/// Refuses to keep more than [`MAX_ANONYMOUS_SESSION_BYTES`] for a
+/// session anyone may start.
+fn check_stored_size(req: &UiaRequest<'_>, client_dict: &Map<String, Value>) -> Result<()> {
+    if req.requester.is_some() {
+        return Ok(());
+    }
+    let body = serde_json::to_vec(client_dict)
+        .map_err(Error::internal)?
+        .len();
+    if req.uri.len() + body > MAX_ANONYMOUS_SESSION_BYTES {
+        return Err(Error::new(
+            413,
+            ErrCode::TooLarge,
+            format!("The request is too large to start a session with (at most {MAX_ANONYMOUS_SESSION_BYTES} bytes)"),
+        ));
+    }
+    Ok(())
 }
 
 /// A secret field's name and value.

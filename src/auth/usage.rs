@@ -1,7 +1,8 @@
 //! What requests leave behind, kept in memory and written in batches so
 //! that request authentication does no database write: tokens' last use,
-//! devices' last sighting, and client IPs (one row per user, token,
-//! address and user agent, written at most once per key per flush).
+//! devices' last sighting, and client IPs (one row per user, token and
+//! address, as Synapse keys them, with the latest user agent cut to
+//! [`MAX_USER_AGENT_CHARS`]; written at most once per key per flush).
 //! It also remembers, per user, when this process last refreshed the
 //! monthly-active-users table, so that happens at most hourly.
 
@@ -14,6 +15,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// How often a user's monthly-active entry is refreshed (Synapse's
 /// `LAST_SEEN_GRANULARITY` for it).
 pub(crate) const MAU_REFRESH_MS: i64 = 60 * 60 * 1000;
+
+/// The longest user agent kept for a client-IP row, in characters.
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// `agent` cut to [`MAX_USER_AGENT_CHARS`] characters (on a character boundary).
+fn truncate_agent(agent: &str) -> &str {
+    if agent.len() <= MAX_USER_AGENT_CHARS {
+        return agent;
+    }
+    match agent.char_indices().nth(MAX_USER_AGENT_CHARS) {
+        Some((end, _)) => &agent[..end],
+        None => agent,
+    }
+}
 
 #[derive(Clone)]
 pub struct UsageRecorder {
@@ -30,7 +45,7 @@ struct Pending {
     tokens: HashMap<i64, i64>,
     /// By hash of (user, device).
     devices: HashMap<u64, DeviceSeen>,
-    /// By hash of (user, token id, address, user agent).
+    /// By hash of (user, token id, address).
     ips: HashMap<u64, ClientIpSeen>,
     /// The client IPs a flush is writing: still shown by whois meanwhile.
     ips_in_flight: HashMap<u64, ClientIpSeen>,
@@ -107,17 +122,19 @@ impl UsageRecorder {
             }
         }
         if let Some(ip) = s.ip {
-            let user_agent = s.user_agent.unwrap_or_default();
-            let key = p.keys.hash_one((s.user_id, s.token_id, ip, user_agent));
+            let user_agent = truncate_agent(s.user_agent.unwrap_or_default());
+            let key = p.keys.hash_one((s.user_id, s.token_id, ip));
             match p.ips.entry(key) {
                 Entry::Occupied(mut e)
                     if e.get().user_id == s.user_id
                         && e.get().token_id == s.token_id
-                        && e.get().ip == ip
-                        && e.get().user_agent == user_agent =>
+                        && e.get().ip == ip =>
                 {
                     let row = e.get_mut();
                     row.last_seen = s.ts;
+                    if row.user_agent != user_agent {
+                        user_agent.clone_into(&mut row.user_agent);
+                    }
                     if row.device_id.as_deref() != s.device_id {
                         row.device_id = s.device_id.map(str::to_owned);
                     }
@@ -242,21 +259,36 @@ mod tests {
             .map(|r| (r.ip, r.user_agent, r.last_seen))
             .collect();
         rows.sort();
+        // One row per address, with the latest agent.
         assert_eq!(
             rows,
             vec![
                 ("10.0.0.1".into(), "Other".into(), 3),
-                ("10.0.0.1".into(), "UA".into(), 2),
                 ("10.0.0.2".into(), "UA".into(), 1 + MAU_REFRESH_MS),
             ]
         );
         assert!(usage.pending_ips("@b:x").is_empty());
-        let p = usage.lock();
-        assert_eq!(p.devices.len(), 1, "one device");
-        let d = p.devices.values().next().unwrap();
-        assert_eq!(
-            (d.ts, d.ip.as_deref()),
-            (1 + MAU_REFRESH_MS, Some("10.0.0.2"))
-        );
+        {
+            let p = usage.lock();
+            assert_eq!(p.devices.len(), 1, "one device");
+            let d = p.devices.values().next().unwrap();
+            assert_eq!(
+                (d.ts, d.ip.as_deref()),
+                (1 + MAU_REFRESH_MS, Some("10.0.0.2"))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn long_user_agents_are_cut_on_a_character_boundary() {
+        let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+        let usage = UsageRecorder::new(store);
+        // 'é' is two bytes: a byte cut at 512 would split one.
+        let long = format!("x{}", "\u{e9}".repeat(2000));
+        usage.record_sighting(seen(&long, "10.0.0.1", 1), false);
+        let rows = usage.pending_ips("@a:x");
+        assert_eq!(rows[0].user_agent.chars().count(), MAX_USER_AGENT_CHARS);
+        assert!(long.starts_with(&rows[0].user_agent));
+        assert_eq!(truncate_agent("short"), "short");
     }
 }

@@ -63,6 +63,9 @@ fn minimal_file_gets_defaults() {
     assert_eq!(c.mxauth.max_request_body_bytes, 65_536);
     assert_eq!(c.mxauth.token_last_used_flush_ms, 60_000);
     assert!(c.mxauth.password_hashing_concurrency >= 1);
+    assert_eq!(c.mxauth.header_read_timeout_ms, 10_000);
+    assert_eq!(c.mxauth.max_connections, 1024);
+    assert_eq!(c.mxauth.shutdown_timeout_ms, 10_000);
 }
 
 #[test]
@@ -172,6 +175,9 @@ mxauth:
   max_request_body_size: 1M
   password_hashing_concurrency: 2
   token_last_used_flush_interval: 15s
+  header_read_timeout: 5s
+  max_connections: 200
+  shutdown_timeout: 3s
 # vim:ft=yaml
 "##;
 
@@ -270,6 +276,9 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
             max_request_body_bytes: 1 << 20,
             password_hashing_concurrency: 2,
             token_last_used_flush_ms: 15_000,
+            header_read_timeout_ms: 5_000,
+            max_connections: 200,
+            shutdown_timeout_ms: 3_000,
         }
     );
 }
@@ -1263,4 +1272,25 @@ fn monthly_active_user_and_client_ip_keys() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("user_ips_max_age"), "{err}");
+}
+
+#[test]
+fn http_server_bounds_are_checked() {
+    for (body, path) in [
+        ("mxauth:\n  max_connections: 0\n", "mxauth.max_connections"),
+        (
+            "mxauth:\n  header_read_timeout: 0s\n",
+            "mxauth.header_read_timeout",
+        ),
+        (
+            "mxauth:\n  shutdown_timeout: soon\n",
+            "mxauth.shutdown_timeout",
+        ),
+    ] {
+        let (got, shown) = parse_error(&format!("server_name: example.com\n{body}"));
+        assert_eq!(got, path, "{shown}");
+    }
+    // A shutdown deadline of zero drops open connections at once.
+    let c = config("server_name: example.com\nmxauth:\n  shutdown_timeout: 0s\n");
+    assert_eq!(c.mxauth.shutdown_timeout_ms, 0);
 }

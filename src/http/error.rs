@@ -18,7 +18,7 @@ impl IntoResponse for Error {
                 let retry_after = (status == 429)
                     .then(|| extra.get("retry_after_ms").and_then(Value::as_u64))
                     .flatten()
-                    .map(|ms| ms.div_ceil(1000).max(1));
+                    .map(|ms| ms.div_ceil(1000));
                 let mut body = Map::new();
                 body.insert("errcode".into(), json!(errcode.as_str()));
                 body.insert("error".into(), json!(message));
@@ -41,5 +41,23 @@ impl IntoResponse for Error {
             )
                 .into_response(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::header;
+
+    #[test]
+    fn limit_exceeded_has_retry_after_in_whole_seconds_rounded_up() {
+        for (ms, secs) in [(1, "1"), (1000, "1"), (1001, "2"), (0, "0")] {
+            let r = Error::limit_exceeded(ms).into_response();
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(r.headers()[header::RETRY_AFTER], secs, "{ms} ms");
+        }
+        // Other errors carry no Retry-After.
+        let r = Error::forbidden("no").into_response();
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
     }
 }

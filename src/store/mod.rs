@@ -192,6 +192,10 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
         validated_after: i64,
         now: i64,
     ) -> StoreResult<bool>;
+    /// Deletes validation sessions that can no longer be used: never
+    /// validated and their token expired at or before `now`, or validated
+    /// at or before `validated_before`. Returns how many went.
+    async fn sweep_threepid_sessions(&self, now: i64, validated_before: i64) -> StoreResult<u64>;
 
     // --- devices
     /// Creates the device unless it exists (an existing one is kept as is).
@@ -230,7 +234,9 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()>;
 
     // --- client IPs and monthly active users
-    /// Upserts a batch of client-IP sightings; a later `last_seen` wins.
+    /// Upserts a batch of client-IP sightings, one row per (user, token,
+    /// address); a later `last_seen` wins, with its user agent and device.
+    /// A row the database refuses is skipped (and logged), not the batch.
     async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()>;
     /// Every recorded sighting of the user, newest first.
     async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>>;
@@ -362,6 +368,10 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     /// Consumes the nonce: `true` if it existed and was created at or after
     /// `not_before_ts`. A nonce is consumed whatever the answer.
     async fn take_registration_nonce(&self, nonce: &str, not_before_ts: i64) -> StoreResult<bool>;
+    /// Deletes nonces created before `before_ts`; returns how many went.
+    async fn sweep_registration_nonces(&self, before_ts: i64) -> StoreResult<u64>;
+    /// Keeps only the `keep` newest nonces; returns how many went.
+    async fn trim_registration_nonces(&self, keep: i64) -> StoreResult<u64>;
 }
 
 /// A registration token (Synapse's shape).
@@ -422,14 +432,15 @@ pub struct DeviceSeen {
     pub ip: Option<String>,
 }
 
-/// One client-IP sighting (Synapse's `user_ips` row).
+/// One client-IP sighting (Synapse's `user_ips` row), keyed by user,
+/// token and address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIpSeen {
     pub user_id: String,
     /// The access token's row id; -1 for an application service's as_token.
     pub token_id: i64,
     pub ip: String,
-    /// Empty when the client sent none.
+    /// The latest seen; empty when the client sent none.
     pub user_agent: String,
     pub device_id: Option<String>,
     pub last_seen: i64,

@@ -541,6 +541,20 @@ macro_rules! sql_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn sweep_threepid_sessions(&self, now: i64, validated_before: i64) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM threepid_validation_sessions \
+                     WHERE (validated_at IS NULL AND token_expires_at <= $1) \
+                     OR validated_at <= $2",
+                )
+                .bind(now)
+                .bind(validated_before)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn ensure_device(
                 &self,
                 user_id: &str,
@@ -679,27 +693,56 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all)]
+            /// One transaction for the batch; if it fails, each row on its
+            /// own, so that a row the database refuses costs only itself.
+            #[tracing::instrument(skip_all, fields(count = seen.len()))]
             async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
-                for s in seen {
-                    sqlx::query(
-                        "INSERT INTO user_ips (user_id, token_id, ip, user_agent, device_id, last_seen) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (user_id, token_id, ip, user_agent) DO UPDATE \
-                         SET last_seen = excluded.last_seen, device_id = excluded.device_id \
-                         WHERE user_ips.last_seen < excluded.last_seen",
-                    )
-                    .bind(&s.user_id)
-                    .bind(s.token_id)
-                    .bind(&s.ip)
-                    .bind(&s.user_agent)
-                    .bind(&s.device_id)
-                    .bind(s.last_seen)
-                    .execute(&mut *tx)
-                    .await?;
+                const UPSERT: &str = "INSERT INTO user_ips \
+                     (user_id, token_id, ip, user_agent, device_id, last_seen) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (user_id, token_id, ip) DO UPDATE \
+                     SET last_seen = excluded.last_seen, device_id = excluded.device_id, \
+                     user_agent = excluded.user_agent \
+                     WHERE user_ips.last_seen < excluded.last_seen";
+                let batch = async {
+                    let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                    for s in seen {
+                        sqlx::query(UPSERT)
+                            .bind(&s.user_id)
+                            .bind(s.token_id)
+                            .bind(&s.ip)
+                            .bind(&s.user_agent)
+                            .bind(&s.device_id)
+                            .bind(s.last_seen)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await
+                };
+                match batch.await {
+                    Ok(()) => return Ok(()),
+                    // The database is unreachable: no row would do better.
+                    Err(e) if !matches!(e, sqlx::Error::Database(_)) => return Err(e.into()),
+                    Err(e) => tracing::warn!("a client-IP batch failed, writing its rows one by one: {e}"),
                 }
-                tx.commit().await?;
+                for s in seen {
+                    let one = sqlx::query(UPSERT)
+                        .bind(&s.user_id)
+                        .bind(s.token_id)
+                        .bind(&s.ip)
+                        .bind(&s.user_agent)
+                        .bind(&s.device_id)
+                        .bind(s.last_seen)
+                        .execute(&self.pool)
+                        .await;
+                    match one {
+                        Ok(_) => {}
+                        Err(e @ sqlx::Error::Database(_)) => {
+                            tracing::warn!(user_id = %s.user_id, "a client-IP row was refused: {e}");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 Ok(())
             }
 
@@ -707,7 +750,7 @@ macro_rules! sql_store {
             async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>> {
                 let rows = sqlx::query(
                     "SELECT user_id, token_id, ip, user_agent, device_id, last_seen FROM user_ips \
-                     WHERE user_id = $1 ORDER BY last_seen DESC, token_id, ip, user_agent",
+                     WHERE user_id = $1 ORDER BY last_seen DESC, token_id, ip",
                 )
                 .bind(user_id)
                 .fetch_all(&self.pool)
@@ -1316,6 +1359,30 @@ macro_rules! sql_store {
                     }
                     None => Ok(false),
                 }
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn sweep_registration_nonces(&self, before_ts: i64) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM registration_nonces WHERE created_ts < $1")
+                    .bind(before_ts)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn trim_registration_nonces(&self, keep: i64) -> StoreResult<u64> {
+                // Oldest first, at most a batch a call (one call per nonce
+                // made keeps the count at `keep`).
+                let done = sqlx::query(
+                    "DELETE FROM registration_nonces WHERE nonce IN \
+                     (SELECT nonce FROM registration_nonces \
+                      ORDER BY created_ts DESC, nonce DESC LIMIT 1000 OFFSET $1)",
+                )
+                .bind(keep)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
             }
         }
     };

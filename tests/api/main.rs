@@ -42,3 +42,4 @@ mod store_threepids;
 mod store_usage;
 mod terms;
 mod uia_timeout;
+mod work_bounds;

@@ -6,6 +6,8 @@ use mxauth::store::{connect, ClientIpSeen, NewUser};
 
 both!(
     client_ips_upsert_list_and_prune,
+    a_refused_client_ip_row_costs_only_itself,
+    migration_0010_keeps_the_latest_row_per_address,
     monthly_active_users_count_and_reap
 );
 
@@ -41,6 +43,7 @@ async fn client_ips_upsert_list_and_prune(b: Backend) {
         .record_client_ips(&[seen("@a:x", 2, "10.0.0.2", "UA", 50)])
         .await
         .unwrap();
+    // One row per (user, token, address): the latest agent with it.
     let a = store.list_client_ips("@a:x").await.unwrap();
     assert_eq!(
         a.iter()
@@ -51,21 +54,12 @@ async fn client_ips_upsert_list_and_prune(b: Backend) {
                 r.last_seen
             ))
             .collect::<Vec<_>>(),
-        vec![
-            (1, "10.0.0.1", "UA", 200),
-            (2, "10.0.0.2", "UA", 120),
-            (1, "10.0.0.1", "Other UA", 110),
-        ]
+        vec![(1, "10.0.0.1", "UA", 200), (2, "10.0.0.2", "UA", 120),]
     );
     assert_eq!(a[0].device_id.as_deref(), Some("DEV"));
 
     // Pruning: at most `limit` a statement, oldest first.
     let last_seen = |rows: Vec<ClientIpSeen>| rows.iter().map(|r| r.last_seen).collect::<Vec<_>>();
-    assert_eq!(store.prune_client_ips(125, 1).await.unwrap(), 1);
-    assert_eq!(
-        last_seen(store.list_client_ips("@a:x").await.unwrap()),
-        vec![200, 120]
-    );
     assert_eq!(store.prune_client_ips(125, 1).await.unwrap(), 1);
     assert_eq!(store.prune_client_ips(125, 1).await.unwrap(), 0);
     assert_eq!(
@@ -74,6 +68,84 @@ async fn client_ips_upsert_list_and_prune(b: Backend) {
     );
     assert_eq!(store.list_client_ips("@b:x").await.unwrap().len(), 1);
     assert_eq!(store.prune_client_ips(1000, 10).await.unwrap(), 2);
+}
+
+async fn a_refused_client_ip_row_costs_only_itself(b: Backend) {
+    let db = fresh_database(b).await;
+    let store = connect(&db.config.url(), 4).await.unwrap();
+    // PostgreSQL refuses a NUL in text; the rows around it are still written.
+    store
+        .record_client_ips(&[
+            seen("@a:x", 1, "10.0.0.1", "UA", 100),
+            seen("@b:x", 2, "10.0.0.2", "bad\0agent", 100),
+            seen("@c:x", 3, "10.0.0.3", "UA", 100),
+        ])
+        .await
+        .unwrap();
+    for user in ["@a:x", "@c:x"] {
+        assert_eq!(
+            store.list_client_ips(user).await.unwrap().len(),
+            1,
+            "{user}"
+        );
+    }
+}
+
+/// A database at migration 0009 with rows of the old shape (one per user
+/// agent), then migrated: one row per address, the latest, agent cut.
+async fn migration_0010_keeps_the_latest_row_per_address(b: Backend) {
+    let db = fresh_database(b).await;
+    let dir = match b {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let all = sqlx::migrate::Migrator::new(std::path::Path::new(dir))
+        .await
+        .unwrap();
+    let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(dir))
+        .await
+        .unwrap();
+    before.migrations = all
+        .migrations
+        .iter()
+        .filter(|m| m.version < 10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let url = db.config.url();
+    match b {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            before.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            before.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+    let long = "y".repeat(600);
+    crate::support::db_exec(
+        &db,
+        &format!(
+            "INSERT INTO user_ips (user_id, token_id, ip, user_agent, device_id, last_seen) VALUES \
+             ('@a:x', 1, '10.0.0.1', 'Old', 'D', 100), \
+             ('@a:x', 1, '10.0.0.1', 'New', 'D', 200), \
+             ('@a:x', 1, '10.0.0.2', '{long}', 'D', 150), \
+             ('@b:x', 2, '10.0.0.1', 'B', NULL, 50)"
+        ),
+    )
+    .await;
+    let store = connect(&url, 2).await.unwrap();
+    let a = store.list_client_ips("@a:x").await.unwrap();
+    assert_eq!(
+        a.iter()
+            .map(|r| (r.ip.as_str(), r.user_agent.as_str(), r.last_seen))
+            .collect::<Vec<_>>(),
+        vec![("10.0.0.1", "New", 200), ("10.0.0.2", &long[..512], 150)]
+    );
+    assert_eq!(store.list_client_ips("@b:x").await.unwrap().len(), 1);
 }
 
 async fn monthly_active_users_count_and_reap(b: Backend) {

@@ -123,6 +123,9 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub addrs: Vec<SocketAddr>,
     pub db: std::sync::Arc<FreshDatabase>,
+    /// The server's rules engine (shared with the running server): for
+    /// tests that look at counters or run a background job by hand.
+    pub auth: mxauth::auth::Auth,
     client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -194,6 +197,7 @@ impl TestServer {
     pub fn serve(server: Server, db: std::sync::Arc<FreshDatabase>) -> Self {
         let addrs = server.local_addrs();
         let addr = addrs[0];
+        let auth = server.auth().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -208,6 +212,7 @@ impl TestServer {
             addr,
             addrs,
             db,
+            auth,
             client: reqwest::Client::new(),
             stop: Some(tx),
             task: Some(task),

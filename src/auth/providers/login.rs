@@ -73,6 +73,14 @@ impl Auth {
         } else {
             None
         };
+        // Over Synapse's length limit no password can be right: refused as
+        // a wrong one, before any provider, normalisation or hash.
+        if password
+            .as_deref()
+            .is_some_and(|p| crate::auth::password::too_long(p))
+        {
+            return Ok(None);
+        }
         let identifier = parse_identifier(submission)?;
         let user = match &identifier {
             UserIdentifier::User(typed) => typed.clone(),

@@ -173,6 +173,7 @@ MX_PORT=$(free_port)
   # it measures the work behind the limits, so they are lifted.
   echo "rc_login: {address: {per_second: 1000000, burst_count: 1000000}, account: {per_second: 1000000, burst_count: 1000000}, failed_attempts: {per_second: 1000000, burst_count: 1000000}}"
   echo "rc_registration: {per_second: 1000000, burst_count: 1000000}"
+  echo "mxauth: {rate_limits: {registration_session: {per_second: 1000000, burst_count: 1000000}}}"
 } > "$CONFIG"
 
 # Until the config loader has landed (`mxauth config check` fails), fall

@@ -110,7 +110,7 @@ rc_login: {address: {per_second: 1000, burst_count: 1000}, account: {per_second:
 rc_registration: {per_second: 1000, burst_count: 1000}
 rc_registration_token_validity: {per_second: 1000, burst_count: 1000}
 rc_3pid_validation: {per_second: 1000, burst_count: 1000}
-mxauth: {rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}}
+mxauth: {rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, registration_session: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}}
 YAML
   log "starting $BIN serve --config $CONFIG (127.0.0.1:$PORT)"
   (cd "$WORK" && exec "$BIN" serve --config "$CONFIG") >"$WORK/server.log" 2>&1 &
@@ -161,7 +161,7 @@ rc_login: {address: {per_second: 1000, burst_count: 1000}, account: {per_second:
 rc_registration: {per_second: 1000, burst_count: 1000}
 rc_registration_token_validity: {per_second: 1000, burst_count: 1000}
 rc_3pid_validation: {per_second: 1000, burst_count: 1000}
-mxauth: {rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}}
+mxauth: {rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, registration_session: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}}
 user_consent:
   version: "1.0"
   template_dir: $WORK/gated/policy

@@ -18,6 +18,9 @@
 //! - `/register`: [`Limiter::Registration`] checked on every call (both
 //!   UIA steps, guests too), counted per completed registration;
 //!   application services and shared-secret registration are exempt.
+//!   [`Limiter::RegistrationSession`] (mxauth's) counts the calls that
+//!   start a UIA session, so an address cannot make the server keep
+//!   sessions without end.
 //! - Overrides (`override_ratelimit`) lift none of these: they are keyed
 //!   on addresses or on users who are not logged in.
 
@@ -40,6 +43,8 @@ pub enum Limiter {
     /// `rc_3pid_validation` per email address.
     ThreepidEmail,
     UsernameAvailable,
+    /// New registration UIA sessions, per address (each is a row).
+    RegistrationSession,
     SsoRedirect,
     RegistrationNonce,
 }
@@ -56,6 +61,7 @@ impl Limiter {
             Limiter::ThreepidAddress => "3pid.ip",
             Limiter::ThreepidEmail => "3pid.email",
             Limiter::UsernameAvailable => "username.available",
+            Limiter::RegistrationSession => "register.session",
             Limiter::SsoRedirect => "sso.redirect",
             Limiter::RegistrationNonce => "register.nonce",
         }
@@ -71,6 +77,7 @@ impl Limiter {
             Limiter::RegistrationTokenValidity => c.registration_token_validity,
             Limiter::ThreepidAddress | Limiter::ThreepidEmail => c.threepid_validation,
             Limiter::UsernameAvailable => c.username_available,
+            Limiter::RegistrationSession => c.registration_session,
             Limiter::SsoRedirect => c.sso_redirect,
             Limiter::RegistrationNonce => c.registration_nonce,
         }

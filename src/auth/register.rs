@@ -118,6 +118,13 @@ impl Auth {
         // Every call (both UIA steps) is checked; a registration is counted.
         let address = address_key(req.client_ip);
         self.ratelimit_check(Limiter::Registration, address).await?;
+        // A call without a session starts one (a row kept for
+        // `uia_session_lifetime`): how many an address may start is bounded.
+        let starts_session = req.auth.and_then(|a| a.get("session")).is_none();
+        if !req.guest && starts_session {
+            self.ratelimit(Limiter::RegistrationSession, address)
+                .await?;
+        }
         if req.guest {
             let session = self.register_guest(req.body).await?;
             self.ratelimit_record(Limiter::Registration, address)

@@ -62,6 +62,9 @@ pub struct RateLimitConfig {
     /// `mxauth.rate_limits.username_available`: `GET /register/available`
     /// and the SSO username picker's check, per address.
     pub username_available: RateLimit,
+    /// `mxauth.rate_limits.registration_session`: registration calls that
+    /// start a UIA session (each is a row kept for its lifetime), per address.
+    pub registration_session: RateLimit,
     /// `mxauth.rate_limits.sso_redirect`: SSO redirects (each makes an SSO
     /// session and may ask the provider), per address.
     pub sso_redirect: RateLimit,
@@ -80,6 +83,7 @@ impl Default for RateLimitConfig {
             registration_token_validity: RateLimit::new(0.1, 5.0),
             threepid_validation: RateLimit::new(0.003, 5.0),
             username_available: RateLimit::new(1.0, 60.0),
+            registration_session: RateLimit::new(0.1, 30.0),
             sso_redirect: RateLimit::new(0.2, 20.0),
             registration_nonce: RateLimit::new(0.2, 20.0),
         }
@@ -98,6 +102,7 @@ impl RateLimitConfig {
             registration_token_validity: u,
             threepid_validation: u,
             username_available: u,
+            registration_session: u,
             sso_redirect: u,
             registration_nonce: u,
         }
@@ -125,10 +130,16 @@ pub(crate) fn parse(top: &Map<'_>) -> KResult<RateLimitConfig> {
         if let Some(l) = mxauth.get(MXAUTH_KEY) {
             let map = Map::from_node(l.node())?;
             map.check_keys(
-                &["username_available", "sso_redirect", "registration_nonce"],
+                &[
+                    "username_available",
+                    "registration_session",
+                    "sso_redirect",
+                    "registration_nonce",
+                ],
                 &[],
             )?;
             c.username_available = sub(&map, "username_available", c.username_available)?;
+            c.registration_session = sub(&map, "registration_session", c.registration_session)?;
             c.sso_redirect = sub(&map, "sso_redirect", c.sso_redirect)?;
             c.registration_nonce = sub(&map, "registration_nonce", c.registration_nonce)?;
         }

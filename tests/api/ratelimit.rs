@@ -21,6 +21,7 @@ both!(
     failed_uia_passwords_count,
     login_account_limit,
     registration_limit,
+    registration_sessions_per_address,
     app_service_exemption,
     override_leaves_login_limits,
     registration_token_validity_limit,
@@ -780,4 +781,78 @@ async fn buckets_in_the_store(b: Backend) {
         "`k`"
     );
     assert_eq!(count_buckets(&db, "%").await, 0);
+}
+
+/// Starting registration sessions costs the server a row each: bounded
+/// per address, while a session already started can be finished.
+async fn registration_sessions_per_address(b: Backend) {
+    let (s, _clock) = server(b, |c| {
+        c.rate_limits.registration_session = RateLimit::new(0.01, 3.0)
+    })
+    .await;
+    let path = "/_matrix/client/v3/register";
+    let body = |name: &str| json!({"username": name, "password": "a fine password"});
+    let mut sessions = Vec::new();
+    for name in ["s1", "s2", "s3"] {
+        let got = from(
+            &s,
+            "10.0.0.1",
+            reqwest::Method::POST,
+            path,
+            None,
+            Some(body(name)),
+        )
+        .await;
+        assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.2);
+        sessions.push(got.2["session"].clone());
+    }
+    assert_limited(
+        &from(
+            &s,
+            "10.0.0.1",
+            reqwest::Method::POST,
+            path,
+            None,
+            Some(body("s4")),
+        )
+        .await,
+    );
+    // A completed stage without a session starts one too.
+    let no_session =
+        json!({"username": "s5", "password": "a fine password", "auth": {"type": "m.login.dummy"}});
+    assert_limited(
+        &from(
+            &s,
+            "10.0.0.1",
+            reqwest::Method::POST,
+            path,
+            None,
+            Some(no_session),
+        )
+        .await,
+    );
+    // The sessions already started can be finished.
+    let mut done = body("s1");
+    done["auth"] = json!({"type": "m.login.dummy", "session": sessions[0]});
+    let got = from(
+        &s,
+        "10.0.0.1",
+        reqwest::Method::POST,
+        path,
+        None,
+        Some(done),
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.2);
+    // Another address is not affected.
+    let got = from(
+        &s,
+        "10.0.0.2",
+        reqwest::Method::POST,
+        path,
+        None,
+        Some(body("s6")),
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.2);
 }

@@ -9,21 +9,18 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// A device as the spec's schema has it: `display_name`, `last_seen_ip`
-/// and `last_seen_ts` are left out when unknown (a string or an integer,
-/// never `null`).
+/// A device as Synapse sends it: `display_name`, `last_seen_ip` and
+/// `last_seen_ts` always present, `null` when unknown. The spec's schema
+/// makes them optional and has no `null`, but matrix-nio 0.26 refuses a
+/// device without all three keys (its `DevicesResponse` schema requires
+/// them, nullable), so leaving them out breaks `AsyncClient.devices()`.
 fn device_json(d: &Device) -> Value {
-    let mut device = json!({ "device_id": d.device_id });
-    if let Some(name) = &d.display_name {
-        device["display_name"] = json!(name);
-    }
-    if let Some(ip) = &d.last_seen_ip {
-        device["last_seen_ip"] = json!(ip);
-    }
-    if let Some(ts) = d.last_seen_ts {
-        device["last_seen_ts"] = json!(ts);
-    }
-    device
+    json!({
+        "device_id": d.device_id,
+        "display_name": d.display_name,
+        "last_seen_ip": d.last_seen_ip,
+        "last_seen_ts": d.last_seen_ts,
+    })
 }
 
 // Guests may list, read and rename their devices (Synapse's `allow_guest=True`),

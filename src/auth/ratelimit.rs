@@ -106,6 +106,13 @@ fn spec(limit: RateLimit) -> BucketSpec {
     }
 }
 
+/// Whether an offered action is counted when it fits.
+#[derive(Clone, Copy)]
+enum Offer {
+    Take,
+    Peek,
+}
+
 /// 429 M_LIMIT_EXCEEDED with how long to wait until one more action fits.
 fn refused(state: BucketState, limit: RateLimit) -> Error {
     let excess = (state.level - (limit.burst_count - 1.0)).max(0.0);
@@ -117,42 +124,40 @@ impl Auth {
     /// Checks and counts one action: 429 when the bucket is full (the
     /// refused action is not counted).
     pub async fn ratelimit(&self, limiter: Limiter, key: &str) -> Result<()> {
-        let limit = limiter.settings(self);
-        let state = self
-            .store
-            .ratelimit_take(&bucket(limiter, key), spec(limit), 1.0, self.now())
-            .await?;
-        if state.allowed {
-            Ok(())
-        } else {
-            tracing::info!(limiter = limiter.name(), "rate limited");
-            Err(refused(state, limit))
-        }
+        self.offer(limiter, key, Offer::Take).await?.map_err(|e| *e)
     }
 
     /// Checks without counting: 429 when one more action would not fit.
     pub(crate) async fn ratelimit_check(&self, limiter: Limiter, key: &str) -> Result<()> {
-        let limit = limiter.settings(self);
-        let state = self
-            .store
-            .ratelimit_peek(&bucket(limiter, key), spec(limit), 1.0, self.now())
-            .await?;
-        if state.allowed {
-            Ok(())
-        } else {
-            tracing::info!(limiter = limiter.name(), "rate limited");
-            Err(refused(state, limit))
-        }
+        self.offer(limiter, key, Offer::Peek).await?.map_err(|e| *e)
     }
 
     /// Counts an action that has happened (a failure, a registration);
     /// a full bucket stays full and is no error here.
     pub(crate) async fn ratelimit_record(&self, limiter: Limiter, key: &str) -> Result<()> {
-        let limit = limiter.settings(self);
-        self.store
-            .ratelimit_take(&bucket(limiter, key), spec(limit), 1.0, self.now())
-            .await?;
+        self.offer(limiter, key, Offer::Take).await?.ok();
         Ok(())
+    }
+
+    /// Offers one action to the limiter's bucket for `key`: the outer
+    /// error is the store's, the inner one the 429 of a full bucket.
+    async fn offer(
+        &self,
+        limiter: Limiter,
+        key: &str,
+        how: Offer,
+    ) -> Result<std::result::Result<(), Box<Error>>> {
+        let limit = limiter.settings(self);
+        let (bucket, spec, now) = (bucket(limiter, key), spec(limit), self.now());
+        let state = match how {
+            Offer::Take => self.store.ratelimit_take(&bucket, spec, 1.0, now).await?,
+            Offer::Peek => self.store.ratelimit_peek(&bucket, spec, 1.0, now).await?,
+        };
+        if state.allowed {
+            return Ok(Ok(()));
+        }
+        tracing::info!(limiter = limiter.name(), "rate limited");
+        Ok(Err(Box::new(refused(state, limit))))
     }
 
     /// Runs `attempt` under the failed-attempts limiter of `key`: refused

@@ -4,26 +4,14 @@
 
 use crate::both;
 use crate::support::{assert_error, db_i64, Backend, TestServer, SERVER_NAME};
-use mxauth::config::{AppServiceConfig, Namespace, Secret};
+use mxauth::config::AppServiceConfig;
 use reqwest::StatusCode;
 use serde_json::json;
 
 const AS_TOKEN: &str = "the bridge's as_token";
 
 fn bridge(whitelist: &[&str]) -> AppServiceConfig {
-    AppServiceConfig {
-        id: "bridge".into(),
-        url: None,
-        as_token: Secret::new(AS_TOKEN),
-        hs_token: Secret::new("hs token"),
-        sender_localpart: "bridgebot".into(),
-        users: vec![Namespace {
-            regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
-            exclusive: true,
-        }],
-        rate_limited: false,
-        ip_range_whitelist: whitelist.iter().map(|n| n.parse().unwrap()).collect(),
-    }
+    crate::support::bridge_service(AS_TOKEN, whitelist)
 }
 
 async fn whoami(s: &TestServer, query: &str) -> (StatusCode, serde_json::Value) {

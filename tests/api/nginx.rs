@@ -3,9 +3,8 @@
 //! `X-Forwarded-For` must not become its address.
 
 use crate::both;
-use crate::support::SERVER_NAME;
 use crate::support::{Backend, TestServer};
-use mxauth::config::{AppServiceConfig, Namespace, RateLimit, Secret};
+use mxauth::config::RateLimit;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -139,19 +138,7 @@ async fn forged_forwarded_for_does_not_pass_an_ip_allow_list(b: Backend) {
     const AS_TOKEN: &str = "an allow-listed bridge's token";
     let s = TestServer::start_with(b, |c| {
         c.listeners[0].x_forwarded = true;
-        c.app_services = vec![AppServiceConfig {
-            id: "bridge".into(),
-            url: None,
-            as_token: Secret::new(AS_TOKEN),
-            hs_token: Secret::new("hs token"),
-            sender_localpart: "bridgebot".into(),
-            users: vec![Namespace {
-                regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
-                exclusive: true,
-            }],
-            rate_limited: false,
-            ip_range_whitelist: vec!["10.0.0.0/8".parse().unwrap()],
-        }];
+        c.app_services = vec![crate::support::bridge_service(AS_TOKEN, &["10.0.0.0/8"])];
     })
     .await;
     let nginx = Nginx::start(s.addr.port());

@@ -8,7 +8,7 @@ use crate::support::{
     assert_error, db_i64, fresh_database, Backend, FreshDatabase, TestServer, SERVER_NAME,
 };
 use mxauth::clock::MockClock;
-use mxauth::config::{AppServiceConfig, Config, Namespace, RateLimit, Secret};
+use mxauth::config::{AppServiceConfig, Config, RateLimit};
 use mxauth::store::{connect, BucketSpec};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -350,17 +350,8 @@ async fn login_account_limit(b: Backend) {
 
 fn bridge(rate_limited: bool) -> AppServiceConfig {
     AppServiceConfig {
-        id: "bridge".into(),
-        url: None,
-        as_token: Secret::new(AS_TOKEN),
-        hs_token: Secret::new("hs token"),
-        sender_localpart: "bridgebot".into(),
-        users: vec![Namespace {
-            regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
-            exclusive: true,
-        }],
         rate_limited,
-        ip_range_whitelist: vec![],
+        ..crate::support::bridge_service(AS_TOKEN, &[])
     }
 }
 

@@ -3,9 +3,9 @@
 //! bound a login, and every path that takes a `device_id` checks it alike.
 
 use crate::both;
-use crate::support::{assert_error, db_i64, fresh_database, Backend, TestServer, SERVER_NAME};
+use crate::support::{assert_error, db_i64, fresh_database, Backend, TestServer};
 use mxauth::clock::MockClock;
-use mxauth::config::{AppServiceConfig, JwtConfig, Namespace, Secret};
+use mxauth::config::{AppServiceConfig, JwtConfig, Secret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -78,19 +78,7 @@ async fn uia_session_stores_no_access_token(b: Backend) {
 }
 
 fn bridge() -> AppServiceConfig {
-    AppServiceConfig {
-        id: "bridge".into(),
-        url: None,
-        as_token: Secret::new(AS_TOKEN),
-        hs_token: Secret::new("hs token"),
-        sender_localpart: "bridgebot".into(),
-        users: vec![Namespace {
-            regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
-            exclusive: true,
-        }],
-        rate_limited: false,
-        ip_range_whitelist: Vec::new(),
-    }
+    crate::support::bridge_service(AS_TOKEN, &[])
 }
 
 fn jwt_for(subject: &str) -> String {

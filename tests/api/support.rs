@@ -449,3 +449,22 @@ impl TestServer {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }
+
+/// An application service `bridge` with `as_token`, sender `bridgebot` and
+/// the exclusive user namespace `@bridge_.*`, from `whitelist` (CIDR
+/// ranges; empty: any address); `rate_limited: false`.
+pub fn bridge_service(as_token: &str, whitelist: &[&str]) -> mxauth::config::AppServiceConfig {
+    mxauth::config::AppServiceConfig {
+        id: "bridge".into(),
+        url: None,
+        as_token: Secret::new(as_token),
+        hs_token: Secret::new("hs token"),
+        sender_localpart: "bridgebot".into(),
+        users: vec![mxauth::config::Namespace {
+            regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
+            exclusive: true,
+        }],
+        rate_limited: false,
+        ip_range_whitelist: whitelist.iter().map(|n| n.parse().unwrap()).collect(),
+    }
+}

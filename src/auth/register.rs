@@ -1,6 +1,6 @@
 //! Registration (`POST /register`) through UIA, and `/register/available`.
 
-use super::guests::hide_guest_token;
+use super::guests::{hide_guest_token, not_this_guest};
 use super::identifiers::{check_new_localpart, user_id};
 use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
@@ -9,9 +9,9 @@ use super::threepids::MEDIUM_EMAIL;
 use super::uia::{
     Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY, TERMS,
 };
-use super::{Auth, Session};
+use super::{check_device_display_name, Auth, Session};
 use crate::error::{ErrCode, Error, Result};
-use crate::store::NewUser;
+use crate::store::{NewRegistration, NewUser, RegistrationOutcome, UserThreepid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -174,54 +174,66 @@ impl Auth {
                     .ok_or_else(|| Error::missing_param("Missing params: password"))?;
                 let chosen = self.registration_choices(&passed).await?;
                 let username = chosen.username.as_deref().or(params.username.as_deref());
-                let upgraded = self
-                    .upgrade_guest_from_params(&passed.params, username, &password_hash)
-                    .await?;
-                let user_id = match upgraded {
-                    Some(guest) => guest,
-                    None => {
-                        self.create_local_user(username, Some(password_hash))
-                            .await?
+                let guest = self.guest_to_upgrade(&passed.params, username).await?;
+                if let Some(guest) = &guest {
+                    // An existing user gets a token: blocked as a login is.
+                    if !params.inhibit_login {
+                        self.check_auth_blocking(Some(guest)).await?;
                     }
+                }
+                let reg = NewRegistration {
+                    user: NewUser {
+                        password_hash: Some(password_hash),
+                        creation_ts: self.now(),
+                        displayname: chosen.display_name.clone(),
+                        ..NewUser::default()
+                    },
+                    upgrade_guest: guest.is_some(),
+                    consent_version: self
+                        .config
+                        .user_consent
+                        .as_ref()
+                        .filter(|c| c.require_at_registration)
+                        .map(|c| c.version.clone()),
+                    // A reserved address has room from the start (Synapse
+                    // does the same).
+                    monthly_active_ts: threepid
+                        .is_some_and(|(m, a)| self.config.usage.is_reserved_threepid(m, a))
+                        .then(|| self.now()),
+                    registration_token: passed
+                        .server_data
+                        .get(REGISTRATION_TOKEN_KEY)
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    ..NewRegistration::default()
                 };
-                // A reserved address has room from the start (Synapse does
-                // the same, before the address is even bound).
-                if threepid.is_some_and(|(m, a)| self.config.usage.is_reserved_threepid(m, a)) {
-                    self.store
-                        .upsert_monthly_active_user(&user_id, self.now())
-                        .await?;
-                }
-                self.apply_registration_choices(&user_id, &chosen).await?;
-                if let Some(token) = passed
-                    .server_data
-                    .get(REGISTRATION_TOKEN_KEY)
-                    .and_then(Value::as_str)
-                {
-                    self.store.settle_registration_token(token, true).await?;
-                }
-                if let Some(consent) = self
-                    .config
-                    .user_consent
-                    .as_ref()
-                    .filter(|c| c.require_at_registration)
-                {
-                    self.store
-                        .set_consent_version(&user_id, &consent.version)
-                        .await?;
+                let device = (!params.inhibit_login).then(|| {
+                    let id = params
+                        .device_id
+                        .clone()
+                        .unwrap_or_else(|| self.new_device_id());
+                    (id, params.initial_device_display_name.clone())
+                });
+                if let Some(name) = &params.initial_device_display_name {
+                    check_device_display_name(name)?;
                 }
                 match self
-                    .finish_uia(&passed.session_id, &json!({ "user_id": user_id }))
+                    .write_registration(reg, guest, username, email, &passed.session_id, device)
                     .await?
                 {
-                    None => {
-                        self.bind_registration_email(&passed.session_id, &user_id)
-                            .await?;
+                    Written::New { user_id, session } => {
                         self.ratelimit_record(Limiter::Registration, address)
                             .await?;
+                        if let Some(name) = &chosen.display_name {
+                            self.provision_new_user(&user_id, Some(name)).await?;
+                        }
+                        if let Some(session) = session {
+                            return Ok(Registered::LoggedIn(session));
+                        }
                         user_id
                     }
                     // A concurrent request of the same session won: use its user.
-                    Some(previous) => previous_user(&previous)?,
+                    Written::Previous(user_id) => user_id,
                 }
             }
         };
@@ -239,6 +251,103 @@ impl Auth {
             )
             .await?;
         Ok(Registered::LoggedIn(session))
+    }
+
+    /// Writes the account, its first device and (without a homeserver to
+    /// tell first) its token in one transaction; with a homeserver, the
+    /// device is provisioned there before the token is issued. A generated
+    /// user ID that is taken is generated again.
+    async fn write_registration(
+        &self,
+        mut reg: NewRegistration,
+        guest: Option<String>,
+        username: Option<&str>,
+        email: Option<String>,
+        uia_session: &str,
+        device: Option<(String, Option<String>)>,
+    ) -> Result<Written> {
+        let generated = guest.is_none() && username.is_none();
+        if let Some(localpart) = username.filter(|_| guest.is_none()) {
+            check_new_localpart(&localpart.to_lowercase(), self.server_name())?;
+        }
+        for _ in 0..20 {
+            let user_id = match (&guest, username) {
+                (Some(guest), _) => guest.clone(),
+                (None, Some(localpart)) => user_id(&localpart.to_lowercase(), self.server_name()),
+                (None, None) => self.generated_user_id(),
+            };
+            reg.user.user_id = user_id.clone();
+            reg.uia_session = (!uia_session.is_empty())
+                .then(|| (uia_session.to_owned(), json!({ "user_id": user_id })));
+            reg.threepid = email.as_ref().map(|address| UserThreepid {
+                user_id: user_id.clone(),
+                medium: MEDIUM_EMAIL.to_owned(),
+                address: address.clone(),
+                validated_at: reg.user.creation_ts,
+                added_at: reg.user.creation_ts,
+            });
+            reg.device = device.clone();
+            reg.access_token = None;
+            let mut token = None;
+            if let Some((device_id, _)) = &device {
+                if self.homeserver.is_none() {
+                    let (issued, row) = self.new_access_token(&user_id, device_id);
+                    reg.access_token = Some(row);
+                    token = Some(issued);
+                }
+            }
+            match self.store.complete_registration(&reg).await? {
+                RegistrationOutcome::Done => {}
+                RegistrationOutcome::UserTaken if generated => continue,
+                RegistrationOutcome::UserTaken => return Err(user_in_use()),
+                RegistrationOutcome::NotAGuest => return Err(not_this_guest()),
+                RegistrationOutcome::ThreepidTaken => {
+                    return Err(Error::new(
+                        400,
+                        ErrCode::ThreepidInUse,
+                        "Email is already in use",
+                    ))
+                }
+                RegistrationOutcome::SessionSpent(Some(previous)) => {
+                    return Ok(Written::Previous(previous_user(&previous)?))
+                }
+                RegistrationOutcome::SessionSpent(None) => {
+                    return Err(Error::new(400, ErrCode::Unknown, "Unknown session ID"))
+                }
+            }
+            let Some((device_id, display_name)) = device else {
+                return Ok(Written::New {
+                    user_id,
+                    session: None,
+                });
+            };
+            let access_token = match token {
+                Some(token) => token,
+                None => {
+                    // No token before the homeserver knows the device.
+                    self.provision_session(&user_id, &device_id, display_name.as_deref())
+                        .await?;
+                    self.issue_access_token(&user_id, &device_id, None).await?
+                }
+            };
+            return Ok(Written::New {
+                session: Some(Session {
+                    user_id: user_id.clone(),
+                    device_id,
+                    access_token,
+                }),
+                user_id,
+            });
+        }
+        Err(Error::internal("could not generate a free user ID"))
+    }
+
+    /// A ten-digit user ID, as Synapse generates them.
+    fn generated_user_id(&self) -> String {
+        let mut bytes = [0u8; 8];
+        self.rng.fill(&mut bytes);
+        let n = 1_000_000_000 + u64::from_le_bytes(bytes) % 9_000_000_000;
+        user_id(&n.to_string(), self.server_name())
     }
 
     /// Creates a user with this localpart (lower-cased and checked), or a
@@ -263,11 +372,7 @@ impl Auth {
             return Ok(new.user_id);
         }
         for _ in 0..20 {
-            // A ten-digit number, as Synapse generates them.
-            let mut bytes = [0u8; 8];
-            self.rng.fill(&mut bytes);
-            let n = 1_000_000_000 + u64::from_le_bytes(bytes) % 9_000_000_000;
-            new.user_id = user_id(&n.to_string(), self.server_name());
+            new.user_id = self.generated_user_id();
             if self.store.create_user(&new).await? {
                 return Ok(new.user_id);
             }
@@ -358,6 +463,17 @@ impl Auth {
         }
         Ok(())
     }
+}
+
+/// What [`Auth::write_registration`] did.
+enum Written {
+    /// The account was made (and, unless `inhibit_login`, a session).
+    New {
+        user_id: String,
+        session: Option<Session>,
+    },
+    /// A concurrent request of the same UIA session made it: its user.
+    Previous(String),
 }
 
 fn user_in_use() -> Error {

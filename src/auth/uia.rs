@@ -405,15 +405,15 @@ impl Auth {
     /// Deletes a session; if this call deleted it and its operation never
     /// ran, a registration token it held is given back.
     async fn drop_session(&self, session: &UiaSession) -> Result<()> {
-        if self.store.delete_uia_session(&session.session_id).await? && session.result.is_none() {
-            if let Some(token) = session
-                .server_dict
-                .get(REGISTRATION_TOKEN_KEY)
-                .and_then(Value::as_str)
-            {
-                self.store.settle_registration_token(token, false).await?;
-            }
-        }
+        // The store gives the use back only if the session still had no
+        // result when deleted, in the same transaction.
+        let token = session
+            .server_dict
+            .get(REGISTRATION_TOKEN_KEY)
+            .and_then(Value::as_str);
+        self.store
+            .delete_uia_session_releasing(&session.session_id, token)
+            .await?;
         Ok(())
     }
 

@@ -1,0 +1,357 @@
+//! Operations that are one transaction (issue 11, "Atomic operations"):
+//! concurrent requests and failures never leave half of one behind.
+
+use crate::both;
+use crate::support::{assert_error, db_i64, Backend, TestServer, SERVER_NAME};
+use mxauth::config::{MatrixConfig, Secret};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+both!(
+    concurrent_requests_of_one_registration_session_make_one_account,
+    a_registration_that_fails_leaves_no_account,
+    no_old_password_login_outlives_a_password_change,
+    deactivation_racing_logins_leaves_no_token,
+    concurrent_get_token_calls_issue_one_login_token,
+    reconciliation_queues_one_sync_per_user,
+    a_silent_homeserver_does_not_delay_the_flush,
+);
+
+const REGISTER: &str = "/_matrix/client/v3/register";
+const LOGIN: &str = "/_matrix/client/v3/login";
+const WHOAMI: &str = "/_matrix/client/v3/account/whoami";
+
+/// A POST from a spawned task.
+async fn post(
+    client: reqwest::Client,
+    url: String,
+    token: Option<String>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut req = client.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn login_body(user: &str, password: &str) -> Value {
+    json!({
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user},
+        "password": password,
+    })
+}
+
+/// Registration tokens configured: the session reserves a use.
+async fn concurrent_requests_of_one_registration_session_make_one_account(b: Backend) {
+    let s = TestServer::start_with(b, |c| c.registration_requires_token = true).await;
+    let admin = s.register_admin("admin").await;
+    let (status, res) = s
+        .post(
+            "/_synapse/admin/v1/registration_tokens/new",
+            Some(&admin),
+            json!({"token": "tok", "uses_allowed": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let body = json!({"username": "carol", "password": "carol-password-1"});
+    let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
+    let session = challenge["session"].clone();
+    let mut with_token = body.clone();
+    with_token["auth"] = json!({"type": "m.login.registration_token", "token": "tok", "session": session});
+    let (status, res) = s.post(REGISTER, None, with_token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{res}");
+    let mut last = body;
+    last["auth"] = json!({"type": "m.login.dummy", "session": session});
+
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let url = format!("{}{REGISTER}", s.base);
+        tasks.spawn(post(s.raw().clone(), url, None, last.clone()));
+    }
+    let mut tokens = Vec::new();
+    while let Some(res) = tasks.join_next().await {
+        let (status, res) = res.unwrap();
+        // Every request of the session registered the same user.
+        assert_eq!(status, StatusCode::OK, "{res}");
+        assert_eq!(res["user_id"], format!("@carol:{SERVER_NAME}"));
+        tokens.push(res["access_token"].as_str().unwrap().to_owned());
+    }
+    for t in &tokens {
+        let (status, _) = s.get(WHOAMI, Some(t)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let users = db_i64(&s.db, "SELECT COUNT(*) FROM users WHERE name LIKE '@carol:%'").await;
+    assert_eq!(users, 1);
+    let (pending, completed) = (
+        db_i64(&s.db, "SELECT pending FROM registration_tokens WHERE token = 'tok'").await,
+        db_i64(&s.db, "SELECT completed FROM registration_tokens WHERE token = 'tok'").await,
+    );
+    assert_eq!((pending, completed), (0, 1));
+    s.stop().await;
+}
+
+/// A registration refused after UIA writes nothing: no user, and the
+/// session can still be used for a good request.
+async fn a_registration_that_fails_leaves_no_account(b: Backend) {
+    let s = TestServer::start(b).await;
+    let body = json!({
+        "username": "dora",
+        "password": "dora-password-1",
+        "initial_device_display_name": "x".repeat(1000),
+    });
+    let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
+    let mut body = body;
+    body["auth"] = json!({"type": "m.login.dummy", "session": challenge["session"]});
+    let res = s.post(REGISTER, None, body).await;
+    assert_error(&res, 400, "M_TOO_LARGE");
+    let users = db_i64(&s.db, "SELECT COUNT(*) FROM users WHERE name LIKE '@dora:%'").await;
+    assert_eq!(users, 0);
+    let (status, res) = s
+        .get("/_matrix/client/v3/register/available?username=dora", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    s.stop().await;
+}
+
+/// Many logins with the old password race a password change that logs
+/// out the other devices: every token they got is dead afterwards.
+async fn no_old_password_login_outlives_a_password_change(b: Backend) {
+    let s = TestServer::start(b).await;
+    let mut survivors = Vec::new();
+    for round in 0..6 {
+        let name = format!("pat{round}");
+        let (user_id, token, _) = s.register(&name, "old-password-1").await;
+        let (status, challenge) = s
+            .post(
+                "/_matrix/client/v3/account/password",
+                Some(&token),
+                json!({"new_password": "new-password-1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let change = json!({
+            "new_password": "new-password-1",
+            "logout_devices": true,
+            "auth": TestServer::password_auth(&challenge["session"], &user_id, "old-password-1"),
+        });
+        // The change first: logins that read the user while it verifies
+        // the old password finish after it.
+        let url = format!("{}/_matrix/client/v3/account/password", s.base);
+        let changed = tokio::spawn(post(s.raw().clone(), url, Some(token.clone()), change));
+        let mut logins = JoinSet::new();
+        for _ in 0..16 {
+            let url = format!("{}{LOGIN}", s.base);
+            logins.spawn(post(
+                s.raw().clone(),
+                url,
+                None,
+                login_body(&user_id, "old-password-1"),
+            ));
+        }
+        let (status, res) = changed.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{res}");
+        while let Some(res) = logins.join_next().await {
+            let (status, res) = res.unwrap();
+            if status == StatusCode::OK {
+                let t = res["access_token"].as_str().unwrap().to_owned();
+                let (status, _) = s.get(WHOAMI, Some(&t)).await;
+                if status != StatusCode::UNAUTHORIZED {
+                    survivors.push(t);
+                }
+            } else {
+                assert_error(&(status, res), 403, "M_FORBIDDEN");
+            }
+        }
+        // The new password works; the changer's own session stays.
+        s.login(&user_id, "new-password-1").await;
+        let (status, _) = s.get(WHOAMI, Some(&token)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert!(
+        survivors.is_empty(),
+        "{} tokens from the old password survived",
+        survivors.len()
+    );
+    s.stop().await;
+}
+
+async fn deactivation_racing_logins_leaves_no_token(b: Backend) {
+    let s = TestServer::start(b).await;
+    for round in 0..8 {
+        let name = format!("dee{round}");
+        let (user_id, token, _) = s.register(&name, "dee-password-1").await;
+        let (_, challenge) = s
+            .post("/_matrix/client/v3/account/deactivate", Some(&token), json!({}))
+            .await;
+        let deactivate = json!({
+            "auth": TestServer::password_auth(&challenge["session"], &user_id, "dee-password-1"),
+        });
+        let url = format!("{}/_matrix/client/v3/account/deactivate", s.base);
+        let deactivated = tokio::spawn(post(s.raw().clone(), url, Some(token), deactivate));
+        let mut logins = JoinSet::new();
+        for _ in 0..20 {
+            let url = format!("{}{LOGIN}", s.base);
+            logins.spawn(post(
+                s.raw().clone(),
+                url,
+                None,
+                login_body(&user_id, "dee-password-1"),
+            ));
+        }
+        let (status, res) = deactivated.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{res}");
+        while let Some(res) = logins.join_next().await {
+            let (status, res) = res.unwrap();
+            if status == StatusCode::OK {
+                let t = res["access_token"].as_str().unwrap();
+                let (status, _) = s.get(WHOAMI, Some(t)).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED);
+            }
+        }
+        let live = db_i64(
+            &s.db,
+            &format!("SELECT COUNT(*) FROM access_tokens WHERE user_id = '{user_id}'"),
+        )
+        .await;
+        assert_eq!(live, 0, "a login's token outlived the deactivation");
+        let devices = db_i64(
+            &s.db,
+            &format!("SELECT COUNT(*) FROM devices WHERE user_id = '{user_id}'"),
+        )
+        .await;
+        assert_eq!(devices, 0, "a login's device outlived the deactivation");
+    }
+    s.stop().await;
+}
+
+async fn concurrent_get_token_calls_issue_one_login_token(b: Backend) {
+    const GET_TOKEN: &str = "/_matrix/client/v1/login/get_token";
+    let s = TestServer::start_with(b, |c| {
+        c.login_via_existing_session.enabled = true;
+    })
+    .await;
+    let (user_id, token, _) = s.register("gus", "gus-password-1").await;
+    let (status, challenge) = s.post(GET_TOKEN, Some(&token), json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let auth = TestServer::password_auth(&challenge["session"], &user_id, "gus-password-1");
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let url = format!("{}{GET_TOKEN}", s.base);
+        tasks.spawn(post(
+            s.raw().clone(),
+            url,
+            Some(token.clone()),
+            json!({ "auth": auth }),
+        ));
+    }
+    let mut issued = 0;
+    while let Some(res) = tasks.join_next().await {
+        let (status, res) = res.unwrap();
+        if status == StatusCode::OK {
+            issued += 1;
+        } else {
+            assert_error(&(status, res), 403, "M_FORBIDDEN");
+        }
+    }
+    assert_eq!(issued, 1);
+    let rows = db_i64(&s.db, "SELECT COUNT(*) FROM login_tokens").await;
+    assert_eq!(rows, 1);
+    s.stop().await;
+}
+
+/// `matrix:` pointing at `endpoint`.
+fn matrix_at(endpoint: String) -> impl FnOnce(&mut mxauth::config::Config) {
+    move |c| {
+        c.public_baseurl = Some("https://auth.test.example/".into());
+        c.matrix = Some(MatrixConfig {
+            kind: "synapse".into(),
+            homeserver: SERVER_NAME.into(),
+            endpoint,
+            secret: Secret::new("a secret shared with the homeserver"),
+            account_management_uri: None,
+        });
+    }
+}
+
+/// Users registered with no homeserver; returns their tokens.
+async fn users_without_homeserver(db: &Arc<crate::support::FreshDatabase>) -> Vec<String> {
+    let s = TestServer::start_on(db.clone(), |_| {}).await;
+    let mut tokens = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        tokens.push(s.register(name, "some-password-1").await.1);
+    }
+    s.stop().await;
+    tokens
+}
+
+async fn reconciliation_queues_one_sync_per_user(b: Backend) {
+    let db = Arc::new(crate::support::fresh_database(b).await);
+    users_without_homeserver(&db).await;
+    // A homeserver that is not there: nothing leaves the queue.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let mut config = crate::support::base_config();
+    config.database = db.config.clone();
+    matrix_at(endpoint)(&mut config);
+    let server = mxauth::server::Server::build(config).await.unwrap();
+    let first = server.auth().queue_device_sync().await.unwrap();
+    let second = server.auth().queue_device_sync().await.unwrap();
+    let per_user = |kind: &str| {
+        format!(
+            "SELECT COUNT(*) FROM homeserver_jobs WHERE kind = '{kind}' \
+             AND user_id LIKE '@ann:%'"
+        )
+    };
+    assert_eq!(db_i64(&db, &per_user("sync_devices")).await, 1);
+    assert_eq!(db_i64(&db, &per_user("provision_user")).await, 1);
+    assert_eq!(db_i64(&db, "SELECT COUNT(*) FROM homeserver_jobs").await, 6);
+    assert_eq!((first, second), (3, 0));
+}
+
+/// A homeserver that accepts connections and never answers: the
+/// homeserver queue waits on it, the flush of last-used times does not.
+async fn a_silent_homeserver_does_not_delay_the_flush(b: Backend) {
+    let db = Arc::new(crate::support::fresh_database(b).await);
+    let tokens = users_without_homeserver(&db).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", silent.local_addr().unwrap());
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+            let _ = accepted_tx.send(());
+        }
+    });
+    let s = TestServer::start_on(db.clone(), matrix_at(endpoint)).await;
+    // The queue is now waiting on the homeserver (5 s per call, one call
+    // per user before any other).
+    tokio::time::timeout(std::time::Duration::from_secs(10), accepted.recv())
+        .await
+        .expect("the homeserver was called");
+    let (status, _) = s.get(WHOAMI, Some(&tokens[0])).await;
+    assert_eq!(status, StatusCode::OK);
+    // Flushed within a few flush intervals (200 ms in tests).
+    let mut used = 0;
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        used = db_i64(
+            &db,
+            "SELECT COUNT(*) FROM access_tokens WHERE last_used_ts IS NOT NULL",
+        )
+        .await;
+        if used > 0 {
+            break;
+        }
+    }
+    assert_eq!(used, 1, "the flush waited for the homeserver");
+    s.stop().await;
+    holder.abort();
+}

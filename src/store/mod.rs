@@ -179,8 +179,9 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
         displayname: Option<&str>,
     ) -> StoreResult<()>;
     /// Marks the user deactivated, clears its password, and deletes all its
-    /// devices, access tokens, 3PIDs and unused login tokens, in one
-    /// transaction. Returns the deleted device IDs.
+    /// devices, access tokens and 3PIDs, in one transaction (a login token
+    /// still unused is refused at use: its user is deactivated). Returns
+    /// the deleted device IDs.
     async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
     /// Writes a whole registration in one transaction (see [`NewRegistration`]).
     async fn complete_registration(

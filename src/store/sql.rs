@@ -5,8 +5,8 @@
 
 use super::{
     ClientIpSeen, Device, DeviceSeen, HomeserverJob, NewAccessToken, NewRegistration, NewUser,
-    RegistrationOutcome, RegistrationToken, Store, StoreError, StoreResult, TokenOwner,
-    UiaSession, User,
+    RegistrationOutcome, RegistrationToken, Store, StoreError, StoreResult, TokenOwner, UiaSession,
+    User,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -397,10 +397,6 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query("DELETE FROM user_threepids WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM login_tokens WHERE user_id = $1 AND used_ts IS NULL")
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;

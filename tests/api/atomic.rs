@@ -63,7 +63,8 @@ async fn concurrent_requests_of_one_registration_session_make_one_account(b: Bac
     let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
     let session = challenge["session"].clone();
     let mut with_token = body.clone();
-    with_token["auth"] = json!({"type": "m.login.registration_token", "token": "tok", "session": session});
+    with_token["auth"] =
+        json!({"type": "m.login.registration_token", "token": "tok", "session": session});
     let (status, res) = s.post(REGISTER, None, with_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{res}");
     let mut last = body;
@@ -86,11 +87,23 @@ async fn concurrent_requests_of_one_registration_session_make_one_account(b: Bac
         let (status, _) = s.get(WHOAMI, Some(t)).await;
         assert_eq!(status, StatusCode::OK);
     }
-    let users = db_i64(&s.db, "SELECT COUNT(*) FROM users WHERE name LIKE '@carol:%'").await;
+    let users = db_i64(
+        &s.db,
+        "SELECT COUNT(*) FROM users WHERE name LIKE '@carol:%'",
+    )
+    .await;
     assert_eq!(users, 1);
     let (pending, completed) = (
-        db_i64(&s.db, "SELECT pending FROM registration_tokens WHERE token = 'tok'").await,
-        db_i64(&s.db, "SELECT completed FROM registration_tokens WHERE token = 'tok'").await,
+        db_i64(
+            &s.db,
+            "SELECT pending FROM registration_tokens WHERE token = 'tok'",
+        )
+        .await,
+        db_i64(
+            &s.db,
+            "SELECT completed FROM registration_tokens WHERE token = 'tok'",
+        )
+        .await,
     );
     assert_eq!((pending, completed), (0, 1));
     s.stop().await;
@@ -110,7 +123,11 @@ async fn a_registration_that_fails_leaves_no_account(b: Backend) {
     body["auth"] = json!({"type": "m.login.dummy", "session": challenge["session"]});
     let res = s.post(REGISTER, None, body).await;
     assert_error(&res, 400, "M_TOO_LARGE");
-    let users = db_i64(&s.db, "SELECT COUNT(*) FROM users WHERE name LIKE '@dora:%'").await;
+    let users = db_i64(
+        &s.db,
+        "SELECT COUNT(*) FROM users WHERE name LIKE '@dora:%'",
+    )
+    .await;
     assert_eq!(users, 0);
     let (status, res) = s
         .get("/_matrix/client/v3/register/available?username=dora", None)
@@ -187,7 +204,11 @@ async fn deactivation_racing_logins_leaves_no_token(b: Backend) {
         let name = format!("dee{round}");
         let (user_id, token, _) = s.register(&name, "dee-password-1").await;
         let (_, challenge) = s
-            .post("/_matrix/client/v3/account/deactivate", Some(&token), json!({}))
+            .post(
+                "/_matrix/client/v3/account/deactivate",
+                Some(&token),
+                json!({}),
+            )
             .await;
         let deactivate = json!({
             "auth": TestServer::password_auth(&challenge["session"], &user_id, "dee-password-1"),

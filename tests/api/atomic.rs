@@ -17,6 +17,7 @@ both!(
     concurrent_get_token_calls_issue_one_login_token,
     reconciliation_queues_one_sync_per_user,
     a_silent_homeserver_does_not_delay_the_flush,
+    store_writes_all_or_nothing,
 );
 
 const REGISTER: &str = "/_matrix/client/v3/register";
@@ -375,4 +376,174 @@ async fn a_silent_homeserver_does_not_delay_the_flush(b: Backend) {
     assert_eq!(used, 1, "the flush waited for the homeserver");
     s.stop().await;
     holder.abort();
+}
+
+/// The store's multi-write methods: a refusal writes nothing, and a
+/// registration token's use is completed or given back, never both.
+async fn store_writes_all_or_nothing(b: Backend) {
+    use mxauth::store::{
+        NewAccessToken, NewRegistration, NewUser, RegistrationOutcome, RegistrationToken,
+        UiaSession, UserThreepid,
+    };
+    let db = crate::support::fresh_database(b).await;
+    let store = mxauth::store::connect(&db.config.url(), 4).await.unwrap();
+    let uia = |id: &str| UiaSession {
+        session_id: id.to_owned(),
+        creation_ts: 1,
+        uri: "/register".into(),
+        method: "POST".into(),
+        user_id: None,
+        client_dict: serde_json::Map::new(),
+        server_dict: serde_json::Map::new(),
+        result: None,
+    };
+    store
+        .create_registration_token(&RegistrationToken {
+            token: "tok".into(),
+            uses_allowed: Some(3),
+            pending: 0,
+            completed: 0,
+            expiry_time: None,
+        })
+        .await
+        .unwrap();
+    let registration = |user: &str, session: &str, address: &str| NewRegistration {
+        user: NewUser {
+            user_id: user.to_owned(),
+            password_hash: Some("hash".into()),
+            creation_ts: 1,
+            ..NewUser::default()
+        },
+        threepid: Some(UserThreepid {
+            user_id: user.to_owned(),
+            medium: "email".into(),
+            address: address.to_owned(),
+            validated_at: 1,
+            added_at: 1,
+        }),
+        registration_token: Some("tok".into()),
+        uia_session: Some((session.to_owned(), json!({ "user_id": user }))),
+        device: Some(("DEV".into(), None)),
+        access_token: Some(NewAccessToken {
+            token_hash: format!("hash of {user}").into_bytes(),
+            user_id: user.to_owned(),
+            device_id: Some("DEV".into()),
+            puppet_owner: None,
+            created_ts: 1,
+            valid_until_ms: None,
+        }),
+        ..NewRegistration::default()
+    };
+    let counts = || async {
+        (
+            db_i64(&db, "SELECT COUNT(*) FROM users").await,
+            db_i64(&db, "SELECT COUNT(*) FROM devices").await,
+            db_i64(&db, "SELECT COUNT(*) FROM access_tokens").await,
+            db_i64(&db, "SELECT COUNT(*) FROM user_threepids").await,
+            db_i64(&db, "SELECT pending FROM registration_tokens").await,
+            db_i64(&db, "SELECT completed FROM registration_tokens").await,
+        )
+    };
+    for id in ["S1", "S2", "S3"] {
+        store.create_uia_session(&uia(id)).await.unwrap();
+        assert!(store.reserve_registration_token("tok", 1).await.unwrap());
+    }
+    let done = store
+        .complete_registration(&registration("@a:x", "S1", "a@x.org"))
+        .await
+        .unwrap();
+    assert_eq!(done, RegistrationOutcome::Done);
+    assert_eq!(counts().await, (1, 1, 1, 1, 2, 1));
+    // Refused: nothing of it is written.
+    let again = store
+        .complete_registration(&registration("@b:x", "S1", "b@x.org"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        RegistrationOutcome::SessionSpent(Some(json!({ "user_id": "@a:x" })))
+    );
+    let taken = store
+        .complete_registration(&registration("@a:x", "S2", "b@x.org"))
+        .await
+        .unwrap();
+    assert_eq!(taken, RegistrationOutcome::UserTaken);
+    let bound = store
+        .complete_registration(&registration("@b:x", "S2", "a@x.org"))
+        .await
+        .unwrap();
+    assert_eq!(bound, RegistrationOutcome::ThreepidTaken);
+    assert_eq!(counts().await, (1, 1, 1, 1, 2, 1));
+    assert_eq!(
+        store.get_uia_session("S2").await.unwrap().unwrap().result,
+        None
+    );
+    // A finished session's use is not given back; an unfinished one's is, once.
+    assert!(store
+        .delete_uia_session_releasing("S1", Some("tok"))
+        .await
+        .unwrap());
+    assert_eq!(counts().await.4, 2);
+    assert!(store
+        .delete_uia_session_releasing("S2", Some("tok"))
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_uia_session_releasing("S2", Some("tok"))
+        .await
+        .unwrap());
+    assert_eq!(counts().await.4, 1);
+    // After its deletion a session registers nobody.
+    let gone = store
+        .complete_registration(&registration("@c:x", "S2", "c@x.org"))
+        .await
+        .unwrap();
+    assert_eq!(gone, RegistrationOutcome::SessionSpent(None));
+    assert_eq!(counts().await, (1, 1, 1, 1, 1, 1));
+
+    // Session tokens: not for a changed password, not for a deactivated user.
+    let user = store.get_user("@a:x").await.unwrap().unwrap();
+    let token = |n: u8| NewAccessToken {
+        token_hash: vec![n; 32],
+        user_id: "@a:x".into(),
+        device_id: Some("DEV".into()),
+        puppet_owner: None,
+        created_ts: 2,
+        valid_until_ms: None,
+    };
+    let v = user.credentials_version;
+    assert!(store
+        .create_session_token(&token(1), Some(v))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .upgrade_password_hash("@a:x", v, "rehashed")
+        .await
+        .unwrap());
+    let deleted = store
+        .change_password("@a:x", "new", true, None, None)
+        .await
+        .unwrap();
+    assert_eq!(deleted, vec!["DEV".to_owned()]);
+    assert!(!store.upgrade_password_hash("@a:x", v, "old").await.unwrap());
+    assert!(store
+        .create_session_token(&token(2), Some(v))
+        .await
+        .unwrap()
+        .is_none());
+    let now = store.get_user("@a:x").await.unwrap().unwrap();
+    assert_eq!(now.password_hash.as_deref(), Some("new"));
+    assert!(store
+        .create_session_token(&token(3), Some(now.credentials_version))
+        .await
+        .unwrap()
+        .is_some());
+    store.deactivate_user("@a:x").await.unwrap();
+    assert!(store
+        .create_session_token(&token(4), None)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(db_i64(&db, "SELECT COUNT(*) FROM access_tokens").await, 0);
 }

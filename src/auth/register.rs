@@ -357,11 +357,21 @@ impl Auth {
         localpart: Option<&str>,
         password_hash: Option<String>,
     ) -> Result<String> {
-        let mut new = NewUser {
+        let new = NewUser {
             password_hash,
-            creation_ts: self.now(),
             ..NewUser::default()
         };
+        self.create_local_user_as(localpart, new).await
+    }
+
+    /// [`Auth::create_local_user`] with the other fields of `new` (admin,
+    /// type, display name) written in the same statement.
+    pub(crate) async fn create_local_user_as(
+        &self,
+        localpart: Option<&str>,
+        mut new: NewUser,
+    ) -> Result<String> {
+        new.creation_ts = self.now();
         if let Some(localpart) = localpart {
             let localpart = localpart.to_lowercase();
             check_new_localpart(&localpart, self.server_name())?;

@@ -189,9 +189,9 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
         registration: &NewRegistration,
     ) -> StoreResult<RegistrationOutcome>;
     /// Sets a new password hash and bumps the credentials version; with
-    /// `logout_devices`, deletes every device but `keep_device` and every
-    /// access token but `keep_token`, in the same transaction. Returns the
-    /// deleted device IDs.
+    /// `logout_devices`, deletes every device but `keep_device`, every
+    /// access token but `keep_token` and every unused login token, in the
+    /// same transaction. Returns the deleted device IDs.
     async fn change_password(
         &self,
         user_id: &str,

@@ -296,6 +296,12 @@ macro_rules! sql_store {
                     for r in &rows {
                         deleted.push(r.try_get("device_id")?);
                     }
+                    // A login token not traded yet would start a session
+                    // the change should have ended.
+                    sqlx::query("DELETE FROM login_tokens WHERE user_id = $1 AND used_ts IS NULL")
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok(deleted)

@@ -18,6 +18,7 @@ both!(
     reconciliation_queues_one_sync_per_user,
     a_silent_homeserver_does_not_delay_the_flush,
     store_writes_all_or_nothing,
+    a_login_token_does_not_outlive_a_password_change,
 );
 
 const REGISTER: &str = "/_matrix/client/v3/register";
@@ -547,4 +548,49 @@ async fn store_writes_all_or_nothing(b: Backend) {
         .unwrap()
         .is_none());
     assert_eq!(db_i64(&db, "SELECT COUNT(*) FROM access_tokens").await, 0);
+}
+
+/// A login token minted before a password change that logs the other
+/// devices out cannot start a session after it.
+async fn a_login_token_does_not_outlive_a_password_change(b: Backend) {
+    const GET_TOKEN: &str = "/_matrix/client/v1/login/get_token";
+    let s = TestServer::start_with(b, |c| {
+        c.login_via_existing_session.enabled = true;
+    })
+    .await;
+    let (user_id, token, _) = s.register("lou", "lou-password-1").await;
+    let (_, challenge) = s.post(GET_TOKEN, Some(&token), json!({})).await;
+    let auth = TestServer::password_auth(&challenge["session"], &user_id, "lou-password-1");
+    let (status, res) = s
+        .post(GET_TOKEN, Some(&token), json!({ "auth": auth }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let login_token = res["login_token"].as_str().unwrap().to_owned();
+    let (_, challenge) = s
+        .post(
+            "/_matrix/client/v3/account/password",
+            Some(&token),
+            json!({"new_password": "lou-password-2"}),
+        )
+        .await;
+    let (status, res) = s
+        .post(
+            "/_matrix/client/v3/account/password",
+            Some(&token),
+            json!({
+                "new_password": "lou-password-2",
+                "auth": TestServer::password_auth(&challenge["session"], &user_id, "lou-password-1"),
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let res = s
+        .post(
+            LOGIN,
+            None,
+            json!({"type": "m.login.token", "token": login_token}),
+        )
+        .await;
+    assert_error(&res, 403, "M_FORBIDDEN");
+    s.stop().await;
 }

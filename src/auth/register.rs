@@ -9,7 +9,7 @@ use super::threepids::MEDIUM_EMAIL;
 use super::uia::{
     Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY, TERMS,
 };
-use super::{check_device_display_name, Auth, Session};
+use super::{check_device_display_name, tokens, Auth, Session};
 use crate::error::{ErrCode, Error, Result};
 use crate::store::{NewRegistration, NewUser, RegistrationOutcome, UserThreepid};
 use serde::Deserialize;
@@ -221,14 +221,35 @@ impl Auth {
                     .write_registration(reg, guest, username, email, &passed.session_id, device)
                     .await?
                 {
-                    Written::New { user_id, session } => {
+                    Written::New {
+                        user_id,
+                        device,
+                        token,
+                    } => {
                         self.ratelimit_record(Limiter::Registration, address)
                             .await?;
                         if let Some(name) = &chosen.display_name {
                             self.provision_new_user(&user_id, Some(name)).await?;
                         }
-                        if let Some(session) = session {
-                            return Ok(Registered::LoggedIn(session));
+                        if let Some((device_id, display_name)) = device {
+                            let access_token = match token {
+                                Some(token) => token,
+                                None => {
+                                    // No token before the homeserver knows the device.
+                                    self.provision_session(
+                                        &user_id,
+                                        &device_id,
+                                        display_name.as_deref(),
+                                    )
+                                    .await?;
+                                    self.issue_access_token(&user_id, &device_id, None).await?
+                                }
+                            };
+                            return Ok(Registered::LoggedIn(Session {
+                                user_id,
+                                device_id,
+                                access_token,
+                            }));
                         }
                         user_id
                     }
@@ -254,9 +275,8 @@ impl Auth {
     }
 
     /// Writes the account, its first device and (without a homeserver to
-    /// tell first) its token in one transaction; with a homeserver, the
-    /// device is provisioned there before the token is issued. A generated
-    /// user ID that is taken is generated again.
+    /// tell first) its token in one transaction. A generated user ID that
+    /// is taken is generated again.
     async fn write_registration(
         &self,
         mut reg: NewRegistration,
@@ -315,28 +335,10 @@ impl Auth {
                     return Err(Error::new(400, ErrCode::Unknown, "Unknown session ID"))
                 }
             }
-            let Some((device_id, display_name)) = device else {
-                return Ok(Written::New {
-                    user_id,
-                    session: None,
-                });
-            };
-            let access_token = match token {
-                Some(token) => token,
-                None => {
-                    // No token before the homeserver knows the device.
-                    self.provision_session(&user_id, &device_id, display_name.as_deref())
-                        .await?;
-                    self.issue_access_token(&user_id, &device_id, None).await?
-                }
-            };
             return Ok(Written::New {
-                session: Some(Session {
-                    user_id: user_id.clone(),
-                    device_id,
-                    access_token,
-                }),
                 user_id,
+                device,
+                token,
             });
         }
         Err(Error::internal("could not generate a free user ID"))
@@ -477,10 +479,13 @@ impl Auth {
 
 /// What [`Auth::write_registration`] did.
 enum Written {
-    /// The account was made (and, unless `inhibit_login`, a session).
+    /// The account was made, with its first device (unless
+    /// `inhibit_login`) and that device's token if no homeserver must
+    /// know the device first.
     New {
         user_id: String,
-        session: Option<Session>,
+        device: Option<(String, Option<String>)>,
+        token: Option<tokens::IssuedToken>,
     },
     /// A concurrent request of the same UIA session made it: its user.
     Previous(String),

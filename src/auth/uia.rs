@@ -618,9 +618,16 @@ impl Auth {
                 ))
             };
         }
+        // Reserved and recorded in the session together: concurrent
+        // requests of one session take one use between them.
         if !self
             .store
-            .reserve_registration_token(token, self.now())
+            .reserve_registration_token_for_session(
+                &session.session_id,
+                REGISTRATION_TOKEN_KEY,
+                token,
+                self.now(),
+            )
             .await?
         {
             return Err(StageError::Failed(
@@ -628,9 +635,6 @@ impl Auth {
                 "Invalid registration token".into(),
             ));
         }
-        self.store
-            .set_uia_server_value(&session.session_id, REGISTRATION_TOKEN_KEY, &json!(token))
-            .await?;
         Ok(json!(token))
     }
 }

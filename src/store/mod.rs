@@ -395,6 +395,18 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     /// Takes a pending use of the token if it is valid at `now` and has a
     /// use left; `false` otherwise. Atomic.
     async fn reserve_registration_token(&self, token: &str, now: i64) -> StoreResult<bool>;
+    /// For UIA session `session_id`: takes a pending use of `token` (as
+    /// [`Store::reserve_registration_token`]) and records it under `key` in
+    /// the session's server dict, in one transaction, unless the session
+    /// holds a token already. `true` when the session holds `token` (from
+    /// before or now); `false` if it holds another or no use was left.
+    async fn reserve_registration_token_for_session(
+        &self,
+        session_id: &str,
+        key: &str,
+        token: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// A pending use becomes completed (`completed`) or is given back.
     async fn settle_registration_token(&self, token: &str, completed: bool) -> StoreResult<()>;
 

@@ -1416,6 +1416,52 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn reserve_registration_token_for_session(
+                &self,
+                session_id: &str,
+                key: &str,
+                token: &str,
+                now: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                // Lock the session's row first: a concurrent request of the
+                // same session waits, then finds the token held.
+                sqlx::query("UPDATE uia_sessions SET session_id = session_id WHERE session_id = $1")
+                    .bind(session_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = sqlx::query("SELECT server_dict FROM uia_sessions WHERE session_id = $1")
+                    .bind(session_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else { return Ok(false) };
+                let text: String = row.try_get("server_dict")?;
+                let mut dict = parse_object(&text)?;
+                if let Some(held) = dict.get(key) {
+                    return Ok(held.as_str() == Some(token));
+                }
+                let reserved = sqlx::query(
+                    "UPDATE registration_tokens SET pending = pending + 1 WHERE token = $1 \
+                     AND (uses_allowed IS NULL OR pending + completed < uses_allowed) \
+                     AND (expiry_time IS NULL OR expiry_time > $2)",
+                )
+                .bind(token)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if reserved.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                dict.insert(key.to_owned(), Value::String(token.to_owned()));
+                sqlx::query("UPDATE uia_sessions SET server_dict = $2 WHERE session_id = $1")
+                    .bind(session_id)
+                    .bind(to_json_text(&dict))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn settle_registration_token(&self, token: &str, completed: bool) -> StoreResult<()> {
                 let sql = if completed {
                     "UPDATE registration_tokens SET pending = pending - 1, completed = completed + 1 \

@@ -19,6 +19,7 @@ both!(
     a_silent_homeserver_does_not_delay_the_flush,
     store_writes_all_or_nothing,
     a_login_token_does_not_outlive_a_password_change,
+    concurrent_token_stages_of_one_session_take_one_use,
 );
 
 const REGISTER: &str = "/_matrix/client/v3/register";
@@ -592,5 +593,50 @@ async fn a_login_token_does_not_outlive_a_password_change(b: Backend) {
         )
         .await;
     assert_error(&res, 403, "M_FORBIDDEN");
+    s.stop().await;
+}
+
+/// Concurrent `m.login.registration_token` stages of one session take one
+/// pending use between them, completed once by the registration.
+async fn concurrent_token_stages_of_one_session_take_one_use(b: Backend) {
+    let s = TestServer::start_with(b, |c| c.registration_requires_token = true).await;
+    let admin = s.register_admin("admin").await;
+    let (status, res) = s
+        .post(
+            "/_synapse/admin/v1/registration_tokens/new",
+            Some(&admin),
+            json!({"token": "tok", "uses_allowed": 10}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let body = json!({"username": "tia", "password": "tia-password-1"});
+    let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
+    let session = challenge["session"].clone();
+    let mut with_token = body.clone();
+    with_token["auth"] =
+        json!({"type": "m.login.registration_token", "token": "tok", "session": session});
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let url = format!("{}{REGISTER}", s.base);
+        tasks.spawn(post(s.raw().clone(), url, None, with_token.clone()));
+    }
+    while let Some(res) = tasks.join_next().await {
+        let (status, res) = res.unwrap();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{res}");
+        assert_eq!(
+            res["completed"],
+            json!(["m.login.registration_token"]),
+            "{res}"
+        );
+    }
+    let pending = "SELECT pending FROM registration_tokens WHERE token = 'tok'";
+    let completed = "SELECT completed FROM registration_tokens WHERE token = 'tok'";
+    assert_eq!(db_i64(&s.db, pending).await, 1);
+    let mut last = body;
+    last["auth"] = json!({"type": "m.login.dummy", "session": session});
+    let (status, res) = s.post(REGISTER, None, last).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(db_i64(&s.db, pending).await, 0);
+    assert_eq!(db_i64(&s.db, completed).await, 1);
     s.stop().await;
 }

@@ -214,7 +214,8 @@ impl Auth {
                         .unwrap_or_else(|| self.new_device_id());
                     (id, params.initial_device_display_name.clone())
                 });
-                if let Some(name) = &params.initial_device_display_name {
+                // Refused before anything is written.
+                if let Some((_, Some(name))) = &device {
                     check_device_display_name(name)?;
                 }
                 match self

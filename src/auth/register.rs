@@ -233,24 +233,10 @@ impl Auth {
                             self.provision_new_user(&user_id, Some(name)).await?;
                         }
                         if let Some((device_id, display_name)) = device {
-                            let access_token = match token {
-                                Some(token) => token,
-                                None => {
-                                    // No token before the homeserver knows the device.
-                                    self.provision_session(
-                                        &user_id,
-                                        &device_id,
-                                        display_name.as_deref(),
-                                    )
-                                    .await?;
-                                    self.issue_access_token(&user_id, &device_id, None).await?
-                                }
-                            };
-                            return Ok(Registered::LoggedIn(Session {
-                                user_id,
-                                device_id,
-                                access_token,
-                            }));
+                            let session = self
+                                .session_for_new_device(user_id, device_id, display_name, token)
+                                .await?;
+                            return Ok(Registered::LoggedIn(session));
                         }
                         user_id
                     }
@@ -308,15 +294,8 @@ impl Auth {
                 added_at: reg.user.creation_ts,
             });
             reg.device = device.clone();
-            reg.access_token = None;
-            let mut token = None;
-            if let Some((device_id, _)) = &device {
-                if self.homeserver.is_none() {
-                    let (issued, row) = self.new_access_token(&user_id, device_id);
-                    reg.access_token = Some(row);
-                    token = Some(issued);
-                }
-            }
+            let (token, row) = self.first_device(&user_id, device.as_ref());
+            reg.access_token = row;
             match self.store.complete_registration(&reg).await? {
                 RegistrationOutcome::Done => {}
                 RegistrationOutcome::UserTaken if generated => continue,
@@ -343,6 +322,50 @@ impl Auth {
             });
         }
         Err(Error::internal("could not generate a free user ID"))
+    }
+
+    /// The session of a device a registration's transaction wrote: with
+    /// its token from that transaction, or (with a homeserver) one issued
+    /// once the homeserver knows the device.
+    async fn session_for_new_device(
+        &self,
+        user_id: String,
+        device_id: String,
+        display_name: Option<String>,
+        token: Option<tokens::IssuedToken>,
+    ) -> Result<Session> {
+        let access_token = match token {
+            Some(token) => token,
+            None => {
+                self.provision_session(&user_id, &device_id, display_name.as_deref())
+                    .await?;
+                self.issue_access_token(&user_id, &device_id, None).await?
+            }
+        };
+        Ok(Session {
+            user_id,
+            device_id,
+            access_token,
+        })
+    }
+
+    /// The first device of a registration (none with `inhibit_login`), and
+    /// its token's row when no homeserver must know the device first.
+    fn first_device(
+        &self,
+        user_id: &str,
+        device: Option<&(String, Option<String>)>,
+    ) -> (
+        Option<tokens::IssuedToken>,
+        Option<crate::store::NewAccessToken>,
+    ) {
+        match device {
+            Some((device_id, _)) if self.homeserver.is_none() => {
+                let (token, row) = self.new_access_token(user_id, device_id);
+                (Some(token), Some(row))
+            }
+            _ => (None, None),
+        }
     }
 
     /// A ten-digit user ID, as Synapse generates them.
@@ -435,27 +458,44 @@ impl Auth {
         if self.config.usage.track_appservice_user_ips {
             self.check_registration_blocking(None, None).await?;
         }
-        let created = self
-            .store
-            .create_user(&NewUser {
+        // The user, its device and (without a homeserver) its token in one
+        // transaction.
+        let device = (!fields.inhibit_login).then(|| {
+            let id = fields
+                .device_id
+                .clone()
+                .unwrap_or_else(|| self.new_device_id());
+            (id, fields.initial_device_display_name.clone())
+        });
+        if let Some((_, Some(name))) = &device {
+            check_device_display_name(name)?;
+        }
+        let (token, row) = self.first_device(&uid, device.as_ref());
+        let reg = NewRegistration {
+            user: NewUser {
                 user_id: uid.clone(),
                 creation_ts: self.now(),
                 appservice_id: Some(service_id),
                 ..NewUser::default()
-            })
-            .await?;
-        if !created {
-            return Err(user_in_use());
+            },
+            device: device.clone(),
+            access_token: row,
+            ..NewRegistration::default()
+        };
+        match self.store.complete_registration(&reg).await? {
+            RegistrationOutcome::Done => {}
+            RegistrationOutcome::UserTaken => return Err(user_in_use()),
+            other => {
+                return Err(Error::internal(format!(
+                    "an application service's registration came back {other:?}"
+                )))
+            }
         }
-        if fields.inhibit_login {
+        let Some((device_id, display_name)) = device else {
             return Ok(Registered::NoLogin { user_id: uid });
-        }
+        };
         let session = self
-            .start_session(
-                &uid,
-                fields.device_id.clone(),
-                fields.initial_device_display_name.as_deref(),
-            )
+            .session_for_new_device(uid, device_id, display_name, token)
             .await?;
         Ok(Registered::LoggedIn(session))
     }

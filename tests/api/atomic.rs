@@ -20,6 +20,7 @@ both!(
     store_writes_all_or_nothing,
     a_login_token_does_not_outlive_a_password_change,
     concurrent_token_stages_of_one_session_take_one_use,
+    an_app_service_registration_that_fails_leaves_no_account,
 );
 
 const REGISTER: &str = "/_matrix/client/v3/register";
@@ -638,5 +639,49 @@ async fn concurrent_token_stages_of_one_session_take_one_use(b: Backend) {
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(db_i64(&s.db, pending).await, 0);
     assert_eq!(db_i64(&s.db, completed).await, 1);
+    s.stop().await;
+}
+
+/// An application service's registration refused for its device writes
+/// no user: the same request, fixed, then succeeds.
+async fn an_app_service_registration_that_fails_leaves_no_account(b: Backend) {
+    use mxauth::config::{AppServiceConfig, Namespace};
+    const AS_TOKEN: &str = "the bridge's as_token";
+    let s = TestServer::start_with(b, |c| {
+        c.app_services = vec![AppServiceConfig {
+            id: "bridge".into(),
+            url: None,
+            as_token: Secret::new(AS_TOKEN),
+            hs_token: Secret::new("hs token"),
+            sender_localpart: "bridgebot".into(),
+            users: vec![Namespace {
+                regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
+                exclusive: true,
+            }],
+            rate_limited: false,
+            ip_range_whitelist: vec![],
+        }]
+    })
+    .await;
+    let mut body = json!({
+        "type": "m.login.application_service",
+        "username": "bridge_ivy",
+        "initial_device_display_name": "x".repeat(1000),
+    });
+    let res = s.post(REGISTER, Some(AS_TOKEN), body.clone()).await;
+    assert_error(&res, 400, "M_TOO_LARGE");
+    let users = db_i64(
+        &s.db,
+        "SELECT COUNT(*) FROM users WHERE name LIKE '@bridge_ivy:%'",
+    )
+    .await;
+    assert_eq!(users, 0);
+    body["initial_device_display_name"] = json!("Ivy's bridge");
+    let (status, res) = s.post(REGISTER, Some(AS_TOKEN), body).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, _) = s
+        .get(WHOAMI, Some(res["access_token"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     s.stop().await;
 }

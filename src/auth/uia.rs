@@ -407,12 +407,8 @@ impl Auth {
     async fn drop_session(&self, session: &UiaSession) -> Result<()> {
         // The store gives the use back only if the session still had no
         // result when deleted, in the same transaction.
-        let token = session
-            .server_dict
-            .get(REGISTRATION_TOKEN_KEY)
-            .and_then(Value::as_str);
         self.store
-            .delete_uia_session_releasing(&session.session_id, token)
+            .delete_uia_session_releasing(&session.session_id, REGISTRATION_TOKEN_KEY)
             .await?;
         Ok(())
     }

@@ -365,13 +365,10 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     /// session cannot both act on it).
     async fn delete_uia_session(&self, session_id: &str) -> StoreResult<bool>;
     /// Deletes the session; if this call deleted it and it had no result,
-    /// gives back the pending use of `registration_token` in the same
-    /// transaction. `true` when this call deleted it.
-    async fn delete_uia_session_releasing(
-        &self,
-        session_id: &str,
-        registration_token: Option<&str>,
-    ) -> StoreResult<bool>;
+    /// gives back the pending use of the registration token its server
+    /// dict holds under `key`, in the same transaction. `true` when this
+    /// call deleted it.
+    async fn delete_uia_session_releasing(&self, session_id: &str, key: &str) -> StoreResult<bool>;
     /// Sessions created before `before_ts` (at most `limit`).
     async fn list_uia_sessions_before(
         &self,

@@ -1291,18 +1291,20 @@ macro_rules! sql_store {
             async fn delete_uia_session_releasing(
                 &self,
                 session_id: &str,
-                registration_token: Option<&str>,
+                key: &str,
             ) -> StoreResult<bool> {
                 let mut tx = self.pool.begin_with(Self::BEGIN).await?;
                 let row = sqlx::query(
-                    "DELETE FROM uia_sessions WHERE session_id = $1 RETURNING result",
+                    "DELETE FROM uia_sessions WHERE session_id = $1 RETURNING result, server_dict",
                 )
                 .bind(session_id)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else { return Ok(false) };
                 let result: Option<String> = row.try_get("result")?;
-                if let (None, Some(token)) = (result, registration_token) {
+                let server: String = row.try_get("server_dict")?;
+                let dict = parse_object(&server)?;
+                if let (None, Some(Value::String(token))) = (result, dict.get(key)) {
                     sqlx::query(
                         "UPDATE registration_tokens SET pending = pending - 1 \
                          WHERE token = $1 AND pending > 0",

@@ -450,7 +450,13 @@ async fn store_writes_all_or_nothing(b: Backend) {
     };
     for id in ["S1", "S2", "S3"] {
         store.create_uia_session(&uia(id)).await.unwrap();
-        assert!(store.reserve_registration_token("tok", 1).await.unwrap());
+        let reserve =
+            store.reserve_registration_token_for_session(id, "registration_token", "tok", 1);
+        assert!(reserve.await.unwrap());
+        // Held already: no second use.
+        let again =
+            store.reserve_registration_token_for_session(id, "registration_token", "tok", 1);
+        assert!(again.await.unwrap());
     }
     let done = store
         .complete_registration(&registration("@a:x", "S1", "a@x.org"))
@@ -484,16 +490,16 @@ async fn store_writes_all_or_nothing(b: Backend) {
     );
     // A finished session's use is not given back; an unfinished one's is, once.
     assert!(store
-        .delete_uia_session_releasing("S1", Some("tok"))
+        .delete_uia_session_releasing("S1", "registration_token")
         .await
         .unwrap());
     assert_eq!(counts().await.4, 2);
     assert!(store
-        .delete_uia_session_releasing("S2", Some("tok"))
+        .delete_uia_session_releasing("S2", "registration_token")
         .await
         .unwrap());
     assert!(!store
-        .delete_uia_session_releasing("S2", Some("tok"))
+        .delete_uia_session_releasing("S2", "registration_token")
         .await
         .unwrap());
     assert_eq!(counts().await.4, 1);

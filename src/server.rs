@@ -268,33 +268,25 @@ async fn serve_connection(
 }
 
 /// Flushes last-used times and client IPs, sweeps expired UIA sessions,
-/// SSO state, shared-secret nonces and email validation sessions, prunes
-/// old client IPs and reaps monthly-active users, on timers.
+/// SSO state, shared-secret nonces, email validation sessions and
+/// rate-limit buckets, prunes old client IPs and reaps monthly-active
+/// users, on timers. The homeserver's queue runs in a task of its own, so a
+/// homeserver that is slow or does not answer delays none of these.
 async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool>) {
     if let Err(e) = auth.initialise_reserved_users().await {
         tracing::warn!("could not count the reserved users as active: {e:?}");
     }
+    let homeserver = auth
+        .homeserver
+        .is_some()
+        .then(|| tokio::spawn(homeserver_jobs(auth.clone(), stop.clone())));
     let mut prune = tokio::time::interval(Duration::from_secs(60));
     let mut reap = tokio::time::interval(Duration::from_secs(3600));
     let flush_every = Duration::from_millis(auth.config.mxauth.token_last_used_flush_ms.max(100));
     let mut flush = tokio::time::interval(flush_every);
     let mut sweep = tokio::time::interval(Duration::from_secs(600));
-    let mut homeserver = tokio::time::interval(Duration::from_secs(1));
-    // Reconcile every user's devices with the homeserver now and every 6 hours.
-    let mut reconcile = tokio::time::interval(Duration::from_secs(6 * 3600));
     loop {
         tokio::select! {
-            _ = homeserver.tick(), if auth.homeserver.is_some() => {
-                if let Err(e) = auth.run_homeserver_jobs(100).await {
-                    tracing::warn!("homeserver queue: {e}");
-                }
-            }
-            _ = reconcile.tick(), if auth.homeserver.is_some() => {
-                match auth.queue_device_sync().await {
-                    Ok(n) => tracing::info!(users = n, "device lists queued for the homeserver"),
-                    Err(e) => tracing::warn!("could not queue the device sync: {e}"),
-                }
-            }
             _ = flush.tick() => auth.usage.flush().await,
             _ = prune.tick() => {
                 if let Err(e) = auth.prune_client_ips().await {
@@ -325,7 +317,40 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
                     tracing::warn!("could not sweep email validation sessions: {e}");
                 }
             }
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
         }
+    }
+    if let Some(task) = homeserver {
+        let _ = task.await;
+    }
+}
+
+/// The homeserver's queue and the device-list reconciliation. A call in
+/// flight when the server stops is abandoned: its job stays queued (its
+/// lease runs out) for the next process.
+async fn homeserver_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut run = tokio::time::interval(Duration::from_secs(1));
+    // Reconcile every user's devices with the homeserver now and every 6 hours.
+    let mut reconcile = tokio::time::interval(Duration::from_secs(6 * 3600));
+    let work = async {
+        loop {
+            tokio::select! {
+                _ = run.tick() => {
+                    if let Err(e) = auth.run_homeserver_jobs(100).await {
+                        tracing::warn!("homeserver queue: {e}");
+                    }
+                }
+                _ = reconcile.tick() => {
+                    match auth.queue_device_sync().await {
+                        Ok(n) => tracing::info!(users = n, "device lists queued for the homeserver"),
+                        Err(e) => tracing::warn!("could not queue the device sync: {e}"),
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        _ = stop.wait_for(|stop| *stop) => {}
     }
 }

@@ -31,19 +31,20 @@ impl Auth {
             .get("new_password")
             .ok_or_else(|| Error::missing_param("Missing param: new_password"))?;
         let user_id = &req.requester.user_id;
-        self.store.set_password_hash(user_id, Some(hash)).await?;
-        if logout_devices {
-            let deleted = self
-                .store
-                .delete_all_devices_except(
-                    user_id,
-                    req.requester.device_id.as_deref(),
-                    Some(req.requester.token_id),
-                )
-                .await?;
-            self.forget_devices_on_homeserver(user_id, &deleted).await?;
-            self.providers_logged_out(user_id, &deleted, None).await;
-        }
+        // One transaction: the new password, a new credentials version (a
+        // login that verified the old one gets no token) and the logout.
+        let deleted = self
+            .store
+            .change_password(
+                user_id,
+                hash,
+                logout_devices,
+                req.requester.device_id.as_deref(),
+                Some(req.requester.token_id),
+            )
+            .await?;
+        self.forget_devices_on_homeserver(user_id, &deleted).await?;
+        self.providers_logged_out(user_id, &deleted, None).await;
         self.finish_uia(&passed.session_id, &json!({ "password_changed": true }))
             .await?;
         Ok(())

@@ -159,17 +159,15 @@ impl Auth {
         displayname: Option<String>,
     ) -> Result<String> {
         check_user_type(user_type.as_deref())?;
-        let user_id = self
-            .create_local_user(Some(localpart), password_hash)
-            .await?;
-        if admin {
-            self.store.set_admin(&user_id, true).await?;
-        }
-        if user_type.is_some() || displayname.is_some() {
-            self.store
-                .set_profile_fields(&user_id, user_type.as_deref(), displayname.as_deref())
-                .await?;
-        }
+        // One statement: never a user without the admin flag or type asked for.
+        let new = crate::store::NewUser {
+            password_hash,
+            admin,
+            user_type,
+            displayname: displayname.clone(),
+            ..crate::store::NewUser::default()
+        };
+        let user_id = self.create_local_user_as(Some(localpart), new).await?;
         self.provision_new_user(&user_id, displayname.as_deref())
             .await?;
         Ok(user_id)

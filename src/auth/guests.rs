@@ -28,7 +28,7 @@ pub fn guest_access_forbidden() -> Error {
     )
 }
 
-fn not_this_guest() -> Error {
+pub(crate) fn not_this_guest() -> Error {
     Error::forbidden("Cannot register taken user ID without valid guest credentials for that user.")
 }
 
@@ -125,13 +125,12 @@ impl Auth {
     }
 
     /// After UIA: when the session's body names a guest to upgrade (and a
-    /// username), makes that guest a normal user with this password and
-    /// answers its user ID; `None` when this is no upgrade.
-    pub(crate) async fn upgrade_guest_from_params(
+    /// username), the guest's user ID; `None` when this is no upgrade. The
+    /// registration's transaction makes it a normal user.
+    pub(crate) async fn guest_to_upgrade(
         &self,
         params: &Map<String, Value>,
         username: Option<&str>,
-        password_hash: &str,
     ) -> Result<Option<String>> {
         let (Some(Value::String(hash_hex)), Some(username)) =
             (params.get(GUEST_TOKEN_KEY), username)
@@ -142,9 +141,6 @@ impl Auth {
         let guest = self
             .guest_of_token_hash(&hash, &username.to_lowercase())
             .await?;
-        if !self.store.upgrade_guest(&guest, password_hash).await? {
-            return Err(not_this_guest());
-        }
         Ok(Some(guest))
     }
 }

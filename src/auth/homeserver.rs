@@ -168,29 +168,34 @@ impl Auth {
     }
 
     /// Reconciles every user's device list with the homeserver (at start
-    /// and on a schedule): queues `provision_user` + `sync_devices` per user.
+    /// and on a schedule): queues `provision_user` + `sync_devices` per user,
+    /// except for users whose last reconciliation is still waiting (later
+    /// changes have jobs of their own, queued after it). Returns how many
+    /// users were queued.
     pub async fn queue_device_sync(&self) -> Result<usize> {
         if self.homeserver.is_none() {
             return Ok(0);
         }
         let users = self.store.all_user_devices().await?;
+        let mut queued = 0;
         for (user_id, devices) in &users {
             let localpart = self.localpart_of(user_id);
-            self.store
-                .enqueue_homeserver_jobs(
-                    user_id,
-                    &[
-                        ("provision_user", json!({ "localpart": localpart })),
-                        (
-                            "sync_devices",
-                            json!({ "localpart": localpart, "devices": devices }),
-                        ),
-                    ],
-                    self.now(),
-                )
-                .await?;
+            let jobs = [
+                ("provision_user", json!({ "localpart": localpart })),
+                (
+                    "sync_devices",
+                    json!({ "localpart": localpart, "devices": devices }),
+                ),
+            ];
+            if self
+                .store
+                .enqueue_device_sync(user_id, &jobs, self.now())
+                .await?
+            {
+                queued += 1;
+            }
         }
-        Ok(users.len())
+        Ok(queued)
     }
 
     /// Queues `jobs` for `user_id` and works the user's queue until they are

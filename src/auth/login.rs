@@ -81,7 +81,7 @@ impl Auth {
             return Err(user_deactivated());
         }
         if service.config.rate_limited {
-            self.start_login_session(&uid, device_id, display_name)
+            self.start_login_session(&uid, None, device_id, display_name)
                 .await
         } else {
             self.start_session(&uid, device_id, display_name).await
@@ -112,12 +112,13 @@ impl Auth {
     /// account's wrong password), after the same work each time; only the
     /// right password learns that an account is deactivated or locked
     /// (errors of their own, as the spec says). A good bcrypt hash is
-    /// upgraded to argon2id.
+    /// upgraded to argon2id. Answers the user and the credentials version
+    /// of the hash verified.
     pub(crate) async fn check_password(
         &self,
         identifier: &UserIdentifier,
         password: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, i64)>> {
         let user = match identifier {
             UserIdentifier::User(typed) => self.find_user_for_login(typed).await?,
             UserIdentifier::ThirdParty { medium, address } => {
@@ -140,12 +141,16 @@ impl Auth {
         }
         if rehash {
             let hash = self.hash_password(password).await?;
-            self.store
-                .set_password_hash(&user.user_id, Some(&hash))
-                .await?;
-            tracing::info!(user_id = %user.user_id, "password hash upgraded to argon2id");
+            // Not over a password changed meanwhile.
+            if self
+                .store
+                .upgrade_password_hash(&user.user_id, user.credentials_version, &hash)
+                .await?
+            {
+                tracing::info!(user_id = %user.user_id, "password hash upgraded to argon2id");
+            }
         }
-        Ok(Some(user.user_id))
+        Ok(Some((user.user_id, user.credentials_version)))
     }
 
     /// The user a typed name means: the exact ID if it exists, else the one

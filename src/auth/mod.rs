@@ -147,26 +147,43 @@ impl Auth {
         display_name: Option<&str>,
     ) -> Result<Session> {
         self.check_auth_blocking(Some(user_id)).await?;
-        self.open_session(user_id, device_id, display_name).await
+        self.open_session_checked(user_id, None, device_id, display_name)
+            .await
     }
 
     /// [`Auth::start_session`] for a login: counted by `rc_login.account`
-    /// (per user, lower-cased) once the credentials are good.
+    /// (per user, lower-cased) once the credentials are good. A password
+    /// login passes the credentials version it verified: no token if the
+    /// password changed meanwhile.
     pub(crate) async fn start_login_session(
         &self,
         user_id: &str,
+        credentials_version: Option<i64>,
         device_id: Option<identifiers::DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
         self.ratelimit(ratelimit::Limiter::LoginAccount, &user_id.to_lowercase())
             .await?;
-        self.start_session(user_id, device_id, display_name).await
+        self.check_auth_blocking(Some(user_id)).await?;
+        self.open_session_checked(user_id, credentials_version, device_id, display_name)
+            .await
     }
 
     /// [`Auth::start_session`] without auth blocking: for the admin API.
     pub(crate) async fn open_session(
         &self,
         user_id: &str,
+        device_id: Option<identifiers::DeviceId>,
+        display_name: Option<&str>,
+    ) -> Result<Session> {
+        self.open_session_checked(user_id, None, device_id, display_name)
+            .await
+    }
+
+    async fn open_session_checked(
+        &self,
+        user_id: &str,
+        credentials_version: Option<i64>,
         device_id: Option<identifiers::DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session> {
@@ -183,27 +200,78 @@ impl Auth {
             .await?;
         self.provision_session(user_id, &device_id, display_name.filter(|_| created))
             .await?;
+        match self
+            .issue_access_token(user_id, &device_id, credentials_version)
+            .await
+        {
+            Ok((access_token, valid_until_ms)) => Ok(Session {
+                user_id: user_id.to_owned(),
+                device_id,
+                access_token,
+                valid_until_ms,
+            }),
+            Err(e) => {
+                if created {
+                    // The device was made for this session only.
+                    self.store
+                        .delete_devices(user_id, std::slice::from_ref(&device_id))
+                        .await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A new access token for a device the homeserver knows (and when it
+    /// expires, `session_lifetime`), unless the
+    /// user was deactivated or (with `credentials_version`) changed their
+    /// password since: then 403 as for any login of a deactivated user or
+    /// with a wrong password.
+    pub(crate) async fn issue_access_token(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        credentials_version: Option<i64>,
+    ) -> Result<(tokens::IssuedToken, Option<i64>)> {
+        let (token, row) = self.new_access_token(user_id, device_id);
+        let created = self
+            .store
+            .create_session_token(&row, credentials_version)
+            .await?;
+        if created.is_some() {
+            return Ok((token, row.valid_until_ms));
+        }
+        let deactivated = self
+            .store
+            .get_user(user_id)
+            .await?
+            .is_none_or(|u| u.deactivated);
+        Err(if deactivated {
+            login::user_deactivated()
+        } else {
+            Error::forbidden("Invalid username or password")
+        })
+    }
+
+    /// A new access token for the device and the row that stores it.
+    pub(crate) fn new_access_token(
+        &self,
+        user_id: &str,
+        device_id: &str,
+    ) -> (tokens::IssuedToken, NewAccessToken) {
         let localpart = identifiers::local_localpart(user_id, self.server_name()).unwrap_or("");
         let token = tokens::generate(tokens::ACCESS_TOKEN_PREFIX, localpart, self.rng.as_ref());
         let now = self.now();
-        // `session_lifetime` is fixed when the token is made, as in Synapse.
-        let valid_until_ms = self.config.sessions.token_valid_until(now);
-        self.store
-            .create_access_token(&NewAccessToken {
-                token_hash: token.hash(),
-                user_id: user_id.to_owned(),
-                device_id: Some(device_id.clone()),
-                puppet_owner: None,
-                created_ts: now,
-                valid_until_ms,
-            })
-            .await?;
-        Ok(Session {
+        let row = NewAccessToken {
+            token_hash: token.hash(),
             user_id: user_id.to_owned(),
-            device_id,
-            access_token: token,
-            valid_until_ms,
-        })
+            device_id: Some(device_id.to_owned()),
+            puppet_owner: None,
+            created_ts: now,
+            // `session_lifetime` is fixed when the token is made, as in Synapse.
+            valid_until_ms: self.config.sessions.token_valid_until(now),
+        };
+        (token, row)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Registration (`POST /register`) through UIA, and `/register/available`.
 
-use super::guests::hide_guest_token;
+use super::guests::{hide_guest_token, not_this_guest};
 use super::identifiers::{check_new_localpart, user_id, DeviceId};
 use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
@@ -9,14 +9,11 @@ use super::threepids::MEDIUM_EMAIL;
 use super::uia::{
     Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY, TERMS,
 };
-use super::{Auth, Session};
+use super::{check_device_display_name, tokens, Auth, Session};
 use crate::error::{ErrCode, Error, Result};
-use crate::store::NewUser;
+use crate::store::{NewRegistration, NewUser, RegistrationOutcome, UserThreepid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-
-/// The server-dict key of the device a registration logged in on.
-const REGISTERED_DEVICE_KEY: &str = "registered_device";
 
 /// The registration fields, read from the session's body.
 #[derive(Debug, Default, Deserialize)]
@@ -178,11 +175,14 @@ impl Auth {
             .await?;
         let params = parse_params(&passed.params)?;
 
-        let mut device_id = params.device_id;
+        let mut device_id = params.device_id.clone();
         let registered_user = match &passed.previous_result {
             Some(previous) => {
                 let user_id = previous_user(previous)?;
-                if let Some(device) = self.check_registration_replay(&user_id, &passed).await? {
+                if let Some(device) = self
+                    .check_registration_replay(&user_id, previous, &passed)
+                    .await?
+                {
                     device_id = Some(super::identifiers::DeviceId::parse(device)?);
                 }
                 user_id
@@ -198,54 +198,75 @@ impl Auth {
                     .ok_or_else(|| Error::missing_param("Missing params: password"))?;
                 let chosen = self.registration_choices(&passed).await?;
                 let username = chosen.username.as_deref().or(params.username.as_deref());
-                let upgraded = self
-                    .upgrade_guest_from_params(&passed.params, username, &password_hash)
-                    .await?;
-                let user_id = match upgraded {
-                    Some(guest) => guest,
-                    None => {
-                        self.create_local_user(username, Some(password_hash))
-                            .await?
+                let guest = self.guest_to_upgrade(&passed.params, username).await?;
+                if let Some(guest) = &guest {
+                    // An existing user gets a token: blocked as a login is.
+                    if !params.inhibit_login {
+                        self.check_auth_blocking(Some(guest)).await?;
                     }
+                }
+                let reg = NewRegistration {
+                    user: NewUser {
+                        password_hash: Some(password_hash),
+                        creation_ts: self.now(),
+                        displayname: chosen.display_name.clone(),
+                        ..NewUser::default()
+                    },
+                    upgrade_guest: guest.is_some(),
+                    consent_version: self
+                        .config
+                        .user_consent
+                        .as_ref()
+                        .filter(|c| c.require_at_registration)
+                        .map(|c| c.version.clone()),
+                    // A reserved address has room from the start (Synapse
+                    // does the same).
+                    monthly_active_ts: threepid
+                        .is_some_and(|(m, a)| self.config.usage.is_reserved_threepid(m, a))
+                        .then(|| self.now()),
+                    registration_token: passed
+                        .server_data
+                        .get(REGISTRATION_TOKEN_KEY)
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    ..NewRegistration::default()
                 };
-                // A reserved address has room from the start (Synapse does
-                // the same, before the address is even bound).
-                if threepid.is_some_and(|(m, a)| self.config.usage.is_reserved_threepid(m, a)) {
-                    self.store
-                        .upsert_monthly_active_user(&user_id, self.now())
-                        .await?;
-                }
-                self.apply_registration_choices(&user_id, &chosen).await?;
-                if let Some(token) = passed
-                    .server_data
-                    .get(REGISTRATION_TOKEN_KEY)
-                    .and_then(Value::as_str)
-                {
-                    self.store.settle_registration_token(token, true).await?;
-                }
-                if let Some(consent) = self
-                    .config
-                    .user_consent
-                    .as_ref()
-                    .filter(|c| c.require_at_registration)
-                {
-                    self.store
-                        .set_consent_version(&user_id, &consent.version)
-                        .await?;
+                let device = (!params.inhibit_login).then(|| {
+                    let id = params
+                        .device_id
+                        .clone()
+                        .map(DeviceId::into_string)
+                        .unwrap_or_else(|| self.new_device_id());
+                    (id, params.initial_device_display_name.clone())
+                });
+                // Refused before anything is written.
+                if let Some((_, Some(name))) = &device {
+                    check_device_display_name(name)?;
                 }
                 match self
-                    .finish_uia(&passed.session_id, &json!({ "user_id": user_id }))
+                    .write_registration(reg, guest, username, email, &passed.session_id, device)
                     .await?
                 {
-                    None => {
-                        self.bind_registration_email(&passed.session_id, &user_id)
-                            .await?;
+                    Written::New {
+                        user_id,
+                        device,
+                        token,
+                    } => {
                         self.ratelimit_record(Limiter::Registration, address)
                             .await?;
+                        if let Some(name) = &chosen.display_name {
+                            self.provision_new_user(&user_id, Some(name)).await?;
+                        }
+                        if let Some((device_id, display_name)) = device {
+                            let session = self
+                                .session_for_new_device(user_id, device_id, display_name, token)
+                                .await?;
+                            return Ok(Registered::LoggedIn(session));
+                        }
                         user_id
                     }
                     // A concurrent request of the same session won: use its user.
-                    Some(previous) => previous_user(&previous)?,
+                    Written::Previous(user_id) => user_id,
                 }
             }
         };
@@ -262,15 +283,6 @@ impl Auth {
                 params.initial_device_display_name.as_deref(),
             )
             .await?;
-        if passed.previous_result.is_none() {
-            self.store
-                .set_uia_server_value(
-                    &passed.session_id,
-                    REGISTERED_DEVICE_KEY,
-                    &json!(session.device_id),
-                )
-                .await?;
-        }
         Ok(Registered::LoggedIn(session))
     }
 
@@ -282,6 +294,7 @@ impl Auth {
     async fn check_registration_replay(
         &self,
         user_id: &str,
+        previous: &Value,
         passed: &super::uia::UiaPassed,
     ) -> Result<Option<String>> {
         let spent = || Error::forbidden("This registration session has already been used");
@@ -289,17 +302,134 @@ impl Auth {
         if user.deactivated || user.password_hash.as_ref() != passed.secret_hashes.get("password") {
             return Err(spent());
         }
-        match passed
-            .server_data
-            .get(REGISTERED_DEVICE_KEY)
-            .and_then(Value::as_str)
-        {
+        match previous.get("device_id").and_then(Value::as_str) {
             Some(device) => match self.store.get_device(user_id, device).await? {
                 Some(_) => Ok(Some(device.to_owned())),
                 None => Err(spent()),
             },
             None => Ok(None),
         }
+    }
+
+    /// Writes the account, its first device and (without a homeserver to
+    /// tell first) its token in one transaction. A generated user ID that
+    /// is taken is generated again.
+    async fn write_registration(
+        &self,
+        mut reg: NewRegistration,
+        guest: Option<String>,
+        username: Option<&str>,
+        email: Option<String>,
+        uia_session: &str,
+        device: Option<(String, Option<String>)>,
+    ) -> Result<Written> {
+        let generated = guest.is_none() && username.is_none();
+        if let Some(localpart) = username.filter(|_| guest.is_none()) {
+            check_new_localpart(&localpart.to_lowercase(), self.server_name())?;
+        }
+        for _ in 0..20 {
+            let user_id = match (&guest, username) {
+                (Some(guest), _) => guest.clone(),
+                (None, Some(localpart)) => user_id(&localpart.to_lowercase(), self.server_name()),
+                (None, None) => self.generated_user_id(),
+            };
+            reg.user.user_id = user_id.clone();
+            // The result names the device too: a replay may log in again
+            // only there, while it exists (`check_registration_replay`).
+            let result = match &device {
+                Some((device_id, _)) => json!({ "user_id": user_id, "device_id": device_id }),
+                None => json!({ "user_id": user_id }),
+            };
+            reg.uia_session = (!uia_session.is_empty()).then(|| (uia_session.to_owned(), result));
+            reg.threepid = email.as_ref().map(|address| UserThreepid {
+                user_id: user_id.clone(),
+                medium: MEDIUM_EMAIL.to_owned(),
+                address: address.clone(),
+                validated_at: reg.user.creation_ts,
+                added_at: reg.user.creation_ts,
+            });
+            reg.device = device.clone();
+            let (token, row) = self.first_device(&user_id, device.as_ref());
+            reg.access_token = row;
+            match self.store.complete_registration(&reg).await? {
+                RegistrationOutcome::Done => {}
+                RegistrationOutcome::UserTaken if generated => continue,
+                RegistrationOutcome::UserTaken => return Err(user_in_use()),
+                RegistrationOutcome::NotAGuest => return Err(not_this_guest()),
+                RegistrationOutcome::ThreepidTaken => {
+                    return Err(Error::new(
+                        400,
+                        ErrCode::ThreepidInUse,
+                        "Email is already in use",
+                    ))
+                }
+                RegistrationOutcome::SessionSpent(Some(previous)) => {
+                    return Ok(Written::Previous(previous_user(&previous)?))
+                }
+                RegistrationOutcome::SessionSpent(None) => {
+                    return Err(Error::new(400, ErrCode::Unknown, "Unknown session ID"))
+                }
+            }
+            return Ok(Written::New {
+                user_id,
+                device,
+                token,
+            });
+        }
+        Err(Error::internal("could not generate a free user ID"))
+    }
+
+    /// The session of a device a registration's transaction wrote: with
+    /// its token from that transaction, or (with a homeserver) one issued
+    /// once the homeserver knows the device.
+    async fn session_for_new_device(
+        &self,
+        user_id: String,
+        device_id: String,
+        display_name: Option<String>,
+        token: Option<(tokens::IssuedToken, Option<i64>)>,
+    ) -> Result<Session> {
+        let (access_token, valid_until_ms) = match token {
+            Some(token) => token,
+            None => {
+                self.provision_session(&user_id, &device_id, display_name.as_deref())
+                    .await?;
+                self.issue_access_token(&user_id, &device_id, None).await?
+            }
+        };
+        Ok(Session {
+            user_id,
+            device_id,
+            access_token,
+            valid_until_ms,
+        })
+    }
+
+    /// The first device of a registration (none with `inhibit_login`), and
+    /// its token's row when no homeserver must know the device first.
+    fn first_device(
+        &self,
+        user_id: &str,
+        device: Option<&(String, Option<String>)>,
+    ) -> (
+        Option<(tokens::IssuedToken, Option<i64>)>,
+        Option<crate::store::NewAccessToken>,
+    ) {
+        match device {
+            Some((device_id, _)) if self.homeserver.is_none() => {
+                let (token, row) = self.new_access_token(user_id, device_id);
+                (Some((token, row.valid_until_ms)), Some(row))
+            }
+            _ => (None, None),
+        }
+    }
+
+    /// A ten-digit user ID, as Synapse generates them.
+    fn generated_user_id(&self) -> String {
+        let mut bytes = [0u8; 8];
+        self.rng.fill(&mut bytes);
+        let n = 1_000_000_000 + u64::from_le_bytes(bytes) % 9_000_000_000;
+        user_id(&n.to_string(), self.server_name())
     }
 
     /// Creates a user with this localpart (lower-cased and checked), or a
@@ -309,11 +439,21 @@ impl Auth {
         localpart: Option<&str>,
         password_hash: Option<String>,
     ) -> Result<String> {
-        let mut new = NewUser {
+        let new = NewUser {
             password_hash,
-            creation_ts: self.now(),
             ..NewUser::default()
         };
+        self.create_local_user_as(localpart, new).await
+    }
+
+    /// [`Auth::create_local_user`] with the other fields of `new` (admin,
+    /// type, display name) written in the same statement.
+    pub(crate) async fn create_local_user_as(
+        &self,
+        localpart: Option<&str>,
+        mut new: NewUser,
+    ) -> Result<String> {
+        new.creation_ts = self.now();
         if let Some(localpart) = localpart {
             let localpart = localpart.to_lowercase();
             check_new_localpart(&localpart, self.server_name())?;
@@ -324,11 +464,7 @@ impl Auth {
             return Ok(new.user_id);
         }
         for _ in 0..20 {
-            // A ten-digit number, as Synapse generates them.
-            let mut bytes = [0u8; 8];
-            self.rng.fill(&mut bytes);
-            let n = 1_000_000_000 + u64::from_le_bytes(bytes) % 9_000_000_000;
-            new.user_id = user_id(&n.to_string(), self.server_name());
+            new.user_id = self.generated_user_id();
             if self.store.create_user(&new).await? {
                 return Ok(new.user_id);
             }
@@ -379,27 +515,45 @@ impl Auth {
         if self.config.usage.track_appservice_user_ips {
             self.check_registration_blocking(None, None).await?;
         }
-        let created = self
-            .store
-            .create_user(&NewUser {
+        // The user, its device and (without a homeserver) its token in one
+        // transaction.
+        let device = (!fields.inhibit_login).then(|| {
+            let id = fields
+                .device_id
+                .clone()
+                .map(DeviceId::into_string)
+                .unwrap_or_else(|| self.new_device_id());
+            (id, fields.initial_device_display_name.clone())
+        });
+        if let Some((_, Some(name))) = &device {
+            check_device_display_name(name)?;
+        }
+        let (token, row) = self.first_device(&uid, device.as_ref());
+        let reg = NewRegistration {
+            user: NewUser {
                 user_id: uid.clone(),
                 creation_ts: self.now(),
                 appservice_id: Some(service_id),
                 ..NewUser::default()
-            })
-            .await?;
-        if !created {
-            return Err(user_in_use());
+            },
+            device: device.clone(),
+            access_token: row,
+            ..NewRegistration::default()
+        };
+        match self.store.complete_registration(&reg).await? {
+            RegistrationOutcome::Done => {}
+            RegistrationOutcome::UserTaken => return Err(user_in_use()),
+            other => {
+                return Err(Error::internal(format!(
+                    "an application service's registration came back {other:?}"
+                )))
+            }
         }
-        if fields.inhibit_login {
+        let Some((device_id, display_name)) = device else {
             return Ok(Registered::NoLogin { user_id: uid });
-        }
+        };
         let session = self
-            .start_session(
-                &uid,
-                fields.device_id.clone(),
-                fields.initial_device_display_name.as_deref(),
-            )
+            .session_for_new_device(uid, device_id, display_name, token)
             .await?;
         Ok(Registered::LoggedIn(session))
     }
@@ -420,6 +574,21 @@ impl Auth {
         }
         Ok(())
     }
+}
+
+/// What [`Auth::write_registration`] did.
+enum Written {
+    /// The account was made, with its first device (unless
+    /// `inhibit_login`) and that device's token if no homeserver must
+    /// know the device first.
+    New {
+        user_id: String,
+        device: Option<(String, Option<String>)>,
+        /// The token and when it expires.
+        token: Option<(tokens::IssuedToken, Option<i64>)>,
+    },
+    /// A concurrent request of the same UIA session made it: its user.
+    Previous(String),
 }
 
 fn user_in_use() -> Error {

@@ -567,31 +567,6 @@ impl Auth {
         Ok(address)
     }
 
-    /// After a registration: binds the address its session validated.
-    pub(crate) async fn bind_registration_email(
-        &self,
-        uia_session: &str,
-        user_id: &str,
-    ) -> Result<()> {
-        if let Some(address) = self.uia_validated_email(uia_session).await? {
-            let now = self.now();
-            let bound = self
-                .store
-                .add_user_threepid(&UserThreepid {
-                    user_id: user_id.to_owned(),
-                    medium: MEDIUM_EMAIL.to_owned(),
-                    address,
-                    validated_at: now,
-                    added_at: now,
-                })
-                .await?;
-            if !bound {
-                tracing::warn!(%user_id, "the email a registration validated was bound meanwhile");
-            }
-        }
-        Ok(())
-    }
-
     /// `GET /account/3pid`.
     pub async fn list_threepids(&self, user_id: &str) -> Result<Vec<UserThreepid>> {
         Ok(self.store.list_user_threepids(user_id).await?)
@@ -732,16 +707,13 @@ impl Auth {
             .get_user_by_threepid(MEDIUM_EMAIL, &address)
             .await?
             .ok_or_else(|| Error::new(400, ErrCode::ThreepidNotFound, "Email address not found"))?;
-        self.store.set_password_hash(&user_id, Some(hash)).await?;
-        if logout_devices {
-            let deleted = self
-                .store
-                .delete_all_devices_except(&user_id, None, None)
-                .await?;
-            self.forget_devices_on_homeserver(&user_id, &deleted)
-                .await?;
-            self.providers_logged_out(&user_id, &deleted, None).await;
-        }
+        let deleted = self
+            .store
+            .change_password(&user_id, hash, logout_devices, None, None)
+            .await?;
+        self.forget_devices_on_homeserver(&user_id, &deleted)
+            .await?;
+        self.providers_logged_out(&user_id, &deleted, None).await;
         self.finish_uia(&passed.session_id, &json!({ "password_reset": true }))
             .await?;
         tracing::info!(%user_id, "password reset by email");

@@ -442,15 +442,11 @@ impl Auth {
     /// Deletes a session; if this call deleted it and its operation never
     /// ran, a registration token it held is given back.
     async fn drop_session(&self, session: &UiaSession) -> Result<()> {
-        if self.store.delete_uia_session(&session.session_id).await? && session.result.is_none() {
-            if let Some(token) = session
-                .server_dict
-                .get(REGISTRATION_TOKEN_KEY)
-                .and_then(Value::as_str)
-            {
-                self.store.settle_registration_token(token, false).await?;
-            }
-        }
+        // The store gives the use back only if the session still had no
+        // result when deleted, in the same transaction.
+        self.store
+            .delete_uia_session_releasing(&session.session_id, REGISTRATION_TOKEN_KEY)
+            .await?;
         Ok(())
     }
 
@@ -659,9 +655,16 @@ impl Auth {
                 ))
             };
         }
+        // Reserved and recorded in the session together: concurrent
+        // requests of one session take one use between them.
         if !self
             .store
-            .reserve_registration_token(token, self.now())
+            .reserve_registration_token_for_session(
+                &session.session_id,
+                REGISTRATION_TOKEN_KEY,
+                token,
+                self.now(),
+            )
             .await?
         {
             return Err(StageError::Failed(
@@ -669,9 +672,6 @@ impl Auth {
                 "Invalid registration token".into(),
             ));
         }
-        self.store
-            .set_uia_server_value(&session.session_id, REGISTRATION_TOKEN_KEY, &json!(token))
-            .await?;
         Ok(json!(token))
     }
 }

@@ -42,6 +42,10 @@ pub struct User {
     pub appservice_id: Option<String>,
     /// The `user_consent` policy version the user accepted.
     pub consent_version: Option<String>,
+    /// Bumped by every password change (not by a rehash of the same
+    /// password): a password login's token is issued only while the
+    /// version it verified is current.
+    pub credentials_version: i64,
 }
 
 /// What is needed to create a user.
@@ -94,6 +98,43 @@ pub struct TokenOwner {
     pub user_admin: bool,
 }
 
+/// A registration, written by [`Store::complete_registration`] in one
+/// transaction: all of it or nothing.
+#[derive(Debug, Clone, Default)]
+pub struct NewRegistration {
+    /// The user to create; with `upgrade_guest`, the guest that becomes a
+    /// normal user with `user.password_hash` (its access tokens go) and,
+    /// if given, `user.displayname`.
+    pub user: NewUser,
+    pub upgrade_guest: bool,
+    pub consent_version: Option<String>,
+    /// A validated 3PID to bind; the registration fails if it is bound.
+    pub threepid: Option<UserThreepid>,
+    /// Counted as monthly-active at this time (a reserved address).
+    pub monthly_active_ts: Option<i64>,
+    /// A registration token whose pending use becomes completed.
+    pub registration_token: Option<String>,
+    /// The UIA session that authorised the registration and the result to
+    /// record in it: the registration happens only if it has none yet.
+    pub uia_session: Option<(String, serde_json::Value)>,
+    /// The first device: its ID and display name.
+    pub device: Option<(String, Option<String>)>,
+    /// An access token for that device.
+    pub access_token: Option<NewAccessToken>,
+}
+
+/// What [`Store::complete_registration`] did. Anything but `Done` wrote nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistrationOutcome {
+    Done,
+    UserTaken,
+    /// `upgrade_guest` named a user that is not (or no longer) a guest.
+    NotAGuest,
+    ThreepidTaken,
+    /// The UIA session already has a result (given), or is gone (`None`).
+    SessionSpent(Option<serde_json::Value>),
+}
+
 /// A User-Interactive Auth session as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UiaSession {
@@ -139,10 +180,35 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Marks the user deactivated (its password hash is kept, unusable, so
     /// that only the right password learns the account is deactivated),
-    /// and deletes all its
-    /// devices and access tokens, in one transaction. Returns the deleted
-    /// device IDs.
+    /// and deletes all its devices, access tokens and 3PIDs, in one
+    /// transaction (a login token still unused is refused at use: its user
+    /// is deactivated). Returns the deleted device IDs.
     async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// Writes a whole registration in one transaction (see [`NewRegistration`]).
+    async fn complete_registration(
+        &self,
+        registration: &NewRegistration,
+    ) -> StoreResult<RegistrationOutcome>;
+    /// Sets a new password hash and bumps the credentials version; with
+    /// `logout_devices`, deletes every device but `keep_device`, every
+    /// access token but `keep_token` and every unused login token, in the
+    /// same transaction. Returns the deleted device IDs.
+    async fn change_password(
+        &self,
+        user_id: &str,
+        hash: &str,
+        logout_devices: bool,
+        keep_device: Option<&str>,
+        keep_token: Option<i64>,
+    ) -> StoreResult<Vec<String>>;
+    /// Replaces the hash of the same password (a scheme upgrade), only if
+    /// the credentials version is still `credentials_version`.
+    async fn upgrade_password_hash(
+        &self,
+        user_id: &str,
+        credentials_version: i64,
+        hash: &str,
+    ) -> StoreResult<bool>;
 
     // --- third-party identifiers (3PIDs) and their validation sessions
     /// Binds the 3PID to the user; `false` if it is bound already (to anyone).
@@ -261,6 +327,16 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
 
     // --- access tokens
     async fn create_access_token(&self, token: &NewAccessToken) -> StoreResult<i64>;
+    /// A session's token: created only if its user is not deactivated and,
+    /// with `credentials_version`, the user's version is still that one
+    /// (checked with the user's row locked until the token is written, so
+    /// a password change or deactivation is either before, and no token
+    /// is made, or after, and deletes it). `None` when refused.
+    async fn create_session_token(
+        &self,
+        token: &NewAccessToken,
+        credentials_version: Option<i64>,
+    ) -> StoreResult<Option<i64>>;
     /// The hot path: one indexed lookup, no write.
     async fn get_token_owner(&self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>>;
     async fn delete_access_token(&self, token_id: i64) -> StoreResult<()>;
@@ -306,6 +382,11 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     /// `true` when this call deleted it (so two processes sweeping the same
     /// session cannot both act on it).
     async fn delete_uia_session(&self, session_id: &str) -> StoreResult<bool>;
+    /// Deletes the session; if this call deleted it and it had no result,
+    /// gives back the pending use of the registration token its server
+    /// dict holds under `key`, in the same transaction. `true` when this
+    /// call deleted it.
+    async fn delete_uia_session_releasing(&self, session_id: &str, key: &str) -> StoreResult<bool>;
     /// Sessions created before `before_ts` (at most `limit`).
     async fn list_uia_sessions_before(
         &self,
@@ -329,6 +410,18 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     /// Takes a pending use of the token if it is valid at `now` and has a
     /// use left; `false` otherwise. Atomic.
     async fn reserve_registration_token(&self, token: &str, now: i64) -> StoreResult<bool>;
+    /// For UIA session `session_id`: takes a pending use of `token` (as
+    /// [`Store::reserve_registration_token`]) and records it under `key` in
+    /// the session's server dict, in one transaction, unless the session
+    /// holds a token already. `true` when the session holds `token` (from
+    /// before or now); `false` if it holds another or no use was left.
+    async fn reserve_registration_token_for_session(
+        &self,
+        session_id: &str,
+        key: &str,
+        token: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// A pending use becomes completed (`completed`) or is given back.
     async fn settle_registration_token(&self, token: &str, completed: bool) -> StoreResult<()>;
 
@@ -340,6 +433,15 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
         jobs: &[(&str, serde_json::Value)],
         now: i64,
     ) -> StoreResult<Vec<i64>>;
+    /// Queues a device-list reconciliation (`jobs`, the last of kind
+    /// `sync_devices`) unless one is already waiting for the user; `false`
+    /// then, and nothing is queued.
+    async fn enqueue_device_sync(
+        &self,
+        user_id: &str,
+        jobs: &[(&str, serde_json::Value)],
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Claims the oldest due job (of `user_id` only, if given) whose user has
     /// no older job waiting, for `lease_ms`. Another process cannot claim it
     /// until the lease runs out.

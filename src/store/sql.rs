@@ -4,8 +4,9 @@
 //! migrations (`migrations/{sqlite,postgres}`) differ.
 
 use super::{
-    ClientIpSeen, Device, DeviceSeen, HomeserverJob, NewAccessToken, NewUser, RegistrationToken,
-    Store, StoreError, StoreResult, TokenOwner, UiaSession, User,
+    ClientIpSeen, Device, DeviceSeen, HomeserverJob, NewAccessToken, NewRegistration, NewUser,
+    RegistrationOutcome, RegistrationToken, Store, StoreError, StoreResult, TokenOwner, UiaSession,
+    User,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -114,7 +115,8 @@ const THREEPID_SESSION_COLUMNS: &str = "session_id, medium, address, client_secr
     last_send_attempt, validated_at, token_hash, token_expires_at, next_link, created_at";
 
 const USER_COLUMNS: &str = "name, password_hash, admin, user_type, is_guest, deactivated, \
-                            locked, creation_ts, displayname, appservice_id, consent_version";
+                            locked, creation_ts, displayname, appservice_id, consent_version, \
+                            credentials_version";
 const DEVICE_COLUMNS: &str = "user_id, device_id, display_name, last_seen_ts, last_seen_ip";
 
 macro_rules! sql_store {
@@ -133,6 +135,7 @@ macro_rules! sql_store {
                     displayname: r.try_get("displayname")?,
                     appservice_id: r.try_get("appservice_id")?,
                     consent_version: r.try_get("consent_version")?,
+                    credentials_version: r.try_get("credentials_version")?,
                 })
             }
 
@@ -246,12 +249,81 @@ macro_rules! sql_store {
 
             #[tracing::instrument(skip_all)]
             async fn set_password_hash(&self, user_id: &str, hash: Option<&str>) -> StoreResult<()> {
-                sqlx::query("UPDATE users SET password_hash = $2 WHERE name = $1")
-                    .bind(user_id)
-                    .bind(hash)
-                    .execute(&self.pool)
-                    .await?;
+                sqlx::query(
+                    "UPDATE users SET password_hash = $2, \
+                     credentials_version = credentials_version + 1 WHERE name = $1",
+                )
+                .bind(user_id)
+                .bind(hash)
+                .execute(&self.pool)
+                .await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn change_password(
+                &self,
+                user_id: &str,
+                hash: &str,
+                logout_devices: bool,
+                keep_device: Option<&str>,
+                keep_token: Option<i64>,
+            ) -> StoreResult<Vec<String>> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                sqlx::query(
+                    "UPDATE users SET password_hash = $2, \
+                     credentials_version = credentials_version + 1 WHERE name = $1",
+                )
+                .bind(user_id)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+                let mut deleted = Vec::new();
+                if logout_devices {
+                    sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND id <> $2")
+                        .bind(user_id)
+                        .bind(keep_token.unwrap_or(-1))
+                        .execute(&mut *tx)
+                        .await?;
+                    let rows = sqlx::query(
+                        "DELETE FROM devices WHERE user_id = $1 AND device_id <> $2 \
+                         RETURNING device_id",
+                    )
+                    .bind(user_id)
+                    .bind(keep_device.unwrap_or(""))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for r in &rows {
+                        deleted.push(r.try_get("device_id")?);
+                    }
+                    // A login token not traded yet would start a session
+                    // the change should have ended.
+                    sqlx::query("DELETE FROM login_tokens WHERE user_id = $1 AND used_ts IS NULL")
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(deleted)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn upgrade_password_hash(
+                &self,
+                user_id: &str,
+                credentials_version: i64,
+                hash: &str,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET password_hash = $3 \
+                     WHERE name = $1 AND credentials_version = $2",
+                )
+                .bind(user_id)
+                .bind(credentials_version)
+                .bind(hash)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             #[tracing::instrument(skip_all)]
@@ -343,6 +415,153 @@ macro_rules! sql_store {
                     .iter()
                     .map(|r| r.try_get("device_id"))
                     .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %reg.user.user_id))]
+            async fn complete_registration(
+                &self,
+                reg: &NewRegistration,
+            ) -> StoreResult<RegistrationOutcome> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                // The session first: its row stays locked (PostgreSQL) until
+                // the end, so a concurrent request of the same session waits
+                // here and then finds the result.
+                if let Some((session_id, result)) = &reg.uia_session {
+                    let done = sqlx::query(
+                        "UPDATE uia_sessions SET result = $2 \
+                         WHERE session_id = $1 AND result IS NULL",
+                    )
+                    .bind(session_id)
+                    .bind(result.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        let row =
+                            sqlx::query("SELECT result FROM uia_sessions WHERE session_id = $1")
+                                .bind(session_id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        let text: Option<String> = match row {
+                            Some(r) => r.try_get("result")?,
+                            None => None,
+                        };
+                        let previous = text.as_deref().map(parse_value).transpose()?;
+                        return Ok(RegistrationOutcome::SessionSpent(previous));
+                    }
+                }
+                let user = &reg.user;
+                if reg.upgrade_guest {
+                    let done = sqlx::query(
+                        "UPDATE users SET is_guest = $3, password_hash = $2, \
+                         displayname = COALESCE($5, displayname) \
+                         WHERE name = $1 AND is_guest = $4",
+                    )
+                    .bind(&user.user_id)
+                    .bind(&user.password_hash)
+                    .bind(false)
+                    .bind(true)
+                    .bind(&user.displayname)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Ok(RegistrationOutcome::NotAGuest);
+                    }
+                    sqlx::query("DELETE FROM access_tokens WHERE user_id = $1")
+                        .bind(&user.user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                } else {
+                    let done = sqlx::query(
+                        "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
+                         creation_ts, displayname, appservice_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(&user.user_id)
+                    .bind(&user.password_hash)
+                    .bind(user.admin)
+                    .bind(&user.user_type)
+                    .bind(user.is_guest)
+                    .bind(user.creation_ts)
+                    .bind(&user.displayname)
+                    .bind(&user.appservice_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Ok(RegistrationOutcome::UserTaken);
+                    }
+                }
+                if let Some(version) = &reg.consent_version {
+                    sqlx::query("UPDATE users SET consent_version = $2 WHERE name = $1")
+                        .bind(&user.user_id)
+                        .bind(version)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if let Some(t) = &reg.threepid {
+                    let done = sqlx::query(
+                        "INSERT INTO user_threepids (user_id, medium, address, validated_at, \
+                         added_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (medium, address) DO NOTHING",
+                    )
+                    .bind(&t.user_id)
+                    .bind(&t.medium)
+                    .bind(&t.address)
+                    .bind(t.validated_at)
+                    .bind(t.added_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Ok(RegistrationOutcome::ThreepidTaken);
+                    }
+                }
+                if let Some(ts) = reg.monthly_active_ts {
+                    sqlx::query(
+                        "INSERT INTO monthly_active_users (user_id, last_seen) VALUES ($1, $2) \
+                         ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen \
+                         WHERE monthly_active_users.last_seen < excluded.last_seen",
+                    )
+                    .bind(&user.user_id)
+                    .bind(ts)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(token) = &reg.registration_token {
+                    sqlx::query(
+                        "UPDATE registration_tokens SET pending = pending - 1, \
+                         completed = completed + 1 WHERE token = $1 AND pending > 0",
+                    )
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some((device_id, display_name)) = &reg.device {
+                    sqlx::query(
+                        "INSERT INTO devices (user_id, device_id, display_name) \
+                         VALUES ($1, $2, $3) ON CONFLICT (user_id, device_id) DO NOTHING",
+                    )
+                    .bind(&user.user_id)
+                    .bind(device_id)
+                    .bind(display_name)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(t) = &reg.access_token {
+                    sqlx::query(
+                        "INSERT INTO access_tokens (token_hash, user_id, device_id, \
+                         puppet_owner, created_ts, valid_until_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&t.token_hash)
+                    .bind(&t.user_id)
+                    .bind(&t.device_id)
+                    .bind(&t.puppet_owner)
+                    .bind(t.created_ts)
+                    .bind(t.valid_until_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(RegistrationOutcome::Done)
             }
 
             #[tracing::instrument(skip_all)]
@@ -876,6 +1095,44 @@ macro_rules! sql_store {
                 Ok(row.try_get("id")?)
             }
 
+            #[tracing::instrument(skip_all)]
+            async fn create_session_token(
+                &self,
+                t: &NewAccessToken,
+                credentials_version: Option<i64>,
+            ) -> StoreResult<Option<i64>> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                // A write that changes nothing: it checks the user and locks
+                // its row (PostgreSQL) or the database (SQLite) until commit.
+                let done = sqlx::query(
+                    "UPDATE users SET credentials_version = credentials_version \
+                     WHERE name = $1 AND NOT deactivated \
+                     AND ($2 < 0 OR credentials_version = $2)",
+                )
+                .bind(&t.user_id)
+                .bind(credentials_version.unwrap_or(-1))
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                let row = sqlx::query(
+                    "INSERT INTO access_tokens (token_hash, user_id, device_id, puppet_owner, \
+                     created_ts, valid_until_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(&t.token_hash)
+                .bind(&t.user_id)
+                .bind(&t.device_id)
+                .bind(&t.puppet_owner)
+                .bind(t.created_ts)
+                .bind(t.valid_until_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+                let id = row.try_get("id")?;
+                tx.commit().await?;
+                Ok(Some(id))
+            }
+
             async fn get_token_owner(&self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>> {
                 let row = sqlx::query(
                     "SELECT t.id, t.user_id, t.device_id, t.puppet_owner, t.valid_until_ms, \
@@ -1097,6 +1354,36 @@ macro_rules! sql_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn delete_uia_session_releasing(
+                &self,
+                session_id: &str,
+                key: &str,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                let row = sqlx::query(
+                    "DELETE FROM uia_sessions WHERE session_id = $1 RETURNING result, server_dict",
+                )
+                .bind(session_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else { return Ok(false) };
+                let result: Option<String> = row.try_get("result")?;
+                let server: String = row.try_get("server_dict")?;
+                let dict = parse_object(&server)?;
+                if let (None, Some(Value::String(token))) = (result, dict.get(key)) {
+                    sqlx::query(
+                        "UPDATE registration_tokens SET pending = pending - 1 \
+                         WHERE token = $1 AND pending > 0",
+                    )
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            #[tracing::instrument(skip_all)]
             async fn list_uia_sessions_before(
                 &self,
                 before_ts: i64,
@@ -1197,6 +1484,52 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn reserve_registration_token_for_session(
+                &self,
+                session_id: &str,
+                key: &str,
+                token: &str,
+                now: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                // Lock the session's row first: a concurrent request of the
+                // same session waits, then finds the token held.
+                sqlx::query("UPDATE uia_sessions SET session_id = session_id WHERE session_id = $1")
+                    .bind(session_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = sqlx::query("SELECT server_dict FROM uia_sessions WHERE session_id = $1")
+                    .bind(session_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else { return Ok(false) };
+                let text: String = row.try_get("server_dict")?;
+                let mut dict = parse_object(&text)?;
+                if let Some(held) = dict.get(key) {
+                    return Ok(held.as_str() == Some(token));
+                }
+                let reserved = sqlx::query(
+                    "UPDATE registration_tokens SET pending = pending + 1 WHERE token = $1 \
+                     AND (uses_allowed IS NULL OR pending + completed < uses_allowed) \
+                     AND (expiry_time IS NULL OR expiry_time > $2)",
+                )
+                .bind(token)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if reserved.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                dict.insert(key.to_owned(), Value::String(token.to_owned()));
+                sqlx::query("UPDATE uia_sessions SET server_dict = $2 WHERE session_id = $1")
+                    .bind(session_id)
+                    .bind(to_json_text(&dict))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn settle_registration_token(&self, token: &str, completed: bool) -> StoreResult<()> {
                 let sql = if completed {
                     "UPDATE registration_tokens SET pending = pending - 1, completed = completed + 1 \
@@ -1232,6 +1565,35 @@ macro_rules! sql_store {
                 }
                 tx.commit().await?;
                 Ok(ids)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn enqueue_device_sync(
+                &self,
+                user_id: &str,
+                jobs: &[(&str, Value)],
+                now: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                for (kind, payload) in jobs {
+                    // A unique index allows one waiting `sync_devices` per
+                    // user: a second one is not inserted, and then nothing is.
+                    let done = sqlx::query(
+                        "INSERT INTO homeserver_jobs (user_id, kind, payload, created_ts, \
+                         next_attempt_ts) VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(user_id)
+                    .bind(*kind)
+                    .bind(payload.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn claim_homeserver_job(

@@ -108,6 +108,15 @@ pub trait SsoStore: Send + Sync + 'static {
     async fn sweep_sso(&self, now: i64, tokens_before: i64) -> StoreResult<u64>;
 
     async fn create_login_token(&self, token: &NewLoginToken) -> StoreResult<()>;
+    /// Records `result` in the UIA session and creates the login token, in
+    /// one transaction, only if the session has no result yet: one token
+    /// per session. `false` (nothing written) otherwise.
+    async fn create_login_token_for_uia(
+        &self,
+        session_id: &str,
+        result: &serde_json::Value,
+        token: &NewLoginToken,
+    ) -> StoreResult<bool>;
     /// Marks the token used if it exists, is unused and has not expired at
     /// `now`; returns its user and provider then. Atomic: one use wins.
     async fn consume_login_token(
@@ -402,6 +411,39 @@ macro_rules! sso_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_login_token_for_uia(
+                &self,
+                session_id: &str,
+                result: &serde_json::Value,
+                t: &NewLoginToken,
+            ) -> StoreResult<bool> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                let done = sqlx::query(
+                    "UPDATE uia_sessions SET result = $2 WHERE session_id = $1 AND result IS NULL",
+                )
+                .bind(session_id)
+                .bind(result.to_string())
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO login_tokens (token_hash, user_id, auth_provider_id, created_ts, \
+                     expires_ts) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&t.token_hash)
+                .bind(&t.user_id)
+                .bind(&t.auth_provider_id)
+                .bind(t.created_ts)
+                .bind(t.expires_ts)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             #[tracing::instrument(skip_all)]

@@ -6,6 +6,7 @@ mod support;
 mod account;
 mod admin;
 mod appservice;
+mod atomic;
 mod blocking;
 pub(crate) mod browser;
 mod cli;

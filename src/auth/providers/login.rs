@@ -137,7 +137,11 @@ impl Auth {
             let checked = self
                 .check_password(&UserIdentifier::User(user), password)
                 .await?;
-            return Ok(checked.map(Authenticated::user));
+            return Ok(checked.map(|(user_id, version)| {
+                let mut found = Authenticated::user(user_id);
+                found.credentials_version = Some(version);
+                found
+            }));
         }
         Ok(None)
     }
@@ -171,7 +175,7 @@ impl Auth {
             .await?
             .ok_or_else(invalid_credentials)?;
         let session = self
-            .start_login_session(&user_id, device_id, display_name)
+            .start_login_session(&user_id, found.credentials_version, device_id, display_name)
             .await?;
         if let Some(callback) = found.on_login {
             let response = LoginResponse {

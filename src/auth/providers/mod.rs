@@ -107,6 +107,9 @@ pub struct Authenticated {
     pub create_with: Option<NewUserProfile>,
     /// Called with the login response after a successful `/login`.
     pub on_login: Option<PostLoginCallback>,
+    /// Set when the local database checked a password: the credentials
+    /// version it verified (the session's token needs it still current).
+    pub(crate) credentials_version: Option<i64>,
 }
 
 impl Authenticated {
@@ -116,6 +119,7 @@ impl Authenticated {
             user_id: user_id.into(),
             create_with: None,
             on_login: None,
+            credentials_version: None,
         }
     }
 
@@ -125,6 +129,7 @@ impl Authenticated {
             user_id: user_id.into(),
             create_with: Some(profile),
             on_login: None,
+            credentials_version: None,
         }
     }
 

@@ -41,18 +41,4 @@ impl Auth {
                 .await,
         })
     }
-
-    pub(crate) async fn apply_registration_choices(
-        &self,
-        user_id: &str,
-        chosen: &RegistrationChoices,
-    ) -> Result<()> {
-        if let Some(name) = &chosen.display_name {
-            self.store
-                .set_profile_fields(user_id, None, Some(name))
-                .await?;
-            self.provision_new_user(user_id, Some(name)).await?;
-        }
-        Ok(())
-    }
 }

@@ -30,21 +30,31 @@ impl Auth {
         auth_provider_id: Option<&str>,
         lifetime_ms: i64,
     ) -> Result<IssuedToken> {
+        let (token, row) = self.new_login_token(user_id, auth_provider_id, lifetime_ms);
+        self.store.create_login_token(&row).await?;
+        Ok(token)
+    }
+
+    /// A new login token and the row that stores it.
+    pub(crate) fn new_login_token(
+        &self,
+        user_id: &str,
+        auth_provider_id: Option<&str>,
+        lifetime_ms: i64,
+    ) -> (IssuedToken, NewLoginToken) {
         let token = IssuedToken::new(format!(
             "{LOGIN_TOKEN_PREFIX}{}",
             random_string(self.rng.as_ref(), 40)
         ));
         let now = self.now();
-        self.store
-            .create_login_token(&NewLoginToken {
-                token_hash: token.hash(),
-                user_id: user_id.to_owned(),
-                auth_provider_id: auth_provider_id.map(str::to_owned),
-                created_ts: now,
-                expires_ts: now + lifetime_ms,
-            })
-            .await?;
-        Ok(token)
+        let row = NewLoginToken {
+            token_hash: token.hash(),
+            user_id: user_id.to_owned(),
+            auth_provider_id: auth_provider_id.map(str::to_owned),
+            created_ts: now,
+            expires_ts: now + lifetime_ms,
+        };
+        (token, row)
     }
 
     /// Deletes expired SSO rows (logins in progress, sign-ups, login
@@ -76,7 +86,7 @@ impl Auth {
             .await?
             .ok_or_else(|| Error::forbidden("Invalid login token"))?;
         crate::auth::login::check_may_log_in(&user)?;
-        self.start_login_session(&user_id, device_id, display_name)
+        self.start_login_session(&user_id, None, device_id, display_name)
             .await
     }
 }

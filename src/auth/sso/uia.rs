@@ -134,18 +134,32 @@ impl Auth {
                     "This authentication was already used for a login token",
                 ));
             }
-            Some(passed.session_id)
+            // Empty when UIA was skipped (ui_auth.session_timeout).
+            Some(passed.session_id).filter(|id| !id.is_empty())
         } else {
             None
         };
         let lifetime = cfg.token_timeout_ms as i64;
-        let token = self
-            .create_login_token_for(&req.requester.user_id, None, lifetime)
-            .await?;
-        if let Some(id) = session_id {
-            self.finish_uia(&id, &json!({ "issued": LOGIN_TYPE_TOKEN }))
-                .await?;
-        }
+        let user_id = &req.requester.user_id;
+        let token = match session_id {
+            // The token and the session's result in one transaction: one
+            // token per session, whatever the concurrency.
+            Some(id) => {
+                let (token, row) = self.new_login_token(user_id, None, lifetime);
+                let result = json!({ "issued": LOGIN_TYPE_TOKEN });
+                if !self
+                    .store
+                    .create_login_token_for_uia(&id, &result, &row)
+                    .await?
+                {
+                    return Err(Error::forbidden(
+                        "This authentication was already used for a login token",
+                    ));
+                }
+                token
+            }
+            None => self.create_login_token_for(user_id, None, lifetime).await?,
+        };
         Ok((token, lifetime))
     }
 }

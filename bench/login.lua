@@ -7,6 +7,7 @@ threads = {}
 counter = 0
 ok = 0
 failed = 0
+limited = 0
 
 function setup(thread)
   table.insert(threads, thread)
@@ -29,15 +30,18 @@ function request()
 end
 
 function response(status, hdrs, body)
-  if status == 200 then ok = ok + 1 else failed = failed + 1 end
+  if status == 200 then ok = ok + 1
+  elseif status == 429 then limited = limited + 1
+  else failed = failed + 1 end
 end
 
 function done(summary, latency, requests)
-  local t_ok, t_failed = 0, 0
+  local t_ok, t_failed, t_limited = 0, 0, 0
   for _, t in ipairs(threads) do
     t_ok = t_ok + t:get("ok")
     t_failed = t_failed + t:get("failed")
+    t_limited = t_limited + t:get("limited")
   end
-  io.write(string.format("mxbench: ok=%d failed=%d duration_us=%d\n",
-    t_ok, t_failed, summary.duration))
+  io.write(string.format("mxbench: ok=%d failed=%d limited=%d duration_us=%d\n",
+    t_ok, t_failed, t_limited, summary.duration))
 end

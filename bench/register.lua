@@ -15,6 +15,7 @@ counter = 0
 ok = 0
 challenged = 0
 failed = 0
+limited = 0
 
 function setup(thread)
   table.insert(threads, thread)
@@ -54,18 +55,21 @@ function response(status, hdrs, body)
     else
       failed = failed + 1
     end
+  elseif status == 429 then
+    limited = limited + 1
   else
     failed = failed + 1
   end
 end
 
 function done(summary, latency, requests)
-  local t_ok, t_challenged, t_failed = 0, 0, 0
+  local t_ok, t_challenged, t_failed, t_limited = 0, 0, 0, 0
   for _, t in ipairs(threads) do
     t_ok = t_ok + t:get("ok")
     t_challenged = t_challenged + t:get("challenged")
     t_failed = t_failed + t:get("failed")
+    t_limited = t_limited + t:get("limited")
   end
-  io.write(string.format("mxbench: ok=%d challenged=%d failed=%d duration_us=%d\n",
-    t_ok, t_challenged, t_failed, summary.duration))
+  io.write(string.format("mxbench: ok=%d challenged=%d failed=%d limited=%d duration_us=%d\n",
+    t_ok, t_challenged, t_failed, t_limited, summary.duration))
 end

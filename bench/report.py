@@ -61,15 +61,22 @@ def ratio(v, ceiling):
     return "%.4f" % (v / ceiling) if v / ceiling < 0.01 else "%.2f" % (v / ceiling)
 
 
+def lua_only_limited(r):
+    lua = r.get("lua", {})
+    return bool(lua.get("limited")) and not lua.get("failed")
+
+
 def problems(r, expect_non2xx=False):
     notes = []
     if r.get("socket_errors"):
         notes.append("%d socket errors (%d timeouts)" % (r["socket_errors"], r["timeouts"]))
-    if r.get("non2xx") and not expect_non2xx:
+    if r.get("non2xx") and not expect_non2xx and not lua_only_limited(r):
         notes.append("%d non-2xx responses" % r["non2xx"])
     lua = r.get("lua", {})
     if lua.get("failed"):
         notes.append("%d failed" % lua["failed"])
+    if lua.get("limited"):
+        notes.append("%d answered 429: the hashing queue was full" % lua["limited"])
     return (" [" + "; ".join(notes) + "]") if notes else ""
 
 
@@ -108,18 +115,18 @@ def main():
     else:
         lines.append("registration: not measured (%s)" % meta.get("register_skipped", "skipped"))
 
-    failed = {k: os.path.join(d, "failed-%s.txt" % k) for k in ("unknown", "wrong", "deactivated")}
-    if all(os.path.exists(p) for p in failed.values()):
-        f = {k: parse_wrk(p) for k, p in failed.items()}
-        bodies = {k: open(os.path.join(d, "body-%s.json" % k)).read() for k in failed}
+    failed_path = os.path.join(d, "failed-logins.json")
+    if os.path.exists(failed_path):
+        f = json.load(open(failed_path))
+        med, bodies = f["median_ms"], f["bodies"]
         same = "the same body" if len(set(bodies.values())) == 1 else "DIFFERENT bodies: %r" % bodies
-        base = f["unknown"]["p50"]
-        lines.append("failed logins (%s): median unknown user %s, wrong password %s (%s of unknown), "
-                     "deactivated account's wrong password %s (%s of unknown)%s%s%s"
-                     % (same, ms(base), ms(f["wrong"]["p50"]), ratio(f["wrong"]["p50"], base),
-                        ms(f["deactivated"]["p50"]), ratio(f["deactivated"]["p50"], base),
-                        problems(f["unknown"], True), problems(f["wrong"], True),
-                        problems(f["deactivated"], True)))
+        statuses = "; ".join("%s %s" % (k, v) for k, v in sorted(f["statuses"].items()))
+        lines.append("failed logins (%s, %d interleaved rounds, statuses: %s): median unknown user %s, "
+                     "wrong password %s (%s of unknown), deactivated account's wrong password %s "
+                     "(%s of unknown)"
+                     % (same, f["rounds"], statuses, ms(med["unknown"]), ms(med["wrong"]),
+                        ratio(med["wrong"], med["unknown"]), ms(med["deactivated"]),
+                        ratio(med["deactivated"], med["unknown"])))
     lines.append("mxauth RSS: idle %s (after start, before load); loaded peak %s (VmHWM), "
                  "%s after the load (VmRSS)"
                  % (mib(meta.get("rss_idle_kib")), mib(meta.get("rss_peak_kib")),

@@ -252,15 +252,9 @@ DEACT_SESSION=$(curl -s --max-time 10 -H "Authorization: Bearer $DEACT_TOKEN" -d
 curl -sf --max-time 30 -H "Authorization: Bearer $DEACT_TOKEN" \
   -d "{\"auth\":{\"type\":\"m.login.password\",\"identifier\":{\"type\":\"m.id.user\",\"user\":\"bench5\"},\"password\":\"$PASSWORD\",\"session\":\"$DEACT_SESSION\"}}" \
   "$BASE/_matrix/client/v3/account/deactivate" >/dev/null || die "could not deactivate bench5"
-post_login nobody-here wrong-password > "$WORK/body-unknown.json"
-post_login bench2 wrong-password > "$WORK/body-wrong.json"
-post_login bench5 wrong-password > "$WORK/body-deactivated.json"
-FAIL_CONNECTIONS=${BENCH_FAIL_CONNECTIONS:-8}
-for kind in unknown:nobody-here wrong:bench2 deactivated:bench5; do
-  CONNECTIONS_SAVED=$CONNECTIONS; CONNECTIONS=$FAIL_CONNECTIONS
-  run_wrk "failed-${kind%%:*}" "$BASE/_matrix/client/v3/login" -s "$BENCH/failed_login.lua" -- "${kind#*:}" wrong-password
-  CONNECTIONS=$CONNECTIONS_SAVED
-done
+log "timing failed logins (${BENCH_FAIL_ROUNDS:-200} rounds, interleaved)"
+python3 "$BENCH/failed_logins.py" "$BASE" "$WORK/failed-logins.json" "${BENCH_FAIL_ROUNDS:-200}" \
+  unknown=nobody-here wrong=bench2 deactivated=bench5 || die "timing failed logins failed"
 
 RSS_AFTER=$(rss_kib "$MXAUTH_PID" VmRSS)
 RSS_PEAK=$(rss_kib "$MXAUTH_PID" VmHWM)

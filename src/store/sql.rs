@@ -195,16 +195,13 @@ macro_rules! sql_store {
                     created_at: r.try_get("created_at")?,
                 })
             }
-        }
 
-        #[async_trait]
-        impl Store for $store {
-            fn backend(&self) -> &'static str {
-                $name
-            }
-
-            #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
-            async fn create_user(&self, user: &NewUser) -> StoreResult<bool> {
+            /// Inserts the user unless the ID is taken: `true` when it was
+            /// inserted. On the pool or inside a transaction.
+            pub(super) async fn insert_user<'c, E>(exec: E, user: &NewUser) -> Result<bool, sqlx::Error>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
                 let done = sqlx::query(
                     "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
                      creation_ts, displayname, appservice_id) \
@@ -218,9 +215,21 @@ macro_rules! sql_store {
                 .bind(user.creation_ts)
                 .bind(&user.displayname)
                 .bind(&user.appservice_id)
-                .execute(&self.pool)
+                .execute(exec)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $name
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+            async fn create_user(&self, user: &NewUser) -> StoreResult<bool> {
+                Ok(Self::insert_user(&self.pool, user).await?)
             }
 
             #[tracing::instrument(skip_all)]
@@ -471,22 +480,7 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                 } else {
-                    let done = sqlx::query(
-                        "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
-                         creation_ts, displayname, appservice_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
-                    )
-                    .bind(&user.user_id)
-                    .bind(&user.password_hash)
-                    .bind(user.admin)
-                    .bind(&user.user_type)
-                    .bind(user.is_guest)
-                    .bind(user.creation_ts)
-                    .bind(&user.displayname)
-                    .bind(&user.appservice_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    if done.rows_affected() != 1 {
+                    if !Self::insert_user(&mut *tx, user).await? {
                         return Ok(RegistrationOutcome::UserTaken);
                     }
                 }

@@ -269,22 +269,7 @@ macro_rules! sso_store {
                 if let Some(r) = linked {
                     return Ok(CreatedWithLink::LinkTaken(r.try_get("user_id")?));
                 }
-                let done = sqlx::query(
-                    "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
-                     creation_ts, displayname, appservice_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&user.user_id)
-                .bind(&user.password_hash)
-                .bind(user.admin)
-                .bind(&user.user_type)
-                .bind(user.is_guest)
-                .bind(user.creation_ts)
-                .bind(&user.displayname)
-                .bind(&user.appservice_id)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() != 1 {
+                if !Self::insert_user(&mut *tx, user).await? {
                     return Ok(CreatedWithLink::UserTaken);
                 }
                 let linked = sqlx::query(

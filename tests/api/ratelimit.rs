@@ -414,9 +414,36 @@ async fn registration_limit(b: Backend) {
     assert_limited(&register_from(&s, "10.0.0.1", "r7").await);
 }
 
+/// The bridge registers `bridge_a` (no device) from 10.0.0.1.
+async fn register_bridge_user(s: &TestServer) {
+    let body = json!({"type": "m.login.application_service", "username": "bridge_a", "inhibit_login": true});
+    let reg = from(
+        s,
+        "10.0.0.1",
+        reqwest::Method::POST,
+        "/_matrix/client/v3/register",
+        Some(AS_TOKEN),
+        Some(body),
+    )
+    .await;
+    assert_eq!(reg.0, StatusCode::OK, "{}", reg.2);
+}
+
+/// The bridge logs `bridge_a` in from 10.0.0.1.
+async fn bridge_login(s: &TestServer) -> (StatusCode, Option<String>, Value) {
+    let body = json!({"type": "m.login.application_service", "identifier": {"type": "m.id.user", "user": "bridge_a"}});
+    from(
+        s,
+        "10.0.0.1",
+        reqwest::Method::POST,
+        "/_matrix/client/v3/login",
+        Some(AS_TOKEN),
+        Some(body),
+    )
+    .await
+}
+
 async fn app_service_exemption(b: Backend) {
-    let as_login = |user: &str| json!({"type": "m.login.application_service", "identifier": {"type": "m.id.user", "user": user}});
-    let login = "/_matrix/client/v3/login";
     // `rate_limited: false`: neither limited nor counted.
     let (s, _clock) = server(b, |c| {
         c.rate_limits.login_address = RateLimit::new(0.01, 2.0);
@@ -424,19 +451,9 @@ async fn app_service_exemption(b: Backend) {
         c.app_services = vec![bridge(false)];
     })
     .await;
-    let reg = from(&s, "10.0.0.1", reqwest::Method::POST, "/_matrix/client/v3/register", Some(AS_TOKEN),
-        Some(json!({"type": "m.login.application_service", "username": "bridge_a", "inhibit_login": true}))).await;
-    assert_eq!(reg.0, StatusCode::OK, "{}", reg.2);
+    register_bridge_user(&s).await;
     for _ in 0..5 {
-        let got = from(
-            &s,
-            "10.0.0.1",
-            reqwest::Method::POST,
-            login,
-            Some(AS_TOKEN),
-            Some(as_login("bridge_a")),
-        )
-        .await;
+        let got = bridge_login(&s).await;
         assert_eq!(got.0, StatusCode::OK, "{}", got.2);
     }
     s.register("alice", "alice-password").await;
@@ -452,32 +469,12 @@ async fn app_service_exemption(b: Backend) {
         c.app_services = vec![bridge(true)];
     })
     .await;
-    let reg = from(&s, "10.0.0.1", reqwest::Method::POST, "/_matrix/client/v3/register", Some(AS_TOKEN),
-        Some(json!({"type": "m.login.application_service", "username": "bridge_a", "inhibit_login": true}))).await;
-    assert_eq!(reg.0, StatusCode::OK, "{}", reg.2);
+    register_bridge_user(&s).await;
     for _ in 0..2 {
-        let got = from(
-            &s,
-            "10.0.0.1",
-            reqwest::Method::POST,
-            login,
-            Some(AS_TOKEN),
-            Some(as_login("bridge_a")),
-        )
-        .await;
+        let got = bridge_login(&s).await;
         assert_eq!(got.0, StatusCode::OK, "{}", got.2);
     }
-    assert_limited(
-        &from(
-            &s,
-            "10.0.0.1",
-            reqwest::Method::POST,
-            login,
-            Some(AS_TOKEN),
-            Some(as_login("bridge_a")),
-        )
-        .await,
-    );
+    assert_limited(&bridge_login(&s).await);
 }
 
 async fn override_leaves_login_limits(b: Backend) {

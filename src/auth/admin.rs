@@ -108,14 +108,14 @@ impl Auth {
                 "unrecognised nonce",
             ));
         }
-        if req.username.len() > 512 || req.username.contains('\0') {
+        if req.username.chars().count() > 512 || req.username.contains('\0') {
             return Err(Error::new(
                 400,
                 crate::error::ErrCode::Unknown,
                 "Invalid username",
             ));
         }
-        if req.password.len() > 512 || req.password.contains('\0') {
+        if req.password.chars().count() > 512 || req.password.contains('\0') {
             return Err(Error::new(
                 400,
                 crate::error::ErrCode::Unknown,

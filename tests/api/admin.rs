@@ -17,6 +17,7 @@ both!(
     shared_secret_not_configured,
     shared_secret_user_types,
     user_admin_requires_an_admin,
+    shared_secret_password_limit_counts_characters,
 );
 
 /// Synapse's definition, computed here independently of the server:
@@ -264,5 +265,27 @@ async fn user_admin_requires_an_admin(b: Backend) {
         &s.get(&path, Some("syt_bogus_token_000000")).await,
         401,
         "M_UNKNOWN_TOKEN",
+    );
+}
+
+/// Synapse limits the password to 512 characters (Python's `len`), not
+/// bytes: 300 two-byte characters are fine, 513 characters are not.
+async fn shared_secret_password_limit_counts_characters(b: Backend) {
+    let s = TestServer::start(b).await;
+    let password = "é".repeat(300);
+    let res = s
+        .shared_secret_register("accents", &password, false, None)
+        .await;
+    assert_eq!(res["user_id"], format!("@accents:{SERVER_NAME}"));
+    s.login("accents", &password).await;
+    let (_, n) = s.get("/_synapse/admin/v1/register", None).await;
+    let nonce = n["nonce"].as_str().unwrap();
+    let long = "a".repeat(513);
+    let body = json!({"nonce": nonce, "username": "toolong", "password": long, "admin": false,
+        "mac": mac(SHARED_SECRET, nonce, "toolong", &long, false, None)});
+    assert_error(
+        &s.post("/_synapse/admin/v1/register", None, body).await,
+        400,
+        "M_UNKNOWN",
     );
 }

@@ -4,16 +4,26 @@
 //! pass in plain values (already-hashed tokens and passwords, timestamps from
 //! the injected clock).
 
+mod jobs;
 mod ratelimit;
+mod registration;
 mod sql;
 mod sso;
+mod threepids;
+mod uia;
+mod usage;
 
 use async_trait::async_trait;
 use std::sync::Arc;
 
+pub use jobs::HomeserverJobStore;
 pub use ratelimit::{BucketSpec, BucketState, RateLimitOverride, RateLimitStore};
+pub use registration::RegistrationStore;
 pub use sql::{PostgresStore, SqliteStore};
 pub use sso::{CreatedWithLink, NewLoginToken, PendingRegistration, SsoSession, SsoStore};
+pub use threepids::ThreepidStore;
+pub use uia::UiaStore;
+pub use usage::UsageStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -154,7 +164,18 @@ pub struct UiaSession {
 
 /// The one storage interface. Every method is atomic on its own.
 #[async_trait]
-pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
+pub trait Store:
+    SsoStore
+    + RateLimitStore
+    + ThreepidStore
+    + UsageStore
+    + UiaStore
+    + RegistrationStore
+    + HomeserverJobStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which backend this is ("sqlite" or "postgres"), for logs.
     fn backend(&self) -> &'static str;
 
@@ -210,59 +231,6 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
         hash: &str,
     ) -> StoreResult<bool>;
 
-    // --- third-party identifiers (3PIDs) and their validation sessions
-    /// Binds the 3PID to the user; `false` if it is bound already (to anyone).
-    async fn add_user_threepid(&self, threepid: &UserThreepid) -> StoreResult<bool>;
-    /// The user a 3PID is bound to.
-    async fn get_user_by_threepid(
-        &self,
-        medium: &str,
-        address: &str,
-    ) -> StoreResult<Option<String>>;
-    async fn list_user_threepids(&self, user_id: &str) -> StoreResult<Vec<UserThreepid>>;
-    /// `false` when the user had no such 3PID.
-    async fn delete_user_threepid(
-        &self,
-        user_id: &str,
-        medium: &str,
-        address: &str,
-    ) -> StoreResult<bool>;
-    async fn create_threepid_session(&self, session: &ThreepidSession) -> StoreResult<()>;
-    async fn get_threepid_session(&self, session_id: &str) -> StoreResult<Option<ThreepidSession>>;
-    /// The newest session for this address and client secret, if any.
-    async fn find_threepid_session(
-        &self,
-        medium: &str,
-        address: &str,
-        client_secret: &str,
-    ) -> StoreResult<Option<ThreepidSession>>;
-    /// A new token was sent for the session (a higher `send_attempt`).
-    async fn update_threepid_session_token(
-        &self,
-        session_id: &str,
-        send_attempt: i64,
-        token_hash: &[u8],
-        token_expires_at: i64,
-        next_link: Option<&str>,
-    ) -> StoreResult<()>;
-    /// Marks the session validated at `ts` unless it already is.
-    async fn set_threepid_session_validated(&self, session_id: &str, ts: i64) -> StoreResult<()>;
-    /// Spends a validated session for the operation `used_by` (a UIA
-    /// session ID) at `now`: `true` when it was validated after
-    /// `validated_after` and is unspent, or was spent by `used_by` already.
-    /// One statement, so of two operations racing for it one wins.
-    async fn use_threepid_session(
-        &self,
-        session_id: &str,
-        used_by: &str,
-        validated_after: i64,
-        now: i64,
-    ) -> StoreResult<bool>;
-    /// Deletes validation sessions that can no longer be used: never
-    /// validated and their token expired at or before `now`, or validated
-    /// at or before `validated_before`. Returns how many went.
-    async fn sweep_threepid_sessions(&self, now: i64, validated_before: i64) -> StoreResult<u64>;
-
     // --- devices
     /// Creates the device unless it exists (an existing one is kept as is).
     /// Returns `true` when it was created.
@@ -296,34 +264,6 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
         keep_device: Option<&str>,
         keep_token: Option<i64>,
     ) -> StoreResult<Vec<String>>;
-    /// Records when and from where devices were last seen (a batch).
-    async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()>;
-
-    // --- client IPs and monthly active users
-    /// Upserts a batch of client-IP sightings, one row per (user, token,
-    /// address); a later `last_seen` wins, with its user agent and device.
-    /// A row the database refuses is skipped (and logged), not the batch.
-    async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()>;
-    /// Every recorded sighting of the user, newest first.
-    async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>>;
-    /// Deletes at most `limit` sightings last seen at or before `before`;
-    /// returns how many went.
-    async fn prune_client_ips(&self, before: i64, limit: i64) -> StoreResult<u64>;
-    /// When the user was last counted as monthly-active, if they are.
-    async fn mau_last_seen(&self, user_id: &str) -> StoreResult<Option<i64>>;
-    /// How many users are monthly-active, not counting the users of
-    /// application services.
-    async fn count_monthly_active_users(&self) -> StoreResult<i64>;
-    async fn upsert_monthly_active_user(&self, user_id: &str, ts: i64) -> StoreResult<()>;
-    /// Forgets users last seen before `before`, except those in `keep`;
-    /// then, with `max`, keeps only the `max - keep.len()` most recently
-    /// seen of the others.
-    async fn reap_monthly_active_users(
-        &self,
-        before: i64,
-        keep: &[String],
-        max: Option<i64>,
-    ) -> StoreResult<()>;
 
     // --- access tokens
     async fn create_access_token(&self, token: &NewAccessToken) -> StoreResult<i64>;
@@ -343,137 +283,6 @@ pub trait Store: SsoStore + RateLimitStore + Send + Sync + 'static {
     /// Records that the token's user passed user-interactive auth at `ts`.
     async fn set_token_last_validated(&self, token_id: i64, ts: i64) -> StoreResult<()>;
     async fn get_token_last_validated(&self, token_id: i64) -> StoreResult<Option<i64>>;
-    /// Writes last-used times for a batch of tokens.
-    async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()>;
-
-    // --- user-interactive auth
-    async fn create_uia_session(&self, session: &UiaSession) -> StoreResult<()>;
-    async fn get_uia_session(&self, session_id: &str) -> StoreResult<Option<UiaSession>>;
-    async fn update_uia_client_dict(
-        &self,
-        session_id: &str,
-        client_dict: &serde_json::Map<String, serde_json::Value>,
-    ) -> StoreResult<()>;
-    /// Sets one key of the server dict, keeping the others.
-    async fn set_uia_server_value(
-        &self,
-        session_id: &str,
-        key: &str,
-        value: &serde_json::Value,
-    ) -> StoreResult<()>;
-    async fn mark_uia_stage_completed(
-        &self,
-        session_id: &str,
-        stage: &str,
-        result: &serde_json::Value,
-    ) -> StoreResult<()>;
-    async fn get_uia_completed_stages(
-        &self,
-        session_id: &str,
-    ) -> StoreResult<Vec<(String, serde_json::Value)>>;
-    /// Records the outcome of the session's operation, once: returns the
-    /// result already recorded if there is one (and leaves it), else stores
-    /// `result` and returns `None`.
-    async fn set_uia_result_once(
-        &self,
-        session_id: &str,
-        result: &serde_json::Value,
-    ) -> StoreResult<Option<serde_json::Value>>;
-    /// `true` when this call deleted it (so two processes sweeping the same
-    /// session cannot both act on it).
-    async fn delete_uia_session(&self, session_id: &str) -> StoreResult<bool>;
-    /// Deletes the session; if this call deleted it and it had no result,
-    /// gives back the pending use of the registration token its server
-    /// dict holds under `key`, in the same transaction. `true` when this
-    /// call deleted it.
-    async fn delete_uia_session_releasing(&self, session_id: &str, key: &str) -> StoreResult<bool>;
-    /// Sessions created before `before_ts` (at most `limit`).
-    async fn list_uia_sessions_before(
-        &self,
-        before_ts: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<UiaSession>>;
-
-    // --- registration tokens
-    /// `false` when the token exists already.
-    async fn create_registration_token(&self, token: &RegistrationToken) -> StoreResult<bool>;
-    async fn get_registration_token(&self, token: &str) -> StoreResult<Option<RegistrationToken>>;
-    async fn list_registration_tokens(&self) -> StoreResult<Vec<RegistrationToken>>;
-    /// Sets the fields given (`Some(None)` clears one); `None` if no such token.
-    async fn update_registration_token(
-        &self,
-        token: &str,
-        uses_allowed: Option<Option<i64>>,
-        expiry_time: Option<Option<i64>>,
-    ) -> StoreResult<Option<RegistrationToken>>;
-    async fn delete_registration_token(&self, token: &str) -> StoreResult<bool>;
-    /// Takes a pending use of the token if it is valid at `now` and has a
-    /// use left; `false` otherwise. Atomic.
-    async fn reserve_registration_token(&self, token: &str, now: i64) -> StoreResult<bool>;
-    /// For UIA session `session_id`: takes a pending use of `token` (as
-    /// [`Store::reserve_registration_token`]) and records it under `key` in
-    /// the session's server dict, in one transaction, unless the session
-    /// holds a token already. `true` when the session holds `token` (from
-    /// before or now); `false` if it holds another or no use was left.
-    async fn reserve_registration_token_for_session(
-        &self,
-        session_id: &str,
-        key: &str,
-        token: &str,
-        now: i64,
-    ) -> StoreResult<bool>;
-    /// A pending use becomes completed (`completed`) or is given back.
-    async fn settle_registration_token(&self, token: &str, completed: bool) -> StoreResult<()>;
-
-    // --- calls to the homeserver, in order per user
-    /// Queues calls; returns their ids.
-    async fn enqueue_homeserver_jobs(
-        &self,
-        user_id: &str,
-        jobs: &[(&str, serde_json::Value)],
-        now: i64,
-    ) -> StoreResult<Vec<i64>>;
-    /// Queues a device-list reconciliation (`jobs`, the last of kind
-    /// `sync_devices`) unless one is already waiting for the user; `false`
-    /// then, and nothing is queued.
-    async fn enqueue_device_sync(
-        &self,
-        user_id: &str,
-        jobs: &[(&str, serde_json::Value)],
-        now: i64,
-    ) -> StoreResult<bool>;
-    /// Claims the oldest due job (of `user_id` only, if given) whose user has
-    /// no older job waiting, for `lease_ms`. Another process cannot claim it
-    /// until the lease runs out.
-    async fn claim_homeserver_job(
-        &self,
-        now: i64,
-        lease_ms: i64,
-        user_id: Option<&str>,
-    ) -> StoreResult<Option<HomeserverJob>>;
-    /// A job is done: it goes.
-    async fn complete_homeserver_job(&self, id: i64) -> StoreResult<()>;
-    /// A job failed: retried at `next_attempt_ts`.
-    async fn fail_homeserver_job(
-        &self,
-        id: i64,
-        next_attempt_ts: i64,
-        error: &str,
-    ) -> StoreResult<()>;
-    /// How many of these jobs are still waiting.
-    async fn count_homeserver_jobs(&self, ids: &[i64]) -> StoreResult<i64>;
-    /// Every user that has at least one device, with its devices' IDs.
-    async fn all_user_devices(&self) -> StoreResult<Vec<(String, Vec<String>)>>;
-
-    // --- shared-secret registration nonces
-    async fn create_registration_nonce(&self, nonce: &str, created_ts: i64) -> StoreResult<()>;
-    /// Consumes the nonce: `true` if it existed and was created at or after
-    /// `not_before_ts`. A nonce is consumed whatever the answer.
-    async fn take_registration_nonce(&self, nonce: &str, not_before_ts: i64) -> StoreResult<bool>;
-    /// Deletes nonces created before `before_ts`; returns how many went.
-    async fn sweep_registration_nonces(&self, before_ts: i64) -> StoreResult<u64>;
-    /// Keeps only the `keep` newest nonces; returns how many went.
-    async fn trim_registration_nonces(&self, keep: i64) -> StoreResult<u64>;
 }
 
 /// A registration token (Synapse's shape).

@@ -1,0 +1,282 @@
+//! The SQL of 3PIDs bound to users and of email validation sessions, for
+//! both backends. [`ThreepidStore`] is a supertrait of [`super::Store`].
+
+use super::sql::THREEPID_SESSION_COLUMNS;
+use super::{StoreResult, ThreepidSession, UserThreepid};
+use async_trait::async_trait;
+use sqlx::Row;
+
+#[async_trait]
+pub trait ThreepidStore: Send + Sync + 'static {
+    /// Binds the 3PID to the user; `false` if it is bound already (to anyone).
+    async fn add_user_threepid(&self, threepid: &UserThreepid) -> StoreResult<bool>;
+    /// The user a 3PID is bound to.
+    async fn get_user_by_threepid(
+        &self,
+        medium: &str,
+        address: &str,
+    ) -> StoreResult<Option<String>>;
+    async fn list_user_threepids(&self, user_id: &str) -> StoreResult<Vec<UserThreepid>>;
+    /// `false` when the user had no such 3PID.
+    async fn delete_user_threepid(
+        &self,
+        user_id: &str,
+        medium: &str,
+        address: &str,
+    ) -> StoreResult<bool>;
+    async fn create_threepid_session(&self, session: &ThreepidSession) -> StoreResult<()>;
+    async fn get_threepid_session(&self, session_id: &str) -> StoreResult<Option<ThreepidSession>>;
+    /// The newest session for this address and client secret, if any.
+    async fn find_threepid_session(
+        &self,
+        medium: &str,
+        address: &str,
+        client_secret: &str,
+    ) -> StoreResult<Option<ThreepidSession>>;
+    /// A new token was sent for the session (a higher `send_attempt`).
+    async fn update_threepid_session_token(
+        &self,
+        session_id: &str,
+        send_attempt: i64,
+        token_hash: &[u8],
+        token_expires_at: i64,
+        next_link: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Marks the session validated at `ts` unless it already is.
+    async fn set_threepid_session_validated(&self, session_id: &str, ts: i64) -> StoreResult<()>;
+    /// Spends a validated session for the operation `used_by` (a UIA
+    /// session ID) at `now`: `true` when it was validated after
+    /// `validated_after` and is unspent, or was spent by `used_by` already.
+    /// One statement, so of two operations racing for it one wins.
+    async fn use_threepid_session(
+        &self,
+        session_id: &str,
+        used_by: &str,
+        validated_after: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Deletes validation sessions that can no longer be used: never
+    /// validated and their token expired at or before `now`, or validated
+    /// at or before `validated_before`. Returns how many went.
+    async fn sweep_threepid_sessions(&self, now: i64, validated_before: i64) -> StoreResult<u64>;
+}
+
+macro_rules! threepids_store {
+    ($store:ident) => {
+        #[async_trait]
+        impl ThreepidStore for $store {
+            #[tracing::instrument(skip_all)]
+            async fn add_user_threepid(&self, t: &UserThreepid) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO user_threepids (user_id, medium, address, validated_at, added_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (medium, address) DO NOTHING",
+                )
+                .bind(&t.user_id)
+                .bind(&t.medium)
+                .bind(&t.address)
+                .bind(t.validated_at)
+                .bind(t.added_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_user_by_threepid(
+                &self,
+                medium: &str,
+                address: &str,
+            ) -> StoreResult<Option<String>> {
+                let row = sqlx::query(
+                    "SELECT user_id FROM user_threepids WHERE medium = $1 AND address = $2",
+                )
+                .bind(medium)
+                .bind(address)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| r.try_get("user_id")).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_user_threepids(&self, user_id: &str) -> StoreResult<Vec<UserThreepid>> {
+                let rows = sqlx::query(
+                    "SELECT user_id, medium, address, validated_at, added_at FROM user_threepids \
+                     WHERE user_id = $1 ORDER BY added_at, medium, address",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        Ok::<_, sqlx::Error>(UserThreepid {
+                            user_id: r.try_get("user_id")?,
+                            medium: r.try_get("medium")?,
+                            address: r.try_get("address")?,
+                            validated_at: r.try_get("validated_at")?,
+                            added_at: r.try_get("added_at")?,
+                        })
+                    })
+                    .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_user_threepid(
+                &self,
+                user_id: &str,
+                medium: &str,
+                address: &str,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM user_threepids WHERE user_id = $1 AND medium = $2 AND address = $3",
+                )
+                .bind(user_id)
+                .bind(medium)
+                .bind(address)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_threepid_session(&self, s: &ThreepidSession) -> StoreResult<()> {
+                let sql = format!(
+                    "INSERT INTO threepid_validation_sessions ({THREEPID_SESSION_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                );
+                sqlx::query(&sql)
+                    .bind(&s.session_id)
+                    .bind(&s.medium)
+                    .bind(&s.address)
+                    .bind(&s.client_secret)
+                    .bind(s.last_send_attempt)
+                    .bind(s.validated_at)
+                    .bind(&s.token_hash)
+                    .bind(s.token_expires_at)
+                    .bind(&s.next_link)
+                    .bind(s.created_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_threepid_session(
+                &self,
+                session_id: &str,
+            ) -> StoreResult<Option<ThreepidSession>> {
+                let sql = format!(
+                    "SELECT {THREEPID_SESSION_COLUMNS} FROM threepid_validation_sessions \
+                     WHERE session_id = $1"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(session_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(Self::threepid_session_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn find_threepid_session(
+                &self,
+                medium: &str,
+                address: &str,
+                client_secret: &str,
+            ) -> StoreResult<Option<ThreepidSession>> {
+                let sql = format!(
+                    "SELECT {THREEPID_SESSION_COLUMNS} FROM threepid_validation_sessions \
+                     WHERE medium = $1 AND address = $2 AND client_secret = $3 \
+                     ORDER BY created_at DESC LIMIT 1"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(medium)
+                    .bind(address)
+                    .bind(client_secret)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(Self::threepid_session_from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn update_threepid_session_token(
+                &self,
+                session_id: &str,
+                send_attempt: i64,
+                token_hash: &[u8],
+                token_expires_at: i64,
+                next_link: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE threepid_validation_sessions SET last_send_attempt = $2, \
+                     token_hash = $3, token_expires_at = $4, next_link = $5 WHERE session_id = $1",
+                )
+                .bind(session_id)
+                .bind(send_attempt)
+                .bind(token_hash)
+                .bind(token_expires_at)
+                .bind(next_link)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_threepid_session_validated(
+                &self,
+                session_id: &str,
+                ts: i64,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE threepid_validation_sessions SET validated_at = $2 \
+                     WHERE session_id = $1 AND validated_at IS NULL",
+                )
+                .bind(session_id)
+                .bind(ts)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn use_threepid_session(
+                &self,
+                session_id: &str,
+                used_by: &str,
+                validated_after: i64,
+                now: i64,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE threepid_validation_sessions \
+                     SET spent_at = COALESCE(spent_at, $4), spent_by = $2 \
+                     WHERE session_id = $1 AND validated_at IS NOT NULL \
+                     AND validated_at > $3 AND (spent_by IS NULL OR spent_by = $2)",
+                )
+                .bind(session_id)
+                .bind(used_by)
+                .bind(validated_after)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn sweep_threepid_sessions(&self, now: i64, validated_before: i64) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM threepid_validation_sessions \
+                     WHERE (validated_at IS NULL AND token_expires_at <= $1) \
+                     OR validated_at <= $2",
+                )
+                .bind(now)
+                .bind(validated_before)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+use super::{PostgresStore, SqliteStore};
+threepids_store!(SqliteStore);
+threepids_store!(PostgresStore);

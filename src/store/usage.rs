@@ -1,0 +1,249 @@
+//! The SQL of what requests leave behind, written in batches: tokens' last
+//! use, devices' last sighting, client IPs, and monthly-active users.
+//! [`UsageStore`] is a supertrait of [`super::Store`].
+
+use super::{ClientIpSeen, DeviceSeen, StoreResult};
+use async_trait::async_trait;
+use sqlx::Row;
+
+#[async_trait]
+pub trait UsageStore: Send + Sync + 'static {
+    /// Records when and from where devices were last seen (a batch).
+    async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()>;
+    /// Upserts a batch of client-IP sightings, one row per (user, token,
+    /// address); a later `last_seen` wins, with its user agent and device.
+    /// A row the database refuses is skipped (and logged), not the batch.
+    async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()>;
+    /// Every recorded sighting of the user, newest first.
+    async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>>;
+    /// Deletes at most `limit` sightings last seen at or before `before`;
+    /// returns how many went.
+    async fn prune_client_ips(&self, before: i64, limit: i64) -> StoreResult<u64>;
+    /// When the user was last counted as monthly-active, if they are.
+    async fn mau_last_seen(&self, user_id: &str) -> StoreResult<Option<i64>>;
+    /// How many users are monthly-active, not counting the users of
+    /// application services.
+    async fn count_monthly_active_users(&self) -> StoreResult<i64>;
+    async fn upsert_monthly_active_user(&self, user_id: &str, ts: i64) -> StoreResult<()>;
+    /// Forgets users last seen before `before`, except those in `keep`;
+    /// then, with `max`, keeps only the `max - keep.len()` most recently
+    /// seen of the others.
+    async fn reap_monthly_active_users(
+        &self,
+        before: i64,
+        keep: &[String],
+        max: Option<i64>,
+    ) -> StoreResult<()>;
+    /// Writes last-used times for a batch of tokens.
+    async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()>;
+}
+
+macro_rules! usage_store {
+    ($store:ident) => {
+        #[async_trait]
+        impl UsageStore for $store {
+            #[tracing::instrument(skip_all, fields(count = seen.len()))]
+            async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                for s in seen {
+                    sqlx::query(
+                        "UPDATE devices SET last_seen_ts = $3, last_seen_ip = COALESCE($4, last_seen_ip) \
+                         WHERE user_id = $1 AND device_id = $2",
+                    )
+                    .bind(&s.user_id)
+                    .bind(&s.device_id)
+                    .bind(s.ts)
+                    .bind(&s.ip)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// One transaction for the batch; if it fails, each row on its
+            /// own, so that a row the database refuses costs only itself.
+            #[tracing::instrument(skip_all, fields(count = seen.len()))]
+            async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()> {
+                const UPSERT: &str = "INSERT INTO user_ips \
+                     (user_id, token_id, ip, user_agent, device_id, last_seen) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (user_id, token_id, ip) DO UPDATE \
+                     SET last_seen = excluded.last_seen, device_id = excluded.device_id, \
+                     user_agent = excluded.user_agent \
+                     WHERE user_ips.last_seen < excluded.last_seen";
+                let batch = async {
+                    let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                    for s in seen {
+                        sqlx::query(UPSERT)
+                            .bind(&s.user_id)
+                            .bind(s.token_id)
+                            .bind(&s.ip)
+                            .bind(&s.user_agent)
+                            .bind(&s.device_id)
+                            .bind(s.last_seen)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await
+                };
+                match batch.await {
+                    Ok(()) => return Ok(()),
+                    // The database is unreachable: no row would do better.
+                    Err(e) if !matches!(e, sqlx::Error::Database(_)) => return Err(e.into()),
+                    Err(e) => tracing::warn!("a client-IP batch failed, writing its rows one by one: {e}"),
+                }
+                for s in seen {
+                    let one = sqlx::query(UPSERT)
+                        .bind(&s.user_id)
+                        .bind(s.token_id)
+                        .bind(&s.ip)
+                        .bind(&s.user_agent)
+                        .bind(&s.device_id)
+                        .bind(s.last_seen)
+                        .execute(&self.pool)
+                        .await;
+                    match one {
+                        Ok(_) => {}
+                        Err(e @ sqlx::Error::Database(_)) => {
+                            tracing::warn!(user_id = %s.user_id, "a client-IP row was refused: {e}");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>> {
+                let rows = sqlx::query(
+                    "SELECT user_id, token_id, ip, user_agent, device_id, last_seen FROM user_ips \
+                     WHERE user_id = $1 ORDER BY last_seen DESC, token_id, ip",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ClientIpSeen {
+                            user_id: r.try_get("user_id")?,
+                            token_id: r.try_get("token_id")?,
+                            ip: r.try_get("ip")?,
+                            user_agent: r.try_get("user_agent")?,
+                            device_id: r.try_get("device_id")?,
+                            last_seen: r.try_get("last_seen")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn prune_client_ips(&self, before: i64, limit: i64) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM user_ips WHERE last_seen IN (SELECT last_seen FROM user_ips \
+                     WHERE last_seen <= $1 ORDER BY last_seen LIMIT $2)",
+                )
+                .bind(before)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn mau_last_seen(&self, user_id: &str) -> StoreResult<Option<i64>> {
+                let row = sqlx::query("SELECT last_seen FROM monthly_active_users WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get("last_seen")).transpose()?)
+            }
+
+            async fn count_monthly_active_users(&self) -> StoreResult<i64> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM monthly_active_users m \
+                     LEFT JOIN users u ON u.name = m.user_id \
+                     WHERE u.appservice_id IS NULL OR u.appservice_id = ''",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.try_get("n")?)
+            }
+
+            async fn upsert_monthly_active_user(&self, user_id: &str, ts: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO monthly_active_users (user_id, last_seen) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen \
+                     WHERE monthly_active_users.last_seen < excluded.last_seen",
+                )
+                .bind(user_id)
+                .bind(ts)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn reap_monthly_active_users(
+                &self,
+                before: i64,
+                keep: &[String],
+                max: Option<i64>,
+            ) -> StoreResult<()> {
+                // `AND user_id NOT IN ($first, ...)` over the kept users.
+                let not_kept = |first: usize| {
+                    if keep.is_empty() {
+                        return String::new();
+                    }
+                    let params: Vec<String> =
+                        (0..keep.len()).map(|i| format!("${}", first + i)).collect();
+                    format!(" AND user_id NOT IN ({})", params.join(", "))
+                };
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                let sql = format!(
+                    "DELETE FROM monthly_active_users WHERE last_seen < $1{}",
+                    not_kept(2)
+                );
+                let mut q = sqlx::query(&sql).bind(before);
+                for k in keep {
+                    q = q.bind(k);
+                }
+                q.execute(&mut *tx).await?;
+                if let Some(max) = max {
+                    let others = (max - keep.len() as i64).max(0);
+                    let sql = format!(
+                        "DELETE FROM monthly_active_users WHERE user_id NOT IN \
+                         (SELECT user_id FROM monthly_active_users WHERE TRUE{} \
+                         ORDER BY last_seen DESC LIMIT $1){}",
+                        not_kept(2),
+                        not_kept(2 + keep.len()),
+                    );
+                    let mut q = sqlx::query(&sql).bind(others);
+                    for k in keep.iter().chain(keep) {
+                        q = q.bind(k);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(count = used.len()))]
+            async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                for (id, ts) in used {
+                    sqlx::query("UPDATE access_tokens SET last_used_ts = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(ts)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+use super::{PostgresStore, SqliteStore};
+usage_store!(SqliteStore);
+usage_store!(PostgresStore);

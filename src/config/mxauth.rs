@@ -1,0 +1,129 @@
+//! `mxauth:`: mxauth's own settings, which Synapse has no key for.
+
+use super::*;
+
+/// `mxauth:`: settings Synapse has no key for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxauthConfig {
+    /// Key `uia_session_lifetime` (duration), default 48h.
+    pub uia_session_lifetime_ms: u64,
+    /// Key `max_request_body_size` (size), default 64 KiB.
+    pub max_request_body_bytes: usize,
+    /// Key `password_hashing_concurrency`: how many password hashes run at once;
+    /// default the number of CPUs, at least 1.
+    pub password_hashing_concurrency: usize,
+    /// Key `token_last_used_flush_interval` (duration), default 60s.
+    pub token_last_used_flush_ms: u64,
+    /// Key `header_read_timeout` (duration), default 10s: a connection
+    /// that has not sent a whole request head this long after it started
+    /// one (or after its previous response) is closed.
+    pub header_read_timeout_ms: u64,
+    /// Key `max_connections`, default 1024: connections open at once, over
+    /// all listeners; more wait to be accepted until one closes.
+    pub max_connections: usize,
+    /// Key `shutdown_timeout` (duration), default 10s: how long a stopping
+    /// server lets open connections finish before it drops them (the final
+    /// flush of last-used times and client IPs runs after either way).
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for MxauthConfig {
+    fn default() -> Self {
+        MxauthConfig {
+            uia_session_lifetime_ms: 48 * 60 * 60 * 1000,
+            max_request_body_bytes: 64 * 1024,
+            password_hashing_concurrency: default_hashing_concurrency(),
+            token_last_used_flush_ms: 60 * 1000,
+            header_read_timeout_ms: 10 * 1000,
+            max_connections: 1024,
+            shutdown_timeout_ms: 10 * 1000,
+        }
+    }
+}
+
+pub(super) fn default_hashing_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .max(1)
+}
+
+// ----- mxauth -----
+
+pub(super) const MXAUTH_KEYS: &[&str] = &[
+    "uia_session_lifetime",
+    "max_request_body_size",
+    "password_hashing_concurrency",
+    "token_last_used_flush_interval",
+    ratelimit::MXAUTH_KEY,
+    "header_read_timeout",
+    "max_connections",
+    "shutdown_timeout",
+];
+
+pub(super) fn parse_mxauth(node: Node<'_>) -> KResult<MxauthConfig> {
+    let map = Map::from_node(node)?;
+    map.check_keys(MXAUTH_KEYS, &[])?;
+    let defaults = MxauthConfig::default();
+    let positive_duration = |key: &str, default: u64| -> KResult<u64> {
+        match map.get(key) {
+            None => Ok(default),
+            Some(l) => {
+                let ms = yaml::as_duration_ms(l.node())?;
+                if ms == 0 {
+                    return Err(KeyError::new(l.path, "must be longer than zero"));
+                }
+                Ok(ms)
+            }
+        }
+    };
+    let uia_session_lifetime_ms =
+        positive_duration("uia_session_lifetime", defaults.uia_session_lifetime_ms)?;
+    let token_last_used_flush_ms = positive_duration(
+        "token_last_used_flush_interval",
+        defaults.token_last_used_flush_ms,
+    )?;
+    let max_request_body_bytes = match map.get("max_request_body_size") {
+        None => defaults.max_request_body_bytes,
+        Some(l) => {
+            let bytes = yaml::as_size_bytes(l.node())?;
+            if bytes == 0 {
+                return Err(KeyError::new(l.path, "must be larger than zero"));
+            }
+            usize::try_from(bytes)
+                .map_err(|_| KeyError::new(&l.path, "too large for this machine"))?
+        }
+    };
+    let password_hashing_concurrency = map.usize_or(
+        "password_hashing_concurrency",
+        defaults.password_hashing_concurrency,
+    )?;
+    if password_hashing_concurrency == 0 {
+        return Err(KeyError::new(
+            map.path_of("password_hashing_concurrency"),
+            "must be at least 1",
+        ));
+    }
+    let header_read_timeout_ms =
+        positive_duration("header_read_timeout", defaults.header_read_timeout_ms)?;
+    let shutdown_timeout_ms = match map.get("shutdown_timeout") {
+        None => defaults.shutdown_timeout_ms,
+        Some(l) => yaml::as_duration_ms(l.node())?,
+    };
+    let max_connections = map.usize_or("max_connections", defaults.max_connections)?;
+    if max_connections == 0 {
+        return Err(KeyError::new(
+            map.path_of("max_connections"),
+            "must be at least 1",
+        ));
+    }
+    Ok(MxauthConfig {
+        uia_session_lifetime_ms,
+        max_request_body_bytes,
+        password_hashing_concurrency,
+        token_last_used_flush_ms,
+        header_read_timeout_ms,
+        max_connections,
+        shutdown_timeout_ms,
+    })
+}

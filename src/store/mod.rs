@@ -186,12 +186,7 @@ pub trait Store:
     /// Users whose ID equals `user_id` case-insensitively (ASCII).
     async fn get_users_case_insensitive(&self, user_id: &str) -> StoreResult<Vec<User>>;
     async fn set_password_hash(&self, user_id: &str, hash: Option<&str>) -> StoreResult<()>;
-    /// Turns a guest into a normal user with this password hash and
-    /// revokes the guest's access tokens (as Synapse's guest tokens stop
-    /// working on upgrade). False when the user is not (or no longer) a guest.
-    async fn upgrade_guest(&self, user_id: &str, password_hash: &str) -> StoreResult<bool>;
     async fn set_admin(&self, user_id: &str, admin: bool) -> StoreResult<()>;
-    async fn set_consent_version(&self, user_id: &str, version: &str) -> StoreResult<()>;
     /// Sets `user_type` and `displayname` where given (`None` leaves a field).
     async fn set_profile_fields(
         &self,

@@ -22,9 +22,6 @@ pub trait RegistrationStore: Send + Sync + 'static {
         expiry_time: Option<Option<i64>>,
     ) -> StoreResult<Option<RegistrationToken>>;
     async fn delete_registration_token(&self, token: &str) -> StoreResult<bool>;
-    /// Takes a pending use of the token if it is valid at `now` and has a
-    /// use left; `false` otherwise. Atomic.
-    async fn reserve_registration_token(&self, token: &str, now: i64) -> StoreResult<bool>;
     /// For UIA session `session_id`: takes a pending use of `token` (as
     /// [`Store::reserve_registration_token`]) and records it under `key` in
     /// the session's server dict, in one transaction, unless the session
@@ -37,8 +34,6 @@ pub trait RegistrationStore: Send + Sync + 'static {
         token: &str,
         now: i64,
     ) -> StoreResult<bool>;
-    /// A pending use becomes completed (`completed`) or is given back.
-    async fn settle_registration_token(&self, token: &str, completed: bool) -> StoreResult<()>;
     async fn create_registration_nonce(&self, nonce: &str, created_ts: i64) -> StoreResult<()>;
     /// Consumes the nonce: `true` if it existed and was created at or after
     /// `not_before_ts`. A nonce is consumed whatever the answer.
@@ -123,19 +118,6 @@ macro_rules! registration_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn reserve_registration_token(&self, token: &str, now: i64) -> StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE registration_tokens SET pending = pending + 1 WHERE token = $1 \
-                     AND (uses_allowed IS NULL OR pending + completed < uses_allowed) \
-                     AND (expiry_time IS NULL OR expiry_time > $2)",
-                )
-                .bind(token)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
             async fn reserve_registration_token_for_session(
                 &self,
                 session_id: &str,
@@ -180,17 +162,6 @@ macro_rules! registration_store {
                     .await?;
                 tx.commit().await?;
                 Ok(true)
-            }
-
-            async fn settle_registration_token(&self, token: &str, completed: bool) -> StoreResult<()> {
-                let sql = if completed {
-                    "UPDATE registration_tokens SET pending = pending - 1, completed = completed + 1 \
-                     WHERE token = $1 AND pending > 0"
-                } else {
-                    "UPDATE registration_tokens SET pending = pending - 1 WHERE token = $1 AND pending > 0"
-                };
-                sqlx::query(sql).bind(token).execute(&self.pool).await?;
-                Ok(())
             }
 
             #[tracing::instrument(skip_all)]

@@ -349,16 +349,6 @@ macro_rules! sql_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn set_consent_version(&self, user_id: &str, version: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE users SET consent_version = $2 WHERE name = $1")
-                    .bind(user_id)
-                    .bind(version)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            #[tracing::instrument(skip_all)]
             async fn set_profile_fields(
                 &self,
                 user_id: &str,
@@ -375,30 +365,6 @@ macro_rules! sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
-            }
-
-            #[tracing::instrument(skip_all)]
-            async fn upgrade_guest(&self, user_id: &str, password_hash: &str) -> StoreResult<bool> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
-                let done = sqlx::query(
-                    "UPDATE users SET is_guest = $3, password_hash = $2 \
-                     WHERE name = $1 AND is_guest = $4",
-                )
-                .bind(user_id)
-                .bind(password_hash)
-                .bind(false)
-                .bind(true)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                sqlx::query("DELETE FROM access_tokens WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(true)
             }
 
             #[tracing::instrument(skip_all)]

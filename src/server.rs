@@ -250,20 +250,18 @@ async fn serve_connection(
         .header_read_timeout(header_read_timeout);
     let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     tokio::pin!(conn);
-    let stopping = tokio::select! {
+    tokio::select! {
         result = conn.as_mut() => {
             if let Err(e) = result {
                 tracing::debug!("connection closed: {e}");
             }
             return;
         }
-        _ = stopped(&mut stop) => true,
-    };
-    if stopping {
-        conn.as_mut().graceful_shutdown();
-        if let Err(e) = conn.await {
-            tracing::debug!("connection closed: {e}");
-        }
+        _ = stopped(&mut stop) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    if let Err(e) = conn.await {
+        tracing::debug!("connection closed: {e}");
     }
 }
 

@@ -231,18 +231,8 @@ impl Auth {
                         .map(str::to_owned),
                     ..NewRegistration::default()
                 };
-                let device = (!params.inhibit_login).then(|| {
-                    let id = params
-                        .device_id
-                        .clone()
-                        .map(DeviceId::into_string)
-                        .unwrap_or_else(|| self.new_device_id());
-                    (id, params.initial_device_display_name.clone())
-                });
                 // Refused before anything is written.
-                if let Some((_, Some(name))) = &device {
-                    check_device_display_name(name)?;
-                }
+                let device = self.registration_device(&params)?;
                 match self
                     .write_registration(reg, guest, username, email, &passed.session_id, device)
                     .await?
@@ -424,6 +414,26 @@ impl Auth {
         }
     }
 
+    /// The first device a registration makes (none with `inhibit_login`):
+    /// its ID (the client's or a new one) and display name, checked.
+    fn registration_device(
+        &self,
+        params: &RegisterParams,
+    ) -> Result<Option<(String, Option<String>)>> {
+        if params.inhibit_login {
+            return Ok(None);
+        }
+        if let Some(name) = &params.initial_device_display_name {
+            check_device_display_name(name)?;
+        }
+        let id = params
+            .device_id
+            .clone()
+            .map(DeviceId::into_string)
+            .unwrap_or_else(|| self.new_device_id());
+        Ok(Some((id, params.initial_device_display_name.clone())))
+    }
+
     /// A ten-digit user ID, as Synapse generates them.
     fn generated_user_id(&self) -> String {
         let mut bytes = [0u8; 8];
@@ -517,17 +527,7 @@ impl Auth {
         }
         // The user, its device and (without a homeserver) its token in one
         // transaction.
-        let device = (!fields.inhibit_login).then(|| {
-            let id = fields
-                .device_id
-                .clone()
-                .map(DeviceId::into_string)
-                .unwrap_or_else(|| self.new_device_id());
-            (id, fields.initial_device_display_name.clone())
-        });
-        if let Some((_, Some(name))) = &device {
-            check_device_display_name(name)?;
-        }
+        let device = self.registration_device(fields)?;
         let (token, row) = self.first_device(&uid, device.as_ref());
         let reg = NewRegistration {
             user: NewUser {

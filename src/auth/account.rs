@@ -33,16 +33,15 @@ impl Auth {
         let user_id = &req.requester.user_id;
         // One transaction: the new password, a new credentials version (a
         // login that verified the old one gets no token) and the logout.
-        let deleted = self
-            .store
-            .change_password(
-                user_id,
-                hash,
-                logout_devices,
-                req.requester.device_id.as_deref(),
-                Some(req.requester.token_id),
-            )
-            .await?;
+        let deleted = super::writes::change_password(
+            &*self.store,
+            user_id,
+            hash,
+            logout_devices,
+            req.requester.device_id.as_deref(),
+            Some(req.requester.token_id),
+        )
+        .await?;
         self.forget_devices_on_homeserver(user_id, &deleted).await?;
         self.providers_logged_out(user_id, &deleted, None).await;
         self.finish_uia(&passed.session_id, &json!({ "password_changed": true }))
@@ -58,7 +57,7 @@ impl Auth {
         if passed.previous_result.is_some() {
             return Ok(());
         }
-        let deleted = self.store.deactivate_user(&req.requester.user_id).await?;
+        let deleted = super::writes::deactivate_user(&*self.store, &req.requester.user_id).await?;
         self.providers_logged_out(&req.requester.user_id, &deleted, None)
             .await;
         let erase = passed

@@ -75,7 +75,7 @@ impl Auth {
     /// user not yet counted is added only while there is room.
     pub(crate) async fn populate_monthly_active(&self, user_id: &str) -> Result<()> {
         let usage = &self.config.usage;
-        let Some(user) = self.store.get_user(user_id).await? else {
+        let Some(user) = self.store.users().get_user(user_id).await? else {
             return Ok(());
         };
         if user.is_guest
@@ -85,10 +85,10 @@ impl Auth {
             return Ok(());
         }
         let now = self.now();
-        match self.store.mau_last_seen(user_id).await? {
+        match self.store.usage().mau_last_seen(user_id).await? {
             None => {
                 if usage.limit_usage_by_mau {
-                    let active = self.store.count_monthly_active_users().await?;
+                    let active = self.store.usage().count_monthly_active_users().await?;
                     if u64::try_from(active).unwrap_or(0) >= usage.max_mau_value {
                         return Ok(());
                     }
@@ -97,7 +97,10 @@ impl Auth {
             Some(at) if now - at < MAU_REFRESH_MS => return Ok(()),
             Some(_) => {}
         }
-        self.store.upsert_monthly_active_user(user_id, now).await?;
+        self.store
+            .usage()
+            .upsert_monthly_active_user(user_id, now)
+            .await?;
         Ok(())
     }
 
@@ -115,7 +118,7 @@ impl Auth {
                 "Can only whois a local user",
             ));
         }
-        let mut rows = self.store.list_client_ips(user_id).await?;
+        let mut rows = self.store.usage().list_client_ips(user_id).await?;
         // This process's sightings not yet written win over stored ones.
         for p in self.usage.pending_ips(user_id) {
             rows.retain(|r| (r.token_id, &r.ip) != (p.token_id, &p.ip));
@@ -130,7 +133,13 @@ impl Auth {
             return Ok(());
         };
         let before = self.now() - i64::try_from(max_age).unwrap_or(i64::MAX / 2);
-        while self.store.prune_client_ips(before, PRUNE_BATCH).await? == PRUNE_BATCH as u64 {}
+        while self
+            .store
+            .usage()
+            .prune_client_ips(before, PRUNE_BATCH)
+            .await?
+            == PRUNE_BATCH as u64
+        {}
         Ok(())
     }
 
@@ -141,7 +150,12 @@ impl Auth {
         let mut users = Vec::new();
         let max = usize::try_from(usage.max_mau_value).unwrap_or(usize::MAX);
         for (medium, address) in usage.reserved_threepids().take(max) {
-            if let Some(u) = self.store.get_user_by_threepid(medium, &address).await? {
+            if let Some(u) = self
+                .store
+                .threepids()
+                .get_user_by_threepid(medium, &address)
+                .await?
+            {
                 users.push(u);
             }
         }
@@ -158,11 +172,15 @@ impl Auth {
         for user_id in self.reserved_users().await? {
             let support = self
                 .store
+                .users()
                 .get_user(&user_id)
                 .await?
                 .is_some_and(|u| u.user_type.as_deref() == Some("support"));
             if !support {
-                self.store.upsert_monthly_active_user(&user_id, now).await?;
+                self.store
+                    .usage()
+                    .upsert_monthly_active_user(&user_id, now)
+                    .await?;
             }
         }
         Ok(())
@@ -180,6 +198,7 @@ impl Auth {
             .limit_usage_by_mau
             .then(|| i64::try_from(usage.max_mau_value).unwrap_or(i64::MAX));
         self.store
+            .usage()
             .reap_monthly_active_users(self.now() - MAU_MAX_AGE_MS, &keep, max)
             .await?;
         Ok(())

@@ -73,9 +73,11 @@ impl Auth {
         self.shared_secret()?;
         let nonce = random_string(self.rng.as_ref(), 64);
         self.store
+            .registration()
             .create_registration_nonce(&nonce, self.now())
             .await?;
         self.store
+            .registration()
             .trim_registration_nonces(MAX_OUTSTANDING_NONCES)
             .await?;
         Ok(nonce)
@@ -85,6 +87,7 @@ impl Auth {
     pub async fn sweep_registration_nonces(&self) -> Result<u64> {
         Ok(self
             .store
+            .registration()
             .sweep_registration_nonces(self.now() - NONCE_LIFETIME_MS)
             .await?)
     }
@@ -99,6 +102,7 @@ impl Auth {
         let fresh_since = self.now() - NONCE_LIFETIME_MS;
         if !self
             .store
+            .registration()
             .take_registration_nonce(&req.nonce, fresh_since)
             .await?
         {
@@ -183,7 +187,12 @@ impl Auth {
                 "Only local users can be admins",
             ));
         }
-        Ok(self.store.get_user(user_id).await?.is_some_and(|u| u.admin))
+        Ok(self
+            .store
+            .users()
+            .get_user(user_id)
+            .await?
+            .is_some_and(|u| u.admin))
     }
 }
 
@@ -212,7 +221,7 @@ impl Auth {
                 "Cannot use admin API to login as self",
             ));
         }
-        if self.store.get_user(user_id).await?.is_none() {
+        if self.store.users().get_user(user_id).await?.is_none() {
             return Err(Error::not_found("User not found"));
         }
         // As Synapse: the token is the admin's, so the admin is checked.
@@ -223,6 +232,7 @@ impl Auth {
             self.rng.as_ref(),
         );
         self.store
+            .access_tokens()
             .create_access_token(&crate::store::NewAccessToken {
                 token_hash: token.hash(),
                 user_id: user_id.to_owned(),

@@ -125,7 +125,7 @@ impl Auth {
                         "Application service cannot masquerade as this user.",
                     ));
                 }
-                if self.store.get_user(u).await?.is_none() {
+                if self.store.users().get_user(u).await?.is_none() {
                     return Err(Error::forbidden(
                         "Application service has not registered this user.",
                     ));
@@ -136,7 +136,13 @@ impl Auth {
         let device_id = match masquerade.device_id {
             None => None,
             Some(d) => {
-                if self.store.get_device(&user_id, d).await?.is_none() {
+                if self
+                    .store
+                    .devices()
+                    .get_device(&user_id, d)
+                    .await?
+                    .is_none()
+                {
                     return Err(Error::new(
                         400,
                         ErrCode::UnknownDevice,
@@ -194,11 +200,12 @@ impl Auth {
     /// do for encryption). Its requests never needed the row.
     pub(crate) async fn ensure_app_service_sender(&self, service: &AppService) -> Result<()> {
         let sender = make_user_id(&service.config.sender_localpart, self.server_name());
-        if self.store.get_user(&sender).await?.is_some() {
+        if self.store.users().get_user(&sender).await?.is_some() {
             return Ok(());
         }
         let created = self
             .store
+            .users()
             .create_user(&crate::store::NewUser {
                 user_id: sender.clone(),
                 creation_ts: self.now(),

@@ -81,7 +81,7 @@ impl Auth {
             if notices.as_deref() == Some(user_id) {
                 return Ok(());
             }
-            let found = self.store.get_user(user_id).await?;
+            let found = self.store.users().get_user(user_id).await?;
             if let Some(u) = &found {
                 if u.user_type.as_deref() == Some("support") {
                     return Ok(());
@@ -97,7 +97,7 @@ impl Auth {
         }
         match subject {
             Subject::User(user_id) => {
-                if self.store.mau_last_seen(user_id).await?.is_some() {
+                if self.store.usage().mau_last_seen(user_id).await?.is_some() {
                     return Ok(());
                 }
                 if user.as_ref().is_some_and(|u| self.is_trial_user(u)) {
@@ -116,7 +116,7 @@ impl Auth {
                 }
             }
         }
-        let active = self.store.count_monthly_active_users().await?;
+        let active = self.store.usage().count_monthly_active_users().await?;
         if u64::try_from(active).unwrap_or(0) >= usage.max_mau_value {
             return Err(self.with_admin_contact(
                 Error::new(

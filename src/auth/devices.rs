@@ -8,11 +8,16 @@ use serde_json::json;
 
 impl Auth {
     pub async fn list_devices(&self, requester: &Requester) -> Result<Vec<Device>> {
-        Ok(self.store.list_devices(&requester.user_id).await?)
+        Ok(self
+            .store
+            .devices()
+            .list_devices(&requester.user_id)
+            .await?)
     }
 
     pub async fn get_device(&self, requester: &Requester, device_id: &str) -> Result<Device> {
         self.store
+            .devices()
             .get_device(&requester.user_id, device_id)
             .await?
             .ok_or_else(|| Error::not_found("No device found"))
@@ -29,6 +34,7 @@ impl Auth {
         }
         if !self
             .store
+            .devices()
             .set_device_display_name(&requester.user_id, device_id, display_name)
             .await?
         {
@@ -48,6 +54,7 @@ impl Auth {
         }
         let deleted = self
             .store
+            .devices()
             .delete_devices(&req.requester.user_id, device_ids)
             .await?;
         self.forget_devices_on_homeserver(&req.requester.user_id, &deleted)
@@ -66,15 +73,24 @@ impl Auth {
             Some(device) => {
                 let deleted = self
                     .store
+                    .devices()
                     .delete_devices(&requester.user_id, std::slice::from_ref(device))
                     .await?;
                 self.forget_devices_on_homeserver(&requester.user_id, &deleted)
                     .await?;
             }
-            None => self.store.delete_access_token(requester.token_id).await?,
+            None => {
+                self.store
+                    .access_tokens()
+                    .delete_access_token(requester.token_id)
+                    .await?
+            }
         }
         // The token may also have no device row (e.g. a puppet token).
-        self.store.delete_access_token(requester.token_id).await?;
+        self.store
+            .access_tokens()
+            .delete_access_token(requester.token_id)
+            .await?;
         match &requester.device_id {
             Some(device) => {
                 self.providers_logged_out(
@@ -96,6 +112,7 @@ impl Auth {
     pub async fn logout_all(&self, requester: &Requester) -> Result<()> {
         let deleted = self
             .store
+            .devices()
             .delete_all_devices_except(&requester.user_id, None, None)
             .await?;
         self.forget_devices_on_homeserver(&requester.user_id, &deleted)

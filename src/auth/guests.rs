@@ -75,7 +75,7 @@ impl Auth {
             self.rng.fill(&mut bytes);
             let n = 1_000_000_000 + u64::from_le_bytes(bytes) % 9_000_000_000;
             new.user_id = user_id(&n.to_string(), self.server_name());
-            if self.store.create_user(&new).await? {
+            if self.store.users().create_user(&new).await? {
                 return Ok(new.user_id);
             }
         }
@@ -109,6 +109,7 @@ impl Auth {
     async fn guest_of_token_hash(&self, hash: &[u8], localpart: &str) -> Result<String> {
         let owner = self
             .store
+            .access_tokens()
             .get_token_owner(hash)
             .await?
             .ok_or_else(|| Error::unknown_token(false))?;

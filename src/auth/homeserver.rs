@@ -176,7 +176,7 @@ impl Auth {
         if self.homeserver.is_none() {
             return Ok(0);
         }
-        let users = self.store.all_user_devices().await?;
+        let users = self.store.jobs().all_user_devices().await?;
         let mut queued = 0;
         for (user_id, devices) in &users {
             let localpart = self.localpart_of(user_id);
@@ -189,6 +189,7 @@ impl Auth {
             ];
             if self
                 .store
+                .jobs()
                 .enqueue_device_sync(user_id, &jobs, self.now())
                 .await?
             {
@@ -208,6 +209,7 @@ impl Auth {
     ) -> Result<bool> {
         let ids = self
             .store
+            .jobs()
             .enqueue_homeserver_jobs(user_id, jobs, self.now())
             .await?;
         let until = self.now() + deadline_ms;
@@ -218,7 +220,7 @@ impl Auth {
                 Some((_, Outcome::Retrying)) | None => {}
                 Some(_) => continue,
             }
-            if self.store.count_homeserver_jobs(&ids).await? == 0 {
+            if self.store.jobs().count_homeserver_jobs(&ids).await? == 0 {
                 return Ok(!refused);
             }
             if self.now() >= until {
@@ -254,6 +256,7 @@ impl Auth {
         };
         let Some(job) = self
             .store
+            .jobs()
             .claim_homeserver_job(self.now(), LEASE_MS, user_id)
             .await?
         else {
@@ -268,12 +271,12 @@ impl Auth {
         } = &job;
         match api.call(kind, payload).await {
             Ok(()) => {
-                self.store.complete_homeserver_job(*id).await?;
+                self.store.jobs().complete_homeserver_job(*id).await?;
                 Ok(Some((*id, Outcome::Done)))
             }
             Err(CallError::Permanent(why)) => {
                 tracing::error!(kind, user_id = %job.user_id, "the homeserver refused a call, dropped: {why}");
-                self.store.complete_homeserver_job(*id).await?;
+                self.store.jobs().complete_homeserver_job(*id).await?;
                 Ok(Some((*id, Outcome::Dropped)))
             }
             Err(CallError::Retry(why)) => {
@@ -284,6 +287,7 @@ impl Auth {
                     "a call to the homeserver failed, will retry: {why}"
                 );
                 self.store
+                    .jobs()
                     .fail_homeserver_job(*id, self.now() + backoff, &why)
                     .await?;
                 Ok(Some((*id, Outcome::Retrying)))

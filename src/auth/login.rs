@@ -76,7 +76,12 @@ impl Auth {
         {
             self.ensure_app_service_sender(service).await?;
         }
-        let user = self.store.get_user(&uid).await?.ok_or_else(refuse)?;
+        let user = self
+            .store
+            .users()
+            .get_user(&uid)
+            .await?
+            .ok_or_else(refuse)?;
         if user.deactivated {
             return Err(user_deactivated());
         }
@@ -144,6 +149,7 @@ impl Auth {
             // Not over a password changed meanwhile.
             if self
                 .store
+                .users()
                 .upgrade_password_hash(&user.user_id, user.credentials_version, &hash)
                 .await?
             {
@@ -159,7 +165,11 @@ impl Auth {
         let Some(candidate) = qualify(typed, self.server_name()) else {
             return Ok(None);
         };
-        let mut users = self.store.get_users_case_insensitive(&candidate).await?;
+        let mut users = self
+            .store
+            .users()
+            .get_users_case_insensitive(&candidate)
+            .await?;
         if let Some(i) = users.iter().position(|u| u.user_id == candidate) {
             return Ok(Some(users.swap_remove(i)));
         }

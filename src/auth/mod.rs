@@ -29,6 +29,7 @@ pub mod threepids;
 pub mod tokens;
 pub mod uia;
 mod usage;
+pub mod writes;
 
 use crate::clock::{random_upper, Clock, Random};
 use crate::config::Config;
@@ -196,6 +197,7 @@ impl Auth {
         };
         let created = self
             .store
+            .devices()
             .ensure_device(user_id, &device_id, display_name)
             .await?;
         self.provision_session(user_id, &device_id, display_name.filter(|_| created))
@@ -214,6 +216,7 @@ impl Auth {
                 if created {
                     // The device was made for this session only.
                     self.store
+                        .devices()
                         .delete_devices(user_id, std::slice::from_ref(&device_id))
                         .await?;
                 }
@@ -234,15 +237,13 @@ impl Auth {
         credentials_version: Option<i64>,
     ) -> Result<(tokens::IssuedToken, Option<i64>)> {
         let (token, row) = self.new_access_token(user_id, device_id);
-        let created = self
-            .store
-            .create_session_token(&row, credentials_version)
-            .await?;
+        let created = writes::create_session_token(&*self.store, &row, credentials_version).await?;
         if created.is_some() {
             return Ok((token, row.valid_until_ms));
         }
         let deactivated = self
             .store
+            .users()
             .get_user(user_id)
             .await?
             .is_none_or(|u| u.deactivated);

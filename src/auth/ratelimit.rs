@@ -150,8 +150,18 @@ impl Auth {
         let limit = limiter.settings(self);
         let (bucket, spec, now) = (bucket(limiter, key), spec(limit), self.now());
         let state = match how {
-            Offer::Take => self.store.ratelimit_take(&bucket, spec, 1.0, now).await?,
-            Offer::Peek => self.store.ratelimit_peek(&bucket, spec, 1.0, now).await?,
+            Offer::Take => {
+                self.store
+                    .rate_limits()
+                    .ratelimit_take(&bucket, spec, 1.0, now)
+                    .await?
+            }
+            Offer::Peek => {
+                self.store
+                    .rate_limits()
+                    .ratelimit_peek(&bucket, spec, 1.0, now)
+                    .await?
+            }
         };
         if state.allowed {
             return Ok(Ok(()));
@@ -226,18 +236,28 @@ impl Auth {
         if super::identifiers::local_localpart(user_id, self.server_name()).is_none() {
             return Err(Error::invalid_param("Can only look up local users"));
         }
-        if self.store.get_user(user_id).await?.is_none() {
+        if self.store.users().get_user(user_id).await?.is_none() {
             return Err(Error::not_found("User does not exist"));
         }
         match change {
-            None => Ok(self.store.get_ratelimit_override(user_id).await?),
+            None => Ok(self
+                .store
+                .rate_limits()
+                .get_ratelimit_override(user_id)
+                .await?),
             Some(Some(value)) => {
-                self.store.set_ratelimit_override(user_id, value).await?;
+                self.store
+                    .rate_limits()
+                    .set_ratelimit_override(user_id, value)
+                    .await?;
                 tracing::info!(admin = %requester.user_id, user_id, "rate-limit override set");
                 Ok(Some(value))
             }
             Some(None) => {
-                self.store.delete_ratelimit_override(user_id).await?;
+                self.store
+                    .rate_limits()
+                    .delete_ratelimit_override(user_id)
+                    .await?;
                 Ok(None)
             }
         }
@@ -245,7 +265,11 @@ impl Auth {
 
     /// Deletes the buckets that have drained.
     pub async fn sweep_ratelimits(&self) -> Result<u64> {
-        Ok(self.store.sweep_ratelimit_buckets(self.now()).await?)
+        Ok(self
+            .store
+            .rate_limits()
+            .sweep_ratelimit_buckets(self.now())
+            .await?)
     }
 }
 

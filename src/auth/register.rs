@@ -9,9 +9,10 @@ use super::threepids::MEDIUM_EMAIL;
 use super::uia::{
     Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY, TERMS,
 };
+use super::writes::{self, NewRegistration, RegistrationOutcome};
 use super::{check_device_display_name, tokens, Auth, Session};
 use crate::error::{ErrCode, Error, Result};
-use crate::store::{NewRegistration, NewUser, RegistrationOutcome, UserThreepid};
+use crate::store::{NewUser, UserThreepid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -142,6 +143,7 @@ impl Auth {
         {
             Some(sid) => self
                 .store
+                .uia()
                 .get_uia_session(sid)
                 .await?
                 .is_some_and(|s| s.result.is_some()),
@@ -288,12 +290,17 @@ impl Auth {
         passed: &super::uia::UiaPassed,
     ) -> Result<Option<String>> {
         let spent = || Error::forbidden("This registration session has already been used");
-        let user = self.store.get_user(user_id).await?.ok_or_else(spent)?;
+        let user = self
+            .store
+            .users()
+            .get_user(user_id)
+            .await?
+            .ok_or_else(spent)?;
         if user.deactivated || user.password_hash.as_ref() != passed.secret_hashes.get("password") {
             return Err(spent());
         }
         match previous.get("device_id").and_then(Value::as_str) {
-            Some(device) => match self.store.get_device(user_id, device).await? {
+            Some(device) => match self.store.devices().get_device(user_id, device).await? {
                 Some(_) => Ok(Some(device.to_owned())),
                 None => Err(spent()),
             },
@@ -341,7 +348,7 @@ impl Auth {
             reg.device = device.clone();
             let (token, row) = self.first_device(&user_id, device.as_ref());
             reg.access_token = row;
-            match self.store.complete_registration(&reg).await? {
+            match writes::complete_registration(&*self.store, &reg).await? {
                 RegistrationOutcome::Done => {}
                 RegistrationOutcome::UserTaken if generated => continue,
                 RegistrationOutcome::UserTaken => return Err(user_in_use()),
@@ -468,14 +475,14 @@ impl Auth {
             let localpart = localpart.to_lowercase();
             check_new_localpart(&localpart, self.server_name())?;
             new.user_id = user_id(&localpart, self.server_name());
-            if !self.store.create_user(&new).await? {
+            if !self.store.users().create_user(&new).await? {
                 return Err(user_in_use());
             }
             return Ok(new.user_id);
         }
         for _ in 0..20 {
             new.user_id = self.generated_user_id();
-            if self.store.create_user(&new).await? {
+            if self.store.users().create_user(&new).await? {
                 return Ok(new.user_id);
             }
         }
@@ -540,7 +547,7 @@ impl Auth {
             access_token: row,
             ..NewRegistration::default()
         };
-        match self.store.complete_registration(&reg).await? {
+        match writes::complete_registration(&*self.store, &reg).await? {
             RegistrationOutcome::Done => {}
             RegistrationOutcome::UserTaken => return Err(user_in_use()),
             other => {
@@ -569,7 +576,13 @@ impl Auth {
                 "This user ID is reserved by an application service.",
             ));
         }
-        if !self.store.get_users_case_insensitive(&id).await?.is_empty() {
+        if !self
+            .store
+            .users()
+            .get_users_case_insensitive(&id)
+            .await?
+            .is_empty()
+        {
             return Err(user_in_use());
         }
         Ok(())

@@ -42,6 +42,7 @@ impl Auth {
         }
         Ok(self
             .store
+            .registration()
             .get_registration_token(token)
             .await?
             .is_some_and(|t| is_valid(&t, self.now())))
@@ -55,7 +56,7 @@ impl Auth {
     ) -> Result<Vec<RegistrationToken>> {
         require_admin(requester)?;
         let now = self.now();
-        let mut tokens = self.store.list_registration_tokens().await?;
+        let mut tokens = self.store.registration().list_registration_tokens().await?;
         if let Some(want) = valid {
             tokens.retain(|t| is_valid(t, now) == want);
         }
@@ -69,6 +70,7 @@ impl Auth {
     ) -> Result<RegistrationToken> {
         require_admin(requester)?;
         self.store
+            .registration()
             .get_registration_token(token)
             .await?
             .ok_or_else(|| Error::not_found(format!("No such registration token: {token}")))
@@ -122,7 +124,12 @@ impl Auth {
                 completed: 0,
                 expiry_time,
             };
-            if self.store.create_registration_token(&new).await? {
+            if self
+                .store
+                .registration()
+                .create_registration_token(&new)
+                .await?
+            {
                 return Ok(new);
             }
             if given.is_some() {
@@ -145,6 +152,7 @@ impl Auth {
         let uses_allowed = self.uses_allowed(body)?;
         let expiry_time = self.expiry_time(body)?;
         self.store
+            .registration()
             .update_registration_token(token, uses_allowed, expiry_time)
             .await?
             .ok_or_else(|| Error::not_found(format!("No such registration token: {token}")))
@@ -157,7 +165,12 @@ impl Auth {
         token: &str,
     ) -> Result<()> {
         require_admin(requester)?;
-        if !self.store.delete_registration_token(token).await? {
+        if !self
+            .store
+            .registration()
+            .delete_registration_token(token)
+            .await?
+        {
             return Err(Error::not_found(format!(
                 "No such registration token: {token}"
             )));

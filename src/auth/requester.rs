@@ -32,6 +32,7 @@ impl Auth {
         }
         let owner = match self
             .store
+            .access_tokens()
             .get_token_owner(&tokens::hash_token(token))
             .await?
         {
@@ -74,6 +75,7 @@ impl Auth {
             .ok_or_else(|| Error::unknown_token(false))?;
         let user = self
             .store
+            .users()
             .get_user(&user_id)
             .await?
             .filter(|u| u.is_guest && !u.deactivated)

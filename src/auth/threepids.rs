@@ -290,6 +290,7 @@ impl Auth {
         }
         let owner = self
             .store
+            .threepids()
             .get_user_by_threepid(MEDIUM_EMAIL, &req.email)
             .await?;
         let refused =
@@ -315,6 +316,7 @@ impl Auth {
         let now = self.now();
         let existing = self
             .store
+            .threepids()
             .find_threepid_session(MEDIUM_EMAIL, &req.email, &req.client_secret)
             .await?
             .filter(|s| s.validated_at.is_none());
@@ -328,6 +330,7 @@ impl Auth {
         let session_id = match existing {
             Some(s) => {
                 self.store
+                    .threepids()
                     .update_threepid_session_token(
                         &s.session_id,
                         req.send_attempt,
@@ -351,7 +354,10 @@ impl Auth {
                     next_link: req.next_link.clone(),
                     created_at: now,
                 };
-                self.store.create_threepid_session(&session).await?;
+                self.store
+                    .threepids()
+                    .create_threepid_session(&session)
+                    .await?;
                 session.session_id
             }
         };
@@ -379,6 +385,7 @@ impl Auth {
         let validated_before = now - self.config.mxauth.uia_session_lifetime_ms as i64;
         Ok(self
             .store
+            .threepids()
             .sweep_threepid_sessions(now, validated_before)
             .await?)
     }
@@ -398,6 +405,7 @@ impl Auth {
         let unknown = || Error::new(400, ErrCode::ThreepidAuthFailed, "Unknown session_id");
         let session = self
             .store
+            .threepids()
             .get_threepid_session(session_id)
             .await?
             .ok_or_else(unknown)?;
@@ -420,6 +428,7 @@ impl Auth {
         }
         if session.validated_at.is_none() {
             self.store
+                .threepids()
                 .set_threepid_session_validated(session_id, self.now())
                 .await?;
         }
@@ -506,6 +515,7 @@ impl Auth {
     ) -> Result<std::result::Result<ThreepidSession, &'static str>> {
         let session = self
             .store
+            .threepids()
             .get_threepid_session(sid)
             .await?
             .filter(|s| bool::from(s.client_secret.as_bytes().ct_eq(client_secret.as_bytes())));
@@ -522,6 +532,7 @@ impl Auth {
         }
         if !self
             .store
+            .threepids()
             .use_threepid_session(sid, used_by, validated_after, now)
             .await?
         {
@@ -536,6 +547,7 @@ impl Auth {
     pub(crate) async fn uia_validated_email(&self, uia_session: &str) -> Result<Option<String>> {
         Ok(self
             .store
+            .uia()
             .get_uia_completed_stages(uia_session)
             .await?
             .into_iter()
@@ -553,6 +565,7 @@ impl Auth {
         if let Some(address) = &address {
             if self
                 .store
+                .threepids()
                 .get_user_by_threepid(MEDIUM_EMAIL, address)
                 .await?
                 .is_some()
@@ -569,7 +582,7 @@ impl Auth {
 
     /// `GET /account/3pid`.
     pub async fn list_threepids(&self, user_id: &str) -> Result<Vec<UserThreepid>> {
-        Ok(self.store.list_user_threepids(user_id).await?)
+        Ok(self.store.threepids().list_user_threepids(user_id).await?)
     }
 
     /// `POST /account/3pid/add`: re-authentication, then the address of a
@@ -592,6 +605,7 @@ impl Auth {
         let now = self.now();
         let bound = self
             .store
+            .threepids()
             .add_user_threepid(&UserThreepid {
                 user_id: user_id.clone(),
                 medium: session.medium.clone(),
@@ -603,6 +617,7 @@ impl Auth {
         if !bound {
             let owner = self
                 .store
+                .threepids()
                 .get_user_by_threepid(&session.medium, &session.address)
                 .await?;
             if owner.as_deref() != Some(user_id.as_str()) {
@@ -631,6 +646,7 @@ impl Auth {
             address.to_owned()
         };
         self.store
+            .threepids()
             .delete_user_threepid(user_id, medium, &address)
             .await?;
         Ok(())
@@ -649,8 +665,13 @@ impl Auth {
             },
             _ => address.to_owned(),
         };
-        match self.store.get_user_by_threepid(medium, &address).await? {
-            Some(user_id) => Ok(self.store.get_user(&user_id).await?),
+        match self
+            .store
+            .threepids()
+            .get_user_by_threepid(medium, &address)
+            .await?
+        {
+            Some(user_id) => Ok(self.store.users().get_user(&user_id).await?),
             None => Ok(None),
         }
     }
@@ -704,13 +725,19 @@ impl Auth {
             .ok_or_else(|| Error::internal("password reset passed without an email stage"))?;
         let user_id = self
             .store
+            .threepids()
             .get_user_by_threepid(MEDIUM_EMAIL, &address)
             .await?
             .ok_or_else(|| Error::new(400, ErrCode::ThreepidNotFound, "Email address not found"))?;
-        let deleted = self
-            .store
-            .change_password(&user_id, hash, logout_devices, None, None)
-            .await?;
+        let deleted = super::writes::change_password(
+            &*self.store,
+            &user_id,
+            hash,
+            logout_devices,
+            None,
+            None,
+        )
+        .await?;
         self.forget_devices_on_homeserver(&user_id, &deleted)
             .await?;
         self.providers_logged_out(&user_id, &deleted, None).await;

@@ -118,6 +118,7 @@ impl Auth {
         if pc.reauth_enabled() && pc.localdb_enabled {
             let has_password = self
                 .store
+                .users()
                 .get_user(user_id)
                 .await?
                 .is_some_and(|u| u.password_hash.is_some());
@@ -161,6 +162,7 @@ impl Auth {
         if may_skip && timeout > 0 {
             let last = self
                 .store
+                .access_tokens()
                 .get_token_last_validated(req.requester.token_id)
                 .await?;
             if last.is_some_and(|t| self.now() - t < timeout) {
@@ -189,6 +191,7 @@ impl Auth {
             .await?;
         if passed.previous_result.is_none() && timeout > 0 {
             self.store
+                .access_tokens()
                 .set_token_last_validated(req.requester.token_id, self.now())
                 .await?;
         }
@@ -267,6 +270,7 @@ impl Auth {
         }
         let mut completed: Vec<String> = self
             .store
+            .uia()
             .get_uia_completed_stages(&session.session_id)
             .await?
             .into_iter()
@@ -295,6 +299,7 @@ impl Auth {
                     match outcome {
                         Ok(result) => {
                             self.store
+                                .uia()
                                 .mark_uia_stage_completed(&session.session_id, stage, &result)
                                 .await?;
                             if !completed.contains(stage) {
@@ -313,7 +318,12 @@ impl Auth {
         if failure.is_none() && flows.satisfied_by(&completed) {
             // A stage done just now may have added to the server dict.
             let server_data = if stage_done {
-                match self.store.get_uia_session(&session.session_id).await? {
+                match self
+                    .store
+                    .uia()
+                    .get_uia_session(&session.session_id)
+                    .await?
+                {
                     Some(s) => s.server_dict,
                     None => session.server_dict,
                 }
@@ -352,7 +362,11 @@ impl Auth {
             // UIA was skipped (ui_auth.session_timeout): no session to spend.
             return Ok(None);
         }
-        Ok(self.store.set_uia_result_once(session_id, result).await?)
+        Ok(self
+            .store
+            .uia()
+            .set_uia_result_once(session_id, result)
+            .await?)
     }
 
     /// The flows a stored session offers: re-authentication for a session
@@ -370,6 +384,7 @@ impl Auth {
         let unknown = || Error::new(400, ErrCode::Unknown, "Unknown session ID");
         let session = self
             .store
+            .uia()
             .get_uia_session(session_id)
             .await?
             .ok_or_else(unknown)?;
@@ -400,6 +415,7 @@ impl Auth {
         }
         let done: Vec<String> = self
             .store
+            .uia()
             .get_uia_completed_stages(session_id)
             .await?
             .into_iter()
@@ -411,6 +427,7 @@ impl Auth {
         match self.check_stage(stage, auth, &session).await {
             Ok(result) => {
                 self.store
+                    .uia()
                     .mark_uia_stage_completed(session_id, stage, &result)
                     .await?;
                 Ok(None)
@@ -428,7 +445,11 @@ impl Auth {
         let before = self.now() - self.config.mxauth.uia_session_lifetime_ms as i64;
         let mut swept = 0;
         loop {
-            let expired = self.store.list_uia_sessions_before(before, 500).await?;
+            let expired = self
+                .store
+                .uia()
+                .list_uia_sessions_before(before, 500)
+                .await?;
             if expired.is_empty() {
                 return Ok(swept);
             }
@@ -445,6 +466,7 @@ impl Auth {
         // The store gives the use back only if the session still had no
         // result when deleted, in the same transaction.
         self.store
+            .uia()
             .delete_uia_session_releasing(&session.session_id, REGISTRATION_TOKEN_KEY)
             .await?;
         Ok(())
@@ -468,13 +490,18 @@ impl Auth {
             server_dict,
             result: None,
         };
-        self.store.create_uia_session(&session).await?;
+        self.store.uia().create_uia_session(&session).await?;
         Ok(session)
     }
 
     async fn resume_session(&self, id: &str, req: &UiaRequest<'_>) -> Result<UiaSession> {
         let unknown = || Error::new(400, ErrCode::Unknown, "Unknown session ID");
-        let mut session = self.store.get_uia_session(id).await?.ok_or_else(unknown)?;
+        let mut session = self
+            .store
+            .uia()
+            .get_uia_session(id)
+            .await?
+            .ok_or_else(unknown)?;
         let lifetime = self.config.mxauth.uia_session_lifetime_ms as i64;
         if session.creation_ts.saturating_add(lifetime) <= self.now() {
             self.drop_session(&session).await?;
@@ -520,6 +547,7 @@ impl Auth {
                 None => {
                     let hash = self.hash_password(&value).await?;
                     self.store
+                        .uia()
                         .set_uia_server_value(id, &key, &json!(hash))
                         .await?;
                     session.server_dict.insert(key, json!(hash));
@@ -528,6 +556,7 @@ impl Auth {
         }
         if added {
             self.store
+                .uia()
                 .update_uia_client_dict(id, &session.client_dict)
                 .await?;
         }
@@ -553,6 +582,7 @@ impl Auth {
             super::sso::LOGIN_TYPE_SSO => {
                 let done = self
                     .store
+                    .uia()
                     .get_uia_completed_stages(&session.session_id)
                     .await?
                     .into_iter()
@@ -659,6 +689,7 @@ impl Auth {
         // requests of one session take one use between them.
         if !self
             .store
+            .registration()
             .reserve_registration_token_for_session(
                 &session.session_id,
                 REGISTRATION_TOKEN_KEY,

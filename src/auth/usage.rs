@@ -208,19 +208,19 @@ impl UsageRecorder {
         };
         if !tokens.is_empty() {
             let used: Vec<(i64, i64)> = tokens.into_iter().collect();
-            if let Err(e) = self.store.record_tokens_last_used(&used).await {
+            if let Err(e) = self.store.usage().record_tokens_last_used(&used).await {
                 tracing::warn!("could not record token use: {e}");
             }
         }
         if !devices.is_empty() {
             let seen: Vec<DeviceSeen> = devices.into_values().collect();
-            if let Err(e) = self.store.record_device_last_seen(&seen).await {
+            if let Err(e) = self.store.usage().record_device_last_seen(&seen).await {
                 tracing::warn!("could not record device use: {e}");
             }
         }
         if !ips.is_empty() {
             let seen: Vec<ClientIpSeen> = ips.into_values().collect();
-            if let Err(e) = self.store.record_client_ips(&seen).await {
+            if let Err(e) = self.store.usage().record_client_ips(&seen).await {
                 tracing::warn!("could not record client IPs: {e}");
             }
             self.lock().ips_in_flight.clear();

@@ -1,5 +1,5 @@
 //! The SQL of the queue of calls owed to a delegating homeserver, in order
-//! per user, for both backends. [`HomeserverJobStore`] is a supertrait of
+//! per user, for both backends. [`HomeserverJobRepository`] is reached through
 //! [`super::Store`].
 
 use super::sql::parse_value;
@@ -9,10 +9,10 @@ use serde_json::Value;
 use sqlx::Row;
 
 #[async_trait]
-pub trait HomeserverJobStore: Send + Sync + 'static {
+pub trait HomeserverJobRepository: Send {
     /// Queues calls; returns their ids.
     async fn enqueue_homeserver_jobs(
-        &self,
+        &mut self,
         user_id: &str,
         jobs: &[(&str, serde_json::Value)],
         now: i64,
@@ -21,7 +21,7 @@ pub trait HomeserverJobStore: Send + Sync + 'static {
     /// `sync_devices`) unless one is already waiting for the user; `false`
     /// then, and nothing is queued.
     async fn enqueue_device_sync(
-        &self,
+        &mut self,
         user_id: &str,
         jobs: &[(&str, serde_json::Value)],
         now: i64,
@@ -30,38 +30,38 @@ pub trait HomeserverJobStore: Send + Sync + 'static {
     /// no older job waiting, for `lease_ms`. Another process cannot claim it
     /// until the lease runs out.
     async fn claim_homeserver_job(
-        &self,
+        &mut self,
         now: i64,
         lease_ms: i64,
         user_id: Option<&str>,
     ) -> StoreResult<Option<HomeserverJob>>;
     /// A job is done: it goes.
-    async fn complete_homeserver_job(&self, id: i64) -> StoreResult<()>;
+    async fn complete_homeserver_job(&mut self, id: i64) -> StoreResult<()>;
     /// A job failed: retried at `next_attempt_ts`.
     async fn fail_homeserver_job(
-        &self,
+        &mut self,
         id: i64,
         next_attempt_ts: i64,
         error: &str,
     ) -> StoreResult<()>;
     /// How many of these jobs are still waiting.
-    async fn count_homeserver_jobs(&self, ids: &[i64]) -> StoreResult<i64>;
+    async fn count_homeserver_jobs(&mut self, ids: &[i64]) -> StoreResult<i64>;
     /// Every user that has at least one device, with its devices' IDs.
-    async fn all_user_devices(&self) -> StoreResult<Vec<(String, Vec<String>)>>;
+    async fn all_user_devices(&mut self) -> StoreResult<Vec<(String, Vec<String>)>>;
 }
 
 macro_rules! jobs_store {
-    ($store:ident) => {
+    ($db:ty) => {
         #[async_trait]
-        impl HomeserverJobStore for $store {
+        impl HomeserverJobRepository for Repo<'_, $db> {
             #[tracing::instrument(skip_all, fields(count = jobs.len()))]
             async fn enqueue_homeserver_jobs(
-                &self,
+                &mut self,
                 user_id: &str,
                 jobs: &[(&str, Value)],
                 now: i64,
             ) -> StoreResult<Vec<i64>> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                let mut tx = self.conn.atomic().await?;
                 let mut ids = Vec::with_capacity(jobs.len());
                 for (kind, payload) in jobs {
                     let row = sqlx::query(
@@ -82,12 +82,12 @@ macro_rules! jobs_store {
 
             #[tracing::instrument(skip_all)]
             async fn enqueue_device_sync(
-                &self,
+                &mut self,
                 user_id: &str,
                 jobs: &[(&str, Value)],
                 now: i64,
             ) -> StoreResult<bool> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                let mut tx = self.conn.atomic().await?;
                 for (kind, payload) in jobs {
                     // A unique index allows one waiting `sync_devices` per
                     // user: a second one is not inserted, and then nothing is.
@@ -110,7 +110,7 @@ macro_rules! jobs_store {
             }
 
             async fn claim_homeserver_job(
-                &self,
+                &mut self,
                 now: i64,
                 lease_ms: i64,
                 user_id: Option<&str>,
@@ -132,7 +132,7 @@ macro_rules! jobs_store {
                 .bind(now)
                 .bind(lease_ms)
                 .bind(user_id.unwrap_or(""))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn.get().await?)
                 .await?;
                 let Some(r) = row else { return Ok(None) };
                 let payload: String = r.try_get("payload")?;
@@ -145,16 +145,16 @@ macro_rules! jobs_store {
                 }))
             }
 
-            async fn complete_homeserver_job(&self, id: i64) -> StoreResult<()> {
+            async fn complete_homeserver_job(&mut self, id: i64) -> StoreResult<()> {
                 sqlx::query("DELETE FROM homeserver_jobs WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())
             }
 
             async fn fail_homeserver_job(
-                &self,
+                &mut self,
                 id: i64,
                 next_attempt_ts: i64,
                 error: &str,
@@ -166,17 +166,17 @@ macro_rules! jobs_store {
                 .bind(id)
                 .bind(next_attempt_ts)
                 .bind(error)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
-            async fn count_homeserver_jobs(&self, ids: &[i64]) -> StoreResult<i64> {
+            async fn count_homeserver_jobs(&mut self, ids: &[i64]) -> StoreResult<i64> {
                 let mut count = 0;
                 for id in ids {
                     let row = sqlx::query("SELECT COUNT(*) AS n FROM homeserver_jobs WHERE id = $1")
                         .bind(id)
-                        .fetch_one(&self.pool)
+                        .fetch_one(&mut *self.conn.get().await?)
                         .await?;
                     let n: i64 = row.try_get("n")?;
                     count += n;
@@ -185,12 +185,12 @@ macro_rules! jobs_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn all_user_devices(&self) -> StoreResult<Vec<(String, Vec<String>)>> {
+            async fn all_user_devices(&mut self) -> StoreResult<Vec<(String, Vec<String>)>> {
                 let rows = sqlx::query(
                     "SELECT d.user_id, d.device_id FROM devices d JOIN users u ON u.name = d.user_id \
                      WHERE NOT u.deactivated ORDER BY d.user_id, d.device_id",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn.get().await?)
                 .await?;
                 let mut out: Vec<(String, Vec<String>)> = Vec::new();
                 for r in rows {
@@ -207,6 +207,6 @@ macro_rules! jobs_store {
     };
 }
 
-use super::{PostgresStore, SqliteStore};
-jobs_store!(SqliteStore);
-jobs_store!(PostgresStore);
+use super::conn::Repo;
+jobs_store!(sqlx::Sqlite);
+jobs_store!(sqlx::Postgres);

@@ -4,26 +4,33 @@
 //! pass in plain values (already-hashed tokens and passwords, timestamps from
 //! the injected clock).
 
+mod conn;
+mod devices;
 mod jobs;
 mod ratelimit;
 mod registration;
 mod sql;
 mod sso;
 mod threepids;
+mod tokens;
 mod uia;
 mod usage;
+mod users;
 
 use async_trait::async_trait;
 use std::sync::Arc;
 
-pub use jobs::HomeserverJobStore;
-pub use ratelimit::{BucketSpec, BucketState, RateLimitOverride, RateLimitStore};
-pub use registration::RegistrationStore;
-pub use sql::{PostgresStore, SqliteStore};
-pub use sso::{CreatedWithLink, NewLoginToken, PendingRegistration, SsoSession, SsoStore};
-pub use threepids::ThreepidStore;
-pub use uia::UiaStore;
-pub use usage::UsageStore;
+pub use devices::DeviceRepository;
+pub use jobs::HomeserverJobRepository;
+pub use ratelimit::{BucketSpec, BucketState, RateLimitOverride, RateLimitRepository};
+pub use registration::RegistrationRepository;
+pub use sql::{PostgresStore, SqlTransaction, SqliteStore};
+pub use sso::{NewLoginToken, PendingRegistration, SsoRepository, SsoSession};
+pub use threepids::ThreepidRepository;
+pub use tokens::AccessTokenRepository;
+pub use uia::UiaRepository;
+pub use usage::UsageRepository;
+pub use users::UserRepository;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,8 +45,9 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A user account. `user_id` is the full Matrix ID (`@alice:example.org`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
+    #[sqlx(rename = "name")]
     pub user_id: String,
     pub password_hash: Option<String>,
     pub admin: bool,
@@ -71,7 +79,7 @@ pub struct NewUser {
     pub appservice_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Device {
     pub user_id: String,
     pub device_id: String,
@@ -108,43 +116,6 @@ pub struct TokenOwner {
     pub user_admin: bool,
 }
 
-/// A registration, written by [`Store::complete_registration`] in one
-/// transaction: all of it or nothing.
-#[derive(Debug, Clone, Default)]
-pub struct NewRegistration {
-    /// The user to create; with `upgrade_guest`, the guest that becomes a
-    /// normal user with `user.password_hash` (its access tokens go) and,
-    /// if given, `user.displayname`.
-    pub user: NewUser,
-    pub upgrade_guest: bool,
-    pub consent_version: Option<String>,
-    /// A validated 3PID to bind; the registration fails if it is bound.
-    pub threepid: Option<UserThreepid>,
-    /// Counted as monthly-active at this time (a reserved address).
-    pub monthly_active_ts: Option<i64>,
-    /// A registration token whose pending use becomes completed.
-    pub registration_token: Option<String>,
-    /// The UIA session that authorised the registration and the result to
-    /// record in it: the registration happens only if it has none yet.
-    pub uia_session: Option<(String, serde_json::Value)>,
-    /// The first device: its ID and display name.
-    pub device: Option<(String, Option<String>)>,
-    /// An access token for that device.
-    pub access_token: Option<NewAccessToken>,
-}
-
-/// What [`Store::complete_registration`] did. Anything but `Done` wrote nothing.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RegistrationOutcome {
-    Done,
-    UserTaken,
-    /// `upgrade_guest` named a user that is not (or no longer) a guest.
-    NotAGuest,
-    ThreepidTaken,
-    /// The UIA session already has a result (given), or is gone (`None`).
-    SessionSpent(Option<serde_json::Value>),
-}
-
 /// A User-Interactive Auth session as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UiaSession {
@@ -162,126 +133,47 @@ pub struct UiaSession {
     pub result: Option<serde_json::Value>,
 }
 
-/// The one storage interface. Every method is atomic on its own.
+/// The one storage handle: a repository per area, each call atomic on its
+/// own, and [`Store::begin`] for several calls that must happen together.
 #[async_trait]
-pub trait Store:
-    SsoStore
-    + RateLimitStore
-    + ThreepidStore
-    + UsageStore
-    + UiaStore
-    + RegistrationStore
-    + HomeserverJobStore
-    + Send
-    + Sync
-    + 'static
-{
+pub trait Store: Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs.
     fn backend(&self) -> &'static str;
+    /// Starts a transaction: its repositories see and write one snapshot,
+    /// committed by [`Transaction::commit`] and rolled back if dropped.
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
 
-    // --- users
-    /// Creates the user; `false` if the user ID is taken.
-    async fn create_user(&self, user: &NewUser) -> StoreResult<bool>;
-    async fn get_user(&self, user_id: &str) -> StoreResult<Option<User>>;
-    /// Users whose ID equals `user_id` case-insensitively (ASCII).
-    async fn get_users_case_insensitive(&self, user_id: &str) -> StoreResult<Vec<User>>;
-    async fn set_password_hash(&self, user_id: &str, hash: Option<&str>) -> StoreResult<()>;
-    async fn set_admin(&self, user_id: &str, admin: bool) -> StoreResult<()>;
-    /// Sets `user_type` and `displayname` where given (`None` leaves a field).
-    async fn set_profile_fields(
-        &self,
-        user_id: &str,
-        user_type: Option<&str>,
-        displayname: Option<&str>,
-    ) -> StoreResult<()>;
-    /// Marks the user deactivated (its password hash is kept, unusable, so
-    /// that only the right password learns the account is deactivated),
-    /// and deletes all its devices, access tokens and 3PIDs, in one
-    /// transaction (a login token still unused is refused at use: its user
-    /// is deactivated). Returns the deleted device IDs.
-    async fn deactivate_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
-    /// Writes a whole registration in one transaction (see [`NewRegistration`]).
-    async fn complete_registration(
-        &self,
-        registration: &NewRegistration,
-    ) -> StoreResult<RegistrationOutcome>;
-    /// Sets a new password hash and bumps the credentials version; with
-    /// `logout_devices`, deletes every device but `keep_device`, every
-    /// access token but `keep_token` and every unused login token, in the
-    /// same transaction. Returns the deleted device IDs.
-    async fn change_password(
-        &self,
-        user_id: &str,
-        hash: &str,
-        logout_devices: bool,
-        keep_device: Option<&str>,
-        keep_token: Option<i64>,
-    ) -> StoreResult<Vec<String>>;
-    /// Replaces the hash of the same password (a scheme upgrade), only if
-    /// the credentials version is still `credentials_version`.
-    async fn upgrade_password_hash(
-        &self,
-        user_id: &str,
-        credentials_version: i64,
-        hash: &str,
-    ) -> StoreResult<bool>;
+    fn users(&self) -> Box<dyn UserRepository + '_>;
+    fn devices(&self) -> Box<dyn DeviceRepository + '_>;
+    fn access_tokens(&self) -> Box<dyn AccessTokenRepository + '_>;
+    fn threepids(&self) -> Box<dyn ThreepidRepository + '_>;
+    fn uia(&self) -> Box<dyn UiaRepository + '_>;
+    fn registration(&self) -> Box<dyn RegistrationRepository + '_>;
+    fn usage(&self) -> Box<dyn UsageRepository + '_>;
+    fn jobs(&self) -> Box<dyn HomeserverJobRepository + '_>;
+    fn sso(&self) -> Box<dyn SsoRepository + '_>;
+    fn rate_limits(&self) -> Box<dyn RateLimitRepository + '_>;
+}
 
-    // --- devices
-    /// Creates the device unless it exists (an existing one is kept as is).
-    /// Returns `true` when it was created.
-    async fn ensure_device(
-        &self,
-        user_id: &str,
-        device_id: &str,
-        display_name: Option<&str>,
-    ) -> StoreResult<bool>;
-    async fn get_device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<Device>>;
-    async fn list_devices(&self, user_id: &str) -> StoreResult<Vec<Device>>;
-    /// `false` when there is no such device.
-    async fn set_device_display_name(
-        &self,
-        user_id: &str,
-        device_id: &str,
-        display_name: Option<&str>,
-    ) -> StoreResult<bool>;
-    /// Deletes the devices and every access token bound to them. Returns the
-    /// IDs of the devices that existed.
-    async fn delete_devices(
-        &self,
-        user_id: &str,
-        device_ids: &[String],
-    ) -> StoreResult<Vec<String>>;
-    /// Deletes every device of the user but `keep` and every token but the
-    /// one with id `keep_token`. Returns the deleted device IDs.
-    async fn delete_all_devices_except(
-        &self,
-        user_id: &str,
-        keep_device: Option<&str>,
-        keep_token: Option<i64>,
-    ) -> StoreResult<Vec<String>>;
+/// A transaction: the same repositories as [`Store`], inside it.
+#[async_trait]
+pub trait Transaction: Send {
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
 
-    // --- access tokens
-    async fn create_access_token(&self, token: &NewAccessToken) -> StoreResult<i64>;
-    /// A session's token: created only if its user is not deactivated and,
-    /// with `credentials_version`, the user's version is still that one
-    /// (checked with the user's row locked until the token is written, so
-    /// a password change or deactivation is either before, and no token
-    /// is made, or after, and deletes it). `None` when refused.
-    async fn create_session_token(
-        &self,
-        token: &NewAccessToken,
-        credentials_version: Option<i64>,
-    ) -> StoreResult<Option<i64>>;
-    /// The hot path: one indexed lookup, no write.
-    async fn get_token_owner(&self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>>;
-    async fn delete_access_token(&self, token_id: i64) -> StoreResult<()>;
-    /// Records that the token's user passed user-interactive auth at `ts`.
-    async fn set_token_last_validated(&self, token_id: i64, ts: i64) -> StoreResult<()>;
-    async fn get_token_last_validated(&self, token_id: i64) -> StoreResult<Option<i64>>;
+    fn users(&mut self) -> Box<dyn UserRepository + '_>;
+    fn devices(&mut self) -> Box<dyn DeviceRepository + '_>;
+    fn access_tokens(&mut self) -> Box<dyn AccessTokenRepository + '_>;
+    fn threepids(&mut self) -> Box<dyn ThreepidRepository + '_>;
+    fn uia(&mut self) -> Box<dyn UiaRepository + '_>;
+    fn registration(&mut self) -> Box<dyn RegistrationRepository + '_>;
+    fn usage(&mut self) -> Box<dyn UsageRepository + '_>;
+    fn jobs(&mut self) -> Box<dyn HomeserverJobRepository + '_>;
+    fn sso(&mut self) -> Box<dyn SsoRepository + '_>;
+    fn rate_limits(&mut self) -> Box<dyn RateLimitRepository + '_>;
 }
 
 /// A registration token (Synapse's shape).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RegistrationToken {
     pub token: String,
     pub uses_allowed: Option<i64>,
@@ -301,7 +193,7 @@ pub struct UserThreepid {
 }
 
 /// An email validation session (`requestToken`, then the link in the mail).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ThreepidSession {
     pub session_id: String,
     pub medium: String,

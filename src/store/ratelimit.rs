@@ -1,6 +1,6 @@
 //! The SQL of rate limiting, for both backends: leaky buckets shared by
 //! every process (one statement per limited request), and Synapse's
-//! per-user overrides. [`RateLimitStore`] is a supertrait of
+//! per-user overrides. [`RateLimitRepository`] is reached through
 //! [`super::Store`], so every store has it. The store only does the
 //! arithmetic it is given: which key, what rate and burst, is the rules'.
 
@@ -34,11 +34,11 @@ pub struct RateLimitOverride {
 }
 
 #[async_trait]
-pub trait RateLimitStore: Send + Sync + 'static {
+pub trait RateLimitRepository: Send {
     /// Offers one action of `cost` to the bucket at `now`: counted when it
     /// fits, refused (and not counted) when it does not. One statement.
     async fn ratelimit_take(
-        &self,
+        &mut self,
         bucket: &str,
         spec: BucketSpec,
         cost: f64,
@@ -46,23 +46,25 @@ pub trait RateLimitStore: Send + Sync + 'static {
     ) -> StoreResult<BucketState>;
     /// Whether an action of `cost` would fit now, without counting it.
     async fn ratelimit_peek(
-        &self,
+        &mut self,
         bucket: &str,
         spec: BucketSpec,
         cost: f64,
         now: i64,
     ) -> StoreResult<BucketState>;
     /// Deletes buckets that are empty by `now`; returns how many went.
-    async fn sweep_ratelimit_buckets(&self, now: i64) -> StoreResult<u64>;
+    async fn sweep_ratelimit_buckets(&mut self, now: i64) -> StoreResult<u64>;
 
-    async fn get_ratelimit_override(&self, user_id: &str)
-        -> StoreResult<Option<RateLimitOverride>>;
+    async fn get_ratelimit_override(
+        &mut self,
+        user_id: &str,
+    ) -> StoreResult<Option<RateLimitOverride>>;
     async fn set_ratelimit_override(
-        &self,
+        &mut self,
         user_id: &str,
         value: RateLimitOverride,
     ) -> StoreResult<()>;
-    async fn delete_ratelimit_override(&self, user_id: &str) -> StoreResult<()>;
+    async fn delete_ratelimit_override(&mut self, user_id: &str) -> StoreResult<()>;
 }
 
 /// The bucket's level at `now`, drained since it was last written.
@@ -90,12 +92,12 @@ pub(super) fn fits(level: f64, cost: f64, burst: f64) -> bool {
 }
 
 macro_rules! ratelimit_store {
-    ($store:ident) => {
+    ($db:ty) => {
         #[async_trait]
-        impl RateLimitStore for $store {
+        impl RateLimitRepository for Repo<'_, $db> {
             #[tracing::instrument(skip_all)]
             async fn ratelimit_take(
-                &self,
+                &mut self,
                 bucket: &str,
                 spec: BucketSpec,
                 cost: f64,
@@ -118,7 +120,7 @@ macro_rules! ratelimit_store {
                 .bind(cost)
                 .bind(spec.burst_count)
                 .bind(expires_at(spec, now))
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn.get().await?)
                 .await?;
                 let refused: i64 = row.try_get("refused")?;
                 Ok(BucketState {
@@ -129,7 +131,7 @@ macro_rules! ratelimit_store {
 
             #[tracing::instrument(skip_all)]
             async fn ratelimit_peek(
-                &self,
+                &mut self,
                 bucket: &str,
                 spec: BucketSpec,
                 cost: f64,
@@ -139,7 +141,7 @@ macro_rules! ratelimit_store {
                     "SELECT level, updated_ts FROM ratelimit_buckets WHERE bucket = $1",
                 )
                 .bind(bucket)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn.get().await?)
                 .await?;
                 let level = match row {
                     Some(r) => drained(
@@ -157,17 +159,17 @@ macro_rules! ratelimit_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn sweep_ratelimit_buckets(&self, now: i64) -> StoreResult<u64> {
+            async fn sweep_ratelimit_buckets(&mut self, now: i64) -> StoreResult<u64> {
                 let done = sqlx::query("DELETE FROM ratelimit_buckets WHERE expires_ts < $1")
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(done.rows_affected())
             }
 
             #[tracing::instrument(skip_all)]
             async fn get_ratelimit_override(
-                &self,
+                &mut self,
                 user_id: &str,
             ) -> StoreResult<Option<RateLimitOverride>> {
                 let row = sqlx::query(
@@ -175,7 +177,7 @@ macro_rules! ratelimit_store {
                      WHERE user_id = $1",
                 )
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn.get().await?)
                 .await?;
                 match row {
                     Some(r) => Ok(Some(RateLimitOverride {
@@ -188,7 +190,7 @@ macro_rules! ratelimit_store {
 
             #[tracing::instrument(skip_all)]
             async fn set_ratelimit_override(
-                &self,
+                &mut self,
                 user_id: &str,
                 value: RateLimitOverride,
             ) -> StoreResult<()> {
@@ -200,16 +202,16 @@ macro_rules! ratelimit_store {
                 .bind(user_id)
                 .bind(value.messages_per_second)
                 .bind(value.burst_count)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
-            async fn delete_ratelimit_override(&self, user_id: &str) -> StoreResult<()> {
+            async fn delete_ratelimit_override(&mut self, user_id: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM ratelimit_overrides WHERE user_id = $1")
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())
             }
@@ -217,9 +219,9 @@ macro_rules! ratelimit_store {
     };
 }
 
-use super::{PostgresStore, SqliteStore};
-ratelimit_store!(SqliteStore);
-ratelimit_store!(PostgresStore);
+use super::conn::Repo;
+ratelimit_store!(sqlx::Sqlite);
+ratelimit_store!(sqlx::Postgres);
 
 #[cfg(test)]
 mod tests {

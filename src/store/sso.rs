@@ -1,8 +1,8 @@
 //! The SQL of SSO, for both backends: logins in progress at an identity
 //! provider, links from external identities to users, and login tokens.
-//! [`SsoStore`] is a supertrait of [`super::Store`], so every store has it.
+//! [`SsoRepository`].
 
-use super::{NewUser, StoreResult, UserThreepid};
+use super::StoreResult;
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -39,16 +39,6 @@ pub struct PendingRegistration {
     pub expires_ts: i64,
 }
 
-/// The outcome of [`SsoStore::create_user_with_link`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreatedWithLink {
-    Created,
-    /// The user ID is taken; nothing was written.
-    UserTaken,
-    /// Someone linked this identity meanwhile (to this user); nothing was written.
-    LinkTaken(String),
-}
-
 /// A login token as stored (only its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLoginToken {
@@ -60,59 +50,50 @@ pub struct NewLoginToken {
 }
 
 #[async_trait]
-pub trait SsoStore: Send + Sync + 'static {
-    async fn create_sso_session(&self, session: &SsoSession) -> StoreResult<()>;
+pub trait SsoRepository: Send {
+    async fn create_sso_session(&mut self, session: &SsoSession) -> StoreResult<()>;
     /// Removes and returns the session: a `state` can be used once.
     /// Expired sessions are swept on the way (and not returned).
-    async fn take_sso_session(&self, state: &str, now: i64) -> StoreResult<Option<SsoSession>>;
+    async fn take_sso_session(&mut self, state: &str, now: i64) -> StoreResult<Option<SsoSession>>;
 
     /// The user an external identity is linked to.
     async fn get_user_by_external_id(
-        &self,
+        &mut self,
         auth_provider: &str,
         external_id: &str,
     ) -> StoreResult<Option<String>>;
     /// Links the identity to `user_id` unless it is linked already; returns
     /// the user it is linked to afterwards (which may be another one).
     async fn link_external_id(
-        &self,
+        &mut self,
         auth_provider: &str,
         external_id: &str,
         user_id: &str,
         ts: i64,
     ) -> StoreResult<String>;
     /// The (provider, external ID) pairs linked to the user.
-    async fn list_external_ids(&self, user_id: &str) -> StoreResult<Vec<(String, String)>>;
-    /// Creates the user, its link and (if given) its email, in one
-    /// transaction: all of them or none.
-    async fn create_user_with_link(
-        &self,
-        user: &NewUser,
-        auth_provider: &str,
-        external_id: &str,
-        email: Option<&UserThreepid>,
-    ) -> StoreResult<CreatedWithLink>;
+    async fn list_external_ids(&mut self, user_id: &str) -> StoreResult<Vec<(String, String)>>;
 
-    async fn create_pending_registration(&self, p: &PendingRegistration) -> StoreResult<()>;
+    async fn create_pending_registration(&mut self, p: &PendingRegistration) -> StoreResult<()>;
     /// The pending registration, unless it expired at `now` (expired ones
     /// are swept on the way).
     async fn get_pending_registration(
-        &self,
+        &mut self,
         session_id: &str,
         now: i64,
     ) -> StoreResult<Option<PendingRegistration>>;
-    async fn delete_pending_registration(&self, session_id: &str) -> StoreResult<()>;
+    async fn delete_pending_registration(&mut self, session_id: &str) -> StoreResult<()>;
 
     /// Deletes logins in progress and sign-ups expired at `now`, and login
     /// tokens that expired before `tokens_before`. Returns how many rows went.
-    async fn sweep_sso(&self, now: i64, tokens_before: i64) -> StoreResult<u64>;
+    async fn sweep_sso(&mut self, now: i64, tokens_before: i64) -> StoreResult<u64>;
 
-    async fn create_login_token(&self, token: &NewLoginToken) -> StoreResult<()>;
+    async fn create_login_token(&mut self, token: &NewLoginToken) -> StoreResult<()>;
     /// Records `result` in the UIA session and creates the login token, in
     /// one transaction, only if the session has no result yet: one token
     /// per session. `false` (nothing written) otherwise.
     async fn create_login_token_for_uia(
-        &self,
+        &mut self,
         session_id: &str,
         result: &serde_json::Value,
         token: &NewLoginToken,
@@ -120,10 +101,21 @@ pub trait SsoStore: Send + Sync + 'static {
     /// Marks the token used if it exists, is unused and has not expired at
     /// `now`; returns its user and provider then. Atomic: one use wins.
     async fn consume_login_token(
-        &self,
+        &mut self,
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<(String, Option<String>)>>;
+
+    /// Deletes the user's login tokens not traded yet.
+    async fn delete_unused_login_tokens(&mut self, user_id: &str) -> StoreResult<u64>;
+    /// Links the identity to the user unless it is linked: `false` if it was.
+    async fn insert_external_id(
+        &mut self,
+        auth_provider: &str,
+        external_id: &str,
+        user_id: &str,
+        ts: i64,
+    ) -> StoreResult<bool>;
 }
 
 const SSO_SESSION_COLUMNS: &str = "state, idp_id, nonce, code_verifier, client_redirect_url, \
@@ -133,11 +125,11 @@ const PENDING_COLUMNS: &str = "session_id, idp_id, external_id, suggested_localp
      display_name, email, client_redirect_url, browser_binding_hash, expires_ts";
 
 macro_rules! sso_store {
-    ($store:ident) => {
+    ($db:ty) => {
         #[async_trait]
-        impl SsoStore for $store {
+        impl SsoRepository for Repo<'_, $db> {
             #[tracing::instrument(skip_all)]
-            async fn create_sso_session(&self, s: &SsoSession) -> StoreResult<()> {
+            async fn create_sso_session(&mut self, s: &SsoSession) -> StoreResult<()> {
                 sqlx::query(&format!(
                     "INSERT INTO sso_sessions ({SSO_SESSION_COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -151,14 +143,14 @@ macro_rules! sso_store {
                 .bind(&s.ui_auth_session_id)
                 .bind(s.created_ts)
                 .bind(s.expires_ts)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
             async fn take_sso_session(
-                &self,
+                &mut self,
                 state: &str,
                 now: i64,
             ) -> StoreResult<Option<SsoSession>> {
@@ -166,11 +158,11 @@ macro_rules! sso_store {
                     "DELETE FROM sso_sessions WHERE state = $1 RETURNING {SSO_SESSION_COLUMNS}"
                 ))
                 .bind(state)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn.get().await?)
                 .await?;
                 sqlx::query("DELETE FROM sso_sessions WHERE expires_ts <= $1")
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 let Some(r) = row else { return Ok(None) };
                 let session = SsoSession {
@@ -189,7 +181,7 @@ macro_rules! sso_store {
 
             #[tracing::instrument(skip_all)]
             async fn get_user_by_external_id(
-                &self,
+                &mut self,
                 auth_provider: &str,
                 external_id: &str,
             ) -> StoreResult<Option<String>> {
@@ -199,14 +191,14 @@ macro_rules! sso_store {
                 )
                 .bind(auth_provider)
                 .bind(external_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn.get().await?)
                 .await?;
                 Ok(row.map(|r| r.try_get("user_id")).transpose()?)
             }
 
             #[tracing::instrument(skip_all)]
             async fn link_external_id(
-                &self,
+                &mut self,
                 auth_provider: &str,
                 external_id: &str,
                 user_id: &str,
@@ -220,7 +212,7 @@ macro_rules! sso_store {
                 .bind(external_id)
                 .bind(user_id)
                 .bind(ts)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 let row = sqlx::query(
                     "SELECT user_id FROM user_external_ids \
@@ -228,19 +220,19 @@ macro_rules! sso_store {
                 )
                 .bind(auth_provider)
                 .bind(external_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn.get().await?)
                 .await?;
                 Ok(row.try_get("user_id")?)
             }
 
             #[tracing::instrument(skip_all)]
-            async fn list_external_ids(&self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
+            async fn list_external_ids(&mut self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
                 let rows = sqlx::query(
                     "SELECT auth_provider, external_id FROM user_external_ids \
                      WHERE user_id = $1 ORDER BY auth_provider, external_id",
                 )
                 .bind(user_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn.get().await?)
                 .await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
@@ -249,69 +241,9 @@ macro_rules! sso_store {
                 Ok(out)
             }
 
-            #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
-            async fn create_user_with_link(
-                &self,
-                user: &NewUser,
-                auth_provider: &str,
-                external_id: &str,
-                email: Option<&UserThreepid>,
-            ) -> StoreResult<CreatedWithLink> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
-                let linked = sqlx::query(
-                    "SELECT user_id FROM user_external_ids \
-                     WHERE auth_provider = $1 AND external_id = $2",
-                )
-                .bind(auth_provider)
-                .bind(external_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(r) = linked {
-                    return Ok(CreatedWithLink::LinkTaken(r.try_get("user_id")?));
-                }
-                if !Self::insert_user(&mut *tx, user).await? {
-                    return Ok(CreatedWithLink::UserTaken);
-                }
-                let linked = sqlx::query(
-                    "INSERT INTO user_external_ids (auth_provider, external_id, user_id, created_ts) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (auth_provider, external_id) DO NOTHING",
-                )
-                .bind(auth_provider)
-                .bind(external_id)
-                .bind(&user.user_id)
-                .bind(user.creation_ts)
-                .execute(&mut *tx)
-                .await?;
-                if linked.rows_affected() != 1 {
-                    // Another process linked it between our read and write:
-                    // roll back the user and use theirs.
-                    drop(tx);
-                    let owner = self
-                        .get_user_by_external_id(auth_provider, external_id)
-                        .await?
-                        .unwrap_or_default();
-                    return Ok(CreatedWithLink::LinkTaken(owner));
-                }
-                if let Some(t) = email {
-                    // An address bound to someone else already stays theirs.
-                    sqlx::query(
-                        "INSERT INTO user_threepids (user_id, medium, address, validated_at, added_at) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (medium, address) DO NOTHING",
-                    )
-                    .bind(&t.user_id)
-                    .bind(&t.medium)
-                    .bind(&t.address)
-                    .bind(t.validated_at)
-                    .bind(t.added_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(CreatedWithLink::Created)
-            }
 
             #[tracing::instrument(skip_all)]
-            async fn create_pending_registration(&self, p: &PendingRegistration) -> StoreResult<()> {
+            async fn create_pending_registration(&mut self, p: &PendingRegistration) -> StoreResult<()> {
                 sqlx::query(&format!(
                     "INSERT INTO sso_pending_registrations ({PENDING_COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -325,26 +257,26 @@ macro_rules! sso_store {
                 .bind(&p.client_redirect_url)
                 .bind(&p.browser_binding_hash)
                 .bind(p.expires_ts)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
             async fn get_pending_registration(
-                &self,
+                &mut self,
                 session_id: &str,
                 now: i64,
             ) -> StoreResult<Option<PendingRegistration>> {
                 sqlx::query("DELETE FROM sso_pending_registrations WHERE expires_ts <= $1")
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 let row = sqlx::query(&format!(
                     "SELECT {PENDING_COLUMNS} FROM sso_pending_registrations WHERE session_id = $1"
                 ))
                 .bind(session_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn.get().await?)
                 .await?;
                 let Some(r) = row else { return Ok(None) };
                 Ok(Some(PendingRegistration {
@@ -361,29 +293,29 @@ macro_rules! sso_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn delete_pending_registration(&self, session_id: &str) -> StoreResult<()> {
+            async fn delete_pending_registration(&mut self, session_id: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM sso_pending_registrations WHERE session_id = $1")
                     .bind(session_id)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
-            async fn sweep_sso(&self, now: i64, tokens_before: i64) -> StoreResult<u64> {
+            async fn sweep_sso(&mut self, now: i64, tokens_before: i64) -> StoreResult<u64> {
                 let mut n = 0;
                 for (sql, ts) in [
                     ("DELETE FROM sso_sessions WHERE expires_ts <= $1", now),
                     ("DELETE FROM sso_pending_registrations WHERE expires_ts <= $1", now),
                     ("DELETE FROM login_tokens WHERE expires_ts < $1", tokens_before),
                 ] {
-                    n += sqlx::query(sql).bind(ts).execute(&self.pool).await?.rows_affected();
+                    n += sqlx::query(sql).bind(ts).execute(&mut *self.conn.get().await?).await?.rows_affected();
                 }
                 Ok(n)
             }
 
             #[tracing::instrument(skip_all)]
-            async fn create_login_token(&self, t: &NewLoginToken) -> StoreResult<()> {
+            async fn create_login_token(&mut self, t: &NewLoginToken) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO login_tokens (token_hash, user_id, auth_provider_id, created_ts, \
                      expires_ts) VALUES ($1, $2, $3, $4, $5)",
@@ -393,19 +325,19 @@ macro_rules! sso_store {
                 .bind(&t.auth_provider_id)
                 .bind(t.created_ts)
                 .bind(t.expires_ts)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
             async fn create_login_token_for_uia(
-                &self,
+                &mut self,
                 session_id: &str,
                 result: &serde_json::Value,
                 t: &NewLoginToken,
             ) -> StoreResult<bool> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                let mut tx = self.conn.atomic().await?;
                 let done = sqlx::query(
                     "UPDATE uia_sessions SET result = $2 WHERE session_id = $1 AND result IS NULL",
                 )
@@ -433,7 +365,7 @@ macro_rules! sso_store {
 
             #[tracing::instrument(skip_all)]
             async fn consume_login_token(
-                &self,
+                &mut self,
                 token_hash: &[u8],
                 now: i64,
             ) -> StoreResult<Option<(String, Option<String>)>> {
@@ -444,24 +376,54 @@ macro_rules! sso_store {
                 )
                 .bind(token_hash)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn.get().await?)
                 .await?;
                 // Tokens long past their expiry are of no use, even as a
                 // record that they were used.
                 sqlx::query("DELETE FROM login_tokens WHERE expires_ts < $1")
                     .bind(now - 24 * 60 * 60 * 1000)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 match row {
                     Some(r) => Ok(Some((r.try_get("user_id")?, r.try_get("auth_provider_id")?))),
                     None => Ok(None),
                 }
             }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_unused_login_tokens(&mut self, user_id: &str) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM login_tokens WHERE user_id = $1 AND used_ts IS NULL")
+                    .bind(user_id)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn insert_external_id(
+                &mut self,
+                auth_provider: &str,
+                external_id: &str,
+                user_id: &str,
+                ts: i64,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO user_external_ids (auth_provider, external_id, user_id, created_ts) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (auth_provider, external_id) DO NOTHING",
+                )
+                .bind(auth_provider)
+                .bind(external_id)
+                .bind(user_id)
+                .bind(ts)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
         }
     };
 }
 
-sso_store!(SqliteStore);
-sso_store!(PostgresStore);
+sso_store!(sqlx::Sqlite);
+sso_store!(sqlx::Postgres);
 
-use super::{PostgresStore, SqliteStore};
+use super::conn::Repo;

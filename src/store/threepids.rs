@@ -1,41 +1,44 @@
 //! The SQL of 3PIDs bound to users and of email validation sessions, for
-//! both backends. [`ThreepidStore`] is a supertrait of [`super::Store`].
+//! both backends. [`ThreepidRepository`].
 
 use super::sql::THREEPID_SESSION_COLUMNS;
 use super::{StoreResult, ThreepidSession, UserThreepid};
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
 #[async_trait]
-pub trait ThreepidStore: Send + Sync + 'static {
+pub trait ThreepidRepository: Send {
     /// Binds the 3PID to the user; `false` if it is bound already (to anyone).
-    async fn add_user_threepid(&self, threepid: &UserThreepid) -> StoreResult<bool>;
+    async fn add_user_threepid(&mut self, threepid: &UserThreepid) -> StoreResult<bool>;
     /// The user a 3PID is bound to.
     async fn get_user_by_threepid(
-        &self,
+        &mut self,
         medium: &str,
         address: &str,
     ) -> StoreResult<Option<String>>;
-    async fn list_user_threepids(&self, user_id: &str) -> StoreResult<Vec<UserThreepid>>;
+    async fn list_user_threepids(&mut self, user_id: &str) -> StoreResult<Vec<UserThreepid>>;
     /// `false` when the user had no such 3PID.
     async fn delete_user_threepid(
-        &self,
+        &mut self,
         user_id: &str,
         medium: &str,
         address: &str,
     ) -> StoreResult<bool>;
-    async fn create_threepid_session(&self, session: &ThreepidSession) -> StoreResult<()>;
-    async fn get_threepid_session(&self, session_id: &str) -> StoreResult<Option<ThreepidSession>>;
+    async fn create_threepid_session(&mut self, session: &ThreepidSession) -> StoreResult<()>;
+    async fn get_threepid_session(
+        &mut self,
+        session_id: &str,
+    ) -> StoreResult<Option<ThreepidSession>>;
     /// The newest session for this address and client secret, if any.
     async fn find_threepid_session(
-        &self,
+        &mut self,
         medium: &str,
         address: &str,
         client_secret: &str,
     ) -> StoreResult<Option<ThreepidSession>>;
     /// A new token was sent for the session (a higher `send_attempt`).
     async fn update_threepid_session_token(
-        &self,
+        &mut self,
         session_id: &str,
         send_attempt: i64,
         token_hash: &[u8],
@@ -43,13 +46,17 @@ pub trait ThreepidStore: Send + Sync + 'static {
         next_link: Option<&str>,
     ) -> StoreResult<()>;
     /// Marks the session validated at `ts` unless it already is.
-    async fn set_threepid_session_validated(&self, session_id: &str, ts: i64) -> StoreResult<()>;
+    async fn set_threepid_session_validated(
+        &mut self,
+        session_id: &str,
+        ts: i64,
+    ) -> StoreResult<()>;
     /// Spends a validated session for the operation `used_by` (a UIA
     /// session ID) at `now`: `true` when it was validated after
     /// `validated_after` and is unspent, or was spent by `used_by` already.
     /// One statement, so of two operations racing for it one wins.
     async fn use_threepid_session(
-        &self,
+        &mut self,
         session_id: &str,
         used_by: &str,
         validated_after: i64,
@@ -58,15 +65,22 @@ pub trait ThreepidStore: Send + Sync + 'static {
     /// Deletes validation sessions that can no longer be used: never
     /// validated and their token expired at or before `now`, or validated
     /// at or before `validated_before`. Returns how many went.
-    async fn sweep_threepid_sessions(&self, now: i64, validated_before: i64) -> StoreResult<u64>;
+    async fn sweep_threepid_sessions(
+        &mut self,
+        now: i64,
+        validated_before: i64,
+    ) -> StoreResult<u64>;
+
+    /// Unbinds every 3PID of the user.
+    async fn delete_user_threepids(&mut self, user_id: &str) -> StoreResult<u64>;
 }
 
 macro_rules! threepids_store {
-    ($store:ident) => {
+    ($db:ty) => {
         #[async_trait]
-        impl ThreepidStore for $store {
+        impl ThreepidRepository for Repo<'_, $db> {
             #[tracing::instrument(skip_all)]
-            async fn add_user_threepid(&self, t: &UserThreepid) -> StoreResult<bool> {
+            async fn add_user_threepid(&mut self, t: &UserThreepid) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "INSERT INTO user_threepids (user_id, medium, address, validated_at, added_at) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (medium, address) DO NOTHING",
@@ -76,14 +90,14 @@ macro_rules! threepids_store {
                 .bind(&t.address)
                 .bind(t.validated_at)
                 .bind(t.added_at)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
 
             #[tracing::instrument(skip_all)]
             async fn get_user_by_threepid(
-                &self,
+                &mut self,
                 medium: &str,
                 address: &str,
             ) -> StoreResult<Option<String>> {
@@ -92,19 +106,19 @@ macro_rules! threepids_store {
                 )
                 .bind(medium)
                 .bind(address)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn.get().await?)
                 .await?;
                 Ok(row.map(|r| r.try_get("user_id")).transpose()?)
             }
 
             #[tracing::instrument(skip_all)]
-            async fn list_user_threepids(&self, user_id: &str) -> StoreResult<Vec<UserThreepid>> {
+            async fn list_user_threepids(&mut self, user_id: &str) -> StoreResult<Vec<UserThreepid>> {
                 let rows = sqlx::query(
                     "SELECT user_id, medium, address, validated_at, added_at FROM user_threepids \
                      WHERE user_id = $1 ORDER BY added_at, medium, address",
                 )
                 .bind(user_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn.get().await?)
                 .await?;
                 Ok(rows
                     .iter()
@@ -122,7 +136,7 @@ macro_rules! threepids_store {
 
             #[tracing::instrument(skip_all)]
             async fn delete_user_threepid(
-                &self,
+                &mut self,
                 user_id: &str,
                 medium: &str,
                 address: &str,
@@ -133,13 +147,13 @@ macro_rules! threepids_store {
                 .bind(user_id)
                 .bind(medium)
                 .bind(address)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
 
             #[tracing::instrument(skip_all)]
-            async fn create_threepid_session(&self, s: &ThreepidSession) -> StoreResult<()> {
+            async fn create_threepid_session(&mut self, s: &ThreepidSession) -> StoreResult<()> {
                 let sql = format!(
                     "INSERT INTO threepid_validation_sessions ({THREEPID_SESSION_COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -155,14 +169,14 @@ macro_rules! threepids_store {
                     .bind(s.token_expires_at)
                     .bind(&s.next_link)
                     .bind(s.created_at)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
             async fn get_threepid_session(
-                &self,
+                &mut self,
                 session_id: &str,
             ) -> StoreResult<Option<ThreepidSession>> {
                 let sql = format!(
@@ -171,14 +185,14 @@ macro_rules! threepids_store {
                 );
                 let row = sqlx::query(&sql)
                     .bind(session_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conn.get().await?)
                     .await?;
-                Ok(row.as_ref().map(Self::threepid_session_from_row).transpose()?)
+                Ok(row.as_ref().map(ThreepidSession::from_row).transpose()?)
             }
 
             #[tracing::instrument(skip_all)]
             async fn find_threepid_session(
-                &self,
+                &mut self,
                 medium: &str,
                 address: &str,
                 client_secret: &str,
@@ -192,14 +206,14 @@ macro_rules! threepids_store {
                     .bind(medium)
                     .bind(address)
                     .bind(client_secret)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conn.get().await?)
                     .await?;
-                Ok(row.as_ref().map(Self::threepid_session_from_row).transpose()?)
+                Ok(row.as_ref().map(ThreepidSession::from_row).transpose()?)
             }
 
             #[tracing::instrument(skip_all)]
             async fn update_threepid_session_token(
-                &self,
+                &mut self,
                 session_id: &str,
                 send_attempt: i64,
                 token_hash: &[u8],
@@ -215,14 +229,14 @@ macro_rules! threepids_store {
                 .bind(token_hash)
                 .bind(token_expires_at)
                 .bind(next_link)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
             async fn set_threepid_session_validated(
-                &self,
+                &mut self,
                 session_id: &str,
                 ts: i64,
             ) -> StoreResult<()> {
@@ -232,14 +246,14 @@ macro_rules! threepids_store {
                 )
                 .bind(session_id)
                 .bind(ts)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
             async fn use_threepid_session(
-                &self,
+                &mut self,
                 session_id: &str,
                 used_by: &str,
                 validated_after: i64,
@@ -255,13 +269,13 @@ macro_rules! threepids_store {
                 .bind(used_by)
                 .bind(validated_after)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
 
             #[tracing::instrument(skip_all)]
-            async fn sweep_threepid_sessions(&self, now: i64, validated_before: i64) -> StoreResult<u64> {
+            async fn sweep_threepid_sessions(&mut self, now: i64, validated_before: i64) -> StoreResult<u64> {
                 let done = sqlx::query(
                     "DELETE FROM threepid_validation_sessions \
                      WHERE (validated_at IS NULL AND token_expires_at <= $1) \
@@ -269,14 +283,23 @@ macro_rules! threepids_store {
                 )
                 .bind(now)
                 .bind(validated_before)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_user_threepids(&mut self, user_id: &str) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM user_threepids WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
                 Ok(done.rows_affected())
             }
         }
     };
 }
 
-use super::{PostgresStore, SqliteStore};
-threepids_store!(SqliteStore);
-threepids_store!(PostgresStore);
+use super::conn::Repo;
+threepids_store!(sqlx::Sqlite);
+threepids_store!(sqlx::Postgres);

@@ -1,68 +1,101 @@
 //! The SQL of User-Interactive Auth sessions, for both backends.
-//! [`UiaStore`] is a supertrait of [`super::Store`].
 
 use super::sql::{parse_object, parse_value, to_json_text};
 use super::{StoreResult, UiaSession};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sqlx::Row;
+use sqlx::{FromRow, Row};
+
+/// A `uia_sessions` row as stored: the dicts and the result are JSON text.
+#[derive(FromRow)]
+struct UiaRow {
+    session_id: String,
+    creation_ts: i64,
+    uri: String,
+    method: String,
+    user_id: Option<String>,
+    client_dict: String,
+    server_dict: String,
+    result: Option<String>,
+}
+
+fn uia_session_from_row<'r, R: Row>(r: &'r R) -> StoreResult<UiaSession>
+where
+    UiaRow: FromRow<'r, R>,
+{
+    let row = UiaRow::from_row(r)?;
+    Ok(UiaSession {
+        session_id: row.session_id,
+        creation_ts: row.creation_ts,
+        uri: row.uri,
+        method: row.method,
+        user_id: row.user_id,
+        client_dict: parse_object(&row.client_dict)?,
+        server_dict: parse_object(&row.server_dict)?,
+        result: row.result.as_deref().map(parse_value).transpose()?,
+    })
+}
 
 #[async_trait]
-pub trait UiaStore: Send + Sync + 'static {
-    async fn create_uia_session(&self, session: &UiaSession) -> StoreResult<()>;
-    async fn get_uia_session(&self, session_id: &str) -> StoreResult<Option<UiaSession>>;
+pub trait UiaRepository: Send {
+    async fn create_uia_session(&mut self, session: &UiaSession) -> StoreResult<()>;
+    async fn get_uia_session(&mut self, session_id: &str) -> StoreResult<Option<UiaSession>>;
     async fn update_uia_client_dict(
-        &self,
+        &mut self,
         session_id: &str,
         client_dict: &serde_json::Map<String, serde_json::Value>,
     ) -> StoreResult<()>;
     /// Sets one key of the server dict, keeping the others.
     async fn set_uia_server_value(
-        &self,
+        &mut self,
         session_id: &str,
         key: &str,
         value: &serde_json::Value,
     ) -> StoreResult<()>;
     async fn mark_uia_stage_completed(
-        &self,
+        &mut self,
         session_id: &str,
         stage: &str,
         result: &serde_json::Value,
     ) -> StoreResult<()>;
     async fn get_uia_completed_stages(
-        &self,
+        &mut self,
         session_id: &str,
     ) -> StoreResult<Vec<(String, serde_json::Value)>>;
     /// Records the outcome of the session's operation, once: returns the
     /// result already recorded if there is one (and leaves it), else stores
     /// `result` and returns `None`.
     async fn set_uia_result_once(
-        &self,
+        &mut self,
         session_id: &str,
         result: &serde_json::Value,
     ) -> StoreResult<Option<serde_json::Value>>;
     /// `true` when this call deleted it (so two processes sweeping the same
     /// session cannot both act on it).
-    async fn delete_uia_session(&self, session_id: &str) -> StoreResult<bool>;
+    async fn delete_uia_session(&mut self, session_id: &str) -> StoreResult<bool>;
     /// Deletes the session; if this call deleted it and it had no result,
     /// gives back the pending use of the registration token its server
     /// dict holds under `key`, in the same transaction. `true` when this
     /// call deleted it.
-    async fn delete_uia_session_releasing(&self, session_id: &str, key: &str) -> StoreResult<bool>;
+    async fn delete_uia_session_releasing(
+        &mut self,
+        session_id: &str,
+        key: &str,
+    ) -> StoreResult<bool>;
     /// Sessions created before `before_ts` (at most `limit`).
     async fn list_uia_sessions_before(
-        &self,
+        &mut self,
         before_ts: i64,
         limit: i64,
     ) -> StoreResult<Vec<UiaSession>>;
 }
 
 macro_rules! uia_store {
-    ($store:ident) => {
+    ($db:ty) => {
         #[async_trait]
-        impl UiaStore for $store {
+        impl UiaRepository for Repo<'_, $db> {
             #[tracing::instrument(skip_all)]
-            async fn create_uia_session(&self, s: &UiaSession) -> StoreResult<()> {
+            async fn create_uia_session(&mut self, s: &UiaSession) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO uia_sessions (session_id, creation_ts, uri, method, user_id, \
                      client_dict, server_dict, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -75,45 +108,45 @@ macro_rules! uia_store {
                 .bind(to_json_text(&s.client_dict))
                 .bind(to_json_text(&s.server_dict))
                 .bind(s.result.as_ref().map(|v| v.to_string()))
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
-            async fn get_uia_session(&self, session_id: &str) -> StoreResult<Option<UiaSession>> {
+            async fn get_uia_session(&mut self, session_id: &str) -> StoreResult<Option<UiaSession>> {
                 let row = sqlx::query(
                     "SELECT session_id, creation_ts, uri, method, user_id, client_dict, \
                      server_dict, result FROM uia_sessions WHERE session_id = $1",
                 )
                 .bind(session_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn.get().await?)
                 .await?;
-                row.as_ref().map(Self::uia_from_row).transpose()
+                row.as_ref().map(uia_session_from_row).transpose()
             }
 
             #[tracing::instrument(skip_all)]
             async fn update_uia_client_dict(
-                &self,
+                &mut self,
                 session_id: &str,
                 client_dict: &Map<String, Value>,
             ) -> StoreResult<()> {
                 sqlx::query("UPDATE uia_sessions SET client_dict = $2 WHERE session_id = $1")
                     .bind(session_id)
                     .bind(to_json_text(client_dict))
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
             async fn set_uia_server_value(
-                &self,
+                &mut self,
                 session_id: &str,
                 key: &str,
                 value: &Value,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                let mut tx = self.conn.atomic().await?;
                 // A write first: it locks the row on PostgreSQL and takes the
                 // write lock on SQLite, so the read-modify-write is atomic.
                 sqlx::query("UPDATE uia_sessions SET session_id = session_id WHERE session_id = $1")
@@ -139,7 +172,7 @@ macro_rules! uia_store {
 
             #[tracing::instrument(skip_all, fields(stage))]
             async fn mark_uia_stage_completed(
-                &self,
+                &mut self,
                 session_id: &str,
                 stage: &str,
                 result: &Value,
@@ -152,14 +185,14 @@ macro_rules! uia_store {
                 .bind(session_id)
                 .bind(stage)
                 .bind(result.to_string())
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
             async fn get_uia_completed_stages(
-                &self,
+                &mut self,
                 session_id: &str,
             ) -> StoreResult<Vec<(String, Value)>> {
                 let rows = sqlx::query(
@@ -167,7 +200,7 @@ macro_rules! uia_store {
                      ORDER BY stage_type",
                 )
                 .bind(session_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn.get().await?)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -180,7 +213,7 @@ macro_rules! uia_store {
 
             #[tracing::instrument(skip_all)]
             async fn set_uia_result_once(
-                &self,
+                &mut self,
                 session_id: &str,
                 result: &Value,
             ) -> StoreResult<Option<Value>> {
@@ -189,14 +222,14 @@ macro_rules! uia_store {
                 )
                 .bind(session_id)
                 .bind(result.to_string())
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 if done.rows_affected() == 1 {
                     return Ok(None);
                 }
                 let row = sqlx::query("SELECT result FROM uia_sessions WHERE session_id = $1")
                     .bind(session_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conn.get().await?)
                     .await?;
                 let text: Option<String> = match row {
                     Some(r) => r.try_get("result")?,
@@ -206,21 +239,21 @@ macro_rules! uia_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn delete_uia_session(&self, session_id: &str) -> StoreResult<bool> {
+            async fn delete_uia_session(&mut self, session_id: &str) -> StoreResult<bool> {
                 let done = sqlx::query("DELETE FROM uia_sessions WHERE session_id = $1")
                     .bind(session_id)
-                    .execute(&self.pool)
+                    .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
 
             #[tracing::instrument(skip_all)]
             async fn delete_uia_session_releasing(
-                &self,
+                &mut self,
                 session_id: &str,
                 key: &str,
             ) -> StoreResult<bool> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                let mut tx = self.conn.atomic().await?;
                 let row = sqlx::query(
                     "DELETE FROM uia_sessions WHERE session_id = $1 RETURNING result, server_dict",
                 )
@@ -246,7 +279,7 @@ macro_rules! uia_store {
 
             #[tracing::instrument(skip_all)]
             async fn list_uia_sessions_before(
-                &self,
+                &mut self,
                 before_ts: i64,
                 limit: i64,
             ) -> StoreResult<Vec<UiaSession>> {
@@ -257,14 +290,14 @@ macro_rules! uia_store {
                 )
                 .bind(before_ts)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn.get().await?)
                 .await?;
-                rows.iter().map(Self::uia_from_row).collect()
+                rows.iter().map(uia_session_from_row).collect()
             }
         }
     };
 }
 
-use super::{PostgresStore, SqliteStore};
-uia_store!(SqliteStore);
-uia_store!(PostgresStore);
+use super::conn::Repo;
+uia_store!(sqlx::Sqlite);
+uia_store!(sqlx::Postgres);

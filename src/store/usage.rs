@@ -1,50 +1,50 @@
 //! The SQL of what requests leave behind, written in batches: tokens' last
 //! use, devices' last sighting, client IPs, and monthly-active users.
-//! [`UsageStore`] is a supertrait of [`super::Store`].
+//! [`UsageRepository`].
 
 use super::{ClientIpSeen, DeviceSeen, StoreResult};
 use async_trait::async_trait;
 use sqlx::Row;
 
 #[async_trait]
-pub trait UsageStore: Send + Sync + 'static {
+pub trait UsageRepository: Send {
     /// Records when and from where devices were last seen (a batch).
-    async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()>;
+    async fn record_device_last_seen(&mut self, seen: &[DeviceSeen]) -> StoreResult<()>;
     /// Upserts a batch of client-IP sightings, one row per (user, token,
     /// address); a later `last_seen` wins, with its user agent and device.
     /// A row the database refuses is skipped (and logged), not the batch.
-    async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()>;
+    async fn record_client_ips(&mut self, seen: &[ClientIpSeen]) -> StoreResult<()>;
     /// Every recorded sighting of the user, newest first.
-    async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>>;
+    async fn list_client_ips(&mut self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>>;
     /// Deletes at most `limit` sightings last seen at or before `before`;
     /// returns how many went.
-    async fn prune_client_ips(&self, before: i64, limit: i64) -> StoreResult<u64>;
+    async fn prune_client_ips(&mut self, before: i64, limit: i64) -> StoreResult<u64>;
     /// When the user was last counted as monthly-active, if they are.
-    async fn mau_last_seen(&self, user_id: &str) -> StoreResult<Option<i64>>;
+    async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<i64>>;
     /// How many users are monthly-active, not counting the users of
     /// application services.
-    async fn count_monthly_active_users(&self) -> StoreResult<i64>;
-    async fn upsert_monthly_active_user(&self, user_id: &str, ts: i64) -> StoreResult<()>;
+    async fn count_monthly_active_users(&mut self) -> StoreResult<i64>;
+    async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: i64) -> StoreResult<()>;
     /// Forgets users last seen before `before`, except those in `keep`;
     /// then, with `max`, keeps only the `max - keep.len()` most recently
     /// seen of the others.
     async fn reap_monthly_active_users(
-        &self,
+        &mut self,
         before: i64,
         keep: &[String],
         max: Option<i64>,
     ) -> StoreResult<()>;
     /// Writes last-used times for a batch of tokens.
-    async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()>;
+    async fn record_tokens_last_used(&mut self, used: &[(i64, i64)]) -> StoreResult<()>;
 }
 
 macro_rules! usage_store {
-    ($store:ident) => {
+    ($db:ty) => {
         #[async_trait]
-        impl UsageStore for $store {
+        impl UsageRepository for Repo<'_, $db> {
             #[tracing::instrument(skip_all, fields(count = seen.len()))]
-            async fn record_device_last_seen(&self, seen: &[DeviceSeen]) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+            async fn record_device_last_seen(&mut self, seen: &[DeviceSeen]) -> StoreResult<()> {
+                let mut tx = self.conn.atomic().await?;
                 for s in seen {
                     sqlx::query(
                         "UPDATE devices SET last_seen_ts = $3, last_seen_ip = COALESCE($4, last_seen_ip) \
@@ -64,7 +64,7 @@ macro_rules! usage_store {
             /// One transaction for the batch; if it fails, each row on its
             /// own, so that a row the database refuses costs only itself.
             #[tracing::instrument(skip_all, fields(count = seen.len()))]
-            async fn record_client_ips(&self, seen: &[ClientIpSeen]) -> StoreResult<()> {
+            async fn record_client_ips(&mut self, seen: &[ClientIpSeen]) -> StoreResult<()> {
                 const UPSERT: &str = "INSERT INTO user_ips \
                      (user_id, token_id, ip, user_agent, device_id, last_seen) \
                      VALUES ($1, $2, $3, $4, $5, $6) \
@@ -73,7 +73,7 @@ macro_rules! usage_store {
                      user_agent = excluded.user_agent \
                      WHERE user_ips.last_seen < excluded.last_seen";
                 let batch = async {
-                    let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                    let mut tx = self.conn.atomic().await?;
                     for s in seen {
                         sqlx::query(UPSERT)
                             .bind(&s.user_id)
@@ -101,7 +101,7 @@ macro_rules! usage_store {
                         .bind(&s.user_agent)
                         .bind(&s.device_id)
                         .bind(s.last_seen)
-                        .execute(&self.pool)
+                        .execute(&mut *self.conn.get().await?)
                         .await;
                     match one {
                         Ok(_) => {}
@@ -115,13 +115,13 @@ macro_rules! usage_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn list_client_ips(&self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>> {
+            async fn list_client_ips(&mut self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>> {
                 let rows = sqlx::query(
                     "SELECT user_id, token_id, ip, user_agent, device_id, last_seen FROM user_ips \
                      WHERE user_id = $1 ORDER BY last_seen DESC, token_id, ip",
                 )
                 .bind(user_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn.get().await?)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -138,38 +138,38 @@ macro_rules! usage_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn prune_client_ips(&self, before: i64, limit: i64) -> StoreResult<u64> {
+            async fn prune_client_ips(&mut self, before: i64, limit: i64) -> StoreResult<u64> {
                 let done = sqlx::query(
                     "DELETE FROM user_ips WHERE last_seen IN (SELECT last_seen FROM user_ips \
                      WHERE last_seen <= $1 ORDER BY last_seen LIMIT $2)",
                 )
                 .bind(before)
                 .bind(limit)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected())
             }
 
-            async fn mau_last_seen(&self, user_id: &str) -> StoreResult<Option<i64>> {
+            async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<i64>> {
                 let row = sqlx::query("SELECT last_seen FROM monthly_active_users WHERE user_id = $1")
                     .bind(user_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.conn.get().await?)
                     .await?;
                 Ok(row.map(|r| r.try_get("last_seen")).transpose()?)
             }
 
-            async fn count_monthly_active_users(&self) -> StoreResult<i64> {
+            async fn count_monthly_active_users(&mut self) -> StoreResult<i64> {
                 let row = sqlx::query(
                     "SELECT COUNT(*) AS n FROM monthly_active_users m \
                      LEFT JOIN users u ON u.name = m.user_id \
                      WHERE u.appservice_id IS NULL OR u.appservice_id = ''",
                 )
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn.get().await?)
                 .await?;
                 Ok(row.try_get("n")?)
             }
 
-            async fn upsert_monthly_active_user(&self, user_id: &str, ts: i64) -> StoreResult<()> {
+            async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: i64) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO monthly_active_users (user_id, last_seen) VALUES ($1, $2) \
                      ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen \
@@ -177,14 +177,14 @@ macro_rules! usage_store {
                 )
                 .bind(user_id)
                 .bind(ts)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
             }
 
             #[tracing::instrument(skip_all)]
             async fn reap_monthly_active_users(
-                &self,
+                &mut self,
                 before: i64,
                 keep: &[String],
                 max: Option<i64>,
@@ -198,7 +198,7 @@ macro_rules! usage_store {
                         (0..keep.len()).map(|i| format!("${}", first + i)).collect();
                     format!(" AND user_id NOT IN ({})", params.join(", "))
                 };
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+                let mut tx = self.conn.atomic().await?;
                 let sql = format!(
                     "DELETE FROM monthly_active_users WHERE last_seen < $1{}",
                     not_kept(2)
@@ -228,8 +228,8 @@ macro_rules! usage_store {
             }
 
             #[tracing::instrument(skip_all, fields(count = used.len()))]
-            async fn record_tokens_last_used(&self, used: &[(i64, i64)]) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+            async fn record_tokens_last_used(&mut self, used: &[(i64, i64)]) -> StoreResult<()> {
+                let mut tx = self.conn.atomic().await?;
                 for (id, ts) in used {
                     sqlx::query("UPDATE access_tokens SET last_used_ts = $2 WHERE id = $1")
                         .bind(id)
@@ -244,6 +244,6 @@ macro_rules! usage_store {
     };
 }
 
-use super::{PostgresStore, SqliteStore};
-usage_store!(SqliteStore);
-usage_store!(PostgresStore);
+use super::conn::Repo;
+usage_store!(sqlx::Sqlite);
+usage_store!(sqlx::Postgres);

@@ -3,6 +3,7 @@
 
 use crate::both;
 use crate::support::{assert_error, db_i64, Backend, TestServer, SERVER_NAME};
+use mxauth::auth::writes;
 use mxauth::config::{MatrixConfig, Secret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -385,10 +386,7 @@ async fn a_silent_homeserver_does_not_delay_the_flush(b: Backend) {
 /// The store's multi-write methods: a refusal writes nothing, and a
 /// registration token's use is completed or given back, never both.
 async fn store_writes_all_or_nothing(b: Backend) {
-    use mxauth::store::{
-        NewAccessToken, NewRegistration, NewUser, RegistrationOutcome, RegistrationToken,
-        UiaSession, UserThreepid,
-    };
+    use mxauth::store::{NewAccessToken, NewUser, RegistrationToken, UiaSession, UserThreepid};
     let db = crate::support::fresh_database(b).await;
     let store = mxauth::store::connect(&db.config.url(), 4).await.unwrap();
     let uia = |id: &str| UiaSession {
@@ -402,6 +400,7 @@ async fn store_writes_all_or_nothing(b: Backend) {
         result: None,
     };
     store
+        .registration()
         .create_registration_token(&RegistrationToken {
             token: "tok".into(),
             uses_allowed: Some(3),
@@ -411,7 +410,7 @@ async fn store_writes_all_or_nothing(b: Backend) {
         })
         .await
         .unwrap();
-    let registration = |user: &str, session: &str, address: &str| NewRegistration {
+    let registration = |user: &str, session: &str, address: &str| writes::NewRegistration {
         user: NewUser {
             user_id: user.to_owned(),
             password_hash: Some("hash".into()),
@@ -436,7 +435,7 @@ async fn store_writes_all_or_nothing(b: Backend) {
             created_ts: 1,
             valid_until_ms: None,
         }),
-        ..NewRegistration::default()
+        ..writes::NewRegistration::default()
     };
     let counts = || async {
         (
@@ -449,70 +448,75 @@ async fn store_writes_all_or_nothing(b: Backend) {
         )
     };
     for id in ["S1", "S2", "S3"] {
-        store.create_uia_session(&uia(id)).await.unwrap();
+        store.uia().create_uia_session(&uia(id)).await.unwrap();
+        let mut tokens = store.registration();
         let reserve =
-            store.reserve_registration_token_for_session(id, "registration_token", "tok", 1);
+            tokens.reserve_registration_token_for_session(id, "registration_token", "tok", 1);
         assert!(reserve.await.unwrap());
         // Held already: no second use.
         let again =
-            store.reserve_registration_token_for_session(id, "registration_token", "tok", 1);
+            tokens.reserve_registration_token_for_session(id, "registration_token", "tok", 1);
         assert!(again.await.unwrap());
     }
-    let done = store
-        .complete_registration(&registration("@a:x", "S1", "a@x.org"))
+    let done = writes::complete_registration(&*store, &registration("@a:x", "S1", "a@x.org"))
         .await
         .unwrap();
-    assert_eq!(done, RegistrationOutcome::Done);
+    assert_eq!(done, writes::RegistrationOutcome::Done);
     assert_eq!(counts().await, (1, 1, 1, 1, 2, 1));
     // Refused: nothing of it is written.
-    let again = store
-        .complete_registration(&registration("@b:x", "S1", "b@x.org"))
+    let again = writes::complete_registration(&*store, &registration("@b:x", "S1", "b@x.org"))
         .await
         .unwrap();
     assert_eq!(
         again,
-        RegistrationOutcome::SessionSpent(Some(json!({ "user_id": "@a:x" })))
+        writes::RegistrationOutcome::SessionSpent(Some(json!({ "user_id": "@a:x" })))
     );
-    let taken = store
-        .complete_registration(&registration("@a:x", "S2", "b@x.org"))
+    let taken = writes::complete_registration(&*store, &registration("@a:x", "S2", "b@x.org"))
         .await
         .unwrap();
-    assert_eq!(taken, RegistrationOutcome::UserTaken);
-    let bound = store
-        .complete_registration(&registration("@b:x", "S2", "a@x.org"))
+    assert_eq!(taken, writes::RegistrationOutcome::UserTaken);
+    let bound = writes::complete_registration(&*store, &registration("@b:x", "S2", "a@x.org"))
         .await
         .unwrap();
-    assert_eq!(bound, RegistrationOutcome::ThreepidTaken);
+    assert_eq!(bound, writes::RegistrationOutcome::ThreepidTaken);
     assert_eq!(counts().await, (1, 1, 1, 1, 2, 1));
     assert_eq!(
-        store.get_uia_session("S2").await.unwrap().unwrap().result,
+        store
+            .uia()
+            .get_uia_session("S2")
+            .await
+            .unwrap()
+            .unwrap()
+            .result,
         None
     );
     // A finished session's use is not given back; an unfinished one's is, once.
     assert!(store
+        .uia()
         .delete_uia_session_releasing("S1", "registration_token")
         .await
         .unwrap());
     assert_eq!(counts().await.4, 2);
     assert!(store
+        .uia()
         .delete_uia_session_releasing("S2", "registration_token")
         .await
         .unwrap());
     assert!(!store
+        .uia()
         .delete_uia_session_releasing("S2", "registration_token")
         .await
         .unwrap());
     assert_eq!(counts().await.4, 1);
     // After its deletion a session registers nobody.
-    let gone = store
-        .complete_registration(&registration("@c:x", "S2", "c@x.org"))
+    let gone = writes::complete_registration(&*store, &registration("@c:x", "S2", "c@x.org"))
         .await
         .unwrap();
-    assert_eq!(gone, RegistrationOutcome::SessionSpent(None));
+    assert_eq!(gone, writes::RegistrationOutcome::SessionSpent(None));
     assert_eq!(counts().await, (1, 1, 1, 1, 1, 1));
 
     // Session tokens: not for a changed password, not for a deactivated user.
-    let user = store.get_user("@a:x").await.unwrap().unwrap();
+    let user = store.users().get_user("@a:x").await.unwrap().unwrap();
     let token = |n: u8| NewAccessToken {
         token_hash: vec![n; 32],
         user_id: "@a:x".into(),
@@ -522,36 +526,38 @@ async fn store_writes_all_or_nothing(b: Backend) {
         valid_until_ms: None,
     };
     let v = user.credentials_version;
-    assert!(store
-        .create_session_token(&token(1), Some(v))
+    assert!(writes::create_session_token(&*store, &token(1), Some(v))
         .await
         .unwrap()
         .is_some());
     assert!(store
+        .users()
         .upgrade_password_hash("@a:x", v, "rehashed")
         .await
         .unwrap());
-    let deleted = store
-        .change_password("@a:x", "new", true, None, None)
+    let deleted = writes::change_password(&*store, "@a:x", "new", true, None, None)
         .await
         .unwrap();
     assert_eq!(deleted, vec!["DEV".to_owned()]);
-    assert!(!store.upgrade_password_hash("@a:x", v, "old").await.unwrap());
-    assert!(store
-        .create_session_token(&token(2), Some(v))
+    assert!(!store
+        .users()
+        .upgrade_password_hash("@a:x", v, "old")
+        .await
+        .unwrap());
+    assert!(writes::create_session_token(&*store, &token(2), Some(v))
         .await
         .unwrap()
         .is_none());
-    let now = store.get_user("@a:x").await.unwrap().unwrap();
+    let now = store.users().get_user("@a:x").await.unwrap().unwrap();
     assert_eq!(now.password_hash.as_deref(), Some("new"));
-    assert!(store
-        .create_session_token(&token(3), Some(now.credentials_version))
-        .await
-        .unwrap()
-        .is_some());
-    store.deactivate_user("@a:x").await.unwrap();
-    assert!(store
-        .create_session_token(&token(4), None)
+    assert!(
+        writes::create_session_token(&*store, &token(3), Some(now.credentials_version))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    writes::deactivate_user(&*store, "@a:x").await.unwrap();
+    assert!(writes::create_session_token(&*store, &token(4), None)
         .await
         .unwrap()
         .is_none());

@@ -18,9 +18,11 @@ async fn hs_disabled_blocks_logins_and_registrations(b: Backend) {
         .await
         .unwrap();
     store
+        .users()
         .create_user(&mxauth::store::NewUser {
             user_id: format!("@helpdesk:{SERVER_NAME}"),
             password_hash: store
+                .users()
                 .get_user(&format!("@normal:{SERVER_NAME}"))
                 .await
                 .unwrap()

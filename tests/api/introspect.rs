@@ -85,6 +85,7 @@ async fn introspection_answers_for_tokens(b: Backend) {
         (&puppet, Some(format!("@boss:{SERVER_NAME}")), None),
     ] {
         store
+            .access_tokens()
             .create_access_token(&mxauth::store::NewAccessToken {
                 token_hash: mxauth::auth::tokens::hash_token(t),
                 user_id: user_id.clone(),
@@ -228,6 +229,7 @@ async fn login_fails_cleanly_when_the_homeserver_is_away(b: Backend) {
     // The calls stay queued for when the homeserver is back.
     let store = mxauth::store::connect(&s.db.config.url(), 2).await.unwrap();
     let job = store
+        .jobs()
         .claim_homeserver_job(i64::MAX / 2, 1, None)
         .await
         .unwrap()

@@ -77,7 +77,12 @@ async fn jwt_login(backend: Backend) {
     let store = mxauth::store::connect(&server.db.config.url(), 1)
         .await
         .unwrap();
-    let user = store.get_user(&ivan).await.unwrap().expect("created");
+    let user = store
+        .users()
+        .get_user(&ivan)
+        .await
+        .unwrap()
+        .expect("created");
     assert_eq!(user.displayname.as_deref(), Some("Ivan I."));
     // Again: the same user.
     let (status, res) = jwt(&server, Some(&token(claims, SECRET))).await;

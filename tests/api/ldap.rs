@@ -301,10 +301,12 @@ async fn stored_user(server: &TestServer, localpart: &str) -> Option<mxauth::sto
     let store = mxauth::store::connect(&server.db.config.url(), 1)
         .await
         .unwrap();
-    store
+    let user = store
+        .users()
         .get_user(&format!("@{localpart}:{SERVER_NAME}"))
         .await
-        .unwrap()
+        .unwrap();
+    user
 }
 
 async fn threepids(server: &TestServer, token: &str) -> Vec<String> {

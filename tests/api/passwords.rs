@@ -14,6 +14,7 @@ async fn bcrypt_hash_with_pepper_logs_in_and_is_upgraded(b: Backend) {
     let (user_id, _, _) = s.register("imported", "original-pw").await;
     let store = mxauth::store::connect(&s.db.config.url(), 2).await.unwrap();
     let stored = store
+        .users()
         .get_user(&user_id)
         .await
         .unwrap()
@@ -25,6 +26,7 @@ async fn bcrypt_hash_with_pepper_logs_in_and_is_upgraded(b: Backend) {
     // What Synapse stores: bcrypt(password + pepper), here with its $2b$ prefix.
     let bcrypt_hash = bcrypt::hash("synapse-pwp3pp3r", 4).unwrap();
     store
+        .users()
         .set_password_hash(&user_id, Some(&bcrypt_hash))
         .await
         .unwrap();
@@ -39,6 +41,7 @@ async fn bcrypt_hash_with_pepper_logs_in_and_is_upgraded(b: Backend) {
     assert_eq!(wrong.0, 403, "{}", wrong.1);
     assert_eq!(
         store
+            .users()
             .get_user(&user_id)
             .await
             .unwrap()
@@ -52,6 +55,7 @@ async fn bcrypt_hash_with_pepper_logs_in_and_is_upgraded(b: Backend) {
     s.login(&format!("@imported:{SERVER_NAME}"), "synapse-pw")
         .await;
     let upgraded = store
+        .users()
         .get_user(&user_id)
         .await
         .unwrap()

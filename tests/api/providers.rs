@@ -290,6 +290,7 @@ async fn custom_login_type_and_missing_fields(backend: Backend) {
         .await
         .unwrap();
     let bob = store
+        .users()
         .get_user(&format!("@bob:{SERVER_NAME}"))
         .await
         .unwrap()
@@ -704,7 +705,7 @@ async fn registration_callbacks(backend: Backend) {
     let store = mxauth::store::connect(&server.db.config.url(), 1)
         .await
         .unwrap();
-    let user = store.get_user(&user_id).await.unwrap().unwrap();
+    let user = store.users().get_user(&user_id).await.unwrap().unwrap();
     assert_eq!(user.displayname.as_deref(), Some("The judy"));
 
     let got = server

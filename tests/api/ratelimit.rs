@@ -708,7 +708,15 @@ async fn buckets_in_the_store(b: Backend) {
         per_second: 1.0,
         burst_count: 2.0,
     };
-    let take = |now| store.ratelimit_take("k", spec, 1.0, now);
+    let take = |now| {
+        let store = store.clone();
+        async move {
+            store
+                .rate_limits()
+                .ratelimit_take("k", spec, 1.0, now)
+                .await
+        }
+    };
     assert!(take(NOW).await.unwrap().allowed);
     assert!(take(NOW).await.unwrap().allowed);
     let refused = take(NOW).await.unwrap();
@@ -717,6 +725,7 @@ async fn buckets_in_the_store(b: Backend) {
     // Half a second drains half an action: still full.
     assert!(
         !store
+            .rate_limits()
             .ratelimit_peek("k", spec, 1.0, NOW + 500)
             .await
             .unwrap()
@@ -726,6 +735,7 @@ async fn buckets_in_the_store(b: Backend) {
     // A whole second after the last write, one fits; a peek does not count.
     assert!(
         store
+            .rate_limits()
             .ratelimit_peek("k", spec, 1.0, NOW + 1500)
             .await
             .unwrap()
@@ -733,6 +743,7 @@ async fn buckets_in_the_store(b: Backend) {
     );
     assert!(
         store
+            .rate_limits()
             .ratelimit_peek("k", spec, 1.0, NOW + 1500)
             .await
             .unwrap()
@@ -743,6 +754,7 @@ async fn buckets_in_the_store(b: Backend) {
     // Other keys are apart; an unknown key peeks as empty.
     assert_eq!(
         store
+            .rate_limits()
             .ratelimit_peek("other", spec, 1.0, NOW)
             .await
             .unwrap()
@@ -751,20 +763,36 @@ async fn buckets_in_the_store(b: Backend) {
     );
     assert!(
         store
+            .rate_limits()
             .ratelimit_take("other", spec, 1.0, NOW)
             .await
             .unwrap()
             .allowed
     );
     // Swept once drained (burst / rate after the last write), not before.
-    assert_eq!(store.sweep_ratelimit_buckets(NOW + 1500).await.unwrap(), 0);
     assert_eq!(
-        store.sweep_ratelimit_buckets(NOW + 2001).await.unwrap(),
+        store
+            .rate_limits()
+            .sweep_ratelimit_buckets(NOW + 1500)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .rate_limits()
+            .sweep_ratelimit_buckets(NOW + 2001)
+            .await
+            .unwrap(),
         1,
         "`other`"
     );
     assert_eq!(
-        store.sweep_ratelimit_buckets(NOW + 3501).await.unwrap(),
+        store
+            .rate_limits()
+            .sweep_ratelimit_buckets(NOW + 3501)
+            .await
+            .unwrap(),
         1,
         "`k`"
     );

@@ -114,7 +114,12 @@ async fn rest_provider_contract(backend: Backend) {
     let store = mxauth::store::connect(&server.db.config.url(), 1)
         .await
         .unwrap();
-    let created = store.get_user(&alice).await.unwrap().expect("created");
+    let created = store
+        .users()
+        .get_user(&alice)
+        .await
+        .unwrap()
+        .expect("created");
     assert_eq!(created.displayname.as_deref(), Some("Alice Liddell"));
     assert!(created.password_hash.is_none());
     let token = res["access_token"].as_str().unwrap();
@@ -175,6 +180,7 @@ async fn rest_provider_contract(backend: Backend) {
     let got = password_login(&server, user(&format!("@Upper:{SERVER_NAME}")), "Upper-pw").await;
     assert_error(&got, 403, "M_FORBIDDEN");
     assert!(store
+        .users()
         .get_users_case_insensitive(&format!("@upper:{SERVER_NAME}"))
         .await
         .unwrap()

@@ -322,26 +322,34 @@ async fn store_spends_a_threepid_session_once(b: Backend) {
         next_link: None,
         created_at: NOW,
     };
-    store.create_threepid_session(&session).await.unwrap();
+    store
+        .threepids()
+        .create_threepid_session(&session)
+        .await
+        .unwrap();
     assert!(
         !store
+            .threepids()
             .use_threepid_session("sid", "uia1", 0, NOW)
             .await
             .unwrap(),
         "not validated"
     );
     store
+        .threepids()
         .set_threepid_session_validated("sid", NOW)
         .await
         .unwrap();
     assert!(
         !store
+            .threepids()
             .use_threepid_session("sid", "uia1", NOW, NOW)
             .await
             .unwrap(),
         "validated too long ago"
     );
     assert!(!store
+        .threepids()
         .use_threepid_session("nope", "uia1", 0, NOW)
         .await
         .unwrap());
@@ -350,6 +358,7 @@ async fn store_spends_a_threepid_session_once(b: Backend) {
             let store = store.clone();
             tokio::spawn(async move {
                 store
+                    .threepids()
                     .use_threepid_session("sid", &format!("uia{i}"), NOW - 1, NOW)
                     .await
                     .unwrap()
@@ -365,10 +374,12 @@ async fn store_spends_a_threepid_session_once(b: Backend) {
     assert_eq!(winners.len(), 1, "{winners:?}");
     let winner = format!("uia{}", winners[0]);
     assert!(store
+        .threepids()
         .use_threepid_session("sid", &winner, NOW - 1, NOW + 5)
         .await
         .unwrap());
     assert!(!store
+        .threepids()
         .use_threepid_session("sid", "another", NOW - 1, NOW + 5)
         .await
         .unwrap());

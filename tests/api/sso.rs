@@ -6,6 +6,7 @@
 
 use crate::both;
 use crate::support::{assert_error, fresh_database, Backend, FreshDatabase, TestServer};
+use mxauth::auth::writes;
 use mxauth::config::{Config, OidcProviderConfig};
 use mxauth::store::{connect, Store};
 use reqwest::StatusCode;
@@ -330,6 +331,7 @@ async fn first_login_creates_and_links_then_reuses_the_link(b: Backend) {
 
     let store = store_of(&s).await;
     let user = store
+        .users()
         .get_user("@alice:test.example")
         .await
         .unwrap()
@@ -338,12 +340,14 @@ async fn first_login_creates_and_links_then_reuses_the_link(b: Backend) {
     assert_eq!(user.password_hash, None);
     assert_eq!(
         store
+            .sso()
             .list_external_ids("@alice:test.example")
             .await
             .unwrap(),
         vec![("oidc-test".to_owned(), "sub-alice".to_owned())]
     );
     let emails = store
+        .threepids()
         .list_user_threepids("@alice:test.example")
         .await
         .unwrap();
@@ -356,6 +360,7 @@ async fn first_login_creates_and_links_then_reuses_the_link(b: Backend) {
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["user_id"], "@alice:test.example");
     assert!(store
+        .users()
         .get_user("@alice1:test.example")
         .await
         .unwrap()
@@ -383,6 +388,7 @@ async fn clashing_localparts_get_a_numbered_suffix(b: Backend) {
     // The local bob is untouched and not linked.
     let store = store_of(&s).await;
     assert!(store
+        .sso()
         .list_external_ids("@bob:test.example")
         .await
         .unwrap()
@@ -413,6 +419,7 @@ async fn allow_existing_users_links_the_existing_account(b: Backend) {
     let store = store_of(&s).await;
     assert_eq!(
         store
+            .sso()
             .list_external_ids("@alice:test.example")
             .await
             .unwrap(),
@@ -431,6 +438,7 @@ async fn existing_account_is_not_taken_over_without_allow_existing_users(b: Back
     assert_eq!(res["user_id"], "@alice1:test.example");
     let store = store_of(&s).await;
     assert!(store
+        .sso()
         .list_external_ids("@alice:test.example")
         .await
         .unwrap()
@@ -451,6 +459,7 @@ async fn attribute_requirements_refuse_the_login(b: Backend) {
     assert!(landing.location.is_none());
     let store = store_of(&s).await;
     assert!(store
+        .users()
         .get_user("@mallory:test.example")
         .await
         .unwrap()
@@ -472,6 +481,7 @@ async fn registration_disabled_for_the_provider(b: Backend) {
     assert_eq!(landing.status, StatusCode::FORBIDDEN, "{}", landing.body);
     let store = store_of(&s).await;
     assert!(store
+        .users()
         .get_user("@alice:test.example")
         .await
         .unwrap()
@@ -610,7 +620,9 @@ async fn deactivated_user_gets_a_403_page(b: Backend) {
     let landing = Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
     let token = login_token_of(&landing.location.unwrap());
     let store = store_of(&s).await;
-    store.deactivate_user("@alice:test.example").await.unwrap();
+    writes::deactivate_user(&*store, "@alice:test.example")
+        .await
+        .unwrap();
     // A token issued before the deactivation is no use.
     let res = token_login(&s, &token).await;
     assert_error(&res, 403, "M_USER_DEACTIVATED");
@@ -625,12 +637,14 @@ async fn display_name_is_not_overwritten_later(b: Backend) {
     Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
     let store = store_of(&s).await;
     store
+        .users()
         .set_profile_fields("@alice:test.example", None, Some("Chosen Name"))
         .await
         .unwrap();
     let landing = Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
     assert_eq!(landing.status, StatusCode::FOUND);
     let user = store
+        .users()
         .get_user("@alice:test.example")
         .await
         .unwrap()
@@ -657,6 +671,7 @@ async fn email_match_links_only_verified_addresses(b: Backend) {
     ] {
         s.register(user, "password-123").await;
         store
+            .threepids()
             .add_user_threepid(&mxauth::store::UserThreepid {
                 user_id: format!("@{user}:test.example"),
                 medium: "email".into(),
@@ -679,6 +694,7 @@ async fn email_match_links_only_verified_addresses(b: Backend) {
         "@jos=c3=a9=20mar=c3=ada=21-sso:test.example"
     );
     assert!(store
+        .sso()
         .list_external_ids("@dave:test.example")
         .await
         .unwrap()
@@ -718,6 +734,7 @@ async fn provider_names_that_only_look_like_admin_never_log_in_as_admin(b: Backe
     }
     let store = store_of(&s).await;
     assert!(store
+        .sso()
         .list_external_ids("@admin:test.example")
         .await
         .unwrap()
@@ -746,6 +763,7 @@ async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
     assert_eq!(res["user_id"], "@unsure-sso:test.example");
     assert!(
         store
+            .threepids()
             .list_user_threepids("@unsure-sso:test.example")
             .await
             .unwrap()
@@ -755,6 +773,7 @@ async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
     // An existing user with that address is not matched by it.
     s.register("erin", "password-123").await;
     store
+        .threepids()
         .add_user_threepid(&mxauth::store::UserThreepid {
             user_id: "@erin:test.example".into(),
             medium: "email".into(),
@@ -769,6 +788,7 @@ async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["user_id"], "@doubtful-sso:test.example");
     assert!(store
+        .sso()
         .list_external_ids("@erin:test.example")
         .await
         .unwrap()
@@ -1331,12 +1351,14 @@ async fn username_picker_with_confirm_localpart(b: Backend) {
     assert_eq!(res["user_id"], "@alicia:test.example");
     let store = store_of(&s).await;
     let user = store
+        .users()
         .get_user("@alicia:test.example")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(user.displayname.as_deref(), Some("Alice Liddell"));
     assert!(store
+        .threepids()
         .list_user_threepids("@alicia:test.example")
         .await
         .unwrap()

@@ -2,6 +2,7 @@
 
 use crate::both;
 use crate::support::{fresh_database, Backend};
+use mxauth::auth::writes;
 use mxauth::store::{connect, NewUser, ThreepidSession, UserThreepid};
 
 both!(user_threepids_are_unique, threepid_sessions);
@@ -27,22 +28,26 @@ async fn user_threepids_are_unique(b: Backend) {
             creation_ts: NOW,
             ..NewUser::default()
         };
-        assert!(store.create_user(&new).await.unwrap());
+        assert!(store.users().create_user(&new).await.unwrap());
     }
     assert!(store
+        .threepids()
         .add_user_threepid(&threepid("@a:x", "a@x.org"))
         .await
         .unwrap());
     assert!(!store
+        .threepids()
         .add_user_threepid(&threepid("@b:x", "a@x.org"))
         .await
         .unwrap());
     assert!(store
+        .threepids()
         .add_user_threepid(&threepid("@a:x", "a2@x.org"))
         .await
         .unwrap());
     assert_eq!(
         store
+            .threepids()
             .get_user_by_threepid("email", "a@x.org")
             .await
             .unwrap()
@@ -51,33 +56,47 @@ async fn user_threepids_are_unique(b: Backend) {
     );
     assert_eq!(
         store
+            .threepids()
             .get_user_by_threepid("msisdn", "a@x.org")
             .await
             .unwrap(),
         None
     );
-    let list = store.list_user_threepids("@a:x").await.unwrap();
+    let list = store.threepids().list_user_threepids("@a:x").await.unwrap();
     assert_eq!(
         list,
         // Same added_at: in address order.
         vec![threepid("@a:x", "a2@x.org"), threepid("@a:x", "a@x.org")]
     );
-    assert!(store.list_user_threepids("@b:x").await.unwrap().is_empty());
+    assert!(store
+        .threepids()
+        .list_user_threepids("@b:x")
+        .await
+        .unwrap()
+        .is_empty());
     assert!(!store
+        .threepids()
         .delete_user_threepid("@b:x", "email", "a@x.org")
         .await
         .unwrap());
     assert!(store
+        .threepids()
         .delete_user_threepid("@a:x", "email", "a@x.org")
         .await
         .unwrap());
     assert!(store
+        .threepids()
         .add_user_threepid(&threepid("@b:x", "a@x.org"))
         .await
         .unwrap());
     // Deactivation unbinds.
-    store.deactivate_user("@a:x").await.unwrap();
-    assert!(store.list_user_threepids("@a:x").await.unwrap().is_empty());
+    writes::deactivate_user(&*store, "@a:x").await.unwrap();
+    assert!(store
+        .threepids()
+        .list_user_threepids("@a:x")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn threepid_sessions(b: Backend) {
@@ -95,19 +114,32 @@ async fn threepid_sessions(b: Backend) {
         next_link: None,
         created_at: NOW,
     };
-    store.create_threepid_session(&s).await.unwrap();
+    store.threepids().create_threepid_session(&s).await.unwrap();
     assert_eq!(
-        store.get_threepid_session("sid1").await.unwrap(),
+        store
+            .threepids()
+            .get_threepid_session("sid1")
+            .await
+            .unwrap(),
         Some(s.clone())
     );
-    assert_eq!(store.get_threepid_session("nope").await.unwrap(), None);
+    assert_eq!(
+        store
+            .threepids()
+            .get_threepid_session("nope")
+            .await
+            .unwrap(),
+        None
+    );
     let found = store
+        .threepids()
         .find_threepid_session("email", "a@x.org", "secret")
         .await
         .unwrap();
     assert_eq!(found, Some(s.clone()));
     assert_eq!(
         store
+            .threepids()
             .find_threepid_session("email", "a@x.org", "other")
             .await
             .unwrap(),
@@ -115,6 +147,7 @@ async fn threepid_sessions(b: Backend) {
     );
 
     store
+        .threepids()
         .update_threepid_session_token("sid1", 2, &[2; 32], NOW + 10, Some("https://x.org/"))
         .await
         .unwrap();
@@ -123,19 +156,30 @@ async fn threepid_sessions(b: Backend) {
     s.token_expires_at = NOW + 10;
     s.next_link = Some("https://x.org/".into());
     assert_eq!(
-        store.get_threepid_session("sid1").await.unwrap(),
+        store
+            .threepids()
+            .get_threepid_session("sid1")
+            .await
+            .unwrap(),
         Some(s.clone())
     );
 
     store
+        .threepids()
         .set_threepid_session_validated("sid1", NOW + 5)
         .await
         .unwrap();
     store
+        .threepids()
         .set_threepid_session_validated("sid1", NOW + 9)
         .await
         .unwrap();
-    let got = store.get_threepid_session("sid1").await.unwrap().unwrap();
+    let got = store
+        .threepids()
+        .get_threepid_session("sid1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         got.validated_at,
         Some(NOW + 5),
@@ -149,8 +193,13 @@ async fn threepid_sessions(b: Backend) {
         validated_at: None,
         ..s
     };
-    store.create_threepid_session(&newer).await.unwrap();
+    store
+        .threepids()
+        .create_threepid_session(&newer)
+        .await
+        .unwrap();
     let found = store
+        .threepids()
         .find_threepid_session("email", "a@x.org", "secret")
         .await
         .unwrap();

@@ -26,6 +26,7 @@ async fn client_ips_upsert_list_and_prune(b: Backend) {
     let db = fresh_database(b).await;
     let store = connect(&db.config.url(), 4).await.unwrap();
     store
+        .usage()
         .record_client_ips(&[
             seen("@a:x", 1, "10.0.0.1", "UA", 100),
             seen("@a:x", 1, "10.0.0.1", "Other UA", 110),
@@ -36,15 +37,17 @@ async fn client_ips_upsert_list_and_prune(b: Backend) {
         .unwrap();
     // A later sighting wins; an earlier one (a slow process's batch) does not.
     store
+        .usage()
         .record_client_ips(&[seen("@a:x", 1, "10.0.0.1", "UA", 200)])
         .await
         .unwrap();
     store
+        .usage()
         .record_client_ips(&[seen("@a:x", 2, "10.0.0.2", "UA", 50)])
         .await
         .unwrap();
     // One row per (user, token, address): the latest agent with it.
-    let a = store.list_client_ips("@a:x").await.unwrap();
+    let a = store.usage().list_client_ips("@a:x").await.unwrap();
     assert_eq!(
         a.iter()
             .map(|r| (
@@ -60,14 +63,17 @@ async fn client_ips_upsert_list_and_prune(b: Backend) {
 
     // Pruning: at most `limit` a statement, oldest first.
     let last_seen = |rows: Vec<ClientIpSeen>| rows.iter().map(|r| r.last_seen).collect::<Vec<_>>();
-    assert_eq!(store.prune_client_ips(125, 1).await.unwrap(), 1);
-    assert_eq!(store.prune_client_ips(125, 1).await.unwrap(), 0);
+    assert_eq!(store.usage().prune_client_ips(125, 1).await.unwrap(), 1);
+    assert_eq!(store.usage().prune_client_ips(125, 1).await.unwrap(), 0);
     assert_eq!(
-        last_seen(store.list_client_ips("@a:x").await.unwrap()),
+        last_seen(store.usage().list_client_ips("@a:x").await.unwrap()),
         vec![200]
     );
-    assert_eq!(store.list_client_ips("@b:x").await.unwrap().len(), 1);
-    assert_eq!(store.prune_client_ips(1000, 10).await.unwrap(), 2);
+    assert_eq!(
+        store.usage().list_client_ips("@b:x").await.unwrap().len(),
+        1
+    );
+    assert_eq!(store.usage().prune_client_ips(1000, 10).await.unwrap(), 2);
 }
 
 async fn a_refused_client_ip_row_costs_only_itself(b: Backend) {
@@ -75,6 +81,7 @@ async fn a_refused_client_ip_row_costs_only_itself(b: Backend) {
     let store = connect(&db.config.url(), 4).await.unwrap();
     // PostgreSQL refuses a NUL in text; the rows around it are still written.
     store
+        .usage()
         .record_client_ips(&[
             seen("@a:x", 1, "10.0.0.1", "UA", 100),
             seen("@b:x", 2, "10.0.0.2", "bad\0agent", 100),
@@ -84,7 +91,7 @@ async fn a_refused_client_ip_row_costs_only_itself(b: Backend) {
         .unwrap();
     for user in ["@a:x", "@c:x"] {
         assert_eq!(
-            store.list_client_ips(user).await.unwrap().len(),
+            store.usage().list_client_ips(user).await.unwrap().len(),
             1,
             "{user}"
         );
@@ -138,14 +145,17 @@ async fn migration_0010_keeps_the_latest_row_per_address(b: Backend) {
     )
     .await;
     let store = connect(&url, 2).await.unwrap();
-    let a = store.list_client_ips("@a:x").await.unwrap();
+    let a = store.usage().list_client_ips("@a:x").await.unwrap();
     assert_eq!(
         a.iter()
             .map(|r| (r.ip.as_str(), r.user_agent.as_str(), r.last_seen))
             .collect::<Vec<_>>(),
         vec![("10.0.0.1", "New", 200), ("10.0.0.2", &long[..512], 150)]
     );
-    assert_eq!(store.list_client_ips("@b:x").await.unwrap().len(), 1);
+    assert_eq!(
+        store.usage().list_client_ips("@b:x").await.unwrap().len(),
+        1
+    );
 }
 
 async fn monthly_active_users_count_and_reap(b: Backend) {
@@ -153,6 +163,7 @@ async fn monthly_active_users_count_and_reap(b: Backend) {
     let store = connect(&db.config.url(), 4).await.unwrap();
     for (id, appservice) in [("@a:x", None), ("@b:x", None), ("@bot:x", Some("bridge"))] {
         store
+            .users()
             .create_user(&NewUser {
                 user_id: id.into(),
                 creation_ts: 1,
@@ -162,44 +173,83 @@ async fn monthly_active_users_count_and_reap(b: Backend) {
             .await
             .unwrap();
     }
-    assert_eq!(store.count_monthly_active_users().await.unwrap(), 0);
-    assert_eq!(store.mau_last_seen("@a:x").await.unwrap(), None);
-    store.upsert_monthly_active_user("@a:x", 100).await.unwrap();
-    store.upsert_monthly_active_user("@a:x", 90).await.unwrap();
-    assert_eq!(store.mau_last_seen("@a:x").await.unwrap(), Some(100));
-    store.upsert_monthly_active_user("@b:x", 200).await.unwrap();
+    assert_eq!(store.usage().count_monthly_active_users().await.unwrap(), 0);
+    assert_eq!(store.usage().mau_last_seen("@a:x").await.unwrap(), None);
     store
+        .usage()
+        .upsert_monthly_active_user("@a:x", 100)
+        .await
+        .unwrap();
+    store
+        .usage()
+        .upsert_monthly_active_user("@a:x", 90)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.usage().mau_last_seen("@a:x").await.unwrap(),
+        Some(100)
+    );
+    store
+        .usage()
+        .upsert_monthly_active_user("@b:x", 200)
+        .await
+        .unwrap();
+    store
+        .usage()
         .upsert_monthly_active_user("@bot:x", 300)
         .await
         .unwrap();
     // Not a user row at all (yet): counted, as Synapse does.
-    store.upsert_monthly_active_user("@c:x", 400).await.unwrap();
+    store
+        .usage()
+        .upsert_monthly_active_user("@c:x", 400)
+        .await
+        .unwrap();
     // The service's user is not counted.
-    assert_eq!(store.count_monthly_active_users().await.unwrap(), 3);
+    assert_eq!(store.usage().count_monthly_active_users().await.unwrap(), 3);
 
     // Stale entries go, but not the kept (reserved) ones.
     store
+        .usage()
         .reap_monthly_active_users(250, &["@a:x".to_owned()], None)
         .await
         .unwrap();
-    assert_eq!(store.mau_last_seen("@a:x").await.unwrap(), Some(100));
-    assert_eq!(store.mau_last_seen("@b:x").await.unwrap(), None);
-    assert_eq!(store.mau_last_seen("@bot:x").await.unwrap(), Some(300));
+    assert_eq!(
+        store.usage().mau_last_seen("@a:x").await.unwrap(),
+        Some(100)
+    );
+    assert_eq!(store.usage().mau_last_seen("@b:x").await.unwrap(), None);
+    assert_eq!(
+        store.usage().mau_last_seen("@bot:x").await.unwrap(),
+        Some(300)
+    );
 
     // With a maximum: the kept ones, then the most recent others.
-    store.upsert_monthly_active_user("@b:x", 350).await.unwrap();
     store
+        .usage()
+        .upsert_monthly_active_user("@b:x", 350)
+        .await
+        .unwrap();
+    store
+        .usage()
         .reap_monthly_active_users(0, &["@a:x".to_owned()], Some(2))
         .await
         .unwrap();
-    assert_eq!(store.mau_last_seen("@a:x").await.unwrap(), Some(100));
-    assert_eq!(store.mau_last_seen("@c:x").await.unwrap(), Some(400));
-    assert_eq!(store.mau_last_seen("@b:x").await.unwrap(), None);
-    assert_eq!(store.mau_last_seen("@bot:x").await.unwrap(), None);
+    assert_eq!(
+        store.usage().mau_last_seen("@a:x").await.unwrap(),
+        Some(100)
+    );
+    assert_eq!(
+        store.usage().mau_last_seen("@c:x").await.unwrap(),
+        Some(400)
+    );
+    assert_eq!(store.usage().mau_last_seen("@b:x").await.unwrap(), None);
+    assert_eq!(store.usage().mau_last_seen("@bot:x").await.unwrap(), None);
     // Nothing kept, no maximum.
     store
+        .usage()
         .reap_monthly_active_users(1000, &[], None)
         .await
         .unwrap();
-    assert_eq!(store.count_monthly_active_users().await.unwrap(), 0);
+    assert_eq!(store.usage().count_monthly_active_users().await.unwrap(), 0);
 }

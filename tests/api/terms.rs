@@ -79,6 +79,7 @@ async fn terms_at_registration(b: Backend) {
 
     let store = mxauth::store::connect(&s.db.config.url(), 2).await.unwrap();
     let user = store
+        .users()
         .get_user(&format!("@careful:{SERVER_NAME}"))
         .await
         .unwrap()

@@ -202,7 +202,7 @@ impl Auth {
             tracing::warn!(user_id = %found.user_id, "a provider vouched for a user of another server");
             return Ok(None);
         };
-        let user = match self.store.get_user(&found.user_id).await? {
+        let user = match self.store.users().get_user(&found.user_id).await? {
             Some(user) => user,
             None => {
                 let Some(profile) = &found.create_with else {
@@ -212,7 +212,7 @@ impl Auth {
                 let Some(user_id) = self.create_provider_user(localpart, profile).await? else {
                     return Ok(None);
                 };
-                match self.store.get_user(&user_id).await? {
+                match self.store.users().get_user(&user_id).await? {
                     Some(user) => user,
                     None => return Err(Error::internal("a user just created is missing")),
                 }
@@ -254,6 +254,7 @@ impl Auth {
         };
         if let Some(name) = &profile.display_name {
             self.store
+                .users()
                 .set_profile_fields(&user_id, None, Some(name))
                 .await?;
         }
@@ -272,6 +273,7 @@ impl Auth {
             };
             if self
                 .store
+                .threepids()
                 .get_user_by_threepid(medium, &address)
                 .await?
                 .is_some()
@@ -284,6 +286,7 @@ impl Auth {
                 continue;
             }
             self.store
+                .threepids()
                 .add_user_threepid(&UserThreepid {
                     user_id: user_id.clone(),
                     medium: medium.clone(),

@@ -25,6 +25,7 @@ impl Auth {
         }
         let uia_results: Map<_, _> = self
             .store
+            .uia()
             .get_uia_completed_stages(&passed.session_id)
             .await?
             .into_iter()

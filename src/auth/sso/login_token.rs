@@ -31,7 +31,7 @@ impl Auth {
         lifetime_ms: i64,
     ) -> Result<IssuedToken> {
         let (token, row) = self.new_login_token(user_id, auth_provider_id, lifetime_ms);
-        self.store.create_login_token(&row).await?;
+        self.store.sso().create_login_token(&row).await?;
         Ok(token)
     }
 
@@ -61,7 +61,11 @@ impl Auth {
     /// tokens a day past their expiry), for the background sweep.
     pub async fn sweep_sso(&self) -> Result<u64> {
         let now = self.now();
-        Ok(self.store.sweep_sso(now, now - 24 * 60 * 60 * 1000).await?)
+        Ok(self
+            .store
+            .sso()
+            .sweep_sso(now, now - 24 * 60 * 60 * 1000)
+            .await?)
     }
 
     /// `POST /login` with `m.login.token`: the token is used up whatever
@@ -75,6 +79,7 @@ impl Auth {
     ) -> Result<Session> {
         let consumed = self
             .store
+            .sso()
             .consume_login_token(&hash_token(token), self.now())
             .await?;
         let Some((user_id, _provider)) = consumed else {
@@ -82,6 +87,7 @@ impl Auth {
         };
         let user = self
             .store
+            .users()
             .get_user(&user_id)
             .await?
             .ok_or_else(|| Error::forbidden("Invalid login token"))?;

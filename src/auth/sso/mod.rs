@@ -19,10 +19,11 @@ pub use uia::operation_description;
 pub mod username_picker;
 
 use super::Auth;
+use crate::auth::writes::{self, CreatedWithLink};
 use crate::clock::random_string;
 use crate::config::oidc::OidcProviderConfig;
 use crate::error::{ErrCode, Error, Result};
-use crate::store::{CreatedWithLink, NewUser, SsoSession, UserThreepid};
+use crate::store::{NewUser, SsoSession, UserThreepid};
 use redirect::{classify_redirect, RedirectTarget};
 use serde_json::{Map, Value};
 
@@ -152,6 +153,7 @@ impl Auth {
         .map_err(provider_error)?;
         let now = self.now();
         self.store
+            .sso()
             .create_sso_session(&SsoSession {
                 state,
                 idp_id: provider.idp_id.clone(),
@@ -184,6 +186,7 @@ impl Auth {
             .ok_or_else(|| Error::missing_param("The callback has no state"))?;
         let session = self
             .store
+            .sso()
             .take_sso_session(state, self.now())
             .await?
             .ok_or_else(|| {
@@ -273,6 +276,7 @@ impl Auth {
     ) -> Result<SsoFinish> {
         let user = self
             .store
+            .users()
             .get_user(user_id)
             .await?
             .ok_or_else(|| Error::internal("a linked user does not exist"))?;
@@ -365,7 +369,12 @@ impl Auth {
         claims: &Map<String, Value>,
     ) -> Result<Resolved> {
         let idp = &provider.idp_id;
-        if let Some(user_id) = self.store.get_user_by_external_id(idp, subject).await? {
+        if let Some(user_id) = self
+            .store
+            .sso()
+            .get_user_by_external_id(idp, subject)
+            .await?
+        {
             return Ok(Resolved::User(user_id));
         }
         let max_len = self.max_localpart_len();
@@ -399,12 +408,14 @@ impl Auth {
             {
                 let owner = self
                     .store
+                    .sso()
                     .link_external_id(idp, subject, &user_id, self.now())
                     .await?;
                 if owner == user_id {
-                    let user = self.store.get_user(&user_id).await?;
+                    let user = self.store.users().get_user(&user_id).await?;
                     if user.is_some_and(|u| u.displayname.is_none()) && display_name.is_some() {
                         self.store
+                            .users()
                             .set_profile_fields(&user_id, None, display_name.as_deref())
                             .await?;
                     }
@@ -481,20 +492,19 @@ impl Auth {
             validated_at: now,
             added_at: now,
         });
-        let outcome = self
-            .store
-            .create_user_with_link(
-                &NewUser {
-                    user_id: user_id.to_owned(),
-                    creation_ts: now,
-                    displayname: display_name.map(str::to_owned),
-                    ..NewUser::default()
-                },
-                idp,
-                subject,
-                threepid.as_ref(),
-            )
-            .await?;
+        let outcome = writes::create_user_with_link(
+            &*self.store,
+            &NewUser {
+                user_id: user_id.to_owned(),
+                creation_ts: now,
+                displayname: display_name.map(str::to_owned),
+                ..NewUser::default()
+            },
+            idp,
+            subject,
+            threepid.as_ref(),
+        )
+        .await?;
         if let CreatedWithLink::Created = outcome {
             tracing::info!(%user_id, idp_id = %idp, "registered a user through SSO");
             self.provision_new_user(user_id, display_name).await?;
@@ -510,7 +520,11 @@ impl Auth {
     ) -> Result<Option<String>> {
         if let Some(lp) = localpart {
             let user_id = format!("@{lp}:{}", self.server_name());
-            let mut users = self.store.get_users_case_insensitive(&user_id).await?;
+            let mut users = self
+                .store
+                .users()
+                .get_users_case_insensitive(&user_id)
+                .await?;
             if let Some(i) = users.iter().position(|u| u.user_id == user_id) {
                 return Ok(Some(users.swap_remove(i).user_id));
             }
@@ -526,7 +540,11 @@ impl Auth {
         }
         if provider.match_existing_users_by_email {
             if let Some(address) = verified_email {
-                return Ok(self.store.get_user_by_threepid("email", address).await?);
+                return Ok(self
+                    .store
+                    .threepids()
+                    .get_user_by_threepid("email", address)
+                    .await?);
             }
         }
         Ok(None)

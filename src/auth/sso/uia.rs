@@ -51,7 +51,7 @@ impl Auth {
         if self.sso_providers().is_empty() {
             return Ok(Vec::new());
         }
-        let links = self.store.list_external_ids(user_id).await?;
+        let links = self.store.sso().list_external_ids(user_id).await?;
         Ok(self
             .sso_providers()
             .iter()
@@ -98,7 +98,11 @@ impl Auth {
         subject: &str,
     ) -> Result<()> {
         let (session, _) = self.fallback_session(session_id).await?;
-        let owner = self.store.get_user_by_external_id(idp_id, subject).await?;
+        let owner = self
+            .store
+            .sso()
+            .get_user_by_external_id(idp_id, subject)
+            .await?;
         if owner.is_none() || owner != session.user_id {
             tracing::info!(
                 idp_id,
@@ -110,6 +114,7 @@ impl Auth {
             ));
         }
         self.store
+            .uia()
             .mark_uia_stage_completed(session_id, LOGIN_TYPE_SSO, &json!(owner))
             .await?;
         Ok(())
@@ -149,6 +154,7 @@ impl Auth {
                 let result = json!({ "issued": LOGIN_TYPE_TOKEN });
                 if !self
                     .store
+                    .sso()
                     .create_login_token_for_uia(&id, &result, &row)
                     .await?
                 {

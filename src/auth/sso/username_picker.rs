@@ -6,10 +6,11 @@
 use super::{PendingUser, SsoFinish};
 use crate::auth::identifiers::check_new_localpart;
 use crate::auth::tokens::hash_token;
+use crate::auth::writes::CreatedWithLink;
 use crate::auth::Auth;
 use crate::clock::random_string;
 use crate::error::{ErrCode, Error, Result};
-use crate::store::{CreatedWithLink, PendingRegistration};
+use crate::store::PendingRegistration;
 
 /// The cookie that names the pending registration (`<session>.<secret>`).
 pub const USERNAME_COOKIE: &str = "mxauth_sso_username";
@@ -33,6 +34,7 @@ impl Auth {
         let session_id = random_string(self.rng.as_ref(), 24);
         let secret = random_string(self.rng.as_ref(), 32);
         self.store
+            .sso()
             .create_pending_registration(&PendingRegistration {
                 session_id: session_id.clone(),
                 idp_id: pending.idp_id,
@@ -62,6 +64,7 @@ impl Auth {
         let (session_id, secret) = cookie.and_then(|c| c.split_once('.')).ok_or_else(gone)?;
         let pending = self
             .store
+            .sso()
             .get_pending_registration(session_id, self.now())
             .await?
             .ok_or_else(gone)?;
@@ -86,7 +89,7 @@ impl Auth {
         if self.exclusively_claimed(&user_id, None) {
             return Ok(false);
         }
-        Ok(self.store.get_user(&user_id).await?.is_none())
+        Ok(self.store.users().get_user(&user_id).await?.is_none())
     }
 
     /// The form was sent: creates the user with the chosen username (and,
@@ -129,6 +132,7 @@ impl Auth {
             CreatedWithLink::UserTaken => return Err(in_use()),
         };
         self.store
+            .sso()
             .delete_pending_registration(&pending.session_id)
             .await?;
         self.sso_login_redirect(&user_id, &pending.idp_id, &pending.client_redirect_url)

@@ -1,0 +1,248 @@
+//! The writes of several rows that must happen together, each in one
+//! transaction of the store: a registration, an account made through SSO
+//! with its link, a deactivation, a password change with its logout, and
+//! a session's access token. The rules of what goes together are here;
+//! the store only runs the statements.
+//!
+//! They take the store rather than [`super::Auth`] so the store tests can
+//! drive them on both backends.
+
+use crate::store::{NewAccessToken, NewUser, Store, StoreResult, UserThreepid};
+use serde_json::Value;
+
+/// A registration, written by [`complete_registration`] in one
+/// transaction: all of it or nothing.
+#[derive(Debug, Clone, Default)]
+pub struct NewRegistration {
+    /// The user to create; with `upgrade_guest`, the guest that becomes a
+    /// normal user with `user.password_hash` (its access tokens go) and,
+    /// if given, `user.displayname`.
+    pub user: NewUser,
+    pub upgrade_guest: bool,
+    pub consent_version: Option<String>,
+    /// A validated 3PID to bind; the registration fails if it is bound.
+    pub threepid: Option<UserThreepid>,
+    /// Counted as monthly-active at this time (a reserved address).
+    pub monthly_active_ts: Option<i64>,
+    /// A registration token whose pending use becomes completed.
+    pub registration_token: Option<String>,
+    /// The UIA session that authorised the registration and the result to
+    /// record in it: the registration happens only if it has none yet.
+    pub uia_session: Option<(String, Value)>,
+    /// The first device: its ID and display name.
+    pub device: Option<(String, Option<String>)>,
+    /// An access token for that device.
+    pub access_token: Option<NewAccessToken>,
+}
+
+/// What [`complete_registration`] did. Anything but `Done` wrote nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistrationOutcome {
+    Done,
+    UserTaken,
+    /// `upgrade_guest` named a user that is not (or no longer) a guest.
+    NotAGuest,
+    ThreepidTaken,
+    /// The UIA session already has a result (given), or is gone (`None`).
+    SessionSpent(Option<Value>),
+}
+
+/// Writes a whole registration in one transaction (see [`NewRegistration`]).
+#[tracing::instrument(skip_all, fields(user_id = %reg.user.user_id))]
+pub async fn complete_registration(
+    store: &dyn Store,
+    reg: &NewRegistration,
+) -> StoreResult<RegistrationOutcome> {
+    let mut tx = store.begin().await?;
+    // The session first: its row stays locked (PostgreSQL) until the end,
+    // so a concurrent request of the same session waits here and then
+    // finds the result. Returning early drops `tx`: nothing is written.
+    if let Some((session_id, result)) = &reg.uia_session {
+        if let Some(previous) = tx.uia().set_uia_result_once(session_id, result).await? {
+            return Ok(RegistrationOutcome::SessionSpent(Some(previous)));
+        }
+        if tx.uia().get_uia_session(session_id).await?.is_none() {
+            return Ok(RegistrationOutcome::SessionSpent(None));
+        }
+    }
+    let user = &reg.user;
+    if reg.upgrade_guest {
+        let upgraded = tx
+            .users()
+            .upgrade_guest(
+                &user.user_id,
+                user.password_hash.as_deref(),
+                user.displayname.as_deref(),
+            )
+            .await?;
+        if !upgraded {
+            return Ok(RegistrationOutcome::NotAGuest);
+        }
+        tx.access_tokens()
+            .delete_user_access_tokens(&user.user_id, None)
+            .await?;
+    } else if !tx.users().create_user(user).await? {
+        return Ok(RegistrationOutcome::UserTaken);
+    }
+    if let Some(version) = &reg.consent_version {
+        tx.users()
+            .set_consent_version(&user.user_id, version)
+            .await?;
+    }
+    if let Some(t) = &reg.threepid {
+        if !tx.threepids().add_user_threepid(t).await? {
+            return Ok(RegistrationOutcome::ThreepidTaken);
+        }
+    }
+    if let Some(ts) = reg.monthly_active_ts {
+        tx.usage()
+            .upsert_monthly_active_user(&user.user_id, ts)
+            .await?;
+    }
+    if let Some(token) = &reg.registration_token {
+        tx.registration()
+            .complete_registration_token_use(token)
+            .await?;
+    }
+    if let Some((device_id, display_name)) = &reg.device {
+        tx.devices()
+            .ensure_device(&user.user_id, device_id, display_name.as_deref())
+            .await?;
+    }
+    if let Some(t) = &reg.access_token {
+        tx.access_tokens().create_access_token(t).await?;
+    }
+    tx.commit().await?;
+    Ok(RegistrationOutcome::Done)
+}
+
+/// What [`create_user_with_link`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreatedWithLink {
+    Created,
+    /// The user ID is taken; nothing was written.
+    UserTaken,
+    /// Someone linked this identity meanwhile (to this user); nothing was written.
+    LinkTaken(String),
+}
+
+/// Creates the user, links the external identity to it and binds the
+/// (verified) email unless someone has it, in one transaction.
+#[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+pub async fn create_user_with_link(
+    store: &dyn Store,
+    user: &NewUser,
+    auth_provider: &str,
+    external_id: &str,
+    email: Option<&UserThreepid>,
+) -> StoreResult<CreatedWithLink> {
+    let mut tx = store.begin().await?;
+    let linked = tx
+        .sso()
+        .get_user_by_external_id(auth_provider, external_id)
+        .await?;
+    if let Some(owner) = linked {
+        return Ok(CreatedWithLink::LinkTaken(owner));
+    }
+    if !tx.users().create_user(user).await? {
+        return Ok(CreatedWithLink::UserTaken);
+    }
+    let inserted = tx
+        .sso()
+        .insert_external_id(auth_provider, external_id, &user.user_id, user.creation_ts)
+        .await?;
+    if !inserted {
+        // Another process linked it between our read and write: roll back
+        // the user and use theirs.
+        drop(tx);
+        let owner = store
+            .sso()
+            .get_user_by_external_id(auth_provider, external_id)
+            .await?
+            .unwrap_or_default();
+        return Ok(CreatedWithLink::LinkTaken(owner));
+    }
+    if let Some(t) = email {
+        // An address bound to someone else already stays theirs.
+        tx.threepids().add_user_threepid(t).await?;
+    }
+    tx.commit().await?;
+    Ok(CreatedWithLink::Created)
+}
+
+/// Marks the user deactivated (its password hash is kept, unusable, so
+/// that only the right password learns the account is deactivated), and
+/// deletes all its devices, access tokens and 3PIDs, in one transaction
+/// (a login token still unused is refused at use: its user is
+/// deactivated). Returns the deleted device IDs.
+#[tracing::instrument(skip_all)]
+pub async fn deactivate_user(store: &dyn Store, user_id: &str) -> StoreResult<Vec<String>> {
+    let mut tx = store.begin().await?;
+    tx.users().set_deactivated(user_id).await?;
+    tx.access_tokens()
+        .delete_user_access_tokens(user_id, None)
+        .await?;
+    tx.threepids().delete_user_threepids(user_id).await?;
+    let deleted = tx.devices().delete_user_devices(user_id, None).await?;
+    tx.commit().await?;
+    Ok(deleted)
+}
+
+/// Sets a new password hash and bumps the credentials version; with
+/// `logout_devices`, deletes every device but `keep_device`, every access
+/// token but `keep_token` and every unused login token, in the same
+/// transaction. Returns the deleted device IDs.
+#[tracing::instrument(skip_all)]
+pub async fn change_password(
+    store: &dyn Store,
+    user_id: &str,
+    hash: &str,
+    logout_devices: bool,
+    keep_device: Option<&str>,
+    keep_token: Option<i64>,
+) -> StoreResult<Vec<String>> {
+    let mut tx = store.begin().await?;
+    tx.users().replace_password(user_id, hash).await?;
+    let mut deleted = Vec::new();
+    if logout_devices {
+        tx.access_tokens()
+            .delete_user_access_tokens(user_id, keep_token)
+            .await?;
+        deleted = tx
+            .devices()
+            .delete_user_devices(user_id, keep_device)
+            .await?;
+        // A login token not traded yet would start a session the change
+        // should have ended.
+        tx.sso().delete_unused_login_tokens(user_id).await?;
+    }
+    tx.commit().await?;
+    Ok(deleted)
+}
+
+/// A session's token: created only if its user is not deactivated and,
+/// with `credentials_version`, the user's version is still that one
+/// (checked with the user's row locked until the token is written, so a
+/// password change or deactivation is either before, and no token is
+/// made, or after, and deletes it). `None` when refused.
+#[tracing::instrument(skip_all)]
+pub async fn create_session_token(
+    store: &dyn Store,
+    token: &NewAccessToken,
+    credentials_version: Option<i64>,
+) -> StoreResult<Option<i64>> {
+    let mut tx = store.begin().await?;
+    let current = tx.users().lock_credentials(&token.user_id).await?;
+    let allowed = match current {
+        Some((deactivated, version)) => {
+            !deactivated && credentials_version.is_none_or(|v| v == version)
+        }
+        None => false,
+    };
+    if !allowed {
+        return Ok(None);
+    }
+    let id = tx.access_tokens().create_access_token(token).await?;
+    tx.commit().await?;
+    Ok(Some(id))
+}

@@ -1,0 +1,128 @@
+//! Where a repository's statements run: on the pool, where each call is
+//! atomic on its own, or inside a transaction the caller holds
+//! ([`super::Store::begin`]). A repository is written once against
+//! [`Conn`] and serves both.
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Pool};
+use std::ops::{Deref, DerefMut};
+
+/// How each backend starts a transaction.
+pub(super) trait Dialect: Database {
+    /// SQLite's default (deferred) transaction takes the write lock only at
+    /// its first write, and in WAL mode fails at once (SQLITE_BUSY_SNAPSHOT,
+    /// no busy wait) if another connection wrote since it first read;
+    /// taking the lock up front waits instead.
+    const BEGIN: &'static str;
+}
+
+impl Dialect for sqlx::Sqlite {
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+}
+
+impl Dialect for sqlx::Postgres {
+    const BEGIN: &'static str = "BEGIN";
+}
+
+/// The connection source of a repository.
+pub(super) enum Conn<'a, DB: Database> {
+    Pool(&'a Pool<DB>),
+    Tx(&'a mut sqlx::Transaction<'static, DB>),
+}
+
+/// The repositories of one backend: every area's trait is implemented for
+/// it (one `impl` per area file).
+pub(super) struct Repo<'a, DB: Database> {
+    pub(super) conn: Conn<'a, DB>,
+}
+
+impl<'a, DB: Database> Repo<'a, DB> {
+    pub(super) fn pool(pool: &'a Pool<DB>) -> Self {
+        Repo {
+            conn: Conn::Pool(pool),
+        }
+    }
+
+    pub(super) fn tx(tx: &'a mut sqlx::Transaction<'static, DB>) -> Self {
+        Repo { conn: Conn::Tx(tx) }
+    }
+}
+
+/// A connection to run one statement on.
+pub(super) enum Held<'a, DB: Database> {
+    Pooled(PoolConnection<DB>),
+    Borrowed(&'a mut DB::Connection),
+}
+
+impl<DB: Database> Deref for Held<'_, DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        match self {
+            Held::Pooled(c) => c,
+            Held::Borrowed(c) => c,
+        }
+    }
+}
+
+impl<DB: Database> DerefMut for Held<'_, DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match self {
+            Held::Pooled(c) => c,
+            Held::Borrowed(c) => c,
+        }
+    }
+}
+
+/// Several statements that must happen together: a transaction of their
+/// own on the pool, or simply the caller's transaction.
+pub(super) enum Atomic<'a, DB: Database> {
+    Own(sqlx::Transaction<'static, DB>),
+    Within(&'a mut DB::Connection),
+}
+
+impl<DB: Database> Deref for Atomic<'_, DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        match self {
+            Atomic::Own(t) => t,
+            Atomic::Within(c) => c,
+        }
+    }
+}
+
+impl<DB: Database> DerefMut for Atomic<'_, DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match self {
+            Atomic::Own(t) => t,
+            Atomic::Within(c) => c,
+        }
+    }
+}
+
+impl<DB: Database> Atomic<'_, DB> {
+    /// Commits an own transaction; inside the caller's, the caller commits.
+    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Atomic::Own(t) => t.commit().await,
+            Atomic::Within(_) => Ok(()),
+        }
+    }
+}
+
+impl<DB: Dialect> Conn<'_, DB> {
+    /// A connection for one statement.
+    pub(super) async fn get(&mut self) -> Result<Held<'_, DB>, sqlx::Error> {
+        match self {
+            Conn::Pool(pool) => Ok(Held::Pooled(pool.acquire().await?)),
+            Conn::Tx(tx) => Ok(Held::Borrowed(&mut ***tx)),
+        }
+    }
+
+    /// A transaction for several statements (see [`Atomic`]).
+    pub(super) async fn atomic(&mut self) -> Result<Atomic<'_, DB>, sqlx::Error> {
+        match self {
+            Conn::Pool(pool) => Ok(Atomic::Own(pool.begin_with(DB::BEGIN).await?)),
+            Conn::Tx(tx) => Ok(Atomic::Within(&mut ***tx)),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The SQL of devices, for both backends.
+
+use super::sql::DEVICE_COLUMNS;
+use super::{Device, StoreResult};
+use async_trait::async_trait;
+use sqlx::{FromRow, Row};
+
+#[async_trait]
+pub trait DeviceRepository: Send {
+    /// Creates the device unless it exists (an existing one is kept as is).
+    /// Returns `true` when it was created.
+    async fn ensure_device(
+        &mut self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> StoreResult<bool>;
+    async fn get_device(&mut self, user_id: &str, device_id: &str) -> StoreResult<Option<Device>>;
+    async fn list_devices(&mut self, user_id: &str) -> StoreResult<Vec<Device>>;
+    /// `false` when there is no such device.
+    async fn set_device_display_name(
+        &mut self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// Deletes the devices and every access token bound to them. Returns the
+    /// IDs of the devices that existed.
+    async fn delete_devices(
+        &mut self,
+        user_id: &str,
+        device_ids: &[String],
+    ) -> StoreResult<Vec<String>>;
+    /// Deletes every device of the user but `keep` and every token but the
+    /// one with id `keep_token`. Returns the deleted device IDs.
+    async fn delete_all_devices_except(
+        &mut self,
+        user_id: &str,
+        keep_device: Option<&str>,
+        keep_token: Option<i64>,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Deletes every device of the user but `keep` (its tokens are the
+    /// caller's business). Returns the deleted device IDs.
+    async fn delete_user_devices(
+        &mut self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<Vec<String>>;
+}
+
+macro_rules! devices_store {
+    ($db:ty) => {
+        #[async_trait]
+        impl DeviceRepository for Repo<'_, $db> {
+            #[tracing::instrument(skip_all)]
+            async fn ensure_device(
+                &mut self,
+                user_id: &str,
+                device_id: &str,
+                display_name: Option<&str>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO devices (user_id, device_id, display_name) VALUES ($1, $2, $3) \
+                     ON CONFLICT (user_id, device_id) DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(device_id)
+                .bind(display_name)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_device(&mut self, user_id: &str, device_id: &str) -> StoreResult<Option<Device>> {
+                let sql = format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND device_id = $2"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(user_id)
+                    .bind(device_id)
+                    .fetch_optional(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(row.as_ref().map(Device::from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_devices(&mut self, user_id: &str) -> StoreResult<Vec<Device>> {
+                let sql = format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY device_id"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(user_id)
+                    .fetch_all(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(Device::from_row)
+                    .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_device_display_name(
+                &mut self,
+                user_id: &str,
+                device_id: &str,
+                display_name: Option<&str>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2",
+                )
+                .bind(user_id)
+                .bind(device_id)
+                .bind(display_name)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all, fields(count = device_ids.len()))]
+            async fn delete_devices(
+                &mut self,
+                user_id: &str,
+                device_ids: &[String],
+            ) -> StoreResult<Vec<String>> {
+                let mut tx = self.conn.atomic().await?;
+                let mut existed = Vec::new();
+                for device_id in device_ids {
+                    sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
+                        .bind(user_id)
+                        .bind(device_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let done =
+                        sqlx::query("DELETE FROM devices WHERE user_id = $1 AND device_id = $2")
+                            .bind(user_id)
+                            .bind(device_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    if done.rows_affected() == 1 {
+                        existed.push(device_id.clone());
+                    }
+                }
+                tx.commit().await?;
+                Ok(existed)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_all_devices_except(
+                &mut self,
+                user_id: &str,
+                keep_device: Option<&str>,
+                keep_token: Option<i64>,
+            ) -> StoreResult<Vec<String>> {
+                let mut tx = self.conn.atomic().await?;
+                sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND id <> $2")
+                    .bind(user_id)
+                    .bind(keep_token.unwrap_or(-1))
+                    .execute(&mut *tx)
+                    .await?;
+                let rows = sqlx::query(
+                    "DELETE FROM devices WHERE user_id = $1 AND device_id <> $2 RETURNING device_id",
+                )
+                .bind(user_id)
+                .bind(keep_device.unwrap_or(""))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| r.try_get("device_id"))
+                    .collect::<Result<_, _>>()?)
+            }
+
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_user_devices(&mut self, user_id: &str, keep: Option<&str>) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query(
+                    "DELETE FROM devices WHERE user_id = $1 AND device_id <> $2 RETURNING device_id",
+                )
+                .bind(user_id)
+                .bind(keep.unwrap_or(""))
+                .fetch_all(&mut *self.conn.get().await?)
+                .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| r.try_get("device_id"))
+                    .collect::<Result<_, _>>()?)
+            }
+        }
+    };
+}
+
+use super::conn::Repo;
+devices_store!(sqlx::Sqlite);
+devices_store!(sqlx::Postgres);

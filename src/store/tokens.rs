@@ -1,0 +1,116 @@
+//! The SQL of access tokens, for both backends.
+
+use super::{NewAccessToken, StoreResult, TokenOwner};
+use async_trait::async_trait;
+use sqlx::Row;
+
+#[async_trait]
+pub trait AccessTokenRepository: Send {
+    async fn create_access_token(&mut self, token: &NewAccessToken) -> StoreResult<i64>;
+    /// The hot path: one indexed lookup, no write.
+    async fn get_token_owner(&mut self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>>;
+    async fn delete_access_token(&mut self, token_id: i64) -> StoreResult<()>;
+    /// Records that the token's user passed user-interactive auth at `ts`.
+    async fn set_token_last_validated(&mut self, token_id: i64, ts: i64) -> StoreResult<()>;
+    async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<i64>>;
+
+    /// Deletes every access token of the user but the one with id `keep`.
+    async fn delete_user_access_tokens(
+        &mut self,
+        user_id: &str,
+        keep: Option<i64>,
+    ) -> StoreResult<u64>;
+}
+
+macro_rules! tokens_store {
+    ($db:ty) => {
+        #[async_trait]
+        impl AccessTokenRepository for Repo<'_, $db> {
+            #[tracing::instrument(skip_all)]
+            async fn create_access_token(&mut self, t: &NewAccessToken) -> StoreResult<i64> {
+                let row = sqlx::query(
+                    "INSERT INTO access_tokens (token_hash, user_id, device_id, puppet_owner, \
+                     created_ts, valid_until_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(&t.token_hash)
+                .bind(&t.user_id)
+                .bind(&t.device_id)
+                .bind(&t.puppet_owner)
+                .bind(t.created_ts)
+                .bind(t.valid_until_ms)
+                .fetch_one(&mut *self.conn.get().await?)
+                .await?;
+                Ok(row.try_get("id")?)
+            }
+
+
+            async fn get_token_owner(&mut self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>> {
+                let row = sqlx::query(
+                    "SELECT t.id, t.user_id, t.device_id, t.puppet_owner, t.valid_until_ms, \
+                     u.deactivated, u.locked, u.is_guest, u.admin \
+                     FROM access_tokens t JOIN users u ON u.name = t.user_id \
+                     WHERE t.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&mut *self.conn.get().await?)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(TokenOwner {
+                    token_id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    device_id: r.try_get("device_id")?,
+                    puppet_owner: r.try_get("puppet_owner")?,
+                    valid_until_ms: r.try_get("valid_until_ms")?,
+                    user_deactivated: r.try_get("deactivated")?,
+                    user_locked: r.try_get("locked")?,
+                    user_is_guest: r.try_get("is_guest")?,
+                    user_admin: r.try_get("admin")?,
+                }))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_access_token(&mut self, token_id: i64) -> StoreResult<()> {
+                sqlx::query("DELETE FROM access_tokens WHERE id = $1")
+                    .bind(token_id)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_token_last_validated(&mut self, token_id: i64, ts: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE access_tokens SET last_validated = $2 WHERE id = $1")
+                    .bind(token_id)
+                    .bind(ts)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<i64>> {
+                let row = sqlx::query("SELECT last_validated FROM access_tokens WHERE id = $1")
+                    .bind(token_id)
+                    .fetch_optional(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(match row {
+                    Some(r) => r.try_get("last_validated")?,
+                    None => None,
+                })
+            }
+
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_user_access_tokens(&mut self, user_id: &str, keep: Option<i64>) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND id <> $2")
+                    .bind(user_id)
+                    .bind(keep.unwrap_or(-1))
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+use super::conn::Repo;
+tokens_store!(sqlx::Sqlite);
+tokens_store!(sqlx::Postgres);

@@ -1,0 +1,247 @@
+//! The SQL of user accounts, for both backends.
+
+use super::sql::USER_COLUMNS;
+use super::{NewUser, StoreResult, User};
+use async_trait::async_trait;
+use sqlx::{FromRow, Row};
+
+#[async_trait]
+pub trait UserRepository: Send {
+    /// Creates the user; `false` if the user ID is taken.
+    async fn create_user(&mut self, user: &NewUser) -> StoreResult<bool>;
+    async fn get_user(&mut self, user_id: &str) -> StoreResult<Option<User>>;
+    /// Users whose ID equals `user_id` case-insensitively (ASCII).
+    async fn get_users_case_insensitive(&mut self, user_id: &str) -> StoreResult<Vec<User>>;
+    async fn set_password_hash(&mut self, user_id: &str, hash: Option<&str>) -> StoreResult<()>;
+    async fn set_admin(&mut self, user_id: &str, admin: bool) -> StoreResult<()>;
+    /// Sets `user_type` and `displayname` where given (`None` leaves a field).
+    async fn set_profile_fields(
+        &mut self,
+        user_id: &str,
+        user_type: Option<&str>,
+        displayname: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Replaces the hash of the same password (a scheme upgrade), only if
+    /// the credentials version is still `credentials_version`.
+    async fn upgrade_password_hash(
+        &mut self,
+        user_id: &str,
+        credentials_version: i64,
+        hash: &str,
+    ) -> StoreResult<bool>;
+
+    /// Makes the guest a normal user with this password hash and, if given,
+    /// display name. `false` if the user is not (or no longer) a guest.
+    async fn upgrade_guest(
+        &mut self,
+        user_id: &str,
+        password_hash: Option<&str>,
+        displayname: Option<&str>,
+    ) -> StoreResult<bool>;
+    async fn set_consent_version(&mut self, user_id: &str, version: &str) -> StoreResult<()>;
+    /// Marks the user deactivated (its password hash is kept, unusable).
+    async fn set_deactivated(&mut self, user_id: &str) -> StoreResult<()>;
+    /// Sets a new password hash and bumps the credentials version.
+    async fn replace_password(&mut self, user_id: &str, hash: &str) -> StoreResult<()>;
+    /// Locks the user's row until the end of the transaction (PostgreSQL;
+    /// on SQLite the transaction holds the write lock already) and gives
+    /// its deactivated flag and credentials version; `None` if no such user.
+    async fn lock_credentials(&mut self, user_id: &str) -> StoreResult<Option<(bool, i64)>>;
+}
+
+macro_rules! users_store {
+    ($db:ty) => {
+        #[async_trait]
+        impl UserRepository for Repo<'_, $db> {
+            #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+            async fn create_user(&mut self, user: &NewUser) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
+                     creation_ts, displayname, appservice_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&user.user_id)
+                .bind(&user.password_hash)
+                .bind(user.admin)
+                .bind(&user.user_type)
+                .bind(user.is_guest)
+                .bind(user.creation_ts)
+                .bind(&user.displayname)
+                .bind(&user.appservice_id)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_user(&mut self, user_id: &str) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1");
+                let row = sqlx::query(&sql)
+                    .bind(user_id)
+                    .fetch_optional(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(row.as_ref().map(User::from_row).transpose()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_users_case_insensitive(
+                &mut self,
+                user_id: &str,
+            ) -> StoreResult<Vec<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(name) = lower($1)");
+                let rows = sqlx::query(&sql)
+                    .bind(user_id)
+                    .fetch_all(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(rows.iter().map(User::from_row).collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_password_hash(
+                &mut self,
+                user_id: &str,
+                hash: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE users SET password_hash = $2, \
+                     credentials_version = credentials_version + 1 WHERE name = $1",
+                )
+                .bind(user_id)
+                .bind(hash)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn upgrade_password_hash(
+                &mut self,
+                user_id: &str,
+                credentials_version: i64,
+                hash: &str,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET password_hash = $3 \
+                     WHERE name = $1 AND credentials_version = $2",
+                )
+                .bind(user_id)
+                .bind(credentials_version)
+                .bind(hash)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_admin(&mut self, user_id: &str, admin: bool) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET admin = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(admin)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_profile_fields(
+                &mut self,
+                user_id: &str,
+                user_type: Option<&str>,
+                displayname: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE users SET user_type = COALESCE($2, user_type), \
+                     displayname = COALESCE($3, displayname) WHERE name = $1",
+                )
+                .bind(user_id)
+                .bind(user_type)
+                .bind(displayname)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn upgrade_guest(
+                &mut self,
+                user_id: &str,
+                password_hash: Option<&str>,
+                displayname: Option<&str>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET is_guest = $3, password_hash = $2, \
+                     displayname = COALESCE($5, displayname) \
+                     WHERE name = $1 AND is_guest = $4",
+                )
+                .bind(user_id)
+                .bind(password_hash)
+                .bind(false)
+                .bind(true)
+                .bind(displayname)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_consent_version(
+                &mut self,
+                user_id: &str,
+                version: &str,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET consent_version = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(version)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_deactivated(&mut self, user_id: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET deactivated = TRUE WHERE name = $1")
+                    .bind(user_id)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn replace_password(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE users SET password_hash = $2, \
+                     credentials_version = credentials_version + 1 WHERE name = $1",
+                )
+                .bind(user_id)
+                .bind(hash)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn lock_credentials(
+                &mut self,
+                user_id: &str,
+            ) -> StoreResult<Option<(bool, i64)>> {
+                // A write that changes nothing: it locks the row (PostgreSQL)
+                // until commit, in SQL both backends accept.
+                let row = sqlx::query(
+                    "UPDATE users SET credentials_version = credentials_version \
+                     WHERE name = $1 RETURNING deactivated, credentials_version",
+                )
+                .bind(user_id)
+                .fetch_optional(&mut *self.conn.get().await?)
+                .await?;
+                Ok(match row {
+                    Some(r) => Some((r.try_get("deactivated")?, r.try_get("credentials_version")?)),
+                    None => None,
+                })
+            }
+        }
+    };
+}
+
+use super::conn::Repo;
+users_store!(sqlx::Sqlite);
+users_store!(sqlx::Postgres);

@@ -14,7 +14,6 @@ use super::usage::{Sighting, MAU_REFRESH_MS};
 use super::Auth;
 use crate::error::{ErrCode, Error, Result};
 use crate::store::ClientIpSeen;
-use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// Monthly-active entries older than this are reaped.
@@ -107,7 +106,7 @@ impl Auth {
     /// `GET /_synapse/admin/v1/whois/{userId}` and the client API's
     /// `/admin/whois/{userId}`: the user's sessions, by device then token,
     /// with every address and user agent seen. For admins, or the user.
-    pub async fn whois(&self, requester: &Requester, user_id: &str) -> Result<Value> {
+    pub async fn whois(&self, requester: &Requester, user_id: &str) -> Result<Whois> {
         if requester.user_id != user_id && !requester.admin {
             return Err(Error::forbidden("You are not a server admin"));
         }
@@ -124,7 +123,10 @@ impl Auth {
             rows.retain(|r| (r.token_id, &r.ip) != (p.token_id, &p.ip));
             rows.push(p);
         }
-        Ok(json!({ "user_id": user_id, "devices": group_sessions(rows) }))
+        Ok(Whois {
+            user_id: user_id.to_owned(),
+            devices: group_sessions(rows),
+        })
     }
 
     /// Deletes client IPs older than `user_ips_max_age`.
@@ -205,28 +207,48 @@ impl Auth {
     }
 }
 
-/// The spec's `devices` of a whois answer: device ID (`""` for tokens
-/// without one) → sessions (one per token) → connections.
-fn group_sessions(rows: Vec<ClientIpSeen>) -> Value {
-    let mut devices: BTreeMap<String, BTreeMap<i64, Vec<Value>>> = BTreeMap::new();
+/// A whois answer: the user's sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whois {
+    pub user_id: String,
+    /// Device ID (`""` for tokens without one) → sessions (one per token,
+    /// in token order) → connections (newest first).
+    pub devices: BTreeMap<String, Vec<Vec<SeenFrom>>>,
+}
+
+/// One address a session was seen from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenFrom {
+    pub ip: String,
+    pub last_seen: i64,
+    pub user_agent: String,
+}
+
+fn group_sessions(rows: Vec<ClientIpSeen>) -> BTreeMap<String, Vec<Vec<SeenFrom>>> {
+    let mut devices: BTreeMap<String, BTreeMap<i64, Vec<SeenFrom>>> = BTreeMap::new();
     for r in rows {
         devices
             .entry(r.device_id.unwrap_or_default())
             .or_default()
             .entry(r.token_id)
             .or_default()
-            .push(json!({ "ip": r.ip, "last_seen": r.last_seen, "user_agent": r.user_agent }));
+            .push(SeenFrom {
+                ip: r.ip,
+                last_seen: r.last_seen,
+                user_agent: r.user_agent,
+            });
     }
-    let mut out = Map::new();
-    for (device, sessions) in devices {
-        let sessions: Vec<Value> = sessions
-            .into_values()
-            .map(|mut connections| {
-                connections.sort_by_key(|c| std::cmp::Reverse(c["last_seen"].as_i64()));
-                json!({ "connections": connections })
-            })
-            .collect();
-        out.insert(device, json!({ "sessions": sessions }));
-    }
-    Value::Object(out)
+    devices
+        .into_iter()
+        .map(|(device, sessions)| {
+            let sessions = sessions
+                .into_values()
+                .map(|mut connections| {
+                    connections.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+                    connections
+                })
+                .collect();
+            (device, sessions)
+        })
+        .collect()
 }

@@ -5,7 +5,6 @@
 use super::identifiers::local_localpart;
 use super::Auth;
 use crate::error::Result;
-use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 /// Scopes Synapse looks for (MSC2967, stable and unstable).
@@ -21,6 +20,27 @@ const SCOPE_DEVICE_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:device
 /// The scope by which Synapse learns that a user is an admin.
 const SCOPE_SYNAPSE_ADMIN: &str = "urn:synapse:admin:*";
 
+/// An active token, as introspection describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspection {
+    /// The user's localpart.
+    pub username: String,
+    /// The full user ID.
+    pub sub: String,
+    pub scope: Vec<String>,
+    pub device_id: Option<String>,
+    /// Seconds left, for a token that expires.
+    pub expires_in: Option<i64>,
+}
+
+/// What the discovery document says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    pub issuer: String,
+    pub account_management_uri: String,
+    pub introspection_endpoint: String,
+}
+
 impl Auth {
     /// Whether `presented` is the secret shared with the homeserver
     /// (constant time). `None` when no homeserver is configured.
@@ -31,11 +51,11 @@ impl Auth {
 
     /// The introspection answer for `token`: `{"active": false}` for any
     /// token that is unknown, revoked, expired, or whose user may not act.
-    pub async fn introspect(&self, token: &str) -> Result<Value> {
+    pub async fn introspect(&self, token: &str) -> Result<Option<Introspection>> {
         let requester = match self.authenticate(token).await {
             Ok(r) => r,
             Err(crate::error::Error::Internal) => return Err(crate::error::Error::Internal),
-            Err(_) => return Ok(json!({ "active": false })),
+            Err(_) => return Ok(None),
         };
         let localpart =
             local_localpart(&requester.user_id, self.server_name()).unwrap_or(&requester.user_id);
@@ -51,25 +71,20 @@ impl Auth {
         if requester.admin {
             scope.push(SCOPE_SYNAPSE_ADMIN.to_owned());
         }
-        let mut answer = json!({
-            "active": true,
-            "token_type": "access_token",
-            "username": localpart,
-            "sub": requester.user_id,
-            "scope": scope.join(" "),
-        });
-        if let Some(d) = requester.device_id {
-            answer["device_id"] = json!(d);
-        }
-        if let Some(until) = requester.valid_until_ms {
-            answer["expires_in"] = json!(((until - self.now()) / 1000).max(0));
-        }
-        Ok(answer)
+        Ok(Some(Introspection {
+            username: localpart.to_owned(),
+            sub: requester.user_id.clone(),
+            scope,
+            device_id: requester.device_id,
+            expires_in: requester
+                .valid_until_ms
+                .map(|until| ((until - self.now()) / 1000).max(0)),
+        }))
     }
 
     /// The discovery document the homeserver reads (`issuer`,
     /// `account_management_uri`, ...); `None` without `public_baseurl`.
-    pub fn openid_configuration(&self) -> Option<Value> {
+    pub fn openid_configuration(&self) -> Option<Discovery> {
         let base = self.config.public_baseurl.as_deref()?;
         let account = self
             .config
@@ -77,13 +92,10 @@ impl Auth {
             .as_ref()
             .and_then(|m| m.account_management_uri.clone())
             .unwrap_or_else(|| base.to_owned());
-        Some(json!({
-            "issuer": base,
-            "account_management_uri": account,
-            "introspection_endpoint": format!("{base}oauth2/introspect"),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "response_types_supported": [],
-            "grant_types_supported": [],
-        }))
+        Some(Discovery {
+            issuer: base.to_owned(),
+            account_management_uri: account,
+            introspection_endpoint: format!("{base}oauth2/introspect"),
+        })
     }
 }

@@ -7,7 +7,7 @@ use super::{Auth, Requester};
 use crate::clock::Random;
 use crate::error::{Error, Result};
 use crate::store::RegistrationToken;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Synapse's alphabet for tokens: `[A-Za-z0-9._~-]`.
 fn allowed(c: char) -> bool {
@@ -16,17 +16,6 @@ fn allowed(c: char) -> bool {
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::invalid_param(message)
-}
-
-/// How a token looks in the admin API.
-pub fn token_json(t: &RegistrationToken) -> Value {
-    json!({
-        "token": t.token,
-        "uses_allowed": t.uses_allowed,
-        "pending": t.pending,
-        "completed": t.completed,
-        "expiry_time": t.expiry_time,
-    })
 }
 
 fn is_valid(t: &RegistrationToken, now: i64) -> bool {

@@ -12,7 +12,7 @@ use crate::store::RateLimitOverride;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
 pub async fn register_nonce(
@@ -74,7 +74,29 @@ pub async fn whois(
     Authed(requester): Authed,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>> {
-    Ok(Json(state.auth.whois(&requester, &user_id).await?))
+    let whois = state.auth.whois(&requester, &user_id).await?;
+    let devices: Map<String, Value> = whois
+        .devices
+        .into_iter()
+        .map(|(device, sessions)| {
+            let sessions: Vec<Value> = sessions
+                .into_iter()
+                .map(|connections| {
+                    let connections: Vec<Value> = connections
+                        .into_iter()
+                        .map(|c| {
+                            json!({ "ip": c.ip, "last_seen": c.last_seen, "user_agent": c.user_agent })
+                        })
+                        .collect();
+                    json!({ "connections": connections })
+                })
+                .collect();
+            (device, json!({ "sessions": sessions }))
+        })
+        .collect();
+    Ok(Json(
+        json!({ "user_id": whois.user_id, "devices": devices }),
+    ))
 }
 
 /// `POST /_synapse/admin/v1/users/{user_id}/login` (puppet tokens).

@@ -2,13 +2,24 @@
 //! and the admin API `/_synapse/admin/v1/registration_tokens`.
 
 use crate::auth::ratelimit::{address_key, Limiter};
-use crate::auth::registration_tokens::token_json;
 use crate::error::{Error, Result};
 use crate::http::extract::{query_param, Authed, ClientIp, JsonObject};
 use crate::http::AppState;
+use crate::store::RegistrationToken;
 use axum::extract::{OriginalUri, Path, State};
 use axum::Json;
 use serde_json::{json, Value};
+
+/// How a token looks in the admin API.
+fn token_json(t: &RegistrationToken) -> Value {
+    json!({
+        "token": t.token,
+        "uses_allowed": t.uses_allowed,
+        "pending": t.pending,
+        "completed": t.completed,
+        "expiry_time": t.expiry_time,
+    })
+}
 
 pub async fn validity(
     State(state): State<AppState>,

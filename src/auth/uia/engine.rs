@@ -9,7 +9,7 @@
 //! later ones must verify against it. Once the operation has been carried
 //! out the session is spent and replaying it returns what was recorded.
 
-use super::{Auth, Requester};
+use crate::auth::{Auth, Requester};
 use crate::clock::random_string;
 use crate::error::{ErrCode, Error, Result};
 use crate::store::UiaSession;
@@ -127,7 +127,7 @@ impl Auth {
         }
         // Users linked to an identity provider re-authenticate there (auth/sso/uia.rs).
         if self.sso_reauth_available(user_id).await? {
-            types.push(super::sso::LOGIN_TYPE_SSO);
+            types.push(crate::auth::sso::LOGIN_TYPE_SSO);
         }
         for t in self.providers.reauth_login_types() {
             if (t != PASSWORD || pc.reauth_enabled()) && !types.contains(&t) {
@@ -513,7 +513,7 @@ impl Auth {
             match session.server_dict.get(&key).and_then(Value::as_str) {
                 Some(hash) => {
                     let same = self.hasher.verify(&value, Some(hash)).await?;
-                    if same == super::password::Verified::No {
+                    if same == crate::auth::password::Verified::No {
                         return Err(changed());
                     }
                 }
@@ -541,7 +541,7 @@ impl Auth {
         session: &UiaSession,
     ) -> std::result::Result<Value, StageError> {
         match stage {
-            super::threepids::EMAIL_IDENTITY => self
+            crate::auth::threepids::EMAIL_IDENTITY => self
                 .check_email_identity_stage(auth, &session.session_id)
                 .await?
                 .map_err(|(code, message)| StageError::Failed(code, message)),
@@ -550,13 +550,13 @@ impl Auth {
             PASSWORD => self.check_login_stage(stage, auth, session).await,
             REGISTRATION_TOKEN => self.check_registration_token_stage(auth, session).await,
             // Done on its fallback page only (the callback records it).
-            super::sso::LOGIN_TYPE_SSO => {
+            crate::auth::sso::LOGIN_TYPE_SSO => {
                 let done = self
                     .store
                     .get_uia_completed_stages(&session.session_id)
                     .await?
                     .into_iter()
-                    .find(|(s, _)| s == super::sso::LOGIN_TYPE_SSO);
+                    .find(|(s, _)| s == crate::auth::sso::LOGIN_TYPE_SSO);
                 done.map(|(_, result)| result).ok_or_else(|| {
                     StageError::Failed(
                         ErrCode::Forbidden,
@@ -590,7 +590,7 @@ impl Auth {
         // of its logins: a stolen access token does not buy endless guesses.
         let key = match &session.user_id {
             Some(user) => Some(user.to_lowercase()),
-            None => super::login::failed_attempts_key(stage, auth, self.server_name()),
+            None => crate::auth::login::failed_attempts_key(stage, auth, self.server_name()),
         };
         let checked = self
             .counting_failures(
@@ -609,7 +609,7 @@ impl Auth {
                 },
                 |outcome| match outcome {
                     Ok(found) => found.is_none(),
-                    Err(e) => super::ratelimit::is_credential_failure(e),
+                    Err(e) => crate::auth::ratelimit::is_credential_failure(e),
                 },
             )
             .await?;

@@ -1,0 +1,5 @@
+//! User-Interactive Auth: the engine (`engine.rs`).
+
+mod engine;
+
+pub use engine::*;

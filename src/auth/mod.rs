@@ -58,6 +58,9 @@ pub struct Auth {
     pub captcha: Option<Arc<dyn captcha::CaptchaVerifier>>,
     /// The auth providers (`modules:` and the library's), in order.
     pub providers: Arc<providers::Providers>,
+    /// The UIA stages, built-in and the providers' login types
+    /// (`uia/registry.rs`; built again when the providers are set).
+    pub uia_stages: Arc<uia::Stages>,
 }
 
 /// What a client gets after a login or a registration.
@@ -90,6 +93,8 @@ impl Auth {
                 .map(appservice::AppService::new)
                 .collect(),
         );
+        let providers = Arc::<providers::Providers>::default();
+        let uia_stages = Arc::new(uia::registry::stages(&providers));
         Auth {
             config,
             store,
@@ -100,7 +105,8 @@ impl Auth {
             homeserver: None,
             captcha: None,
             app_services,
-            providers: Arc::default(),
+            providers,
+            uia_stages,
         }
     }
 

@@ -6,9 +6,11 @@ use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
 use super::ratelimit::{address_key, Limiter};
 use super::threepids::MEDIUM_EMAIL;
-use super::uia::{
-    Flows, UiaRequest, DUMMY, RECAPTCHA, REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY, TERMS,
-};
+use super::uia::dummy::DUMMY;
+use super::uia::recaptcha::RECAPTCHA;
+use super::uia::registration_token::{REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY};
+use super::uia::terms::TERMS;
+use super::uia::{Flows, UiaRequest};
 use super::writes::{self, NewRegistration, RegistrationOutcome};
 use super::{check_device_display_name, tokens, Auth, Session};
 use crate::error::{ErrCode, Error, Result};
@@ -57,39 +59,25 @@ pub enum Registered {
 
 impl Auth {
     /// The registration flows, from the config as Synapse computes them:
-    /// the base flow, with reCAPTCHA and then a registration token put in
-    /// front when required.
+    /// the base flow, with the terms, reCAPTCHA and then a registration
+    /// token put in front when required. Their `params` come from the
+    /// stages (`uia/terms.rs`, `uia/recaptcha.rs`).
     pub(crate) fn registration_flows(&self) -> Flows {
         let mut flows = Flows::single(&[DUMMY]);
-        if let Some(consent) = self
+        if self
             .config
             .user_consent
             .as_ref()
-            .filter(|c| c.require_at_registration)
+            .is_some_and(|c| c.require_at_registration)
         {
             for f in &mut flows.flows {
                 f.insert(0, TERMS.to_owned());
             }
-            let base = self.config.public_baseurl.as_deref().unwrap_or("/");
-            flows.params.insert(
-                TERMS.to_owned(),
-                json!({ "policies": { "privacy_policy": {
-                    "version": consent.version,
-                    "en": {
-                        "name": consent.policy_name,
-                        "url": format!("{base}_matrix/consent?v={}", consent.version),
-                    },
-                }}}),
-            );
         }
-        if let Some(captcha) = &self.config.recaptcha {
+        if self.config.recaptcha.is_some() {
             for f in &mut flows.flows {
                 f.insert(0, RECAPTCHA.to_owned());
             }
-            flows.params.insert(
-                RECAPTCHA.to_owned(),
-                json!({ "public_key": captcha.public_key }),
-            );
         }
         if self.config.registration_requires_token {
             for f in &mut flows.flows {

@@ -12,7 +12,9 @@
 //! There is no identity server: nothing is ever bound or unbound at one.
 
 use super::policy::check_new_password;
-use super::uia::{Flows, Reauth, UiaRequest, DUMMY};
+use super::uia::dummy::DUMMY;
+use super::uia::email_identity::EMAIL_IDENTITY;
+use super::uia::{Flows, Reauth, UiaRequest};
 use super::Auth;
 use crate::clock::random_string;
 use crate::error::{ErrCode, Error, Result};
@@ -21,7 +23,6 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub const EMAIL_IDENTITY: &str = "m.login.email.identity";
 pub const MEDIUM_EMAIL: &str = "email";
 /// Where the link in a validation mail points, under `public_baseurl`.
 pub const SUBMIT_TOKEN_PATH: &str = "_synapse/client/email/submit_token";
@@ -239,10 +240,7 @@ impl Auth {
             }
             out.push(with_email);
         }
-        Flows {
-            flows: out,
-            params: flows.params,
-        }
+        Flows { flows: out }
     }
 
     /// `POST .../email/requestToken`: sends a validation mail (unless this

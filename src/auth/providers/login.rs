@@ -19,6 +19,7 @@ impl Auth {
     /// Asks `providers` (in their order) about logins, logouts and
     /// registrations.
     pub fn with_providers(mut self, providers: Providers) -> Self {
+        self.uia_stages = Arc::new(crate::auth::uia::registry::stages(&providers));
         self.providers = Arc::new(providers);
         self
     }

@@ -1,4 +1,5 @@
-//! `m.login.sso` as a UIA stage, for users with a link to a configured
+//! The provider round trip of `m.login.sso` as a UIA stage (the stage
+//! itself: `auth/uia/sso.rs`), for users with a link to a configured
 //! provider: completed on its fallback page, which sends the browser to
 //! the provider; the callback completes the stage only if the identity
 //! that came back is linked to the session's user. And `POST

@@ -5,7 +5,9 @@
 //! by the same engine as the API, so the flow can go on on any process.
 
 use crate::auth::sso::LOGIN_TYPE_SSO as SSO;
-use crate::auth::uia::{DUMMY, PASSWORD, RECAPTCHA, REGISTRATION_TOKEN, TERMS};
+use crate::auth::uia::{
+    password::PASSWORD, recaptcha::RECAPTCHA, registration_token::REGISTRATION_TOKEN, terms::TERMS,
+};
 use crate::error::{Error, Result};
 use crate::http::extract::form_urlencoded_pairs;
 use crate::http::AppState;
@@ -15,8 +17,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-
-const STAGES: &[&str] = &[RECAPTCHA, TERMS, REGISTRATION_TOKEN, PASSWORD, DUMMY, SSO];
 
 pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -46,8 +46,10 @@ pub(crate) fn page(title: &str, body: &str, extra_head: &str) -> Response {
         .into_response()
 }
 
-fn check_type(kind: &str) -> Result<()> {
-    if STAGES.contains(&kind) {
+/// Which stages have a fallback page: the registry says
+/// (`Stage::fallback_page`).
+fn check_type(state: &AppState, kind: &str) -> Result<()> {
+    if state.auth.uia_stages.fallback_page(kind).is_some() {
         Ok(())
     } else {
         Err(Error::unrecognized(
@@ -159,7 +161,7 @@ pub async fn get(
     Path(kind): Path<String>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response> {
-    check_type(&kind)?;
+    check_type(&state, &kind)?;
     let q = query(&uri);
     let session = q
         .get("session")
@@ -176,7 +178,7 @@ pub async fn post(
     OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> Result<Response> {
-    check_type(&kind)?;
+    check_type(&state, &kind)?;
     let mut fields: HashMap<String, String> = query(&uri);
     fields.extend(form_urlencoded_pairs(
         std::str::from_utf8(&body).unwrap_or(""),

@@ -8,19 +8,17 @@
 //! never stored as sent: the first one seen is kept as an argon2id hash,
 //! later ones must verify against it. Once the operation has been carried
 //! out the session is spent and replaying it returns what was recorded.
+//!
+//! The engine names no stage: it asks the registry (`Auth::uia_stages`)
+//! for the stage of a `type`, its `params` and what it holds.
 
-use super::{Auth, Requester};
+use super::{StageError, StageResult};
+use crate::auth::{Auth, Requester};
 use crate::clock::random_string;
 use crate::error::{ErrCode, Error, Result};
 use crate::store::UiaSession;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-
-pub const DUMMY: &str = "m.login.dummy";
-pub const PASSWORD: &str = "m.login.password";
-pub const RECAPTCHA: &str = "m.login.recaptcha";
-pub const TERMS: &str = "m.login.terms";
-pub const REGISTRATION_TOKEN: &str = "m.login.registration_token";
 
 /// The most a session without a user (registration) keeps of what the
 /// client sent: its URI and its body as JSON (secrets taken out), in bytes.
@@ -29,21 +27,18 @@ pub const REGISTRATION_TOKEN: &str = "m.login.registration_token";
 pub const MAX_ANONYMOUS_SESSION_BYTES: usize = 4096;
 
 const SECRET_PREFIX: &str = "secret:";
-/// The server-dict key holding the registration token a session reserved.
-pub(crate) const REGISTRATION_TOKEN_KEY: &str = "registration_token";
 
-/// The flows an operation offers and their `params`.
+/// The flows an operation offers: each a list of stage types, in order.
+/// The challenge's `params` come from the stages (`Stage::params`).
 #[derive(Debug, Clone, Default)]
 pub struct Flows {
     pub flows: Vec<Vec<String>>,
-    pub params: Map<String, Value>,
 }
 
 impl Flows {
     pub fn single(stages: &[&str]) -> Self {
         Flows {
             flows: vec![stages.iter().map(|s| s.to_string()).collect()],
-            params: Map::new(),
         }
     }
 
@@ -99,106 +94,6 @@ pub struct UiaPassed {
     pub server_data: Map<String, Value>,
 }
 
-/// A request protected by re-authentication: where it was sent and its body.
-pub struct Reauth<'a> {
-    pub method: &'a str,
-    pub uri: &'a str,
-    pub body: &'a Map<String, Value>,
-    pub auth: Option<&'a Map<String, Value>>,
-    pub requester: &'a Requester,
-}
-
-impl Auth {
-    /// The flows offered to a user proving it is them: `m.login.password`
-    /// when passwords may re-authenticate and the user has one, and every
-    /// provider's login type (as Synapse), each a flow of its own.
-    pub(crate) async fn reauth_flows(&self, user_id: &str) -> Result<Flows> {
-        let pc = &self.config.password_config;
-        let mut types: Vec<&str> = Vec::new();
-        if pc.reauth_enabled() && pc.localdb_enabled {
-            let has_password = self
-                .store
-                .users()
-                .get_user(user_id)
-                .await?
-                .is_some_and(|u| u.password_hash.is_some());
-            if has_password {
-                types.push(PASSWORD);
-            }
-        }
-        // Users linked to an identity provider re-authenticate there (auth/sso/uia.rs).
-        if self.sso_reauth_available(user_id).await? {
-            types.push(super::sso::LOGIN_TYPE_SSO);
-        }
-        for t in self.providers.reauth_login_types() {
-            if (t != PASSWORD || pc.reauth_enabled()) && !types.contains(&t) {
-                types.push(t);
-            }
-        }
-        if types.is_empty() {
-            return Err(Error::forbidden(
-                "This account has no way to re-authenticate (no password set)",
-            ));
-        }
-        Ok(Flows {
-            flows: types.into_iter().map(|t| vec![t.to_owned()]).collect(),
-            params: Map::new(),
-        })
-    }
-
-    /// Runs re-authentication for `req`: the operation may go ahead when
-    /// this returns (and does nothing new if `previous_result` is set).
-    ///
-    /// With `may_skip` (device deletion, as in Synapse) and
-    /// `ui_auth.session_timeout` set, a token whose user passed UIA within
-    /// the timeout goes ahead without a new challenge.
-    pub(crate) async fn reauthenticate(
-        &self,
-        req: &Reauth<'_>,
-        secret_fields: &[&str],
-        may_skip: bool,
-    ) -> Result<UiaPassed> {
-        let timeout = self.config.ui_auth_session_timeout_ms as i64;
-        if may_skip && timeout > 0 {
-            let last = self
-                .store
-                .access_tokens()
-                .get_token_last_validated(req.requester.token_id)
-                .await?;
-            if last.is_some_and(|t| self.now() - t < timeout) {
-                return Ok(UiaPassed {
-                    session_id: String::new(),
-                    params: req.body.clone(),
-                    secret_hashes: HashMap::new(),
-                    previous_result: None,
-                    server_data: Map::new(),
-                });
-            }
-        }
-        let flows = self.reauth_flows(&req.requester.user_id).await?;
-        let passed = self
-            .check_uia(
-                UiaRequest {
-                    method: req.method,
-                    uri: req.uri,
-                    body: req.body,
-                    auth: req.auth,
-                    requester: Some(req.requester),
-                    secret_fields,
-                },
-                &flows,
-            )
-            .await?;
-        if passed.previous_result.is_none() && timeout > 0 {
-            self.store
-                .access_tokens()
-                .set_token_last_validated(req.requester.token_id, self.now())
-                .await?;
-        }
-        Ok(passed)
-    }
-}
-
 /// A request's path and query with every `access_token` parameter taken
 /// out (the other parameters are kept as sent, in order): what a UIA
 /// session stores and compares.
@@ -221,19 +116,6 @@ pub(crate) fn uri_without_access_token(uri: &str) -> String {
         path.to_owned()
     } else {
         format!("{path}?{}", kept.join("&"))
-    }
-}
-
-enum StageError {
-    /// The stage failed: answer 401 with the challenge and this error.
-    Failed(ErrCode, String),
-    /// The request is wrong beyond the stage: answer with this error.
-    Fatal(Error),
-}
-
-impl From<Error> for StageError {
-    fn from(e: Error) -> Self {
-        StageError::Fatal(e)
     }
 }
 
@@ -344,7 +226,10 @@ impl Auth {
             "flows".into(),
             Value::Array(flows.flows.iter().map(|f| json!({ "stages": f })).collect()),
         );
-        body.insert("params".into(), Value::Object(flows.params.clone()));
+        body.insert(
+            "params".into(),
+            Value::Object(self.uia_stages.params(self, flows)),
+        );
         if req.auth.is_some() {
             body.insert("completed".into(), json!(completed));
         }
@@ -465,10 +350,20 @@ impl Auth {
     async fn drop_session(&self, session: &UiaSession) -> Result<()> {
         // The store gives the use back only if the session still had no
         // result when deleted, in the same transaction.
-        self.store
-            .uia()
-            .delete_uia_session_releasing(&session.session_id, REGISTRATION_TOKEN_KEY)
-            .await?;
+        match self.uia_stages.held_token_key() {
+            Some(key) => {
+                self.store
+                    .uia()
+                    .delete_uia_session_releasing(&session.session_id, key)
+                    .await?
+            }
+            None => {
+                self.store
+                    .uia()
+                    .delete_uia_session(&session.session_id)
+                    .await?
+            }
+        };
         Ok(())
     }
 
@@ -540,7 +435,7 @@ impl Auth {
             match session.server_dict.get(&key).and_then(Value::as_str) {
                 Some(hash) => {
                     let same = self.hasher.verify(&value, Some(hash)).await?;
-                    if same == super::password::Verified::No {
+                    if same == crate::auth::password::Verified::No {
                         return Err(changed());
                     }
                 }
@@ -563,189 +458,21 @@ impl Auth {
         Ok(session)
     }
 
+    /// Checks `auth` with the stage of type `stage` (a flow offers it).
     async fn check_stage(
         &self,
         stage: &str,
         auth: &Map<String, Value>,
         session: &UiaSession,
-    ) -> std::result::Result<Value, StageError> {
-        match stage {
-            super::threepids::EMAIL_IDENTITY => self
-                .check_email_identity_stage(auth, &session.session_id)
-                .await?
-                .map_err(|(code, message)| StageError::Failed(code, message)),
-            // The client showed the policies of `params` and the user accepted.
-            DUMMY | TERMS => Ok(json!(true)),
-            PASSWORD => self.check_login_stage(stage, auth, session).await,
-            REGISTRATION_TOKEN => self.check_registration_token_stage(auth, session).await,
-            // Done on its fallback page only (the callback records it).
-            super::sso::LOGIN_TYPE_SSO => {
-                let done = self
-                    .store
-                    .uia()
-                    .get_uia_completed_stages(&session.session_id)
-                    .await?
-                    .into_iter()
-                    .find(|(s, _)| s == super::sso::LOGIN_TYPE_SSO);
-                done.map(|(_, result)| result).ok_or_else(|| {
-                    StageError::Failed(
-                        ErrCode::Forbidden,
-                        "Complete m.login.sso on its fallback page".into(),
-                    )
-                })
-            }
-            RECAPTCHA => self.check_recaptcha_stage(auth).await,
-            other if self.providers.fields(other).is_some() => {
-                self.check_login_stage(other, auth, session).await
-            }
-            other => Err(Error::unrecognized(
+    ) -> StageResult {
+        match self.uia_stages.get(stage) {
+            Some(checker) => checker.check(self, auth, session).await,
+            None => Err(Error::unrecognized(
                 400,
-                format!("Unrecognised auth stage type '{other}'"),
+                format!("Unrecognised auth stage type '{stage}'"),
             )
             .into()),
         }
-    }
-}
-
-impl Auth {
-    /// `m.login.password` or a provider's login type as a UIA stage: the
-    /// login must prove to be the session's user.
-    async fn check_login_stage(
-        &self,
-        stage: &str,
-        auth: &Map<String, Value>,
-        session: &UiaSession,
-    ) -> std::result::Result<Value, StageError> {
-        // Failed passwords count against the session's user, in the bucket
-        // of its logins: a stolen access token does not buy endless guesses.
-        let key = match &session.user_id {
-            Some(user) => Some(user.to_lowercase()),
-            None => super::login::failed_attempts_key(stage, auth, self.server_name()),
-        };
-        let checked = self
-            .counting_failures(
-                key.as_deref(),
-                async {
-                    let Some(found) = self.validate_login(stage, auth, true).await? else {
-                        return Ok(None);
-                    };
-                    let Some(user) = self.provider_user(&found).await? else {
-                        return Ok(None);
-                    };
-                    if session.user_id.as_deref() != Some(user.as_str()) {
-                        return Err(Error::forbidden("Invalid auth: wrong user"));
-                    }
-                    Ok(Some(user))
-                },
-                |outcome| match outcome {
-                    Ok(found) => found.is_none(),
-                    Err(e) => super::ratelimit::is_credential_failure(e),
-                },
-            )
-            .await?;
-        match checked {
-            Some(user) => Ok(json!(user)),
-            None => Err(StageError::Failed(
-                ErrCode::Forbidden,
-                "Invalid username or password".into(),
-            )),
-        }
-    }
-
-    /// `m.login.registration_token`: reserves a use of the token for the
-    /// session (a pending use, completed when the registration is done,
-    /// given back if the session expires unused). Once per session.
-    async fn check_registration_token_stage(
-        &self,
-        auth: &Map<String, Value>,
-        session: &UiaSession,
-    ) -> std::result::Result<Value, StageError> {
-        let token = match auth.get("token") {
-            Some(Value::String(t)) => t,
-            None | Some(Value::Null) => {
-                return Err(StageError::Failed(
-                    ErrCode::MissingParam,
-                    "Missing registration token".into(),
-                ))
-            }
-            Some(_) => {
-                return Err(StageError::Failed(
-                    ErrCode::InvalidParam,
-                    "Registration token must be a string".into(),
-                ))
-            }
-        };
-        if let Some(held) = session.server_dict.get(REGISTRATION_TOKEN_KEY) {
-            return if held == token {
-                Ok(json!(token))
-            } else {
-                Err(StageError::Failed(
-                    ErrCode::Unauthorized,
-                    "Invalid registration token".into(),
-                ))
-            };
-        }
-        // Reserved and recorded in the session together: concurrent
-        // requests of one session take one use between them.
-        if !self
-            .store
-            .registration()
-            .reserve_registration_token_for_session(
-                &session.session_id,
-                REGISTRATION_TOKEN_KEY,
-                token,
-                self.now(),
-            )
-            .await?
-        {
-            return Err(StageError::Failed(
-                ErrCode::Unauthorized,
-                "Invalid registration token".into(),
-            ));
-        }
-        Ok(json!(token))
-    }
-}
-
-impl Auth {
-    /// `m.login.recaptcha`: the widget's response, checked at siteverify.
-    async fn check_recaptcha_stage(
-        &self,
-        auth: &Map<String, Value>,
-    ) -> std::result::Result<Value, StageError> {
-        let response = match auth.get("response") {
-            Some(Value::String(r)) if !r.is_empty() => r,
-            _ => {
-                return Err(StageError::Failed(
-                    ErrCode::CaptchaNeeded,
-                    "Captcha response is required".into(),
-                ))
-            }
-        };
-        let Some(verifier) = &self.captcha else {
-            return Err(Error::internal("m.login.recaptcha offered without a verifier").into());
-        };
-        match verifier.verify(response).await {
-            Ok(true) => Ok(json!(true)),
-            Ok(false) => Err(StageError::Failed(
-                ErrCode::Unauthorized,
-                "Captcha authentication failed".into(),
-            )),
-            Err(why) => {
-                tracing::warn!("could not verify a captcha: {why}");
-                Err(StageError::Failed(
-                    ErrCode::Unauthorized,
-                    "Captcha authentication failed".into(),
-                ))
-            }
-        }
-    }
-}
-
-impl From<crate::store::StoreError> for StageError {
-    #[track_caller]
-    fn from(e: crate::store::StoreError) -> Self {
-        StageError::Fatal(Error::internal(e))
     }
 }
 

@@ -24,6 +24,7 @@ mod ratelimit;
 mod registration;
 mod sessions;
 mod synapse_keys;
+mod templates;
 #[cfg(test)]
 mod tests;
 mod usage;
@@ -57,6 +58,7 @@ pub use self::ratelimit::{RateLimit, RateLimitConfig};
 use self::registration::*;
 pub use self::registration::{ConsentConfig, RecaptchaConfig};
 pub use self::sessions::SessionConfig;
+pub use self::templates::TemplatesConfig;
 pub use self::usage::UsageConfig;
 use self::yaml::{as_bool, as_list, as_port, as_string, KResult, KeyError, Map, Node};
 
@@ -136,6 +138,8 @@ pub struct Config {
     pub login_via_existing_session: LoginViaExistingSession,
     /// The `rc_*` rate limits and mxauth's own (`mxauth.rate_limits`).
     pub rate_limits: RateLimitConfig,
+    /// `templates`: the admin's overrides of the HTML pages.
+    pub templates: TemplatesConfig,
 }
 
 /// A secret string. `Debug` and `Display` print `[redacted]`; [`Secret::expose`]
@@ -300,6 +304,7 @@ impl Default for Config {
             sso: SsoConfig::default(),
             login_via_existing_session: LoginViaExistingSession::default(),
             rate_limits: RateLimitConfig::default(),
+            templates: TemplatesConfig::default(),
         }
     }
 }
@@ -395,6 +400,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             || oidc::TOP_LEVEL_KEYS.contains(&key)
             || ratelimit::KEYS.contains(&key)
             || sessions::KEYS.contains(&key)
+            || templates::KEYS.contains(&key)
         {
             continue;
         }
@@ -415,6 +421,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
                     .chain(oidc::TOP_LEVEL_KEYS.iter().copied())
                     .chain(ratelimit::KEYS.iter().copied())
                     .chain(sessions::KEYS.iter().copied())
+                    .chain(templates::KEYS.iter().copied())
                     .chain(synapse_keys::all()),
             ),
         ));
@@ -589,6 +596,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     }
     let sso = oidc::parse_sso(&top)?;
     let login_via_existing_session = oidc::parse_login_via_existing_session(&top)?;
+    let templates = templates::parse(&top)?;
 
     Ok(Loaded {
         config: Config {
@@ -624,6 +632,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             sso,
             login_via_existing_session,
             rate_limits,
+            templates,
         },
         ignored_keys,
     })

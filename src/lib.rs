@@ -13,3 +13,4 @@ pub mod server;
 pub mod store;
 pub mod synapse;
 pub mod telemetry;
+pub mod templates;

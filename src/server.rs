@@ -6,6 +6,7 @@ use crate::auth::Auth;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::Config;
 use crate::http::{router, AppState};
+use crate::templates::Templates;
 use anyhow::Context;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 pub struct Server {
     auth: Auth,
     listeners: Vec<(TcpListener, bool)>,
+    templates: Arc<Templates>,
 }
 
 impl Server {
@@ -41,6 +43,13 @@ impl Server {
         providers: Vec<Arc<dyn AuthProvider>>,
     ) -> anyhow::Result<Self> {
         let providers = Providers::from_config(&config, providers).map_err(anyhow::Error::msg)?;
+        let templates = Arc::new(Templates::load(
+            config.templates.custom_template_directory.as_deref(),
+        )?);
+        if let Some(consent) = &config.user_consent {
+            crate::http::routes::consent::check_policy(&templates, consent)
+                .map_err(anyhow::Error::msg)?;
+        }
         let max_connections = match &config.database {
             crate::config::DatabaseConfig::Postgres { cp_max, .. } => cp_max.unwrap_or(10),
             crate::config::DatabaseConfig::Sqlite { .. } => 8,
@@ -94,7 +103,11 @@ impl Server {
         if let Some(client) = homeserver {
             auth = auth.with_homeserver(Arc::new(client));
         }
-        Ok(Server { auth, listeners })
+        Ok(Server {
+            auth,
+            listeners,
+            templates,
+        })
     }
 
     /// Where the server listens.
@@ -129,6 +142,7 @@ impl Server {
             let app = router(AppState {
                 auth: self.auth.clone(),
                 x_forwarded,
+                templates: self.templates.clone(),
             });
             servers.push(tokio::spawn(serve_listener(
                 listener,

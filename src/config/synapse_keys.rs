@@ -29,7 +29,6 @@ pub(crate) const AUTH_IMPLEMENTED_LATER: &[&str] = &[
     "matrix_authentication_service",
     "mau_limit_alerting",
     "user_types",
-    "templates",
     "disable_msisdn_registration",
     "enable_3pid_lookup",
     "default_identity_server",

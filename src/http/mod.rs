@@ -3,10 +3,12 @@
 
 pub mod error;
 pub mod extract;
+pub mod html;
 pub mod routes;
 
 use crate::auth::Auth;
 use crate::error::{ErrCode, Error};
+use crate::templates::Templates;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method, Request};
 use axum::response::IntoResponse;
@@ -16,6 +18,7 @@ use routes::{
     account, admin, consent, devices, fallback, login, logout, oauth, register,
     registration_tokens, versions,
 };
+use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -27,6 +30,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Trust `X-Forwarded-For` (the listener's `x_forwarded`).
     pub x_forwarded: bool,
+    /// The HTML pages (built in, or the admin's `custom_template_directory`).
+    pub templates: Arc<Templates>,
 }
 
 /// The whole HTTP surface.

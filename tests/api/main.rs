@@ -41,6 +41,7 @@ mod store;
 mod store_sso;
 mod store_threepids;
 mod store_usage;
+mod templates;
 mod terms;
 mod uia_timeout;
 mod work_bounds;

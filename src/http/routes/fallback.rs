@@ -3,6 +3,8 @@
 //! is done the page calls `window.onAuthDone()` if defined, and posts
 //! "authDone" to `window.opener`, as the spec says. The stage is checked
 //! by the same engine as the API, so the flow can go on on any process.
+//! Each stage has a template of its own (`templates/<name>.html`, rendered
+//! by [`render_fallback`]); a stage without one has no fallback page (404).
 
 use crate::auth::sso::LOGIN_TYPE_SSO as SSO;
 use crate::auth::uia::{
@@ -10,53 +12,25 @@ use crate::auth::uia::{
 };
 use crate::error::{Error, Result};
 use crate::http::extract::form_urlencoded_pairs;
+use crate::http::html::{page, render_fallback};
 use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-pub(crate) fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-pub(crate) fn page(title: &str, body: &str, extra_head: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title>{extra_head}\
-         <style>body{{font-family:sans-serif;max-width:30em;margin:3em auto;padding:0 1em}}\
-         .error{{color:#b00}}</style></head><body>{body}</body></html>",
-        escape(title)
-    );
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        html,
-    )
-        .into_response()
-}
-
-/// Which stages have a fallback page: the registry says
-/// (`Stage::fallback_page`).
-fn check_type(state: &AppState, kind: &str) -> Result<()> {
-    if state.auth.uia_stages.fallback_page(kind).is_some() {
-        Ok(())
-    } else {
-        Err(Error::unrecognized(
-            404,
-            "No fallback page for this auth type",
-        ))
-    }
+/// The fallback page of each stage that has one: the registry says
+/// (`Stage::fallback_page`), by template name (the files are in
+/// `templates/`; an admin may override each by name).
+fn check_type(state: &AppState, kind: &str) -> Result<&'static str> {
+    state
+        .auth
+        .uia_stages
+        .fallback_page(kind)
+        .ok_or_else(|| Error::unrecognized(404, "No fallback page for this auth type"))
 }
 
 fn query(uri: &axum::http::Uri) -> HashMap<String, String> {
@@ -65,35 +39,28 @@ fn query(uri: &axum::http::Uri) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The form for `kind`, with an error line when a try failed.
+/// The page of `kind`, with an error line when a try failed.
 async fn form(
     state: &AppState,
+    uri: &axum::http::Uri,
     kind: &str,
     session_id: &str,
     error: Option<&str>,
 ) -> Result<Response> {
+    let template = check_type(state, kind)?;
+    if kind == SSO {
+        return super::sso::uia_page(state, uri, session_id, error).await;
+    }
     let (session, _) = state.auth.fallback_session(session_id).await?;
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    let hidden = format!(
-        "<input type=\"hidden\" name=\"session\" value=\"{}\">",
-        escape(session_id)
-    );
     let config = &state.auth.config;
-    let (title, fields, head) = match kind {
+    let stage = match kind {
         RECAPTCHA => {
-            let key = config.recaptcha.as_ref().map(|r| r.public_key.as_str()).unwrap_or("");
-            (
-                "Are you a robot?",
-                format!(
-                    "<p>Please confirm that you are not a robot.</p>\
-                     <div class=\"g-recaptcha\" data-sitekey=\"{}\"></div>\
-                     <noscript><p>This page needs JavaScript for the captcha.</p></noscript>",
-                    escape(key)
-                ),
-                "<script src=\"https://www.recaptcha.net/recaptcha/api.js\" async defer></script>".to_owned(),
-            )
+            let key = config
+                .recaptcha
+                .as_ref()
+                .map(|r| r.public_key.as_str())
+                .unwrap_or("");
+            context! { sitekey => key }
         }
         TERMS => {
             let (name, url) = match &config.user_consent {
@@ -107,52 +74,21 @@ async fn form(
                 ),
                 None => ("Terms".to_owned(), String::new()),
             };
-            (
-                "Terms and conditions",
-                format!(
-                    "<p>Please read and accept the <a href=\"{}\" target=\"_blank\" rel=\"noopener\">{}</a>.</p>\
-                     <label><input type=\"checkbox\" name=\"accept\" value=\"yes\" id=\"accept\" required> \
-                     I have read and agree to the {}</label>",
-                    escape(&url),
-                    escape(&name),
-                    escape(&name)
-                ),
-                String::new(),
-            )
+            context! { policy_name => name, terms_url => url }
         }
-        REGISTRATION_TOKEN => (
-            "Registration token",
-            "<label for=\"token\">Registration token</label> \
-             <input type=\"text\" name=\"token\" id=\"token\" required autocomplete=\"off\">"
-                .to_owned(),
-            String::new(),
-        ),
-        PASSWORD => (
-            "Confirm your identity",
-            format!(
-                "<p id=\"operation\">A client is trying to <strong>{}</strong>.</p>\
-                 <p>Enter the password of <strong>{}</strong> to confirm.</p>\
-                 <label for=\"password\">Password</label> \
-                 <input type=\"password\" name=\"password\" id=\"password\" required autocomplete=\"current-password\">",
-                escape(&crate::auth::sso::operation_description(&session.method, &session.uri)),
-                escape(session.user_id.as_deref().unwrap_or(""))
-            ),
-            String::new(),
-        ),
-        _ => (
-            "Continue",
-            "<p>Press the button to continue.</p>".to_owned(),
-            String::new(),
-        ),
+        PASSWORD => context! {
+            description => crate::auth::sso::operation_description(&session.method, &session.uri),
+            user_id => session.user_id.as_deref().unwrap_or(""),
+        },
+        _ => context! {},
     };
-    Ok(page(
-        title,
-        &format!(
-            "<h1>{}</h1>{error}<form method=\"post\">{hidden}{fields}\
-             <p><input type=\"submit\" id=\"submit\" value=\"Continue\"></p></form>",
-            escape(title)
-        ),
-        &head,
+    Ok(render_fallback(
+        &state.templates,
+        template,
+        uri.path(),
+        session_id,
+        error,
+        stage,
     ))
 }
 
@@ -167,9 +103,11 @@ pub async fn get(
         .get("session")
         .ok_or_else(|| Error::missing_param("Missing param: session"))?;
     if kind == SSO {
-        return super::sso::uia_fallback(&state, &uri, session, q.get("idp_id")).await;
+        if let Some(idp) = q.get("idp_id") {
+            return super::sso::start_uia(&state, session, idp).await;
+        }
     }
-    form(&state, &kind, session, None).await
+    form(&state, &uri, &kind, session, None).await
 }
 
 pub async fn post(
@@ -200,6 +138,7 @@ pub async fn post(
         TERMS if fields.get("accept").map(String::as_str) != Some("yes") => {
             return form(
                 &state,
+                &uri,
                 &kind,
                 &session_id,
                 Some("Please accept the terms to continue."),
@@ -231,15 +170,12 @@ pub async fn post(
         .complete_stage_via_fallback(&session_id, &kind, &auth)
         .await?
     {
-        Some(failure) => form(&state, &kind, &session_id, Some(&failure)).await,
+        Some(failure) => form(&state, &uri, &kind, &session_id, Some(&failure)).await,
         None => Ok(page(
-            "Done",
-            "<h1>Thank you</h1><p>You may now close this window and return to the application.</p>\
-             <script>\
-             if (window.onAuthDone) { window.onAuthDone(); }\
-             else if (window.opener && window.opener.postMessage) { window.opener.postMessage(\"authDone\", \"*\"); }\
-             </script>",
-            "",
+            &state.templates,
+            StatusCode::OK,
+            "auth_success.html",
+            context! {},
         )),
     }
 }

@@ -2,22 +2,28 @@
 //! provider, or a page to pick one), the provider's callback at Synapse's
 //! `/_synapse/client/oidc/callback`, and the pages after it (confirmation
 //! before going to a client not on `sso.client_whitelist`, errors). The
-//! rules are in [`crate::auth::sso`]; pages are rendered here, escaped.
+//! rules are in [`crate::auth::sso`]; the pages are templates
+//! (`templates/sso_*.html`) rendered through [`crate::http::html`].
 
-use super::fallback::{escape, page};
 use crate::auth::ratelimit::{address_key, Limiter};
 use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::sso::redirect::RedirectTarget;
 use crate::auth::sso::username_picker::{UsernameChoice, USERNAME_COOKIE};
 use crate::auth::sso::{CallbackParams, SsoFinish, BINDING_COOKIE, CALLBACK_PATH, LOGIN_TYPE_SSO};
 use crate::auth::Auth;
-use crate::error::{Error, Result};
+use crate::error::{ErrCode, Error, Result};
 use crate::http::extract::{query_param, ClientIp};
+use crate::http::html::{page, render_fallback};
 use crate::http::AppState;
+use crate::templates::Templates;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use minijinja::context;
 use serde_json::{json, Value};
+
+/// The fallback page of `m.login.sso` (Synapse's name for it).
+pub const UIA_TEMPLATE: &str = "sso_auth_confirm.html";
 
 /// The flows `GET /login` adds when SSO is configured.
 pub fn login_flows(auth: &Auth) -> Vec<Value> {
@@ -67,7 +73,7 @@ pub async fn redirect_any(
         [] => Err(Error::unrecognized(404, "Single sign-on is not configured")),
         [only] => start(&state, ip.as_deref(), &only.idp_id.clone(), &redirect_url).await,
         several => {
-            let items: String = several
+            let providers: Vec<minijinja::Value> = several
                 .iter()
                 .map(|p| {
                     let href = format!(
@@ -76,17 +82,20 @@ pub async fn redirect_any(
                         url_encode(&p.idp_id),
                         url_encode(&redirect_url)
                     );
-                    format!(
-                        "<li><a class=\"idp\" href=\"{}\">{}</a></li>",
-                        escape(&href),
-                        escape(&p.idp_name)
-                    )
+                    context! {
+                        idp_id => p.idp_id.as_str(),
+                        idp_name => p.idp_name.as_str(),
+                        idp_icon => p.idp_icon.as_deref(),
+                        idp_brand => p.idp_brand.as_deref(),
+                        href,
+                    }
                 })
                 .collect();
             Ok(page(
-                "Choose how to sign in",
-                &format!("<h1>Choose how to sign in</h1><ul>{items}</ul>"),
-                "",
+                &state.templates,
+                StatusCode::OK,
+                "sso_login_idp_picker.html",
+                context! { redirect_url, providers },
             ))
         }
     }
@@ -195,7 +204,7 @@ pub async fn callback(
     );
     let mut response = match state.auth.finish_sso(&params, binding.as_deref()).await {
         Ok(finish) => finish_response(&state, finish),
-        Err(e) => error_response(e),
+        Err(e) => error_response(&state.templates, e),
     };
     if let Ok(v) = header::HeaderValue::from_str(&clear) {
         response.headers_mut().append(header::SET_COOKIE, v);
@@ -207,13 +216,10 @@ pub async fn callback(
 fn finish_response(state: &AppState, finish: SsoFinish) -> Response {
     match finish {
         SsoFinish::UiaStageDone { .. } => page(
-            "Done",
-            "<h1>Thank you</h1><p id=\"done\">You may now close this window and return to the application.</p>\
-             <script>\
-             if (window.onAuthDone) { window.onAuthDone(); }\
-             else if (window.opener && window.opener.postMessage) { window.opener.postMessage(\"authDone\", \"*\"); }\
-             </script>",
-            "",
+            &state.templates,
+            StatusCode::OK,
+            "sso_auth_success.html",
+            context! {},
         ),
         SsoFinish::PickUsername { username_cookie } => {
             let path = picker_path(&state.auth);
@@ -234,9 +240,13 @@ fn finish_response(state: &AppState, finish: SsoFinish) -> Response {
             RedirectTarget::Trusted(url) => {
                 (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
             }
-            RedirectTarget::Untrusted { url, host } => confirm_page(url.as_str(), &host),
+            RedirectTarget::Untrusted { url, host } => {
+                confirm_page(&state.templates, url.as_str(), &host)
+            }
             RedirectTarget::Invalid => error_page(
+                &state.templates,
                 StatusCode::BAD_REQUEST,
+                None,
                 "The application did not say where to go back to",
             ),
         },
@@ -259,8 +269,13 @@ fn picker_path(auth: &Auth) -> String {
 pub async fn picker_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let cookie = cookie_value(&headers, USERNAME_COOKIE);
     match state.auth.pending_registration(cookie.as_deref()).await {
-        Ok(pending) => picker_page(&pending, None, pending.suggested_localpart.as_deref()),
-        Err(e) => error_response(e),
+        Ok(pending) => picker_page(
+            &state.templates,
+            &pending,
+            None,
+            pending.suggested_localpart.as_deref(),
+        ),
+        Err(e) => error_response(&state.templates, e),
     }
 }
 
@@ -303,51 +318,41 @@ pub async fn picker_submit(
             ..
         }) => match state.auth.pending_registration(cookie.as_deref()).await {
             Ok(pending) => {
-                let mut r = picker_page(&pending, Some(&message), Some(&choice.localpart));
+                let mut r = picker_page(
+                    &state.templates,
+                    &pending,
+                    Some(&message),
+                    Some(&choice.localpart),
+                );
                 *r.status_mut() = StatusCode::BAD_REQUEST;
                 r
             }
-            Err(e) => error_response(e),
+            Err(e) => error_response(&state.templates, e),
         },
-        Err(e) => error_response(e),
+        Err(e) => error_response(&state.templates, e),
     }
 }
 
 fn picker_page(
+    templates: &Templates,
     pending: &crate::store::PendingRegistration,
     error: Option<&str>,
     value: Option<&str>,
 ) -> Response {
-    let error = error
-        .map(|e| {
-            format!(
-                "<p class=\"error\" id=\"error\" role=\"alert\">{}</p>",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    let checkbox = |name: &str, label: &str, value: &Option<String>| match value {
-        Some(v) => format!(
-            "<p><label><input type=\"checkbox\" name=\"{name}\" value=\"true\" checked> {label}: \
-             <strong>{}</strong></label></p>",
-            escape(v)
-        ),
-        None => String::new(),
+    let error = match error {
+        Some(e) => context! { error => e },
+        None => context! {},
     };
     page(
-        "Choose your username",
-        &format!(
-            "<h1>Choose your username</h1>{error}\
-             <form method=\"post\" action=\"account_details\">\
-             <p><label for=\"username\">Username</label> \
-             <input type=\"text\" name=\"username\" id=\"username\" required autocomplete=\"off\" value=\"{}\"></p>\
-             {}{}\
-             <p><button type=\"submit\" id=\"submit\">Continue</button></p></form>",
-            escape(value.unwrap_or("")),
-            checkbox("use_display_name", "Use the display name", &pending.display_name),
-            checkbox("use_email", "Use the email address", &pending.email),
-        ),
-        "",
+        templates,
+        StatusCode::OK,
+        "sso_auth_account_details.html",
+        context! {
+            username => value.unwrap_or(""),
+            display_name => pending.display_name.as_deref(),
+            email => pending.email.as_deref(),
+            ..error
+        },
     )
 }
 
@@ -374,47 +379,56 @@ pub async fn picker_check(
 }
 
 /// Before sending a login token to a client the admin has not listed.
-fn confirm_page(url: &str, host: &str) -> Response {
+fn confirm_page(templates: &Templates, url: &str, host: &str) -> Response {
     page(
-        "Continue to your application",
-        &format!(
-            "<h1>Continue to your application?</h1>\
-             <p>You are about to sign in to an application at <strong id=\"host\">{}</strong>. \
-             Continue only if you started signing in there and trust it: it will get access \
-             to your account.</p>\
-             <p><a id=\"continue\" href=\"{}\">Continue to {}</a></p>",
-            escape(host),
-            escape(url),
-            escape(host)
-        ),
-        "",
+        templates,
+        StatusCode::OK,
+        "sso_redirect_confirm.html",
+        context! { display_url => host, redirect_url => url },
     )
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
-    let mut r = page(
-        "Single sign-on failed",
-        &format!(
-            "<h1>Single sign-on failed</h1><p class=\"error\" id=\"error\">{}</p>",
-            escape(message)
-        ),
-        "",
-    );
-    *r.status_mut() = status;
-    r
+/// The error page; a deactivated account has a page of its own (Synapse's).
+fn error_page(
+    templates: &Templates,
+    status: StatusCode,
+    errcode: Option<ErrCode>,
+    message: &str,
+) -> Response {
+    let template = match errcode {
+        Some(ErrCode::UserDeactivated) => "sso_account_deactivated.html",
+        _ => "sso_error.html",
+    };
+    let code = errcode.unwrap_or(ErrCode::Unknown).as_str();
+    page(
+        templates,
+        status,
+        template,
+        context! { error => code, error_description => message },
+    )
 }
 
 /// An error of the flow as a page: the status and the (safe) message of
 /// the Matrix error; a 500 says nothing more.
-fn error_response(e: Error) -> Response {
+fn error_response(templates: &Templates, e: Error) -> Response {
     match &e {
         Error::Matrix {
-            status, message, ..
+            status,
+            errcode,
+            message,
+            ..
         } => error_page(
+            templates,
             StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+            Some(*errcode),
             message,
         ),
-        _ => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+        _ => error_page(
+            templates,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "Internal server error",
+        ),
     }
 }
 
@@ -439,23 +453,28 @@ pub async fn login_with_token(
         .await
 }
 
-/// `GET /auth/m.login.sso/fallback/web?session=`: a page with a link per
-/// provider the user is linked to; with `idp_id`, off to that provider.
-pub async fn uia_fallback(
+/// `GET /auth/m.login.sso/fallback/web?session=&idp_id=`: off to that
+/// provider to re-authenticate.
+pub async fn start_uia(state: &AppState, session: &str, idp_id: &str) -> Result<Response> {
+    let started = state.auth.start_sso_uia(session, idp_id).await?;
+    Ok(found_with_cookie(state, started))
+}
+
+/// `m.login.sso`'s fallback page: what the client is trying to do, and a
+/// link per provider the user is linked to.
+pub async fn uia_page(
     state: &AppState,
     uri: &axum::http::Uri,
     session: &str,
-    idp_id: Option<&String>,
+    error: Option<&str>,
 ) -> Result<Response> {
-    if let Some(idp) = idp_id {
-        let started = state.auth.start_sso_uia(session, idp).await?;
-        return Ok(found_with_cookie(state, started));
-    }
     let (uia, _) = state.auth.fallback_session(session).await?;
     let description = crate::auth::sso::operation_description(&uia.method, &uia.uri);
     let user = uia.user_id.unwrap_or_default();
-    let providers = state.auth.sso_providers_of(&user).await?;
-    let items: String = providers
+    let providers: Vec<minijinja::Value> = state
+        .auth
+        .sso_providers_of(&user)
+        .await?
         .iter()
         .map(|p| {
             let href = format!(
@@ -464,25 +483,16 @@ pub async fn uia_fallback(
                 url_encode(session),
                 url_encode(&p.idp_id)
             );
-            format!(
-                "<li><a class=\"idp\" href=\"{}\">Continue with {}</a></li>",
-                escape(&href),
-                escape(&p.idp_name)
-            )
+            context! { idp_id => p.idp_id.as_str(), idp_name => p.idp_name.as_str(), href }
         })
         .collect();
-    Ok(page(
-        "Confirm your identity",
-        &format!(
-            "<h1>Confirm your identity</h1>\
-             <p id=\"operation\">A client is trying to <strong>{}</strong>. To confirm this \
-             action, sign in again as <strong>{}</strong> at your identity provider.</p>\
-             <p>If you did not expect this, do not continue: your account may be \
-             compromised.</p><ul>{items}</ul>",
-            escape(&description),
-            escape(&user)
-        ),
-        "",
+    Ok(render_fallback(
+        &state.templates,
+        UIA_TEMPLATE,
+        uri.path(),
+        session,
+        error,
+        context! { description, user_id => user, providers },
     ))
 }
 

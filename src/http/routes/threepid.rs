@@ -7,12 +7,14 @@ use super::account;
 use crate::auth::threepids::TokenPurpose;
 use crate::error::{ErrCode, Error, Result};
 use crate::http::extract::{form_urlencoded_pairs, Authed, ClientIp, JsonObject, UiaBody};
+use crate::http::html::page;
 use crate::http::AppState;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use minijinja::context;
 use serde_json::{json, Value};
 
 /// The routes under `/_matrix/client/{v3,r0}`.
@@ -110,10 +112,9 @@ pub async fn submit_token_link(
     let (Some(token), Some(client_secret), Some(sid)) =
         (param("token"), param("client_secret"), param("sid"))
     else {
-        return page(
-            StatusCode::BAD_REQUEST,
+        return failure_page(
+            &state,
             "The link is incomplete: it needs token, client_secret and sid.",
-            None,
         );
     };
     match state
@@ -130,40 +131,24 @@ pub async fn submit_token_link(
                 return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
             }
             page(
+                &state.templates,
                 StatusCode::OK,
-                "Your email has been validated. Please return to your client; you may \
-                 close this window.",
-                validated.next_link_text.as_deref(),
+                "email_validation_success.html",
+                context! { next_link => validated.next_link_text },
             )
         }
-        Err(Error::Matrix { message, .. }) => page(StatusCode::BAD_REQUEST, &message, None),
+        Err(Error::Matrix { message, .. }) => failure_page(&state, &message),
         Err(e) => e.into_response(),
     }
 }
 
-fn page(status: StatusCode, message: &str, next_link: Option<&str>) -> Response {
-    let link = next_link
-        .map(|l| format!("<p>Your client asked to continue at: {}</p>", escape(l)))
-        .unwrap_or_default();
-    let title = if status == StatusCode::OK {
-        "Email validated"
-    } else {
-        "Email validation failed"
-    };
-    let html = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body><h1>{title}</h1><p>{}</p>{link}</body></html>\n",
-        escape(message)
-    );
-    (status, Html(html)).into_response()
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+fn failure_page(state: &AppState, reason: &str) -> Response {
+    page(
+        &state.templates,
+        StatusCode::BAD_REQUEST,
+        "email_validation_failure.html",
+        context! { failure_reason => reason },
+    )
 }
 
 /// The same as JSON: `{sid, client_secret, token}` → `{"success": true}`.

@@ -80,11 +80,11 @@ impl Server {
             "no http listener with the `client` resource is configured"
         );
         let homeserver = match &config.matrix {
-            Some(m) => Some(crate::synapse::SynapseClient::new(m)?),
+            Some(m) => Some(crate::adapters::synapse::SynapseClient::new(m)?),
             None => None,
         };
         let captcha = match &config.recaptcha {
-            Some(r) => Some(crate::recaptcha::Recaptcha::new(r)?),
+            Some(r) => Some(crate::adapters::recaptcha::Recaptcha::new(r)?),
             None => None,
         };
         let mut auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);

@@ -1,5 +1,5 @@
 //! The `m.login.recaptcha` stage's verifier, as the rules see it.
-//! `crate::recaptcha` asks the configured siteverify endpoint.
+//! `adapters/recaptcha.rs` asks the configured siteverify endpoint.
 
 use async_trait::async_trait;
 

@@ -41,7 +41,7 @@ enum Outcome {
     Retrying,
 }
 
-/// The homeserver's provisioning API. `crate::synapse` speaks it over HTTP.
+/// The homeserver's provisioning API. `adapters/synapse.rs` speaks it over HTTP.
 #[async_trait]
 pub trait HomeserverApi: Send + Sync + 'static {
     /// Makes the call `kind` (`provision_user`, `upsert_device`, ...) with this body.

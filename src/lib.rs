@@ -8,7 +8,6 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
-pub mod mail;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -87,7 +87,11 @@ impl Server {
             Some(r) => Some(crate::adapters::recaptcha::Recaptcha::new(r)?),
             None => None,
         };
+        let mailer = config.email.as_ref().map(crate::adapters::smtp::Smtp::new);
         let mut auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);
+        if let Some(mailer) = mailer {
+            auth = auth.with_mailer(Arc::new(mailer));
+        }
         if let Some(verifier) = captcha {
             auth = auth.with_captcha(Arc::new(verifier));
         }

@@ -18,4 +18,5 @@
 
 pub mod http;
 pub mod recaptcha;
+pub mod smtp;
 pub mod synapse;

@@ -17,6 +17,7 @@ pub mod identifiers;
 pub mod introspect;
 pub mod login;
 pub mod macaroon;
+pub mod mail;
 pub mod password;
 pub mod policy;
 pub mod providers;
@@ -25,6 +26,8 @@ pub mod register;
 pub mod registration_tokens;
 pub mod requester;
 pub mod sso;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod threepids;
 pub mod tokens;
 pub mod uia;
@@ -57,6 +60,8 @@ pub struct Auth {
     pub captcha: Option<Arc<dyn captcha::CaptchaVerifier>>,
     /// The auth providers (`modules:` and the library's), in order.
     pub providers: Arc<providers::Providers>,
+    /// What sends the validation mails, when `email:` is configured.
+    pub mailer: Option<Arc<dyn mail::Mailer>>,
 }
 
 /// What a client gets after a login or a registration.
@@ -98,6 +103,7 @@ impl Auth {
             usage,
             homeserver: None,
             captcha: None,
+            mailer: None,
             app_services,
             providers: Arc::default(),
         }
@@ -106,6 +112,12 @@ impl Auth {
     /// Verifies `m.login.recaptcha` with `verifier`.
     pub fn with_captcha(mut self, verifier: Arc<dyn captcha::CaptchaVerifier>) -> Self {
         self.captcha = Some(verifier);
+        self
+    }
+
+    /// Sends the validation mails with `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn mail::Mailer>) -> Self {
+        self.mailer = Some(mailer);
         self
     }
 

@@ -88,9 +88,17 @@ impl Server {
             None => None,
         };
         let mailer = config.email.as_ref().map(crate::adapters::smtp::Smtp::new);
+        let upstream_oidc = if config.oidc_providers.is_empty() {
+            None
+        } else {
+            Some(crate::adapters::oidc::OidcClient::new()?)
+        };
         let mut auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);
         if let Some(mailer) = mailer {
             auth = auth.with_mailer(Arc::new(mailer));
+        }
+        if let Some(client) = upstream_oidc {
+            auth = auth.with_upstream_oidc(Arc::new(client));
         }
         if let Some(verifier) = captcha {
             auth = auth.with_captcha(Arc::new(verifier));

@@ -17,6 +17,7 @@
 //!   REST password provider's backend.
 
 pub mod http;
+pub mod oidc;
 pub mod recaptcha;
 pub mod smtp;
 pub mod synapse;

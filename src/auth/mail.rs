@@ -24,7 +24,7 @@ pub trait Mailer: Send + Sync + 'static {
 #[cfg(test)]
 #[derive(Default)]
 pub struct RecordingMailer {
-    sent: std::sync::Mutex<Vec<Mail>>,
+    pub(crate) sent: std::sync::Mutex<Vec<Mail>>,
     /// When set, every send fails with this.
     pub fail_with: Option<String>,
 }

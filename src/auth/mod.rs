@@ -62,6 +62,8 @@ pub struct Auth {
     pub providers: Arc<providers::Providers>,
     /// What sends the validation mails, when `email:` is configured.
     pub mailer: Option<Arc<dyn mail::Mailer>>,
+    /// What talks HTTP to the `oidc_providers`, when there are any.
+    pub upstream_oidc: Option<Arc<dyn sso::upstream::UpstreamOidc>>,
 }
 
 /// What a client gets after a login or a registration.
@@ -104,6 +106,7 @@ impl Auth {
             homeserver: None,
             captcha: None,
             mailer: None,
+            upstream_oidc: None,
             app_services,
             providers: Arc::default(),
         }
@@ -118,6 +121,12 @@ impl Auth {
     /// Sends the validation mails with `mailer`.
     pub fn with_mailer(mut self, mailer: Arc<dyn mail::Mailer>) -> Self {
         self.mailer = Some(mailer);
+        self
+    }
+
+    /// Talks to the upstream OpenID Connect providers with `client`.
+    pub fn with_upstream_oidc(mut self, client: Arc<dyn sso::upstream::UpstreamOidc>) -> Self {
+        self.upstream_oidc = Some(client);
         self
     }
 

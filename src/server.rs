@@ -1,10 +1,12 @@
 //! Putting it together: open the store, build the rules engine, bind the
 //! listeners, run the background jobs, serve until told to stop.
 
+use crate::adapters::rest_backend::RestBackendClient;
+use crate::auth::providers::rest::RestBackend;
 use crate::auth::providers::{AuthProvider, Providers};
 use crate::auth::Auth;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, RestProviderConfig};
 use crate::http::{router, AppState};
 use anyhow::Context;
 use std::net::{IpAddr, SocketAddr};
@@ -40,7 +42,11 @@ impl Server {
         rng: Arc<dyn Random>,
         providers: Vec<Arc<dyn AuthProvider>>,
     ) -> anyhow::Result<Self> {
-        let providers = Providers::from_config(&config, providers).map_err(anyhow::Error::msg)?;
+        let rest_backend = |c: &RestProviderConfig| -> Result<Arc<dyn RestBackend>, String> {
+            Ok(Arc::new(RestBackendClient::new(c)?))
+        };
+        let providers = Providers::from_config(&config, providers, &rest_backend)
+            .map_err(anyhow::Error::msg)?;
         let max_connections = match &config.database {
             crate::config::DatabaseConfig::Postgres { cp_max, .. } => cp_max.unwrap_or(10),
             crate::config::DatabaseConfig::Sqlite { .. } => 8,

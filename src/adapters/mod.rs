@@ -19,5 +19,6 @@
 pub mod http;
 pub mod oidc;
 pub mod recaptcha;
+pub mod rest_backend;
 pub mod smtp;
 pub mod synapse;

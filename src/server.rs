@@ -1,7 +1,7 @@
 //! Putting it together: open the store, build the rules engine, bind the
 //! listeners, run the background jobs, serve until told to stop.
 
-use crate::adapters::rest_backend::RestBackendClient;
+use crate::adapters;
 use crate::auth::providers::rest::RestBackend;
 use crate::auth::providers::{AuthProvider, Providers};
 use crate::auth::Auth;
@@ -42,9 +42,6 @@ impl Server {
         rng: Arc<dyn Random>,
         providers: Vec<Arc<dyn AuthProvider>>,
     ) -> anyhow::Result<Self> {
-        let rest_backend = |c: &RestProviderConfig| -> Result<Arc<dyn RestBackend>, String> {
-            Ok(Arc::new(RestBackendClient::new(c)?))
-        };
         let providers = Providers::from_config(&config, providers, &rest_backend)
             .map_err(anyhow::Error::msg)?;
         let max_connections = match &config.database {
@@ -85,33 +82,8 @@ impl Server {
             !listeners.is_empty(),
             "no http listener with the `client` resource is configured"
         );
-        let homeserver = match &config.matrix {
-            Some(m) => Some(crate::adapters::synapse::SynapseClient::new(m)?),
-            None => None,
-        };
-        let captcha = match &config.recaptcha {
-            Some(r) => Some(crate::adapters::recaptcha::Recaptcha::new(r)?),
-            None => None,
-        };
-        let mailer = config.email.as_ref().map(crate::adapters::smtp::Smtp::new);
-        let upstream_oidc = if config.oidc_providers.is_empty() {
-            None
-        } else {
-            Some(crate::adapters::oidc::OidcClient::new()?)
-        };
-        let mut auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);
-        if let Some(mailer) = mailer {
-            auth = auth.with_mailer(Arc::new(mailer));
-        }
-        if let Some(client) = upstream_oidc {
-            auth = auth.with_upstream_oidc(Arc::new(client));
-        }
-        if let Some(verifier) = captcha {
-            auth = auth.with_captcha(Arc::new(verifier));
-        }
-        if let Some(client) = homeserver {
-            auth = auth.with_homeserver(Arc::new(client));
-        }
+        let auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);
+        let auth = with_adapters(auth)?;
         Ok(Server { auth, listeners })
     }
 
@@ -164,6 +136,35 @@ impl Server {
         self.auth.usage.flush().await;
         Ok(())
     }
+}
+
+/// Gives the rules the outbound adapters (`crate::adapters`) the config
+/// asks for: Synapse's `/_synapse/mas` API (`matrix:`), siteverify
+/// (`recaptcha`), SMTP (`email:`) and the upstream OpenID Connect
+/// providers (`oidc_providers`). The REST providers' backends are made
+/// with the providers ([`rest_backend`]).
+fn with_adapters(mut auth: Auth) -> anyhow::Result<Auth> {
+    let config = auth.config.clone();
+    if let Some(m) = &config.matrix {
+        auth = auth.with_homeserver(Arc::new(adapters::synapse::SynapseClient::new(m)?));
+    }
+    if let Some(r) = &config.recaptcha {
+        auth = auth.with_captcha(Arc::new(adapters::recaptcha::Recaptcha::new(r)?));
+    }
+    if let Some(e) = &config.email {
+        auth = auth.with_mailer(Arc::new(adapters::smtp::Smtp::new(e)));
+    }
+    if !config.oidc_providers.is_empty() {
+        auth = auth.with_upstream_oidc(Arc::new(adapters::oidc::OidcClient::new()?));
+    }
+    Ok(auth)
+}
+
+/// The backend of a REST provider of `modules:`: over HTTP.
+fn rest_backend(config: &RestProviderConfig) -> Result<Arc<dyn RestBackend>, String> {
+    Ok(Arc::new(adapters::rest_backend::RestBackendClient::new(
+        config,
+    )?))
 }
 
 /// What bounds the connections of every listener of one server.

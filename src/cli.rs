@@ -22,7 +22,9 @@ pub async fn register_over_http(
         "{}/_synapse/admin/v1/register",
         base_url.trim_end_matches('/')
     );
-    let client = reqwest::Client::new();
+    let client = crate::adapters::http::ClientOptions::new()
+        .follow_redirects()
+        .build()?;
     let nonce: Value = client
         .get(&url)
         .send()

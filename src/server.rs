@@ -1,10 +1,12 @@
 //! Putting it together: open the store, build the rules engine, bind the
 //! listeners, run the background jobs, serve until told to stop.
 
+use crate::adapters;
+use crate::auth::providers::rest::RestBackend;
 use crate::auth::providers::{AuthProvider, Providers};
 use crate::auth::Auth;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, RestProviderConfig};
 use crate::http::{router, AppState};
 use crate::templates::Templates;
 use anyhow::Context;
@@ -42,7 +44,8 @@ impl Server {
         rng: Arc<dyn Random>,
         providers: Vec<Arc<dyn AuthProvider>>,
     ) -> anyhow::Result<Self> {
-        let providers = Providers::from_config(&config, providers).map_err(anyhow::Error::msg)?;
+        let providers = Providers::from_config(&config, providers, &rest_backend)
+            .map_err(anyhow::Error::msg)?;
         let templates = Arc::new(Templates::load(
             config.templates.custom_template_directory.as_deref(),
         )?);
@@ -88,21 +91,8 @@ impl Server {
             !listeners.is_empty(),
             "no http listener with the `client` resource is configured"
         );
-        let homeserver = match &config.matrix {
-            Some(m) => Some(crate::synapse::SynapseClient::new(m)?),
-            None => None,
-        };
-        let captcha = match &config.recaptcha {
-            Some(r) => Some(crate::recaptcha::Recaptcha::new(r)?),
-            None => None,
-        };
-        let mut auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);
-        if let Some(verifier) = captcha {
-            auth = auth.with_captcha(Arc::new(verifier));
-        }
-        if let Some(client) = homeserver {
-            auth = auth.with_homeserver(Arc::new(client));
-        }
+        let auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);
+        let auth = with_adapters(auth)?;
         Ok(Server {
             auth,
             listeners,
@@ -160,6 +150,35 @@ impl Server {
         self.auth.usage.flush().await;
         Ok(())
     }
+}
+
+/// Gives the rules the outbound adapters (`crate::adapters`) the config
+/// asks for: Synapse's `/_synapse/mas` API (`matrix:`), siteverify
+/// (`recaptcha`), SMTP (`email:`) and the upstream OpenID Connect
+/// providers (`oidc_providers`). The REST providers' backends are made
+/// with the providers ([`rest_backend`]).
+fn with_adapters(mut auth: Auth) -> anyhow::Result<Auth> {
+    let config = auth.config.clone();
+    if let Some(m) = &config.matrix {
+        auth = auth.with_homeserver(Arc::new(adapters::synapse::SynapseClient::new(m)?));
+    }
+    if let Some(r) = &config.recaptcha {
+        auth = auth.with_captcha(Arc::new(adapters::recaptcha::Recaptcha::new(r)?));
+    }
+    if let Some(e) = &config.email {
+        auth = auth.with_mailer(Arc::new(adapters::smtp::Smtp::new(e)));
+    }
+    if !config.oidc_providers.is_empty() {
+        auth = auth.with_upstream_oidc(Arc::new(adapters::oidc::OidcClient::new()?));
+    }
+    Ok(auth)
+}
+
+/// The backend of a REST provider of `modules:`: over HTTP.
+fn rest_backend(config: &RestProviderConfig) -> Result<Arc<dyn RestBackend>, String> {
+    Ok(Arc::new(adapters::rest_backend::RestBackendClient::new(
+        config,
+    )?))
 }
 
 /// What bounds the connections of every listener of one server.

@@ -41,7 +41,7 @@ enum Outcome {
     Retrying,
 }
 
-/// The homeserver's provisioning API. `crate::synapse` speaks it over HTTP.
+/// The homeserver's provisioning API. `adapters/synapse.rs` speaks it over HTTP.
 #[async_trait]
 pub trait HomeserverApi: Send + Sync + 'static {
     /// Makes the call `kind` (`provision_user`, `upsert_device`, ...) with this body.
@@ -293,5 +293,103 @@ impl Auth {
                 Ok(Some((*id, Outcome::Retrying)))
             }
         }
+    }
+}
+
+/// A homeserver for tests: notes every call and answers each with what
+/// `answer` says for its kind (`Ok` unless told otherwise).
+#[cfg(test)]
+pub struct RecordingHomeserver {
+    pub answer: fn(&str) -> Result<(), CallError>,
+    pub(crate) calls: std::sync::Mutex<Vec<(String, Value)>>,
+}
+
+#[cfg(test)]
+impl Default for RecordingHomeserver {
+    fn default() -> Self {
+        RecordingHomeserver {
+            answer: |_| Ok(()),
+            calls: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl RecordingHomeserver {
+    /// The calls so far, oldest first: (kind, payload).
+    pub fn calls(&self) -> Vec<(String, Value)> {
+        self.calls.lock().expect("not poisoned").clone()
+    }
+}
+
+#[cfg(test)]
+#[async_trait]
+impl HomeserverApi for RecordingHomeserver {
+    async fn call(&self, kind: &str, payload: &Value) -> Result<(), CallError> {
+        self.calls
+            .lock()
+            .expect("not poisoned")
+            .push((kind.to_owned(), payload.clone()));
+        (self.answer)(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::test_support;
+    use crate::config::Config;
+    use std::sync::Arc;
+
+    fn config() -> Config {
+        Config {
+            server_name: "example.org".into(),
+            ..Config::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_session_makes_its_user_and_device_on_the_homeserver_in_order() {
+        let homeserver = Arc::new(RecordingHomeserver::default());
+        let auth = test_support::auth(config())
+            .await
+            .with_homeserver(homeserver.clone());
+        auth.provision_session("@alice:example.org", "DEVICE", Some("Phone"))
+            .await
+            .expect("provisioned");
+        assert_eq!(
+            homeserver.calls(),
+            [
+                ("provision_user".to_owned(), json!({ "localpart": "alice" })),
+                (
+                    "upsert_device".to_owned(),
+                    json!({ "localpart": "alice", "device_id": "DEVICE", "display_name": "Phone" })
+                ),
+            ]
+        );
+        // Nothing is left in the queue for the worker.
+        assert_eq!(auth.run_homeserver_jobs(10).await.expect("the queue"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_session_the_homeserver_refuses_is_a_503_and_the_refusal_is_dropped() {
+        let homeserver = Arc::new(RecordingHomeserver {
+            answer: |kind| match kind {
+                "upsert_device" => Err(CallError::Permanent("400 bad device".into())),
+                _ => Ok(()),
+            },
+            ..RecordingHomeserver::default()
+        });
+        let auth = test_support::auth(config())
+            .await
+            .with_homeserver(homeserver.clone());
+        let got = auth.provision_session("@bob:example.org", "D2", None).await;
+        assert!(
+            matches!(got, Err(Error::Matrix { status: 503, .. })),
+            "{got:?}"
+        );
+        assert_eq!(homeserver.calls().len(), 2);
+        assert_eq!(auth.run_homeserver_jobs(10).await.expect("the queue"), 0);
+        assert_eq!(homeserver.calls().len(), 2, "a refused call is not retried");
     }
 }

@@ -17,6 +17,7 @@ pub mod identifiers;
 pub mod introspect;
 pub mod login;
 pub mod macaroon;
+pub mod mail;
 pub mod password;
 pub mod policy;
 pub mod providers;
@@ -25,6 +26,8 @@ pub mod register;
 pub mod registration_tokens;
 pub mod requester;
 pub mod sso;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod threepids;
 pub mod tokens;
 pub mod uia;
@@ -61,6 +64,10 @@ pub struct Auth {
     /// The UIA stages, built-in and the providers' login types
     /// (`uia/registry.rs`; built again when the providers are set).
     pub uia_stages: Arc<uia::Stages>,
+    /// What sends the validation mails, when `email:` is configured.
+    pub mailer: Option<Arc<dyn mail::Mailer>>,
+    /// What talks HTTP to the `oidc_providers`, when there are any.
+    pub upstream_oidc: Option<Arc<dyn sso::upstream::UpstreamOidc>>,
 }
 
 /// What a client gets after a login or a registration.
@@ -104,6 +111,8 @@ impl Auth {
             usage,
             homeserver: None,
             captcha: None,
+            mailer: None,
+            upstream_oidc: None,
             app_services,
             providers,
             uia_stages,
@@ -113,6 +122,18 @@ impl Auth {
     /// Verifies `m.login.recaptcha` with `verifier`.
     pub fn with_captcha(mut self, verifier: Arc<dyn captcha::CaptchaVerifier>) -> Self {
         self.captcha = Some(verifier);
+        self
+    }
+
+    /// Sends the validation mails with `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn mail::Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Talks to the upstream OpenID Connect providers with `client`.
+    pub fn with_upstream_oidc(mut self, client: Arc<dyn sso::upstream::UpstreamOidc>) -> Self {
+        self.upstream_oidc = Some(client);
         self
     }
 

@@ -11,6 +11,7 @@
 //! `validation_token_lifetime` of its validation.
 //! There is no identity server: nothing is ever bound or unbound at one.
 
+use super::mail::Mail;
 use super::policy::check_new_password;
 use super::uia::dummy::DUMMY;
 use super::uia::email_identity::EMAIL_IDENTITY;
@@ -366,8 +367,17 @@ impl Auth {
             encode(&req.client_secret),
             encode(&session_id),
         );
-        let (subject, text) = mail_text(purpose, &self.config.server_name, &link);
-        crate::mail::send(email_config, &req.email, &subject, &text)
+        let (subject, body) = mail_text(purpose, &self.config.server_name, &link);
+        let mail = Mail {
+            to: req.email.clone(),
+            subject,
+            body,
+        };
+        let mailer = self.mailer.as_ref().ok_or_else(|| {
+            Error::internal("could not send a validation mail: email without a mailer")
+        })?;
+        mailer
+            .send(&mail)
             .await
             .map_err(|why| Error::internal(format!("could not send a validation mail: {why}")))?;
         tracing::info!("validation mail sent");

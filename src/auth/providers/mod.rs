@@ -274,18 +274,25 @@ pub struct Providers {
 
 impl Providers {
     /// The providers of `config` (`modules:` in order, then `extra` in
-    /// order) and its `jwt_config`. Fails on a bad key or conflicting
-    /// login types.
-    pub fn from_config(config: &Config, extra: Vec<Arc<dyn AuthProvider>>) -> Result<Self, String> {
+    /// order) and its `jwt_config`; `rest_backend` makes the backend of
+    /// each REST provider (the adapter, given by `server.rs`). Fails on a
+    /// bad key or conflicting login types.
+    pub fn from_config(
+        config: &Config,
+        extra: Vec<Arc<dyn AuthProvider>>,
+        rest_backend: &rest::MakeRestBackend,
+    ) -> Result<Self, String> {
         let mut providers: Vec<Arc<dyn AuthProvider>> = Vec::new();
         for module in &config.modules {
             match module {
                 ModuleConfig::Ldap(c) => {
                     providers.push(Arc::new(ldap::LdapProvider::new(c, &config.server_name)?))
                 }
-                ModuleConfig::Rest(c) => {
-                    providers.push(Arc::new(rest::RestProvider::new(c, &config.server_name)?))
-                }
+                ModuleConfig::Rest(c) => providers.push(Arc::new(rest::RestProvider::new(
+                    c,
+                    &config.server_name,
+                    rest_backend(c)?,
+                ))),
             }
         }
         providers.extend(extra);

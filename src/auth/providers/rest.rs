@@ -8,65 +8,55 @@
 //!
 //! A backend that is down, slow, answers an error status or something
 //! other than that JSON is an error: the registry skips this provider and
-//! the login goes on to the next (or fails with 403). HTTPS certificates
-//! are verified (rustls, with the web PKI roots); redirects are not followed.
+//! the login goes on to the next (or fails with 403). The call itself is
+//! [`RestBackend`]'s: `adapters/rest_backend.rs` makes it over HTTP
+//! (certificates verified with the web PKI roots, redirects not followed,
+//! `timeout` for connecting and for the whole request).
 
 use super::ProviderResult;
-use super::{AuthChecker, AuthProvider, Authenticated, NewUserProfile, ProviderError};
+use super::{AuthChecker, AuthProvider, Authenticated, NewUserProfile};
 use crate::auth::identifiers::{local_localpart, qualify};
 use crate::auth::login::LOGIN_TYPE_PASSWORD;
 use crate::config::RestProviderConfig;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const MODULE_NAME: &str = crate::config::REST_MODULE;
-const CHECK_PATH: &str = "/_matrix-internal/identity/v1/check_credentials";
+
+/// The backend's `check_credentials`, as the provider sees it.
+#[async_trait::async_trait]
+pub trait RestBackend: Send + Sync + 'static {
+    /// Asks the backend about `user_id`'s `password`: the `auth` object of
+    /// its answer. `Err` when it could not be asked or did not answer with
+    /// such an object.
+    async fn check_credentials(
+        &self,
+        user_id: &str,
+        password: &str,
+    ) -> ProviderResult<Map<String, Value>>;
+}
+
+/// Makes a REST provider's backend from its config (`server.rs` gives
+/// the HTTP adapter's).
+pub type MakeRestBackend = dyn Fn(&RestProviderConfig) -> Result<Arc<dyn RestBackend>, String>;
 
 pub struct RestProvider {
-    http: reqwest::Client,
-    url: String,
+    backend: Arc<dyn RestBackend>,
     config: RestProviderConfig,
     server_name: String,
 }
 
 impl RestProvider {
-    pub fn new(config: &RestProviderConfig, server_name: &str) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .connect_timeout(Duration::from_millis(config.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("{MODULE_NAME}: cannot build the HTTP client: {e}"))?;
-        Ok(RestProvider {
-            http,
-            url: format!("{}{CHECK_PATH}", config.endpoint.trim_end_matches('/')),
+    pub fn new(
+        config: &RestProviderConfig,
+        server_name: &str,
+        backend: Arc<dyn RestBackend>,
+    ) -> Self {
+        RestProvider {
+            backend,
             config: config.clone(),
             server_name: server_name.to_owned(),
-        })
-    }
-
-    async fn ask(&self, user_id: &str, password: &str) -> ProviderResult<Map<String, Value>> {
-        let body = json!({ "user": { "id": user_id, "password": password } });
-        let res = self
-            .http
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ProviderError::new(format!("backend unreachable: {}", describe(&e))))?;
-        let status = res.status();
-        if !status.is_success() {
-            return Err(ProviderError::new(format!("backend answered {status}")));
-        }
-        let answer: Value = res
-            .json()
-            .await
-            .map_err(|_| ProviderError::new("backend answered something other than JSON"))?;
-        match answer.get("auth") {
-            Some(Value::Object(auth)) => Ok(auth.clone()),
-            _ => Err(ProviderError::new(
-                "backend answered JSON without an `auth` object",
-            )),
         }
     }
 }
@@ -104,7 +94,7 @@ impl AuthProvider for RestProvider {
         if password.is_empty() {
             return Ok(None);
         }
-        let auth = self.ask(&user_id, password).await?;
+        let auth = self.backend.check_credentials(&user_id, password).await?;
         if auth.get("success").and_then(Value::as_bool) != Some(true) {
             return Ok(None);
         }
@@ -142,13 +132,124 @@ impl AuthProvider for RestProvider {
     }
 }
 
-/// What went wrong, without the URL (the log names the provider).
-fn describe(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
+/// A backend in memory for tests: gives `answer` as the `auth` object (or
+/// the error) and notes who it was asked about.
+#[cfg(test)]
+pub struct FakeRestBackend {
+    pub answer: Result<Value, String>,
+    pub(crate) asked: std::sync::Mutex<Vec<String>>,
+}
+
+#[cfg(test)]
+impl FakeRestBackend {
+    pub fn answering(answer: Result<Value, String>) -> Self {
+        FakeRestBackend {
+            answer,
+            asked: Default::default(),
+        }
+    }
+
+    /// The user IDs asked about so far.
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.lock().expect("not poisoned").clone()
+    }
+}
+
+#[cfg(test)]
+#[async_trait::async_trait]
+impl RestBackend for FakeRestBackend {
+    async fn check_credentials(
+        &self,
+        user_id: &str,
+        _password: &str,
+    ) -> ProviderResult<Map<String, Value>> {
+        self.asked
+            .lock()
+            .expect("not poisoned")
+            .push(user_id.to_owned());
+        match &self.answer {
+            Ok(Value::Object(auth)) => Ok(auth.clone()),
+            Ok(_) => Err(super::ProviderError::new("not an object")),
+            Err(why) => Err(super::ProviderError::new(why.clone())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> RestProviderConfig {
+        RestProviderConfig {
+            endpoint: "https://backend.invalid".into(),
+            enforce_lowercase: true,
+            set_name_on_register: true,
+            update_threepids: true,
+            timeout_ms: 10_000,
+        }
+    }
+
+    fn provider(answer: Result<Value, String>) -> (RestProvider, Arc<FakeRestBackend>) {
+        let backend = Arc::new(FakeRestBackend::answering(answer));
+        let provider = RestProvider::new(&config(), "example.org", backend.clone());
+        (provider, backend)
+    }
+
+    async fn login(p: &RestProvider, user: &str, password: &str) -> Option<Authenticated> {
+        let dict = json!({ "password": password });
+        p.check_auth(user, LOGIN_TYPE_PASSWORD, dict.as_object().expect("object"))
+            .await
+            .expect("an answer")
+    }
+
+    #[tokio::test]
+    async fn a_user_the_backend_accepts_is_created_with_its_profile() {
+        let (p, backend) = provider(Ok(json!({
+            "success": true,
+            "profile": {
+                "display_name": "Alice A.",
+                "three_pids": [{"medium": "Email", "address": "Alice@Example.ORG"}],
+            },
+        })));
+        let got = login(&p, "alice", "pw").await.expect("accepted");
+        assert_eq!(got.user_id, "@alice:example.org");
+        let profile = got.create_with.expect("created if missing");
+        assert_eq!(profile.display_name.as_deref(), Some("Alice A."));
+        assert_eq!(
+            profile.threepids,
+            [("email".to_owned(), "alice@example.org".to_owned())]
+        );
+        assert_eq!(backend.asked(), ["@alice:example.org"]);
+    }
+
+    #[tokio::test]
+    async fn refusals_and_unasked_questions() {
+        let (p, _) = provider(Ok(json!({ "success": false })));
+        assert!(login(&p, "alice", "pw").await.is_none());
+
+        let (p, backend) = provider(Ok(json!({ "success": true })));
+        assert!(login(&p, "alice", "").await.is_none(), "empty password");
+        assert!(login(&p, "@bob:elsewhere.example", "pw").await.is_none());
+        assert!(backend.asked().is_empty(), "{:?}", backend.asked());
+
+        // enforceLowercase: such a user may log in but is not created.
+        let got = login(&p, "Alice", "pw").await.expect("accepted");
+        assert_eq!(got.user_id, "@Alice:example.org");
+        assert!(got.create_with.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_backend_that_fails_is_an_error_for_the_registry() {
+        let (p, _) = provider(Err("backend unreachable: timed out".into()));
+        let dict = json!({ "password": "pw" });
+        let got = p
+            .check_auth(
+                "alice",
+                LOGIN_TYPE_PASSWORD,
+                dict.as_object().expect("object"),
+            )
+            .await;
+        assert!(got.is_err());
     }
 }

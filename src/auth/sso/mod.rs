@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod oidc;
 pub mod redirect;
 mod uia;
+pub mod upstream;
 pub use uia::operation_description;
 pub mod username_picker;
 
@@ -136,7 +137,10 @@ impl Auth {
         let callback = self
             .oidc_callback_url()
             .ok_or_else(|| Error::internal("oidc_providers without public_baseurl"))?;
-        let meta = oidc::metadata(provider).await.map_err(provider_error)?;
+        let upstream = self.upstream_oidc()?;
+        let meta = oidc::metadata(upstream, provider)
+            .await
+            .map_err(provider_error)?;
         let rng = self.rng.as_ref();
         let state = random_string(rng, 32);
         let nonce = random_string(rng, 32);
@@ -313,8 +317,12 @@ impl Auth {
         let callback = self
             .oidc_callback_url()
             .ok_or_else(|| Error::internal("oidc_providers without public_baseurl"))?;
-        let meta = oidc::metadata(provider).await.map_err(provider_error)?;
+        let upstream = self.upstream_oidc()?;
+        let meta = oidc::metadata(upstream, provider)
+            .await
+            .map_err(provider_error)?;
         let token = oidc::exchange_code(
+            upstream,
             provider,
             &meta,
             code,
@@ -326,7 +334,7 @@ impl Auth {
         let now_s = self.now() / 1000;
         let id_claims = match &token.id_token {
             Some(id_token) => Some(
-                oidc::verify_id_token(provider, &meta, id_token, &session.nonce, now_s)
+                oidc::verify_id_token(upstream, provider, &meta, id_token, &session.nonce, now_s)
                     .await
                     .map_err(provider_error)?,
             ),
@@ -337,7 +345,7 @@ impl Auth {
                 .access_token
                 .as_deref()
                 .ok_or_else(|| provider_error(oidc::ProviderError("no access_token".into())))?;
-            let info = oidc::fetch_userinfo(&meta, access)
+            let info = oidc::fetch_userinfo(upstream, &meta, access)
                 .await
                 .map_err(provider_error)?;
             // OIDC Core 5.3.2: userinfo's sub must be the id_token's.
@@ -548,6 +556,15 @@ impl Auth {
             }
         }
         Ok(None)
+    }
+
+    /// What makes the HTTP calls to the providers.
+    fn upstream_oidc(&self) -> Result<&dyn upstream::UpstreamOidc> {
+        self.upstream_oidc.as_deref().ok_or_else(|| {
+            provider_error(oidc::ProviderError(
+                "oidc_providers without an upstream client".into(),
+            ))
+        })
     }
 
     /// The longest localpart that keeps `@localpart:server` within 255.

@@ -1,10 +1,13 @@
-//! Talking to an upstream OpenID Connect provider: discovery, the
+//! The rules of talking to an upstream OpenID Connect provider: which
+//! endpoints (discovery checked, the config's taking precedence), the
 //! authorization URL, the code exchange, userinfo, and checking the
 //! id_token (signature against the provider's JWKS, issuer, audience,
-//! expiry, nonce). Only URLs from the config or from the provider's own
-//! discovery document are contacted.
+//! expiry, nonce). The HTTP calls go through [`UpstreamOidc`]
+//! (`upstream.rs`); only URLs from the config or from the provider's own
+//! discovery document are given to it.
 
-use crate::config::oidc::{ClientAuthMethod, OidcProviderConfig, PkceMethod, UserProfileMethod};
+use super::upstream::{TokenRequest, TokenResponse, UpstreamOidc};
+use crate::config::oidc::{OidcProviderConfig, PkceMethod, UserProfileMethod};
 use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -12,13 +15,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Why talking to the provider failed. The message is for the log only.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProviderError(pub String);
+pub use super::upstream::ProviderError;
 
 fn err(m: impl Into<String>) -> ProviderError {
     ProviderError(m.into())
@@ -33,38 +33,6 @@ pub struct Metadata {
     pub userinfo_endpoint: Option<String>,
     pub jwks_uri: Option<String>,
     pub code_challenge_methods_supported: Option<Vec<String>>,
-}
-
-/// One HTTP client for every provider: no redirects followed, short timeouts.
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .user_agent(concat!("mxauth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default()
-    })
-}
-
-async fn get_json(url: &str, bearer: Option<&str>) -> Result<Value, ProviderError> {
-    let mut req = client().get(url).header("accept", "application/json");
-    if let Some(t) = bearer {
-        req = req.bearer_auth(t);
-    }
-    let res = req
-        .send()
-        .await
-        .map_err(|e| err(format!("GET {url}: {e}")))?;
-    let status = res.status();
-    if !status.is_success() {
-        return Err(err(format!("GET {url}: status {status}")));
-    }
-    res.json()
-        .await
-        .map_err(|e| err(format!("GET {url}: not JSON: {e}")))
 }
 
 /// How long a provider's discovery document and keys are kept in this
@@ -103,7 +71,10 @@ static JWKS: Cache<JwkSet> = Cache::new();
 
 /// The provider's endpoints (see [`fetch_metadata`]), from this process's
 /// cache when fetched within the hour.
-pub async fn metadata(p: &OidcProviderConfig) -> Result<Metadata, ProviderError> {
+pub async fn metadata(
+    upstream: &dyn UpstreamOidc,
+    p: &OidcProviderConfig,
+) -> Result<Metadata, ProviderError> {
     let key = format!(
         "{:?}",
         (
@@ -119,36 +90,35 @@ pub async fn metadata(p: &OidcProviderConfig) -> Result<Metadata, ProviderError>
     if let Some(meta) = METADATA.get(&key) {
         return Ok(meta);
     }
-    let meta = fetch_metadata(p).await?;
+    let meta = fetch_metadata(upstream, p).await?;
     METADATA.put(key, meta.clone());
     Ok(meta)
 }
 
 /// The provider's keys, from this process's cache unless `fresh`.
-async fn jwks(uri: &str, fresh: bool) -> Result<JwkSet, ProviderError> {
+async fn jwks(
+    upstream: &dyn UpstreamOidc,
+    uri: &str,
+    fresh: bool,
+) -> Result<JwkSet, ProviderError> {
     if !fresh {
         if let Some(keys) = JWKS.get(uri) {
             return Ok(keys);
         }
     }
-    let keys: JwkSet = serde_json::from_value(get_json(uri, None).await?)
-        .map_err(|e| err(format!("bad JWKS: {e}")))?;
+    let keys = upstream.jwks(uri).await?;
     JWKS.put(uri.to_owned(), keys.clone());
     Ok(keys)
 }
 
 /// The provider's endpoints: its discovery document (when `discover`),
 /// with explicit endpoints from the config taking precedence.
-async fn fetch_metadata(p: &OidcProviderConfig) -> Result<Metadata, ProviderError> {
+async fn fetch_metadata(
+    upstream: &dyn UpstreamOidc,
+    p: &OidcProviderConfig,
+) -> Result<Metadata, ProviderError> {
     let mut doc = if p.discover {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            p.issuer.trim_end_matches('/')
-        );
-        match get_json(&url, None).await? {
-            Value::Object(m) => m,
-            _ => return Err(err("the discovery document is not a JSON object")),
-        }
+        upstream.discovery(&p.issuer).await?
     } else {
         Map::new()
     };
@@ -235,66 +205,26 @@ pub fn authorization_url(
     Ok(url.into())
 }
 
-/// What the token endpoint answers. (No `Debug`: it holds tokens.)
-#[derive(Deserialize)]
-pub struct TokenResponse {
-    pub access_token: Option<String>,
-    pub token_type: Option<String>,
-    pub id_token: Option<String>,
-}
-
 /// Exchanges the authorization code at the token endpoint.
 pub async fn exchange_code(
+    upstream: &dyn UpstreamOidc,
     p: &OidcProviderConfig,
     meta: &Metadata,
     code: &str,
     redirect_uri: &str,
     code_verifier: Option<&str>,
 ) -> Result<TokenResponse, ProviderError> {
-    let mut form: Vec<(&str, &str)> = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-    ];
-    if let Some(v) = code_verifier {
-        form.push(("code_verifier", v));
-    }
-    let secret = p.client_secret.as_ref().map(|s| s.expose()).unwrap_or("");
-    let mut req = client()
-        .post(&meta.token_endpoint)
-        .header("accept", "application/json");
-    match p.client_auth_method {
-        ClientAuthMethod::ClientSecretBasic => {
-            // RFC 6749 2.3.1: both parts form-urlencoded before Basic.
-            let enc =
-                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            req = req.basic_auth(enc(&p.client_id), Some(enc(secret)));
-        }
-        ClientAuthMethod::ClientSecretPost => {
-            form.push(("client_id", &p.client_id));
-            form.push(("client_secret", secret));
-        }
-        ClientAuthMethod::None => form.push(("client_id", &p.client_id)),
-    }
-    let res = req
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| err(format!("token endpoint: {e}")))?;
-    let status = res.status();
-    let body: Value = res
-        .json()
-        .await
-        .map_err(|e| err(format!("token endpoint: not JSON: {e}")))?;
-    if !status.is_success() {
-        // The error code is the provider's, not a secret.
-        let code = body.get("error").and_then(Value::as_str).unwrap_or("?");
-        return Err(err(format!(
-            "token endpoint: status {status}, error {code}"
-        )));
-    }
-    let token: TokenResponse =
-        serde_json::from_value(body).map_err(|e| err(format!("token endpoint: {e}")))?;
+    let token = upstream
+        .token(&TokenRequest {
+            token_endpoint: &meta.token_endpoint,
+            client_id: &p.client_id,
+            client_secret: p.client_secret.as_ref().map(|s| s.expose()).unwrap_or(""),
+            auth_method: p.client_auth_method,
+            code,
+            redirect_uri,
+            code_verifier,
+        })
+        .await?;
     if let Some(t) = &token.token_type {
         if !t.eq_ignore_ascii_case("bearer") {
             return Err(err(format!(
@@ -313,6 +243,7 @@ pub fn uses_userinfo(p: &OidcProviderConfig) -> bool {
 }
 
 pub async fn fetch_userinfo(
+    upstream: &dyn UpstreamOidc,
     meta: &Metadata,
     access_token: &str,
 ) -> Result<Map<String, Value>, ProviderError> {
@@ -320,16 +251,14 @@ pub async fn fetch_userinfo(
         .userinfo_endpoint
         .as_deref()
         .ok_or_else(|| err("the provider has no userinfo_endpoint"))?;
-    match get_json(url, Some(access_token)).await? {
-        Value::Object(m) => Ok(m),
-        _ => Err(err("userinfo is not a JSON object")),
-    }
+    upstream.userinfo(url, access_token).await
 }
 
 /// Checks an id_token and returns its claims: signature (the provider's
 /// JWKS for asymmetric algorithms, the client secret for HS*), `iss`,
 /// `aud`, `exp`/`iat` against `now_s` (with `leeway_s`), and `nonce`.
 pub async fn verify_id_token(
+    upstream: &dyn UpstreamOidc,
     p: &OidcProviderConfig,
     meta: &Metadata,
     id_token: &str,
@@ -373,9 +302,9 @@ pub async fn verify_id_token(
             .cloned()
         };
         // A key missing from the cached set: the provider may have rotated.
-        let jwk = match pick(&jwks(jwks_uri, false).await?) {
+        let jwk = match pick(&jwks(upstream, jwks_uri, false).await?) {
             Some(jwk) => jwk,
-            None => pick(&jwks(jwks_uri, true).await?)
+            None => pick(&jwks(upstream, jwks_uri, true).await?)
                 .ok_or_else(|| err("no key of the JWKS matches the id_token"))?,
         };
         DecodingKey::from_jwk(&jwk).map_err(|e| err(format!("bad JWK: {e}")))?
@@ -416,6 +345,40 @@ pub async fn verify_id_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::sso::upstream::FakeUpstream;
+    use serde_json::json;
+
+    /// A provider block (`extra`: more YAML lines, indented by four).
+    /// Every test has an issuer of its own: the caches are per process.
+    fn provider(issuer: &str, extra: &str) -> OidcProviderConfig {
+        let yaml = format!(
+            "server_name: example.org\npublic_baseurl: https://matrix.example.org/\n\
+             oidc_providers:\n  - idp_id: test\n    idp_name: Test\n    issuer: {issuer}\n    \
+             client_id: mxauth\n    client_secret: s3cret\n    scopes: [openid]\n{extra}"
+        );
+        let loaded = crate::config::Config::from_yaml_str(&yaml, std::path::Path::new("t.yaml"))
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        loaded.config.oidc_providers[0].clone()
+    }
+
+    /// The log message of an answer that must have been refused.
+    fn refused<T>(got: Result<T, ProviderError>, what: &str) -> String {
+        match got {
+            Ok(_) => panic!("accepted: {what}"),
+            Err(e) => e.0,
+        }
+    }
+
+    fn discovery(issuer: &str) -> Value {
+        json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/auth"),
+            "token_endpoint": format!("{issuer}/token"),
+            "userinfo_endpoint": format!("{issuer}/me"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "code_challenge_methods_supported": ["S256"],
+        })
+    }
 
     #[test]
     fn pkce_challenge_is_rfc7636s_example() {
@@ -423,6 +386,154 @@ mod tests {
         assert_eq!(
             code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[tokio::test]
+    async fn discovery_is_fetched_once_and_the_configs_endpoints_win() {
+        let issuer = "https://merge.idp.example";
+        let p = provider(
+            issuer,
+            "    token_endpoint: https://merge.idp.example/other-token\n",
+        );
+        let fake = FakeUpstream {
+            discovery: Some(discovery(issuer)),
+            ..FakeUpstream::default()
+        };
+        let meta = metadata(&fake, &p).await.expect("metadata");
+        assert_eq!(meta.token_endpoint, format!("{issuer}/other-token"));
+        assert_eq!(meta.authorization_endpoint, format!("{issuer}/auth"));
+        assert!(uses_pkce(&p, &meta), "S256 is listed");
+        metadata(&fake, &p).await.expect("metadata again");
+        assert_eq!(fake.calls(), [format!("discovery {issuer}")]);
+    }
+
+    #[tokio::test]
+    async fn a_discovery_document_is_believed_only_for_its_issuer_over_https() {
+        let issuer = "https://checked.idp.example";
+        let p = provider(issuer, "");
+        let mut doc = discovery(issuer);
+        doc["issuer"] = json!("https://evil.example");
+        let fake = FakeUpstream {
+            discovery: Some(doc),
+            ..FakeUpstream::default()
+        };
+        let e = refused(metadata(&fake, &p).await, "another issuer");
+        assert!(e.contains("names issuer `https://evil.example`"), "{e}");
+
+        let issuer = "https://plain.idp.example";
+        let p = provider(issuer, "");
+        let mut doc = discovery(issuer);
+        doc["userinfo_endpoint"] = json!("http://plain.idp.example/me");
+        let fake = FakeUpstream {
+            discovery: Some(doc),
+            ..FakeUpstream::default()
+        };
+        let e = refused(metadata(&fake, &p).await, "an http endpoint");
+        assert!(e.contains("is not https"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_code_exchange_sends_the_verifier_and_wants_a_bearer_token() {
+        let issuer = "https://token.idp.example";
+        let p = provider(issuer, "");
+        let mut fake = FakeUpstream {
+            discovery: Some(discovery(issuer)),
+            token: Some(json!({"access_token": "at", "token_type": "MAC"})),
+            ..FakeUpstream::default()
+        };
+        let meta = metadata(&fake, &p).await.expect("metadata");
+        let cb = "https://matrix.example.org/_synapse/client/oidc/callback";
+        let e = refused(
+            exchange_code(&fake, &p, &meta, "c0de", cb, Some("v3rifier")).await,
+            "not Bearer",
+        );
+        assert!(e.contains("token_type `MAC` is not Bearer"), "{e}");
+        assert_eq!(
+            fake.calls().last().map(String::as_str),
+            Some("token https://token.idp.example/token code=c0de verifier=v3rifier")
+        );
+        fake.token = Some(json!({"access_token": "at", "token_type": "bearer"}));
+        let token = exchange_code(&fake, &p, &meta, "c0de", cb, None)
+            .await
+            .expect("a bearer token");
+        assert_eq!(token.access_token.as_deref(), Some("at"));
+    }
+
+    #[tokio::test]
+    async fn an_hs256_id_token_is_checked_against_the_client_secret_and_the_nonce() {
+        let issuer = "https://hs.idp.example";
+        let p = provider(
+            issuer,
+            "    id_token_signing_alg_values_supported: [HS256]\n",
+        );
+        let fake = FakeUpstream {
+            discovery: Some(discovery(issuer)),
+            ..FakeUpstream::default()
+        };
+        let meta = metadata(&fake, &p).await.expect("metadata");
+        let now_s = 1_700_000_000;
+        let sign = |claims: Value| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(Algorithm::HS256),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
+            )
+            .expect("signed")
+        };
+        let claims = |exp: i64| {
+            json!({
+                "iss": issuer, "aud": "mxauth", "sub": "alice",
+                "iat": now_s, "exp": exp, "nonce": "n0nce",
+            })
+        };
+        let good = sign(claims(now_s + 60));
+        let got = verify_id_token(&fake, &p, &meta, &good, "n0nce", now_s)
+            .await
+            .expect("a good id_token");
+        assert_eq!(got["sub"], "alice");
+        let e = refused(
+            verify_id_token(&fake, &p, &meta, &good, "other", now_s).await,
+            "another nonce",
+        );
+        assert!(e.contains("nonce"), "{e}");
+        let expired = sign(claims(now_s - 121));
+        let e = refused(
+            verify_id_token(&fake, &p, &meta, &expired, "n0nce", now_s).await,
+            "expired beyond the leeway",
+        );
+        assert!(e.contains("expired"), "{e}");
+        // The secret is the key: no JWKS was asked for.
+        assert_eq!(fake.calls(), [format!("discovery {issuer}")]);
+    }
+
+    #[tokio::test]
+    async fn a_key_missing_from_the_cached_jwks_is_fetched_again_once() {
+        let issuer = "https://rotated.idp.example";
+        let p = provider(issuer, "");
+        let fake = FakeUpstream {
+            discovery: Some(discovery(issuer)),
+            jwks: Some(json!({"keys": []})),
+            ..FakeUpstream::default()
+        };
+        let meta = metadata(&fake, &p).await.expect("metadata");
+        let b64 = |v: Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        let token = format!(
+            "{}.{}.c2ln",
+            b64(json!({"alg": "RS256", "kid": "new"})),
+            b64(json!({}))
+        );
+        let e = refused(
+            verify_id_token(&fake, &p, &meta, &token, "n", 0).await,
+            "no such key",
+        );
+        assert!(e.contains("no key of the JWKS"), "{e}");
+        let jwks = format!("jwks {issuer}/jwks");
+        assert_eq!(
+            fake.calls(),
+            [format!("discovery {issuer}"), jwks.clone(), jwks]
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Synapse's `/_synapse/mas` API over HTTP: how mxauth creates and deletes
 //! users and devices in a Synapse that delegates its auth to it.
 
+use super::http::ClientOptions;
 use crate::auth::homeserver::{CallError, HomeserverApi};
 use crate::config::{MatrixConfig, Secret};
 use async_trait::async_trait;
@@ -16,10 +17,9 @@ pub struct SynapseClient {
 
 impl SynapseClient {
     pub fn new(config: &MatrixConfig) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = ClientOptions::new()
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(2))
-            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(SynapseClient {
             http,

@@ -2,6 +2,7 @@
 //! secret and the client's response as a form, read `{"success": bool}`.
 //! Only the configured URL is ever contacted.
 
+use super::http::ClientOptions;
 use crate::auth::captcha::CaptchaVerifier;
 use crate::config::{RecaptchaConfig, Secret};
 use async_trait::async_trait;
@@ -16,9 +17,8 @@ pub struct Recaptcha {
 impl Recaptcha {
     pub fn new(config: &RecaptchaConfig) -> anyhow::Result<Self> {
         Ok(Recaptcha {
-            http: reqwest::Client::builder()
+            http: ClientOptions::new()
                 .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             url: config.siteverify_api.clone(),
             secret: config.private_key.clone(),

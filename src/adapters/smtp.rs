@@ -1,16 +1,38 @@
 //! Sending mail over SMTP (the `email:` config): the only outbound SMTP of
 //! mxauth, used for the links that validate an email address.
 
+use crate::auth::mail::{Mail, Mailer};
 use crate::config::EmailConfig;
+use async_trait::async_trait;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
+/// The [`Mailer`] of the `email:` block: one SMTP connection per mail.
+pub struct Smtp {
+    config: EmailConfig,
+}
+
+impl Smtp {
+    pub fn new(config: &EmailConfig) -> Self {
+        Smtp {
+            config: config.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl Mailer for Smtp {
+    async fn send(&self, mail: &Mail) -> Result<(), String> {
+        send(&self.config, &mail.to, &mail.subject, &mail.body).await
+    }
+}
+
 /// Sends a plain-text mail from `notif_from` to `to`. The error is for the
 /// log (it names no secret).
-pub async fn send(config: &EmailConfig, to: &str, subject: &str, body: &str) -> Result<(), String> {
+async fn send(config: &EmailConfig, to: &str, subject: &str, body: &str) -> Result<(), String> {
     let message = Message::builder()
         .from(
             config

@@ -2,9 +2,13 @@
 //! in Synapse's format. Keys mxauth does not use are accepted, as Synapse
 //! accepts them; a bad file stops the start with the file and field named.
 
+use super::yaml::{as_list, as_string, KResult, KeyError, Map};
 use super::Secret;
 use serde_yaml::Value;
 use std::path::Path;
+
+/// Top-level keys parsed here.
+pub(super) const KEYS: &[&str] = &["app_service_config_files"];
 
 /// One user namespace of an application service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +44,20 @@ fn string(map: &serde_yaml::Mapping, file: &Path, key: &str) -> Result<String, S
     }
 }
 
+/// `app_service_config_files`: every file read at load.
+pub(super) fn parse(top: &Map<'_>) -> KResult<Vec<AppServiceConfig>> {
+    let Some(l) = top.get("app_service_config_files") else {
+        return Ok(Vec::new());
+    };
+    let mut files = Vec::new();
+    for item in as_list(l.node())? {
+        files.push(as_string(item.node())?);
+    }
+    load_all(&files).map_err(|m| KeyError::new(&l.path, m))
+}
+
 /// Reads one registration file.
-pub fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
+fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
     let doc: Value = serde_yaml::from_str(&text)
@@ -152,7 +168,7 @@ pub fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
 }
 
 /// Reads every file; ids and as_tokens must be unique.
-pub fn load_all(files: &[String]) -> Result<Vec<AppServiceConfig>, String> {
+fn load_all(files: &[String]) -> Result<Vec<AppServiceConfig>, String> {
     let mut out: Vec<AppServiceConfig> = Vec::new();
     for f in files {
         let a = load_registration(Path::new(f))?;
@@ -170,4 +186,90 @@ pub fn load_all(files: &[String]) -> Result<Vec<AppServiceConfig>, String> {
         out.push(a);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::*;
+
+    #[test]
+    fn app_service_registration_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let good = write(
+            "irc.yaml",
+            "id: irc\nurl: http://localhost:9999\nas_token: aaa\nhs_token: hhh\nsender_localpart: ircbot\n\
+             namespaces:\n  users: [{regex: '@irc_.*', exclusive: true}]\n  aliases: []\n  rooms: []\n\
+             rate_limited: false\nip_range_whitelist: ['127.0.0.0/8', '::1']\nprotocols: [irc]\n",
+        );
+        let ok = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{good}']\n"
+        ))
+        .unwrap();
+        let a = &ok.config.app_services[0];
+        assert_eq!(
+            (a.id.as_str(), a.sender_localpart.as_str()),
+            ("irc", "ircbot")
+        );
+        assert_eq!(
+            a.users,
+            vec![crate::config::Namespace {
+                regex: "@irc_.*".into(),
+                exclusive: true
+            }]
+        );
+        assert_eq!(a.ip_range_whitelist.len(), 2);
+        assert!(!a.rate_limited);
+
+        let bad_regex = write("bad.yaml", "id: b\nas_token: x\nhs_token: y\nsender_localpart: b\nnamespaces:\n  users: [{regex: '(', exclusive: true}]\n");
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{bad_regex}']\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("namespaces.users[0].regex"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("bad.yaml"), "{err}");
+        let no_token = write("nt.yaml", "id: c\nhs_token: y\nsender_localpart: c\n");
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{no_token}']\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("as_token: missing"), "{err}");
+        let bad_ip = write(
+            "ip.yaml",
+            "id: d\nas_token: z\nhs_token: y\nsender_localpart: d\nip_range_whitelist: [nonsense]\n",
+        );
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{bad_ip}']\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("ip_range_whitelist[0]"), "{err}");
+        let same_id = write(
+            "dup.yaml",
+            "id: irc\nas_token: other\nhs_token: y\nsender_localpart: e\n",
+        );
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{good}', '{same_id}']\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`irc` is used by another"),
+            "{err}"
+        );
+        let same_token = write(
+            "dup2.yaml",
+            "id: other\nas_token: aaa\nhs_token: y\nsender_localpart: f\n",
+        );
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{good}', '{same_token}']\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("as_token"), "{err}");
+    }
 }

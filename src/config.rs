@@ -10,8 +10,8 @@
 //!   and, when one is close, the key that was probably meant.
 //!
 //! [`Config`] is the runtime view the rules read: values parsed, checked
-//! and defaulted at load (durations in milliseconds, secrets read from their
-//! files), never the file's shapes.
+//! and defaulted at load (`server_name` a ruma `ServerName`, durations in
+//! milliseconds, secrets read from their files), never the file's shapes.
 //!
 //! Relative paths (SQLite database, `registration_shared_secret_path`) are
 //! relative to the current directory, as in Synapse.
@@ -44,6 +44,7 @@ mod yaml;
 
 use std::path::{Path, PathBuf};
 
+use ruma_common::OwnedServerName;
 use serde_yaml::Value;
 
 pub use self::appservice::{AppServiceConfig, Namespace};
@@ -75,7 +76,7 @@ use self::yaml::{KResult, KeyError, Map};
 pub struct Config {
     /// The Matrix server name (`example.com`): the domain part of user IDs.
     /// Required in a file; `"localhost"` for [`Config::default`].
-    pub server_name: String,
+    pub server_name: OwnedServerName,
     /// The public URL of the client API, normalised to end with `/`.
     pub public_baseurl: Option<String>,
     /// The `http` listeners (Synapse's `metrics`, `manhole` and `replication`
@@ -199,7 +200,7 @@ impl Default for Config {
     /// serving `client`, SQLite at `./data/mxauth.db`, everything else default.
     fn default() -> Self {
         Config {
-            server_name: "localhost".to_owned(),
+            server_name: server::parse_server_name("localhost").expect("a valid server name"),
             public_baseurl: None,
             listeners: listeners::default_listeners(),
             database: DatabaseConfig::default(),
@@ -335,7 +336,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     let listeners = listeners::parse(&top)?;
     let database = database::parse(&top)?;
     let registration = registration::parse(&top)?;
-    let app_services = appservice::parse(&top)?;
+    let app_services = appservice::parse(&top, &server.server_name)?;
     let ui_auth_session_timeout_ms = ui_auth::parse(&top)?;
     let sessions = sessions::parse(&top)?;
     let user_consent = consent::parse(&top)?;

@@ -362,7 +362,7 @@ impl Auth {
             encode(&req.client_secret),
             encode(&session_id),
         );
-        let (subject, text) = mail_text(purpose, &self.config.server_name, &link);
+        let (subject, text) = mail_text(purpose, self.config.server_name.as_str(), &link);
         crate::mail::send(email_config, &req.email, &subject, &text)
             .await
             .map_err(|why| Error::internal(format!("could not send a validation mail: {why}")))?;

@@ -2,8 +2,10 @@
 //! in Synapse's format. Keys mxauth does not use are accepted, as Synapse
 //! accepts them; a bad file stops the start with the file and field named.
 
+use super::server::local_user_id;
 use super::yaml::{as_list, as_string, KResult, KeyError, Map};
 use super::Secret;
+use ruma_common::ServerName;
 use serde_yaml::Value;
 use std::path::Path;
 
@@ -25,6 +27,7 @@ pub struct AppServiceConfig {
     pub url: Option<String>,
     pub as_token: Secret,
     pub hs_token: Secret,
+    /// Makes a valid user ID of this server (checked with ruma at load).
     pub sender_localpart: String,
     pub users: Vec<Namespace>,
     pub rate_limited: bool,
@@ -45,7 +48,7 @@ fn string(map: &serde_yaml::Mapping, file: &Path, key: &str) -> Result<String, S
 }
 
 /// `app_service_config_files`: every file read at load.
-pub(super) fn parse(top: &Map<'_>) -> KResult<Vec<AppServiceConfig>> {
+pub(super) fn parse(top: &Map<'_>, server_name: &ServerName) -> KResult<Vec<AppServiceConfig>> {
     let Some(l) = top.get("app_service_config_files") else {
         return Ok(Vec::new());
     };
@@ -53,11 +56,11 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<Vec<AppServiceConfig>> {
     for item in as_list(l.node())? {
         files.push(as_string(item.node())?);
     }
-    load_all(&files).map_err(|m| KeyError::new(&l.path, m))
+    load_all(&files, server_name).map_err(|m| KeyError::new(&l.path, m))
 }
 
 /// Reads one registration file.
-fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
+fn load_registration(file: &Path, server_name: &ServerName) -> Result<AppServiceConfig, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
     let doc: Value = serde_yaml::from_str(&text)
@@ -69,6 +72,8 @@ fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
     let as_token = Secret::new(string(&map, file, "as_token")?);
     let hs_token = Secret::new(string(&map, file, "hs_token")?);
     let sender_localpart = string(&map, file, "sender_localpart")?;
+    local_user_id(&sender_localpart, server_name)
+        .map_err(|m| field_error(file, "sender_localpart", m))?;
     let url = match map.get("url") {
         None | Some(Value::Null) => None,
         Some(Value::String(u)) => Some(u.clone()),
@@ -168,10 +173,10 @@ fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
 }
 
 /// Reads every file; ids and as_tokens must be unique.
-fn load_all(files: &[String]) -> Result<Vec<AppServiceConfig>, String> {
+fn load_all(files: &[String], server_name: &ServerName) -> Result<Vec<AppServiceConfig>, String> {
     let mut out: Vec<AppServiceConfig> = Vec::new();
     for f in files {
-        let a = load_registration(Path::new(f))?;
+        let a = load_registration(Path::new(f), server_name)?;
         if out.iter().any(|b| b.id == a.id) {
             return Err(format!(
                 "{f}: id: `{}` is used by another application service",
@@ -271,5 +276,26 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.to_string().contains("as_token"), "{err}");
+    }
+
+    #[test]
+    fn senders_are_checked_as_user_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let load_one = |text: &str| {
+            let file = dir.path().join("as.yaml");
+            std::fs::write(&file, text).unwrap();
+            load(&format!(
+                "server_name: example.org\napp_service_config_files: ['{}']\n",
+                file.display()
+            ))
+        };
+        let base = "id: a\nas_token: x\nhs_token: y\n";
+        // The sender must make a user ID of this server (ruma's rules).
+        for bad in ["'bot one'", "'bot:other.org'", "''"] {
+            let err = load_one(&format!("{base}sender_localpart: {bad}\n")).unwrap_err();
+            assert!(err.to_string().contains("sender_localpart"), "{bad}: {err}");
+        }
+        let c = load_one(&format!("{base}sender_localpart: Bridge_Bot\n")).unwrap();
+        assert_eq!(c.config.app_services[0].sender_localpart, "Bridge_Bot");
     }
 }

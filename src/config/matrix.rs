@@ -1,6 +1,8 @@
 //! `matrix:`: the homeserver that delegates its auth to mxauth, in the
 //! shape of matrix-authentication-service's section.
 
+use ruma_common::ServerName;
+
 use super::secret::SecretKey;
 use super::yaml::{as_base_url, KResult, KeyError, Map};
 use super::Secret;
@@ -40,7 +42,7 @@ const MATRIX_KEYS: &[&str] = &[
 /// told about).
 pub(super) fn parse(
     top: &Map<'_>,
-    server_name: &str,
+    server_name: &ServerName,
     public_baseurl: Option<&str>,
 ) -> KResult<Option<MatrixConfig>> {
     let Some(l) = top.get("matrix") else {
@@ -57,8 +59,8 @@ pub(super) fn parse(
     }
     let homeserver = map
         .string("homeserver")?
-        .unwrap_or_else(|| server_name.to_owned());
-    if homeserver != server_name {
+        .unwrap_or_else(|| server_name.to_string());
+    if homeserver != server_name.as_str() {
         return Err(KeyError::new(
             map.path_of("homeserver"),
             format!("`{homeserver}` differs from server_name `{server_name}`"),

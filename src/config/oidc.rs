@@ -249,10 +249,9 @@ fn parse_provider(node: Node<'_>) -> KResult<OidcProviderConfig> {
     }
     if let Some(l) = map.get("idp_icon") {
         let icon = as_string(l.node())?;
-        let ok = icon
-            .strip_prefix("mxc://")
-            .and_then(|r| r.split_once('/'))
-            .is_some_and(|(server, media)| !server.is_empty() && !media.is_empty());
+        let ok = <&ruma_common::MxcUri>::from(icon.as_str())
+            .media_id()
+            .is_ok_and(|media| !media.is_empty());
         if !ok {
             return Err(KeyError::new(l.path, "idp_icon must be a valid MXC URI"));
         }
@@ -579,5 +578,27 @@ mod config_tests {
         ))
         .unwrap_err();
         assert_eq!(path, "oidc_providers[0].client_secret_path");
+    }
+
+    #[test]
+    fn idp_icon_is_an_mxc_uri_as_ruma_reads_it() {
+        let provider = "oidc_providers:\n  - issuer: https://id.example.com/\n    client_id: c\n";
+        let c = load(&format!(
+            "{BASE}{provider}    idp_icon: mxc://example.org/aBc-1_2\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.oidc_providers[0].idp_icon.as_deref(),
+            Some("mxc://example.org/aBc-1_2")
+        );
+        for bad in [
+            "mxc://example.org/",
+            "mxc:///abc",
+            "mxc://exa mple.org/abc",
+            "mxc://example.org/a/b",
+        ] {
+            let (path, _) = load(&format!("{BASE}{provider}    idp_icon: '{bad}'\n")).unwrap_err();
+            assert_eq!(path, "oidc_providers[0].idp_icon", "{bad}");
+        }
     }
 }

@@ -1,7 +1,9 @@
-//! The server itself: `server_name`, `public_baseurl`, and auth blocking's
-//! `hs_disabled`, `hs_disabled_message`, `admin_contact` and
+//! The server itself: `server_name` (a ruma [`ServerName`]),
+//! `public_baseurl`, and auth blocking's `hs_disabled`,
+//! `hs_disabled_message`, `admin_contact` and
 //! `server_notices.system_mxid_localpart`.
 
+use ruma_common::{OwnedServerName, OwnedUserId, ServerName, UserId};
 use serde_yaml::Value;
 
 use super::yaml::{as_base_url, as_string, KResult, KeyError, Map};
@@ -18,7 +20,7 @@ pub(super) const KEYS: &[&str] = &[
 
 /// This section's part of [`Config`](super::Config).
 pub(super) struct Server {
-    pub server_name: String,
+    pub server_name: OwnedServerName,
     pub public_baseurl: Option<String>,
     pub hs_disabled: bool,
     pub hs_disabled_message: String,
@@ -30,8 +32,7 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<Server> {
     let server_name = match top.get("server_name") {
         Some(l) => {
             let name = as_string(l.node())?;
-            validate_server_name(&name).map_err(|m| KeyError::new(&l.path, m))?;
-            name
+            parse_server_name(&name).map_err(|m| KeyError::new(&l.path, m))?
         }
         None => {
             return Err(KeyError::new(
@@ -52,11 +53,15 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<Server> {
     // of its user matters here (it is exempt from auth blocking).
     let server_notices_localpart = match top.get("server_notices") {
         Some(l) => match l.value {
-            Value::Mapping(m) => m
-                .get(Value::String("system_mxid_localpart".into()))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .or_else(|| Some("notices".to_owned())),
+            Value::Mapping(m) => {
+                let localpart = m
+                    .get(Value::String("system_mxid_localpart".into()))
+                    .and_then(Value::as_str)
+                    .unwrap_or("notices");
+                local_user_id(localpart, &server_name)
+                    .map_err(|m| KeyError::new(format!("{}.system_mxid_localpart", l.path), m))?;
+                Some(localpart.to_owned())
+            }
             _ => None,
         },
         None => None,
@@ -71,64 +76,49 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<Server> {
     })
 }
 
-/// A Matrix server name: `hostname [ ":" port ]` where hostname is an IPv4
-/// address, `[` IPv6 address `]`, or a DNS name of `A-Z a-z 0-9 - .` (at most
-/// 255 characters); port is 1 to 5 digits.
-fn validate_server_name(name: &str) -> Result<(), String> {
-    let bad = |why: &str| {
-        Err(format!(
-            "`{name}` is not a valid Matrix server name ({why}); expected a host name, an IPv4 \
+/// A Matrix server name, as ruma's [`ServerName`] reads it: `hostname [
+/// ":" port ]` where hostname is an IPv4 address, `[` IPv6 address `]`, or
+/// a DNS name of `A-Z a-z 0-9 - .`. The spec's limits that ruma lets
+/// through are added: a host name is 1 to 255 characters, a port 1 to 5
+/// digits.
+pub(super) fn parse_server_name(name: &str) -> Result<OwnedServerName, String> {
+    let bad = |why: Option<&str>| {
+        let why = why.map_or(String::new(), |w| format!(" ({w})"));
+        format!(
+            "`{name}` is not a valid Matrix server name{why}; expected a host name, an IPv4 \
              address or a [bracketed] IPv6 address, optionally followed by :port"
-        ))
+        )
     };
-    if name.is_empty() {
-        return bad("it is empty");
+    let parsed = <&ServerName>::try_from(name).map_err(|_| bad(None))?;
+    let host = parsed.host();
+    if host.is_empty() {
+        return Err(bad(Some("the host name is empty")));
     }
-    let (host, port) = if let Some(rest) = name.strip_prefix('[') {
-        let Some(end) = rest.find(']') else {
-            return bad("`[` without a closing `]`");
-        };
-        let (v6, after) = (&rest[..end], &rest[end + 1..]);
-        if v6.parse::<std::net::Ipv6Addr>().is_err() {
-            return bad("the part in brackets is not an IPv6 address");
-        }
-        match after {
-            "" => (None, None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => (None, Some(port)),
-                None => return bad("unexpected text after `]`"),
-            },
-        }
-    } else {
-        match name.rsplit_once(':') {
-            Some((host, port)) => (Some(host), Some(port)),
-            None => (Some(name), None),
-        }
-    };
-    if let Some(host) = host {
-        if host.is_empty() {
-            return bad("the host name is empty");
-        }
-        if host.len() > 255 {
-            return bad("the host name is longer than 255 characters");
-        }
-        if let Some(c) = host
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
-        {
-            return bad(&format!("the host name contains `{c}`"));
+    if host.len() > 255 {
+        return Err(bad(Some("the host name is longer than 255 characters")));
+    }
+    if let Some(port) = name[host.len()..].strip_prefix(':') {
+        if port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(Some("the port must be a number from 0 to 65535")));
         }
     }
-    if let Some(port) = port {
-        if port.is_empty()
-            || port.len() > 5
-            || !port.bytes().all(|b| b.is_ascii_digit())
-            || !matches!(port.parse::<u32>(), Ok(p) if p <= 65535)
-        {
-            return bad("the port must be a number from 0 to 65535");
-        }
+    Ok(parsed.to_owned())
+}
+
+/// `@localpart:server_name` as a ruma [`UserId`] (at most 255 characters,
+/// the spec's characters or the historical ones), or why not.
+pub(super) fn local_user_id(
+    localpart: &str,
+    server_name: &ServerName,
+) -> Result<OwnedUserId, String> {
+    let id = format!("@{localpart}:{server_name}");
+    match UserId::parse(id.as_str()) {
+        Ok(user_id) if user_id.localpart() == localpart => Ok(user_id),
+        Ok(_) => Err(format!("`{localpart}` makes `{id}`, not a valid user ID")),
+        Err(e) => Err(format!(
+            "`{localpart}` makes `{id}`, not a valid user ID: {e}"
+        )),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -161,6 +151,7 @@ mod tests {
             "[::1",
             "[not-ipv6]",
             "https://example.com",
+            // Let through by ruma, refused by the spec's grammar.
             ":8448",
             "example.com:+80",
             "example.com:000080",
@@ -216,5 +207,26 @@ mod tests {
         assert_eq!(c.server_notices_localpart.as_deref(), Some("notices"));
         let c = config("server_name: example.com\n");
         assert_eq!(c.server_notices_localpart, None);
+
+        let (path, shown) = parse_error(
+            "server_name: example.com\nserver_notices: {system_mxid_localpart: 'a b'}\n",
+        );
+        assert_eq!(path, "server_notices.system_mxid_localpart");
+        assert!(shown.contains("not a valid user ID"), "{shown}");
+    }
+
+    #[test]
+    fn local_user_ids_are_checked_by_ruma() {
+        let name = super::parse_server_name("example.com").unwrap();
+        assert_eq!(
+            super::local_user_id("bot", &name).unwrap().as_str(),
+            "@bot:example.com"
+        );
+        // Historical characters are still user IDs; spaces, colons and
+        // over-long IDs are not.
+        assert!(super::local_user_id("Bot", &name).is_ok());
+        for bad in ["", "a b", "a:b", &"a".repeat(250)] {
+            assert!(super::local_user_id(bad, &name).is_err(), "{bad:?}");
+        }
     }
 }

@@ -278,13 +278,14 @@ impl Providers {
     /// login types.
     pub fn from_config(config: &Config, extra: Vec<Arc<dyn AuthProvider>>) -> Result<Self, String> {
         let mut providers: Vec<Arc<dyn AuthProvider>> = Vec::new();
+        let server_name = config.server_name.as_str();
         for module in &config.modules {
             match module {
                 ModuleConfig::Ldap(c) => {
-                    providers.push(Arc::new(ldap::LdapProvider::new(c, &config.server_name)?))
+                    providers.push(Arc::new(ldap::LdapProvider::new(c, server_name)?))
                 }
                 ModuleConfig::Rest(c) => {
-                    providers.push(Arc::new(rest::RestProvider::new(c, &config.server_name)?))
+                    providers.push(Arc::new(rest::RestProvider::new(c, server_name)?))
                 }
             }
         }

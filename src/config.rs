@@ -115,7 +115,8 @@ pub struct Config {
     pub hs_disabled_message: String,
     /// `admin_contact`: given with resource-limit errors.
     pub admin_contact: Option<String>,
-    /// `server_notices.system_mxid_localpart`: exempt from auth blocking.
+    /// `server_notices.system_mxid_localpart`: exempt from auth blocking
+    /// (see [`Config::server_notices_user_id`]).
     pub server_notices_localpart: Option<String>,
     /// `app_service_config_files`, read at load.
     pub app_services: Vec<AppServiceConfig>,
@@ -233,6 +234,15 @@ impl Default for Config {
             login_via_existing_session: LoginViaExistingSession::default(),
             rate_limits: RateLimitConfig::default(),
         }
+    }
+}
+
+impl Config {
+    /// The user ID of `server_notices.system_mxid_localpart` on this server.
+    pub fn server_notices_user_id(&self) -> Option<String> {
+        self.server_notices_localpart
+            .as_deref()
+            .map(|localpart| format!("@{localpart}:{}", self.server_name))
     }
 }
 

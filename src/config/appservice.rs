@@ -15,9 +15,24 @@ pub(super) const KEYS: &[&str] = &["app_service_config_files"];
 /// One user namespace of an application service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
-    /// Matched from the start of the user ID, as Python's `re.match`.
+    /// Matched from the start of the user ID, as Python's `re.match`
+    /// ([`Namespace::compile`]).
     pub regex: String,
     pub exclusive: bool,
+}
+
+impl Namespace {
+    /// The regex as it is matched: anchored at the start, as Python's
+    /// `re.match`. The loader checks this very form, so a namespace read
+    /// from a file always compiles.
+    pub fn compile(&self) -> Result<regex::Regex, regex::Error> {
+        anchored(&self.regex)
+    }
+}
+
+/// `regex` anchored at the start, as Python's `re.match` applies it.
+fn anchored(regex: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{regex})"))
 }
 
 /// An application service's registration.
@@ -113,7 +128,13 @@ fn load_registration(file: &Path, server_name: &ServerName) -> Result<AppService
                         ))
                     }
                 };
-                regex::Regex::new(&regex).map_err(|e| {
+                // User namespaces are checked in the form they are matched in.
+                let compiled = if kind == "users" {
+                    anchored(&regex)
+                } else {
+                    regex::Regex::new(&regex)
+                };
+                compiled.map_err(|e| {
                     field_error(
                         file,
                         &format!("{path}.regex"),
@@ -279,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn senders_are_checked_as_user_ids() {
+    fn senders_and_namespaces_are_checked_as_they_are_used() {
         let dir = tempfile::tempdir().unwrap();
         let load_one = |text: &str| {
             let file = dir.path().join("as.yaml");
@@ -297,5 +318,22 @@ mod tests {
         }
         let c = load_one(&format!("{base}sender_localpart: Bridge_Bot\n")).unwrap();
         assert_eq!(c.config.app_services[0].sender_localpart, "Bridge_Bot");
+        // A user namespace compiles in the anchored form it is matched in:
+        // here the `)` that closes the anchoring group would be commented out.
+        let err = load_one(&format!(
+            "{base}sender_localpart: b\nnamespaces:\n  users: [{{regex: '(?x)@a_.* # x', exclusive: true}}]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("namespaces.users[0].regex"),
+            "{err}"
+        );
+        let ns = crate::config::Namespace {
+            regex: "@irc_.*".into(),
+            exclusive: true,
+        };
+        let compiled = ns.compile().unwrap();
+        assert!(compiled.is_match("@irc_bob:example.org"));
+        assert!(!compiled.is_match("@bob:example.org/@irc_x"));
     }
 }

@@ -202,11 +202,16 @@ mod tests {
         assert_eq!(c.hs_disabled_message, "Closed");
         assert_eq!(c.admin_contact.as_deref(), Some("mailto:admin@example.com"));
         assert_eq!(c.server_notices_localpart.as_deref(), Some("server"));
+        assert_eq!(
+            c.server_notices_user_id().as_deref(),
+            Some("@server:example.com")
+        );
         // Synapse's default localpart.
         let c = config("server_name: example.com\nserver_notices: {room_name: N}\n");
         assert_eq!(c.server_notices_localpart.as_deref(), Some("notices"));
         let c = config("server_name: example.com\n");
         assert_eq!(c.server_notices_localpart, None);
+        assert_eq!(c.server_notices_user_id(), None);
 
         let (path, shown) = parse_error(
             "server_name: example.com\nserver_notices: {system_mxid_localpart: 'a b'}\n",

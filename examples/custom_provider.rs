@@ -98,7 +98,7 @@ impl AuthProvider for MyAuthProvider {
 
 /// mxauth with this provider (after those of the config's `modules:`).
 pub async fn build_server(config: Config) -> anyhow::Result<Server> {
-    let provider = Arc::new(MyAuthProvider::new(&config.server_name));
+    let provider = Arc::new(MyAuthProvider::new(config.server_name.as_str()));
     Server::build_with_providers(
         config,
         Arc::new(SystemClock),

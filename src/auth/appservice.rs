@@ -25,12 +25,8 @@ impl AppService {
         let users = config
             .users
             .iter()
-            // Validated at load; anchored at the start as Python's re.match.
-            .filter_map(|n| {
-                regex::Regex::new(&format!("^(?:{})", n.regex))
-                    .ok()
-                    .map(|r| (r, n.exclusive))
-            })
+            // Compiled as the loader checked them (anchored at the start).
+            .filter_map(|n| n.compile().ok().map(|r| (r, n.exclusive)))
             .collect();
         AppService {
             config,

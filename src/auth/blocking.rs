@@ -10,7 +10,6 @@
 //! does a registration with a reserved address (`mau_limit_reserved_threepids`)
 //! or of a support user. Bots are not exempt.
 
-use super::identifiers::user_id as make_user_id;
 use super::Auth;
 use crate::error::{ErrCode, Error, Result};
 use crate::store::User;
@@ -73,12 +72,7 @@ impl Auth {
         }
         let mut user = None;
         if let Subject::User(user_id) = subject {
-            let notices = self
-                .config
-                .server_notices_localpart
-                .as_deref()
-                .map(|l| make_user_id(l, self.server_name()));
-            if notices.as_deref() == Some(user_id) {
+            if self.config.server_notices_user_id().as_deref() == Some(user_id) {
                 return Ok(());
             }
             let found = self.store.users().get_user(user_id).await?;

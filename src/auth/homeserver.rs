@@ -343,7 +343,7 @@ mod tests {
 
     fn config() -> Config {
         Config {
-            server_name: "example.org".into(),
+            server_name: "example.org".try_into().expect("a server name"),
             ..Config::default()
         }
     }

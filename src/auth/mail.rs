@@ -61,7 +61,7 @@ mod tests {
 
     fn config() -> Config {
         Config {
-            server_name: "example.org".into(),
+            server_name: "example.org".try_into().expect("a server name"),
             public_baseurl: Some("https://matrix.example.org/".into()),
             enable_registration: true,
             email: Some(EmailConfig {

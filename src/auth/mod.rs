@@ -144,7 +144,7 @@ impl Auth {
     }
 
     pub fn server_name(&self) -> &str {
-        &self.config.server_name
+        self.config.server_name.as_str()
     }
 
     pub(crate) fn now(&self) -> i64 {

@@ -367,7 +367,7 @@ impl Auth {
             encode(&req.client_secret),
             encode(&session_id),
         );
-        let (subject, body) = mail_text(purpose, &self.config.server_name, &link);
+        let (subject, body) = mail_text(purpose, self.config.server_name.as_str(), &link);
         let mail = Mail {
             to: req.email.clone(),
             subject,

@@ -2,16 +2,37 @@
 //! in Synapse's format. Keys mxauth does not use are accepted, as Synapse
 //! accepts them; a bad file stops the start with the file and field named.
 
+use super::server::local_user_id;
+use super::yaml::{as_list, as_string, KResult, KeyError, Map};
 use super::Secret;
+use ruma_common::ServerName;
 use serde_yaml::Value;
 use std::path::Path;
+
+/// Top-level keys parsed here.
+pub(super) const KEYS: &[&str] = &["app_service_config_files"];
 
 /// One user namespace of an application service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
-    /// Matched from the start of the user ID, as Python's `re.match`.
+    /// Matched from the start of the user ID, as Python's `re.match`
+    /// ([`Namespace::compile`]).
     pub regex: String,
     pub exclusive: bool,
+}
+
+impl Namespace {
+    /// The regex as it is matched: anchored at the start, as Python's
+    /// `re.match`. The loader checks this very form, so a namespace read
+    /// from a file always compiles.
+    pub fn compile(&self) -> Result<regex::Regex, regex::Error> {
+        anchored(&self.regex)
+    }
+}
+
+/// `regex` anchored at the start, as Python's `re.match` applies it.
+fn anchored(regex: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{regex})"))
 }
 
 /// An application service's registration.
@@ -21,6 +42,7 @@ pub struct AppServiceConfig {
     pub url: Option<String>,
     pub as_token: Secret,
     pub hs_token: Secret,
+    /// Makes a valid user ID of this server (checked with ruma at load).
     pub sender_localpart: String,
     pub users: Vec<Namespace>,
     pub rate_limited: bool,
@@ -40,8 +62,20 @@ fn string(map: &serde_yaml::Mapping, file: &Path, key: &str) -> Result<String, S
     }
 }
 
+/// `app_service_config_files`: every file read at load.
+pub(super) fn parse(top: &Map<'_>, server_name: &ServerName) -> KResult<Vec<AppServiceConfig>> {
+    let Some(l) = top.get("app_service_config_files") else {
+        return Ok(Vec::new());
+    };
+    let mut files = Vec::new();
+    for item in as_list(l.node())? {
+        files.push(as_string(item.node())?);
+    }
+    load_all(&files, server_name).map_err(|m| KeyError::new(&l.path, m))
+}
+
 /// Reads one registration file.
-pub fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
+fn load_registration(file: &Path, server_name: &ServerName) -> Result<AppServiceConfig, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
     let doc: Value = serde_yaml::from_str(&text)
@@ -53,6 +87,8 @@ pub fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
     let as_token = Secret::new(string(&map, file, "as_token")?);
     let hs_token = Secret::new(string(&map, file, "hs_token")?);
     let sender_localpart = string(&map, file, "sender_localpart")?;
+    local_user_id(&sender_localpart, server_name)
+        .map_err(|m| field_error(file, "sender_localpart", m))?;
     let url = match map.get("url") {
         None | Some(Value::Null) => None,
         Some(Value::String(u)) => Some(u.clone()),
@@ -92,7 +128,13 @@ pub fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
                         ))
                     }
                 };
-                regex::Regex::new(&regex).map_err(|e| {
+                // User namespaces are checked in the form they are matched in.
+                let compiled = if kind == "users" {
+                    anchored(&regex)
+                } else {
+                    regex::Regex::new(&regex)
+                };
+                compiled.map_err(|e| {
                     field_error(
                         file,
                         &format!("{path}.regex"),
@@ -152,10 +194,10 @@ pub fn load_registration(file: &Path) -> Result<AppServiceConfig, String> {
 }
 
 /// Reads every file; ids and as_tokens must be unique.
-pub fn load_all(files: &[String]) -> Result<Vec<AppServiceConfig>, String> {
+fn load_all(files: &[String], server_name: &ServerName) -> Result<Vec<AppServiceConfig>, String> {
     let mut out: Vec<AppServiceConfig> = Vec::new();
     for f in files {
-        let a = load_registration(Path::new(f))?;
+        let a = load_registration(Path::new(f), server_name)?;
         if out.iter().any(|b| b.id == a.id) {
             return Err(format!(
                 "{f}: id: `{}` is used by another application service",
@@ -170,4 +212,128 @@ pub fn load_all(files: &[String]) -> Result<Vec<AppServiceConfig>, String> {
         out.push(a);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::*;
+
+    #[test]
+    fn app_service_registration_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let good = write(
+            "irc.yaml",
+            "id: irc\nurl: http://localhost:9999\nas_token: aaa\nhs_token: hhh\nsender_localpart: ircbot\n\
+             namespaces:\n  users: [{regex: '@irc_.*', exclusive: true}]\n  aliases: []\n  rooms: []\n\
+             rate_limited: false\nip_range_whitelist: ['127.0.0.0/8', '::1']\nprotocols: [irc]\n",
+        );
+        let ok = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{good}']\n"
+        ))
+        .unwrap();
+        let a = &ok.config.app_services[0];
+        assert_eq!(
+            (a.id.as_str(), a.sender_localpart.as_str()),
+            ("irc", "ircbot")
+        );
+        assert_eq!(
+            a.users,
+            vec![crate::config::Namespace {
+                regex: "@irc_.*".into(),
+                exclusive: true
+            }]
+        );
+        assert_eq!(a.ip_range_whitelist.len(), 2);
+        assert!(!a.rate_limited);
+
+        let bad_regex = write("bad.yaml", "id: b\nas_token: x\nhs_token: y\nsender_localpart: b\nnamespaces:\n  users: [{regex: '(', exclusive: true}]\n");
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{bad_regex}']\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("namespaces.users[0].regex"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("bad.yaml"), "{err}");
+        let no_token = write("nt.yaml", "id: c\nhs_token: y\nsender_localpart: c\n");
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{no_token}']\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("as_token: missing"), "{err}");
+        let bad_ip = write(
+            "ip.yaml",
+            "id: d\nas_token: z\nhs_token: y\nsender_localpart: d\nip_range_whitelist: [nonsense]\n",
+        );
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{bad_ip}']\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("ip_range_whitelist[0]"), "{err}");
+        let same_id = write(
+            "dup.yaml",
+            "id: irc\nas_token: other\nhs_token: y\nsender_localpart: e\n",
+        );
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{good}', '{same_id}']\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`irc` is used by another"),
+            "{err}"
+        );
+        let same_token = write(
+            "dup2.yaml",
+            "id: other\nas_token: aaa\nhs_token: y\nsender_localpart: f\n",
+        );
+        let err = load(&format!(
+            "server_name: example.org\napp_service_config_files: ['{good}', '{same_token}']\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("as_token"), "{err}");
+    }
+
+    #[test]
+    fn senders_and_namespaces_are_checked_as_they_are_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let load_one = |text: &str| {
+            let file = dir.path().join("as.yaml");
+            std::fs::write(&file, text).unwrap();
+            load(&format!(
+                "server_name: example.org\napp_service_config_files: ['{}']\n",
+                file.display()
+            ))
+        };
+        let base = "id: a\nas_token: x\nhs_token: y\n";
+        // The sender must make a user ID of this server (ruma's rules).
+        for bad in ["'bot one'", "'bot:other.org'", "''"] {
+            let err = load_one(&format!("{base}sender_localpart: {bad}\n")).unwrap_err();
+            assert!(err.to_string().contains("sender_localpart"), "{bad}: {err}");
+        }
+        let c = load_one(&format!("{base}sender_localpart: Bridge_Bot\n")).unwrap();
+        assert_eq!(c.config.app_services[0].sender_localpart, "Bridge_Bot");
+        // A user namespace compiles in the anchored form it is matched in:
+        // here the `)` that closes the anchoring group would be commented out.
+        let err = load_one(&format!(
+            "{base}sender_localpart: b\nnamespaces:\n  users: [{{regex: '(?x)@a_.* # x', exclusive: true}}]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("namespaces.users[0].regex"),
+            "{err}"
+        );
+        let ns = crate::config::Namespace {
+            regex: "@irc_.*".into(),
+            exclusive: true,
+        };
+        let compiled = ns.compile().unwrap();
+        assert!(compiled.is_match("@irc_bob:example.org"));
+        assert!(!compiled.is_match("@bob:example.org/@irc_x"));
+    }
 }

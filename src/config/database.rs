@@ -1,7 +1,18 @@
 //! `database:` (Synapse's `sqlite3` and `psycopg2` blocks) and the URL
 //! mxauth connects with.
 
-use super::*;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde_yaml::Value;
+
+use super::yaml::{self, as_port, as_string, KResult, KeyError, Map, Node};
+use super::Secret;
+
+/// Top-level keys parsed here.
+pub(super) const KEYS: &[&str] = &["database", "databases", "database_path"];
+
+const DEFAULT_SQLITE_PATH: &str = "./data/mxauth.db";
 
 /// The database (`database:` in homeserver.yaml).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,20 +47,20 @@ impl Default for DatabaseConfig {
 
 /// Everything but RFC 3986 unreserved characters, for user, password, database
 /// name and query values.
-pub(super) const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 
 /// For SQLite paths: sqlx percent-decodes the path and splits it at `?`.
-pub(super) const SQLITE_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+const SQLITE_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'%')
     .add(b'?')
     .add(b'#')
     .add(b' ');
 
-pub(super) fn enc(s: &str, set: &'static percent_encoding::AsciiSet) -> String {
+fn enc(s: &str, set: &'static percent_encoding::AsciiSet) -> String {
     percent_encoding::utf8_percent_encode(s, set).to_string()
 }
 
@@ -116,25 +127,42 @@ impl DatabaseConfig {
     }
 }
 
-// ----- database -----
+pub(super) fn parse(top: &Map<'_>) -> KResult<DatabaseConfig> {
+    if let Some(l) = top.get("databases") {
+        return Err(KeyError::new(
+            l.path,
+            "several databases are not supported by mxauth; use a single `database:` section",
+        ));
+    }
+    if let Some(l) = top.get("database_path") {
+        return Err(KeyError::new(
+            l.path,
+            "no longer supported (as in recent Synapse); use \
+             `database: {name: sqlite3, args: {database: PATH}}`",
+        ));
+    }
+    match top.get("database") {
+        Some(l) => parse_database(l.node()),
+        None => Ok(DatabaseConfig::default()),
+    }
+}
 
-pub(super) const DATABASE_KEYS: &[&str] = &["name", "args"];
+const DATABASE_KEYS: &[&str] = &["name", "args"];
 /// Synapse database keys accepted and ignored: `txn_limit` (Synapse recycles
 /// connections after N transactions), `allow_unsafe_locale` (Synapse's check of
 /// the PostgreSQL collation), `data_stores` (which Synapse stores live in the
 /// database).
-pub(super) const DATABASE_IGNORED_KEYS: &[&str] =
-    &["txn_limit", "allow_unsafe_locale", "data_stores"];
-pub(super) const SQLITE_ARGS: &[&str] = &["database"];
+const DATABASE_IGNORED_KEYS: &[&str] = &["txn_limit", "allow_unsafe_locale", "data_stores"];
+const SQLITE_ARGS: &[&str] = &["database"];
 /// SQLite args accepted and ignored: Synapse's pool sizes (it always uses one
 /// connection for SQLite).
-pub(super) const SQLITE_IGNORED_ARGS: &[&str] = &["cp_min", "cp_max", "check_same_thread"];
-pub(super) const POSTGRES_ARGS: &[&str] = &[
+const SQLITE_IGNORED_ARGS: &[&str] = &["cp_min", "cp_max", "check_same_thread"];
+const POSTGRES_ARGS: &[&str] = &[
     "user", "password", "database", "dbname", "host", "port", "cp_min", "cp_max", "sslmode",
 ];
 /// PostgreSQL args accepted and ignored: Twisted's pool reconnection, libpq TCP
 /// keepalives, connection timeout and application name.
-pub(super) const POSTGRES_IGNORED_ARGS: &[&str] = &[
+const POSTGRES_IGNORED_ARGS: &[&str] = &[
     "cp_reconnect",
     "cp_openfun",
     "keepalives",
@@ -145,7 +173,7 @@ pub(super) const POSTGRES_IGNORED_ARGS: &[&str] = &[
     "application_name",
 ];
 
-pub(super) fn parse_database(node: Node<'_>) -> KResult<DatabaseConfig> {
+fn parse_database(node: Node<'_>) -> KResult<DatabaseConfig> {
     let map = Map::from_node(node)?;
     map.check_keys(DATABASE_KEYS, DATABASE_IGNORED_KEYS)?;
     let name = map.string("name")?.unwrap_or_else(|| "sqlite3".to_owned());
@@ -187,7 +215,7 @@ pub(super) fn parse_database(node: Node<'_>) -> KResult<DatabaseConfig> {
     }
 }
 
-pub(super) fn parse_postgres(args: &Map<'_>) -> KResult<DatabaseConfig> {
+fn parse_postgres(args: &Map<'_>) -> KResult<DatabaseConfig> {
     args.check_keys(POSTGRES_ARGS, POSTGRES_IGNORED_ARGS)?;
     let user = args.string("user")?;
     let password = args.secret("password")?.map(Secret::new);
@@ -276,4 +304,129 @@ pub(super) fn parse_postgres(args: &Map<'_>) -> KResult<DatabaseConfig> {
         cp_min,
         cp_max,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn unknown_database_name() {
+        let (path, shown) =
+            parse_error("server_name: example.com\ndatabase:\n  name: postgres\n  args: {}\n");
+        assert_eq!(path, "database.name");
+        assert!(
+            shown.contains("unknown database `postgres`: expected `sqlite3` or `psycopg2`"),
+            "{shown}"
+        );
+        let (path, shown) = parse_error("server_name: example.com\ndatabase:\n  name: sqlite\n");
+        assert_eq!(path, "database.name");
+        assert!(shown.ends_with("did you mean `sqlite3`?"), "{shown}");
+    }
+
+    #[test]
+    fn database_details() {
+        let (path, _) = parse_error("server_name: example.com\ndatabase:\n  name: sqlite3\n");
+        assert_eq!(path, "database.args.database");
+        let (path, _) = parse_error(
+            "server_name: example.com\ndatabase:\n  name: psycopg2\n  args: {user: u}\n",
+        );
+        assert_eq!(path, "database.args.database");
+        let (path, _) = parse_error(
+            "server_name: example.com\ndatabase:\n  name: psycopg2\n  args: {database: a, dbname: b}\n",
+        );
+        assert_eq!(path, "database.args.dbname");
+        let (path, shown) = parse_error(
+            "server_name: example.com\ndatabase:\n  name: psycopg2\n  args: {database: a, sslmode: verify-full}\n",
+        );
+        assert_eq!(path, "database.args.sslmode");
+        assert!(shown.contains("needs TLS"), "{shown}");
+        let (path, _) = parse_error(
+            "server_name: example.com\ndatabase:\n  name: psycopg2\n  args: {database: a, cp_min: 5, cp_max: 2}\n",
+        );
+        assert_eq!(path, "database.args.cp_min");
+        let (path, shown) = parse_error(
+            "server_name: example.com\ndatabase:\n  name: psycopg2\n  args: {database: a, host: 'db/x'}\n",
+        );
+        assert_eq!(path, "database.args.host");
+        assert!(shown.contains("is not a host name"), "{shown}");
+        let (path, _) = parse_error("server_name: example.com\ndatabases:\n  main: {}\n");
+        assert_eq!(path, "databases");
+        let c = config(
+            "server_name: example.com\ndatabase:\n  name: sqlite3\n  args:\n    database: ':memory:'\n",
+        );
+        assert_eq!(c.database.url(), "sqlite::memory:");
+    }
+
+    #[test]
+    fn database_url_percent_encodes() {
+        let db = DatabaseConfig::Postgres {
+            user: Some("sy@n apse".to_owned()),
+            password: Some(Secret::new("p@ss:w/rd?#%")),
+            database: "my db".to_owned(),
+            host: "db.example.com".to_owned(),
+            port: 5432,
+            cp_min: None,
+            cp_max: None,
+        };
+        assert_eq!(
+            db.url(),
+            "postgres://sy%40n%20apse:p%40ss%3Aw%2Frd%3F%23%25@db.example.com:5432/my%20db"
+        );
+
+        let socket = DatabaseConfig::Postgres {
+            user: Some("synapse".to_owned()),
+            password: Some(Secret::new("a+b c")),
+            database: "synapse".to_owned(),
+            host: "/var/run/postgresql".to_owned(),
+            port: 5432,
+            cp_min: None,
+            cp_max: None,
+        };
+        assert_eq!(
+            socket.url(),
+            "postgres:///synapse?host=%2Fvar%2Frun%2Fpostgresql&port=5432&user=synapse&password=a%2Bb%20c"
+        );
+
+        let v6 = DatabaseConfig::Postgres {
+            user: None,
+            password: None,
+            database: "s".to_owned(),
+            host: "::1".to_owned(),
+            port: 5433,
+            cp_min: None,
+            cp_max: None,
+        };
+        assert_eq!(v6.url(), "postgres:///s?host=%3A%3A1&port=5433");
+
+        let sqlite = DatabaseConfig::Sqlite {
+            path: PathBuf::from("/data/a b?c%.db"),
+        };
+        assert_eq!(sqlite.url(), "sqlite:///data/a%20b%3Fc%25.db?mode=rwc");
+
+        // sqlx reads the URLs back to the same values.
+        use sqlx::postgres::PgConnectOptions;
+        use sqlx::sqlite::SqliteConnectOptions;
+        use std::str::FromStr;
+        let opts = PgConnectOptions::from_str(&db.url()).expect("sqlx parses the postgres URL");
+        assert_eq!(opts.get_username(), "sy@n apse");
+        assert_eq!(opts.get_database(), Some("my db"));
+        assert_eq!(opts.get_host(), "db.example.com");
+        assert_eq!(opts.get_port(), 5432);
+        let opts = PgConnectOptions::from_str(&socket.url()).expect("sqlx parses the socket URL");
+        assert_eq!(
+            opts.get_socket(),
+            Some(&PathBuf::from("/var/run/postgresql"))
+        );
+        assert_eq!(opts.get_database(), Some("synapse"));
+        assert_eq!(opts.get_username(), "synapse");
+        let opts = PgConnectOptions::from_str(&v6.url()).expect("sqlx parses the IPv6 URL");
+        assert_eq!(opts.get_host(), "::1");
+        assert_eq!(opts.get_port(), 5433);
+        let opts =
+            SqliteConnectOptions::from_str(&sqlite.url()).expect("sqlx parses the sqlite URL");
+        assert_eq!(opts.get_filename(), Path::new("/data/a b?c%.db"));
+    }
 }

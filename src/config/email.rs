@@ -73,7 +73,7 @@ impl Default for ThreepidConfig {
 }
 
 /// The top-level keys this file parses.
-pub(crate) const THREEPID_TOP_LEVEL_KEYS: &[&str] = &[
+pub(super) const KEYS: &[&str] = &[
     "email",
     "registrations_require_3pid",
     "allowed_local_3pids",
@@ -125,7 +125,7 @@ const EMAIL_IGNORED_KEYS: &[&str] = &[
 
 const DEFAULT_TOKEN_LIFETIME_MS: u64 = 60 * 60 * 1000;
 
-pub(crate) fn parse_email(top: &Map<'_>) -> KResult<Option<EmailConfig>> {
+pub(super) fn parse_email(top: &Map<'_>) -> KResult<Option<EmailConfig>> {
     let Some(located) = top.get("email") else {
         return Ok(None);
     };
@@ -189,7 +189,7 @@ pub(crate) fn parse_email(top: &Map<'_>) -> KResult<Option<EmailConfig>> {
     }))
 }
 
-pub(crate) fn parse_threepids(top: &Map<'_>, email: bool) -> KResult<ThreepidConfig> {
+pub(super) fn parse_threepids(top: &Map<'_>, email: bool) -> KResult<ThreepidConfig> {
     let mut registrations_require_3pid = Vec::new();
     if let Some(l) = top.get("registrations_require_3pid") {
         for item in as_list(l.node())? {

@@ -1,7 +1,12 @@
 //! `listeners:`: Synapse's listener blocks; mxauth serves the `http` ones
 //! with the `client` resource.
 
-use super::*;
+use std::net::IpAddr;
+
+use super::yaml::{self, as_list, as_port, as_string, KResult, KeyError, Map, Node};
+
+/// Top-level keys parsed here.
+pub(super) const KEYS: &[&str] = &["listeners"];
 
 /// One `http` listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,7 +14,7 @@ pub struct Listener {
     pub port: u16,
     /// Each a valid IP address; default `["::", "0.0.0.0"]` as in Synapse.
     pub bind_addresses: Vec<String>,
-    /// YAML key `type`; always `"http"` in [`Config::listeners`].
+    /// YAML key `type`; always `"http"` in [`Config::listeners`](super::Config::listeners).
     pub kind: String,
     /// Always false: `tls: true` is refused at load (put mxauth behind a reverse proxy).
     pub tls: bool,
@@ -26,9 +31,31 @@ pub struct ListenerResource {
     pub compress: bool,
 }
 
-// ----- listeners -----
+const DEFAULT_BIND_ADDRESSES: [&str; 2] = ["::", "0.0.0.0"];
 
-pub(super) const LISTENER_KEYS: &[&str] = &[
+/// Without `listeners:`: one http listener on 127.0.0.1:8008 serving `client`.
+pub(super) fn default_listeners() -> Vec<Listener> {
+    vec![Listener {
+        port: 8008,
+        bind_addresses: vec!["127.0.0.1".to_owned()],
+        kind: "http".to_owned(),
+        tls: false,
+        x_forwarded: false,
+        resources: vec![ListenerResource {
+            names: vec!["client".to_owned()],
+            compress: false,
+        }],
+    }]
+}
+
+pub(super) fn parse(top: &Map<'_>) -> KResult<Vec<Listener>> {
+    match top.get("listeners") {
+        Some(l) => parse_listeners(l.node()),
+        None => Ok(default_listeners()),
+    }
+}
+
+const LISTENER_KEYS: &[&str] = &[
     "port",
     "bind_addresses",
     "bind_address",
@@ -42,13 +69,12 @@ pub(super) const LISTENER_KEYS: &[&str] = &[
 /// Synapse listener keys accepted and ignored: `tag` (a label in Synapse's
 /// logs), `request_id_header` (request IDs from the proxy), `additional_resources`
 /// (Synapse module web resources).
-pub(super) const LISTENER_IGNORED_KEYS: &[&str] =
-    &["tag", "request_id_header", "additional_resources"];
+const LISTENER_IGNORED_KEYS: &[&str] = &["tag", "request_id_header", "additional_resources"];
 /// Synapse listener types that mxauth accepts and leaves out of `listeners`.
-pub(super) const IGNORED_LISTENER_TYPES: &[&str] = &["metrics", "manhole", "replication"];
-pub(super) const RESOURCE_KEYS: &[&str] = &["names", "compress"];
+const IGNORED_LISTENER_TYPES: &[&str] = &["metrics", "manhole", "replication"];
+const RESOURCE_KEYS: &[&str] = &["names", "compress"];
 /// Synapse's `KNOWN_RESOURCES` (synapse/config/server.py).
-pub(super) const KNOWN_RESOURCES: &[&str] = &[
+const KNOWN_RESOURCES: &[&str] = &[
     "client",
     "consent",
     "federation",
@@ -61,7 +87,7 @@ pub(super) const KNOWN_RESOURCES: &[&str] = &[
     "static",
 ];
 
-pub(super) fn parse_listeners(node: Node<'_>) -> KResult<Vec<Listener>> {
+fn parse_listeners(node: Node<'_>) -> KResult<Vec<Listener>> {
     let mut listeners = Vec::new();
     for item in as_list(node)? {
         if let Some(listener) = parse_listener(item.node())? {
@@ -78,7 +104,7 @@ pub(super) fn parse_listeners(node: Node<'_>) -> KResult<Vec<Listener>> {
 }
 
 /// `None` for a listener type mxauth ignores.
-pub(super) fn parse_listener(node: Node<'_>) -> KResult<Option<Listener>> {
+fn parse_listener(node: Node<'_>) -> KResult<Option<Listener>> {
     if node.value.is_null() {
         return Err(KeyError::new(
             node.path,
@@ -167,7 +193,7 @@ pub(super) fn parse_listener(node: Node<'_>) -> KResult<Option<Listener>> {
     }))
 }
 
-pub(super) fn parse_ip(node: Node<'_>) -> KResult<String> {
+fn parse_ip(node: Node<'_>) -> KResult<String> {
     let text = as_string(node)?;
     if text.parse::<IpAddr>().is_err() {
         return Err(KeyError::new(
@@ -178,7 +204,7 @@ pub(super) fn parse_ip(node: Node<'_>) -> KResult<String> {
     Ok(text)
 }
 
-pub(super) fn parse_resource(node: Node<'_>) -> KResult<ListenerResource> {
+fn parse_resource(node: Node<'_>) -> KResult<ListenerResource> {
     let map = Map::from_node(node)?;
     map.check_keys(RESOURCE_KEYS, &[])?;
     let mut names = Vec::new();
@@ -201,4 +227,77 @@ pub(super) fn parse_resource(node: Node<'_>) -> KResult<ListenerResource> {
     }
     let compress = map.bool_or("compress", false)?;
     Ok(ListenerResource { names, compress })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::*;
+
+    #[test]
+    fn wrong_type_for_listener_port() {
+        let (path, shown) = parse_error(
+            "server_name: example.com\nlisteners:\n  - port: \"8008\"\n    type: http\n",
+        );
+        assert_eq!(path, "listeners[0].port");
+        assert_eq!(
+            shown,
+            "/etc/matrix/homeserver.yaml: listeners[0].port: expected a port number (0-65535), \
+             found the string `8008`"
+        );
+        let (path, shown) = parse_error("server_name: example.com\nlisteners:\n  - port: 70000\n");
+        assert_eq!(path, "listeners[0].port");
+        assert!(
+            shown.contains("expected a port number (0-65535)"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn listener_tls_is_refused() {
+        let text = "server_name: example.com\nlisteners:\n  - port: 8448\n    tls: true\n";
+        let (path, shown) = parse_error(text);
+        assert_eq!(path, "listeners[0].tls");
+        assert!(
+            shown.ends_with(
+                "listeners[0].tls: mxauth does not terminate TLS; put it behind a reverse proxy"
+            ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn listener_types_and_addresses() {
+        let (path, _) = parse_error(
+            "server_name: example.com\nlisteners:\n  - port: 1\n    bind_addresses: ['0.0.0.0', 'localhost']\n",
+        );
+        assert_eq!(path, "listeners[0].bind_addresses[1]");
+
+        let (path, shown) =
+            parse_error("server_name: example.com\nlisteners:\n  - port: 1\n    type: htp\n");
+        assert_eq!(path, "listeners[0].type");
+        assert!(shown.ends_with("did you mean `http`?"), "{shown}");
+
+        let (path, shown) = parse_error(
+            "server_name: example.com\nlisteners:\n  - port: 1\n    resources:\n      - names: [client, federatoin]\n",
+        );
+        assert_eq!(path, "listeners[0].resources[0].names[1]");
+        assert!(shown.ends_with("did you mean `federation`?"), "{shown}");
+
+        // Only ignored listener types: nothing to serve.
+        let (path, shown) = parse_error(
+            "server_name: example.com\nlisteners:\n  - port: 9000\n    type: metrics\n",
+        );
+        assert_eq!(path, "listeners");
+        assert!(shown.contains("no listener of type `http`"), "{shown}");
+
+        // `bind_address` (singular, older Synapse) is appended.
+        let c = config(
+            "server_name: example.com\nlisteners:\n  - port: 1\n    bind_address: '10.0.0.1'\n",
+        );
+        assert_eq!(c.listeners[0].bind_addresses, vec!["10.0.0.1"]);
+
+        let (path, _) =
+            parse_error("server_name: example.com\nlisteners:\n  - path: /run/s.sock\n");
+        assert_eq!(path, "listeners[0].path");
+    }
 }

@@ -2,11 +2,12 @@
 //! with the names and `config:` of the Synapse modules they replace) and
 //! `jwt_config:` (Synapse's `org.matrix.login.jwt`).
 
+use super::secret::{SecretKey, Trim};
 use super::yaml::{as_duration_ms, as_list, as_string, KResult, KeyError, Map, Node};
 use super::Secret;
 
 /// The top-level keys this file parses.
-pub(crate) const MODULE_TOP_LEVEL_KEYS: &[&str] = &["modules", "password_providers", "jwt_config"];
+pub(super) const KEYS: &[&str] = &["modules", "password_providers", "jwt_config"];
 
 /// synapse-ldap3's module.
 pub const LDAP_MODULE: &str = "ldap_auth_provider.LdapAuthProviderModule";
@@ -98,7 +99,7 @@ pub struct JwtConfig {
 
 /// `modules:` and then the legacy `password_providers:` (as Synapse loads
 /// them), as a list of the providers to build, in order.
-pub(crate) fn parse_modules(top: &Map<'_>) -> KResult<Vec<ModuleConfig>> {
+pub(super) fn parse_modules(top: &Map<'_>) -> KResult<Vec<ModuleConfig>> {
     let mut modules = Vec::new();
     for key in ["modules", "password_providers"] {
         if let Some(list) = top.get(key) {
@@ -236,23 +237,17 @@ fn parse_ldap(map: &Map<'_>) -> KResult<Option<LdapProviderConfig>> {
     let mode = map.string("mode")?.unwrap_or_else(|| "simple".into());
     let bind = match map.string("bind_dn")? {
         Some(dn) => {
-            let password = match (map.secret("bind_password")?, map.get("bind_password_file")) {
-                (Some(p), _) => p,
-                (None, Some(file)) => {
-                    let path = as_string(file.node())?;
-                    std::fs::read_to_string(&path)
-                        .map_err(|e| KeyError::new(&file.path, format!("cannot read {path}: {e}")))?
-                        .trim_end_matches('\n')
-                        .to_owned()
-                }
-                (None, None) => {
-                    return Err(KeyError::new(
+            let password = SecretKey::new("bind_password")
+                .file_keys(&["bind_password_file"])
+                .trim(Trim::TrailingNewlines)
+                .read(map)?
+                .ok_or_else(|| {
+                    KeyError::new(
                         map.path_of("bind_password"),
                         "missing: bind_password or bind_password_file is required with bind_dn",
-                    ))
-                }
-            };
-            Some((dn, Secret::new(password)))
+                    )
+                })?;
+            Some((dn, password.value))
         }
         None => None,
     };
@@ -361,7 +356,7 @@ fn parse_rest(map: &Map<'_>) -> KResult<RestProviderConfig> {
 }
 
 /// `jwt_config:`; `None` unless `enabled: true`.
-pub(crate) fn parse_jwt(top: &Map<'_>) -> KResult<Option<JwtConfig>> {
+pub(super) fn parse_jwt(top: &Map<'_>) -> KResult<Option<JwtConfig>> {
     let Some(l) = top.get("jwt_config") else {
         return Ok(None);
     };
@@ -604,5 +599,37 @@ modules:
             load(&no_uid).unwrap_err().0,
             "modules[0].config.attributes.uid"
         );
+    }
+
+    #[test]
+    fn bind_password_from_a_file_keeps_its_spaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, " pass word \n").unwrap();
+        let text = format!(
+            "{LDAP}      bind_dn: cn=svc\n      bind_password_file: '{}'\n",
+            file.display()
+        );
+        let c = load(&text).unwrap();
+        let [ModuleConfig::Ldap(l)] = c.modules.as_slice() else {
+            panic!()
+        };
+        let (dn, password) = l.search.as_ref().unwrap().bind.as_ref().unwrap();
+        assert_eq!(dn, "cn=svc");
+        assert_eq!(password.expose(), " pass word ");
+
+        let both = format!(
+            "{LDAP}      bind_dn: cn=svc\n      bind_password: pw\n      bind_password_file: '{}'\n",
+            file.display()
+        );
+        assert_eq!(
+            load(&both).unwrap_err().0,
+            "modules[0].config.bind_password_file"
+        );
+        let missing =
+            format!("{LDAP}      bind_dn: cn=svc\n      bind_password_file: /nonexistent/pw\n");
+        let (path, message) = load(&missing).unwrap_err();
+        assert_eq!(path, "modules[0].config.bind_password_file");
+        assert!(message.contains("/nonexistent/pw"), "{message}");
     }
 }

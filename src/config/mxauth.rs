@@ -1,6 +1,11 @@
-//! `mxauth:`: mxauth's own settings, which Synapse has no key for.
+//! `mxauth:`: mxauth's own settings, which Synapse has no key for (its
+//! `rate_limits` are read by `ratelimit.rs`).
 
-use super::*;
+use super::ratelimit;
+use super::yaml::{self, KResult, KeyError, Map};
+
+/// Top-level keys parsed here.
+pub(super) const KEYS: &[&str] = &["mxauth"];
 
 /// `mxauth:`: settings Synapse has no key for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,16 +46,14 @@ impl Default for MxauthConfig {
     }
 }
 
-pub(super) fn default_hashing_concurrency() -> usize {
+fn default_hashing_concurrency() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .max(1)
 }
 
-// ----- mxauth -----
-
-pub(super) const MXAUTH_KEYS: &[&str] = &[
+const MXAUTH_KEYS: &[&str] = &[
     "uia_session_lifetime",
     "max_request_body_size",
     "password_hashing_concurrency",
@@ -61,8 +64,11 @@ pub(super) const MXAUTH_KEYS: &[&str] = &[
     "shutdown_timeout",
 ];
 
-pub(super) fn parse_mxauth(node: Node<'_>) -> KResult<MxauthConfig> {
-    let map = Map::from_node(node)?;
+pub(super) fn parse(top: &Map<'_>) -> KResult<MxauthConfig> {
+    let Some(l) = top.get("mxauth") else {
+        return Ok(MxauthConfig::default());
+    };
+    let map = Map::from_node(l.node())?;
     map.check_keys(MXAUTH_KEYS, &[])?;
     let defaults = MxauthConfig::default();
     let positive_duration = |key: &str, default: u64| -> KResult<u64> {
@@ -126,4 +132,86 @@ pub(super) fn parse_mxauth(node: Node<'_>) -> KResult<MxauthConfig> {
         max_connections,
         shutdown_timeout_ms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::*;
+
+    #[test]
+    fn durations_accept_synapse_syntax() {
+        let cases: [(&str, u64); 10] = [
+            ("1500", 1500),
+            ("'250'", 250),
+            ("500ms", 500),
+            ("30s", 30_000),
+            ("5m", 300_000),
+            ("48h", 172_800_000),
+            ("2d", 172_800_000),
+            ("1w", 604_800_000),
+            ("1y", 31_536_000_000),
+            ("0010s", 10_000),
+        ];
+        for (text, want) in cases {
+            let c = config(&format!(
+                "server_name: example.com\nmxauth:\n  uia_session_lifetime: {text}\n"
+            ));
+            assert_eq!(c.mxauth.uia_session_lifetime_ms, want, "for {text}");
+        }
+        for bad in [
+            "5x",
+            "h",
+            "-5s",
+            "1.5h",
+            "5 m",
+            "0",
+            "99999999999999999999y",
+            "[1]",
+        ] {
+            let (path, shown) = parse_error(&format!(
+                "server_name: example.com\nmxauth:\n  token_last_used_flush_interval: {bad}\n"
+            ));
+            assert_eq!(path, "mxauth.token_last_used_flush_interval", "for {bad}");
+            assert!(
+                shown.contains("duration") || shown.contains("longer than zero"),
+                "for {bad}: {shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn mxauth_sizes_and_concurrency() {
+        let c = config("server_name: example.com\nmxauth:\n  max_request_body_size: 128K\n");
+        assert_eq!(c.mxauth.max_request_body_bytes, 131_072);
+        let c = config("server_name: example.com\nmxauth:\n  max_request_body_size: 1000\n");
+        assert_eq!(c.mxauth.max_request_body_bytes, 1000);
+        let (path, _) =
+            parse_error("server_name: example.com\nmxauth:\n  max_request_body_size: 1KB\n");
+        assert_eq!(path, "mxauth.max_request_body_size");
+        let (path, shown) =
+            parse_error("server_name: example.com\nmxauth:\n  password_hashing_concurrency: 0\n");
+        assert_eq!(path, "mxauth.password_hashing_concurrency");
+        assert!(shown.ends_with("must be at least 1"), "{shown}");
+    }
+
+    #[test]
+    fn http_server_bounds_are_checked() {
+        for (body, path) in [
+            ("mxauth:\n  max_connections: 0\n", "mxauth.max_connections"),
+            (
+                "mxauth:\n  header_read_timeout: 0s\n",
+                "mxauth.header_read_timeout",
+            ),
+            (
+                "mxauth:\n  shutdown_timeout: soon\n",
+                "mxauth.shutdown_timeout",
+            ),
+        ] {
+            let (got, shown) = parse_error(&format!("server_name: example.com\n{body}"));
+            assert_eq!(got, path, "{shown}");
+        }
+        // A shutdown deadline of zero drops open connections at once.
+        let c = config("server_name: example.com\nmxauth:\n  shutdown_timeout: 0s\n");
+        assert_eq!(c.mxauth.shutdown_timeout_ms, 0);
+    }
 }

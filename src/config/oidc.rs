@@ -2,8 +2,13 @@
 //! blocks: single sign-on through upstream OpenID Connect providers, where
 //! the browser may be sent back to, and `POST /login/get_token`.
 
-use super::yaml::{as_bool, as_list, as_string, KResult, KeyError, Map, Node};
+mod mapping;
+
+use super::secret::SecretKey;
+use super::yaml::{as_list, as_string, KResult, KeyError, Map, Node};
 use super::Secret;
+use mapping::parse_mapping;
+pub use mapping::{Filter, MappingConfig, Template, TemplatePart};
 
 /// One entry of `oidc_providers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,106 +73,6 @@ pub struct AttributeRequirement {
     pub one_of: Option<Vec<String>>,
 }
 
-/// `user_mapping_provider.config` of Synapse's default (Jinja) provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MappingConfig {
-    pub subject_template: Template,
-    pub localpart_template: Option<Template>,
-    pub display_name_template: Option<Template>,
-    pub email_template: Option<Template>,
-    pub confirm_localpart: bool,
-}
-
-/// A mapping template: the subset of Jinja that Synapse's documentation
-/// uses, `{{ user.claim }}` (nested `user.a.b` too) with the filters
-/// `lower`, `upper`, `trim` and `localpart_from_email`, between literal text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template(pub Vec<TemplatePart>);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplatePart {
-    Text(String),
-    Claim {
-        path: Vec<String>,
-        filters: Vec<Filter>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Filter {
-    Lower,
-    Upper,
-    Trim,
-    LocalpartFromEmail,
-}
-
-impl Template {
-    pub fn parse(text: &str) -> Result<Template, String> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("{{") {
-            if start > 0 {
-                parts.push(TemplatePart::Text(rest[..start].to_owned()));
-            }
-            let after = &rest[start + 2..];
-            let end = after
-                .find("}}")
-                .ok_or_else(|| "`{{` without a closing `}}`".to_owned())?;
-            parts.push(parse_expression(after[..end].trim())?);
-            rest = &after[end + 2..];
-        }
-        if rest.contains("{%") || rest.contains("}}") {
-            return Err("only `{{ user.claim | filter }}` expressions are supported".into());
-        }
-        if !rest.is_empty() {
-            parts.push(TemplatePart::Text(rest.to_owned()));
-        }
-        Ok(Template(parts))
-    }
-
-    /// The template `{{ user.<claim> }}`.
-    pub fn claim(claim: &str) -> Template {
-        Template(vec![TemplatePart::Claim {
-            path: vec![claim.to_owned()],
-            filters: Vec::new(),
-        }])
-    }
-}
-
-fn parse_expression(expr: &str) -> Result<TemplatePart, String> {
-    let mut pieces = expr.split('|').map(str::trim);
-    let target = pieces.next().unwrap_or_default();
-    let Some(path) = target.strip_prefix("user.") else {
-        return Err(format!(
-            "`{{{{ {expr} }}}}`: only claims of `user` can be used (`{{{{ user.sub }}}}`)"
-        ));
-    };
-    let path: Vec<String> = path.split('.').map(str::to_owned).collect();
-    if path
-        .iter()
-        .any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_'))
-    {
-        return Err(format!(
-            "`{{{{ {expr} }}}}`: `{target}` is not a claim name"
-        ));
-    }
-    let mut filters = Vec::new();
-    for f in pieces {
-        filters.push(match f {
-            "lower" => Filter::Lower,
-            "upper" => Filter::Upper,
-            "trim" => Filter::Trim,
-            "localpart_from_email" => Filter::LocalpartFromEmail,
-            other => {
-                return Err(format!(
-                    "unknown filter `{other}` (lower, upper, trim and localpart_from_email are supported)"
-                ))
-            }
-        });
-    }
-    Ok(TemplatePart::Claim { path, filters })
-}
-
 /// Synapse's `sso:` block.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SsoConfig {
@@ -196,7 +101,32 @@ impl Default for LoginViaExistingSession {
     }
 }
 
-pub(crate) const TOP_LEVEL_KEYS: &[&str] = &["oidc_providers", "sso", "login_via_existing_session"];
+/// Top-level keys parsed here.
+pub(super) const KEYS: &[&str] = &["oidc_providers", "sso", "login_via_existing_session"];
+
+/// This section's part of [`Config`](super::Config).
+pub(super) struct Sso {
+    pub oidc_providers: Vec<OidcProviderConfig>,
+    pub sso: SsoConfig,
+    pub login_via_existing_session: LoginViaExistingSession,
+}
+
+/// The three blocks; providers need `public_baseurl` (the callback URL is
+/// built from it).
+pub(super) fn parse(top: &Map<'_>, public_baseurl: Option<&str>) -> KResult<Sso> {
+    let oidc_providers = parse_oidc_providers(top)?;
+    if !oidc_providers.is_empty() && public_baseurl.is_none() {
+        return Err(KeyError::new(
+            "public_baseurl",
+            "missing: required with `oidc_providers` (the callback URL is built from it)",
+        ));
+    }
+    Ok(Sso {
+        oidc_providers,
+        sso: parse_sso(top)?,
+        login_via_existing_session: parse_login_via_existing_session(top)?,
+    })
+}
 
 const PROVIDER_KEYS: &[&str] = &[
     "idp_id",
@@ -236,18 +166,7 @@ const PROVIDER_UNSUPPORTED_KEYS: &[&str] = &[
     "passthrough_authorization_parameters",
 ];
 
-const MAPPING_KEYS: &[&str] = &[
-    "subject_claim",
-    "subject_template",
-    "localpart_template",
-    "display_name_template",
-    "email_template",
-    "confirm_localpart",
-];
-/// Accepted and ignored: mxauth has no avatars or extra attributes.
-const MAPPING_IGNORED_KEYS: &[&str] = &["picture_claim", "picture_template", "extra_attributes"];
-
-pub(crate) fn parse_oidc_providers(top: &Map<'_>) -> KResult<Vec<OidcProviderConfig>> {
+fn parse_oidc_providers(top: &Map<'_>) -> KResult<Vec<OidcProviderConfig>> {
     let mut providers = Vec::new();
     if let Some(l) = top.get("oidc_providers") {
         for item in as_list(l.node())? {
@@ -330,15 +249,16 @@ fn parse_provider(node: Node<'_>) -> KResult<OidcProviderConfig> {
     }
     if let Some(l) = map.get("idp_icon") {
         let icon = as_string(l.node())?;
-        let ok = icon
-            .strip_prefix("mxc://")
-            .and_then(|r| r.split_once('/'))
-            .is_some_and(|(server, media)| !server.is_empty() && !media.is_empty());
+        let ok = <&ruma_common::MxcUri>::from(icon.as_str())
+            .media_id()
+            .is_ok_and(|media| !media.is_empty());
         if !ok {
             return Err(KeyError::new(l.path, "idp_icon must be a valid MXC URI"));
         }
     }
-    let client_secret = super::inline_or_file(&map, "client_secret")?;
+    let client_secret = SecretKey::new("client_secret")
+        .read(&map)?
+        .map(|found| found.value);
     let client_auth_method = match map.string("client_auth_method")?.as_deref() {
         None if client_secret.is_none() => ClientAuthMethod::None,
         None | Some("client_secret_basic") => ClientAuthMethod::ClientSecretBasic,
@@ -453,7 +373,7 @@ fn parse_provider(node: Node<'_>) -> KResult<OidcProviderConfig> {
         discover,
         issuer,
         client_id,
-        client_secret: client_secret.map(Secret::new),
+        client_secret,
         client_auth_method,
         pkce_method,
         scopes,
@@ -485,62 +405,7 @@ fn check_url(text: &str, skip_verification: bool) -> Result<(), String> {
     }
 }
 
-fn parse_mapping(provider: &Map<'_>) -> KResult<MappingConfig> {
-    let empty = serde_yaml::Value::Null;
-    let map = match provider.get("user_mapping_provider") {
-        Some(l) => {
-            let ump = Map::from_value(l.value, &l.path)?;
-            ump.check_keys(&["module", "config"], &[])?;
-            if let Some(m) = ump.get("module") {
-                let module = as_string(m.node())?;
-                let default = [
-                    "synapse.handlers.oidc.JinjaOidcMappingProvider",
-                    "synapse.handlers.oidc_handler.JinjaOidcMappingProvider",
-                ];
-                if !default.contains(&module.as_str()) {
-                    return Err(KeyError::new(
-                        m.path,
-                        "only Synapse's default mapping provider (JinjaOidcMappingProvider) is supported",
-                    ));
-                }
-            }
-            match ump.get("config") {
-                Some(c) => Map::from_value(c.value, &c.path)?,
-                None => Map::from_value(&empty, &ump.path_of("config"))?,
-            }
-        }
-        None => Map::from_value(&empty, &provider.path_of("user_mapping_provider.config"))?,
-    };
-    map.check_keys(MAPPING_KEYS, MAPPING_IGNORED_KEYS)?;
-    let template = |key: &str| -> KResult<Option<Template>> {
-        match map.get(key) {
-            Some(l) => {
-                let text = as_string(l.node())?;
-                Template::parse(&text)
-                    .map(Some)
-                    .map_err(|m| KeyError::new(&l.path, format!("invalid template: {m}")))
-            }
-            None => Ok(None),
-        }
-    };
-    let subject_template = match template("subject_template")? {
-        Some(t) => t,
-        None => Template::claim(&map.string("subject_claim")?.unwrap_or_else(|| "sub".into())),
-    };
-    let confirm_localpart = match map.get("confirm_localpart") {
-        Some(l) => as_bool(l.node())?,
-        None => false,
-    };
-    Ok(MappingConfig {
-        subject_template,
-        localpart_template: template("localpart_template")?,
-        display_name_template: template("display_name_template")?,
-        email_template: template("email_template")?,
-        confirm_localpart,
-    })
-}
-
-pub(crate) fn parse_sso(top: &Map<'_>) -> KResult<SsoConfig> {
+fn parse_sso(top: &Map<'_>) -> KResult<SsoConfig> {
     let Some(l) = top.get("sso") else {
         return Ok(SsoConfig::default());
     };
@@ -572,7 +437,7 @@ pub(crate) fn parse_sso(top: &Map<'_>) -> KResult<SsoConfig> {
     })
 }
 
-pub(crate) fn parse_login_via_existing_session(top: &Map<'_>) -> KResult<LoginViaExistingSession> {
+fn parse_login_via_existing_session(top: &Map<'_>) -> KResult<LoginViaExistingSession> {
     let Some(l) = top.get("login_via_existing_session") else {
         return Ok(LoginViaExistingSession::default());
     };
@@ -587,32 +452,6 @@ pub(crate) fn parse_login_via_existing_session(top: &Map<'_>) -> KResult<LoginVi
             None => defaults.token_timeout_ms,
         },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn templates_parse_claims_filters_and_text() {
-        let t = Template::parse("{{ user.preferred_username | lower }}-x").unwrap();
-        assert_eq!(
-            t.0,
-            vec![
-                TemplatePart::Claim {
-                    path: vec!["preferred_username".into()],
-                    filters: vec![Filter::Lower]
-                },
-                TemplatePart::Text("-x".into())
-            ]
-        );
-        assert!(Template::parse("{{ user.email | localpart_from_email }}").is_ok());
-        assert!(Template::parse("{{ user.a.b }}").is_ok());
-        assert!(Template::parse("{{ user.sub").is_err());
-        assert!(Template::parse("{{ config.x }}").is_err());
-        assert!(Template::parse("{{ user.x | shout }}").is_err());
-        assert!(Template::parse("{% if x %}y{% endif %}").is_err());
-    }
 }
 
 #[cfg(test)]
@@ -709,5 +548,57 @@ mod config_tests {
         ))
         .unwrap_err();
         assert_eq!(path, "oidc_providers[1].idp_id");
+    }
+
+    #[test]
+    fn client_secret_inline_or_from_a_file() {
+        let provider = "oidc_providers:\n  - issuer: https://id.example.com/\n    client_id: c\n";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let c = load(&format!(
+            "{BASE}{provider}    client_secret_path: '{}'\n",
+            file.display()
+        ))
+        .unwrap();
+        let p = &c.oidc_providers[0];
+        assert_eq!(p.client_secret.as_ref().unwrap().expose(), "from-file");
+        assert_eq!(
+            p.client_auth_method,
+            super::ClientAuthMethod::ClientSecretBasic
+        );
+        let (path, _) = load(&format!(
+            "{BASE}{provider}    client_secret: s\n    client_secret_path: '{}'\n",
+            file.display()
+        ))
+        .unwrap_err();
+        assert_eq!(path, "oidc_providers[0].client_secret_path");
+        let (path, _) = load(&format!(
+            "{BASE}{provider}    client_secret_path: /nonexistent\n"
+        ))
+        .unwrap_err();
+        assert_eq!(path, "oidc_providers[0].client_secret_path");
+    }
+
+    #[test]
+    fn idp_icon_is_an_mxc_uri_as_ruma_reads_it() {
+        let provider = "oidc_providers:\n  - issuer: https://id.example.com/\n    client_id: c\n";
+        let c = load(&format!(
+            "{BASE}{provider}    idp_icon: mxc://example.org/aBc-1_2\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.oidc_providers[0].idp_icon.as_deref(),
+            Some("mxc://example.org/aBc-1_2")
+        );
+        for bad in [
+            "mxc://example.org/",
+            "mxc:///abc",
+            "mxc://exa mple.org/abc",
+            "mxc://example.org/a/b",
+        ] {
+            let (path, _) = load(&format!("{BASE}{provider}    idp_icon: '{bad}'\n")).unwrap_err();
+            assert_eq!(path, "oidc_providers[0].idp_icon", "{bad}");
+        }
     }
 }

@@ -1,6 +1,14 @@
-//! `password_config:` with its policy.
+//! `password_config:` with its policy, and `bcrypt_rounds`.
 
-use super::*;
+use serde_yaml::Value;
+
+use super::yaml::{self, as_bool, KResult, KeyError, Map, Node};
+use super::Secret;
+
+/// Top-level keys parsed here.
+pub(super) const KEYS: &[&str] = &["password_config", "bcrypt_rounds"];
+
+pub(super) const DEFAULT_BCRYPT_ROUNDS: u32 = 12;
 
 /// Whether passwords may be used (`password_config.enabled`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,11 +74,32 @@ impl PasswordConfig {
     }
 }
 
-// ----- password_config -----
+/// This section's part of [`Config`](super::Config).
+pub(super) struct Passwords {
+    pub password_config: PasswordConfig,
+    pub bcrypt_rounds: u32,
+}
 
-pub(super) const PASSWORD_CONFIG_KEYS: &[&str] =
-    &["enabled", "localdb_enabled", "pepper", "policy"];
-pub(super) const POLICY_KEYS: &[&str] = &[
+pub(super) fn parse(top: &Map<'_>) -> KResult<Passwords> {
+    let password_config = match top.get("password_config") {
+        Some(l) => parse_password_config(l.node())?,
+        None => PasswordConfig::default(),
+    };
+    let bcrypt_rounds = top.u32_or("bcrypt_rounds", DEFAULT_BCRYPT_ROUNDS)?;
+    if !(4..=31).contains(&bcrypt_rounds) {
+        return Err(KeyError::new(
+            top.path_of("bcrypt_rounds"),
+            format!("must be between 4 and 31, found {bcrypt_rounds}"),
+        ));
+    }
+    Ok(Passwords {
+        password_config,
+        bcrypt_rounds,
+    })
+}
+
+const PASSWORD_CONFIG_KEYS: &[&str] = &["enabled", "localdb_enabled", "pepper", "policy"];
+const POLICY_KEYS: &[&str] = &[
     "enabled",
     "minimum_length",
     "require_digit",
@@ -79,7 +108,7 @@ pub(super) const POLICY_KEYS: &[&str] = &[
     "require_uppercase",
 ];
 
-pub(super) fn parse_password_config(node: Node<'_>) -> KResult<PasswordConfig> {
+fn parse_password_config(node: Node<'_>) -> KResult<PasswordConfig> {
     let map = Map::from_node(node)?;
     map.check_keys(PASSWORD_CONFIG_KEYS, &[])?;
     let enabled = match map.get("enabled") {
@@ -115,7 +144,7 @@ pub(super) fn parse_password_config(node: Node<'_>) -> KResult<PasswordConfig> {
     })
 }
 
-pub(super) fn parse_policy(node: Node<'_>) -> KResult<PasswordPolicy> {
+fn parse_policy(node: Node<'_>) -> KResult<PasswordPolicy> {
     let map = Map::from_node(node)?;
     map.check_keys(POLICY_KEYS, &[])?;
     Ok(PasswordPolicy {
@@ -126,4 +155,57 @@ pub(super) fn parse_policy(node: Node<'_>) -> KResult<PasswordPolicy> {
         require_lowercase: map.bool_or("require_lowercase", false)?,
         require_uppercase: map.bool_or("require_uppercase", false)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn typo_in_password_policy_names_the_nested_path() {
+        let text = "server_name: example.com\npassword_config:\n  policy:\n    minimum_lenght: 8\n";
+        let (path, shown) = parse_error(text);
+        assert_eq!(path, "password_config.policy.minimum_lenght");
+        assert!(
+            shown.ends_with(
+                "password_config.policy.minimum_lenght: unknown key `minimum_lenght`; \
+                 did you mean `minimum_length`?"
+            ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bcrypt_rounds_range() {
+        let (path, shown) = parse_error("server_name: example.com\nbcrypt_rounds: 3\n");
+        assert_eq!(path, "bcrypt_rounds");
+        assert!(
+            shown.ends_with("must be between 4 and 31, found 3"),
+            "{shown}"
+        );
+        assert_eq!(
+            config("server_name: example.com\nbcrypt_rounds: 31\n").bcrypt_rounds,
+            31
+        );
+    }
+
+    #[test]
+    fn password_enabled_only_for_reauth() {
+        let c = config("server_name: example.com\npassword_config:\n  enabled: only_for_reauth\n");
+        assert_eq!(c.password_config.enabled, PasswordEnabled::OnlyForReauth);
+        assert!(!c.password_config.login_enabled());
+        assert!(c.password_config.reauth_enabled());
+
+        let c = config(
+            "server_name: example.com\npassword_config:\n  enabled: false\n  localdb_enabled: false\n",
+        );
+        assert!(!c.password_config.login_enabled());
+        assert!(!c.password_config.reauth_enabled());
+        assert!(!c.password_config.localdb_enabled);
+
+        // An empty section and a null pepper are the defaults.
+        let c = config("server_name: example.com\npassword_config:\n  pepper:\n");
+        assert_eq!(c.password_config, PasswordConfig::default());
+    }
 }

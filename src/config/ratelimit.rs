@@ -8,7 +8,7 @@ use super::yaml::{self, KResult, KeyError, Map, Node};
 use serde_yaml::Value;
 
 /// Top-level keys parsed here.
-pub(crate) const KEYS: &[&str] = &[
+pub(super) const KEYS: &[&str] = &[
     "rc_login",
     "rc_registration",
     "rc_registration_token_validity",
@@ -16,7 +16,7 @@ pub(crate) const KEYS: &[&str] = &[
 ];
 
 /// The key under `mxauth:` parsed here.
-pub(crate) const MXAUTH_KEY: &str = "rate_limits";
+pub(super) const MXAUTH_KEY: &str = "rate_limits";
 
 /// One leaky bucket: `burst_count` actions at once, refilled at
 /// `per_second` (Synapse's `RatelimitSettings`).
@@ -109,7 +109,7 @@ impl RateLimitConfig {
     }
 }
 
-pub(crate) fn parse(top: &Map<'_>) -> KResult<RateLimitConfig> {
+pub(super) fn parse(top: &Map<'_>) -> KResult<RateLimitConfig> {
     let mut c = RateLimitConfig::default();
     if let Some(l) = top.get("rc_login") {
         let map = Map::from_node(l.node())?;

@@ -1,152 +1,185 @@
-//! Registration's keys: `registration_shared_secret` (or `_path`),
-//! reCAPTCHA (`enable_registration_captcha`, `recaptcha_*`) and
-//! `user_consent`.
+//! Registration's keys: `enable_registration` (and Synapse's older inverse
+//! `disable_registration`), `enable_registration_without_verification`,
+//! `registration_requires_token` and `registration_shared_secret` (or
+//! `_path`); and Synapse's refusal of open registration without any
+//! verification, which looks at the captcha and 3PID sections too.
 
-use super::*;
+use super::email::ThreepidConfig;
+use super::secret::SecretKey;
+use super::yaml::{as_bool, KResult, KeyError, Map};
+use super::Secret;
 
-/// Synapse's `user_consent` block, the parts about auth.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsentConfig {
-    /// `version`: the policy's current version.
-    pub version: String,
-    /// `template_dir`: holds `<lang>/<version>.html`.
-    pub template_dir: std::path::PathBuf,
-    /// `require_at_registration`: registration has an `m.login.terms` stage.
-    pub require_at_registration: bool,
-    /// `policy_name`, default "Privacy Policy".
-    pub policy_name: String,
+/// Top-level keys parsed here.
+pub(super) const KEYS: &[&str] = &[
+    "enable_registration",
+    "disable_registration",
+    "enable_registration_without_verification",
+    "registration_requires_token",
+    "registration_shared_secret",
+    "registration_shared_secret_path",
+];
+
+/// This section's part of [`Config`](super::Config).
+pub(super) struct Registration {
+    pub enable_registration: bool,
+    pub enable_registration_without_verification: bool,
+    pub registration_requires_token: bool,
+    pub registration_shared_secret: Option<Secret>,
 }
 
-/// reCAPTCHA for registration (`m.login.recaptcha`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecaptchaConfig {
-    /// `recaptcha_public_key` (or `_path`): the site key clients show.
-    pub public_key: String,
-    /// `recaptcha_private_key` (or `_path`): the secret sent to siteverify.
-    pub private_key: Secret,
-    /// `recaptcha_siteverify_api`, default Google's.
-    pub siteverify_api: String,
+pub(super) fn parse(top: &Map<'_>) -> KResult<Registration> {
+    let mut enable_registration = top.bool_or("enable_registration", false)?;
+    // Synapse still honours the old inverse key, and it wins.
+    if let Some(l) = top.get("disable_registration") {
+        enable_registration = !as_bool(l.node())?;
+    }
+    Ok(Registration {
+        enable_registration,
+        enable_registration_without_verification: top
+            .bool_or("enable_registration_without_verification", false)?,
+        registration_requires_token: top.bool_or("registration_requires_token", false)?,
+        registration_shared_secret: parse_shared_secret(top)?,
+    })
 }
 
-// ----- registration shared secret -----
-
-pub(super) fn parse_shared_secret(top: &Map<'_>) -> KResult<Option<Secret>> {
-    let inline = top.secret("registration_shared_secret")?;
-    let path = top.string("registration_shared_secret_path")?;
-    match (inline, path) {
-        (Some(_), Some(_)) => Err(KeyError::new(
-            top.path_of("registration_shared_secret_path"),
+fn parse_shared_secret(top: &Map<'_>) -> KResult<Option<Secret>> {
+    let found = SecretKey::new("registration_shared_secret")
+        .conflict_message(
             "You have configured both `registration_shared_secret` and \
              `registration_shared_secret_path`. These are mutually incompatible.",
-        )),
-        // An empty secret disables shared-secret registration, as in Synapse.
-        (Some(secret), None) => Ok(Some(secret).filter(|s| !s.is_empty()).map(Secret::new)),
-        (None, Some(file)) => {
-            let key = top.path_of("registration_shared_secret_path");
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| KeyError::new(&key, format!("cannot read `{file}`: {e}")))?;
-            let text = Zeroizing::new(text);
-            let secret = text.trim();
-            if secret.is_empty() {
-                return Err(KeyError::new(&key, format!("the file `{file}` is empty")));
-            }
-            Ok(Some(Secret::new(secret)))
-        }
-        (None, None) => Ok(None),
+        )
+        .read(top)?;
+    match found {
+        None => Ok(None),
+        // An empty secret disables shared-secret registration, as in Synapse
+        // (an empty file is refused).
+        Some(found) => Ok(Some(found.refuse_empty_file()?.value).filter(|s| !s.is_empty())),
     }
 }
 
-/// Google's siteverify endpoint, Synapse's default.
-pub(super) const DEFAULT_SITEVERIFY: &str = "https://www.recaptcha.net/recaptcha/api/siteverify";
-
-pub(super) fn parse_recaptcha(top: &Map<'_>) -> KResult<Option<RecaptchaConfig>> {
-    if !top.bool_or("enable_registration_captcha", false)? {
-        return Ok(None);
-    }
-    let need = |key: &str| -> KResult<String> {
-        inline_or_file(top, key)?
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                KeyError::new(
-                    key,
-                    "missing: required with `enable_registration_captcha: true`",
-                )
-            })
-    };
-    let public_key = need("recaptcha_public_key")?;
-    let private_key = Secret::new(need("recaptcha_private_key")?);
-    let siteverify_api = match top.get("recaptcha_siteverify_api") {
-        Some(l) => {
-            let url = as_string(l.node())?;
-            let parsed = url::Url::parse(&url)
-                .map_err(|e| KeyError::new(&l.path, format!("`{url}` is not a valid URL: {e}")))?;
-            if parsed.scheme() != "http" && parsed.scheme() != "https" {
-                return Err(KeyError::new(&l.path, "must be an http:// or https:// URL"));
-            }
-            url
-        }
-        None => DEFAULT_SITEVERIFY.to_owned(),
-    };
-    Ok(Some(RecaptchaConfig {
-        public_key,
-        private_key,
-        siteverify_api,
-    }))
-}
-
-pub(super) const CONSENT_KEYS: &[&str] = &[
-    "version",
-    "template_dir",
-    "require_at_registration",
-    "policy_name",
-];
-/// Synapse's consent keys about server notices and event blocking, which
-/// are not mxauth's: accepted and ignored.
-pub(super) const CONSENT_IGNORED_KEYS: &[&str] = &[
-    "server_notice_content",
-    "send_server_notice_to_guests",
-    "block_events_error",
-];
-
-pub(super) fn parse_consent(node: Node<'_>) -> KResult<ConsentConfig> {
-    let map = Map::from_node(node)?;
-    map.check_keys(CONSENT_KEYS, CONSENT_IGNORED_KEYS)?;
-    // YAML reads `version: 1.0` as a number; Synapse uses it as text.
-    let version = match map.get("version") {
-        Some(l) => match l.value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => return Err(KeyError::new(l.path, "expected a version string")),
-        },
-        None => {
-            return Err(KeyError::new(
-                map.path_of("version"),
-                "missing: the policy version",
-            ))
-        }
-    };
-    let template_dir = match map.string("template_dir")? {
-        Some(d) => std::path::PathBuf::from(d),
-        None => {
-            return Err(KeyError::new(
-                map.path_of("template_dir"),
-                "missing: the folder holding <lang>/<version>.html",
-            ))
-        }
-    };
-    let page = template_dir.join("en").join(format!("{version}.html"));
-    if !page.is_file() {
+/// Synapse's check: open registration needs a token, a captcha or an
+/// email, unless `enable_registration_without_verification` says otherwise.
+pub(super) fn check_verified(
+    top: &Map<'_>,
+    registration: &Registration,
+    captcha: bool,
+    threepids: &ThreepidConfig,
+) -> KResult<()> {
+    if registration.enable_registration
+        && !registration.enable_registration_without_verification
+        && !registration.registration_requires_token
+        && !captcha
+        && !threepids
+            .registrations_require_3pid
+            .iter()
+            .any(|m| m == "email")
+    {
+        let key = if top.contains("disable_registration") {
+            "disable_registration"
+        } else {
+            "enable_registration"
+        };
         return Err(KeyError::new(
-            map.path_of("template_dir"),
-            format!("no policy page at `{}`", page.display()),
+            key,
+            "You have enabled open registration without any verification. This is a known \
+             vector for spam and abuse. If you would like to allow public registration, please \
+             consider adding email, captcha, or token-based verification. Otherwise this check \
+             can be removed by setting the `enable_registration_without_verification` config \
+             option to `true`.",
         ));
     }
-    Ok(ConsentConfig {
-        version,
-        template_dir,
-        require_at_registration: map.bool_or("require_at_registration", false)?,
-        policy_name: map
-            .string("policy_name")?
-            .unwrap_or_else(|| "Privacy Policy".to_owned()),
-    })
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::*;
+    use crate::config::Secret;
+    use std::io::Write;
+
+    #[test]
+    fn registration_without_verification_is_refused_like_synapse() {
+        let (path, shown) = parse_error("server_name: example.com\nenable_registration: true\n");
+        assert_eq!(path, "enable_registration");
+        assert!(
+            shown.contains("You have enabled open registration without any verification."),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("`enable_registration_without_verification` config option to `true`"),
+            "{shown}"
+        );
+        let c = config(
+            "server_name: example.com\nenable_registration: true\nenable_registration_without_verification: true\n",
+        );
+        assert!(c.enable_registration);
+        assert!(c.enable_registration_without_verification);
+
+        // The old inverse key still works as in Synapse, and is checked the same way.
+        let (path, _) = parse_error("server_name: example.com\ndisable_registration: false\n");
+        assert_eq!(path, "disable_registration");
+    }
+
+    #[test]
+    fn shared_secret_and_secret_path_are_exclusive() {
+        let text = "server_name: example.com\nregistration_shared_secret: a\nregistration_shared_secret_path: /x\n";
+        let (path, shown) = parse_error(text);
+        assert_eq!(path, "registration_shared_secret_path");
+        assert!(shown.contains("mutually incompatible"), "{shown}");
+    }
+
+    #[test]
+    fn shared_secret_path_is_read_at_load() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(file, "  s3cret-from-file  ").expect("write secret");
+        let text = format!(
+            "server_name: example.com\nregistration_shared_secret_path: '{}'\n",
+            file.path().display()
+        );
+        let c = config(&text);
+        assert_eq!(
+            c.registration_shared_secret.as_ref().map(Secret::expose),
+            Some("s3cret-from-file")
+        );
+
+        let (path, shown) = parse_error(
+            "server_name: example.com\nregistration_shared_secret_path: /nonexistent/mxauth/secret\n",
+        );
+        assert_eq!(path, "registration_shared_secret_path");
+        assert!(
+            shown.contains("cannot read `/nonexistent/mxauth/secret`"),
+            "{shown}"
+        );
+
+        // An empty inline secret disables shared-secret registration, as in Synapse.
+        let c = config("server_name: example.com\nregistration_shared_secret: ''\n");
+        assert!(c.registration_shared_secret.is_none());
+    }
+
+    #[test]
+    fn registration_is_verified_by_a_token_a_captcha_or_an_email() {
+        let base = "server_name: example.org\nenable_registration: true\n";
+        assert!(load(base).is_err());
+        assert!(load(&format!("{base}registration_requires_token: true\n")).is_ok());
+        assert!(load(&format!(
+            "{base}enable_registration_captcha: true\nrecaptcha_public_key: p\nrecaptcha_private_key: s\n"
+        ))
+        .is_ok());
+        assert!(load(&format!(
+            "{base}registrations_require_3pid: [email]\nemail:\n  smtp_host: localhost\n  notif_from: 'Server <noreply@example.org>'\n"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn an_empty_shared_secret_file_is_refused() {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), " \n").unwrap();
+        let (path, shown) = parse_error(&format!(
+            "server_name: example.com\nregistration_shared_secret_path: '{}'\n",
+            file.path().display()
+        ));
+        assert_eq!(path, "registration_shared_secret_path");
+        assert!(shown.ends_with("is empty"), "{shown}");
+    }
 }

@@ -8,7 +8,7 @@ use super::yaml::{as_bool, as_duration_ms, KResult, KeyError, Map};
 use serde_yaml::Value;
 
 /// Top-level keys parsed here.
-pub(crate) const KEYS: &[&str] = &[
+pub(super) const KEYS: &[&str] = &[
     "session_lifetime",
     "nonrefreshable_access_token_lifetime",
     "refreshable_access_token_lifetime",
@@ -44,7 +44,7 @@ impl SessionConfig {
     }
 }
 
-pub(crate) fn parse(top: &Map<'_>) -> KResult<SessionConfig> {
+pub(super) fn parse(top: &Map<'_>) -> KResult<SessionConfig> {
     let lifetime = |key: &str| -> KResult<Option<u64>> {
         match top.get(key) {
             None => Ok(None),

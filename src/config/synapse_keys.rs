@@ -1,8 +1,9 @@
 //! Synapse's top-level `homeserver.yaml` keys that mxauth accepts and ignores.
 //!
-//! mxauth reads a whole homeserver.yaml: the keys it implements are parsed in
-//! `config.rs`; the keys below belong to Synapse and are accepted, ignored and
-//! reported in `Loaded::ignored_keys`. Any other top-level key is an error.
+//! mxauth reads a whole homeserver.yaml: the keys it implements are parsed by
+//! their section's file (`config/<section>.rs`, listed in `config.rs`); the
+//! keys below belong to Synapse and are accepted, ignored and reported in
+//! `Loaded::ignored_keys`. Any other top-level key is an error.
 //!
 //! Source: the `properties` of Synapse's `schema/synapse-config.schema.yaml`
 //! (which generates `docs/usage/configuration/config_documentation.md`), plus
@@ -10,8 +11,8 @@
 
 /// Auth, implemented later: keys about authentication, registration, sessions,
 /// devices, SSO and user management that later mxauth issues will implement.
-/// Whoever implements one moves it out of this list and parses it in `config.rs`
-/// (until then a homeserver.yaml that sets it still loads).
+/// Whoever implements one moves it out of this list and parses it in its
+/// section's file (until then a homeserver.yaml that sets it still loads).
 ///
 /// Only keys whose absence weakens nothing may stay here: a key an admin
 /// sets to make the server safer (a lifetime, an expiry, hiding that a

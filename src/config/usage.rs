@@ -1,15 +1,13 @@
 //! Who counts as active, and what is recorded of requests: Synapse's
 //! monthly-active-user keys (`limit_usage_by_mau` and friends),
 //! `track_appservice_user_ips`, `track_puppeted_user_ips` and
-//! `user_ips_max_age`; and `macaroon_secret_key` (guest tokens that
-//! Synapse minted).
+//! `user_ips_max_age`.
 
 use super::yaml::{self, as_list, KResult, KeyError, Map};
-use super::Secret;
 use std::collections::BTreeMap;
 
 /// Top-level keys parsed here.
-pub(crate) const KEYS: &[&str] = &[
+pub(super) const KEYS: &[&str] = &[
     "limit_usage_by_mau",
     "max_mau_value",
     "mau_stats_only",
@@ -19,8 +17,6 @@ pub(crate) const KEYS: &[&str] = &[
     "track_appservice_user_ips",
     "track_puppeted_user_ips",
     "user_ips_max_age",
-    "macaroon_secret_key",
-    "macaroon_secret_key_path",
 ];
 
 /// Monthly active users and client-IP tracking.
@@ -96,7 +92,7 @@ fn canonical_address(medium: &str, address: &str) -> String {
     }
 }
 
-pub(crate) fn parse(top: &Map<'_>) -> KResult<UsageConfig> {
+pub(super) fn parse(top: &Map<'_>) -> KResult<UsageConfig> {
     let defaults = UsageConfig::default();
     let limit_usage_by_mau = top.bool_or("limit_usage_by_mau", false)?;
     let max_mau_value = if limit_usage_by_mau {
@@ -147,13 +143,57 @@ pub(crate) fn parse(top: &Map<'_>) -> KResult<UsageConfig> {
     })
 }
 
-/// `macaroon_secret_key`, or the contents of `macaroon_secret_key_path`.
-pub(crate) fn parse_macaroon_secret(top: &Map<'_>) -> KResult<Option<Secret>> {
-    match super::inline_or_file(top, "macaroon_secret_key")? {
-        Some(s) if s.is_empty() => Err(KeyError::new(
-            top.path_of("macaroon_secret_key"),
-            "must not be empty",
-        )),
-        s => Ok(s.map(Secret::new)),
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::*;
+    use crate::config::UsageConfig;
+
+    #[test]
+    fn monthly_active_user_and_client_ip_keys() {
+        let base = "server_name: example.org\n";
+        let c = load(base).unwrap().config;
+        assert_eq!(c.usage, UsageConfig::default());
+        assert_eq!(c.usage.user_ips_max_age_ms, Some(28 * 24 * 3600 * 1000));
+        assert!(!c.usage.counts_mau());
+
+        let c = load(&format!(
+            "{base}limit_usage_by_mau: true\nmax_mau_value: 50\nmau_trial_days: 2\n\
+             mau_appservice_trial_days: {{bridge: 7}}\n\
+             mau_limit_reserved_threepids:\n  - {{medium: email, address: Boss@Example.org}}\n\
+             track_appservice_user_ips: true\ntrack_puppeted_user_ips: yes\n\
+             user_ips_max_age: 1d\n"
+        ))
+        .unwrap()
+        .config;
+        assert!(c.usage.limit_usage_by_mau && c.usage.counts_mau());
+        assert_eq!(c.usage.max_mau_value, 50);
+        assert_eq!(c.usage.mau_trial_days, 2);
+        assert_eq!(c.usage.mau_appservice_trial_days.get("bridge"), Some(&7));
+        assert!(c.usage.is_reserved_threepid("email", "boss@example.org"));
+        assert!(!c.usage.is_reserved_threepid("email", "other@example.org"));
+        assert!(c.usage.track_appservice_user_ips && c.usage.track_puppeted_user_ips);
+        assert_eq!(c.usage.user_ips_max_age_ms, Some(24 * 3600 * 1000));
+
+        // As in Synapse: max_mau_value only counts with the limit on; null
+        // user_ips_max_age keeps client IPs forever.
+        let c = load(&format!(
+            "{base}max_mau_value: 50\nuser_ips_max_age: null\n"
+        ))
+        .unwrap()
+        .config;
+        assert_eq!(c.usage.max_mau_value, 0);
+        assert_eq!(c.usage.user_ips_max_age_ms, None);
+
+        let err = load(&format!(
+            "{base}mau_limit_reserved_threepids:\n  - {{medium: email}}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("mau_limit_reserved_threepids"), "{err}");
+        assert!(err.contains("address"), "{err}");
+        let err = load(&format!("{base}user_ips_max_age: soon\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("user_ips_max_age"), "{err}");
     }
 }

@@ -309,6 +309,33 @@ pub(crate) fn as_list<'a>(node: Node<'a>) -> KResult<Vec<Located<'a>>> {
     }
 }
 
+/// An http(s) base URL with a host and no query or fragment, normalised to
+/// end with `/` (`public_baseurl`, `matrix.endpoint`).
+pub(crate) fn as_base_url(node: Node<'_>) -> KResult<String> {
+    let mut text = as_string(node)?;
+    let err = |m: String| KeyError::new(node.path, m);
+    let parsed =
+        url::Url::parse(&text).map_err(|e| err(format!("`{text}` is not a valid URL: {e}")))?;
+    if parsed.scheme() != "http" && parsed.scheme() != "https" {
+        return Err(err(format!(
+            "`{text}` must be an http:// or https:// URL, not {}://",
+            parsed.scheme()
+        )));
+    }
+    if matches!(parsed.host_str(), None | Some("")) {
+        return Err(err(format!("`{text}` has no host")));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(err(format!(
+            "`{text}` must not have a query (`?`) or fragment (`#`)"
+        )));
+    }
+    if !text.ends_with('/') {
+        text.push('/');
+    }
+    Ok(text)
+}
+
 const DURATION_HELP: &str = "a duration: a number of milliseconds, or a string such as \
      `500ms`, `30s`, `5m`, `48h`, `7d`, `1w`, `1y`";
 

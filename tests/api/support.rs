@@ -39,7 +39,7 @@ pub const SHARED_SECRET: &str = "this is the shared secret";
 /// The config every test server starts from.
 pub fn base_config() -> Config {
     let mut c = Config {
-        server_name: SERVER_NAME.into(),
+        server_name: SERVER_NAME.try_into().expect("a valid server name"),
         listeners: vec![Listener {
             port: 0,
             bind_addresses: vec!["127.0.0.1".into()],

@@ -283,14 +283,15 @@ impl Providers {
         rest_backend: &rest::MakeRestBackend,
     ) -> Result<Self, String> {
         let mut providers: Vec<Arc<dyn AuthProvider>> = Vec::new();
+        let server_name = config.server_name.as_str();
         for module in &config.modules {
             match module {
                 ModuleConfig::Ldap(c) => {
-                    providers.push(Arc::new(ldap::LdapProvider::new(c, &config.server_name)?))
+                    providers.push(Arc::new(ldap::LdapProvider::new(c, server_name)?))
                 }
                 ModuleConfig::Rest(c) => providers.push(Arc::new(rest::RestProvider::new(
                     c,
-                    &config.server_name,
+                    server_name,
                     rest_backend(c)?,
                 ))),
             }

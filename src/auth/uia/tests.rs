@@ -61,7 +61,7 @@ async fn fixture_with(change: impl FnOnce(&mut Config)) -> Fixture {
     let store = crate::store::connect("sqlite::memory:", 1).await.unwrap();
     let clock = Arc::new(MockClock::new(START_MS));
     let mut config = Config {
-        server_name: "example.org".to_owned(),
+        server_name: "example.org".try_into().expect("a server name"),
         ..Config::default()
     };
     change(&mut config);

@@ -1,6 +1,7 @@
 //! HTML pages as a person sees them: rendered by a real headless Chromium
 //! (scripts/test.sh installs Debian's `chromium`).
 
+use crate::process_group::{self, ProcessGroup};
 use crate::support::{Backend, TestServer};
 use std::process::Command;
 
@@ -59,17 +60,16 @@ async fn consent_page_renders_in_chromium() {
         let shot = shot.clone();
         let profile = profile.path().to_owned();
         move || {
-            let dom = headless(&profile.join("a"))
-                .arg("--dump-dom")
-                .arg(&url)
-                .output()
-                .unwrap();
-            let png = headless(&profile.join("b"))
-                .arg(format!("--screenshot={}", shot.display()))
-                .arg("--window-size=800,600")
-                .arg(&url)
-                .output()
-                .unwrap();
+            let dom =
+                process_group::output(headless(&profile.join("a")).arg("--dump-dom").arg(&url))
+                    .unwrap();
+            let png = process_group::output(
+                headless(&profile.join("b"))
+                    .arg(format!("--screenshot={}", shot.display()))
+                    .arg("--window-size=800,600")
+                    .arg(&url),
+            )
+            .unwrap();
             (dom, png)
         }
     })
@@ -96,9 +96,12 @@ async fn consent_page_renders_in_chromium() {
     assert!(bytes.len() > 1000, "a real picture, {} bytes", bytes.len());
 }
 
-/// A WebDriver session on a chromedriver this test starts.
+/// A WebDriver session on a chromedriver this test starts. Dropping it
+/// ends the session (chromedriver closes its Chromium) and then stops
+/// chromedriver's whole process group: killing chromedriver alone left its
+/// Chromium running after the tests.
 pub(crate) struct Driver {
-    child: std::process::Child,
+    group: ProcessGroup,
     base: String,
     session: String,
     http: reqwest::Client,
@@ -118,12 +121,13 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(bin)
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let group = ProcessGroup::spawn(
+            Command::new(bin)
+                .arg(format!("--port={port}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+        )
+        .unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         for _ in 0..100 {
@@ -157,7 +161,7 @@ impl Driver {
             .unwrap_or_else(|| panic!("no WebDriver session: {res}"))
             .to_owned();
         Driver {
-            child,
+            group,
             base,
             session,
             http,
@@ -206,8 +210,23 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // `DELETE /session/{id}` by hand: no async in drop, and reqwest's
+        // blocking client would need a feature of its own.
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        if let Ok(mut conn) = std::net::TcpStream::connect(addr) {
+            let timeout = Some(std::time::Duration::from_secs(5));
+            let _ = conn.set_read_timeout(timeout);
+            let _ = conn.set_write_timeout(timeout);
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if conn.write_all(request.as_bytes()).is_ok() {
+                let _ = conn.read_to_end(&mut Vec::new());
+            }
+        }
+        self.group.stop();
     }
 }
 

@@ -26,6 +26,7 @@ mod mau;
 mod multiprocess;
 mod nginx;
 mod passwords;
+mod process_group;
 mod providers;
 mod puppet;
 mod ratelimit;

@@ -87,16 +87,43 @@ fi
 MXAUTH_TEST_SMTP_PYTHON="$(cd "$SMTP_VENV/bin" && pwd)/python"
 export MXAUTH_TEST_SMTP_PYTHON
 
+# --- no process left behind: every test step runs with this mark in its
+# environment, which whatever it starts inherits (chromedriver's Chromium,
+# slapd, oidc-provider, aiosmtpd, nginx, mxauth itself...). PostgreSQL
+# above was started without it: it is stopped at exit on purpose.
+RUN_MARK="mxauth-test-$$-$(date +%s%N)"
+marked() { MXAUTH_TEST_RUN="$RUN_MARK" "$@"; }
+marked_pids() {
+  grep -lzxF "MXAUTH_TEST_RUN=$RUN_MARK" /proc/[0-9]*/environ 2>/dev/null \
+    | sed 's|^/proc/\([0-9]*\)/environ$|\1|' || true
+}
+check_no_leftovers() { # what ran
+  local pids i
+  for i in $(seq 1 50); do # a moment for processes being stopped to go
+    pids=$(marked_pids)
+    [ -n "$pids" ] || return 0
+    sleep 0.1
+  done
+  log "FAILED: $1 left these processes running:"
+  # shellcheck disable=SC2086
+  ps -o pid,ppid,pgid,etime,args -p "$(echo $pids | tr ' ' ',')" >&2 || true
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null || true
+  exit 1
+}
+
 # --- the checks and the tests
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 log "cargo test"
-cargo test --all-targets "$@"
+marked cargo test --all-targets "$@"
+check_no_leftovers "cargo test"
 log "schemathesis against the spec's OpenAPI (no input may get a 5xx)"
-scripts/fuzz.sh
+marked scripts/fuzz.sh
 log "real clients"
-clients/run.sh
+marked clients/run.sh
 log "end to end: a real Synapse delegating to mxauth behind real nginx"
-tests/e2e/run.sh
+marked tests/e2e/run.sh
+check_no_leftovers "the fuzzer, the clients or the end-to-end test"

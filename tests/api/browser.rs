@@ -43,15 +43,17 @@ async fn consent_page_renders_in_chromium() {
     )
     .unwrap();
     let template_dir = dir.path().to_owned();
-    let s = TestServer::start_with(Backend::Sqlite, move |c| {
-        c.user_consent = Some(mxauth::config::ConsentConfig {
-            version: "1.0".into(),
-            template_dir,
-            require_at_registration: true,
-            policy_name: "Privacy Policy".into(),
-        });
-    })
-    .await;
+    let s = TestServer::builder(Backend::Sqlite)
+        .config(move |c| {
+            c.user_consent = Some(mxauth::config::ConsentConfig {
+                version: "1.0".into(),
+                template_dir,
+                require_at_registration: true,
+                policy_name: "Privacy Policy".into(),
+            });
+        })
+        .start()
+        .await;
     let url = format!("{}/_matrix/consent?v=1.0", s.base);
     let profile = tempfile::tempdir().unwrap();
     let shot = profile.path().join("consent.png");
@@ -236,15 +238,17 @@ async fn terms_fallback_in_chromium_fires_on_auth_done() {
     std::fs::create_dir_all(dir.path().join("en")).unwrap();
     std::fs::write(dir.path().join("en/1.0.html"), "<p>policy</p>").unwrap();
     let template_dir = dir.path().to_owned();
-    let s = TestServer::start_with(Backend::Sqlite, move |c| {
-        c.user_consent = Some(mxauth::config::ConsentConfig {
-            version: "1.0".into(),
-            template_dir,
-            require_at_registration: true,
-            policy_name: "Privacy Policy".into(),
-        });
-    })
-    .await;
+    let s = TestServer::builder(Backend::Sqlite)
+        .config(move |c| {
+            c.user_consent = Some(mxauth::config::ConsentConfig {
+                version: "1.0".into(),
+                template_dir,
+                require_at_registration: true,
+                policy_name: "Privacy Policy".into(),
+            });
+        })
+        .start()
+        .await;
     let body = serde_json::json!({"username": "clicker", "password": "clicker-pw"});
     let (_, c) = s
         .post("/_matrix/client/v3/register", None, body.clone())

@@ -33,19 +33,21 @@ async fn serve_without_config_uses_the_embedded_default() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_serve_only_the_client_resource() {
     let db = std::sync::Arc::new(crate::support::fresh_database(Backend::Sqlite).await);
-    let s = TestServer::start_on(db, |c| {
-        let mut federation_only = c.listeners[0].clone();
-        federation_only.resources = vec![mxauth::config::ListenerResource {
-            names: vec!["federation".into()],
-            compress: false,
-        }];
-        c.listeners[0].resources = vec![mxauth::config::ListenerResource {
-            names: vec!["client".into(), "federation".into()],
-            compress: false,
-        }];
-        c.listeners.push(federation_only);
-    })
-    .await;
+    let s = TestServer::builder(db)
+        .config(|c| {
+            let mut federation_only = c.listeners[0].clone();
+            federation_only.resources = vec![mxauth::config::ListenerResource {
+                names: vec!["federation".into()],
+                compress: false,
+            }];
+            c.listeners[0].resources = vec![mxauth::config::ListenerResource {
+                names: vec!["client".into(), "federation".into()],
+                compress: false,
+            }];
+            c.listeners.push(federation_only);
+        })
+        .start()
+        .await;
     let (status, _) = s.get("/_matrix/client/versions", None).await;
     assert_eq!(status, 200);
     let res = s
@@ -130,7 +132,7 @@ fn config_file(dir: &std::path::Path, server: &TestServer) -> std::path::PathBuf
 }
 
 async fn register_user_in_database_and_over_http(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &s);
 

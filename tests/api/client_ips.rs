@@ -33,7 +33,7 @@ fn connections(session: &Value) -> Vec<(String, String)> {
 }
 
 async fn whois_lists_sessions_by_device_and_token(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let admin = s.register_admin("admin").await;
     let (alice, phone, phone_device) = s.register("alice", "a password").await;
     let (laptop, laptop_device) = s.login("alice", "a password").await;
@@ -84,7 +84,7 @@ async fn whois_lists_sessions_by_device_and_token(b: Backend) {
 }
 
 async fn whois_is_for_admins_and_oneself(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let admin = s.register_admin("admin").await;
     let (alice, alice_token, _) = s.register("alice", "a password").await;
     let (bob, _, _) = s.register("bob", "a password").await;
@@ -127,7 +127,10 @@ async fn whois_is_for_admins_and_oneself(b: Backend) {
 }
 
 async fn old_client_ips_are_pruned(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.usage.user_ips_max_age_ms = Some(1000)).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.usage.user_ips_max_age_ms = Some(1000))
+        .start()
+        .await;
     let admin = s.register_admin("admin").await;
     let (alice, token, _) = s.register("alice", "a password").await;
     s.get_as(WHOAMI, &token, "Old/1").await;
@@ -139,7 +142,10 @@ async fn old_client_ips_are_pruned(b: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
 
     // Pruning runs at start, then every minute.
-    let s = TestServer::start_on(db.clone(), |c| c.usage.user_ips_max_age_ms = Some(1000)).await;
+    let s = TestServer::builder(db.clone())
+        .config(|c| c.usage.user_ips_max_age_ms = Some(1000))
+        .start()
+        .await;
     let count = format!("SELECT COUNT(*) FROM user_ips WHERE user_id = '{alice}'");
     assert_eq!(crate::support::db_wait_for(&db, &count, 0).await, 0);
     let (_, w) = s.get(&whois, Some(&admin)).await;
@@ -149,7 +155,10 @@ async fn old_client_ips_are_pruned(b: Backend) {
     s.get_as(WHOAMI, &token, "Kept/1").await;
     s.stop().await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let s = TestServer::start_on(db.clone(), |c| c.usage.user_ips_max_age_ms = None).await;
+    let s = TestServer::builder(db.clone())
+        .config(|c| c.usage.user_ips_max_age_ms = None)
+        .start()
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(db_i64(&db, &count).await, 1);
     s.stop().await;
@@ -197,7 +206,7 @@ async fn a_thousand_requests_cost_a_handful_of_writes(b: Backend) {
         c.mxauth.token_last_used_flush_ms = 5000;
         c.usage.mau_stats_only = true;
     };
-    let s = TestServer::start_with(b, configure).await;
+    let s = TestServer::builder(b).config(configure).start().await;
     let (alice, token, _) = s.register("alice", "a password").await;
     db_exec(&s.db, &write_log_sql(b)).await;
     let client = s.raw().clone();
@@ -277,11 +286,13 @@ async fn forwarded_addresses_only_behind_a_trusted_proxy(b: Backend) {
 
     // Behind a trusted proxy (`x_forwarded: true`): the first address of
     // X-Forwarded-For is the client's, for allow-lists and client IPs.
-    let s = TestServer::start_with(b, |c| {
-        c.listeners[0].x_forwarded = true;
-        c.app_services = vec![bridge.clone()];
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.listeners[0].x_forwarded = true;
+            c.app_services = vec![bridge.clone()];
+        })
+        .start()
+        .await;
     let admin = s.register_admin("admin").await;
     let (alice, token, _) = s.register("alice", "a password").await;
     assert_eq!(
@@ -319,7 +330,10 @@ async fn forwarded_addresses_only_behind_a_trusted_proxy(b: Backend) {
     assert_eq!(ips, vec!["127.0.0.1", "2001:db8::5"]);
 
     // Without it, the header is ignored.
-    let s = TestServer::start_with(b, |c| c.app_services = vec![bridge]).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.app_services = vec![bridge])
+        .start()
+        .await;
     assert_eq!(
         forwarded(&s, "bridge token", Some("192.0.2.7")).await,
         StatusCode::UNAUTHORIZED

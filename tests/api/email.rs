@@ -49,11 +49,13 @@ pub(crate) fn email_config(c: &mut Config, smtp_port: u16) {
 async fn start(b: Backend, tweak: impl FnOnce(&mut Config)) -> (TestServer, SmtpSink) {
     let sink = SmtpSink::start().await;
     let port = sink.port;
-    let s = TestServer::start_with(b, |c| {
-        email_config(c, port);
-        tweak(c);
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            email_config(c, port);
+            tweak(c);
+        })
+        .start()
+        .await;
     (s, sink)
 }
 
@@ -539,12 +541,11 @@ async fn start_with_clock(b: Backend) -> (TestServer, SmtpSink, Arc<MockClock>) 
         .unwrap()
         .as_millis() as i64;
     let clock = Arc::new(MockClock::new(now));
-    let s = TestServer::start_on_with_clock(
-        Arc::new(crate::support::fresh_database(b).await),
-        clock.clone(),
-        move |c| email_config(c, port),
-    )
-    .await;
+    let s = TestServer::builder(b)
+        .clock(clock.clone())
+        .config(move |c| email_config(c, port))
+        .start()
+        .await;
     (s, sink, clock)
 }
 

@@ -105,11 +105,13 @@ fn free_port() -> u16 {
 }
 
 async fn forged_forwarded_for_changes_nothing(b: Backend) {
-    let s = TestServer::start_with(b, |c| {
-        c.listeners[0].x_forwarded = true;
-        c.rate_limits.login_address = RateLimit::new(0.01, 2.0);
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.listeners[0].x_forwarded = true;
+            c.rate_limits.login_address = RateLimit::new(0.01, 2.0);
+        })
+        .start()
+        .await;
     let nginx = Nginx::start(s.addr.port());
     let client = reqwest::Client::new();
     let login = |forged: &'static str| {
@@ -132,11 +134,13 @@ async fn forged_forwarded_for_changes_nothing(b: Backend) {
 
 async fn forged_forwarded_for_does_not_pass_an_ip_allow_list(b: Backend) {
     const AS_TOKEN: &str = "an allow-listed bridge's token";
-    let s = TestServer::start_with(b, |c| {
-        c.listeners[0].x_forwarded = true;
-        c.app_services = vec![crate::support::bridge_service(AS_TOKEN, &["10.0.0.0/8"])];
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.listeners[0].x_forwarded = true;
+            c.app_services = vec![crate::support::bridge_service(AS_TOKEN, &["10.0.0.0/8"])];
+        })
+        .start()
+        .await;
     let nginx = Nginx::start(s.addr.port());
     let client = reqwest::Client::new();
     let login = |base: &str| {

@@ -182,7 +182,10 @@ async fn ordered_first_success_wins_local_last(backend: Backend) {
             .answering_as("2"),
         ),
     ];
-    let server = TestServer::start_with_providers(backend, |_| {}, providers).await;
+    let server = TestServer::builder(backend)
+        .providers(providers)
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), ["m.login.password"]);
 
@@ -248,7 +251,10 @@ async fn custom_login_type_and_missing_fields(backend: Backend) {
         Behaviour::Accepts(vec![("bob", "building")]),
         &log,
     ))];
-    let server = TestServer::start_with_providers(backend, |_| {}, providers).await;
+    let server = TestServer::builder(backend)
+        .providers(providers)
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), ["m.login.password", CUSTOM_TYPE]);
 
@@ -324,7 +330,10 @@ async fn slow_provider_is_skipped(backend: Backend) {
             &log,
         )),
     ];
-    let server = TestServer::start_with_providers(backend, |_| {}, providers).await;
+    let server = TestServer::builder(backend)
+        .providers(providers)
+        .start()
+        .await;
     let start = Instant::now();
     let (status, res) = server.try_login("frank", "frank-pw").await;
     assert_eq!(status, StatusCode::OK, "{res}");
@@ -359,18 +368,12 @@ async fn conflicting_login_types_are_refused_at_start() {
             &log,
         )),
     ];
-    let db = fresh_database(Backend::Sqlite).await;
-    let mut config = base_config();
-    config.database = db.config.clone();
-    let err = mxauth::server::Server::build_with_providers(
-        config,
-        Arc::new(mxauth::clock::SystemClock),
-        Arc::new(mxauth::clock::OsRandom),
-        providers,
-    )
-    .await
-    .err()
-    .expect("refused");
+    let err = TestServer::builder(Backend::Sqlite)
+        .providers(providers)
+        .build()
+        .await
+        .err()
+        .expect("refused");
     let message = err.to_string();
     assert!(message.contains(CUSTOM_TYPE), "{message}");
     assert!(
@@ -389,7 +392,10 @@ async fn on_logged_out_is_called(backend: Backend) {
         Behaviour::Accepts(vec![("bob", "building")]),
         &log,
     ))];
-    let server = TestServer::start_with_providers(backend, |_| {}, providers).await;
+    let server = TestServer::builder(backend)
+        .providers(providers)
+        .start()
+        .await;
     let bob = format!("@bob:{SERVER_NAME}");
     let login = || async {
         let (status, res) = server
@@ -511,7 +517,7 @@ async fn on_logged_out_is_called(backend: Backend) {
 /// provider for passwords, `m.login.password` is not offered at all.
 async fn localdb_disabled(backend: Backend) {
     let db = std::sync::Arc::new(fresh_database(backend).await);
-    let first = TestServer::start_on(db.clone(), |_| {}).await;
+    let first = TestServer::builder(db.clone()).start().await;
     first.register("grace", "grace-local-pw").await;
     first.stop().await;
 
@@ -522,11 +528,14 @@ async fn localdb_disabled(backend: Backend) {
         Behaviour::Accepts(vec![("grace", "token")]),
         &log,
     ))];
-    let mut config_localdb_off = |c: &mut mxauth::config::Config| {
+    let config_localdb_off = |c: &mut mxauth::config::Config| {
         c.password_config.localdb_enabled = false;
     };
-    let server =
-        TestServer::start_with_providers_on(db.clone(), &mut config_localdb_off, providers).await;
+    let server = TestServer::builder(db.clone())
+        .config(config_localdb_off)
+        .providers(providers)
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), [CUSTOM_TYPE]);
     let got = server.try_login("grace", "grace-local-pw").await;
@@ -560,7 +569,11 @@ async fn localdb_disabled(backend: Backend) {
         Behaviour::Accepts(vec![("grace", "directory-pw")]),
         &log,
     ))];
-    let server = TestServer::start_with_providers_on(db, &mut config_localdb_off, providers).await;
+    let server = TestServer::builder(db)
+        .config(config_localdb_off)
+        .providers(providers)
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), ["m.login.password"]);
     let got = server.try_login("grace", "grace-local-pw").await;
@@ -574,15 +587,17 @@ async fn localdb_disabled(backend: Backend) {
 /// user with a password re-authenticates with it.
 async fn passwords_only_for_reauth(backend: Backend) {
     let db = std::sync::Arc::new(fresh_database(backend).await);
-    let first = TestServer::start_on(db.clone(), |_| {}).await;
+    let first = TestServer::builder(db.clone()).start().await;
     let (user, token, _) = first.register("heidi", "heidi-pw").await;
     let (_, other_device) = first.login("heidi", "heidi-pw").await;
     first.stop().await;
 
-    let server = TestServer::start_on(db, |c| {
-        c.password_config.enabled = PasswordEnabled::OnlyForReauth;
-    })
-    .await;
+    let server = TestServer::builder(db)
+        .config(|c| {
+            c.password_config.enabled = PasswordEnabled::OnlyForReauth;
+        })
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert!(
         !login_types(&flows).contains(&"m.login.password".to_owned()),
@@ -669,9 +684,8 @@ impl AuthProvider for Registrar {
 async fn registration_callbacks(backend: Backend) {
     let log = log();
     let providers: Vec<Arc<dyn AuthProvider>> = vec![Arc::new(Registrar { log: log.clone() })];
-    let server = TestServer::start_with_providers(
-        backend,
-        |c| {
+    let server = TestServer::builder(backend)
+        .config(|c| {
             // Email validation configured (nothing listens: a refused
             // address is refused before any mail is sent).
             c.email = Some(mxauth::config::EmailConfig {
@@ -687,10 +701,10 @@ async fn registration_callbacks(backend: Backend) {
                 app_name: "Test".into(),
                 validation_token_lifetime_ms: 3_600_000,
             });
-        },
-        providers,
-    )
-    .await;
+        })
+        .providers(providers)
+        .start()
+        .await;
     let (user_id, token, _) = server.register("judy", "judy-password").await;
     assert_eq!(user_id, format!("@chosen-judy:{SERVER_NAME}"));
     assert_eq!(taken(&log), ["username:m.login.dummy"]);

@@ -20,11 +20,13 @@ both!(
 );
 
 async fn token_server(b: Backend) -> TestServer {
-    TestServer::start_with(b, |c| {
-        c.registration_requires_token = true;
-        c.enable_registration_without_verification = false;
-    })
-    .await
+    TestServer::builder(b)
+        .config(|c| {
+            c.registration_requires_token = true;
+            c.enable_registration_without_verification = false;
+        })
+        .start()
+        .await
 }
 
 async fn token_admin_api_shapes_and_validation(b: Backend) {
@@ -182,7 +184,7 @@ async fn token_admin_api_shapes_and_validation(b: Backend) {
     let (_, v) = s.get(&format!("{VALIDITY}?token=nope"), None).await;
     assert_eq!(v, json!({"valid": false}));
     assert_error(&s.get(VALIDITY, None).await, 400, "M_MISSING_PARAM");
-    let plain = TestServer::start(b).await;
+    let plain = TestServer::builder(b).start().await;
     assert_error(
         &plain.get(&format!("{VALIDITY}?token=x"), None).await,
         403,
@@ -284,11 +286,13 @@ async fn registration_with_a_token_counts_its_uses(b: Backend) {
 }
 
 async fn expired_session_gives_its_token_back(b: Backend) {
-    let s = TestServer::start_with(b, |c| {
-        c.registration_requires_token = true;
-        c.mxauth.uia_session_lifetime_ms = 1_000;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.registration_requires_token = true;
+            c.mxauth.uia_session_lifetime_ms = 1_000;
+        })
+        .start()
+        .await;
     let admin = s.register_admin("root").await;
     s.post(
         &format!("{TOKENS}/new"),
@@ -352,14 +356,16 @@ async fn siteverify_stand_in() -> String {
 
 async fn recaptcha_stage_against_siteverify(b: Backend) {
     let url = siteverify_stand_in().await;
-    let s = TestServer::start_with(b, |c| {
-        c.recaptcha = Some(mxauth::config::RecaptchaConfig {
-            public_key: "site-key".into(),
-            private_key: mxauth::config::Secret::new("server-secret"),
-            siteverify_api: url,
-        });
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.recaptcha = Some(mxauth::config::RecaptchaConfig {
+                public_key: "site-key".into(),
+                private_key: mxauth::config::Secret::new("server-secret"),
+                siteverify_api: url,
+            });
+        })
+        .start()
+        .await;
     let body = json!({"username": "robot", "password": "robot-pw"});
     let (_, c) = s.post(REGISTER, None, body.clone()).await;
     assert_eq!(
@@ -491,14 +497,16 @@ async fn recaptcha_with_siteverify_down(b: Backend) {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/siteverify", closed.local_addr().unwrap());
     drop(closed);
-    let s = TestServer::start_with(b, |c| {
-        c.recaptcha = Some(mxauth::config::RecaptchaConfig {
-            public_key: "site-key".into(),
-            private_key: mxauth::config::Secret::new("server-secret"),
-            siteverify_api: url,
-        });
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.recaptcha = Some(mxauth::config::RecaptchaConfig {
+                public_key: "site-key".into(),
+                private_key: mxauth::config::Secret::new("server-secret"),
+                siteverify_api: url,
+            });
+        })
+        .start()
+        .await;
     let body = json!({"username": "unlucky", "password": "unlucky-pw"});
     let (_, c) = s.post(REGISTER, None, body.clone()).await;
     let mut step = body;

@@ -98,10 +98,12 @@ fn user(name: &str) -> Value {
 
 async fn rest_provider_contract(backend: Backend) {
     let (addr, seen) = start_backend().await;
-    let server = TestServer::start_with(backend, |c| {
-        c.modules = vec![rest_module(format!("http://{addr}/"))];
-    })
-    .await;
+    let server = TestServer::builder(backend)
+        .config(|c| {
+            c.modules = vec![rest_module(format!("http://{addr}/"))];
+        })
+        .start()
+        .await;
     let (status, res) = password_login(&server, user("alice"), "alice-pw").await;
     assert_eq!(status, StatusCode::OK, "{res}");
     let alice = format!("@alice:{SERVER_NAME}");
@@ -193,10 +195,12 @@ async fn rest_backend_down(backend: Backend) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let server = TestServer::start_with(backend, |c| {
-        c.modules = vec![rest_module(format!("http://{closed}"))];
-    })
-    .await;
+    let server = TestServer::builder(backend)
+        .config(|c| {
+            c.modules = vec![rest_module(format!("http://{closed}"))];
+        })
+        .start()
+        .await;
     server.register("carol", "carol-local-pw").await;
     let start = Instant::now();
     let got = password_login(&server, user("alice"), "alice-pw").await;

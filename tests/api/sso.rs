@@ -101,7 +101,10 @@ pub fn sso_config(c: &mut Config, port: u16, providers: Vec<OidcProviderConfig>)
 async fn start(db: Arc<FreshDatabase>, provider: &OidcProvider, extra: &str) -> TestServer {
     let p = provider.config(extra);
     let port = free_port();
-    TestServer::start_on(db, move |c| sso_config(c, port, vec![p])).await
+    TestServer::builder(db)
+        .config(move |c| sso_config(c, port, vec![p]))
+        .start()
+        .await
 }
 
 /// A scripted browser: follows nothing by itself, keeps cookies by name
@@ -646,10 +649,10 @@ async fn email_match_links_only_verified_addresses(b: Backend) {
     p.mapping.localpart_template =
         Some(mxauth::config::oidc::Template::parse("{{ user.preferred_username }}-sso").unwrap());
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        sso_config(c, port, vec![p])
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| sso_config(c, port, vec![p]))
+        .start()
+        .await;
     let store = store_of(&s).await;
     for (user, address) in [
         ("carol", "alice@wonderland.test"),
@@ -734,10 +737,10 @@ async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
     p.mapping.localpart_template =
         Some(mxauth::config::oidc::Template::parse("{{ user.preferred_username }}-sso").unwrap());
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        sso_config(c, port, vec![p])
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| sso_config(c, port, vec![p]))
+        .start()
+        .await;
     let store = store_of(&s).await;
     // A new account: the email is not kept as validated.
     let landing = Browser::new().sso(&s.base, "unsure", CLIENT_URL).await;
@@ -789,12 +792,11 @@ async fn login_token_expires_after_two_minutes(b: Backend) {
     let clock = Arc::new(mxauth::clock::MockClock::new(now));
     let p = idp.config("");
     let port = free_port();
-    let s = TestServer::start_on_with_clock(
-        Arc::new(fresh_database(b).await),
-        clock.clone(),
-        move |c| sso_config(c, port, vec![p]),
-    )
-    .await;
+    let s = TestServer::builder(b)
+        .clock(clock.clone())
+        .config(move |c| sso_config(c, port, vec![p]))
+        .start()
+        .await;
     let first = login_token_of(
         &Browser::new()
             .sso(&s.base, "alice", CLIENT_URL)
@@ -826,10 +828,10 @@ async fn picker_page_lists_the_providers(b: Backend) {
     two.idp_id = "oidc-second".into();
     two.idp_name = "Second <IdP>".into();
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        sso_config(c, port, vec![one, two])
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| sso_config(c, port, vec![one, two]))
+        .start()
+        .await;
     let (_, flows) = s.get("/_matrix/client/v3/login", None).await;
     let sso = flows["flows"]
         .as_array()
@@ -880,14 +882,19 @@ async fn postgres_redirect_and_callback_on_different_processes() {
     let p = idp.config("");
     let port_one = free_port();
     let p1 = p.clone();
-    let one = TestServer::start_on(db.clone(), move |c| sso_config(c, port_one, vec![p1])).await;
+    let one = TestServer::builder(db.clone())
+        .config(move |c| sso_config(c, port_one, vec![p1]))
+        .start()
+        .await;
     let port_two = free_port();
-    let two = TestServer::start_on(db, move |c| {
-        sso_config(c, port_two, vec![p]);
-        // The same deployment: one public address.
-        c.public_baseurl = Some(format!("http://127.0.0.1:{port_one}/"));
-    })
-    .await;
+    let two = TestServer::builder(db)
+        .config(move |c| {
+            sso_config(c, port_two, vec![p]);
+            // The same deployment: one public address.
+            c.public_baseurl = Some(format!("http://127.0.0.1:{port_one}/"));
+        })
+        .start()
+        .await;
     assert_ne!(one.addr, two.addr);
     let mut browser = Browser::new();
     let callback = browser
@@ -911,10 +918,12 @@ async fn chromium_logs_in_through_the_provider() {
     let idp = OidcProvider::start();
     let p = idp.config("");
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(Backend::Sqlite).await), move |c| {
-        sso_config(c, port, vec![p]);
-    })
-    .await;
+    let s = TestServer::builder(Backend::Sqlite)
+        .config(move |c| {
+            sso_config(c, port, vec![p]);
+        })
+        .start()
+        .await;
     // The "client": a page mxauth itself serves (it is not on the
     // allow-list, so the confirmation page comes first).
     let client = format!("{}/_matrix/client/versions", s.base);
@@ -1175,16 +1184,18 @@ async fn uia_sso_stage_fails_for_another_identity(b: Backend) {
 async fn get_token_behind_uia(b: Backend) {
     const GET_TOKEN: &str = "/_matrix/client/v1/login/get_token";
     // Off by default: the endpoint does not exist.
-    let off = TestServer::start(b).await;
+    let off = TestServer::builder(b).start().await;
     let (_, token, _) = off.register("erin", "erin-password-1").await;
     let res = off.post(GET_TOKEN, Some(&token), json!({})).await;
     assert_error(&res, 404, "M_UNRECOGNIZED");
     off.stop().await;
 
-    let s = TestServer::start_with(b, |c| {
-        c.login_via_existing_session.enabled = true;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.login_via_existing_session.enabled = true;
+        })
+        .start()
+        .await;
     let (_, flows) = s.get("/_matrix/client/v3/login", None).await;
     assert!(
         flows["flows"]

@@ -6,6 +6,7 @@ mod support;
 mod account;
 mod admin;
 mod appservice;
+mod architecture;
 mod atomic;
 mod blocking;
 pub(crate) mod browser;

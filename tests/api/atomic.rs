@@ -373,7 +373,8 @@ async fn a_silent_homeserver_does_not_delay_the_flush(b: Backend) {
     let (status, _) = s.get(WHOAMI, Some(&tokens[0])).await;
     assert_eq!(status, StatusCode::OK);
     // Flushed within a few flush intervals (200 ms in tests), while the
-    // queue still waits for its first answer (5 s).
+    // queue still waits for its first answer (5 s): both are real time
+    // (tokio's timers), which is what this test is about.
     let mut used = 0;
     for _ in 0..20 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -21,7 +21,10 @@ async fn serve_without_config_uses_the_embedded_default() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let res = reqwest::get("http://127.0.0.1:8008/_matrix/client/versions").await;
+    let res = crate::support::http_client()
+        .get("http://127.0.0.1:8008/_matrix/client/versions")
+        .send()
+        .await;
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(line.trim(), "mxauth listening on http://127.0.0.1:8008");

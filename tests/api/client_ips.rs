@@ -65,8 +65,11 @@ async fn whois_lists_sessions_by_device_and_token(b: Backend) {
         );
     }
 
-    // The devices' last sighting is written too (after a flush).
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // The devices' last sighting is written too (by the next flush).
+    let sighted = format!(
+        "SELECT COUNT(*) FROM devices WHERE user_id = '{alice}' AND last_seen_ip IS NOT NULL"
+    );
+    assert_eq!(crate::support::db_wait_for(&s.db, &sighted, 2).await, 2);
     let (_, devices) = s.get("/_matrix/client/v3/devices", Some(&laptop)).await;
     for d in devices["devices"].as_array().unwrap() {
         assert_eq!(d["last_seen_ip"], "127.0.0.1", "{d}");
@@ -127,7 +130,9 @@ async fn whois_is_for_admins_and_oneself(b: Backend) {
 }
 
 async fn old_client_ips_are_pruned(b: Backend) {
+    let clock = crate::support::mock_clock();
     let s = TestServer::builder(b)
+        .clock(clock.clone())
         .config(|c| c.usage.user_ips_max_age_ms = Some(1000))
         .start()
         .await;
@@ -139,10 +144,11 @@ async fn old_client_ips_are_pruned(b: Backend) {
     assert_eq!(w["devices"].as_object().unwrap().len(), 1, "{w}");
     let db = s.db.clone();
     s.stop().await;
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    clock.advance_ms(1200);
 
     // Pruning runs at start, then every minute.
     let s = TestServer::builder(db.clone())
+        .clock(clock.clone())
         .config(|c| c.usage.user_ips_max_age_ms = Some(1000))
         .start()
         .await;
@@ -154,12 +160,15 @@ async fn old_client_ips_are_pruned(b: Backend) {
     // With `user_ips_max_age: null` nothing is pruned.
     s.get_as(WHOAMI, &token, "Kept/1").await;
     s.stop().await;
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    clock.advance_ms(1200);
     let s = TestServer::builder(db.clone())
+        .clock(clock.clone())
         .config(|c| c.usage.user_ips_max_age_ms = None)
         .start()
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The pruning the server runs at start, run by hand to know it is
+    // done: it prunes nothing.
+    s.auth.prune_client_ips().await.unwrap();
     assert_eq!(db_i64(&db, &count).await, 1);
     s.stop().await;
 }

@@ -356,17 +356,14 @@ async fn last_seen_is_filled_in(b: Backend) {
     let (status, _) = s.get(WHOAMI, Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
     // The server flushes usage every 200 ms in tests.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = crate::support::real_now() + Duration::from_secs(5);
     loop {
         let (status, d) = s.get(&device_path(&device), Some(&token)).await;
         assert_eq!(status, StatusCode::OK, "{d}");
         if d["last_seen_ts"].is_i64() && d["last_seen_ip"].is_string() {
             assert_eq!(d["last_seen_ip"], "127.0.0.1", "{d}");
             let ts = d["last_seen_ts"].as_i64().unwrap();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64;
+            let now = crate::support::wall_clock_ms();
             assert!(
                 (now - 60_000..=now + 1_000).contains(&ts),
                 "last_seen_ts {ts} not near now {now}"
@@ -385,7 +382,7 @@ async fn last_seen_is_filled_in(b: Backend) {
             break;
         }
         assert!(
-            tokio::time::Instant::now() < deadline,
+            crate::support::real_now() < deadline,
             "last_seen not filled in after 5 s: {d}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -224,7 +224,7 @@ async fn login_fails_cleanly_when_the_homeserver_is_away(b: Backend) {
         .config(matrix)
         .start()
         .await;
-    let started = std::time::Instant::now();
+    let started = crate::support::real_now();
     let (status, body) = s
         .post(
             "/_matrix/client/v3/login",

@@ -15,10 +15,7 @@ const SECRET: &str = "the jwt shared secret";
 const ISSUER: &str = "https://idp.example";
 
 fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    crate::support::wall_clock_ms() / 1000
 }
 
 fn token(claims: Value, secret: &str) -> String {

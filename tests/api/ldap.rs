@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 both!(
     ldap_simple_bind,
@@ -220,13 +220,16 @@ access to * by * read
             tls_port,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = crate::support::real_now() + Duration::from_secs(15);
         for p in std::iter::once(port).chain(tls_port) {
             while tokio::net::TcpStream::connect(("127.0.0.1", p))
                 .await
                 .is_err()
             {
-                assert!(Instant::now() < deadline, "slapd did not start listening");
+                assert!(
+                    crate::support::real_now() < deadline,
+                    "slapd did not start listening"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -453,7 +456,7 @@ async fn ldap_directory_down(backend: Backend) {
     logs_in(&server, user("alice"), "alice-ldap-pw", "alice").await;
 
     slapd.stop();
-    let start = Instant::now();
+    let start = crate::support::real_now();
     let got = login(&server, user("alice"), "alice-ldap-pw").await;
     assert_error(&got, 403, "M_FORBIDDEN");
     assert!(
@@ -483,7 +486,7 @@ async fn ldap_directory_down(backend: Backend) {
             })
             .start()
             .await;
-        let start = Instant::now();
+        let start = crate::support::real_now();
         let got = login(&server, user("alice"), "alice-ldap-pw").await;
         assert_error(&got, 403, "M_FORBIDDEN");
         assert!(

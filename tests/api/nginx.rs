@@ -113,7 +113,7 @@ async fn forged_forwarded_for_changes_nothing(b: Backend) {
         .start()
         .await;
     let nginx = Nginx::start(s.addr.port());
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let login = |forged: &'static str| {
         client
             .post(format!("{}/_matrix/client/v3/login", nginx.base))
@@ -142,7 +142,7 @@ async fn forged_forwarded_for_does_not_pass_an_ip_allow_list(b: Backend) {
         .start()
         .await;
     let nginx = Nginx::start(s.addr.port());
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let login = |base: &str| {
         client
             .post(format!("{base}/_matrix/client/v3/login"))

@@ -3,7 +3,7 @@
 //! Google's siteverify.
 
 use crate::both;
-use crate::support::{assert_error, Backend, TestServer};
+use crate::support::{assert_error, mock_clock, Backend, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -20,13 +20,12 @@ both!(
 );
 
 async fn token_server(b: Backend) -> TestServer {
-    TestServer::builder(b)
-        .config(|c| {
-            c.registration_requires_token = true;
-            c.enable_registration_without_verification = false;
-        })
-        .start()
-        .await
+    TestServer::builder(b).config(requires_token).start().await
+}
+
+fn requires_token(c: &mut mxauth::config::Config) {
+    c.registration_requires_token = true;
+    c.enable_registration_without_verification = false;
 }
 
 async fn token_admin_api_shapes_and_validation(b: Backend) {
@@ -286,7 +285,9 @@ async fn registration_with_a_token_counts_its_uses(b: Backend) {
 }
 
 async fn expired_session_gives_its_token_back(b: Backend) {
+    let clock = mock_clock();
     let s = TestServer::builder(b)
+        .clock(clock.clone())
         .config(|c| {
             c.registration_requires_token = true;
             c.mxauth.uia_session_lifetime_ms = 1_000;
@@ -307,7 +308,7 @@ async fn expired_session_gives_its_token_back(b: Backend) {
         json!({"type": "m.login.registration_token", "token": "tok", "session": c["session"]});
     s.post(REGISTER, None, step).await;
     assert_eq!(token_state(&s, &admin, "tok").await, (1, 0));
-    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    clock.advance_ms(1_200);
     let mut step = body;
     step["auth"] = json!({"type": "m.login.dummy", "session": c["session"]});
     let (status, _) = s.post(REGISTER, None, step).await;
@@ -431,14 +432,15 @@ both!(
 );
 
 async fn stage_failures_missing_and_expired(b: Backend) {
-    let s = token_server(b).await;
+    let clock = mock_clock();
+    let s = TestServer::builder(b)
+        .clock(clock.clone())
+        .config(requires_token)
+        .start()
+        .await;
     let admin = s.register_admin("root").await;
     // Valid for a moment only.
-    let soon = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 1_500;
+    let soon = mxauth::clock::Clock::now_ms(&*clock) + 1_500;
     let (status, t) = s
         .post(
             &format!("{TOKENS}/new"),
@@ -480,7 +482,7 @@ async fn stage_failures_missing_and_expired(b: Backend) {
         (StatusCode::UNAUTHORIZED, json!("M_INVALID_PARAM")),
         "{r}"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    clock.advance_ms(1_600);
     let (status, r) = s
         .post(REGISTER, None, with(json!({"type": "m.login.registration_token", "token": "brief", "session": c["session"]})))
         .await;

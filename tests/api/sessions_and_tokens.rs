@@ -82,11 +82,7 @@ fn bridge() -> AppServiceConfig {
 }
 
 fn jwt_for(subject: &str) -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 300;
+    let exp = crate::support::wall_clock_ms() / 1000 + 300;
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &json!({"sub": subject, "exp": exp}),
@@ -208,11 +204,7 @@ async fn with_clock(
     b: Backend,
     tweak: impl FnOnce(&mut mxauth::config::Config),
 ) -> (TestServer, Arc<MockClock>) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let clock = Arc::new(MockClock::new(now));
+    let clock = crate::support::mock_clock();
     let s = TestServer::builder(b)
         .clock(clock.clone())
         .config(tweak)

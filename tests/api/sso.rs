@@ -126,7 +126,7 @@ pub struct Landing {
 impl Browser {
     pub fn new() -> Browser {
         Browser {
-            http: reqwest::Client::builder()
+            http: crate::support::http_client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -785,11 +785,7 @@ both!(
 
 async fn login_token_expires_after_two_minutes(b: Backend) {
     let idp = OidcProvider::start();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let clock = Arc::new(mxauth::clock::MockClock::new(now));
+    let clock = crate::support::mock_clock();
     let p = idp.config("");
     let port = free_port();
     let s = TestServer::builder(b)

@@ -31,7 +31,9 @@ async fn provider_documents_are_cached(b: Backend) {
             .await;
         assert_eq!(status, StatusCode::OK, "{res}");
     }
-    let counts: Value = reqwest::get(format!("{}/__counts", idp.issuer))
+    let counts: Value = crate::support::http_client()
+        .get(format!("{}/__counts", idp.issuer))
+        .send()
         .await
         .unwrap()
         .json()

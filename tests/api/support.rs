@@ -62,6 +62,43 @@ pub fn base_config() -> Config {
     c
 }
 
+/// The wall clock, in milliseconds since the epoch: for values handed to a
+/// server on the real clock (a JWT's `exp`, a row's timestamp), and where
+/// a [`mock_clock`] starts. Tests wait for time on a `MockClock` instead.
+#[allow(clippy::disallowed_methods)] // the tests' one reading of the wall clock
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
+
+/// Real monotonic time, for where real time is what a test is about: a
+/// timeout, how long something took, a deadline for a helper program to
+/// come up.
+#[allow(clippy::disallowed_methods)] // the tests' one monotonic clock
+pub fn real_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// An HTTP client for the test's own requests.
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("an HTTP client")
+}
+
+/// The tests' one place for HTTP clients (clippy.toml keeps the server's
+/// in its adapters).
+#[allow(clippy::disallowed_methods)]
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+}
+
+/// A clock the test moves (`advance_ms`), starting at the wall clock's
+/// now; give it to the server with [`TestServerBuilder::clock`].
+pub fn mock_clock() -> Arc<mxauth::clock::MockClock> {
+    Arc::new(mxauth::clock::MockClock::new(wall_clock_ms()))
+}
+
 /// A fresh database of the backend: a temp SQLite file, or a new
 /// PostgreSQL database on the server `MXAUTH_TEST_POSTGRES_URL` names
 /// (scripts/test.sh starts one and sets it).
@@ -113,11 +150,7 @@ pub async fn fresh_database(backend: Backend) -> FreshDatabase {
 }
 
 fn uuid_like() -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    (0..16)
-        .map(|_| rng.gen_range(b'a'..=b'z') as char)
-        .collect()
+    mxauth::clock::random_from(&OsRandom, 16, b"abcdefghijklmnopqrstuvwxyz")
 }
 
 /// A running mxauth.
@@ -272,7 +305,7 @@ impl TestServer {
             addrs,
             db,
             auth,
-            client: reqwest::Client::new(),
+            client: http_client(),
             stop: Some(tx),
             task: Some(task),
         }
@@ -466,6 +499,9 @@ pub async fn db_i64(db: &FreshDatabase, sql: &str) -> i64 {
 }
 
 /// Waits (up to 10 s) until `sql` counts `want`; returns the last count.
+/// For what a background task writes on its own schedule (the flush of
+/// last-used times, the jobs a server runs at start); a test that needs
+/// time to pass moves a `mock_clock` instead.
 pub async fn db_wait_for(db: &FreshDatabase, sql: &str, want: i64) -> i64 {
     let mut n = db_i64(db, sql).await;
     for _ in 0..100 {

@@ -22,6 +22,7 @@ pub async fn register_over_http(
         "{}/_synapse/admin/v1/register",
         base_url.trim_end_matches('/')
     );
+    #[allow(clippy::disallowed_methods)] // the CLI's one client (admin API)
     let client = reqwest::Client::new();
     let nonce: Value = client
         .get(&url)

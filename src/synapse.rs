@@ -16,6 +16,7 @@ pub struct SynapseClient {
 
 impl SynapseClient {
     pub fn new(config: &MatrixConfig) -> anyhow::Result<Self> {
+        #[allow(clippy::disallowed_methods)] // the homeserver API's one client
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(2))

@@ -31,6 +31,7 @@ pub struct RestProvider {
 
 impl RestProvider {
     pub fn new(config: &RestProviderConfig, server_name: &str) -> Result<Self, String> {
+        #[allow(clippy::disallowed_methods)] // the REST provider's one client
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .connect_timeout(Duration::from_millis(config.timeout_ms))

@@ -36,6 +36,7 @@ pub struct Metadata {
 }
 
 /// One HTTP client for every provider: no redirects followed, short timeouts.
+#[allow(clippy::disallowed_methods)] // upstream OIDC's one client
 fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
@@ -90,6 +91,9 @@ impl<T: Clone> Cache<T> {
             .map(|(_, v)| v.clone())
     }
 
+    // A process-local cache's age (monotonic, an hour), not a time the
+    // rules decide by.
+    #[allow(clippy::disallowed_methods)]
     fn put(&self, key: String, value: T) {
         if let Ok(mut map) = self.0.lock() {
             map.retain(|_, (at, _)| at.elapsed() < CACHE_FOR);

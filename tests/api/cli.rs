@@ -1,6 +1,7 @@
 //! The `mxauth` command itself: `serve` with no config, `config check`,
 //! `register-user` (into the database, and over the admin API).
 
+use crate::process_group::ProcessGroup;
 use crate::support::{Backend, TestServer, SERVER_NAME, SHARED_SECRET};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -10,23 +11,24 @@ const BIN: &str = env!("CARGO_BIN_EXE_mxauth");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_without_config_uses_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Stopped when dropped, even if the test fails before the end.
+    let mut server = ProcessGroup::spawn(
+        Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(server.child_mut().stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let res = crate::support::http_client()
         .get("http://127.0.0.1:8008/_matrix/client/versions")
         .send()
         .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    server.stop();
     assert_eq!(line.trim(), "mxauth listening on http://127.0.0.1:8008");
     let res = res.expect("the default listener answers");
     assert_eq!(res.status(), 200);

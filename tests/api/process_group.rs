@@ -17,17 +17,28 @@ use std::time::Duration;
 /// SIGTERM, then SIGKILL for whatever has not gone after a grace period.
 pub struct ProcessGroup {
     child: Child,
+    stopped: bool,
 }
 
 impl ProcessGroup {
     /// Starts `cmd` as the leader of a new process group.
     pub fn spawn(cmd: &mut Command) -> std::io::Result<ProcessGroup> {
         let child = cmd.process_group(0).spawn()?;
-        Ok(ProcessGroup { child })
+        Ok(ProcessGroup {
+            child,
+            stopped: false,
+        })
     }
 
-    /// Stops the whole group and reaps the leader.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Stops the whole group and reaps the leader (once).
     pub fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
         let group = self.child.id();
         signal_group("TERM", group);
         // Real time: the programs get a moment to close their own children

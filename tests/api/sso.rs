@@ -5,6 +5,7 @@
 //! and mxauth's callback; one test does the same in real Chromium.
 
 use crate::both;
+use crate::process_group::ProcessGroup;
 use crate::support::{assert_error, fresh_database, Backend, FreshDatabase, TestServer};
 use mxauth::config::{Config, OidcProviderConfig};
 use mxauth::store::{connect, Store};
@@ -17,10 +18,11 @@ use std::sync::Arc;
 /// The client mxauth's users log in to; on `sso.client_whitelist`.
 pub const CLIENT_URL: &str = "http://client.example/app/";
 
-/// A running oidc-provider.
+/// A running oidc-provider (stopped when dropped, also when its start
+/// fails half-way).
 pub struct OidcProvider {
     pub issuer: String,
-    child: std::process::Child,
+    _group: ProcessGroup,
 }
 
 impl OidcProvider {
@@ -31,18 +33,19 @@ impl OidcProvider {
             "oidc-provider is not installed in {}: run scripts/test.sh (it runs `npm ci` there)",
             dir.display()
         );
-        let mut child = std::process::Command::new("node")
-            .arg("server.js")
-            .current_dir(&dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(if std::env::var_os("MXAUTH_TEST_OIDC_LOG").is_some() {
-                std::process::Stdio::inherit()
-            } else {
-                std::process::Stdio::null()
-            })
-            .spawn()
-            .expect("node starts (scripts/test.sh installs Node)");
-        let stdout = child.stdout.take().expect("stdout");
+        let mut group = ProcessGroup::spawn(
+            std::process::Command::new("node")
+                .arg("server.js")
+                .current_dir(&dir)
+                .stdout(std::process::Stdio::piped())
+                .stderr(if std::env::var_os("MXAUTH_TEST_OIDC_LOG").is_some() {
+                    std::process::Stdio::inherit()
+                } else {
+                    std::process::Stdio::null()
+                }),
+        )
+        .expect("node starts (scripts/test.sh installs Node)");
+        let stdout = group.child_mut().stdout.take().expect("stdout");
         let mut line = String::new();
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
@@ -52,7 +55,10 @@ impl OidcProvider {
             .strip_prefix("listening ")
             .unwrap_or_else(|| panic!("unexpected first line from the provider: {line:?}"))
             .to_owned();
-        OidcProvider { issuer, child }
+        OidcProvider {
+            issuer,
+            _group: group,
+        }
     }
 
     /// A provider block for mxauth's config, with `extra` YAML lines.
@@ -71,13 +77,6 @@ impl OidcProvider {
         let loaded = Config::from_yaml_str(&yaml, std::path::Path::new("test.yaml"))
             .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
         loaded.config.oidc_providers[0].clone()
-    }
-}
-
-impl Drop for OidcProvider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -70,27 +70,10 @@ stop_pg() {
   run_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$PGTMP"
 }
-trap stop_pg EXIT
-log "starting PostgreSQL on 127.0.0.1:$PGPORT"
-run_pg "$PGBIN/initdb" -D "$PGTMP/data" -A trust -U postgres >/dev/null
-run_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/log" -w start \
-  -o "-p $PGPORT -k $PGTMP -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" >/dev/null
-export MXAUTH_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
-
-# --- a real SMTP server for the email tests (aiosmtpd from PyPI, pinned)
-SMTP_VENV="${CARGO_TARGET_DIR:-target}/venv-smtp"
-if [ ! -x "$SMTP_VENV/bin/python" ] || ! "$SMTP_VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
-  log "installing aiosmtpd into $SMTP_VENV"
-  python3 -m venv "$SMTP_VENV" || { apt_install python3-venv; python3 -m venv "$SMTP_VENV"; }
-  "$SMTP_VENV/bin/pip" install -q -r tests/api/smtp-requirements.txt
-fi
-MXAUTH_TEST_SMTP_PYTHON="$(cd "$SMTP_VENV/bin" && pwd)/python"
-export MXAUTH_TEST_SMTP_PYTHON
-
 # --- no process left behind: every test step runs with this mark in its
 # environment, which whatever it starts inherits (chromedriver's Chromium,
 # slapd, oidc-provider, aiosmtpd, nginx, mxauth itself...). PostgreSQL
-# above was started without it: it is stopped at exit on purpose.
+# (below) is started without it: stop_pg stops it at exit.
 RUN_MARK="mxauth-test-$$-$(date +%s%N)"
 marked() { MXAUTH_TEST_RUN="$RUN_MARK" "$@"; }
 marked_pids() {
@@ -107,10 +90,32 @@ check_no_leftovers() { # what ran
   log "FAILED: $1 left these processes running:"
   # shellcheck disable=SC2086
   ps -o pid,ppid,pgid,etime,args -p "$(echo $pids | tr ' ' ',')" >&2 || true
-  # shellcheck disable=SC2086
-  kill -KILL $pids 2>/dev/null || true
+  kill_marked
   exit 1
 }
+kill_marked() { # at exit too: a failed run leaves nothing running either
+  local pids
+  pids=$(marked_pids)
+  # shellcheck disable=SC2086
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+}
+
+trap 'kill_marked; stop_pg' EXIT
+log "starting PostgreSQL on 127.0.0.1:$PGPORT"
+run_pg "$PGBIN/initdb" -D "$PGTMP/data" -A trust -U postgres >/dev/null
+run_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/log" -w start \
+  -o "-p $PGPORT -k $PGTMP -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" >/dev/null
+export MXAUTH_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+# --- a real SMTP server for the email tests (aiosmtpd from PyPI, pinned)
+SMTP_VENV="${CARGO_TARGET_DIR:-target}/venv-smtp"
+if [ ! -x "$SMTP_VENV/bin/python" ] || ! "$SMTP_VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  log "installing aiosmtpd into $SMTP_VENV"
+  python3 -m venv "$SMTP_VENV" || { apt_install python3-venv; python3 -m venv "$SMTP_VENV"; }
+  "$SMTP_VENV/bin/pip" install -q -r tests/api/smtp-requirements.txt
+fi
+MXAUTH_TEST_SMTP_PYTHON="$(cd "$SMTP_VENV/bin" && pwd)/python"
+export MXAUTH_TEST_SMTP_PYTHON
 
 # --- the checks and the tests
 log "cargo fmt --check"

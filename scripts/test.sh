@@ -70,7 +70,37 @@ stop_pg() {
   run_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$PGTMP"
 }
-trap stop_pg EXIT
+# --- no process left behind: every test step runs with this mark in its
+# environment, which whatever it starts inherits (chromedriver's Chromium,
+# slapd, oidc-provider, aiosmtpd, nginx, mxauth itself...). PostgreSQL
+# (below) is started without it: stop_pg stops it at exit.
+RUN_MARK="mxauth-test-$$-$(date +%s%N)"
+marked() { MXAUTH_TEST_RUN="$RUN_MARK" "$@"; }
+marked_pids() {
+  grep -lzxF "MXAUTH_TEST_RUN=$RUN_MARK" /proc/[0-9]*/environ 2>/dev/null \
+    | sed 's|^/proc/\([0-9]*\)/environ$|\1|' || true
+}
+check_no_leftovers() { # what ran
+  local pids i
+  for i in $(seq 1 50); do # a moment for processes being stopped to go
+    pids=$(marked_pids)
+    [ -n "$pids" ] || return 0
+    sleep 0.1
+  done
+  log "FAILED: $1 left these processes running:"
+  # shellcheck disable=SC2086
+  ps -o pid,ppid,pgid,etime,args -p "$(echo $pids | tr ' ' ',')" >&2 || true
+  kill_marked
+  exit 1
+}
+kill_marked() { # at exit too: a failed run leaves nothing running either
+  local pids
+  pids=$(marked_pids)
+  # shellcheck disable=SC2086
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+}
+
+trap 'kill_marked; stop_pg' EXIT
 log "starting PostgreSQL on 127.0.0.1:$PGPORT"
 run_pg "$PGBIN/initdb" -D "$PGTMP/data" -A trust -U postgres >/dev/null
 run_pg "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/log" -w start \
@@ -93,10 +123,12 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 log "cargo test"
-cargo test --all-targets "$@"
+marked cargo test --all-targets "$@"
+check_no_leftovers "cargo test"
 log "schemathesis against the spec's OpenAPI (no input may get a 5xx)"
-scripts/fuzz.sh
+marked scripts/fuzz.sh
 log "real clients"
-clients/run.sh
+marked clients/run.sh
 log "end to end: a real Synapse delegating to mxauth behind real nginx"
-tests/e2e/run.sh
+marked tests/e2e/run.sh
+check_no_leftovers "the fuzzer, the clients or the end-to-end test"

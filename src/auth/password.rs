@@ -215,6 +215,9 @@ impl PasswordHasher {
                 drop(permit);
                 return;
             }
+            // How long the work takes, for the queue's Retry-After: a
+            // duration of CPU work, not a time the rules decide by.
+            #[allow(clippy::disallowed_methods)]
             let started = Instant::now();
             let out = work();
             let took = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u64;

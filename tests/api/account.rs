@@ -52,7 +52,7 @@ async fn change_password(s: &TestServer, token: &str, old: &str, body: Value) {
 }
 
 async fn change_password_through_uia(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, token, _) = s.register("alice", "old-password").await;
     change_password(
         &s,
@@ -80,7 +80,7 @@ async fn change_password_through_uia(b: Backend) {
 }
 
 async fn change_password_logs_out_other_devices_by_default(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, own) = s.register("alice", "old-password").await;
     let (other, other_device) = s.login("alice", "old-password").await;
     change_password(
@@ -106,7 +106,7 @@ async fn change_password_logs_out_other_devices_by_default(b: Backend) {
 }
 
 async fn change_password_can_keep_other_devices(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "old-password").await;
     let (other, _) = s.login("alice", "old-password").await;
     change_password(
@@ -124,7 +124,7 @@ async fn change_password_can_keep_other_devices(b: Backend) {
 }
 
 async fn change_password_element_one_request(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, token, _) = s.register("alice", "old-password").await;
     let (other, _) = s.login("alice", "old-password").await;
     let (status, res) = s
@@ -155,7 +155,7 @@ async fn change_password_element_one_request(b: Backend) {
 }
 
 async fn change_password_auth_null_gives_challenge(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "old-password").await;
     // matrix-js-sdk's setPassword: `auth: null` first.
     let got = s
@@ -179,7 +179,7 @@ async fn change_password_auth_null_gives_challenge(b: Backend) {
 }
 
 async fn change_password_wrong_old_password(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "old-password").await;
     let body = json!({"new_password": "new-password"});
     let got = s.post(PASSWORD, Some(&token), body.clone()).await;
@@ -201,7 +201,7 @@ async fn change_password_wrong_old_password(b: Backend) {
 }
 
 async fn change_password_new_password_cannot_change_in_session(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "old-password").await;
     let got = s
         .post(
@@ -227,11 +227,13 @@ async fn change_password_new_password_cannot_change_in_session(b: Backend) {
 }
 
 async fn change_password_weak_with_policy(b: Backend) {
-    let s = TestServer::start_with(b, |c| {
-        c.password_config.policy.enabled = true;
-        c.password_config.policy.minimum_length = 10;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.password_config.policy.enabled = true;
+            c.password_config.policy.minimum_length = 10;
+        })
+        .start()
+        .await;
     let (_, token, _) = s.register("alice", "long-enough-old").await;
     let got = s
         .post(PASSWORD, Some(&token), json!({"new_password": "short"}))
@@ -261,7 +263,7 @@ async fn change_password_weak_with_policy(b: Backend) {
 }
 
 async fn capabilities_offer_change_password(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     for version in ["v3", "r0"] {
         let (status, caps) = s
@@ -281,7 +283,7 @@ async fn capabilities_offer_change_password(b: Backend) {
 }
 
 async fn deactivate_account(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     let (other, _) = s.login("alice", "alice-pw").await;
     let got = s.post(DEACTIVATE, Some(&token), json!({})).await;
@@ -318,7 +320,7 @@ async fn deactivate_account(b: Backend) {
 }
 
 async fn deactivate_account_wrong_password_keeps_it(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     let got = s.post(DEACTIVATE, Some(&token), json!({})).await;
     let session = assert_password_challenge(&got);
@@ -341,7 +343,7 @@ async fn deactivate_account_wrong_password_keeps_it(b: Backend) {
 }
 
 async fn deactivate_account_body_fields(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     // A wrongly typed `erase` is refused before anything happens.
     let got = s
@@ -374,7 +376,7 @@ async fn deactivate_account_body_fields(b: Backend) {
 /// Only the right password learns that an account is deactivated: a wrong
 /// one gets exactly what a wrong password for an unknown user gets.
 async fn deactivated_wrong_password_looks_unknown(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     let got = s.post(DEACTIVATE, Some(&token), json!({})).await;
     let session = assert_password_challenge(&got);

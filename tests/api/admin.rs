@@ -71,7 +71,7 @@ fn body(nonce: &str, user: &str, password: &str, admin: bool, user_type: Option<
 }
 
 async fn shared_secret_registration_creates_a_user(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let n = nonce(&s).await;
     let (status, res) = s
         .post(REGISTER, None, body(&n, "alice", "alice-pw", false, None))
@@ -106,7 +106,7 @@ async fn shared_secret_registration_creates_a_user(b: Backend) {
 }
 
 async fn shared_secret_registration_admin(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let n = nonce(&s).await;
     let (status, res) = s
         .post(REGISTER, None, body(&n, "root", "root-pw", true, None))
@@ -135,7 +135,7 @@ async fn shared_secret_registration_admin(b: Backend) {
 }
 
 async fn shared_secret_registration_wrong_mac(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let n = nonce(&s).await;
     let mut wrong = body(&n, "alice", "alice-pw", false, None);
     // A MAC for a different password, and one with the wrong secret.
@@ -168,7 +168,7 @@ async fn shared_secret_registration_wrong_mac(b: Backend) {
 }
 
 async fn shared_secret_nonce_is_single_use(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let n = nonce(&s).await;
     let (status, res) = s
         .post(REGISTER, None, body(&n, "alice", "alice-pw", false, None))
@@ -215,7 +215,10 @@ async fn shared_secret_nonce_is_single_use(b: Backend) {
 }
 
 async fn shared_secret_not_configured(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.registration_shared_secret = None).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.registration_shared_secret = None)
+        .start()
+        .await;
     let got = s.get(REGISTER, None).await;
     assert_eq!(got.0, StatusCode::BAD_REQUEST, "{}", got.1);
     assert!(got.1["errcode"].is_string(), "{}", got.1);
@@ -226,7 +229,7 @@ async fn shared_secret_not_configured(b: Backend) {
 }
 
 async fn shared_secret_user_types(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let n = nonce(&s).await;
     let (status, res) = s
         .post(
@@ -256,7 +259,7 @@ async fn shared_secret_user_types(b: Backend) {
 }
 
 async fn user_admin_requires_an_admin(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (alice, token, _) = s.register("alice", "alice-pw").await;
     let path = format!("/_synapse/admin/v1/users/{alice}/admin");
     assert_error(&s.get(&path, Some(&token)).await, 403, "M_FORBIDDEN");
@@ -271,7 +274,7 @@ async fn user_admin_requires_an_admin(b: Backend) {
 /// Synapse limits the password to 512 characters (Python's `len`), not
 /// bytes: 300 two-byte characters are fine, 513 characters are not.
 async fn shared_secret_password_limit_counts_characters(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let password = "é".repeat(300);
     let res = s
         .shared_secret_register("accents", &password, false, None)

@@ -30,7 +30,10 @@ both!(
 );
 
 async fn app_service_registration_login_and_masquerading(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.app_services = vec![bridge(&[])]).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.app_services = vec![bridge(&[])])
+        .start()
+        .await;
     let register = |name: &str| json!({"type": "m.login.application_service", "username": name});
 
     // The sender, by default.
@@ -193,14 +196,16 @@ async fn app_service_registration_login_and_masquerading(b: Backend) {
 }
 
 async fn app_service_ip_allow_list(b: Backend) {
-    let refused =
-        TestServer::start_with(b, |c| c.app_services = vec![bridge(&["10.0.0.0/8"])]).await;
+    let refused = TestServer::builder(b)
+        .config(|c| c.app_services = vec![bridge(&["10.0.0.0/8"])])
+        .start()
+        .await;
     let got = whoami(&refused, "").await;
     assert_error(&got, 401, "M_UNKNOWN_TOKEN");
-    let allowed = TestServer::start_with(b, |c| {
-        c.app_services = vec![bridge(&["127.0.0.0/8", "::1/128"])]
-    })
-    .await;
+    let allowed = TestServer::builder(b)
+        .config(|c| c.app_services = vec![bridge(&["127.0.0.0/8", "::1/128"])])
+        .start()
+        .await;
     let (status, _) = whoami(&allowed, "").await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -213,10 +218,10 @@ fn as_login(user: &str) -> serde_json::Value {
 /// registering its users from elsewhere is refused like any request, and
 /// a client's own X-Forwarded-For (no `x_forwarded` here) changes nothing.
 async fn app_service_login_and_registration_honour_the_ip_allow_list(b: Backend) {
-    let allowed = TestServer::start_with(b, |c| {
-        c.app_services = vec![bridge(&["127.0.0.0/8", "::1/128"])]
-    })
-    .await;
+    let allowed = TestServer::builder(b)
+        .config(|c| c.app_services = vec![bridge(&["127.0.0.0/8", "::1/128"])])
+        .start()
+        .await;
     let register = |name: &str| json!({"type": "m.login.application_service", "username": name});
     let (status, r) = allowed
         .post(
@@ -236,10 +241,10 @@ async fn app_service_login_and_registration_honour_the_ip_allow_list(b: Backend)
     assert_eq!(status, StatusCode::OK, "{r}");
 
     // The same database, the service now allowed only from 10.0.0.0/8.
-    let refused = TestServer::start_on(allowed.db.clone(), |c| {
-        c.app_services = vec![bridge(&["10.0.0.0/8"])]
-    })
-    .await;
+    let refused = TestServer::builder(allowed.db.clone())
+        .config(|c| c.app_services = vec![bridge(&["10.0.0.0/8"])])
+        .start()
+        .await;
     assert_error(
         &refused
             .post(
@@ -292,7 +297,10 @@ async fn app_service_login_and_registration_honour_the_ip_allow_list(b: Backend)
 /// for encryption, as on Synapse; the sender's account is made, owned by
 /// the service, at its first login.
 async fn app_service_sender_logs_in_with_a_device_of_its_own(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.app_services = vec![bridge(&[])]).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.app_services = vec![bridge(&[])])
+        .start()
+        .await;
     let sender = format!("@bridgebot:{SERVER_NAME}");
     let mut body = as_login("bridgebot");
     body["device_id"] = json!("BRIDGEDEVICE");

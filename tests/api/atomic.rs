@@ -54,7 +54,10 @@ fn login_body(user: &str, password: &str) -> Value {
 
 /// Registration tokens configured: the session reserves a use.
 async fn concurrent_requests_of_one_registration_session_make_one_account(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.registration_requires_token = true).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.registration_requires_token = true)
+        .start()
+        .await;
     let admin = s.register_admin("admin").await;
     let (status, res) = s
         .post(
@@ -117,7 +120,7 @@ async fn concurrent_requests_of_one_registration_session_make_one_account(b: Bac
 /// A registration refused after UIA writes nothing: no user, and the
 /// session can still be used for a good request.
 async fn a_registration_that_fails_leaves_no_account(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let body = json!({
         "username": "dora",
         "password": "dora-password-1",
@@ -144,7 +147,7 @@ async fn a_registration_that_fails_leaves_no_account(b: Backend) {
 /// Many logins with the old password race a password change that logs
 /// out the other devices: every token they got is dead afterwards.
 async fn no_old_password_login_outlives_a_password_change(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let mut survivors = Vec::new();
     for round in 0..6 {
         let name = format!("pat{round}");
@@ -204,7 +207,7 @@ async fn no_old_password_login_outlives_a_password_change(b: Backend) {
 }
 
 async fn deactivation_racing_logins_leaves_no_token(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     for round in 0..8 {
         let name = format!("dee{round}");
         let (user_id, token, _) = s.register(&name, "dee-password-1").await;
@@ -258,10 +261,12 @@ async fn deactivation_racing_logins_leaves_no_token(b: Backend) {
 
 async fn concurrent_get_token_calls_issue_one_login_token(b: Backend) {
     const GET_TOKEN: &str = "/_matrix/client/v1/login/get_token";
-    let s = TestServer::start_with(b, |c| {
-        c.login_via_existing_session.enabled = true;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.login_via_existing_session.enabled = true;
+        })
+        .start()
+        .await;
     let (user_id, token, _) = s.register("gus", "gus-password-1").await;
     let (status, challenge) = s.post(GET_TOKEN, Some(&token), json!({})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -307,7 +312,7 @@ fn matrix_at(endpoint: String) -> impl FnOnce(&mut mxauth::config::Config) {
 
 /// Users registered with no homeserver; returns their tokens.
 async fn users_without_homeserver(db: &Arc<crate::support::FreshDatabase>) -> Vec<String> {
-    let s = TestServer::start_on(db.clone(), |_| {}).await;
+    let s = TestServer::builder(db.clone()).start().await;
     let mut tokens = Vec::new();
     for name in ["ann", "ben", "cat"] {
         tokens.push(s.register(name, "some-password-1").await.1);
@@ -323,10 +328,11 @@ async fn reconciliation_queues_one_sync_per_user(b: Backend) {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);
-    let mut config = crate::support::base_config();
-    config.database = db.config.clone();
-    matrix_at(endpoint)(&mut config);
-    let server = mxauth::server::Server::build(config).await.unwrap();
+    let (server, _) = TestServer::builder(db.clone())
+        .config(matrix_at(endpoint))
+        .build()
+        .await
+        .unwrap();
     let first = server.auth().queue_device_sync().await.unwrap();
     let second = server.auth().queue_device_sync().await.unwrap();
     let per_user = |kind: &str| {
@@ -356,7 +362,10 @@ async fn a_silent_homeserver_does_not_delay_the_flush(b: Backend) {
             let _ = accepted_tx.send(());
         }
     });
-    let s = TestServer::start_on(db.clone(), matrix_at(endpoint)).await;
+    let s = TestServer::builder(db.clone())
+        .config(matrix_at(endpoint))
+        .start()
+        .await;
     // The queue is now waiting on the homeserver (5 s per call, one call
     // per user before any other).
     tokio::time::timeout(std::time::Duration::from_secs(10), accepted.recv())
@@ -365,7 +374,8 @@ async fn a_silent_homeserver_does_not_delay_the_flush(b: Backend) {
     let (status, _) = s.get(WHOAMI, Some(&tokens[0])).await;
     assert_eq!(status, StatusCode::OK);
     // Flushed within a few flush intervals (200 ms in tests), while the
-    // queue still waits for its first answer (5 s).
+    // queue still waits for its first answer (5 s): both are real time
+    // (tokio's timers), which is what this test is about.
     let mut used = 0;
     for _ in 0..20 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -568,10 +578,12 @@ async fn store_writes_all_or_nothing(b: Backend) {
 /// devices out cannot start a session after it.
 async fn a_login_token_does_not_outlive_a_password_change(b: Backend) {
     const GET_TOKEN: &str = "/_matrix/client/v1/login/get_token";
-    let s = TestServer::start_with(b, |c| {
-        c.login_via_existing_session.enabled = true;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.login_via_existing_session.enabled = true;
+        })
+        .start()
+        .await;
     let (user_id, token, _) = s.register("lou", "lou-password-1").await;
     let (_, challenge) = s.post(GET_TOKEN, Some(&token), json!({})).await;
     let auth = TestServer::password_auth(&challenge["session"], &user_id, "lou-password-1");
@@ -612,7 +624,10 @@ async fn a_login_token_does_not_outlive_a_password_change(b: Backend) {
 /// Concurrent `m.login.registration_token` stages of one session take one
 /// pending use between them, completed once by the registration.
 async fn concurrent_token_stages_of_one_session_take_one_use(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.registration_requires_token = true).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.registration_requires_token = true)
+        .start()
+        .await;
     let admin = s.register_admin("admin").await;
     let (status, res) = s
         .post(
@@ -659,22 +674,24 @@ async fn concurrent_token_stages_of_one_session_take_one_use(b: Backend) {
 async fn an_app_service_registration_that_fails_leaves_no_account(b: Backend) {
     use mxauth::config::{AppServiceConfig, Namespace};
     const AS_TOKEN: &str = "the bridge's as_token";
-    let s = TestServer::start_with(b, |c| {
-        c.app_services = vec![AppServiceConfig {
-            id: "bridge".into(),
-            url: None,
-            as_token: Secret::new(AS_TOKEN),
-            hs_token: Secret::new("hs token"),
-            sender_localpart: "bridgebot".into(),
-            users: vec![Namespace {
-                regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
-                exclusive: true,
-            }],
-            rate_limited: false,
-            ip_range_whitelist: vec![],
-        }]
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.app_services = vec![AppServiceConfig {
+                id: "bridge".into(),
+                url: None,
+                as_token: Secret::new(AS_TOKEN),
+                hs_token: Secret::new("hs token"),
+                sender_localpart: "bridgebot".into(),
+                users: vec![Namespace {
+                    regex: format!("@bridge_.*:{}", SERVER_NAME.replace('.', "\\.")),
+                    exclusive: true,
+                }],
+                rate_limited: false,
+                ip_range_whitelist: vec![],
+            }]
+        })
+        .start()
+        .await;
     let mut body = json!({
         "type": "m.login.application_service",
         "username": "bridge_ivy",

@@ -10,7 +10,7 @@ use serde_json::json;
 both!(hs_disabled_blocks_logins_and_registrations);
 
 async fn hs_disabled_blocks_logins_and_registrations(b: Backend) {
-    let open = TestServer::start(b).await;
+    let open = TestServer::builder(b).start().await;
     open.register("normal", "normal-pw").await;
     open.register("notices", "notices-pw").await;
     open.register_admin("root").await;
@@ -34,14 +34,16 @@ async fn hs_disabled_blocks_logins_and_registrations(b: Backend) {
         .await
         .unwrap();
 
-    let s = TestServer::start_on(open.db.clone(), |c| {
-        c.hs_disabled = true;
-        c.hs_disabled_message = "Down for maintenance".into();
-        c.admin_contact = Some("mailto:admin@test.example".into());
-        c.server_notices_localpart = Some("notices".into());
-        c.allow_guest_access = true;
-    })
-    .await;
+    let s = TestServer::builder(open.db.clone())
+        .config(|c| {
+            c.hs_disabled = true;
+            c.hs_disabled_message = "Down for maintenance".into();
+            c.admin_contact = Some("mailto:admin@test.example".into());
+            c.server_notices_localpart = Some("notices".into());
+            c.allow_guest_access = true;
+        })
+        .start()
+        .await;
     let login =
         |user: &str, pw: &str| json!({"type": "m.login.password", "user": user, "password": pw});
     let refused = s

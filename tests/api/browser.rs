@@ -1,6 +1,7 @@
 //! HTML pages as a person sees them: rendered by a real headless Chromium
 //! (scripts/test.sh installs Debian's `chromium`).
 
+use crate::process_group::{self, ProcessGroup};
 use crate::support::{Backend, TestServer};
 use std::process::Command;
 
@@ -42,15 +43,17 @@ async fn consent_page_renders_in_chromium() {
     )
     .unwrap();
     let template_dir = dir.path().to_owned();
-    let s = TestServer::start_with(Backend::Sqlite, move |c| {
-        c.user_consent = Some(mxauth::config::ConsentConfig {
-            version: "1.0".into(),
-            template_dir,
-            require_at_registration: true,
-            policy_name: "Privacy Policy".into(),
-        });
-    })
-    .await;
+    let s = TestServer::builder(Backend::Sqlite)
+        .config(move |c| {
+            c.user_consent = Some(mxauth::config::ConsentConfig {
+                version: "1.0".into(),
+                template_dir,
+                require_at_registration: true,
+                policy_name: "Privacy Policy".into(),
+            });
+        })
+        .start()
+        .await;
     let url = format!("{}/_matrix/consent?v=1.0", s.base);
     let profile = tempfile::tempdir().unwrap();
     let shot = profile.path().join("consent.png");
@@ -59,17 +62,16 @@ async fn consent_page_renders_in_chromium() {
         let shot = shot.clone();
         let profile = profile.path().to_owned();
         move || {
-            let dom = headless(&profile.join("a"))
-                .arg("--dump-dom")
-                .arg(&url)
-                .output()
-                .unwrap();
-            let png = headless(&profile.join("b"))
-                .arg(format!("--screenshot={}", shot.display()))
-                .arg("--window-size=800,600")
-                .arg(&url)
-                .output()
-                .unwrap();
+            let dom =
+                process_group::output(headless(&profile.join("a")).arg("--dump-dom").arg(&url))
+                    .unwrap();
+            let png = process_group::output(
+                headless(&profile.join("b"))
+                    .arg(format!("--screenshot={}", shot.display()))
+                    .arg("--window-size=800,600")
+                    .arg(&url),
+            )
+            .unwrap();
             (dom, png)
         }
     })
@@ -96,9 +98,12 @@ async fn consent_page_renders_in_chromium() {
     assert!(bytes.len() > 1000, "a real picture, {} bytes", bytes.len());
 }
 
-/// A WebDriver session on a chromedriver this test starts.
+/// A WebDriver session on a chromedriver this test starts. Dropping it
+/// ends the session (chromedriver closes its Chromium) and then stops
+/// chromedriver's whole process group: killing chromedriver alone left its
+/// Chromium running after the tests.
 pub(crate) struct Driver {
-    child: std::process::Child,
+    group: ProcessGroup,
     base: String,
     session: String,
     http: reqwest::Client,
@@ -118,14 +123,15 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(bin)
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let group = ProcessGroup::spawn(
+            Command::new(bin)
+                .arg(format!("--port={port}"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+        )
+        .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = crate::support::http_client();
         for _ in 0..100 {
             if http.get(format!("{base}/status")).send().await.is_ok() {
                 break;
@@ -157,7 +163,7 @@ impl Driver {
             .unwrap_or_else(|| panic!("no WebDriver session: {res}"))
             .to_owned();
         Driver {
-            child,
+            group,
             base,
             session,
             http,
@@ -206,8 +212,23 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // `DELETE /session/{id}` by hand: no async in drop, and reqwest's
+        // blocking client would need a feature of its own.
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        if let Ok(mut conn) = std::net::TcpStream::connect(addr) {
+            let timeout = Some(std::time::Duration::from_secs(5));
+            let _ = conn.set_read_timeout(timeout);
+            let _ = conn.set_write_timeout(timeout);
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if conn.write_all(request.as_bytes()).is_ok() {
+                let _ = conn.read_to_end(&mut Vec::new());
+            }
+        }
+        self.group.stop();
     }
 }
 
@@ -217,15 +238,17 @@ async fn terms_fallback_in_chromium_fires_on_auth_done() {
     std::fs::create_dir_all(dir.path().join("en")).unwrap();
     std::fs::write(dir.path().join("en/1.0.html"), "<p>policy</p>").unwrap();
     let template_dir = dir.path().to_owned();
-    let s = TestServer::start_with(Backend::Sqlite, move |c| {
-        c.user_consent = Some(mxauth::config::ConsentConfig {
-            version: "1.0".into(),
-            template_dir,
-            require_at_registration: true,
-            policy_name: "Privacy Policy".into(),
-        });
-    })
-    .await;
+    let s = TestServer::builder(Backend::Sqlite)
+        .config(move |c| {
+            c.user_consent = Some(mxauth::config::ConsentConfig {
+                version: "1.0".into(),
+                template_dir,
+                require_at_registration: true,
+                policy_name: "Privacy Policy".into(),
+            });
+        })
+        .start()
+        .await;
     let body = serde_json::json!({"username": "clicker", "password": "clicker-pw"});
     let (_, c) = s
         .post("/_matrix/client/v3/register", None, body.clone())

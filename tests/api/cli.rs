@@ -1,6 +1,7 @@
 //! The `mxauth` command itself: `serve` with no config, `config check`,
 //! `register-user` (into the database, and over the admin API).
 
+use crate::process_group::ProcessGroup;
 use crate::support::{Backend, TestServer, SERVER_NAME, SHARED_SECRET};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -10,20 +11,24 @@ const BIN: &str = env!("CARGO_BIN_EXE_mxauth");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_without_config_uses_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Stopped when dropped, even if the test fails before the end.
+    let mut server = ProcessGroup::spawn(
+        Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(server.child_mut().stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let res = reqwest::get("http://127.0.0.1:8008/_matrix/client/versions").await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let res = crate::support::http_client()
+        .get("http://127.0.0.1:8008/_matrix/client/versions")
+        .send()
+        .await;
+    server.stop();
     assert_eq!(line.trim(), "mxauth listening on http://127.0.0.1:8008");
     let res = res.expect("the default listener answers");
     assert_eq!(res.status(), 200);
@@ -33,19 +38,21 @@ async fn serve_without_config_uses_the_embedded_default() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_serve_only_the_client_resource() {
     let db = std::sync::Arc::new(crate::support::fresh_database(Backend::Sqlite).await);
-    let s = TestServer::start_on(db, |c| {
-        let mut federation_only = c.listeners[0].clone();
-        federation_only.resources = vec![mxauth::config::ListenerResource {
-            names: vec!["federation".into()],
-            compress: false,
-        }];
-        c.listeners[0].resources = vec![mxauth::config::ListenerResource {
-            names: vec!["client".into(), "federation".into()],
-            compress: false,
-        }];
-        c.listeners.push(federation_only);
-    })
-    .await;
+    let s = TestServer::builder(db)
+        .config(|c| {
+            let mut federation_only = c.listeners[0].clone();
+            federation_only.resources = vec![mxauth::config::ListenerResource {
+                names: vec!["federation".into()],
+                compress: false,
+            }];
+            c.listeners[0].resources = vec![mxauth::config::ListenerResource {
+                names: vec!["client".into(), "federation".into()],
+                compress: false,
+            }];
+            c.listeners.push(federation_only);
+        })
+        .start()
+        .await;
     let (status, _) = s.get("/_matrix/client/versions", None).await;
     assert_eq!(status, 200);
     let res = s
@@ -130,7 +137,7 @@ fn config_file(dir: &std::path::Path, server: &TestServer) -> std::path::PathBuf
 }
 
 async fn register_user_in_database_and_over_http(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &s);
 

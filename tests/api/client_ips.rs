@@ -33,7 +33,7 @@ fn connections(session: &Value) -> Vec<(String, String)> {
 }
 
 async fn whois_lists_sessions_by_device_and_token(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let admin = s.register_admin("admin").await;
     let (alice, phone, phone_device) = s.register("alice", "a password").await;
     let (laptop, laptop_device) = s.login("alice", "a password").await;
@@ -65,8 +65,11 @@ async fn whois_lists_sessions_by_device_and_token(b: Backend) {
         );
     }
 
-    // The devices' last sighting is written too (after a flush).
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // The devices' last sighting is written too (by the next flush).
+    let sighted = format!(
+        "SELECT COUNT(*) FROM devices WHERE user_id = '{alice}' AND last_seen_ip IS NOT NULL"
+    );
+    assert_eq!(crate::support::db_wait_for(&s.db, &sighted, 2).await, 2);
     let (_, devices) = s.get("/_matrix/client/v3/devices", Some(&laptop)).await;
     for d in devices["devices"].as_array().unwrap() {
         assert_eq!(d["last_seen_ip"], "127.0.0.1", "{d}");
@@ -84,7 +87,7 @@ async fn whois_lists_sessions_by_device_and_token(b: Backend) {
 }
 
 async fn whois_is_for_admins_and_oneself(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let admin = s.register_admin("admin").await;
     let (alice, alice_token, _) = s.register("alice", "a password").await;
     let (bob, _, _) = s.register("bob", "a password").await;
@@ -127,7 +130,12 @@ async fn whois_is_for_admins_and_oneself(b: Backend) {
 }
 
 async fn old_client_ips_are_pruned(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.usage.user_ips_max_age_ms = Some(1000)).await;
+    let clock = crate::support::mock_clock();
+    let s = TestServer::builder(b)
+        .clock(clock.clone())
+        .config(|c| c.usage.user_ips_max_age_ms = Some(1000))
+        .start()
+        .await;
     let admin = s.register_admin("admin").await;
     let (alice, token, _) = s.register("alice", "a password").await;
     s.get_as(WHOAMI, &token, "Old/1").await;
@@ -136,10 +144,14 @@ async fn old_client_ips_are_pruned(b: Backend) {
     assert_eq!(w["devices"].as_object().unwrap().len(), 1, "{w}");
     let db = s.db.clone();
     s.stop().await;
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    clock.advance_ms(1200);
 
     // Pruning runs at start, then every minute.
-    let s = TestServer::start_on(db.clone(), |c| c.usage.user_ips_max_age_ms = Some(1000)).await;
+    let s = TestServer::builder(db.clone())
+        .clock(clock.clone())
+        .config(|c| c.usage.user_ips_max_age_ms = Some(1000))
+        .start()
+        .await;
     let count = format!("SELECT COUNT(*) FROM user_ips WHERE user_id = '{alice}'");
     assert_eq!(crate::support::db_wait_for(&db, &count, 0).await, 0);
     let (_, w) = s.get(&whois, Some(&admin)).await;
@@ -148,9 +160,15 @@ async fn old_client_ips_are_pruned(b: Backend) {
     // With `user_ips_max_age: null` nothing is pruned.
     s.get_as(WHOAMI, &token, "Kept/1").await;
     s.stop().await;
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let s = TestServer::start_on(db.clone(), |c| c.usage.user_ips_max_age_ms = None).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    clock.advance_ms(1200);
+    let s = TestServer::builder(db.clone())
+        .clock(clock.clone())
+        .config(|c| c.usage.user_ips_max_age_ms = None)
+        .start()
+        .await;
+    // The pruning the server runs at start, run by hand to know it is
+    // done: it prunes nothing.
+    s.auth.prune_client_ips().await.unwrap();
     assert_eq!(db_i64(&db, &count).await, 1);
     s.stop().await;
 }
@@ -197,7 +215,7 @@ async fn a_thousand_requests_cost_a_handful_of_writes(b: Backend) {
         c.mxauth.token_last_used_flush_ms = 5000;
         c.usage.mau_stats_only = true;
     };
-    let s = TestServer::start_with(b, configure).await;
+    let s = TestServer::builder(b).config(configure).start().await;
     let (alice, token, _) = s.register("alice", "a password").await;
     db_exec(&s.db, &write_log_sql(b)).await;
     let client = s.raw().clone();
@@ -277,11 +295,13 @@ async fn forwarded_addresses_only_behind_a_trusted_proxy(b: Backend) {
 
     // Behind a trusted proxy (`x_forwarded: true`): the first address of
     // X-Forwarded-For is the client's, for allow-lists and client IPs.
-    let s = TestServer::start_with(b, |c| {
-        c.listeners[0].x_forwarded = true;
-        c.app_services = vec![bridge.clone()];
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.listeners[0].x_forwarded = true;
+            c.app_services = vec![bridge.clone()];
+        })
+        .start()
+        .await;
     let admin = s.register_admin("admin").await;
     let (alice, token, _) = s.register("alice", "a password").await;
     assert_eq!(
@@ -319,7 +339,10 @@ async fn forwarded_addresses_only_behind_a_trusted_proxy(b: Backend) {
     assert_eq!(ips, vec!["127.0.0.1", "2001:db8::5"]);
 
     // Without it, the header is ignored.
-    let s = TestServer::start_with(b, |c| c.app_services = vec![bridge]).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.app_services = vec![bridge])
+        .start()
+        .await;
     assert_eq!(
         forwarded(&s, "bridge token", Some("192.0.2.7")).await,
         StatusCode::UNAUTHORIZED

@@ -86,7 +86,7 @@ fn assert_password_challenge(got: &(StatusCode, Value)) -> Value {
 }
 
 async fn list_devices_has_the_fields(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, first) = s.register("alice", "alice-pw").await;
     let (status, res) = s
         .post(
@@ -128,7 +128,7 @@ async fn list_devices_has_the_fields(b: Backend) {
 /// `last_seen_ip` and `last_seen_ts` are there, `null`, as Synapse sends
 /// them (matrix-nio 0.26 requires the three keys; see devices.rs).
 async fn unknown_device_fields_are_null(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     let (status, res) = s
         .post(
@@ -155,7 +155,7 @@ async fn unknown_device_fields_are_null(b: Backend) {
 }
 
 async fn get_device_of_unknown_or_other_user_is_404(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, alice, _) = s.register("alice", "alice-pw").await;
     let (_, _, bob_device) = s.register("bob", "bob-pw").await;
     let unknown = s.get(&device_path("NOSUCHDEVICE"), Some(&alice)).await;
@@ -167,7 +167,7 @@ async fn get_device_of_unknown_or_other_user_is_404(b: Backend) {
 }
 
 async fn put_device_renames(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, device) = s.register("alice", "alice-pw").await;
     let (_, other_device) = s.login("alice", "alice-pw").await;
     let (status, res) = s
@@ -232,7 +232,7 @@ async fn put_device_renames(b: Backend) {
 }
 
 async fn delete_device_without_auth_gives_challenge(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     let (_, victim) = s.login("alice", "alice-pw").await;
     // No body at all.
@@ -247,7 +247,7 @@ async fn delete_device_without_auth_gives_challenge(b: Backend) {
 }
 
 async fn delete_device_with_other_users_password_is_403(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     s.register("bob", "bob-pw").await;
     let (_, victim) = s.login("alice", "alice-pw").await;
@@ -265,7 +265,7 @@ async fn delete_device_with_other_users_password_is_403(b: Backend) {
 }
 
 async fn delete_device_wrong_password_keeps_session(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     let (_, victim) = s.login("alice", "alice-pw").await;
     let got = delete(&s, &token, &victim, Some(json!({}))).await;
@@ -297,7 +297,7 @@ async fn delete_device_wrong_password_keeps_session(b: Backend) {
 }
 
 async fn delete_device_with_password_deletes_it_and_its_token(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, token, own) = s.register("alice", "alice-pw").await;
     let (victim_token, victim) = s.login("alice", "alice-pw").await;
     let (status, _) = s.get(WHOAMI, Some(&victim_token)).await;
@@ -325,7 +325,7 @@ async fn delete_device_with_password_deletes_it_and_its_token(b: Backend) {
 }
 
 async fn delete_devices_deletes_several(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, own) = s.register("alice", "alice-pw").await;
     let t1 = login_device(&s, "alice", "alice-pw", "DEV1").await;
     let t2 = login_device(&s, "alice", "alice-pw", "DEV2").await;
@@ -351,22 +351,19 @@ async fn delete_devices_deletes_several(b: Backend) {
 }
 
 async fn last_seen_is_filled_in(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, device) = s.register("alice", "alice-pw").await;
     let (status, _) = s.get(WHOAMI, Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
     // The server flushes usage every 200 ms in tests.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = crate::support::real_now() + Duration::from_secs(5);
     loop {
         let (status, d) = s.get(&device_path(&device), Some(&token)).await;
         assert_eq!(status, StatusCode::OK, "{d}");
         if d["last_seen_ts"].is_i64() && d["last_seen_ip"].is_string() {
             assert_eq!(d["last_seen_ip"], "127.0.0.1", "{d}");
             let ts = d["last_seen_ts"].as_i64().unwrap();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64;
+            let now = crate::support::wall_clock_ms();
             assert!(
                 (now - 60_000..=now + 1_000).contains(&ts),
                 "last_seen_ts {ts} not near now {now}"
@@ -385,7 +382,7 @@ async fn last_seen_is_filled_in(b: Backend) {
             break;
         }
         assert!(
-            tokio::time::Instant::now() < deadline,
+            crate::support::real_now() < deadline,
             "last_seen not filled in after 5 s: {d}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -393,7 +390,7 @@ async fn last_seen_is_filled_in(b: Backend) {
 }
 
 async fn uia_session_cannot_switch_device(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     login_device(&s, "alice", "alice-pw", "DEVA").await;
     login_device(&s, "alice", "alice-pw", "DEVB").await;
@@ -413,7 +410,7 @@ async fn uia_session_cannot_switch_device(b: Backend) {
 }
 
 async fn uia_session_cannot_switch_delete_devices_body(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     login_device(&s, "alice", "alice-pw", "DEVA").await;
     login_device(&s, "alice", "alice-pw", "DEVB").await;
@@ -436,7 +433,7 @@ async fn uia_session_cannot_switch_delete_devices_body(b: Backend) {
 }
 
 async fn spent_uia_session_does_nothing_new(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, own) = s.register("alice", "alice-pw").await;
     login_device(&s, "alice", "alice-pw", "DEVA").await;
     let got = delete(&s, &token, "DEVA", Some(json!({}))).await;
@@ -469,7 +466,7 @@ async fn spent_uia_session_does_nothing_new(b: Backend) {
 }
 
 async fn delete_unknown_device_is_200_after_uia(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, own) = s.register("alice", "alice-pw").await;
     let got = delete(&s, &token, "NOSUCHDEVICE", None).await;
     let session = assert_password_challenge(&got);
@@ -486,7 +483,7 @@ async fn delete_unknown_device_is_200_after_uia(b: Backend) {
 }
 
 async fn delete_device_in_one_request(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, token, own) = s.register("alice", "alice-pw").await;
     let (victim_token, victim) = s.login("alice", "alice-pw").await;
     // A complete stage and no session: accepted at once.
@@ -509,7 +506,7 @@ async fn delete_device_in_one_request(b: Backend) {
 }
 
 async fn uia_session_of_another_user_is_403(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, alice, _) = s.register("alice", "alice-pw").await;
     let (_, bob, _) = s.register("bob", "bob-pw").await;
     login_device(&s, "alice", "alice-pw", "SHARED").await;
@@ -538,7 +535,7 @@ async fn uia_session_of_another_user_is_403(b: Backend) {
 }
 
 async fn unknown_uia_session_is_400(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, _) = s.register("alice", "alice-pw").await;
     let (_, victim) = s.login("alice", "alice-pw").await;
     let got = delete(

@@ -34,7 +34,7 @@ async fn raw_post(s: &TestServer, path: &str, bytes: Vec<u8>) -> (StatusCode, Va
 }
 
 async fn unknown_path_is_404_unrecognized(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     for path in [
         "/_matrix/client/v3/no_such_endpoint",
         "/_matrix/client/v99/login",
@@ -53,7 +53,7 @@ async fn unknown_path_is_404_unrecognized(b: Backend) {
 }
 
 async fn wrong_method_is_405_unrecognized(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     for (method, path) in [
         (Method::GET, "/_matrix/client/v3/logout"),
         (Method::GET, "/_matrix/client/v3/register"),
@@ -67,7 +67,7 @@ async fn wrong_method_is_405_unrecognized(b: Backend) {
 }
 
 async fn invalid_bodies(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let login = "/_matrix/client/v3/login";
     assert_error(
         &raw_post(&s, login, b"{not json".to_vec()).await,
@@ -110,7 +110,7 @@ async fn invalid_bodies(b: Backend) {
 }
 
 async fn wrong_field_types_are_bad_json(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     s.register("alice", "alice-pw").await;
     let got = s
         .post(
@@ -165,7 +165,10 @@ async fn wrong_field_types_are_bad_json(b: Backend) {
 }
 
 async fn oversized_body_is_413(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.mxauth.max_request_body_bytes = 1024).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.mxauth.max_request_body_bytes = 1024)
+        .start()
+        .await;
     let big = json!({"type": "m.login.password", "user": "alice", "password": "x".repeat(4096)});
     let got = s.post("/_matrix/client/v3/login", None, big).await;
     assert_error(&got, 413, "M_TOO_LARGE");
@@ -176,7 +179,7 @@ async fn oversized_body_is_413(b: Backend) {
 }
 
 async fn json_and_cors_headers(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     for (method, path) in [
         (Method::GET, "/_matrix/client/versions"),
         (Method::GET, "/_matrix/client/v3/login"),
@@ -210,7 +213,7 @@ async fn json_and_cors_headers(b: Backend) {
 }
 
 async fn cors_preflight(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     for path in [
         "/_matrix/client/v3/login",
         "/_matrix/client/v3/account/password",
@@ -253,7 +256,7 @@ async fn cors_preflight(b: Backend) {
 }
 
 async fn versions_lists_versions(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (status, body) = s.get("/_matrix/client/versions", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let versions: Vec<&str> = body["versions"]
@@ -277,7 +280,7 @@ async fn versions_lists_versions(b: Backend) {
 }
 
 async fn protected_endpoints_need_a_token(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, _, device) = s.register("alice", "alice-pw").await;
     let admin_path = format!("/_synapse/admin/v1/users/{user_id}/admin");
     let device_path = format!("/devices/{device}");

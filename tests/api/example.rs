@@ -10,18 +10,13 @@ use crate::both;
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::sync::Arc;
 
 both!(custom_provider_example);
 
 async fn custom_provider_example(backend: Backend) {
-    let db = Arc::new(fresh_database(backend).await);
-    let mut config = base_config();
-    config.database = db.config.clone();
-    let server = custom_provider::build_server(config)
-        .await
-        .expect("the example's server builds");
-    let server = TestServer::serve(server, db);
+    let server = TestServer::builder(backend)
+        .start_built_by(custom_provider::build_server)
+        .await;
 
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(

@@ -33,7 +33,7 @@ both!(
 
 /// The password page of a re-authentication says what it approves.
 async fn password_fallback_names_the_operation_being_approved(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, token, device) = s.register("carl", "carl-password-1").await;
     for (method, path, expected) in [
         (
@@ -74,7 +74,10 @@ async fn password_fallback_names_the_operation_being_approved(b: Backend) {
 }
 
 async fn fallback_pages_over_http(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.registration_requires_token = true).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.registration_requires_token = true)
+        .start()
+        .await;
     let admin = s.register_admin("root").await;
     s.post(
         "/_synapse/admin/v1/registration_tokens/new",
@@ -195,8 +198,14 @@ async fn fallback_pages_over_http(b: Backend) {
 /// The seed's scenario: registration starts on A, its fallback stage is
 /// completed on B, registration finishes on A; and the reverse.
 async fn fallback_stage_on_another_process(b: Backend) {
-    let a = TestServer::start_with(b, |c| c.registration_requires_token = true).await;
-    let bb = TestServer::start_on(a.db.clone(), |c| c.registration_requires_token = true).await;
+    let a = TestServer::builder(b)
+        .config(|c| c.registration_requires_token = true)
+        .start()
+        .await;
+    let bb = TestServer::builder(a.db.clone())
+        .config(|c| c.registration_requires_token = true)
+        .start()
+        .await;
     let admin = a.register_admin("root").await;
     a.post(
         "/_synapse/admin/v1/registration_tokens/new",

@@ -22,7 +22,10 @@ both!(
 );
 
 async fn guest_server(b: Backend) -> TestServer {
-    TestServer::start_with(b, |c| c.allow_guest_access = true).await
+    TestServer::builder(b)
+        .config(|c| c.allow_guest_access = true)
+        .start()
+        .await
 }
 
 /// Registers a guest; returns (user_id, access_token, localpart).
@@ -43,7 +46,7 @@ async fn register_guest(s: &TestServer, body: Value) -> (String, String, String)
 }
 
 async fn guest_registration_needs_allow_guest_access(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let got = s.post(GUEST, None, json!({})).await;
     assert_error(&got, 403, "M_GUEST_ACCESS_FORBIDDEN");
 
@@ -97,11 +100,13 @@ async fn guest_registration_needs_allow_guest_access(b: Backend) {
 async fn guest_registration_ignores_enable_registration(b: Backend) {
     // Synapse's `_do_guest_registration` runs before the
     // `enable_registration` check: guests need only `allow_guest_access`.
-    let s = TestServer::start_with(b, |c| {
-        c.allow_guest_access = true;
-        c.enable_registration = false;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.allow_guest_access = true;
+            c.enable_registration = false;
+        })
+        .start()
+        .await;
     let (user_id, token, _) = register_guest(&s, json!({})).await;
     let (_, me) = s.get(WHOAMI, Some(&token)).await;
     assert_eq!(me["user_id"], user_id);

@@ -7,11 +7,10 @@ use crate::both;
 use crate::sso::{
     between, free_port, login_token_of, sso_config, urlencode, Browser, OidcProvider, CLIENT_URL,
 };
-use crate::support::{fresh_database, Backend, TestServer};
+use crate::support::{Backend, TestServer};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::sync::Arc;
 
 both!(every_html_page_forbids_framing);
 
@@ -62,16 +61,18 @@ async fn every_html_page_forbids_framing(b: Backend) {
     .unwrap();
     let template_dir = dir.path().to_owned();
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        sso_config(c, port, vec![one, picky]);
-        c.user_consent = Some(mxauth::config::ConsentConfig {
-            version: "1.0".into(),
-            template_dir,
-            require_at_registration: false,
-            policy_name: "Privacy Policy".into(),
-        });
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| {
+            sso_config(c, port, vec![one, picky]);
+            c.user_consent = Some(mxauth::config::ConsentConfig {
+                version: "1.0".into(),
+                template_dir,
+                require_at_registration: false,
+                policy_name: "Privacy Policy".into(),
+            });
+        })
+        .start()
+        .await;
     let mut pages = 0;
     let mut check = |what: &str, status: StatusCode, headers: &HeaderMap, body: &str| {
         assert_unframeable(what, status, headers, body);

@@ -47,7 +47,7 @@ both!(
 
 async fn introspection_answers_for_tokens(b: Backend) {
     // Users and tokens made while no homeserver is configured...
-    let plain = TestServer::start(b).await;
+    let plain = TestServer::builder(b).start().await;
     let (user_id, token, device) = plain.register("alice", "alice-pw").await;
     let (_, admin_token, admin_device) = {
         let s = &plain;
@@ -98,7 +98,10 @@ async fn introspection_answers_for_tokens(b: Backend) {
             .unwrap();
     }
     // ...answered by a server that a homeserver delegates to.
-    let s = TestServer::start_on(plain.db.clone(), matrix).await;
+    let s = TestServer::builder(plain.db.clone())
+        .config(matrix)
+        .start()
+        .await;
 
     let wrong = introspect(&s, "not the secret", &token).await;
     assert_eq!(wrong.0, StatusCode::UNAUTHORIZED, "{}", wrong.1);
@@ -173,18 +176,23 @@ async fn introspection_answers_for_tokens(b: Backend) {
 /// Synapse decides guest-ness from the scope alone (a guest scope and no
 /// `api:*` scope), so a guest's token must never carry `api:*`.
 async fn a_guest_token_introspects_with_the_guest_scope_only(b: Backend) {
-    let plain = TestServer::start_with(b, |c| c.allow_guest_access = true).await;
+    let plain = TestServer::builder(b)
+        .config(|c| c.allow_guest_access = true)
+        .start()
+        .await;
     let (status, guest) = plain
         .post("/_matrix/client/v3/register?kind=guest", None, json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{guest}");
     let guest_token = guest["access_token"].as_str().unwrap().to_owned();
     let (_, user_token, _) = plain.register("alice", "alice-pw").await;
-    let s = TestServer::start_on(plain.db.clone(), |c| {
-        matrix(c);
-        c.allow_guest_access = true;
-    })
-    .await;
+    let s = TestServer::builder(plain.db.clone())
+        .config(|c| {
+            matrix(c);
+            c.allow_guest_access = true;
+        })
+        .start()
+        .await;
 
     let (status, g) = introspect(&s, SECRET, &guest_token).await;
     assert_eq!(status, StatusCode::OK);
@@ -211,10 +219,13 @@ async fn a_guest_token_introspects_with_the_guest_scope_only(b: Backend) {
 }
 
 async fn login_fails_cleanly_when_the_homeserver_is_away(b: Backend) {
-    let plain = TestServer::start(b).await;
+    let plain = TestServer::builder(b).start().await;
     plain.register("bob", "bob-pw").await;
-    let s = TestServer::start_on(plain.db.clone(), matrix).await;
-    let started = std::time::Instant::now();
+    let s = TestServer::builder(plain.db.clone())
+        .config(matrix)
+        .start()
+        .await;
+    let started = crate::support::real_now();
     let (status, body) = s
         .post(
             "/_matrix/client/v3/login",

@@ -15,10 +15,7 @@ const SECRET: &str = "the jwt shared secret";
 const ISSUER: &str = "https://idp.example";
 
 fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    crate::support::wall_clock_ms() / 1000
 }
 
 fn token(claims: Value, secret: &str) -> String {
@@ -39,17 +36,19 @@ async fn jwt(server: &TestServer, token: Option<&str>) -> (StatusCode, Value) {
 }
 
 async fn jwt_login(backend: Backend) {
-    let server = TestServer::start_with(backend, |c| {
-        c.jwt = Some(JwtConfig {
-            secret: Secret::new(SECRET),
-            algorithm: "HS256".into(),
-            subject_claim: "sub".into(),
-            display_name_claim: Some("name".into()),
-            issuer: Some(ISSUER.into()),
-            audiences: Some(vec!["mxauth".into()]),
+    let server = TestServer::builder(backend)
+        .config(|c| {
+            c.jwt = Some(JwtConfig {
+                secret: Secret::new(SECRET),
+                algorithm: "HS256".into(),
+                subject_claim: "sub".into(),
+                display_name_claim: Some("name".into()),
+                issuer: Some(ISSUER.into()),
+                audiences: Some(vec!["mxauth".into()]),
+            })
         })
-    })
-    .await;
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     let types: Vec<&str> = flows["flows"]
         .as_array()
@@ -132,7 +131,7 @@ async fn jwt_login(backend: Backend) {
 }
 
 async fn jwt_login_is_off_unless_enabled(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::builder(backend).start().await;
     let claims = json!({"sub": "ivan"});
     let got = jwt(&server, Some(&token(claims, SECRET))).await;
     assert_error(&got, 400, "M_UNKNOWN");

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 both!(
     ldap_simple_bind,
@@ -220,13 +220,16 @@ access to * by * read
             tls_port,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = crate::support::real_now() + Duration::from_secs(15);
         for p in std::iter::once(port).chain(tls_port) {
             while tokio::net::TcpStream::connect(("127.0.0.1", p))
                 .await
                 .is_err()
             {
-                assert!(Instant::now() < deadline, "slapd did not start listening");
+                assert!(
+                    crate::support::real_now() < deadline,
+                    "slapd did not start listening"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -343,10 +346,12 @@ async fn logs_in(
 
 async fn ldap_simple_bind(backend: Backend) {
     let slapd = Slapd::start(false).await;
-    let server = TestServer::start_with(backend, |c| {
-        c.modules = vec![ModuleConfig::Ldap(ldap_config(slapd.uri(), None))];
-    })
-    .await;
+    let server = TestServer::builder(backend)
+        .config(|c| {
+            c.modules = vec![ModuleConfig::Ldap(ldap_config(slapd.uri(), None))];
+        })
+        .start()
+        .await;
     assert!(stored_user(&server, "alice").await.is_none());
     logs_in(&server, user("alice"), "alice-ldap-pw", "alice").await;
     // Created on first login; simple mode knows only the name typed.
@@ -381,10 +386,12 @@ async fn ldap_simple_bind(backend: Backend) {
 
 async fn ldap_search_mode(backend: Backend) {
     let slapd = Slapd::start(false).await;
-    let server = TestServer::start_with(backend, |c| {
-        c.modules = vec![ModuleConfig::Ldap(ldap_config(slapd.uri(), search_mode()))];
-    })
-    .await;
+    let server = TestServer::builder(backend)
+        .config(|c| {
+            c.modules = vec![ModuleConfig::Ldap(ldap_config(slapd.uri(), search_mode()))];
+        })
+        .start()
+        .await;
     // First login by email: found by `mail`, created from the entry.
     let token = logs_in(
         &server,
@@ -441,15 +448,17 @@ async fn ldap_directory_down(backend: Backend) {
     });
     let db = std::sync::Arc::new(fresh_database(backend).await);
     let uri = slapd.uri();
-    let server = TestServer::start_on(db.clone(), |c| {
-        c.modules = vec![ModuleConfig::Ldap(ldap_config(uri, search_mode()))];
-    })
-    .await;
+    let server = TestServer::builder(db.clone())
+        .config(|c| {
+            c.modules = vec![ModuleConfig::Ldap(ldap_config(uri, search_mode()))];
+        })
+        .start()
+        .await;
     server.register("carol", "carol-local-pw").await;
     logs_in(&server, user("alice"), "alice-ldap-pw", "alice").await;
 
     slapd.stop();
-    let start = Instant::now();
+    let start = crate::support::real_now();
     let got = login(&server, user("alice"), "alice-ldap-pw").await;
     assert_error(&got, 403, "M_FORBIDDEN");
     assert!(
@@ -470,14 +479,16 @@ async fn ldap_directory_down(backend: Backend) {
         }
     });
     for port in [silent_port, dropping_port] {
-        let server = TestServer::start_on(db.clone(), |c| {
-            c.modules = vec![ModuleConfig::Ldap(ldap_config(
-                format!("ldap://127.0.0.1:{port}"),
-                None,
-            ))];
-        })
-        .await;
-        let start = Instant::now();
+        let server = TestServer::builder(db.clone())
+            .config(|c| {
+                c.modules = vec![ModuleConfig::Ldap(ldap_config(
+                    format!("ldap://127.0.0.1:{port}"),
+                    None,
+                ))];
+            })
+            .start()
+            .await;
+        let start = crate::support::real_now();
         let got = login(&server, user("alice"), "alice-ldap-pw").await;
         assert_error(&got, 403, "M_FORBIDDEN");
         assert!(
@@ -498,33 +509,39 @@ async fn ldap_tls(backend: Backend) {
     let ldaps = format!("ldaps://127.0.0.1:{}", slapd.tls_port.unwrap());
     let db = std::sync::Arc::new(fresh_database(backend).await);
     for (uri, start_tls) in [(ldaps.clone(), false), (slapd.uri(), true)] {
-        let server = TestServer::start_on(db.clone(), |c| {
-            let mut config = ldap_config(uri.clone(), search_mode());
-            config.start_tls = start_tls;
-            config.validate_cert = false;
-            c.modules = vec![ModuleConfig::Ldap(config)];
-        })
-        .await;
+        let server = TestServer::builder(db.clone())
+            .config(|c| {
+                let mut config = ldap_config(uri.clone(), search_mode());
+                config.start_tls = start_tls;
+                config.validate_cert = false;
+                c.modules = vec![ModuleConfig::Ldap(config)];
+            })
+            .start()
+            .await;
         logs_in(&server, user("alice"), "alice-ldap-pw", "alice").await;
         server.stop().await;
 
-        let server = TestServer::start_on(db.clone(), |c| {
-            let mut config = ldap_config(uri.clone(), search_mode());
-            config.start_tls = start_tls;
-            c.modules = vec![ModuleConfig::Ldap(config)];
-        })
-        .await;
+        let server = TestServer::builder(db.clone())
+            .config(|c| {
+                let mut config = ldap_config(uri.clone(), search_mode());
+                config.start_tls = start_tls;
+                c.modules = vec![ModuleConfig::Ldap(config)];
+            })
+            .start()
+            .await;
         let got = login(&server, user("alice"), "alice-ldap-pw").await;
         assert_error(&got, 403, "M_FORBIDDEN");
         server.stop().await;
 
-        let server = TestServer::start_on(db.clone(), |c| {
-            let mut config = ldap_config(uri.clone(), search_mode());
-            config.start_tls = start_tls;
-            config.ca_certs_file = Some(slapd.ca_file());
-            c.modules = vec![ModuleConfig::Ldap(config)];
-        })
-        .await;
+        let server = TestServer::builder(db.clone())
+            .config(|c| {
+                let mut config = ldap_config(uri.clone(), search_mode());
+                config.start_tls = start_tls;
+                config.ca_certs_file = Some(slapd.ca_file());
+                c.modules = vec![ModuleConfig::Ldap(config)];
+            })
+            .start()
+            .await;
         logs_in(&server, user("alice"), "alice-ldap-pw", "alice").await;
         server.stop().await;
     }

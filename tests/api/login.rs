@@ -23,7 +23,7 @@ both!(
 );
 
 async fn get_login_yields_flows(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (status, body) = s.get(LOGIN, None).await;
     assert_eq!(status, StatusCode::OK);
     let flows = body["flows"].as_array().expect("flows");
@@ -34,7 +34,7 @@ async fn get_login_yields_flows(b: Backend) {
 }
 
 async fn login_with_localpart_and_full_id(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, _, _) = s.register("alice", "sUp3rs3kr1t").await;
     assert_eq!(user_id, format!("@alice:{SERVER_NAME}"));
     for who in ["alice", user_id.as_str()] {
@@ -48,7 +48,7 @@ async fn login_with_localpart_and_full_id(b: Backend) {
 }
 
 async fn login_returns_requested_device_id(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     s.register("bob", "password-bob").await;
     let (status, res) = s
         .post(
@@ -88,7 +88,7 @@ async fn login_returns_requested_device_id(b: Backend) {
 }
 
 async fn login_legacy_user_field_and_case_insensitive(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, _, _) = s.register("carol", "carol-pw").await;
     // matrix-js-sdk still sends the deprecated top-level `user` beside `identifier`.
     let (status, res) = s
@@ -109,7 +109,7 @@ async fn login_legacy_user_field_and_case_insensitive(b: Backend) {
 }
 
 async fn login_bad_credentials_look_the_same(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     s.register("dave", "dave-pw").await;
     let wrong_password = s
         .post(
@@ -150,7 +150,7 @@ async fn login_bad_credentials_look_the_same(b: Backend) {
 }
 
 async fn login_rejects_long_device_id_and_unknown_type(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     s.register("erin", "erin-pw").await;
     let long = s
         .post(
@@ -175,7 +175,7 @@ async fn login_rejects_long_device_id_and_unknown_type(b: Backend) {
 }
 
 async fn logout_current_device(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, first, _) = s.register("frank", "frank-pw").await;
     let (second, second_device) = s.login("frank", "frank-pw").await;
     let (status, _) = s
@@ -206,7 +206,7 @@ async fn logout_current_device(b: Backend) {
 }
 
 async fn logout_all_devices(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, first, _) = s.register("grace", "grace-pw").await;
     let (second, _) = s.login("grace", "grace-pw").await;
     let (status, _) = s
@@ -222,7 +222,7 @@ async fn logout_all_devices(b: Backend) {
 }
 
 async fn request_auth_token_sources(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, token, _) = s.register("heidi", "heidi-pw").await;
     let url = format!("{}{WHOAMI}", s.base);
     // The query parameter works.
@@ -267,7 +267,7 @@ async fn request_auth_token_sources(b: Backend) {
 }
 
 async fn whoami_on_r0_and_v3(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, token, device) = s.register("ivan", "ivan-pw").await;
     for prefix in ["/_matrix/client/r0", "/_matrix/client/v3"] {
         let (status, me) = s

@@ -10,8 +10,8 @@ const WHOAMI: &str = "/_matrix/client/v3/account/whoami";
 
 /// Two servers on one fresh database of the backend.
 async fn pair(b: Backend) -> (TestServer, TestServer) {
-    let one = TestServer::start_with(b, |_| {}).await;
-    let two = TestServer::start_on(one.db.clone(), |_| {}).await;
+    let one = TestServer::builder(b).start().await;
+    let two = TestServer::builder(one.db.clone()).start().await;
     assert_ne!(one.addr, two.addr);
     (one, two)
 }

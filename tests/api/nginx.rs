@@ -3,21 +3,23 @@
 //! `X-Forwarded-For` must not become its address.
 
 use crate::both;
+use crate::process_group::ProcessGroup;
 use crate::support::{Backend, TestServer};
 use mxauth::config::RateLimit;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 both!(
     forged_forwarded_for_changes_nothing,
     forged_forwarded_for_does_not_pass_an_ip_allow_list
 );
 
-/// A running nginx with the shipped config in front of `mxauth_port`.
+/// A running nginx with the shipped config in front of `mxauth_port`;
+/// dropping it stops the master and its worker (one process group).
 pub struct Nginx {
     pub base: String,
-    child: Child,
+    _group: ProcessGroup,
     _dir: tempfile::TempDir,
 }
 
@@ -54,15 +56,16 @@ impl Nginx {
              include {d}/site.conf;\n}}\n"
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        let child = Command::new(nginx_binary())
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(dir.path().join("nginx.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx starts (scripts/test.sh installs it)");
+        let group = ProcessGroup::spawn(
+            Command::new(nginx_binary())
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-c")
+                .arg(dir.path().join("nginx.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit()),
+        )
+        .expect("nginx starts (scripts/test.sh installs it)");
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
@@ -71,16 +74,9 @@ impl Nginx {
         }
         Nginx {
             base: format!("http://127.0.0.1:{port}"),
-            child,
+            _group: group,
             _dir: dir,
         }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -109,13 +105,15 @@ fn free_port() -> u16 {
 }
 
 async fn forged_forwarded_for_changes_nothing(b: Backend) {
-    let s = TestServer::start_with(b, |c| {
-        c.listeners[0].x_forwarded = true;
-        c.rate_limits.login_address = RateLimit::new(0.01, 2.0);
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.listeners[0].x_forwarded = true;
+            c.rate_limits.login_address = RateLimit::new(0.01, 2.0);
+        })
+        .start()
+        .await;
     let nginx = Nginx::start(s.addr.port());
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let login = |forged: &'static str| {
         client
             .post(format!("{}/_matrix/client/v3/login", nginx.base))
@@ -136,13 +134,15 @@ async fn forged_forwarded_for_changes_nothing(b: Backend) {
 
 async fn forged_forwarded_for_does_not_pass_an_ip_allow_list(b: Backend) {
     const AS_TOKEN: &str = "an allow-listed bridge's token";
-    let s = TestServer::start_with(b, |c| {
-        c.listeners[0].x_forwarded = true;
-        c.app_services = vec![crate::support::bridge_service(AS_TOKEN, &["10.0.0.0/8"])];
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.listeners[0].x_forwarded = true;
+            c.app_services = vec![crate::support::bridge_service(AS_TOKEN, &["10.0.0.0/8"])];
+        })
+        .start()
+        .await;
     let nginx = Nginx::start(s.addr.port());
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let login = |base: &str| {
         client
             .post(format!("{base}/_matrix/client/v3/login"))

@@ -10,7 +10,10 @@ use serde_json::json;
 both!(bcrypt_hash_with_pepper_logs_in_and_is_upgraded);
 
 async fn bcrypt_hash_with_pepper_logs_in_and_is_upgraded(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.password_config.pepper = Secret::new("p3pp3r")).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.password_config.pepper = Secret::new("p3pp3r"))
+        .start()
+        .await;
     let (user_id, _, _) = s.register("imported", "original-pw").await;
     let store = mxauth::store::connect(&s.db.config.url(), 2).await.unwrap();
     let stored = store

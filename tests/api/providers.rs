@@ -12,7 +12,7 @@ use mxauth::config::PasswordEnabled;
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CUSTOM_TYPE: &str = "com.example.login.token";
 
@@ -94,6 +94,8 @@ impl AuthProvider for TestProvider {
         match &self.behaviour {
             Behaviour::Errors => Err(ProviderError::new("backend exploded")),
             Behaviour::Hangs => {
+                // Real time: what is tested is the server giving up on a
+                // provider after its timeout (tokio's timer, not the Clock).
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 Ok(None)
             }
@@ -182,7 +184,10 @@ async fn ordered_first_success_wins_local_last(backend: Backend) {
             .answering_as("2"),
         ),
     ];
-    let server = TestServer::start_with_providers(backend, |_| {}, providers).await;
+    let server = TestServer::builder(backend)
+        .providers(providers)
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), ["m.login.password"]);
 
@@ -248,7 +253,10 @@ async fn custom_login_type_and_missing_fields(backend: Backend) {
         Behaviour::Accepts(vec![("bob", "building")]),
         &log,
     ))];
-    let server = TestServer::start_with_providers(backend, |_| {}, providers).await;
+    let server = TestServer::builder(backend)
+        .providers(providers)
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), ["m.login.password", CUSTOM_TYPE]);
 
@@ -325,11 +333,14 @@ async fn slow_provider_is_skipped(backend: Backend) {
             &log,
         )),
     ];
-    let server = TestServer::start_with_providers(backend, |_| {}, providers).await;
-    let start = Instant::now();
+    let server = TestServer::builder(backend)
+        .providers(providers)
+        .start()
+        .await;
+    let start = crate::support::real_now();
     let (status, res) = server.try_login("frank", "frank-pw").await;
     assert_eq!(status, StatusCode::OK, "{res}");
-    let start2 = Instant::now();
+    let start2 = crate::support::real_now();
     let got = server.try_login("frank", "wrong").await;
     assert_error(&got, 403, "M_FORBIDDEN");
     assert!(
@@ -360,18 +371,12 @@ async fn conflicting_login_types_are_refused_at_start() {
             &log,
         )),
     ];
-    let db = fresh_database(Backend::Sqlite).await;
-    let mut config = base_config();
-    config.database = db.config.clone();
-    let err = mxauth::server::Server::build_with_providers(
-        config,
-        Arc::new(mxauth::clock::SystemClock),
-        Arc::new(mxauth::clock::OsRandom),
-        providers,
-    )
-    .await
-    .err()
-    .expect("refused");
+    let err = TestServer::builder(Backend::Sqlite)
+        .providers(providers)
+        .build()
+        .await
+        .err()
+        .expect("refused");
     let message = err.to_string();
     assert!(message.contains(CUSTOM_TYPE), "{message}");
     assert!(
@@ -390,7 +395,10 @@ async fn on_logged_out_is_called(backend: Backend) {
         Behaviour::Accepts(vec![("bob", "building")]),
         &log,
     ))];
-    let server = TestServer::start_with_providers(backend, |_| {}, providers).await;
+    let server = TestServer::builder(backend)
+        .providers(providers)
+        .start()
+        .await;
     let bob = format!("@bob:{SERVER_NAME}");
     let login = || async {
         let (status, res) = server
@@ -512,7 +520,7 @@ async fn on_logged_out_is_called(backend: Backend) {
 /// provider for passwords, `m.login.password` is not offered at all.
 async fn localdb_disabled(backend: Backend) {
     let db = std::sync::Arc::new(fresh_database(backend).await);
-    let first = TestServer::start_on(db.clone(), |_| {}).await;
+    let first = TestServer::builder(db.clone()).start().await;
     first.register("grace", "grace-local-pw").await;
     first.stop().await;
 
@@ -523,11 +531,14 @@ async fn localdb_disabled(backend: Backend) {
         Behaviour::Accepts(vec![("grace", "token")]),
         &log,
     ))];
-    let mut config_localdb_off = |c: &mut mxauth::config::Config| {
+    let config_localdb_off = |c: &mut mxauth::config::Config| {
         c.password_config.localdb_enabled = false;
     };
-    let server =
-        TestServer::start_with_providers_on(db.clone(), &mut config_localdb_off, providers).await;
+    let server = TestServer::builder(db.clone())
+        .config(config_localdb_off)
+        .providers(providers)
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), [CUSTOM_TYPE]);
     let got = server.try_login("grace", "grace-local-pw").await;
@@ -561,7 +572,11 @@ async fn localdb_disabled(backend: Backend) {
         Behaviour::Accepts(vec![("grace", "directory-pw")]),
         &log,
     ))];
-    let server = TestServer::start_with_providers_on(db, &mut config_localdb_off, providers).await;
+    let server = TestServer::builder(db)
+        .config(config_localdb_off)
+        .providers(providers)
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert_eq!(login_types(&flows), ["m.login.password"]);
     let got = server.try_login("grace", "grace-local-pw").await;
@@ -575,15 +590,17 @@ async fn localdb_disabled(backend: Backend) {
 /// user with a password re-authenticates with it.
 async fn passwords_only_for_reauth(backend: Backend) {
     let db = std::sync::Arc::new(fresh_database(backend).await);
-    let first = TestServer::start_on(db.clone(), |_| {}).await;
+    let first = TestServer::builder(db.clone()).start().await;
     let (user, token, _) = first.register("heidi", "heidi-pw").await;
     let (_, other_device) = first.login("heidi", "heidi-pw").await;
     first.stop().await;
 
-    let server = TestServer::start_on(db, |c| {
-        c.password_config.enabled = PasswordEnabled::OnlyForReauth;
-    })
-    .await;
+    let server = TestServer::builder(db)
+        .config(|c| {
+            c.password_config.enabled = PasswordEnabled::OnlyForReauth;
+        })
+        .start()
+        .await;
     let (_, flows) = server.get("/_matrix/client/v3/login", None).await;
     assert!(
         !login_types(&flows).contains(&"m.login.password".to_owned()),
@@ -670,9 +687,8 @@ impl AuthProvider for Registrar {
 async fn registration_callbacks(backend: Backend) {
     let log = log();
     let providers: Vec<Arc<dyn AuthProvider>> = vec![Arc::new(Registrar { log: log.clone() })];
-    let server = TestServer::start_with_providers(
-        backend,
-        |c| {
+    let server = TestServer::builder(backend)
+        .config(|c| {
             // Email validation configured (nothing listens: a refused
             // address is refused before any mail is sent).
             c.email = Some(mxauth::config::EmailConfig {
@@ -688,10 +704,10 @@ async fn registration_callbacks(backend: Backend) {
                 app_name: "Test".into(),
                 validation_token_lifetime_ms: 3_600_000,
             });
-        },
-        providers,
-    )
-    .await;
+        })
+        .providers(providers)
+        .start()
+        .await;
     let (user_id, token, _) = server.register("judy", "judy-password").await;
     assert_eq!(user_id, format!("@chosen-judy:{SERVER_NAME}"));
     assert_eq!(taken(&log), ["username:m.login.dummy"]);

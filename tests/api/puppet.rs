@@ -8,7 +8,7 @@ use serde_json::json;
 both!(admins_get_puppet_tokens);
 
 async fn admins_get_puppet_tokens(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let admin = s.register_admin("root").await;
     let (alice, alice_token, _) = s.register("alice", "alice-pw").await;
     let login_as = |who: &str| format!("/_synapse/admin/v1/users/{who}/login");

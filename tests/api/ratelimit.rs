@@ -38,11 +38,14 @@ const AS_TOKEN: &str = "the limited bridge's token";
 async fn server(b: Backend, tweak: impl FnOnce(&mut Config)) -> (TestServer, Arc<MockClock>) {
     let clock = Arc::new(MockClock::new(NOW));
     let db = Arc::new(fresh_database(b).await);
-    let s = TestServer::start_on_with_clock(db, clock.clone(), |c| {
-        c.listeners[0].x_forwarded = true;
-        tweak(c)
-    })
-    .await;
+    let s = TestServer::builder(db)
+        .clock(clock.clone())
+        .config(|c| {
+            c.listeners[0].x_forwarded = true;
+            tweak(c)
+        })
+        .start()
+        .await;
     (s, clock)
 }
 
@@ -663,8 +666,8 @@ async fn two_processes_share_one_budget(b: Backend) {
     let tweak = |c: &mut Config| {
         c.rate_limits.login_failed_attempts = RateLimit::new(0.01, 3.0);
     };
-    let one = TestServer::start_on(db.clone(), tweak).await;
-    let two = TestServer::start_on(db.clone(), tweak).await;
+    let one = TestServer::builder(db.clone()).config(tweak).start().await;
+    let two = TestServer::builder(db.clone()).config(tweak).start().await;
     one.register("alice", "alice-password").await;
     // Two failures on each process: the fourth failure is refused.
     assert_eq!(

@@ -24,7 +24,7 @@ both!(
 );
 
 async fn register_creates_a_user_and_downcases(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user_id, token, _) = s.register("UserAlice", "pw-alice").await;
     assert_eq!(user_id, format!("@useralice:{SERVER_NAME}"));
     let (status, me) = s
@@ -36,7 +36,7 @@ async fn register_creates_a_user_and_downcases(b: Backend) {
 }
 
 async fn register_first_call_gives_flows_and_session(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     // Element first posts only a display name to discover the flows.
     let (status, body) = s
         .post(
@@ -69,7 +69,7 @@ async fn register_first_call_gives_flows_and_session(b: Backend) {
 }
 
 async fn register_invalid_and_taken_usernames_before_uia(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     for bad in ["!", "a b", "é", "_underscore", "12345", "\""] {
         let got = s
             .post(REGISTER, None, json!({"username": bad, "password": "pw-x"}))
@@ -106,7 +106,7 @@ async fn register_invalid_and_taken_usernames_before_uia(b: Backend) {
 }
 
 async fn register_remembers_device_from_first_call(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let first = json!({"username": "dev", "password": "pw-dev", "device_id": "DEVICEID", "initial_device_display_name": "my device"});
     let (_, challenge) = s.post(REGISTER, None, first).await;
     // The last call omits the device fields: they come from the session.
@@ -128,7 +128,7 @@ async fn register_remembers_device_from_first_call(b: Backend) {
 }
 
 async fn register_replayed_session_returns_same_user(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     for body in [
         json!({"username": "idem", "password": "pw-i"}),
         json!({"password": "pw-i"}),
@@ -146,7 +146,7 @@ async fn register_replayed_session_returns_same_user(b: Backend) {
 }
 
 async fn register_without_username_generates_one(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let body = json!({"password": "pw-gen"});
     let (_, challenge) = s.post(REGISTER, None, body).await;
     let (status, res) = s
@@ -163,7 +163,7 @@ async fn register_without_username_generates_one(b: Backend) {
 }
 
 async fn register_inhibit_login(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let body = json!({"username": "quiet", "password": "pw-q", "inhibit_login": true});
     let (_, challenge) = s.post(REGISTER, None, body.clone()).await;
     let mut done = body;
@@ -179,7 +179,10 @@ async fn register_inhibit_login(b: Backend) {
 }
 
 async fn register_disabled_and_guest(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.enable_registration = false).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.enable_registration = false)
+        .start()
+        .await;
     let got = s
         .post(REGISTER, None, json!({"username": "x", "password": "pw"}))
         .await;
@@ -188,7 +191,7 @@ async fn register_disabled_and_guest(b: Backend) {
         .get("/_matrix/client/v3/register/available?username=x", None)
         .await;
     assert_error(&got, 403, "M_FORBIDDEN");
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let got = s
         .post("/_matrix/client/v3/register?kind=guest", None, json!({}))
         .await;
@@ -200,12 +203,14 @@ async fn register_disabled_and_guest(b: Backend) {
 }
 
 async fn register_password_policy_and_missing_password(b: Backend) {
-    let s = TestServer::start_with(b, |c| {
-        c.password_config.policy.enabled = true;
-        c.password_config.policy.minimum_length = 10;
-        c.password_config.policy.require_digit = true;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.password_config.policy.enabled = true;
+            c.password_config.policy.minimum_length = 10;
+            c.password_config.policy.require_digit = true;
+        })
+        .start()
+        .await;
     let got = s
         .post(
             REGISTER,
@@ -231,13 +236,13 @@ async fn register_password_policy_and_missing_password(b: Backend) {
 }
 
 async fn register_non_ascii_password(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     s.register("unicode", "пароль-密码-🔑").await;
     s.login("unicode", "пароль-密码-🔑").await;
 }
 
 async fn register_changed_body_in_session_is_refused(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (_, challenge) = s
         .post(
             REGISTER,
@@ -287,7 +292,7 @@ async fn register_changed_body_in_session_is_refused(b: Backend) {
 }
 
 async fn register_available(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (status, body) = s
         .get("/_matrix/client/v3/register/available?username=free", None)
         .await;

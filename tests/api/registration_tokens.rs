@@ -3,7 +3,7 @@
 //! Google's siteverify.
 
 use crate::both;
-use crate::support::{assert_error, Backend, TestServer};
+use crate::support::{assert_error, mock_clock, Backend, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -20,11 +20,12 @@ both!(
 );
 
 async fn token_server(b: Backend) -> TestServer {
-    TestServer::start_with(b, |c| {
-        c.registration_requires_token = true;
-        c.enable_registration_without_verification = false;
-    })
-    .await
+    TestServer::builder(b).config(requires_token).start().await
+}
+
+fn requires_token(c: &mut mxauth::config::Config) {
+    c.registration_requires_token = true;
+    c.enable_registration_without_verification = false;
 }
 
 async fn token_admin_api_shapes_and_validation(b: Backend) {
@@ -182,7 +183,7 @@ async fn token_admin_api_shapes_and_validation(b: Backend) {
     let (_, v) = s.get(&format!("{VALIDITY}?token=nope"), None).await;
     assert_eq!(v, json!({"valid": false}));
     assert_error(&s.get(VALIDITY, None).await, 400, "M_MISSING_PARAM");
-    let plain = TestServer::start(b).await;
+    let plain = TestServer::builder(b).start().await;
     assert_error(
         &plain.get(&format!("{VALIDITY}?token=x"), None).await,
         403,
@@ -284,11 +285,15 @@ async fn registration_with_a_token_counts_its_uses(b: Backend) {
 }
 
 async fn expired_session_gives_its_token_back(b: Backend) {
-    let s = TestServer::start_with(b, |c| {
-        c.registration_requires_token = true;
-        c.mxauth.uia_session_lifetime_ms = 1_000;
-    })
-    .await;
+    let clock = mock_clock();
+    let s = TestServer::builder(b)
+        .clock(clock.clone())
+        .config(|c| {
+            c.registration_requires_token = true;
+            c.mxauth.uia_session_lifetime_ms = 1_000;
+        })
+        .start()
+        .await;
     let admin = s.register_admin("root").await;
     s.post(
         &format!("{TOKENS}/new"),
@@ -303,7 +308,7 @@ async fn expired_session_gives_its_token_back(b: Backend) {
         json!({"type": "m.login.registration_token", "token": "tok", "session": c["session"]});
     s.post(REGISTER, None, step).await;
     assert_eq!(token_state(&s, &admin, "tok").await, (1, 0));
-    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    clock.advance_ms(1_200);
     let mut step = body;
     step["auth"] = json!({"type": "m.login.dummy", "session": c["session"]});
     let (status, _) = s.post(REGISTER, None, step).await;
@@ -352,14 +357,16 @@ async fn siteverify_stand_in() -> String {
 
 async fn recaptcha_stage_against_siteverify(b: Backend) {
     let url = siteverify_stand_in().await;
-    let s = TestServer::start_with(b, |c| {
-        c.recaptcha = Some(mxauth::config::RecaptchaConfig {
-            public_key: "site-key".into(),
-            private_key: mxauth::config::Secret::new("server-secret"),
-            siteverify_api: url,
-        });
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.recaptcha = Some(mxauth::config::RecaptchaConfig {
+                public_key: "site-key".into(),
+                private_key: mxauth::config::Secret::new("server-secret"),
+                siteverify_api: url,
+            });
+        })
+        .start()
+        .await;
     let body = json!({"username": "robot", "password": "robot-pw"});
     let (_, c) = s.post(REGISTER, None, body.clone()).await;
     assert_eq!(
@@ -425,14 +432,15 @@ both!(
 );
 
 async fn stage_failures_missing_and_expired(b: Backend) {
-    let s = token_server(b).await;
+    let clock = mock_clock();
+    let s = TestServer::builder(b)
+        .clock(clock.clone())
+        .config(requires_token)
+        .start()
+        .await;
     let admin = s.register_admin("root").await;
     // Valid for a moment only.
-    let soon = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 1_500;
+    let soon = mxauth::clock::Clock::now_ms(&*clock) + 1_500;
     let (status, t) = s
         .post(
             &format!("{TOKENS}/new"),
@@ -474,7 +482,7 @@ async fn stage_failures_missing_and_expired(b: Backend) {
         (StatusCode::UNAUTHORIZED, json!("M_INVALID_PARAM")),
         "{r}"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    clock.advance_ms(1_600);
     let (status, r) = s
         .post(REGISTER, None, with(json!({"type": "m.login.registration_token", "token": "brief", "session": c["session"]})))
         .await;
@@ -491,14 +499,16 @@ async fn recaptcha_with_siteverify_down(b: Backend) {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/siteverify", closed.local_addr().unwrap());
     drop(closed);
-    let s = TestServer::start_with(b, |c| {
-        c.recaptcha = Some(mxauth::config::RecaptchaConfig {
-            public_key: "site-key".into(),
-            private_key: mxauth::config::Secret::new("server-secret"),
-            siteverify_api: url,
-        });
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.recaptcha = Some(mxauth::config::RecaptchaConfig {
+                public_key: "site-key".into(),
+                private_key: mxauth::config::Secret::new("server-secret"),
+                siteverify_api: url,
+            });
+        })
+        .start()
+        .await;
     let body = json!({"username": "unlucky", "password": "unlucky-pw"});
     let (_, c) = s.post(REGISTER, None, body.clone()).await;
     let mut step = body;

@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 both!(rest_provider_contract, rest_backend_down);
 
@@ -54,6 +54,7 @@ async fn start_backend() -> (SocketAddr, Seen) {
                     "html" => (AxumStatus::OK, "<html>hello</html>").into_response(),
                     "noauth" => axum::Json(json!({"something": "else"})).into_response(),
                     "slow" => {
+                        // Real time: the provider's HTTP timeout is tested.
                         tokio::time::sleep(Duration::from_secs(20)).await;
                         axum::Json(json!({"auth": {"success": true}})).into_response()
                     }
@@ -98,10 +99,12 @@ fn user(name: &str) -> Value {
 
 async fn rest_provider_contract(backend: Backend) {
     let (addr, seen) = start_backend().await;
-    let server = TestServer::start_with(backend, |c| {
-        c.modules = vec![rest_module(format!("http://{addr}/"))];
-    })
-    .await;
+    let server = TestServer::builder(backend)
+        .config(|c| {
+            c.modules = vec![rest_module(format!("http://{addr}/"))];
+        })
+        .start()
+        .await;
     let (status, res) = password_login(&server, user("alice"), "alice-pw").await;
     assert_eq!(status, StatusCode::OK, "{res}");
     let alice = format!("@alice:{SERVER_NAME}");
@@ -167,7 +170,7 @@ async fn rest_provider_contract(backend: Backend) {
         assert_eq!(got.1["error"], "Invalid username or password", "{password}");
     }
     // Slow: given up after the timeout (1s).
-    let start = Instant::now();
+    let start = crate::support::real_now();
     let got = password_login(&server, user("alice"), "slow").await;
     assert_error(&got, 403, "M_FORBIDDEN");
     assert!(
@@ -199,12 +202,14 @@ async fn rest_backend_down(backend: Backend) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let server = TestServer::start_with(backend, |c| {
-        c.modules = vec![rest_module(format!("http://{closed}"))];
-    })
-    .await;
+    let server = TestServer::builder(backend)
+        .config(|c| {
+            c.modules = vec![rest_module(format!("http://{closed}"))];
+        })
+        .start()
+        .await;
     server.register("carol", "carol-local-pw").await;
-    let start = Instant::now();
+    let start = crate::support::real_now();
     let got = password_login(&server, user("alice"), "alice-pw").await;
     assert_error(&got, 403, "M_FORBIDDEN");
     assert!(

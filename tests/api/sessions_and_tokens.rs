@@ -24,7 +24,7 @@ const AS_TOKEN: &str = "the bridge's as_token";
 const JWT_SECRET: &str = "the jwt shared secret";
 
 async fn uia_session_stores_no_access_token(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (user, token, _) = s.register("alice", "alice-pw").await;
     let (_, device) = s.login("alice", "alice-pw").await;
     // The first request sends its token in the query, as old clients do.
@@ -82,11 +82,7 @@ fn bridge() -> AppServiceConfig {
 }
 
 fn jwt_for(subject: &str) -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 300;
+    let exp = crate::support::wall_clock_ms() / 1000 + 300;
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &json!({"sub": subject, "exp": exp}),
@@ -103,19 +99,21 @@ async fn count(s: &TestServer, sql: &str) -> i64 {
 /// that takes one, before anything is spent: no password checked, no
 /// login token used, no user created, no UIA session opened.
 async fn device_id_is_checked_alike_on_every_path(b: Backend) {
-    let s = TestServer::start_with(b, |c| {
-        c.app_services = vec![bridge()];
-        c.login_via_existing_session.enabled = true;
-        c.jwt = Some(JwtConfig {
-            secret: Secret::new(JWT_SECRET),
-            algorithm: "HS256".into(),
-            subject_claim: "sub".into(),
-            display_name_claim: None,
-            issuer: None,
-            audiences: None,
-        });
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.app_services = vec![bridge()];
+            c.login_via_existing_session.enabled = true;
+            c.jwt = Some(JwtConfig {
+                secret: Secret::new(JWT_SECRET),
+                algorithm: "HS256".into(),
+                subject_claim: "sub".into(),
+                display_name_claim: None,
+                issuer: None,
+                audiences: None,
+            });
+        })
+        .start()
+        .await;
     let (user, token, _) = s.register("alice", "alice-pw").await;
     // A login token, from get_token behind UIA.
     let get_token = "/_matrix/client/v1/login/get_token";
@@ -206,14 +204,12 @@ async fn with_clock(
     b: Backend,
     tweak: impl FnOnce(&mut mxauth::config::Config),
 ) -> (TestServer, Arc<MockClock>) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let clock = Arc::new(MockClock::new(now));
-    let s =
-        TestServer::start_on_with_clock(Arc::new(fresh_database(b).await), clock.clone(), tweak)
-            .await;
+    let clock = crate::support::mock_clock();
+    let s = TestServer::builder(b)
+        .clock(clock.clone())
+        .config(tweak)
+        .start()
+        .await;
     (s, clock)
 }
 

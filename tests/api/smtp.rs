@@ -5,7 +5,7 @@
 use base64::Engine;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct SmtpSink {
     pub port: u16,
@@ -60,12 +60,15 @@ impl SmtpSink {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start aiosmtpd with {python}: {e}"));
         let sink = SmtpSink { port, child, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = crate::support::real_now() + Duration::from_secs(20);
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_err()
         {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            assert!(
+                crate::support::real_now() < deadline,
+                "aiosmtpd did not start"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         sink
@@ -89,14 +92,14 @@ impl SmtpSink {
 
     /// Waits until `n` messages have arrived; returns them.
     pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = crate::support::real_now() + Duration::from_secs(10);
         loop {
             let mails = self.mails();
             if mails.len() >= n {
                 return mails;
             }
             assert!(
-                Instant::now() < deadline,
+                crate::support::real_now() < deadline,
                 "expected {n} mails, got {}",
                 mails.len()
             );

@@ -5,6 +5,7 @@
 //! and mxauth's callback; one test does the same in real Chromium.
 
 use crate::both;
+use crate::process_group::ProcessGroup;
 use crate::support::{assert_error, fresh_database, Backend, FreshDatabase, TestServer};
 use mxauth::auth::writes;
 use mxauth::config::{Config, OidcProviderConfig};
@@ -18,10 +19,11 @@ use std::sync::Arc;
 /// The client mxauth's users log in to; on `sso.client_whitelist`.
 pub const CLIENT_URL: &str = "http://client.example/app/";
 
-/// A running oidc-provider.
+/// A running oidc-provider (stopped when dropped, also when its start
+/// fails half-way).
 pub struct OidcProvider {
     pub issuer: String,
-    child: std::process::Child,
+    _group: ProcessGroup,
 }
 
 impl OidcProvider {
@@ -32,18 +34,19 @@ impl OidcProvider {
             "oidc-provider is not installed in {}: run scripts/test.sh (it runs `npm ci` there)",
             dir.display()
         );
-        let mut child = std::process::Command::new("node")
-            .arg("server.js")
-            .current_dir(&dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(if std::env::var_os("MXAUTH_TEST_OIDC_LOG").is_some() {
-                std::process::Stdio::inherit()
-            } else {
-                std::process::Stdio::null()
-            })
-            .spawn()
-            .expect("node starts (scripts/test.sh installs Node)");
-        let stdout = child.stdout.take().expect("stdout");
+        let mut group = ProcessGroup::spawn(
+            std::process::Command::new("node")
+                .arg("server.js")
+                .current_dir(&dir)
+                .stdout(std::process::Stdio::piped())
+                .stderr(if std::env::var_os("MXAUTH_TEST_OIDC_LOG").is_some() {
+                    std::process::Stdio::inherit()
+                } else {
+                    std::process::Stdio::null()
+                }),
+        )
+        .expect("node starts (scripts/test.sh installs Node)");
+        let stdout = group.child_mut().stdout.take().expect("stdout");
         let mut line = String::new();
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
@@ -53,7 +56,10 @@ impl OidcProvider {
             .strip_prefix("listening ")
             .unwrap_or_else(|| panic!("unexpected first line from the provider: {line:?}"))
             .to_owned();
-        OidcProvider { issuer, child }
+        OidcProvider {
+            issuer,
+            _group: group,
+        }
     }
 
     /// A provider block for mxauth's config, with `extra` YAML lines.
@@ -72,13 +78,6 @@ impl OidcProvider {
         let loaded = Config::from_yaml_str(&yaml, std::path::Path::new("test.yaml"))
             .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
         loaded.config.oidc_providers[0].clone()
-    }
-}
-
-impl Drop for OidcProvider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -102,7 +101,10 @@ pub fn sso_config(c: &mut Config, port: u16, providers: Vec<OidcProviderConfig>)
 async fn start(db: Arc<FreshDatabase>, provider: &OidcProvider, extra: &str) -> TestServer {
     let p = provider.config(extra);
     let port = free_port();
-    TestServer::start_on(db, move |c| sso_config(c, port, vec![p])).await
+    TestServer::builder(db)
+        .config(move |c| sso_config(c, port, vec![p]))
+        .start()
+        .await
 }
 
 /// A scripted browser: follows nothing by itself, keeps cookies by name
@@ -124,7 +126,7 @@ pub struct Landing {
 impl Browser {
     pub fn new() -> Browser {
         Browser {
-            http: reqwest::Client::builder()
+            http: crate::support::http_client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -660,10 +662,10 @@ async fn email_match_links_only_verified_addresses(b: Backend) {
     p.mapping.localpart_template =
         Some(mxauth::config::oidc::Template::parse("{{ user.preferred_username }}-sso").unwrap());
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        sso_config(c, port, vec![p])
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| sso_config(c, port, vec![p]))
+        .start()
+        .await;
     let store = store_of(&s).await;
     for (user, address) in [
         ("carol", "alice@wonderland.test"),
@@ -751,10 +753,10 @@ async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
     p.mapping.localpart_template =
         Some(mxauth::config::oidc::Template::parse("{{ user.preferred_username }}-sso").unwrap());
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        sso_config(c, port, vec![p])
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| sso_config(c, port, vec![p]))
+        .start()
+        .await;
     let store = store_of(&s).await;
     // A new account: the email is not kept as validated.
     let landing = Browser::new().sso(&s.base, "unsure", CLIENT_URL).await;
@@ -802,19 +804,14 @@ both!(
 
 async fn login_token_expires_after_two_minutes(b: Backend) {
     let idp = OidcProvider::start();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let clock = Arc::new(mxauth::clock::MockClock::new(now));
+    let clock = crate::support::mock_clock();
     let p = idp.config("");
     let port = free_port();
-    let s = TestServer::start_on_with_clock(
-        Arc::new(fresh_database(b).await),
-        clock.clone(),
-        move |c| sso_config(c, port, vec![p]),
-    )
-    .await;
+    let s = TestServer::builder(b)
+        .clock(clock.clone())
+        .config(move |c| sso_config(c, port, vec![p]))
+        .start()
+        .await;
     let first = login_token_of(
         &Browser::new()
             .sso(&s.base, "alice", CLIENT_URL)
@@ -846,10 +843,10 @@ async fn picker_page_lists_the_providers(b: Backend) {
     two.idp_id = "oidc-second".into();
     two.idp_name = "Second <IdP>".into();
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        sso_config(c, port, vec![one, two])
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| sso_config(c, port, vec![one, two]))
+        .start()
+        .await;
     let (_, flows) = s.get("/_matrix/client/v3/login", None).await;
     let sso = flows["flows"]
         .as_array()
@@ -900,14 +897,19 @@ async fn postgres_redirect_and_callback_on_different_processes() {
     let p = idp.config("");
     let port_one = free_port();
     let p1 = p.clone();
-    let one = TestServer::start_on(db.clone(), move |c| sso_config(c, port_one, vec![p1])).await;
+    let one = TestServer::builder(db.clone())
+        .config(move |c| sso_config(c, port_one, vec![p1]))
+        .start()
+        .await;
     let port_two = free_port();
-    let two = TestServer::start_on(db, move |c| {
-        sso_config(c, port_two, vec![p]);
-        // The same deployment: one public address.
-        c.public_baseurl = Some(format!("http://127.0.0.1:{port_one}/"));
-    })
-    .await;
+    let two = TestServer::builder(db)
+        .config(move |c| {
+            sso_config(c, port_two, vec![p]);
+            // The same deployment: one public address.
+            c.public_baseurl = Some(format!("http://127.0.0.1:{port_one}/"));
+        })
+        .start()
+        .await;
     assert_ne!(one.addr, two.addr);
     let mut browser = Browser::new();
     let callback = browser
@@ -931,10 +933,12 @@ async fn chromium_logs_in_through_the_provider() {
     let idp = OidcProvider::start();
     let p = idp.config("");
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(Backend::Sqlite).await), move |c| {
-        sso_config(c, port, vec![p]);
-    })
-    .await;
+    let s = TestServer::builder(Backend::Sqlite)
+        .config(move |c| {
+            sso_config(c, port, vec![p]);
+        })
+        .start()
+        .await;
     // The "client": a page mxauth itself serves (it is not on the
     // allow-list, so the confirmation page comes first).
     let client = format!("{}/_matrix/client/versions", s.base);
@@ -1195,16 +1199,18 @@ async fn uia_sso_stage_fails_for_another_identity(b: Backend) {
 async fn get_token_behind_uia(b: Backend) {
     const GET_TOKEN: &str = "/_matrix/client/v1/login/get_token";
     // Off by default: the endpoint does not exist.
-    let off = TestServer::start(b).await;
+    let off = TestServer::builder(b).start().await;
     let (_, token, _) = off.register("erin", "erin-password-1").await;
     let res = off.post(GET_TOKEN, Some(&token), json!({})).await;
     assert_error(&res, 404, "M_UNRECOGNIZED");
     off.stop().await;
 
-    let s = TestServer::start_with(b, |c| {
-        c.login_via_existing_session.enabled = true;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.login_via_existing_session.enabled = true;
+        })
+        .start()
+        .await;
     let (_, flows) = s.get("/_matrix/client/v3/login", None).await;
     assert!(
         flows["flows"]

@@ -4,10 +4,9 @@
 
 use crate::both;
 use crate::sso::{free_port, login_token_of, sso_config, Browser, OidcProvider, CLIENT_URL};
-use crate::support::{fresh_database, Backend, TestServer};
+use crate::support::{Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 both!(provider_documents_are_cached);
 
@@ -15,10 +14,10 @@ async fn provider_documents_are_cached(b: Backend) {
     let idp = OidcProvider::start();
     let p = idp.config("");
     let port = free_port();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        sso_config(c, port, vec![p])
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| sso_config(c, port, vec![p]))
+        .start()
+        .await;
     for _ in 0..3 {
         let landing = Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
         assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
@@ -32,7 +31,9 @@ async fn provider_documents_are_cached(b: Backend) {
             .await;
         assert_eq!(status, StatusCode::OK, "{res}");
     }
-    let counts: Value = reqwest::get(format!("{}/__counts", idp.issuer))
+    let counts: Value = crate::support::http_client()
+        .get(format!("{}/__counts", idp.issuer))
+        .send()
         .await
         .unwrap()
         .json()

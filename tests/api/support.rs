@@ -3,11 +3,14 @@
 // Not every test module uses every helper.
 #![allow(dead_code)]
 
+use mxauth::auth::providers::AuthProvider;
+use mxauth::clock::{Clock, OsRandom, SystemClock};
 use mxauth::config::{Config, DatabaseConfig, Listener, Secret};
 use mxauth::server::Server;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -57,6 +60,43 @@ pub fn base_config() -> Config {
     // Tests about limits set their own (tests/api/ratelimit.rs).
     c.rate_limits = mxauth::config::RateLimitConfig::unlimited();
     c
+}
+
+/// The wall clock, in milliseconds since the epoch: for values handed to a
+/// server on the real clock (a JWT's `exp`, a row's timestamp), and where
+/// a [`mock_clock`] starts. Tests wait for time on a `MockClock` instead.
+#[allow(clippy::disallowed_methods)] // the tests' one reading of the wall clock
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
+
+/// Real monotonic time, for where real time is what a test is about: a
+/// timeout, how long something took, a deadline for a helper program to
+/// come up.
+#[allow(clippy::disallowed_methods)] // the tests' one monotonic clock
+pub fn real_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// An HTTP client for the test's own requests.
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("an HTTP client")
+}
+
+/// The tests' one place for HTTP clients (clippy.toml keeps the server's
+/// in its adapters).
+#[allow(clippy::disallowed_methods)]
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+}
+
+/// A clock the test moves (`advance_ms`), starting at the wall clock's
+/// now; give it to the server with [`TestServerBuilder::clock`].
+pub fn mock_clock() -> Arc<mxauth::clock::MockClock> {
+    Arc::new(mxauth::clock::MockClock::new(wall_clock_ms()))
 }
 
 /// A fresh database of the backend: a temp SQLite file, or a new
@@ -110,11 +150,7 @@ pub async fn fresh_database(backend: Backend) -> FreshDatabase {
 }
 
 fn uuid_like() -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    (0..16)
-        .map(|_| rng.gen_range(b'a'..=b'z') as char)
-        .collect()
+    mxauth::clock::random_from(&OsRandom, 16, b"abcdefghijklmnopqrstuvwxyz")
 }
 
 /// A running mxauth.
@@ -122,7 +158,7 @@ pub struct TestServer {
     pub base: String,
     pub addr: SocketAddr,
     pub addrs: Vec<SocketAddr>,
-    pub db: std::sync::Arc<FreshDatabase>,
+    pub db: Arc<FreshDatabase>,
     /// The server's rules engine (shared with the running server): for
     /// tests that look at counters or run a background job by hand.
     pub auth: mxauth::auth::Auth,
@@ -131,70 +167,126 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl TestServer {
-    pub async fn start(backend: Backend) -> Self {
-        Self::start_with(backend, |_| {}).await
+/// Where a test server's database comes from: a fresh one of a backend
+/// (`Backend`), or one the test already has (`Arc<FreshDatabase>`: a
+/// second process on the same database, or data set up beforehand).
+pub enum Db {
+    Fresh(Backend),
+    Existing(Arc<FreshDatabase>),
+}
+
+impl From<Backend> for Db {
+    fn from(b: Backend) -> Self {
+        Db::Fresh(b)
+    }
+}
+
+impl From<Arc<FreshDatabase>> for Db {
+    fn from(db: Arc<FreshDatabase>) -> Self {
+        Db::Existing(db)
+    }
+}
+
+/// A change to the config of one test server.
+type Tweak<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
+
+/// How a test asks for a server: the one way to start one.
+///
+/// ```ignore
+/// TestServer::builder(backend)        // or an Arc<FreshDatabase>
+///     .config(|c| c.enable_registration = false)
+///     .providers(vec![..])            // auth providers of the test's own
+///     .clock(clock.clone())           // a MockClock the test advances
+///     .start()
+///     .await
+/// ```
+pub struct TestServerBuilder<'a> {
+    db: Db,
+    tweaks: Vec<Tweak<'a>>,
+    providers: Vec<Arc<dyn AuthProvider>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<'a> TestServerBuilder<'a> {
+    /// Changes the config (after `base_config()` and the database); may be
+    /// called more than once, in order.
+    pub fn config(mut self, tweak: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
     }
 
-    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
-        let db = std::sync::Arc::new(fresh_database(backend).await);
-        Self::start_on(db, tweak).await
+    /// Auth providers of the test's own, asked before those of `modules:`.
+    pub fn providers(mut self, providers: Vec<Arc<dyn AuthProvider>>) -> Self {
+        self.providers = providers;
+        self
     }
 
-    /// A server on an existing database (a second process, say).
-    pub async fn start_on(
-        db: std::sync::Arc<FreshDatabase>,
-        tweak: impl FnOnce(&mut Config),
-    ) -> Self {
-        Self::start_with_providers_on(db, tweak, Vec::new()).await
+    /// The server's clock (the real one unless given): a `MockClock` lets
+    /// the test move time instead of waiting for it.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
-    /// A server on an existing database whose clock the test holds.
-    pub async fn start_on_with_clock(
-        db: std::sync::Arc<FreshDatabase>,
-        clock: std::sync::Arc<dyn mxauth::clock::Clock>,
-        tweak: impl FnOnce(&mut Config),
-    ) -> Self {
-        Self::build_and_serve(db, clock, Vec::new(), tweak).await
-    }
-
-    /// A server with auth providers of the test's own (after `modules:`).
-    pub async fn start_with_providers(
-        backend: Backend,
-        tweak: impl FnOnce(&mut Config),
-        providers: Vec<std::sync::Arc<dyn mxauth::auth::providers::AuthProvider>>,
-    ) -> Self {
-        let db = std::sync::Arc::new(fresh_database(backend).await);
-        Self::start_with_providers_on(db, tweak, providers).await
-    }
-
-    pub async fn start_with_providers_on(
-        db: std::sync::Arc<FreshDatabase>,
-        tweak: impl FnOnce(&mut Config),
-        providers: Vec<std::sync::Arc<dyn mxauth::auth::providers::AuthProvider>>,
-    ) -> Self {
-        let clock = std::sync::Arc::new(mxauth::clock::SystemClock);
-        Self::build_and_serve(db, clock, providers, tweak).await
-    }
-
-    async fn build_and_serve(
-        db: std::sync::Arc<FreshDatabase>,
-        clock: std::sync::Arc<dyn mxauth::clock::Clock>,
-        providers: Vec<std::sync::Arc<dyn mxauth::auth::providers::AuthProvider>>,
-        tweak: impl FnOnce(&mut Config),
-    ) -> Self {
+    /// The config the server would start with, and its database.
+    async fn into_config(self) -> (Config, Arc<FreshDatabase>) {
+        let db = match self.db {
+            Db::Fresh(backend) => Arc::new(fresh_database(backend).await),
+            Db::Existing(db) => db,
+        };
         let mut config = base_config();
         config.database = db.config.clone();
-        tweak(&mut config);
-        let rng = std::sync::Arc::new(mxauth::clock::OsRandom);
-        let server = Server::build_with_providers(config, clock, rng, providers)
-            .await
-            .expect("server builds");
-        Self::serve(server, db)
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
+        (config, db)
     }
 
-    /// Runs a server built elsewhere (by an example program, say) on `db`.
-    pub fn serve(server: Server, db: std::sync::Arc<FreshDatabase>) -> Self {
+    /// Builds the server without serving it (its `auth()` is there to call,
+    /// or the error it refuses to start with); with its database, which
+    /// must outlive it.
+    pub async fn build(mut self) -> anyhow::Result<(Server, Arc<FreshDatabase>)> {
+        let (clock, providers) = (self.clock.clone(), std::mem::take(&mut self.providers));
+        let (config, db) = self.into_config().await;
+        let server =
+            Server::build_with_providers(config, clock, Arc::new(OsRandom), providers).await?;
+        Ok((server, db))
+    }
+
+    /// Builds the server and serves it on a random port.
+    pub async fn start(self) -> TestServer {
+        let (server, db) = self.build().await.expect("server builds");
+        TestServer::serve(server, db)
+    }
+
+    /// Serves a server that `build` makes from this builder's config (a
+    /// program mounting mxauth its own way, as examples/custom_provider.rs
+    /// does); the clock and the providers are then `build`'s business.
+    pub async fn start_built_by<F, E>(self, build: impl FnOnce(Config) -> F) -> TestServer
+    where
+        F: std::future::Future<Output = Result<Server, E>>,
+        E: std::fmt::Debug,
+    {
+        let (config, db) = self.into_config().await;
+        let server = build(config).await.expect("the server builds");
+        TestServer::serve(server, db)
+    }
+}
+
+impl TestServer {
+    /// A server on `db` (a `Backend` for a fresh database, or an
+    /// `Arc<FreshDatabase>`), with the base config; see [`TestServerBuilder`].
+    pub fn builder<'a>(db: impl Into<Db>) -> TestServerBuilder<'a> {
+        TestServerBuilder {
+            db: db.into(),
+            tweaks: Vec::new(),
+            providers: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Runs a built server on a random port until stopped or dropped.
+    fn serve(server: Server, db: Arc<FreshDatabase>) -> Self {
         let addrs = server.local_addrs();
         let addr = addrs[0];
         let auth = server.auth().clone();
@@ -213,7 +305,7 @@ impl TestServer {
             addrs,
             db,
             auth,
-            client: reqwest::Client::new(),
+            client: http_client(),
             stop: Some(tx),
             task: Some(task),
         }
@@ -407,6 +499,9 @@ pub async fn db_i64(db: &FreshDatabase, sql: &str) -> i64 {
 }
 
 /// Waits (up to 10 s) until `sql` counts `want`; returns the last count.
+/// For what a background task writes on its own schedule (the flush of
+/// last-used times, the jobs a server runs at start); a test that needs
+/// time to pass moves a `mock_clock` instead.
 pub async fn db_wait_for(db: &FreshDatabase, sql: &str, want: i64) -> i64 {
     let mut n = db_i64(db, sql).await;
     for _ in 0..100 {

@@ -10,7 +10,6 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::Path;
-use std::sync::Arc;
 
 both!(
     a_custom_page_replaces_the_built_in_one,
@@ -94,18 +93,20 @@ async fn a_custom_page_replaces_the_built_in_one(b: Backend) {
     )
     .unwrap();
     let template_dir = policy.path().to_owned();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        c.public_baseurl = Some("http://127.0.0.1:1/".into());
-        c.oidc_providers = providers();
-        c.templates.custom_template_directory = Some(custom);
-        c.user_consent = Some(mxauth::config::ConsentConfig {
-            version: "1.0".into(),
-            template_dir,
-            require_at_registration: false,
-            policy_name: "Privacy Policy".into(),
-        });
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| {
+            c.public_baseurl = Some("http://127.0.0.1:1/".into());
+            c.oidc_providers = providers();
+            c.templates.custom_template_directory = Some(custom);
+            c.user_consent = Some(mxauth::config::ConsentConfig {
+                version: "1.0".into(),
+                template_dir,
+                require_at_registration: false,
+                policy_name: "Privacy Policy".into(),
+            });
+        })
+        .start()
+        .await;
 
     let evil = "https://app.example/<script>alert(1)</script>";
     let (status, headers, body) = fetch(
@@ -163,10 +164,12 @@ async fn a_custom_fallback_page_gets_the_session_and_the_error(b: Backend) {
     )
     .unwrap();
     let custom = dir.path().to_owned();
-    let s = TestServer::start_on(Arc::new(fresh_database(b).await), move |c| {
-        c.templates.custom_template_directory = Some(custom);
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| {
+            c.templates.custom_template_directory = Some(custom);
+        })
+        .start()
+        .await;
     let (user_id, token, _) = s.register("dora", "dora-password-1").await;
     let (status, challenge) = s
         .post(

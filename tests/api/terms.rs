@@ -18,16 +18,18 @@ async fn terms_at_registration(b: Backend) {
     .unwrap();
     std::fs::write(dir.path().join("secret.html"), "not a policy").unwrap();
     let template_dir = dir.path().to_owned();
-    let s = TestServer::start_with(b, move |c| {
-        c.public_baseurl = Some("https://hs.test.example/".into());
-        c.user_consent = Some(mxauth::config::ConsentConfig {
-            version: "1.0".into(),
-            template_dir,
-            require_at_registration: true,
-            policy_name: "Privacy Policy".into(),
-        });
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(move |c| {
+            c.public_baseurl = Some("https://hs.test.example/".into());
+            c.user_consent = Some(mxauth::config::ConsentConfig {
+                version: "1.0".into(),
+                template_dir,
+                require_at_registration: true,
+                policy_name: "Privacy Policy".into(),
+            });
+        })
+        .start()
+        .await;
 
     let body = json!({"username": "careful", "password": "careful-pw"});
     let (status, c) = s

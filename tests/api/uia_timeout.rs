@@ -10,7 +10,10 @@ both!(device_deletion_skips_uia_within_the_timeout);
 
 async fn device_deletion_skips_uia_within_the_timeout(b: Backend) {
     for timeout in [60_000u64, 0] {
-        let s = TestServer::start_with(b, |c| c.ui_auth_session_timeout_ms = timeout).await;
+        let s = TestServer::builder(b)
+            .config(|c| c.ui_auth_session_timeout_ms = timeout)
+            .start()
+            .await;
         let (user_id, token, _) = s.register("tim", "tim-pw").await;
         let (_, second) = s.login("tim", "tim-pw").await;
         let (_, third) = s.login("tim", "tim-pw").await;

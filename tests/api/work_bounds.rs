@@ -10,7 +10,7 @@ use mxauth::clock::MockClock;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 both!(
     an_overlong_password_flood_costs_no_hashing,
@@ -42,14 +42,16 @@ fn login_body(user: &str, password: &str) -> Value {
 }
 
 async fn an_overlong_password_flood_costs_no_hashing(b: Backend) {
-    let s = TestServer::start_with(b, |c| {
-        c.mxauth.max_request_body_bytes = 1 << 20;
-        c.mxauth.password_hashing_concurrency = 2;
-        // On a loaded test machine, parsing 300 large bodies unoptimised
-        // can delay a connection's first read past the default.
-        c.mxauth.header_read_timeout_ms = 120_000;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.mxauth.max_request_body_bytes = 1 << 20;
+            c.mxauth.password_hashing_concurrency = 2;
+            // On a loaded test machine, parsing 300 large bodies unoptimised
+            // can delay a connection's first read past the default.
+            c.mxauth.header_read_timeout_ms = 120_000;
+        })
+        .start()
+        .await;
     s.register("alice", "the right password").await;
     // Synapse's limit is 512 characters; one more is refused like a wrong password.
     let got = s.try_login("alice", &"p".repeat(513)).await;
@@ -84,7 +86,7 @@ async fn an_overlong_password_flood_costs_no_hashing(b: Backend) {
         "an overlong password is refused before any hashing"
     );
     // And the server answers a normal login at once.
-    let started = Instant::now();
+    let started = crate::support::real_now();
     s.login("alice", "the right password").await;
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -94,11 +96,14 @@ async fn an_overlong_password_flood_costs_no_hashing(b: Backend) {
 }
 
 async fn abandoned_logins_leave_no_hashing_behind(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.mxauth.password_hashing_concurrency = 2).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.mxauth.password_hashing_concurrency = 2)
+        .start()
+        .await;
     s.register("alice", "the right password").await;
     let before = s.auth.hasher.hashes_computed();
     // 200 clients that give up after a few milliseconds.
-    let impatient = reqwest::Client::builder()
+    let impatient = crate::support::http_client_builder()
         .timeout(Duration::from_millis(5))
         .build()
         .unwrap();
@@ -131,7 +136,10 @@ async fn abandoned_logins_leave_no_hashing_behind(b: Backend) {
 }
 
 async fn a_full_hashing_queue_answers_429_with_retry_after(b: Backend) {
-    let s = TestServer::start_with(b, |c| c.mxauth.password_hashing_concurrency = 1).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.mxauth.password_hashing_concurrency = 1)
+        .start()
+        .await;
     let url = format!("{}{LOGIN}", s.base);
     let mut logins = Vec::new();
     for _ in 0..150 {
@@ -190,7 +198,7 @@ fn incompressible(n: usize) -> String {
 }
 
 async fn a_long_user_agent_costs_no_one_their_client_ips(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (alice, alice_token, _) = s.register("alice", "a password").await;
     let (bob, bob_token, _) = s.register("bob", "a password").await;
     let long = incompressible(3 * 1024);
@@ -213,7 +221,7 @@ async fn a_long_user_agent_costs_no_one_their_client_ips(b: Backend) {
 }
 
 async fn one_client_ip_row_per_address_with_the_latest_agent(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let admin = s.register_admin("admin").await;
     let (alice, token, device) = s.register("alice", "a password").await;
     s.get_as(WHOAMI, &token, "Old/1.0").await;
@@ -241,7 +249,7 @@ const NONCE: &str = "/_synapse/admin/v1/register";
 async fn with_clock(b: Backend) -> (TestServer, Arc<MockClock>) {
     let db = Arc::new(fresh_database(b).await);
     let clock = Arc::new(MockClock::new(T0));
-    let s = TestServer::start_on_with_clock(db, clock.clone(), |_| {}).await;
+    let s = TestServer::builder(db).clock(clock.clone()).start().await;
     (s, clock)
 }
 
@@ -369,7 +377,7 @@ async fn expired_sso_state_is_swept(b: Backend) {
 const REGISTER: &str = "/_matrix/client/v3/register";
 
 async fn an_oversized_registration_body_is_refused_with_413(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let sessions = "SELECT COUNT(*) FROM uia_sessions";
     let before = s.auth.hasher.hashes_computed();
     // A big extra key in the first step: nothing kept, nothing hashed.
@@ -434,7 +442,7 @@ async fn register_keeping_the_request(s: &TestServer, localpart: &str) -> (Value
 }
 
 async fn a_registration_replay_mints_nothing_once_logged_out(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (replay, first) = register_keeping_the_request(&s, "alice").await;
     let token = first["access_token"].as_str().unwrap();
     let (status, _) = s
@@ -448,7 +456,7 @@ async fn a_registration_replay_mints_nothing_once_logged_out(b: Backend) {
 }
 
 async fn a_registration_replay_mints_nothing_after_a_password_change(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (replay, first) = register_keeping_the_request(&s, "alice").await;
     let token = first["access_token"].as_str().unwrap();
     let change = json!({"new_password": "another password", "logout_devices": false});
@@ -473,7 +481,7 @@ async fn a_registration_replay_mints_nothing_after_a_password_change(b: Backend)
 }
 
 async fn a_registration_replay_mints_nothing_after_deactivation(b: Backend) {
-    let s = TestServer::start(b).await;
+    let s = TestServer::builder(b).start().await;
     let (replay, first) = register_keeping_the_request(&s, "alice").await;
     let token = first["access_token"].as_str().unwrap();
     let (status, challenge) = s
@@ -498,9 +506,12 @@ const VERSIONS: &str = "/_matrix/client/versions";
 
 async fn a_partial_request_head_is_cut_off_after_the_timeout(b: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = TestServer::start_with(b, |c| c.mxauth.header_read_timeout_ms = 300).await;
+    let s = TestServer::builder(b)
+        .config(|c| c.mxauth.header_read_timeout_ms = 300)
+        .start()
+        .await;
     let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let started = Instant::now();
+    let started = crate::support::real_now();
     slow.write_all(b"GET /_matrix/client/versions HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
@@ -523,13 +534,15 @@ async fn a_partial_request_head_is_cut_off_after_the_timeout(b: Backend) {
 }
 
 async fn connections_beyond_the_cap_wait_for_a_free_slot(b: Backend) {
-    let s = TestServer::start_with(b, |c| {
-        c.mxauth.max_connections = 2;
-        c.mxauth.header_read_timeout_ms = 60_000;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.mxauth.max_connections = 2;
+            c.mxauth.header_read_timeout_ms = 60_000;
+        })
+        .start()
+        .await;
     let fresh = || {
-        reqwest::Client::builder()
+        crate::support::http_client_builder()
             .pool_max_idle_per_host(0)
             .timeout(Duration::from_millis(700))
             .build()
@@ -554,12 +567,14 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot(b: Backend) {
 
 async fn a_held_connection_cannot_keep_the_server_from_stopping_and_flushing(b: Backend) {
     use tokio::io::AsyncWriteExt;
-    let s = TestServer::start_with(b, |c| {
-        c.mxauth.shutdown_timeout_ms = 500;
-        // No timed flush: only the final one can write the sighting.
-        c.mxauth.token_last_used_flush_ms = 3_600_000;
-    })
-    .await;
+    let s = TestServer::builder(b)
+        .config(|c| {
+            c.mxauth.shutdown_timeout_ms = 500;
+            // No timed flush: only the final one can write the sighting.
+            c.mxauth.token_last_used_flush_ms = 3_600_000;
+        })
+        .start()
+        .await;
     let (alice, token, _) = s.register("alice", "a password").await;
     let (status, _) = s.get_as(WHOAMI, &token, "Last/1.0").await;
     assert_eq!(status, StatusCode::OK);
@@ -571,9 +586,12 @@ async fn a_held_connection_cannot_keep_the_server_from_stopping_and_flushing(b: 
     )
     .await
     .unwrap();
+    // Real time and real sockets: the server is given a moment to read
+    // the partial request, so that the connection is in flight when it
+    // stops (shutdown_timeout is tokio's timer, not the Clock).
     tokio::time::sleep(Duration::from_millis(100)).await;
     let db = s.db.clone();
-    let started = Instant::now();
+    let started = crate::support::real_now();
     tokio::time::timeout(Duration::from_secs(10), s.stop())
         .await
         .expect("the server stopped despite the held connection");

@@ -58,6 +58,9 @@ impl<T: Clone> Cache<T> {
             .map(|(_, v)| v.clone())
     }
 
+    // A process-local cache's age (monotonic, an hour), not a time the
+    // rules decide by.
+    #[allow(clippy::disallowed_methods)]
     fn put(&self, key: String, value: T) {
         if let Ok(mut map) = self.0.lock() {
             map.retain(|_, (at, _)| at.elapsed() < CACHE_FOR);

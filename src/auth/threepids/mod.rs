@@ -11,15 +11,16 @@
 //! `validation_token_lifetime` of its validation.
 //! There is no identity server: nothing is ever bound or unbound at one.
 
+mod bound;
+
 use super::mail::Mail;
-use super::policy::check_new_password;
 use super::uia::dummy::DUMMY;
 use super::uia::email_identity::EMAIL_IDENTITY;
-use super::uia::{Flows, Reauth, UiaRequest};
+use super::uia::Flows;
 use super::Auth;
 use crate::clock::random_string;
 use crate::error::{ErrCode, Error, Result};
-use crate::store::{ThreepidSession, UserThreepid};
+use crate::store::ThreepidSession;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -586,173 +587,6 @@ impl Auth {
             }
         }
         Ok(address)
-    }
-
-    /// `GET /account/3pid`.
-    pub async fn list_threepids(&self, user_id: &str) -> Result<Vec<UserThreepid>> {
-        Ok(self.store.threepids().list_user_threepids(user_id).await?)
-    }
-
-    /// `POST /account/3pid/add`: re-authentication, then the address of a
-    /// validated session (`sid`, `client_secret` in the body) is bound.
-    #[tracing::instrument(skip_all)]
-    pub async fn add_threepid(&self, req: Reauth<'_>) -> Result<()> {
-        self.check_3pid_changes()?;
-        let sid = required(req.body, "sid")?.to_owned();
-        let client_secret = required(req.body, "client_secret")?.to_owned();
-        check_client_secret(&client_secret)?;
-        let passed = self.reauthenticate(&req, &[], false).await?;
-        if passed.previous_result.is_some() {
-            return Ok(());
-        }
-        let session = self
-            .use_validated_session(&sid, &client_secret, &passed.session_id)
-            .await?
-            .map_err(|why| Error::new(400, ErrCode::ThreepidAuthFailed, why))?;
-        let user_id = &req.requester.user_id;
-        let now = self.now();
-        let bound = self
-            .store
-            .threepids()
-            .add_user_threepid(&UserThreepid {
-                user_id: user_id.clone(),
-                medium: session.medium.clone(),
-                address: session.address.clone(),
-                validated_at: session.validated_at.unwrap_or(now),
-                added_at: now,
-            })
-            .await?;
-        if !bound {
-            let owner = self
-                .store
-                .threepids()
-                .get_user_by_threepid(&session.medium, &session.address)
-                .await?;
-            if owner.as_deref() != Some(user_id.as_str()) {
-                return Err(Error::new(
-                    400,
-                    ErrCode::ThreepidInUse,
-                    "Email is already in use",
-                ));
-            }
-        }
-        self.finish_uia(&passed.session_id, &json!({ "added": true }))
-            .await?;
-        Ok(())
-    }
-
-    /// `POST /account/3pid/delete`. Deleting an address the user does not
-    /// have is not an error (the spec lists none).
-    #[tracing::instrument(skip_all)]
-    pub async fn delete_threepid(&self, user_id: &str, body: &Map<String, Value>) -> Result<()> {
-        self.check_3pid_changes()?;
-        let medium = required(body, "medium")?;
-        let address = required(body, "address")?;
-        let address = if medium == MEDIUM_EMAIL {
-            canonicalise_email(address)?
-        } else {
-            address.to_owned()
-        };
-        self.store
-            .threepids()
-            .delete_user_threepid(user_id, medium, &address)
-            .await?;
-        Ok(())
-    }
-
-    /// The user a login's `m.id.thirdparty` identifier names.
-    pub(crate) async fn find_user_by_threepid(
-        &self,
-        medium: &str,
-        address: &str,
-    ) -> Result<Option<crate::store::User>> {
-        let address = match medium {
-            MEDIUM_EMAIL => match canonicalise_email(address) {
-                Ok(a) => a,
-                Err(_) => return Ok(None),
-            },
-            _ => address.to_owned(),
-        };
-        match self
-            .store
-            .threepids()
-            .get_user_by_threepid(medium, &address)
-            .await?
-        {
-            Some(user_id) => Ok(self.store.users().get_user(&user_id).await?),
-            None => Ok(None),
-        }
-    }
-
-    /// `POST /account/password` without an access token: the password of
-    /// the user owning the validated address is set. With `logout_devices`
-    /// (the default) every device and token of the user goes.
-    #[tracing::instrument(skip_all)]
-    pub async fn reset_password(
-        &self,
-        method: &str,
-        uri: &str,
-        body: &Map<String, Value>,
-        auth: Option<&Map<String, Value>>,
-    ) -> Result<()> {
-        self.email_enabled()
-            .map_err(|_| Error::missing_token("Missing access token"))?;
-        match body.get("new_password") {
-            Some(Value::String(p)) => check_new_password(&self.config.password_config.policy, p)?,
-            None | Some(Value::Null) => {}
-            Some(_) => return Err(Error::bad_json("'new_password' must be a string")),
-        }
-        let logout_devices = match body.get("logout_devices") {
-            None | Some(Value::Null) => true,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(Error::bad_json("'logout_devices' must be a boolean")),
-        };
-        let passed = self
-            .check_uia(
-                UiaRequest {
-                    method,
-                    uri,
-                    body,
-                    auth,
-                    requester: None,
-                    secret_fields: &["new_password"],
-                },
-                &Flows::single(&[EMAIL_IDENTITY]),
-            )
-            .await?;
-        if passed.previous_result.is_some() {
-            return Ok(());
-        }
-        let hash = passed
-            .secret_hashes
-            .get("new_password")
-            .ok_or_else(|| Error::missing_param("Missing param: new_password"))?;
-        let address = self
-            .uia_validated_email(&passed.session_id)
-            .await?
-            .ok_or_else(|| Error::internal("password reset passed without an email stage"))?;
-        let user_id = self
-            .store
-            .threepids()
-            .get_user_by_threepid(MEDIUM_EMAIL, &address)
-            .await?
-            .ok_or_else(|| Error::new(400, ErrCode::ThreepidNotFound, "Email address not found"))?;
-        let deleted = super::writes::change_password(
-            &*self.store,
-            &user_id,
-            hash,
-            logout_devices,
-            None,
-            None,
-        )
-        .await?;
-        self.forget_devices_on_homeserver(&user_id, &deleted)
-            .await?;
-        self.providers_logged_out(&user_id, &deleted, None).await;
-        self.finish_uia(&passed.session_id, &json!({ "password_reset": true }))
-            .await?;
-        tracing::info!(%user_id, "password reset by email");
-        Ok(())
     }
 }
 

@@ -1028,6 +1028,20 @@ fn every_built_in_stage_has_its_fallback_page() {
 }
 
 #[test]
+fn every_fallback_page_is_a_template_that_loads() {
+    let names: Vec<&str> = crate::templates::PAGES.iter().map(|(n, _)| *n).collect();
+    for stage in registry::stages(&Providers::default()).iter() {
+        if let Some(page) = stage.fallback_page() {
+            assert!(
+                names.contains(&page),
+                "{}'s fallback page {page} is not a template of templates::PAGES",
+                stage.kind()
+            );
+        }
+    }
+}
+
+#[test]
 fn providers_login_types_are_stages_after_the_built_in_ones() {
     let providers = Providers::new(vec![Arc::new(TwoTypes)]).unwrap();
     let stages = registry::stages(&providers);

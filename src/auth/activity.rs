@@ -87,7 +87,7 @@ impl Auth {
         match self.store.usage().mau_last_seen(user_id).await? {
             None => {
                 if usage.limit_usage_by_mau {
-                    let active = self.store.usage().count_monthly_active_users().await?;
+                    let active = self.monthly_active_users().await?;
                     if u64::try_from(active).unwrap_or(0) >= usage.max_mau_value {
                         return Ok(());
                     }
@@ -127,6 +127,12 @@ impl Auth {
             user_id: user_id.to_owned(),
             devices: group_sessions(rows),
         })
+    }
+
+    /// How many users count against `max_mau_value`: the users of
+    /// application services do not (as in Synapse).
+    pub(crate) async fn monthly_active_users(&self) -> Result<i64> {
+        Ok(self.store.usage().count_monthly_active_users().await?.other)
     }
 
     /// Deletes client IPs older than `user_ips_max_age`.

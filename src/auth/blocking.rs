@@ -110,7 +110,7 @@ impl Auth {
                 }
             }
         }
-        let active = self.store.usage().count_monthly_active_users().await?;
+        let active = self.monthly_active_users().await?;
         if u64::try_from(active).unwrap_or(0) >= usage.max_mau_value {
             return Err(self.with_admin_contact(
                 Error::new(

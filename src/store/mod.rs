@@ -29,7 +29,7 @@ pub use sso::{NewLoginToken, PendingRegistration, SsoRepository, SsoSession};
 pub use threepids::ThreepidRepository;
 pub use tokens::AccessTokenRepository;
 pub use uia::UiaRepository;
-pub use usage::UsageRepository;
+pub use usage::{MauCount, UsageRepository};
 pub use users::UserRepository;
 
 #[derive(Debug, thiserror::Error)]

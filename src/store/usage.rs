@@ -6,6 +6,13 @@ use super::{ClientIpSeen, DeviceSeen, StoreResult};
 use async_trait::async_trait;
 use sqlx::Row;
 
+/// Monthly-active users by kind (see [`UsageRepository::count_monthly_active_users`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MauCount {
+    pub app_service: i64,
+    pub other: i64,
+}
+
 #[async_trait]
 pub trait UsageRepository: Send {
     /// Records when and from where devices were last seen (a batch).
@@ -21,9 +28,9 @@ pub trait UsageRepository: Send {
     async fn prune_client_ips(&mut self, before: i64, limit: i64) -> StoreResult<u64>;
     /// When the user was last counted as monthly-active, if they are.
     async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<i64>>;
-    /// How many users are monthly-active, not counting the users of
-    /// application services.
-    async fn count_monthly_active_users(&mut self) -> StoreResult<i64>;
+    /// How many users are monthly-active: those of application services,
+    /// and the others (including entries with no user row).
+    async fn count_monthly_active_users(&mut self) -> StoreResult<MauCount>;
     async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: i64) -> StoreResult<()>;
     /// Forgets users last seen before `before`, except those in `keep`;
     /// then, with `max`, keeps only the `max - keep.len()` most recently
@@ -158,15 +165,20 @@ macro_rules! usage_store {
                 Ok(row.map(|r| r.try_get("last_seen")).transpose()?)
             }
 
-            async fn count_monthly_active_users(&mut self) -> StoreResult<i64> {
+            async fn count_monthly_active_users(&mut self) -> StoreResult<MauCount> {
                 let row = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM monthly_active_users m \
-                     LEFT JOIN users u ON u.name = m.user_id \
-                     WHERE u.appservice_id IS NULL OR u.appservice_id = ''",
+                    "SELECT COUNT(*) AS total, \
+                     COUNT(CASE WHEN u.appservice_id <> '' THEN 1 END) AS app_service \
+                     FROM monthly_active_users m LEFT JOIN users u ON u.name = m.user_id",
                 )
                 .fetch_one(&mut *self.conn.get().await?)
                 .await?;
-                Ok(row.try_get("n")?)
+                let total: i64 = row.try_get("total")?;
+                let app_service: i64 = row.try_get("app_service")?;
+                Ok(MauCount {
+                    app_service,
+                    other: total - app_service,
+                })
             }
 
             async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: i64) -> StoreResult<()> {

@@ -2,7 +2,7 @@
 
 use crate::both;
 use crate::support::{fresh_database, Backend};
-use mxauth::store::{connect, ClientIpSeen, NewUser};
+use mxauth::store::{connect, ClientIpSeen, MauCount, NewUser};
 
 both!(
     client_ips_upsert_list_and_prune,
@@ -173,7 +173,13 @@ async fn monthly_active_users_count_and_reap(b: Backend) {
             .await
             .unwrap();
     }
-    assert_eq!(store.usage().count_monthly_active_users().await.unwrap(), 0);
+    assert_eq!(
+        store.usage().count_monthly_active_users().await.unwrap(),
+        MauCount {
+            app_service: 0,
+            other: 0
+        }
+    );
     assert_eq!(store.usage().mau_last_seen("@a:x").await.unwrap(), None);
     store
         .usage()
@@ -205,8 +211,14 @@ async fn monthly_active_users_count_and_reap(b: Backend) {
         .upsert_monthly_active_user("@c:x", 400)
         .await
         .unwrap();
-    // The service's user is not counted.
-    assert_eq!(store.usage().count_monthly_active_users().await.unwrap(), 3);
+    // The service's user is counted apart.
+    assert_eq!(
+        store.usage().count_monthly_active_users().await.unwrap(),
+        MauCount {
+            app_service: 1,
+            other: 3
+        }
+    );
 
     // Stale entries go, but not the kept (reserved) ones.
     store
@@ -251,5 +263,11 @@ async fn monthly_active_users_count_and_reap(b: Backend) {
         .reap_monthly_active_users(1000, &[], None)
         .await
         .unwrap();
-    assert_eq!(store.usage().count_monthly_active_users().await.unwrap(), 0);
+    assert_eq!(
+        store.usage().count_monthly_active_users().await.unwrap(),
+        MauCount {
+            app_service: 0,
+            other: 0
+        }
+    );
 }

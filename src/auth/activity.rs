@@ -37,8 +37,9 @@ impl Auth {
         }
         let entity = requester
             .puppet_owner
-            .as_deref()
-            .unwrap_or(&requester.user_id);
+            .as_ref()
+            .unwrap_or(&requester.user_id)
+            .as_str();
         let mut seen = Sighting {
             user_id: entity,
             token_id: requester.token_id,
@@ -48,8 +49,8 @@ impl Auth {
             ts: self.now(),
         };
         self.record(seen);
-        if entity != requester.user_id && usage.track_puppeted_user_ips {
-            seen.user_id = &requester.user_id;
+        if entity != requester.user_id.as_str() && usage.track_puppeted_user_ips {
+            seen.user_id = requester.user_id.as_str();
             self.record(seen);
         }
     }

@@ -225,7 +225,8 @@ impl Auth {
             return Err(Error::not_found("User not found"));
         }
         // As Synapse: the token is the admin's, so the admin is checked.
-        self.check_auth_blocking(Some(&requester.user_id)).await?;
+        self.check_auth_blocking(Some(requester.user_id.as_str()))
+            .await?;
         let token = super::tokens::generate(
             super::tokens::ACCESS_TOKEN_PREFIX,
             localpart,
@@ -237,7 +238,7 @@ impl Auth {
                 token_hash: token.hash(),
                 user_id: user_id.to_owned(),
                 device_id: None,
-                puppet_owner: Some(requester.user_id.clone()),
+                puppet_owner: Some(requester.user_id.to_string()),
                 created_ts: self.now(),
                 valid_until_ms,
             })

@@ -33,13 +33,13 @@ impl Auth {
             .use_validated_session(&sid, &client_secret, &passed.session_id)
             .await?
             .map_err(|why| Error::new(400, ErrCode::ThreepidAuthFailed, why))?;
-        let user_id = &req.requester.user_id;
+        let user_id = req.requester.user_id.as_str();
         let now = self.now();
         let bound = self
             .store
             .threepids()
             .add_user_threepid(&UserThreepid {
-                user_id: user_id.clone(),
+                user_id: user_id.to_owned(),
                 medium: session.medium.clone(),
                 address: session.address.clone(),
                 validated_at: session.validated_at.unwrap_or(now),
@@ -52,7 +52,7 @@ impl Auth {
                 .threepids()
                 .get_user_by_threepid(&session.medium, &session.address)
                 .await?;
-            if owner.as_deref() != Some(user_id.as_str()) {
+            if owner.as_deref() != Some(user_id) {
                 return Err(Error::new(
                     400,
                     ErrCode::ThreepidInUse,

@@ -380,7 +380,7 @@ impl Auth {
             creation_ts: self.now(),
             uri: req.uri.to_owned(),
             method: req.method.to_owned(),
-            user_id: req.requester.map(|r| r.user_id.clone()),
+            user_id: req.requester.map(|r| r.user_id.to_string()),
             client_dict,
             server_dict,
             result: None,

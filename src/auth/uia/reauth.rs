@@ -70,7 +70,7 @@ impl Auth {
                 });
             }
         }
-        let flows = self.reauth_flows(&req.requester.user_id).await?;
+        let flows = self.reauth_flows(req.requester.user_id.as_str()).await?;
         let passed = self
             .check_uia(
                 UiaRequest {

@@ -115,7 +115,7 @@ fn object(v: Value) -> Map<String, Value> {
 
 fn requester(user_id: &str) -> Requester {
     Requester {
-        user_id: user_id.to_owned(),
+        user_id: crate::auth::identifiers::UserId::parse(user_id).unwrap(),
         device_id: None,
         token_id: 1,
         is_guest: false,

@@ -308,6 +308,33 @@ mod tests {
     }
 
     #[test]
+    fn user_ids_parsed_as_ruma_does_historical_ones_included() {
+        let id = parse_user_id("@Bob.Old!:hs.example").expect("historical");
+        assert_eq!(id.as_str(), "@Bob.Old!:hs.example");
+        assert!(is_local(&id, "hs.example"));
+        assert!(!is_local(&id, "other.example"));
+        let long = format!("@{}:hs", "a".repeat(252));
+        for bad in [
+            "bob",
+            "@bob",
+            "@:hs.example",
+            "@a b:hs.example",
+            "@é:hs.example",
+            "@bob:bad_host",
+            long.as_str(),
+        ] {
+            assert_eq!(parse_user_id(bad), None, "{bad}");
+            assert_eq!(stored_user_id(bad), None, "{bad}");
+            // The same as today's test of a local ID: no user ID is local.
+            assert_eq!(local_localpart(bad, "hs.example"), None, "{bad}");
+        }
+        assert_eq!(
+            stored_user_id("@alice:hs").map(|u| u.localpart().to_owned()),
+            Some("alice".to_owned())
+        );
+    }
+
+    #[test]
     fn qualify_and_localpart() {
         assert_eq!(
             qualify("bob", "hs.example").as_deref(),

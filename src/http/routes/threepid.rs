@@ -171,7 +171,7 @@ pub async fn submit_token_json(
 pub async fn list(State(state): State<AppState>, Authed(requester): Authed) -> Result<Json<Value>> {
     let threepids: Vec<Value> = state
         .auth
-        .list_threepids(requester.user_id.as_str())
+        .list_threepids(&requester.user_id)
         .await?
         .into_iter()
         .map(|t| {
@@ -202,7 +202,7 @@ pub async fn delete(
 ) -> Result<Json<Value>> {
     state
         .auth
-        .delete_threepid(requester.user_id.as_str(), &body.0)
+        .delete_threepid(&requester.user_id, &body.0)
         .await?;
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }

@@ -30,7 +30,7 @@ impl Auth {
             .secret_hashes
             .get("new_password")
             .ok_or_else(|| Error::missing_param("Missing param: new_password"))?;
-        let user_id = &req.requester.user_id;
+        let user_id = req.requester.user_id.as_str();
         // One transaction: the new password, a new credentials version (a
         // login that verified the old one gets no token) and the logout.
         let deleted = super::writes::change_password(
@@ -57,15 +57,16 @@ impl Auth {
         if passed.previous_result.is_some() {
             return Ok(());
         }
-        let deleted = super::writes::deactivate_user(&*self.store, &req.requester.user_id).await?;
-        self.providers_logged_out(&req.requester.user_id, &deleted, None)
+        let deleted =
+            super::writes::deactivate_user(&*self.store, req.requester.user_id.as_str()).await?;
+        self.providers_logged_out(req.requester.user_id.as_str(), &deleted, None)
             .await;
         let erase = passed
             .params
             .get("erase")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        self.deactivate_on_homeserver(&req.requester.user_id, erase)
+        self.deactivate_on_homeserver(req.requester.user_id.as_str(), erase)
             .await?;
         self.finish_uia(&passed.session_id, &json!({ "deactivated": true }))
             .await?;

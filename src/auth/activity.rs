@@ -9,6 +9,7 @@
 //! `track_appservice_user_ips`. Each recorded user becomes monthly-active
 //! (when `limit_usage_by_mau` or `mau_stats_only`), refreshed at most hourly.
 
+use super::identifiers::{is_local, UserId};
 use super::requester::Requester;
 use super::usage::{Sighting, MAU_REFRESH_MS};
 use super::Auth;
@@ -37,8 +38,9 @@ impl Auth {
         }
         let entity = requester
             .puppet_owner
-            .as_deref()
-            .unwrap_or(&requester.user_id);
+            .as_ref()
+            .unwrap_or(&requester.user_id)
+            .as_str();
         let mut seen = Sighting {
             user_id: entity,
             token_id: requester.token_id,
@@ -48,8 +50,8 @@ impl Auth {
             ts: self.now(),
         };
         self.record(seen);
-        if entity != requester.user_id && usage.track_puppeted_user_ips {
-            seen.user_id = &requester.user_id;
+        if entity != requester.user_id.as_str() && usage.track_puppeted_user_ips {
+            seen.user_id = requester.user_id.as_str();
             self.record(seen);
         }
     }
@@ -106,17 +108,12 @@ impl Auth {
     /// `GET /_synapse/admin/v1/whois/{userId}` and the client API's
     /// `/admin/whois/{userId}`: the user's sessions, by device then token,
     /// with every address and user agent seen. For admins, or the user.
-    pub async fn whois(&self, requester: &Requester, user_id: &str) -> Result<Whois> {
-        if requester.user_id != user_id && !requester.admin {
-            return Err(Error::forbidden("You are not a server admin"));
+    pub async fn whois(&self, requester: &Requester, user_id: &UserId) -> Result<Whois> {
+        may_whois(requester, user_id.as_str())?;
+        if !is_local(user_id, self.server_name()) {
+            return Err(whois_not_local());
         }
-        if super::identifiers::local_localpart(user_id, self.server_name()).is_none() {
-            return Err(Error::new(
-                400,
-                ErrCode::Unknown,
-                "Can only whois a local user",
-            ));
-        }
+        let user_id = user_id.as_str();
         let mut rows = self.store.usage().list_client_ips(user_id).await?;
         // This process's sightings not yet written win over stored ones.
         for p in self.usage.pending_ips(user_id) {
@@ -257,4 +254,19 @@ fn group_sessions(rows: Vec<ClientIpSeen>) -> BTreeMap<String, Vec<Vec<SeenFrom>
             (device, sessions)
         })
         .collect()
+}
+
+/// Who may ask `whois` of `user_id` (as given in the path, parsed or
+/// not): an admin, or the user. Checked before the ID is parsed, so that
+/// a non-admin learns nothing of other IDs, well-formed or not.
+pub fn may_whois(requester: &Requester, user_id: &str) -> Result<()> {
+    if requester.user_id != user_id && !requester.admin {
+        return Err(Error::forbidden("You are not a server admin"));
+    }
+    Ok(())
+}
+
+/// `whois` of a user of another server, or of what is no user ID at all.
+pub fn whois_not_local() -> Error {
+    Error::new(400, ErrCode::Unknown, "Can only whois a local user")
 }

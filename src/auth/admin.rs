@@ -1,7 +1,7 @@
 //! The admin API's rules: shared-secret registration (Synapse's nonce +
 //! HMAC-SHA1 scheme) and admin status.
 
-use super::identifiers::local_localpart;
+use super::identifiers::{is_local, UserId};
 use super::{Auth, Requester, Session};
 use crate::clock::random_string;
 use crate::error::{Error, Result};
@@ -178,19 +178,15 @@ impl Auth {
     }
 
     /// `GET /_synapse/admin/v1/users/{user_id}/admin`.
-    pub async fn is_admin(&self, requester: &Requester, user_id: &str) -> Result<bool> {
+    pub async fn is_admin(&self, requester: &Requester, user_id: &UserId) -> Result<bool> {
         require_admin(requester)?;
-        if local_localpart(user_id, self.server_name()).is_none() {
-            return Err(Error::new(
-                400,
-                crate::error::ErrCode::Unknown,
-                "Only local users can be admins",
-            ));
+        if !is_local(user_id, self.server_name()) {
+            return Err(not_local_admin());
         }
         Ok(self
             .store
             .users()
-            .get_user(user_id)
+            .get_user(user_id.as_str())
             .await?
             .is_some_and(|u| u.admin))
     }
@@ -203,17 +199,14 @@ impl Auth {
     pub async fn login_as_user(
         &self,
         requester: &Requester,
-        user_id: &str,
+        user_id: &UserId,
         valid_until_ms: Option<i64>,
     ) -> Result<super::tokens::IssuedToken> {
         require_admin(requester)?;
-        let Some(localpart) = local_localpart(user_id, self.server_name()) else {
-            return Err(Error::new(
-                400,
-                crate::error::ErrCode::Unknown,
-                "Only local users can be logged in as",
-            ));
-        };
+        if !is_local(user_id, self.server_name()) {
+            return Err(not_local_puppet());
+        }
+        let localpart = user_id.localpart();
         if requester.user_id == user_id {
             return Err(Error::new(
                 400,
@@ -221,11 +214,18 @@ impl Auth {
                 "Cannot use admin API to login as self",
             ));
         }
-        if self.store.users().get_user(user_id).await?.is_none() {
+        if self
+            .store
+            .users()
+            .get_user(user_id.as_str())
+            .await?
+            .is_none()
+        {
             return Err(Error::not_found("User not found"));
         }
         // As Synapse: the token is the admin's, so the admin is checked.
-        self.check_auth_blocking(Some(&requester.user_id)).await?;
+        self.check_auth_blocking(Some(requester.user_id.as_str()))
+            .await?;
         let token = super::tokens::generate(
             super::tokens::ACCESS_TOKEN_PREFIX,
             localpart,
@@ -235,14 +235,14 @@ impl Auth {
             .access_tokens()
             .create_access_token(&crate::store::NewAccessToken {
                 token_hash: token.hash(),
-                user_id: user_id.to_owned(),
+                user_id: user_id.to_string(),
                 device_id: None,
-                puppet_owner: Some(requester.user_id.clone()),
+                puppet_owner: Some(requester.user_id.to_string()),
                 created_ts: self.now(),
                 valid_until_ms,
             })
             .await?;
-        tracing::info!(admin = %requester.user_id, user_id, "puppet token created");
+        tracing::info!(admin = %requester.user_id, %user_id, "puppet token created");
         Ok(token)
     }
 }
@@ -257,6 +257,26 @@ pub fn check_user_type(user_type: Option<&str>) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// `GET /_synapse/admin/v1/users/{user_id}/admin` of a user of another
+/// server, or of what is no user ID at all.
+pub fn not_local_admin() -> Error {
+    Error::new(
+        400,
+        crate::error::ErrCode::Unknown,
+        "Only local users can be admins",
+    )
+}
+
+/// `POST /_synapse/admin/v1/users/{user_id}/login` of a user of another
+/// server, or of what is no user ID at all.
+pub fn not_local_puppet() -> Error {
+    Error::new(
+        400,
+        crate::error::ErrCode::Unknown,
+        "Only local users can be logged in as",
+    )
 }
 
 pub fn require_admin(requester: &Requester) -> Result<()> {

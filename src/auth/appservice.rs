@@ -5,7 +5,7 @@
 //! registration; and exclusive namespaces kept from everyone else.
 
 use super::activity::Connection;
-use super::identifiers::user_id as make_user_id;
+use super::identifiers::{stored_user_id, user_id as make_user_id, DeviceId, UserId};
 use super::{Auth, Requester};
 use crate::config::AppServiceConfig;
 use crate::error::{ErrCode, Error, Result};
@@ -113,20 +113,23 @@ impl Auth {
         }
         let sender = make_user_id(&service.config.sender_localpart, self.server_name());
         let user_id = match masquerade.user_id {
-            None => sender,
-            Some(u) if u == sender => sender,
+            // The sender was checked as a user ID when the config was read.
+            None => UserId::parse(&sender).map_err(|_| Error::Internal)?,
+            Some(u) if u == sender => UserId::parse(&sender).map_err(|_| Error::Internal)?,
             Some(u) => {
                 if !service.is_interested_in_user(u, self.server_name()) {
                     return Err(Error::forbidden(
                         "Application service cannot masquerade as this user.",
                     ));
                 }
-                if self.store.users().get_user(u).await?.is_none() {
-                    return Err(Error::forbidden(
-                        "Application service has not registered this user.",
-                    ));
+                // Parsed once it is known to be a user of the service's.
+                match self.store.users().get_user(u).await? {
+                    Some(_) => stored_user_id(u),
+                    None => None,
                 }
-                u.to_owned()
+                .ok_or_else(|| {
+                    Error::forbidden("Application service has not registered this user.")
+                })?
             }
         };
         let device_id = match masquerade.device_id {
@@ -135,7 +138,7 @@ impl Auth {
                 if self
                     .store
                     .devices()
-                    .get_device(&user_id, d)
+                    .get_device(user_id.as_str(), d)
                     .await?
                     .is_none()
                 {
@@ -145,7 +148,7 @@ impl Auth {
                         "Application service trying to use a device that doesn't exist",
                     ));
                 }
-                Some(d.to_owned())
+                Some(DeviceId::from_stored(d.to_owned()))
             }
         };
         Ok(Requester {

@@ -11,14 +11,14 @@ impl Auth {
         Ok(self
             .store
             .devices()
-            .list_devices(&requester.user_id)
+            .list_devices(requester.user_id.as_str())
             .await?)
     }
 
     pub async fn get_device(&self, requester: &Requester, device_id: &str) -> Result<Device> {
         self.store
             .devices()
-            .get_device(&requester.user_id, device_id)
+            .get_device(requester.user_id.as_str(), device_id)
             .await?
             .ok_or_else(|| Error::not_found("No device found"))
     }
@@ -35,12 +35,12 @@ impl Auth {
         if !self
             .store
             .devices()
-            .set_device_display_name(&requester.user_id, device_id, display_name)
+            .set_device_display_name(requester.user_id.as_str(), device_id, display_name)
             .await?
         {
             return Err(Error::not_found("No device found"));
         }
-        self.rename_device_on_homeserver(&requester.user_id, device_id, display_name)
+        self.rename_device_on_homeserver(requester.user_id.as_str(), device_id, display_name)
             .await
     }
 
@@ -55,11 +55,11 @@ impl Auth {
         let deleted = self
             .store
             .devices()
-            .delete_devices(&req.requester.user_id, device_ids)
+            .delete_devices(req.requester.user_id.as_str(), device_ids)
             .await?;
-        self.forget_devices_on_homeserver(&req.requester.user_id, &deleted)
+        self.forget_devices_on_homeserver(req.requester.user_id.as_str(), &deleted)
             .await?;
-        self.providers_logged_out(&req.requester.user_id, &deleted, None)
+        self.providers_logged_out(req.requester.user_id.as_str(), &deleted, None)
             .await;
         self.finish_uia(&passed.session_id, &json!({ "deleted": device_ids }))
             .await?;
@@ -74,9 +74,9 @@ impl Auth {
                 let deleted = self
                     .store
                     .devices()
-                    .delete_devices(&requester.user_id, std::slice::from_ref(device))
+                    .delete_devices(requester.user_id.as_str(), &[device.to_string()])
                     .await?;
-                self.forget_devices_on_homeserver(&requester.user_id, &deleted)
+                self.forget_devices_on_homeserver(requester.user_id.as_str(), &deleted)
                     .await?;
             }
             None => {
@@ -94,14 +94,14 @@ impl Auth {
         match &requester.device_id {
             Some(device) => {
                 self.providers_logged_out(
-                    &requester.user_id,
-                    std::slice::from_ref(device),
+                    requester.user_id.as_str(),
+                    &[device.to_string()],
                     Some(access_token),
                 )
                 .await
             }
             None => {
-                self.providers_logged_out_deviceless(&requester.user_id, access_token)
+                self.providers_logged_out_deviceless(requester.user_id.as_str(), access_token)
                     .await
             }
         }
@@ -113,11 +113,11 @@ impl Auth {
         let deleted = self
             .store
             .devices()
-            .delete_all_devices_except(&requester.user_id, None, None)
+            .delete_all_devices_except(requester.user_id.as_str(), None, None)
             .await?;
-        self.forget_devices_on_homeserver(&requester.user_id, &deleted)
+        self.forget_devices_on_homeserver(requester.user_id.as_str(), &deleted)
             .await?;
-        self.providers_logged_out(&requester.user_id, &deleted, None)
+        self.providers_logged_out(requester.user_id.as_str(), &deleted, None)
             .await;
         Ok(())
     }

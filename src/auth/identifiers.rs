@@ -1,6 +1,7 @@
 //! User IDs and login identifiers, parsed once at the edge of the rules.
 
 use crate::error::{ErrCode, Error, Result};
+pub use ruma_common::{OwnedUserId, UserId};
 use serde_json::Value;
 
 /// Synapse's limit on a whole user ID.
@@ -17,7 +18,8 @@ pub const MAX_PASSWORD_LEN: usize = 512;
 /// takes a `device_id` (login of every type, registration, an application
 /// service's login and registration) makes one before it does anything
 /// else, so a bad one costs no hash, no user and no UIA session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
 pub struct DeviceId(String);
 
 impl DeviceId {
@@ -45,6 +47,13 @@ impl DeviceId {
         }
     }
 
+    /// A device ID read back from the store: it was parsed when it was
+    /// first given (or by Synapse, for an imported database), so it is
+    /// not refused now.
+    pub fn from_stored(raw: String) -> Self {
+        DeviceId(raw)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -52,6 +61,56 @@ impl DeviceId {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+impl std::fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for DeviceId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for DeviceId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+/// A user ID given in a request (a path or a body), parsed by ruma as the
+/// spec's user IDs, historical ones included (upper case and the other
+/// printable ASCII characters Synapse once allowed, as its imported
+/// databases hold): `None` for what is no user ID at all (no `@`, no
+/// server name, a space or a character beyond ASCII in the localpart,
+/// longer than 255 bytes). The caller answers `None` with the error its
+/// endpoint answered for an unknown or foreign user before.
+pub fn parse_user_id(raw: &str) -> Option<OwnedUserId> {
+    UserId::parse(raw).ok()
+}
+
+/// A user ID read back from the store (a token's owner, a user row):
+/// every ID mxauth or Synapse wrote passes ruma's historical rules, so a
+/// failure is a corrupt row, logged, and the caller refuses as if the row
+/// were missing.
+pub fn stored_user_id(raw: &str) -> Option<OwnedUserId> {
+    let parsed = UserId::parse(raw).ok();
+    if parsed.is_none() {
+        tracing::warn!(
+            user_id = raw,
+            "stored user ID is not a valid Matrix user ID"
+        );
+    }
+    parsed
+}
+
+/// Whether `user_id` is of this server.
+pub fn is_local(user_id: &UserId, server_name: &str) -> bool {
+    user_id.server_name().as_str() == server_name
 }
 
 /// `@localpart:server_name`.
@@ -246,6 +305,33 @@ mod tests {
             );
         }
         assert!(check_new_localpart(&"a".repeat(300), "hs").is_err());
+    }
+
+    #[test]
+    fn user_ids_parsed_as_ruma_does_historical_ones_included() {
+        let id = parse_user_id("@Bob.Old!:hs.example").expect("historical");
+        assert_eq!(id.as_str(), "@Bob.Old!:hs.example");
+        assert!(is_local(&id, "hs.example"));
+        assert!(!is_local(&id, "other.example"));
+        let long = format!("@{}:hs", "a".repeat(252));
+        for bad in [
+            "bob",
+            "@bob",
+            "@:hs.example",
+            "@a b:hs.example",
+            "@é:hs.example",
+            "@bob:bad_host",
+            long.as_str(),
+        ] {
+            assert_eq!(parse_user_id(bad), None, "{bad}");
+            assert_eq!(stored_user_id(bad), None, "{bad}");
+            // The same as today's test of a local ID: no user ID is local.
+            assert_eq!(local_localpart(bad, "hs.example"), None, "{bad}");
+        }
+        assert_eq!(
+            stored_user_id("@alice:hs").map(|u| u.localpart().to_owned()),
+            Some("alice".to_owned())
+        );
     }
 
     #[test]

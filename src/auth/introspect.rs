@@ -2,7 +2,7 @@
 //! (Synapse's `matrix_authentication_service` seam, RFC 7662 in shape).
 //! The same budget as request authentication: one lookup, no write.
 
-use super::identifiers::local_localpart;
+use super::identifiers::{is_local, DeviceId};
 use super::Auth;
 use crate::error::Result;
 use subtle::ConstantTimeEq;
@@ -57,8 +57,12 @@ impl Auth {
             Err(crate::error::Error::Internal) => return Err(crate::error::Error::Internal),
             Err(_) => return Ok(None),
         };
-        let localpart =
-            local_localpart(&requester.user_id, self.server_name()).unwrap_or(&requester.user_id);
+        // A foreign user's "username" is its whole ID.
+        let localpart = if is_local(&requester.user_id, self.server_name()) {
+            requester.user_id.localpart()
+        } else {
+            requester.user_id.as_str()
+        };
         let mut scope = if requester.is_guest {
             vec![SCOPE_GUEST.to_owned(), SCOPE_GUEST_UNSTABLE.to_owned()]
         } else {
@@ -73,9 +77,9 @@ impl Auth {
         }
         Ok(Some(Introspection {
             username: localpart.to_owned(),
-            sub: requester.user_id.clone(),
+            sub: requester.user_id.to_string(),
             scope,
-            device_id: requester.device_id,
+            device_id: requester.device_id.map(DeviceId::into_string),
             expires_in: requester
                 .valid_until_ms
                 .map(|until| ((until - self.now()) / 1000).max(0)),

@@ -229,13 +229,14 @@ impl Auth {
     pub async fn ratelimit_override(
         &self,
         requester: &super::Requester,
-        user_id: &str,
+        user_id: &super::identifiers::UserId,
         change: Option<Option<RateLimitOverride>>,
     ) -> Result<Option<RateLimitOverride>> {
         super::admin::require_admin(requester)?;
-        if super::identifiers::local_localpart(user_id, self.server_name()).is_none() {
-            return Err(Error::invalid_param("Can only look up local users"));
+        if !super::identifiers::is_local(user_id, self.server_name()) {
+            return Err(override_not_local());
         }
+        let user_id = user_id.as_str();
         if self.store.users().get_user(user_id).await?.is_none() {
             return Err(Error::not_found("User does not exist"));
         }
@@ -283,6 +284,12 @@ pub(crate) fn is_credential_failure(e: &Error) -> bool {
             ..
         }
     )
+}
+
+/// `override_ratelimit` of a user of another server, or of what is no
+/// user ID at all.
+pub fn override_not_local() -> Error {
+    Error::invalid_param("Can only look up local users")
 }
 
 #[cfg(test)]

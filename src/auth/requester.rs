@@ -1,19 +1,22 @@
 //! Request authentication: "whose request is this?". The hottest path of
 //! the product: a checksum check, one indexed lookup, no database write.
 
+use super::identifiers::{stored_user_id, DeviceId, OwnedUserId};
 use super::{macaroon, tokens, Auth};
 use crate::error::{Error, Result};
 
-/// The authenticated user of a request.
+/// The authenticated user of a request. Its IDs are typed: they are read
+/// from the store and parsed once here, so the rules never see a string
+/// that is no user ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requester {
-    pub user_id: String,
-    pub device_id: Option<String>,
+    pub user_id: OwnedUserId,
+    pub device_id: Option<DeviceId>,
     pub token_id: i64,
     pub is_guest: bool,
     pub admin: bool,
     /// For a puppet token: the admin acting as `user_id`.
-    pub puppet_owner: Option<String>,
+    pub puppet_owner: Option<OwnedUserId>,
     /// When the token expires, if it does.
     pub valid_until_ms: Option<i64>,
     /// Set for a request made with an application service's `as_token`.
@@ -50,14 +53,21 @@ impl Auth {
         if owner.user_locked {
             return Err(super::login::user_locked());
         }
+        // A row no Matrix server could have written is refused as if it
+        // were not there (and logged).
+        let user_id = stored_user_id(&owner.user_id).ok_or_else(|| Error::unknown_token(false))?;
+        let puppet_owner = match owner.puppet_owner.as_deref() {
+            None => None,
+            Some(p) => Some(stored_user_id(p).ok_or_else(|| Error::unknown_token(false))?),
+        };
         self.usage.record_token_use(owner.token_id, now);
         Ok(Requester {
-            user_id: owner.user_id,
-            device_id: owner.device_id,
+            user_id,
+            device_id: owner.device_id.map(DeviceId::from_stored),
             token_id: owner.token_id,
             is_guest: owner.user_is_guest,
             admin: owner.user_admin,
-            puppet_owner: owner.puppet_owner,
+            puppet_owner,
             valid_until_ms: owner.valid_until_ms,
             app_service_id: None,
         })
@@ -81,7 +91,7 @@ impl Auth {
             .filter(|u| u.is_guest && !u.deactivated)
             .ok_or_else(|| Error::unknown_token(false))?;
         Ok(Requester {
-            user_id: user.user_id,
+            user_id: stored_user_id(&user.user_id).ok_or_else(|| Error::unknown_token(false))?,
             device_id: None,
             token_id: GUEST_MACAROON_TOKEN_ID,
             is_guest: true,

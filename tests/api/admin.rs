@@ -18,6 +18,7 @@ both!(
     shared_secret_user_types,
     user_admin_requires_an_admin,
     shared_secret_password_limit_counts_characters,
+    malformed_user_ids_in_admin_paths,
 );
 
 /// Synapse's definition, computed here independently of the server:
@@ -290,5 +291,76 @@ async fn shared_secret_password_limit_counts_characters(b: Backend) {
         &s.post("/_synapse/admin/v1/register", None, body).await,
         400,
         "M_UNKNOWN",
+    );
+}
+
+/// What is no user ID in an admin path (no `@`, a space or a character
+/// beyond ASCII in the localpart, no server name) is answered as a user of
+/// another server is, and only after the requester was found allowed to
+/// ask: a non-admin gets 403 whatever the ID.
+async fn malformed_user_ids_in_admin_paths(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let (_, token, _) = s.register("alice", "alice-pw").await;
+    let admin = s.register_admin("root").await;
+    let malformed = [
+        "nobody".to_owned(),
+        format!("@a%20b:{SERVER_NAME}"),
+        format!("@%C3%A9:{SERVER_NAME}"),
+        "@nobody".to_owned(),
+        format!("@:{SERVER_NAME}"),
+    ];
+    for id in &malformed {
+        let admin_path = format!("/_synapse/admin/v1/users/{id}/admin");
+        let login_path = format!("/_synapse/admin/v1/users/{id}/login");
+        let override_path = format!("/_synapse/admin/v1/users/{id}/override_ratelimit");
+        let whois_paths = [
+            format!("/_synapse/admin/v1/whois/{id}"),
+            format!("/_matrix/client/v3/admin/whois/{id}"),
+        ];
+        assert_error(&s.get(&admin_path, Some(&token)).await, 403, "M_FORBIDDEN");
+        assert_error(&s.get(&admin_path, Some(&admin)).await, 400, "M_UNKNOWN");
+        assert_error(
+            &s.post(&login_path, Some(&token), json!({})).await,
+            403,
+            "M_FORBIDDEN",
+        );
+        assert_error(
+            &s.post(&login_path, Some(&admin), json!({})).await,
+            400,
+            "M_UNKNOWN",
+        );
+        assert_error(
+            &s.get(&override_path, Some(&token)).await,
+            403,
+            "M_FORBIDDEN",
+        );
+        assert_error(
+            &s.get(&override_path, Some(&admin)).await,
+            400,
+            "M_INVALID_PARAM",
+        );
+        for whois in &whois_paths {
+            assert_error(&s.get(whois, Some(&token)).await, 403, "M_FORBIDDEN");
+            assert_error(&s.get(whois, Some(&admin)).await, 400, "M_UNKNOWN");
+        }
+    }
+    // A historical user ID (upper case) is a user ID: it is looked up.
+    let upper = format!("@Nobody:{SERVER_NAME}");
+    let (status, body) = s
+        .get(
+            &format!("/_synapse/admin/v1/users/{upper}/admin"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["admin"], json!(false));
+    assert_error(
+        &s.get(
+            &format!("/_synapse/admin/v1/users/{upper}/override_ratelimit"),
+            Some(&admin),
+        )
+        .await,
+        404,
+        "M_NOT_FOUND",
     );
 }

@@ -146,7 +146,7 @@ impl Auth {
             None
         };
         let lifetime = cfg.token_timeout_ms as i64;
-        let user_id = &req.requester.user_id;
+        let user_id = req.requester.user_id.as_str();
         let token = match session_id {
             // The token and the session's result in one transaction: one
             // token per session, whatever the concurrency.

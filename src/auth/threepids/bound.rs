@@ -3,6 +3,7 @@
 //! each spends a validated session of `super` at most once.
 
 use super::{canonicalise_email, check_client_secret, required, MEDIUM_EMAIL};
+use crate::auth::identifiers::UserId;
 use crate::auth::policy::check_new_password;
 use crate::auth::uia::email_identity::EMAIL_IDENTITY;
 use crate::auth::uia::{Flows, Reauth, UiaRequest};
@@ -13,8 +14,12 @@ use serde_json::{json, Map, Value};
 
 impl Auth {
     /// `GET /account/3pid`.
-    pub async fn list_threepids(&self, user_id: &str) -> Result<Vec<UserThreepid>> {
-        Ok(self.store.threepids().list_user_threepids(user_id).await?)
+    pub async fn list_threepids(&self, user_id: &UserId) -> Result<Vec<UserThreepid>> {
+        Ok(self
+            .store
+            .threepids()
+            .list_user_threepids(user_id.as_str())
+            .await?)
     }
 
     /// `POST /account/3pid/add`: re-authentication, then the address of a
@@ -33,13 +38,13 @@ impl Auth {
             .use_validated_session(&sid, &client_secret, &passed.session_id)
             .await?
             .map_err(|why| Error::new(400, ErrCode::ThreepidAuthFailed, why))?;
-        let user_id = &req.requester.user_id;
+        let user_id = req.requester.user_id.as_str();
         let now = self.now();
         let bound = self
             .store
             .threepids()
             .add_user_threepid(&UserThreepid {
-                user_id: user_id.clone(),
+                user_id: user_id.to_owned(),
                 medium: session.medium.clone(),
                 address: session.address.clone(),
                 validated_at: session.validated_at.unwrap_or(now),
@@ -52,7 +57,7 @@ impl Auth {
                 .threepids()
                 .get_user_by_threepid(&session.medium, &session.address)
                 .await?;
-            if owner.as_deref() != Some(user_id.as_str()) {
+            if owner.as_deref() != Some(user_id) {
                 return Err(Error::new(
                     400,
                     ErrCode::ThreepidInUse,
@@ -68,7 +73,7 @@ impl Auth {
     /// `POST /account/3pid/delete`. Deleting an address the user does not
     /// have is not an error (the spec lists none).
     #[tracing::instrument(skip_all)]
-    pub async fn delete_threepid(&self, user_id: &str, body: &Map<String, Value>) -> Result<()> {
+    pub async fn delete_threepid(&self, user_id: &UserId, body: &Map<String, Value>) -> Result<()> {
         self.check_3pid_changes()?;
         let medium = required(body, "medium")?;
         let address = required(body, "address")?;
@@ -79,7 +84,7 @@ impl Auth {
         };
         self.store
             .threepids()
-            .delete_user_threepid(user_id, medium, &address)
+            .delete_user_threepid(user_id.as_str(), medium, &address)
             .await?;
         Ok(())
     }

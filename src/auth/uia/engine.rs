@@ -13,6 +13,7 @@
 //! for the stage of a `type`, its `params` and what it holds.
 
 use super::{StageError, StageResult};
+use crate::auth::identifiers::stored_user_id;
 use crate::auth::{Auth, Requester};
 use crate::clock::random_string;
 use crate::error::{ErrCode, Error, Result};
@@ -258,7 +259,11 @@ impl Auth {
     /// bound to a user, registration otherwise.
     async fn flows_of(&self, session: &UiaSession) -> Result<Flows> {
         match &session.user_id {
-            Some(user) => self.reauth_flows(user).await,
+            // Bound to the requester's ID, parsed when it was authenticated.
+            Some(user) => match stored_user_id(user) {
+                Some(user) => self.reauth_flows(&user).await,
+                None => Err(Error::internal("a UIA session is bound to no user ID")),
+            },
             None => Ok(self.registration_flows()),
         }
     }
@@ -380,7 +385,7 @@ impl Auth {
             creation_ts: self.now(),
             uri: req.uri.to_owned(),
             method: req.method.to_owned(),
-            user_id: req.requester.map(|r| r.user_id.clone()),
+            user_id: req.requester.map(|r| r.user_id.to_string()),
             client_dict,
             server_dict,
             result: None,

@@ -35,6 +35,7 @@ mod tests;
 pub use engine::*;
 pub use reauth::Reauth;
 
+use super::identifiers::UserId;
 use super::Auth;
 use crate::error::{ErrCode, Error};
 use crate::store::UiaSession;
@@ -96,7 +97,11 @@ pub trait Stage: Send + Sync {
     fn fallback_page(&self) -> Option<&'static str>;
 
     /// Whether re-authentication offers it to `user_id` (as a flow of its own).
-    async fn offered_for_reauth(&self, _auth: &Auth, _user_id: &str) -> crate::error::Result<bool> {
+    async fn offered_for_reauth(
+        &self,
+        _auth: &Auth,
+        _user_id: &UserId,
+    ) -> crate::error::Result<bool> {
         Ok(false)
     }
 

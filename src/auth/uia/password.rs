@@ -4,6 +4,7 @@
 //! user, under the failed-attempts limit of logins (`auth/ratelimit.rs`).
 
 use super::{Stage, StageError, StageResult};
+use crate::auth::identifiers::UserId;
 use crate::auth::login::{failed_attempts_key, LOGIN_TYPE_PASSWORD};
 use crate::auth::ratelimit::is_credential_failure;
 use crate::auth::Auth;
@@ -38,7 +39,7 @@ impl Stage for Password {
     }
 
     /// When passwords may re-authenticate and the user has one.
-    async fn offered_for_reauth(&self, auth: &Auth, user_id: &str) -> Result<bool> {
+    async fn offered_for_reauth(&self, auth: &Auth, user_id: &UserId) -> Result<bool> {
         let pc = &auth.config.password_config;
         if !(pc.reauth_enabled() && pc.localdb_enabled) {
             return Ok(false);
@@ -46,7 +47,7 @@ impl Stage for Password {
         Ok(auth
             .store
             .users()
-            .get_user(user_id)
+            .get_user(user_id.as_str())
             .await?
             .is_some_and(|u| u.password_hash.is_some()))
     }
@@ -77,7 +78,7 @@ impl Stage for ProviderLoginType {
 
     /// When a provider of the type offers re-authentication (as Synapse;
     /// `m.login.password` only when passwords may re-authenticate).
-    async fn offered_for_reauth(&self, auth: &Auth, _user_id: &str) -> Result<bool> {
+    async fn offered_for_reauth(&self, auth: &Auth, _user_id: &UserId) -> Result<bool> {
         let kind = self.0.as_str();
         Ok(
             (kind != PASSWORD || auth.config.password_config.reauth_enabled())

@@ -3,6 +3,7 @@
 //! deactivation, adding an address, a login token).
 
 use super::{Flows, UiaPassed, UiaRequest};
+use crate::auth::identifiers::UserId;
 use crate::auth::{Auth, Requester};
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -23,7 +24,7 @@ impl Auth {
     /// own (`m.login.password` when passwords may re-authenticate and the
     /// user has one, `m.login.sso` when linked to a provider, every
     /// provider's login type as Synapse).
-    pub(crate) async fn reauth_flows(&self, user_id: &str) -> Result<Flows> {
+    pub(crate) async fn reauth_flows(&self, user_id: &UserId) -> Result<Flows> {
         let mut types: Vec<&str> = Vec::new();
         for stage in self.uia_stages.iter() {
             let kind = stage.kind();

@@ -6,6 +6,7 @@
 //! done.
 
 use super::{Stage, StageError, StageResult};
+use crate::auth::identifiers::UserId;
 use crate::auth::sso::LOGIN_TYPE_SSO;
 use crate::auth::Auth;
 use crate::error::{ErrCode, Result};
@@ -48,7 +49,7 @@ impl Stage for Sso {
     }
 
     /// Users linked to an identity provider re-authenticate there.
-    async fn offered_for_reauth(&self, auth: &Auth, user_id: &str) -> Result<bool> {
-        auth.sso_reauth_available(user_id).await
+    async fn offered_for_reauth(&self, auth: &Auth, user_id: &UserId) -> Result<bool> {
+        auth.sso_reauth_available(user_id.as_str()).await
     }
 }

@@ -115,7 +115,7 @@ fn object(v: Value) -> Map<String, Value> {
 
 fn requester(user_id: &str) -> Requester {
     Requester {
-        user_id: user_id.to_owned(),
+        user_id: crate::auth::identifiers::UserId::parse(user_id).unwrap(),
         device_id: None,
         token_id: 1,
         is_guest: false,
@@ -900,9 +900,17 @@ async fn reauthentication_offers_each_stage_that_offers_itself_in_order() {
     let f = fixture_with(|_| {}).await;
     add_user(&f.auth, "@alice:example.org", Some("pw")).await;
     add_user(&f.auth, "@bob:example.org", None).await;
-    let flows = f.auth.reauth_flows("@alice:example.org").await.unwrap();
+    let flows = f
+        .auth
+        .reauth_flows(&uid("@alice:example.org"))
+        .await
+        .unwrap();
     assert_eq!(flow_types(&flows), ["m.login.password"]);
-    let err = f.auth.reauth_flows("@bob:example.org").await.unwrap_err();
+    let err = f
+        .auth
+        .reauth_flows(&uid("@bob:example.org"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::Matrix { status: 403, message, .. }
             if message == "This account has no way to re-authenticate (no password set)"),
@@ -914,13 +922,13 @@ async fn reauthentication_offers_each_stage_that_offers_itself_in_order() {
         .clone()
         .with_providers(Providers::new(vec![Arc::new(TwoTypes)]).unwrap());
     // The local password first, then the providers' types in their order.
-    let flows = auth.reauth_flows("@alice:example.org").await.unwrap();
+    let flows = auth.reauth_flows(&uid("@alice:example.org")).await.unwrap();
     assert_eq!(
         flow_types(&flows),
         ["m.login.password", "org.example.login"]
     );
     // Without a local password, m.login.password comes where the provider put it.
-    let flows = auth.reauth_flows("@bob:example.org").await.unwrap();
+    let flows = auth.reauth_flows(&uid("@bob:example.org")).await.unwrap();
     assert_eq!(
         flow_types(&flows),
         ["org.example.login", "m.login.password"]
@@ -933,7 +941,11 @@ async fn reauthentication_checks_the_password_of_the_session_user() {
     add_user(&f.auth, "@alice:example.org", Some("pw")).await;
     add_user(&f.auth, "@bob:example.org", Some("bob-pw")).await;
     let alice = requester("@alice:example.org");
-    let offered = f.auth.reauth_flows("@alice:example.org").await.unwrap();
+    let offered = f
+        .auth
+        .reauth_flows(&uid("@alice:example.org"))
+        .await
+        .unwrap();
     let body = challenge(
         Call {
             requester: Some(&alice),
@@ -1100,4 +1112,8 @@ fn the_engine_names_no_stage() {
             );
         }
     }
+}
+
+fn uid(raw: &str) -> crate::auth::identifiers::OwnedUserId {
+    crate::auth::identifiers::UserId::parse(raw).unwrap()
 }

@@ -3,8 +3,12 @@
 //! `GET /_synapse/admin/v1/users/{user_id}/admin`.
 
 use super::login::session_json;
-use crate::auth::admin::SharedSecretRegistration;
-use crate::auth::ratelimit::{address_key, Limiter};
+use crate::auth::activity::{may_whois, whois_not_local};
+use crate::auth::admin::{
+    not_local_admin, not_local_puppet, require_admin, SharedSecretRegistration,
+};
+use crate::auth::identifiers::{parse_user_id, OwnedUserId};
+use crate::auth::ratelimit::{address_key, override_not_local, Limiter};
 use crate::error::{Error, Result};
 use crate::http::extract::{Authed, ClientIp, JsonObject};
 use crate::http::AppState;
@@ -58,11 +62,21 @@ pub async fn register(State(state): State<AppState>, body: JsonObject) -> Result
     Ok(Json(session_json(&state, &session)))
 }
 
+/// The `{user_id}` of a path, parsed once here. What is no user ID is
+/// answered as a user of another server is, and only once the requester
+/// was found allowed to ask (the order of the answers before IDs were
+/// typed).
+fn path_user_id(raw: &str, not_local: fn() -> Error) -> Result<OwnedUserId> {
+    parse_user_id(raw).ok_or_else(not_local)
+}
+
 pub async fn user_admin(
     State(state): State<AppState>,
     Authed(requester): Authed,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>> {
+    require_admin(&requester)?;
+    let user_id = path_user_id(&user_id, not_local_admin)?;
     let admin = state.auth.is_admin(&requester, &user_id).await?;
     Ok(Json(json!({ "admin": admin })))
 }
@@ -74,6 +88,8 @@ pub async fn whois(
     Authed(requester): Authed,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>> {
+    may_whois(&requester, &user_id)?;
+    let user_id = path_user_id(&user_id, whois_not_local)?;
     let whois = state.auth.whois(&requester, &user_id).await?;
     let devices: Map<String, Value> = whois
         .devices
@@ -117,6 +133,8 @@ pub async fn login_as(
             ))
         }
     };
+    require_admin(&requester)?;
+    let user_id = path_user_id(&user_id, not_local_puppet)?;
     let token = state
         .auth
         .login_as_user(&requester, &user_id, valid_until_ms)
@@ -151,6 +169,8 @@ pub async fn override_ratelimit(
         axum::http::Method::DELETE => Some(None),
         _ => None,
     };
+    require_admin(&requester)?;
+    let user_id = path_user_id(&user_id, override_not_local)?;
     let value = state
         .auth
         .ratelimit_override(&requester, &user_id, change)

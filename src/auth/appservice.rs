@@ -6,9 +6,10 @@
 
 use super::activity::Connection;
 use super::identifiers::{stored_user_id, user_id as make_user_id, DeviceId, UserId};
+use super::requester::AuthnError;
 use super::{Auth, Requester};
 use crate::config::AppServiceConfig;
-use crate::error::{ErrCode, Error, Result};
+use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -90,7 +91,7 @@ impl Auth {
         token: &str,
         conn: Connection<'_>,
         masquerade: Masquerade<'_>,
-    ) -> Result<Requester> {
+    ) -> Result<Requester, AuthnError> {
         let requester = match self.app_service_by_token(token) {
             None => self.authenticate(token).await?,
             Some(service) => {
@@ -107,29 +108,25 @@ impl Auth {
         service: &AppService,
         conn: Connection<'_>,
         masquerade: Masquerade<'_>,
-    ) -> Result<Requester> {
+    ) -> Result<Requester, AuthnError> {
         if !service.allows_ip(conn.ip) {
-            return Err(Error::unknown_token(false));
+            return Err(AuthnError::UnknownToken);
         }
         let sender = make_user_id(&service.config.sender_localpart, self.server_name());
         let user_id = match masquerade.user_id {
             // The sender was checked as a user ID when the config was read.
-            None => UserId::parse(&sender).map_err(|_| Error::Internal)?,
-            Some(u) if u == sender => UserId::parse(&sender).map_err(|_| Error::Internal)?,
+            None => UserId::parse(&sender).map_err(|_| AuthnError::Internal)?,
+            Some(u) if u == sender => UserId::parse(&sender).map_err(|_| AuthnError::Internal)?,
             Some(u) => {
                 if !service.is_interested_in_user(u, self.server_name()) {
-                    return Err(Error::forbidden(
-                        "Application service cannot masquerade as this user.",
-                    ));
+                    return Err(AuthnError::NotInNamespace);
                 }
                 // Parsed once it is known to be a user of the service's.
                 match self.store.users().get_user(u).await? {
                     Some(_) => stored_user_id(u),
                     None => None,
                 }
-                .ok_or_else(|| {
-                    Error::forbidden("Application service has not registered this user.")
-                })?
+                .ok_or(AuthnError::NotRegistered)?
             }
         };
         let device_id = match masquerade.device_id {
@@ -142,11 +139,7 @@ impl Auth {
                     .await?
                     .is_none()
                 {
-                    return Err(Error::new(
-                        400,
-                        ErrCode::UnknownDevice,
-                        "Application service trying to use a device that doesn't exist",
-                    ));
+                    return Err(AuthnError::UnknownDevice);
                 }
                 Some(DeviceId::from_stored(d.to_owned()))
             }

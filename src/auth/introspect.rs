@@ -54,7 +54,9 @@ impl Auth {
     pub async fn introspect(&self, token: &str) -> Result<Option<Introspection>> {
         let requester = match self.authenticate(token).await {
             Ok(r) => r,
-            Err(crate::error::Error::Internal) => return Err(crate::error::Error::Internal),
+            Err(super::requester::AuthnError::Internal) => {
+                return Err(crate::error::Error::Internal)
+            }
             Err(_) => return Ok(None),
         };
         // A foreign user's "username" is its whole ID.

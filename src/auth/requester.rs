@@ -23,15 +23,45 @@ pub struct Requester {
     pub app_service_id: Option<String>,
 }
 
+/// Why a request does not identify a requester: what went wrong, for the
+/// HTTP layer to say in the protocol of the endpoint (the Matrix error in
+/// `http/error.rs`; an OAuth resource server would say `invalid_token`).
+#[derive(Debug)]
+pub enum AuthnError {
+    /// Unknown, revoked or malformed, its user deactivated, or an
+    /// application service's token from an address it may not use.
+    UnknownToken,
+    /// Expired: the client may log in again (a soft logout).
+    Expired,
+    /// Its user is locked.
+    UserLocked,
+    /// An application service masquerading as a user outside its namespaces.
+    NotInNamespace,
+    /// An application service masquerading as a user it has not registered.
+    NotRegistered,
+    /// An application service using a device its user does not have.
+    UnknownDevice,
+    /// The database failed (logged where it happened).
+    Internal,
+}
+
+impl From<crate::store::StoreError> for AuthnError {
+    #[track_caller]
+    fn from(e: crate::store::StoreError) -> Self {
+        let _ = Error::internal(e);
+        AuthnError::Internal
+    }
+}
+
 impl Auth {
     /// Resolves an access token: a well-formed `syt_` token (or a legacy
     /// macaroon imported from Synapse) by one indexed lookup; failing
     /// that, a Synapse guest macaroon by its signature. No database
     /// write: the token's use is recorded in the next batch.
-    pub async fn authenticate(&self, token: &str) -> Result<Requester> {
+    pub async fn authenticate(&self, token: &str) -> Result<Requester, AuthnError> {
         let macaroon = !tokens::is_well_formed(token) && macaroon::looks_like_macaroon(token);
         if !macaroon && !tokens::is_well_formed(token) {
-            return Err(Error::unknown_token(false));
+            return Err(AuthnError::UnknownToken);
         }
         let owner = match self
             .store
@@ -41,24 +71,24 @@ impl Auth {
         {
             Some(owner) => owner,
             None if macaroon => return self.authenticate_guest_macaroon(token).await,
-            None => return Err(Error::unknown_token(false)),
+            None => return Err(AuthnError::UnknownToken),
         };
         let now = self.now();
         if owner.valid_until_ms.is_some_and(|until| until <= now) {
-            return Err(Error::unknown_token(true));
+            return Err(AuthnError::Expired);
         }
         if owner.user_deactivated {
-            return Err(Error::unknown_token(false));
+            return Err(AuthnError::UnknownToken);
         }
         if owner.user_locked {
-            return Err(super::login::user_locked());
+            return Err(AuthnError::UserLocked);
         }
         // A row no Matrix server could have written is refused as if it
         // were not there (and logged).
-        let user_id = stored_user_id(&owner.user_id).ok_or_else(|| Error::unknown_token(false))?;
+        let user_id = stored_user_id(&owner.user_id).ok_or(AuthnError::UnknownToken)?;
         let puppet_owner = match owner.puppet_owner.as_deref() {
             None => None,
-            Some(p) => Some(stored_user_id(p).ok_or_else(|| Error::unknown_token(false))?),
+            Some(p) => Some(stored_user_id(p).ok_or(AuthnError::UnknownToken)?),
         };
         self.usage.record_token_use(owner.token_id, now);
         Ok(Requester {
@@ -75,23 +105,23 @@ impl Auth {
 
     /// A guest token Synapse minted (not stored anywhere): valid while its
     /// user exists and is still a guest, as in Synapse.
-    async fn authenticate_guest_macaroon(&self, token: &str) -> Result<Requester> {
+    async fn authenticate_guest_macaroon(&self, token: &str) -> Result<Requester, AuthnError> {
         let key = self
             .config
             .macaroon_secret_key
             .as_ref()
-            .ok_or_else(|| Error::unknown_token(false))?;
+            .ok_or(AuthnError::UnknownToken)?;
         let user_id = macaroon::verify_guest_token(token, key.expose().as_bytes(), self.now())
-            .ok_or_else(|| Error::unknown_token(false))?;
+            .ok_or(AuthnError::UnknownToken)?;
         let user = self
             .store
             .users()
             .get_user(&user_id)
             .await?
             .filter(|u| u.is_guest && !u.deactivated)
-            .ok_or_else(|| Error::unknown_token(false))?;
+            .ok_or(AuthnError::UnknownToken)?;
         Ok(Requester {
-            user_id: stored_user_id(&user.user_id).ok_or_else(|| Error::unknown_token(false))?,
+            user_id: stored_user_id(&user.user_id).ok_or(AuthnError::UnknownToken)?,
             device_id: None,
             token_id: GUEST_MACAROON_TOKEN_ID,
             is_guest: true,

@@ -220,7 +220,7 @@ pub struct Whois {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenFrom {
     pub ip: String,
-    pub last_seen: i64,
+    pub last_seen_ts: i64,
     pub user_agent: String,
 }
 
@@ -234,7 +234,7 @@ fn group_sessions(rows: Vec<ClientIpSeen>) -> BTreeMap<String, Vec<Vec<SeenFrom>
             .or_default()
             .push(SeenFrom {
                 ip: r.ip,
-                last_seen: r.last_seen,
+                last_seen_ts: r.last_seen_ts,
                 user_agent: r.user_agent,
             });
     }
@@ -244,7 +244,7 @@ fn group_sessions(rows: Vec<ClientIpSeen>) -> BTreeMap<String, Vec<Vec<SeenFrom>
             let sessions = sessions
                 .into_values()
                 .map(|mut connections| {
-                    connections.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+                    connections.sort_by_key(|c| std::cmp::Reverse(c.last_seen_ts));
                     connections
                 })
                 .collect();

@@ -20,7 +20,7 @@ fn invalid(message: impl Into<String>) -> Error {
 
 fn is_valid(t: &RegistrationToken, now: i64) -> bool {
     t.uses_allowed.is_none_or(|n| t.pending + t.completed < n)
-        && t.expiry_time.is_none_or(|e| e > now)
+        && t.expires_ts.is_none_or(|e| e > now)
 }
 
 impl Auth {
@@ -73,7 +73,7 @@ impl Auth {
     ) -> Result<RegistrationToken> {
         require_admin(requester)?;
         let uses_allowed = self.uses_allowed(body)?.flatten();
-        let expiry_time = self.expiry_time(body)?.flatten();
+        let expires_ts = self.expires_ts(body)?.flatten();
         let given = match body.get("token") {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) => {
@@ -111,7 +111,7 @@ impl Auth {
                 uses_allowed,
                 pending: 0,
                 completed: 0,
-                expiry_time,
+                expires_ts,
             };
             if self
                 .store
@@ -139,10 +139,10 @@ impl Auth {
     ) -> Result<RegistrationToken> {
         require_admin(requester)?;
         let uses_allowed = self.uses_allowed(body)?;
-        let expiry_time = self.expiry_time(body)?;
+        let expires_ts = self.expires_ts(body)?;
         self.store
             .registration()
-            .update_registration_token(token, uses_allowed, expiry_time)
+            .update_registration_token(token, uses_allowed, expires_ts)
             .await?
             .ok_or_else(|| Error::not_found(format!("No such registration token: {token}")))
     }
@@ -179,8 +179,8 @@ impl Auth {
         }
     }
 
-    /// `expiry_time` of a body (milliseconds, not in the past).
-    fn expiry_time(&self, body: &Map<String, Value>) -> Result<Option<Option<i64>>> {
+    /// `expires_ts` of a body (milliseconds, not in the past).
+    fn expires_ts(&self, body: &Map<String, Value>) -> Result<Option<Option<i64>>> {
         match body.get("expiry_time") {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),

@@ -15,7 +15,7 @@ pub struct Requester {
     /// For a puppet token: the admin acting as `user_id`.
     pub puppet_owner: Option<String>,
     /// When the token expires, if it does.
-    pub valid_until_ms: Option<i64>,
+    pub valid_until_ts: Option<i64>,
     /// Set for a request made with an application service's `as_token`.
     pub app_service_id: Option<String>,
 }
@@ -41,7 +41,7 @@ impl Auth {
             None => return Err(Error::unknown_token(false)),
         };
         let now = self.now();
-        if owner.valid_until_ms.is_some_and(|until| until <= now) {
+        if owner.valid_until_ts.is_some_and(|until| until <= now) {
             return Err(Error::unknown_token(true));
         }
         if owner.user_deactivated {
@@ -58,7 +58,7 @@ impl Auth {
             is_guest: owner.user_is_guest,
             admin: owner.user_admin,
             puppet_owner: owner.puppet_owner,
-            valid_until_ms: owner.valid_until_ms,
+            valid_until_ts: owner.valid_until_ts,
             app_service_id: None,
         })
     }
@@ -87,7 +87,7 @@ impl Auth {
             is_guest: true,
             admin: false,
             puppet_owner: None,
-            valid_until_ms: None,
+            valid_until_ts: None,
             app_service_id: None,
         })
     }

@@ -131,7 +131,7 @@ impl UsageRecorder {
                         && e.get().ip == ip =>
                 {
                     let row = e.get_mut();
-                    row.last_seen = s.ts;
+                    row.last_seen_ts = s.ts;
                     if row.user_agent != user_agent {
                         user_agent.clone_into(&mut row.user_agent);
                     }
@@ -146,7 +146,7 @@ impl UsageRecorder {
                         ip: ip.to_owned(),
                         user_agent: user_agent.to_owned(),
                         device_id: s.device_id.map(str::to_owned),
-                        last_seen: s.ts,
+                        last_seen_ts: s.ts,
                     };
                     match e {
                         Entry::Occupied(mut e) => *e.get_mut() = row,
@@ -193,7 +193,7 @@ impl UsageRecorder {
             let newest = p
                 .tokens
                 .values()
-                .chain(p.ips.values().map(|row| &row.last_seen))
+                .chain(p.ips.values().map(|row| &row.last_seen_ts))
                 .max()
                 .copied();
             if let Some(now) = newest {
@@ -256,7 +256,7 @@ mod tests {
         let mut rows: Vec<(String, String, i64)> = usage
             .pending_ips("@a:x")
             .into_iter()
-            .map(|r| (r.ip, r.user_agent, r.last_seen))
+            .map(|r| (r.ip, r.user_agent, r.last_seen_ts))
             .collect();
         rows.sort();
         // One row per address, with the latest agent.

@@ -149,7 +149,7 @@ pub async fn create_user_with_link(
     }
     let inserted = tx
         .sso()
-        .insert_external_id(auth_provider, external_id, &user.user_id, user.creation_ts)
+        .insert_external_id(auth_provider, external_id, &user.user_id, user.created_ts)
         .await?;
     if !inserted {
         // Another process linked it between our read and write: roll back

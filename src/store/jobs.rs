@@ -118,15 +118,15 @@ macro_rules! jobs_store {
                 // The outer condition is checked again on the row itself, so
                 // two processes racing for one job cannot both win it.
                 let row = sqlx::query(
-                    "UPDATE homeserver_jobs SET claimed_until = $1 + $2 \
+                    "UPDATE homeserver_jobs SET claimed_until_ts = $1 + $2 \
                      WHERE id = (SELECT j.id FROM homeserver_jobs j \
                         WHERE j.next_attempt_ts <= $1 \
-                          AND (j.claimed_until IS NULL OR j.claimed_until < $1) \
+                          AND (j.claimed_until_ts IS NULL OR j.claimed_until_ts < $1) \
                           AND ($3 = '' OR j.user_id = $3) \
                           AND NOT EXISTS (SELECT 1 FROM homeserver_jobs e \
                                           WHERE e.user_id = j.user_id AND e.id < j.id) \
                         ORDER BY j.id LIMIT 1) \
-                     AND (claimed_until IS NULL OR claimed_until < $1) \
+                     AND (claimed_until_ts IS NULL OR claimed_until_ts < $1) \
                      RETURNING id, user_id, kind, payload, attempts",
                 )
                 .bind(now)
@@ -161,7 +161,7 @@ macro_rules! jobs_store {
             ) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE homeserver_jobs SET attempts = attempts + 1, next_attempt_ts = $2, \
-                     claimed_until = NULL, last_error = $3 WHERE id = $1",
+                     claimed_until_ts = NULL, last_error = $3 WHERE id = $1",
                 )
                 .bind(id)
                 .bind(next_attempt_ts)

@@ -55,7 +55,7 @@ pub struct User {
     pub is_guest: bool,
     pub deactivated: bool,
     pub locked: bool,
-    pub creation_ts: i64,
+    pub created_ts: i64,
     pub displayname: Option<String>,
     pub appservice_id: Option<String>,
     /// The `user_consent` policy version the user accepted.
@@ -74,7 +74,7 @@ pub struct NewUser {
     pub admin: bool,
     pub user_type: Option<String>,
     pub is_guest: bool,
-    pub creation_ts: i64,
+    pub created_ts: i64,
     pub displayname: Option<String>,
     pub appservice_id: Option<String>,
 }
@@ -98,7 +98,7 @@ pub struct NewAccessToken {
     /// For a puppet token: the admin who created it.
     pub puppet_owner: Option<String>,
     pub created_ts: i64,
-    pub valid_until_ms: Option<i64>,
+    pub valid_until_ts: Option<i64>,
 }
 
 /// The answer to "whose token is this?": the token row joined with the
@@ -109,7 +109,7 @@ pub struct TokenOwner {
     pub user_id: String,
     pub device_id: Option<String>,
     pub puppet_owner: Option<String>,
-    pub valid_until_ms: Option<i64>,
+    pub valid_until_ts: Option<i64>,
     pub user_deactivated: bool,
     pub user_locked: bool,
     pub user_is_guest: bool,
@@ -120,7 +120,7 @@ pub struct TokenOwner {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UiaSession {
     pub session_id: String,
-    pub creation_ts: i64,
+    pub created_ts: i64,
     pub uri: String,
     pub method: String,
     /// The user the session is bound to (re-authentication), if any.
@@ -179,7 +179,7 @@ pub struct RegistrationToken {
     pub uses_allowed: Option<i64>,
     pub pending: i64,
     pub completed: i64,
-    pub expiry_time: Option<i64>,
+    pub expires_ts: Option<i64>,
 }
 
 /// A 3PID bound to a user. Email addresses are stored lower-cased.
@@ -188,8 +188,8 @@ pub struct UserThreepid {
     pub user_id: String,
     pub medium: String,
     pub address: String,
-    pub validated_at: i64,
-    pub added_at: i64,
+    pub validated_ts: i64,
+    pub added_ts: i64,
 }
 
 /// An email validation session (`requestToken`, then the link in the mail).
@@ -199,13 +199,13 @@ pub struct ThreepidSession {
     pub medium: String,
     pub address: String,
     pub client_secret: String,
-    pub last_send_attempt: i64,
-    pub validated_at: Option<i64>,
+    pub last_send_attempt_ts: i64,
+    pub validated_ts: Option<i64>,
     /// SHA-256 of the latest token sent: the token itself is never stored.
     pub token_hash: Vec<u8>,
-    pub token_expires_at: i64,
+    pub token_expires_ts: i64,
     pub next_link: Option<String>,
-    pub created_at: i64,
+    pub created_ts: i64,
 }
 
 /// A call to the homeserver waiting to be made.
@@ -241,7 +241,7 @@ pub struct ClientIpSeen {
     /// The latest seen; empty when the client sent none.
     pub user_agent: String,
     pub device_id: Option<String>,
-    pub last_seen: i64,
+    pub last_seen_ts: i64,
 }
 
 /// Opens the store a database URL names (`sqlite:...` or `postgres://...`)

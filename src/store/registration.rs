@@ -22,7 +22,7 @@ pub trait RegistrationRepository: Send {
         &mut self,
         token: &str,
         uses_allowed: Option<Option<i64>>,
-        expiry_time: Option<Option<i64>>,
+        expires_ts: Option<Option<i64>>,
     ) -> StoreResult<Option<RegistrationToken>>;
     async fn delete_registration_token(&mut self, token: &str) -> StoreResult<bool>;
     /// For UIA session `session_id`: takes a pending use of `token` (as
@@ -60,14 +60,14 @@ macro_rules! registration_store {
         impl RegistrationRepository for Repo<'_, $db> {
             async fn create_registration_token(&mut self, t: &RegistrationToken) -> StoreResult<bool> {
                 let done = sqlx::query(
-                    "INSERT INTO registration_tokens (token, uses_allowed, pending, completed, expiry_time) \
+                    "INSERT INTO registration_tokens (token, uses_allowed, pending, completed, expires_ts) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token) DO NOTHING",
                 )
                 .bind(&t.token)
                 .bind(t.uses_allowed)
                 .bind(t.pending)
                 .bind(t.completed)
-                .bind(t.expiry_time)
+                .bind(t.expires_ts)
                 .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -75,7 +75,7 @@ macro_rules! registration_store {
 
             async fn get_registration_token(&mut self, token: &str) -> StoreResult<Option<RegistrationToken>> {
                 let row = sqlx::query(
-                    "SELECT token, uses_allowed, pending, completed, expiry_time \
+                    "SELECT token, uses_allowed, pending, completed, expires_ts \
                      FROM registration_tokens WHERE token = $1",
                 )
                 .bind(token)
@@ -86,7 +86,7 @@ macro_rules! registration_store {
 
             async fn list_registration_tokens(&mut self) -> StoreResult<Vec<RegistrationToken>> {
                 let rows = sqlx::query(
-                    "SELECT token, uses_allowed, pending, completed, expiry_time \
+                    "SELECT token, uses_allowed, pending, completed, expires_ts \
                      FROM registration_tokens ORDER BY token",
                 )
                 .fetch_all(&mut *self.conn.get().await?)
@@ -101,7 +101,7 @@ macro_rules! registration_store {
                 &mut self,
                 token: &str,
                 uses_allowed: Option<Option<i64>>,
-                expiry_time: Option<Option<i64>>,
+                expires_ts: Option<Option<i64>>,
             ) -> StoreResult<Option<RegistrationToken>> {
                 if let Some(value) = uses_allowed {
                     sqlx::query("UPDATE registration_tokens SET uses_allowed = $2 WHERE token = $1")
@@ -110,8 +110,8 @@ macro_rules! registration_store {
                         .execute(&mut *self.conn.get().await?)
                         .await?;
                 }
-                if let Some(value) = expiry_time {
-                    sqlx::query("UPDATE registration_tokens SET expiry_time = $2 WHERE token = $1")
+                if let Some(value) = expires_ts {
+                    sqlx::query("UPDATE registration_tokens SET expires_ts = $2 WHERE token = $1")
                         .bind(token)
                         .bind(value)
                         .execute(&mut *self.conn.get().await?)
@@ -155,7 +155,7 @@ macro_rules! registration_store {
                 let reserved = sqlx::query(
                     "UPDATE registration_tokens SET pending = pending + 1 WHERE token = $1 \
                      AND (uses_allowed IS NULL OR pending + completed < uses_allowed) \
-                     AND (expiry_time IS NULL OR expiry_time > $2)",
+                     AND (expires_ts IS NULL OR expires_ts > $2)",
                 )
                 .bind(token)
                 .bind(now)

@@ -311,12 +311,12 @@ async fn store_spends_a_threepid_session_once(b: Backend) {
         medium: "email".into(),
         address: "a@x.org".into(),
         client_secret: "secret".into(),
-        last_send_attempt: 1,
-        validated_at: None,
+        last_send_attempt_ts: 1,
+        validated_ts: None,
         token_hash: vec![1; 32],
-        token_expires_at: NOW + 1000,
+        token_expires_ts: NOW + 1000,
         next_link: None,
-        created_at: NOW,
+        created_ts: NOW,
     };
     store
         .threepids()

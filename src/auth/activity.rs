@@ -12,6 +12,7 @@
 use super::requester::Requester;
 use super::usage::{Sighting, MAU_REFRESH_MS};
 use super::Auth;
+use crate::clock::Timestamp;
 use crate::error::{ErrCode, Error, Result};
 use crate::store::ClientIpSeen;
 use std::collections::BTreeMap;
@@ -220,7 +221,7 @@ pub struct Whois {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenFrom {
     pub ip: String,
-    pub last_seen_ts: i64,
+    pub last_seen_ts: Timestamp,
     pub user_agent: String,
 }
 

@@ -147,7 +147,7 @@ impl Auth {
         self.config.server_name.as_str()
     }
 
-    pub(crate) fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> crate::clock::Timestamp {
         self.clock.now_ms()
     }
 

@@ -4,7 +4,7 @@
 
 use super::admin::require_admin;
 use super::{Auth, Requester};
-use crate::clock::Random;
+use crate::clock::{Random, Timestamp};
 use crate::error::{Error, Result};
 use crate::store::RegistrationToken;
 use serde_json::{Map, Value};
@@ -18,7 +18,7 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::invalid_param(message)
 }
 
-fn is_valid(t: &RegistrationToken, now: i64) -> bool {
+fn is_valid(t: &RegistrationToken, now: Timestamp) -> bool {
     t.uses_allowed.is_none_or(|n| t.pending + t.completed < n)
         && t.expires_ts.is_none_or(|e| e > now)
 }
@@ -73,7 +73,7 @@ impl Auth {
     ) -> Result<RegistrationToken> {
         require_admin(requester)?;
         let uses_allowed = self.uses_allowed(body)?.flatten();
-        let expires_ts = self.expires_ts(body)?.flatten();
+        let expires_ts = self.expiry_time(body)?.flatten();
         let given = match body.get("token") {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) => {
@@ -139,7 +139,7 @@ impl Auth {
     ) -> Result<RegistrationToken> {
         require_admin(requester)?;
         let uses_allowed = self.uses_allowed(body)?;
-        let expires_ts = self.expires_ts(body)?;
+        let expires_ts = self.expiry_time(body)?;
         self.store
             .registration()
             .update_registration_token(token, uses_allowed, expires_ts)
@@ -179,8 +179,9 @@ impl Auth {
         }
     }
 
-    /// `expires_ts` of a body (milliseconds, not in the past).
-    fn expires_ts(&self, body: &Map<String, Value>) -> Result<Option<Option<i64>>> {
+    /// `expiry_time` of a body, the wire name of `expires_ts` (milliseconds,
+    /// not in the past).
+    fn expiry_time(&self, body: &Map<String, Value>) -> Result<Option<Option<i64>>> {
         match body.get("expiry_time") {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),

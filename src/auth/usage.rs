@@ -6,6 +6,7 @@
 //! It also remembers, per user, when this process last refreshed the
 //! monthly-active-users table, so that happens at most hourly.
 
+use crate::clock::Timestamp;
 use crate::store::{ClientIpSeen, DeviceSeen, Store};
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::HashMap;
@@ -62,7 +63,7 @@ pub struct Sighting<'a> {
     pub device_id: Option<&'a str>,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
-    pub ts: i64,
+    pub ts: Timestamp,
 }
 
 impl UsageRecorder {
@@ -81,7 +82,7 @@ impl UsageRecorder {
     }
 
     /// The token was used at `ts`.
-    pub fn record_token_use(&self, token_id: i64, ts: i64) {
+    pub fn record_token_use(&self, token_id: i64, ts: Timestamp) {
         self.lock().tokens.insert(token_id, ts);
     }
 
@@ -99,7 +100,7 @@ impl UsageRecorder {
                     if e.get().user_id == s.user_id && e.get().device_id == device_id =>
                 {
                     let d = e.get_mut();
-                    d.ts = s.ts;
+                    d.last_seen_ts = s.ts;
                     if d.ip.as_deref() != s.ip {
                         d.ip = s.ip.map(str::to_owned);
                     }
@@ -109,7 +110,7 @@ impl UsageRecorder {
                     let seen = DeviceSeen {
                         user_id: s.user_id.to_owned(),
                         device_id: device_id.to_owned(),
-                        ts: s.ts,
+                        last_seen_ts: s.ts,
                         ip: s.ip.map(str::to_owned),
                     };
                     match e {
@@ -232,7 +233,7 @@ impl UsageRecorder {
 mod tests {
     use super::*;
 
-    fn seen<'a>(ua: &'a str, ip: &'a str, ts: i64) -> Sighting<'a> {
+    fn seen<'a>(ua: &'a str, ip: &'a str, ts: Timestamp) -> Sighting<'a> {
         Sighting {
             user_id: "@a:x",
             token_id: 7,
@@ -273,7 +274,7 @@ mod tests {
             assert_eq!(p.devices.len(), 1, "one device");
             let d = p.devices.values().next().unwrap();
             assert_eq!(
-                (d.ts, d.ip.as_deref()),
+                (d.last_seen_ts, d.ip.as_deref()),
                 (1 + MAU_REFRESH_MS, Some("10.0.0.2"))
             );
         }

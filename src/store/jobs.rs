@@ -4,6 +4,7 @@
 
 use super::sql::parse_value;
 use super::{HomeserverJob, StoreResult};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::Row;
@@ -15,7 +16,7 @@ pub trait HomeserverJobRepository: Send {
         &mut self,
         user_id: &str,
         jobs: &[(&str, serde_json::Value)],
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Vec<i64>>;
     /// Queues a device-list reconciliation (`jobs`, the last of kind
     /// `sync_devices`) unless one is already waiting for the user; `false`
@@ -24,14 +25,14 @@ pub trait HomeserverJobRepository: Send {
         &mut self,
         user_id: &str,
         jobs: &[(&str, serde_json::Value)],
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool>;
     /// Claims the oldest due job (of `user_id` only, if given) whose user has
     /// no older job waiting, for `lease_ms`. Another process cannot claim it
     /// until the lease runs out.
     async fn claim_homeserver_job(
         &mut self,
-        now: i64,
+        now: Timestamp,
         lease_ms: i64,
         user_id: Option<&str>,
     ) -> StoreResult<Option<HomeserverJob>>;
@@ -41,7 +42,7 @@ pub trait HomeserverJobRepository: Send {
     async fn fail_homeserver_job(
         &mut self,
         id: i64,
-        next_attempt_ts: i64,
+        next_attempt_ts: Timestamp,
         error: &str,
     ) -> StoreResult<()>;
     /// How many of these jobs are still waiting.
@@ -59,7 +60,7 @@ macro_rules! jobs_store {
                 &mut self,
                 user_id: &str,
                 jobs: &[(&str, Value)],
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<Vec<i64>> {
                 let mut tx = self.conn.atomic().await?;
                 let mut ids = Vec::with_capacity(jobs.len());
@@ -85,7 +86,7 @@ macro_rules! jobs_store {
                 &mut self,
                 user_id: &str,
                 jobs: &[(&str, Value)],
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<bool> {
                 let mut tx = self.conn.atomic().await?;
                 for (kind, payload) in jobs {
@@ -111,7 +112,7 @@ macro_rules! jobs_store {
 
             async fn claim_homeserver_job(
                 &mut self,
-                now: i64,
+                now: Timestamp,
                 lease_ms: i64,
                 user_id: Option<&str>,
             ) -> StoreResult<Option<HomeserverJob>> {
@@ -156,7 +157,7 @@ macro_rules! jobs_store {
             async fn fail_homeserver_job(
                 &mut self,
                 id: i64,
-                next_attempt_ts: i64,
+                next_attempt_ts: Timestamp,
                 error: &str,
             ) -> StoreResult<()> {
                 sqlx::query(

@@ -4,6 +4,7 @@
 
 use super::sql::{parse_object, to_json_text};
 use super::{RegistrationToken, StoreResult};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::{FromRow, Row};
@@ -35,18 +36,22 @@ pub trait RegistrationRepository: Send {
         session_id: &str,
         key: &str,
         token: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool>;
-    async fn create_registration_nonce(&mut self, nonce: &str, created_ts: i64) -> StoreResult<()>;
+    async fn create_registration_nonce(
+        &mut self,
+        nonce: &str,
+        created_ts: Timestamp,
+    ) -> StoreResult<()>;
     /// Consumes the nonce: `true` if it existed and was created at or after
     /// `not_before_ts`. A nonce is consumed whatever the answer.
     async fn take_registration_nonce(
         &mut self,
         nonce: &str,
-        not_before_ts: i64,
+        not_before_ts: Timestamp,
     ) -> StoreResult<bool>;
     /// Deletes nonces created before `before_ts`; returns how many went.
-    async fn sweep_registration_nonces(&mut self, before_ts: i64) -> StoreResult<u64>;
+    async fn sweep_registration_nonces(&mut self, before_ts: Timestamp) -> StoreResult<u64>;
     /// Keeps only the `keep` newest nonces; returns how many went.
     async fn trim_registration_nonces(&mut self, keep: i64) -> StoreResult<u64>;
 
@@ -133,7 +138,7 @@ macro_rules! registration_store {
                 session_id: &str,
                 key: &str,
                 token: &str,
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<bool> {
                 let mut tx = self.conn.atomic().await?;
                 // Lock the session's row first: a concurrent request of the
@@ -175,7 +180,7 @@ macro_rules! registration_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn create_registration_nonce(&mut self, nonce: &str, created_ts: i64) -> StoreResult<()> {
+            async fn create_registration_nonce(&mut self, nonce: &str, created_ts: Timestamp) -> StoreResult<()> {
                 sqlx::query("INSERT INTO registration_nonces (nonce, created_ts) VALUES ($1, $2)")
                     .bind(nonce)
                     .bind(created_ts)
@@ -185,7 +190,7 @@ macro_rules! registration_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn take_registration_nonce(&mut self, nonce: &str, not_before_ts: i64) -> StoreResult<bool> {
+            async fn take_registration_nonce(&mut self, nonce: &str, not_before_ts: Timestamp) -> StoreResult<bool> {
                 let row = sqlx::query(
                     "DELETE FROM registration_nonces WHERE nonce = $1 RETURNING created_ts",
                 )
@@ -207,7 +212,7 @@ macro_rules! registration_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn sweep_registration_nonces(&mut self, before_ts: i64) -> StoreResult<u64> {
+            async fn sweep_registration_nonces(&mut self, before_ts: Timestamp) -> StoreResult<u64> {
                 let done = sqlx::query("DELETE FROM registration_nonces WHERE created_ts < $1")
                     .bind(before_ts)
                     .execute(&mut *self.conn.get().await?)

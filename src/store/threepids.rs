@@ -3,6 +3,7 @@
 
 use super::sql::THREEPID_SESSION_COLUMNS;
 use super::{StoreResult, ThreepidSession, UserThreepid};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::{FromRow, Row};
 
@@ -42,14 +43,14 @@ pub trait ThreepidRepository: Send {
         session_id: &str,
         send_attempt: i64,
         token_hash: &[u8],
-        token_expires_ts: i64,
+        token_expires_ts: Timestamp,
         next_link: Option<&str>,
     ) -> StoreResult<()>;
     /// Marks the session validated at `ts` unless it already is.
     async fn set_threepid_session_validated(
         &mut self,
         session_id: &str,
-        ts: i64,
+        ts: Timestamp,
     ) -> StoreResult<()>;
     /// Spends a validated session for the operation `used_by` (a UIA
     /// session ID) at `now`: `true` when it was validated after
@@ -59,16 +60,16 @@ pub trait ThreepidRepository: Send {
         &mut self,
         session_id: &str,
         used_by: &str,
-        validated_after: i64,
-        now: i64,
+        validated_after: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<bool>;
     /// Deletes validation sessions that can no longer be used: never
     /// validated and their token expired at or before `now`, or validated
     /// at or before `validated_before`. Returns how many went.
     async fn sweep_threepid_sessions(
         &mut self,
-        now: i64,
-        validated_before: i64,
+        now: Timestamp,
+        validated_before: Timestamp,
     ) -> StoreResult<u64>;
 
     /// Unbinds every 3PID of the user.
@@ -217,7 +218,7 @@ macro_rules! threepids_store {
                 session_id: &str,
                 send_attempt: i64,
                 token_hash: &[u8],
-                token_expires_ts: i64,
+                token_expires_ts: Timestamp,
                 next_link: Option<&str>,
             ) -> StoreResult<()> {
                 sqlx::query(
@@ -238,7 +239,7 @@ macro_rules! threepids_store {
             async fn set_threepid_session_validated(
                 &mut self,
                 session_id: &str,
-                ts: i64,
+                ts: Timestamp,
             ) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE threepid_validation_sessions SET validated_ts = $2 \
@@ -256,8 +257,8 @@ macro_rules! threepids_store {
                 &mut self,
                 session_id: &str,
                 used_by: &str,
-                validated_after: i64,
-                now: i64,
+                validated_after: Timestamp,
+                now: Timestamp,
             ) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "UPDATE threepid_validation_sessions \
@@ -275,7 +276,7 @@ macro_rules! threepids_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn sweep_threepid_sessions(&mut self, now: i64, validated_before: i64) -> StoreResult<u64> {
+            async fn sweep_threepid_sessions(&mut self, now: Timestamp, validated_before: Timestamp) -> StoreResult<u64> {
                 let done = sqlx::query(
                     "DELETE FROM threepid_validation_sessions \
                      WHERE (validated_ts IS NULL AND token_expires_ts <= $1) \

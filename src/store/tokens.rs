@@ -1,6 +1,7 @@
 //! The SQL of access tokens, for both backends.
 
 use super::{NewAccessToken, StoreResult, TokenOwner};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -11,8 +12,8 @@ pub trait AccessTokenRepository: Send {
     async fn get_token_owner(&mut self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>>;
     async fn delete_access_token(&mut self, token_id: i64) -> StoreResult<()>;
     /// Records that the token's user passed user-interactive auth at `ts`.
-    async fn set_token_last_validated(&mut self, token_id: i64, ts: i64) -> StoreResult<()>;
-    async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<i64>>;
+    async fn set_token_last_validated(&mut self, token_id: i64, ts: Timestamp) -> StoreResult<()>;
+    async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<Timestamp>>;
 
     /// Deletes every access token of the user but the one with id `keep`.
     async fn delete_user_access_tokens(
@@ -77,7 +78,7 @@ macro_rules! tokens_store {
                 Ok(())
             }
 
-            async fn set_token_last_validated(&mut self, token_id: i64, ts: i64) -> StoreResult<()> {
+            async fn set_token_last_validated(&mut self, token_id: i64, ts: Timestamp) -> StoreResult<()> {
                 sqlx::query("UPDATE access_tokens SET last_validated_ts = $2 WHERE id = $1")
                     .bind(token_id)
                     .bind(ts)
@@ -86,7 +87,7 @@ macro_rules! tokens_store {
                 Ok(())
             }
 
-            async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<i64>> {
+            async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<Timestamp>> {
                 let row = sqlx::query("SELECT last_validated_ts FROM access_tokens WHERE id = $1")
                     .bind(token_id)
                     .fetch_optional(&mut *self.conn.get().await?)

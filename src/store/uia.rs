@@ -2,6 +2,7 @@
 
 use super::sql::{parse_object, parse_value, to_json_text};
 use super::{StoreResult, UiaSession};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sqlx::{FromRow, Row};
@@ -10,7 +11,7 @@ use sqlx::{FromRow, Row};
 #[derive(FromRow)]
 struct UiaRow {
     session_id: String,
-    created_ts: i64,
+    created_ts: Timestamp,
     uri: String,
     method: String,
     user_id: Option<String>,
@@ -85,7 +86,7 @@ pub trait UiaRepository: Send {
     /// Sessions created before `before_ts` (at most `limit`).
     async fn list_uia_sessions_before(
         &mut self,
-        before_ts: i64,
+        before_ts: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<UiaSession>>;
 }
@@ -280,7 +281,7 @@ macro_rules! uia_store {
             #[tracing::instrument(skip_all)]
             async fn list_uia_sessions_before(
                 &mut self,
-                before_ts: i64,
+                before_ts: Timestamp,
                 limit: i64,
             ) -> StoreResult<Vec<UiaSession>> {
                 let rows = sqlx::query(

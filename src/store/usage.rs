@@ -3,6 +3,7 @@
 //! [`UsageRepository`].
 
 use super::{ClientIpSeen, DeviceSeen, StoreResult};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -18,19 +19,20 @@ pub trait UsageRepository: Send {
     async fn list_client_ips(&mut self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>>;
     /// Deletes at most `limit` sightings last seen at or before `before`;
     /// returns how many went.
-    async fn prune_client_ips(&mut self, before: i64, limit: i64) -> StoreResult<u64>;
+    async fn prune_client_ips(&mut self, before: Timestamp, limit: i64) -> StoreResult<u64>;
     /// When the user was last counted as monthly-active, if they are.
-    async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<i64>>;
+    async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<Timestamp>>;
     /// How many users are monthly-active, not counting the users of
     /// application services.
     async fn count_monthly_active_users(&mut self) -> StoreResult<i64>;
-    async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: i64) -> StoreResult<()>;
+    async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: Timestamp)
+        -> StoreResult<()>;
     /// Forgets users last seen before `before`, except those in `keep`;
     /// then, with `max`, keeps only the `max - keep.len()` most recently
     /// seen of the others.
     async fn reap_monthly_active_users(
         &mut self,
-        before: i64,
+        before: Timestamp,
         keep: &[String],
         max: Option<i64>,
     ) -> StoreResult<()>;
@@ -52,7 +54,7 @@ macro_rules! usage_store {
                     )
                     .bind(&s.user_id)
                     .bind(&s.device_id)
-                    .bind(s.ts)
+                    .bind(s.last_seen_ts)
                     .bind(&s.ip)
                     .execute(&mut *tx)
                     .await?;
@@ -138,7 +140,7 @@ macro_rules! usage_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn prune_client_ips(&mut self, before: i64, limit: i64) -> StoreResult<u64> {
+            async fn prune_client_ips(&mut self, before: Timestamp, limit: i64) -> StoreResult<u64> {
                 let done = sqlx::query(
                     "DELETE FROM user_ips WHERE last_seen_ts IN (SELECT last_seen_ts FROM user_ips \
                      WHERE last_seen_ts <= $1 ORDER BY last_seen_ts LIMIT $2)",
@@ -150,7 +152,7 @@ macro_rules! usage_store {
                 Ok(done.rows_affected())
             }
 
-            async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<i64>> {
+            async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<Timestamp>> {
                 let row = sqlx::query("SELECT last_seen_ts FROM monthly_active_users WHERE user_id = $1")
                     .bind(user_id)
                     .fetch_optional(&mut *self.conn.get().await?)
@@ -169,7 +171,7 @@ macro_rules! usage_store {
                 Ok(row.try_get("n")?)
             }
 
-            async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: i64) -> StoreResult<()> {
+            async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: Timestamp) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO monthly_active_users (user_id, last_seen_ts) VALUES ($1, $2) \
                      ON CONFLICT (user_id) DO UPDATE SET last_seen_ts = excluded.last_seen_ts \
@@ -185,7 +187,7 @@ macro_rules! usage_store {
             #[tracing::instrument(skip_all)]
             async fn reap_monthly_active_users(
                 &mut self,
-                before: i64,
+                before: Timestamp,
                 keep: &[String],
                 max: Option<i64>,
             ) -> StoreResult<()> {

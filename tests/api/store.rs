@@ -643,14 +643,14 @@ async fn usage_is_written(b: Backend) {
             DeviceSeen {
                 user_id: "@a:x".into(),
                 device_id: "D1".into(),
-                ts: NOW + 7,
+                last_seen_ts: NOW + 7,
                 ip: Some("10.0.0.1".into()),
             },
             // An unknown device is skipped, not an error.
             DeviceSeen {
                 user_id: "@a:x".into(),
                 device_id: "GONE".into(),
-                ts: NOW + 7,
+                last_seen_ts: NOW + 7,
                 ip: None,
             },
         ])

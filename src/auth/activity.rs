@@ -46,7 +46,7 @@ impl Auth {
             device_id: requester.device_id.as_deref(),
             ip: conn.ip,
             user_agent: conn.user_agent,
-            ts: self.now(),
+            seen_ts: self.now(),
         };
         self.record(seen);
         if entity != requester.user_id && usage.track_puppeted_user_ips {

@@ -63,7 +63,7 @@ pub struct Sighting<'a> {
     pub device_id: Option<&'a str>,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
-    pub ts: Timestamp,
+    pub seen_ts: Timestamp,
 }
 
 impl UsageRecorder {
@@ -100,7 +100,7 @@ impl UsageRecorder {
                     if e.get().user_id == s.user_id && e.get().device_id == device_id =>
                 {
                     let d = e.get_mut();
-                    d.last_seen_ts = s.ts;
+                    d.last_seen_ts = s.seen_ts;
                     if d.ip.as_deref() != s.ip {
                         d.ip = s.ip.map(str::to_owned);
                     }
@@ -110,7 +110,7 @@ impl UsageRecorder {
                     let seen = DeviceSeen {
                         user_id: s.user_id.to_owned(),
                         device_id: device_id.to_owned(),
-                        last_seen_ts: s.ts,
+                        last_seen_ts: s.seen_ts,
                         ip: s.ip.map(str::to_owned),
                     };
                     match e {
@@ -132,7 +132,7 @@ impl UsageRecorder {
                         && e.get().ip == ip =>
                 {
                     let row = e.get_mut();
-                    row.last_seen_ts = s.ts;
+                    row.last_seen_ts = s.seen_ts;
                     if row.user_agent != user_agent {
                         user_agent.clone_into(&mut row.user_agent);
                     }
@@ -147,7 +147,7 @@ impl UsageRecorder {
                         ip: ip.to_owned(),
                         user_agent: user_agent.to_owned(),
                         device_id: s.device_id.map(str::to_owned),
-                        last_seen_ts: s.ts,
+                        last_seen_ts: s.seen_ts,
                     };
                     match e {
                         Entry::Occupied(mut e) => *e.get_mut() = row,
@@ -162,13 +162,13 @@ impl UsageRecorder {
             return false;
         }
         match p.mau_refreshed.get_mut(s.user_id) {
-            Some(at) if s.ts - *at < MAU_REFRESH_MS => false,
+            Some(at) if s.seen_ts - *at < MAU_REFRESH_MS => false,
             Some(at) => {
-                *at = s.ts;
+                *at = s.seen_ts;
                 true
             }
             None => {
-                p.mau_refreshed.insert(s.user_id.to_owned(), s.ts);
+                p.mau_refreshed.insert(s.user_id.to_owned(), s.seen_ts);
                 true
             }
         }
@@ -240,7 +240,7 @@ mod tests {
             device_id: Some("DEV"),
             ip: Some(ip),
             user_agent: Some(ua),
-            ts,
+            seen_ts: ts,
         }
     }
 

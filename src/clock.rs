@@ -4,9 +4,16 @@ use rand::{rngs::StdRng, RngCore, SeedableRng};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-/// Milliseconds since the Unix epoch.
+/// THE timestamp type: milliseconds since the Unix epoch, what
+/// [`Clock::now_ms`] (and so `Auth::now`) returns, what the store's rows and
+/// the rules carry. Columns and fields holding one are named `<event>_ts`
+/// (ARCHITECTURE.md, "Time and randomness"). Durations stay plain `i64`
+/// milliseconds named `*_ms`.
+pub type Timestamp = i64;
+
+/// The time now.
 pub trait Clock: Send + Sync + 'static {
-    fn now_ms(&self) -> i64;
+    fn now_ms(&self) -> Timestamp;
 }
 
 /// The real clock.
@@ -15,7 +22,7 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     // The one reading of the wall clock (clippy.toml bans it elsewhere).
     #[allow(clippy::disallowed_methods)]
-    fn now_ms(&self) -> i64 {
+    fn now_ms(&self) -> Timestamp {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -27,7 +34,7 @@ impl Clock for SystemClock {
 pub struct MockClock(AtomicI64);
 
 impl MockClock {
-    pub fn new(now_ms: i64) -> Self {
+    pub fn new(now_ms: Timestamp) -> Self {
         MockClock(AtomicI64::new(now_ms))
     }
     pub fn advance_ms(&self, ms: i64) {
@@ -36,7 +43,7 @@ impl MockClock {
 }
 
 impl Clock for MockClock {
-    fn now_ms(&self) -> i64 {
+    fn now_ms(&self) -> Timestamp {
         self.0.load(Ordering::SeqCst)
     }
 }

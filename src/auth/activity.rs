@@ -13,6 +13,7 @@ use super::identifiers::{is_local, UserId};
 use super::requester::Requester;
 use super::usage::{Sighting, MAU_REFRESH_MS};
 use super::Auth;
+use crate::clock::Timestamp;
 use crate::error::{ErrCode, Error, Result};
 use crate::store::ClientIpSeen;
 use std::collections::BTreeMap;
@@ -47,7 +48,7 @@ impl Auth {
             device_id: requester.device_id.as_deref(),
             ip: conn.ip,
             user_agent: conn.user_agent,
-            ts: self.now(),
+            seen_ts: self.now(),
         };
         self.record(seen);
         if entity != requester.user_id.as_str() && usage.track_puppeted_user_ips {
@@ -223,7 +224,7 @@ pub struct Whois {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenFrom {
     pub ip: String,
-    pub last_seen: i64,
+    pub last_seen_ts: Timestamp,
     pub user_agent: String,
 }
 
@@ -237,7 +238,7 @@ fn group_sessions(rows: Vec<ClientIpSeen>) -> BTreeMap<String, Vec<Vec<SeenFrom>
             .or_default()
             .push(SeenFrom {
                 ip: r.ip,
-                last_seen: r.last_seen,
+                last_seen_ts: r.last_seen_ts,
                 user_agent: r.user_agent,
             });
     }
@@ -247,7 +248,7 @@ fn group_sessions(rows: Vec<ClientIpSeen>) -> BTreeMap<String, Vec<Vec<SeenFrom>
             let sessions = sessions
                 .into_values()
                 .map(|mut connections| {
-                    connections.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+                    connections.sort_by_key(|c| std::cmp::Reverse(c.last_seen_ts));
                     connections
                 })
                 .collect();

@@ -195,12 +195,12 @@ impl Auth {
 impl Auth {
     /// `POST /_synapse/admin/v1/users/{user_id}/login`: a token with which
     /// an admin acts as `user_id` (a puppet token). It has no device and
-    /// remembers the admin who made it; `valid_until_ms` bounds it.
+    /// remembers the admin who made it; `valid_until_ts` bounds it.
     pub async fn login_as_user(
         &self,
         requester: &Requester,
         user_id: &UserId,
-        valid_until_ms: Option<i64>,
+        valid_until_ts: Option<i64>,
     ) -> Result<super::tokens::IssuedToken> {
         require_admin(requester)?;
         if !is_local(user_id, self.server_name()) {
@@ -239,7 +239,7 @@ impl Auth {
                 device_id: None,
                 puppet_owner: Some(requester.user_id.to_string()),
                 created_ts: self.now(),
-                valid_until_ms,
+                valid_until_ts,
             })
             .await?;
         tracing::info!(admin = %requester.user_id, %user_id, "puppet token created");

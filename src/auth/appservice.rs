@@ -151,7 +151,7 @@ impl Auth {
             is_guest: false,
             admin: false,
             puppet_owner: None,
-            valid_until_ms: None,
+            valid_until_ts: None,
             app_service_id: Some(service.config.id.clone()),
         })
     }
@@ -200,7 +200,7 @@ impl Auth {
             .users()
             .create_user(&crate::store::NewUser {
                 user_id: sender.clone(),
-                creation_ts: self.now(),
+                created_ts: self.now(),
                 appservice_id: Some(service.config.id.clone()),
                 ..crate::store::NewUser::default()
             })

@@ -135,7 +135,7 @@ impl Auth {
             .copied()
             .unwrap_or(usage.mau_trial_days);
         let days = i64::try_from(days).unwrap_or(i64::MAX / DAY_MS);
-        self.now() - user.creation_ts < days.saturating_mul(DAY_MS)
+        self.now() - user.created_ts < days.saturating_mul(DAY_MS)
     }
 
     fn hs_disabled_error(&self) -> Error {

@@ -67,7 +67,7 @@ impl Auth {
     async fn create_guest_user(&self) -> Result<String> {
         let mut new = NewUser {
             is_guest: true,
-            creation_ts: self.now(),
+            created_ts: self.now(),
             ..NewUser::default()
         };
         for _ in 0..20 {
@@ -113,7 +113,7 @@ impl Auth {
             .get_token_owner(hash)
             .await?
             .ok_or_else(|| Error::unknown_token(false))?;
-        if owner.user_deactivated || owner.valid_until_ms.is_some_and(|u| u <= self.now()) {
+        if owner.user_deactivated || owner.valid_until_ts.is_some_and(|u| u <= self.now()) {
             return Err(Error::unknown_token(false));
         }
         if !owner.user_is_guest

@@ -83,7 +83,7 @@ impl Auth {
             scope,
             device_id: requester.device_id.map(DeviceId::into_string),
             expires_in: requester
-                .valid_until_ms
+                .valid_until_ts
                 .map(|until| ((until - self.now()) / 1000).max(0)),
         }))
     }

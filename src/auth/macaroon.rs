@@ -8,6 +8,7 @@
 //! `type = access`, `guest = true`, `user_id = …`, `nonce = …` or an
 //! unexpired `time < …`; no third-party caveats.
 
+use crate::clock::Timestamp;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -115,7 +116,7 @@ impl Macaroon {
 
 /// The user a guest macaroon was minted for, if it verifies with `key`
 /// and has not expired at `now_ms`.
-pub fn verify_guest_token(token: &str, key: &[u8], now_ms: i64) -> Option<String> {
+pub fn verify_guest_token(token: &str, key: &[u8], now_ms: Timestamp) -> Option<String> {
     let macaroon = parse(token)?;
     if !macaroon.signed_with(key) {
         return None;

@@ -77,7 +77,7 @@ pub struct Session {
     pub device_id: String,
     pub access_token: tokens::IssuedToken,
     /// When the token stops working (`session_lifetime`), if it does.
-    pub valid_until_ms: Option<i64>,
+    pub valid_until_ts: Option<i64>,
 }
 
 impl Auth {
@@ -147,7 +147,7 @@ impl Auth {
         self.config.server_name.as_str()
     }
 
-    pub(crate) fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> crate::clock::Timestamp {
         self.clock.now_ms()
     }
 
@@ -233,11 +233,11 @@ impl Auth {
             .issue_access_token(user_id, &device_id, credentials_version)
             .await
         {
-            Ok((access_token, valid_until_ms)) => Ok(Session {
+            Ok((access_token, valid_until_ts)) => Ok(Session {
                 user_id: user_id.to_owned(),
                 device_id,
                 access_token,
-                valid_until_ms,
+                valid_until_ts,
             }),
             Err(e) => {
                 if created {
@@ -266,7 +266,7 @@ impl Auth {
         let (token, row) = self.new_access_token(user_id, device_id);
         let created = writes::create_session_token(&*self.store, &row, credentials_version).await?;
         if created.is_some() {
-            return Ok((token, row.valid_until_ms));
+            return Ok((token, row.valid_until_ts));
         }
         let deactivated = self
             .store
@@ -297,7 +297,7 @@ impl Auth {
             puppet_owner: None,
             created_ts: now,
             // `session_lifetime` is fixed when the token is made, as in Synapse.
-            valid_until_ms: self.config.sessions.token_valid_until(now),
+            valid_until_ts: self.config.sessions.token_valid_until(now),
         };
         (token, row)
     }

@@ -198,7 +198,7 @@ impl Auth {
                 let reg = NewRegistration {
                     user: NewUser {
                         password_hash: Some(password_hash),
-                        creation_ts: self.now(),
+                        created_ts: self.now(),
                         displayname: chosen.display_name.clone(),
                         ..NewUser::default()
                     },
@@ -330,8 +330,8 @@ impl Auth {
                 user_id: user_id.clone(),
                 medium: MEDIUM_EMAIL.to_owned(),
                 address: address.clone(),
-                validated_at: reg.user.creation_ts,
-                added_at: reg.user.creation_ts,
+                validated_ts: reg.user.created_ts,
+                added_ts: reg.user.created_ts,
             });
             reg.device = device.clone();
             let (token, row) = self.first_device(&user_id, device.as_ref());
@@ -374,7 +374,7 @@ impl Auth {
         display_name: Option<String>,
         token: Option<(tokens::IssuedToken, Option<i64>)>,
     ) -> Result<Session> {
-        let (access_token, valid_until_ms) = match token {
+        let (access_token, valid_until_ts) = match token {
             Some(token) => token,
             None => {
                 self.provision_session(&user_id, &device_id, display_name.as_deref())
@@ -386,7 +386,7 @@ impl Auth {
             user_id,
             device_id,
             access_token,
-            valid_until_ms,
+            valid_until_ts,
         })
     }
 
@@ -403,7 +403,7 @@ impl Auth {
         match device {
             Some((device_id, _)) if self.homeserver.is_none() => {
                 let (token, row) = self.new_access_token(user_id, device_id);
-                (Some((token, row.valid_until_ms)), Some(row))
+                (Some((token, row.valid_until_ts)), Some(row))
             }
             _ => (None, None),
         }
@@ -458,7 +458,7 @@ impl Auth {
         localpart: Option<&str>,
         mut new: NewUser,
     ) -> Result<String> {
-        new.creation_ts = self.now();
+        new.created_ts = self.now();
         if let Some(localpart) = localpart {
             let localpart = localpart.to_lowercase();
             check_new_localpart(&localpart, self.server_name())?;
@@ -527,7 +527,7 @@ impl Auth {
         let reg = NewRegistration {
             user: NewUser {
                 user_id: uid.clone(),
-                creation_ts: self.now(),
+                created_ts: self.now(),
                 appservice_id: Some(service_id),
                 ..NewUser::default()
             },

@@ -4,7 +4,7 @@
 
 use super::admin::require_admin;
 use super::{Auth, Requester};
-use crate::clock::Random;
+use crate::clock::{Random, Timestamp};
 use crate::error::{Error, Result};
 use crate::store::RegistrationToken;
 use serde_json::{Map, Value};
@@ -18,9 +18,9 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::invalid_param(message)
 }
 
-fn is_valid(t: &RegistrationToken, now: i64) -> bool {
+fn is_valid(t: &RegistrationToken, now: Timestamp) -> bool {
     t.uses_allowed.is_none_or(|n| t.pending + t.completed < n)
-        && t.expiry_time.is_none_or(|e| e > now)
+        && t.expires_ts.is_none_or(|e| e > now)
 }
 
 impl Auth {
@@ -73,7 +73,7 @@ impl Auth {
     ) -> Result<RegistrationToken> {
         require_admin(requester)?;
         let uses_allowed = self.uses_allowed(body)?.flatten();
-        let expiry_time = self.expiry_time(body)?.flatten();
+        let expires_ts = self.expiry_time(body)?.flatten();
         let given = match body.get("token") {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) => {
@@ -111,7 +111,7 @@ impl Auth {
                 uses_allowed,
                 pending: 0,
                 completed: 0,
-                expiry_time,
+                expires_ts,
             };
             if self
                 .store
@@ -139,10 +139,10 @@ impl Auth {
     ) -> Result<RegistrationToken> {
         require_admin(requester)?;
         let uses_allowed = self.uses_allowed(body)?;
-        let expiry_time = self.expiry_time(body)?;
+        let expires_ts = self.expiry_time(body)?;
         self.store
             .registration()
-            .update_registration_token(token, uses_allowed, expiry_time)
+            .update_registration_token(token, uses_allowed, expires_ts)
             .await?
             .ok_or_else(|| Error::not_found(format!("No such registration token: {token}")))
     }
@@ -179,7 +179,8 @@ impl Auth {
         }
     }
 
-    /// `expiry_time` of a body (milliseconds, not in the past).
+    /// `expiry_time` of a body, the wire name of `expires_ts` (milliseconds,
+    /// not in the past).
     fn expiry_time(&self, body: &Map<String, Value>) -> Result<Option<Option<i64>>> {
         match body.get("expiry_time") {
             None => Ok(None),

@@ -18,7 +18,7 @@ pub struct Requester {
     /// For a puppet token: the admin acting as `user_id`.
     pub puppet_owner: Option<OwnedUserId>,
     /// When the token expires, if it does.
-    pub valid_until_ms: Option<i64>,
+    pub valid_until_ts: Option<i64>,
     /// Set for a request made with an application service's `as_token`.
     pub app_service_id: Option<String>,
 }
@@ -74,7 +74,7 @@ impl Auth {
             None => return Err(AuthnError::UnknownToken),
         };
         let now = self.now();
-        if owner.valid_until_ms.is_some_and(|until| until <= now) {
+        if owner.valid_until_ts.is_some_and(|until| until <= now) {
             return Err(AuthnError::Expired);
         }
         if owner.user_deactivated {
@@ -98,7 +98,7 @@ impl Auth {
             is_guest: owner.user_is_guest,
             admin: owner.user_admin,
             puppet_owner,
-            valid_until_ms: owner.valid_until_ms,
+            valid_until_ts: owner.valid_until_ts,
             app_service_id: None,
         })
     }
@@ -127,7 +127,7 @@ impl Auth {
             is_guest: true,
             admin: false,
             puppet_owner: None,
-            valid_until_ms: None,
+            valid_until_ts: None,
             app_service_id: None,
         })
     }

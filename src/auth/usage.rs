@@ -6,6 +6,7 @@
 //! It also remembers, per user, when this process last refreshed the
 //! monthly-active-users table, so that happens at most hourly.
 
+use crate::clock::Timestamp;
 use crate::store::{ClientIpSeen, DeviceSeen, Store};
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::HashMap;
@@ -62,7 +63,7 @@ pub struct Sighting<'a> {
     pub device_id: Option<&'a str>,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
-    pub ts: i64,
+    pub seen_ts: Timestamp,
 }
 
 impl UsageRecorder {
@@ -81,7 +82,7 @@ impl UsageRecorder {
     }
 
     /// The token was used at `ts`.
-    pub fn record_token_use(&self, token_id: i64, ts: i64) {
+    pub fn record_token_use(&self, token_id: i64, ts: Timestamp) {
         self.lock().tokens.insert(token_id, ts);
     }
 
@@ -99,7 +100,7 @@ impl UsageRecorder {
                     if e.get().user_id == s.user_id && e.get().device_id == device_id =>
                 {
                     let d = e.get_mut();
-                    d.ts = s.ts;
+                    d.last_seen_ts = s.seen_ts;
                     if d.ip.as_deref() != s.ip {
                         d.ip = s.ip.map(str::to_owned);
                     }
@@ -109,7 +110,7 @@ impl UsageRecorder {
                     let seen = DeviceSeen {
                         user_id: s.user_id.to_owned(),
                         device_id: device_id.to_owned(),
-                        ts: s.ts,
+                        last_seen_ts: s.seen_ts,
                         ip: s.ip.map(str::to_owned),
                     };
                     match e {
@@ -131,7 +132,7 @@ impl UsageRecorder {
                         && e.get().ip == ip =>
                 {
                     let row = e.get_mut();
-                    row.last_seen = s.ts;
+                    row.last_seen_ts = s.seen_ts;
                     if row.user_agent != user_agent {
                         user_agent.clone_into(&mut row.user_agent);
                     }
@@ -146,7 +147,7 @@ impl UsageRecorder {
                         ip: ip.to_owned(),
                         user_agent: user_agent.to_owned(),
                         device_id: s.device_id.map(str::to_owned),
-                        last_seen: s.ts,
+                        last_seen_ts: s.seen_ts,
                     };
                     match e {
                         Entry::Occupied(mut e) => *e.get_mut() = row,
@@ -161,13 +162,13 @@ impl UsageRecorder {
             return false;
         }
         match p.mau_refreshed.get_mut(s.user_id) {
-            Some(at) if s.ts - *at < MAU_REFRESH_MS => false,
+            Some(at) if s.seen_ts - *at < MAU_REFRESH_MS => false,
             Some(at) => {
-                *at = s.ts;
+                *at = s.seen_ts;
                 true
             }
             None => {
-                p.mau_refreshed.insert(s.user_id.to_owned(), s.ts);
+                p.mau_refreshed.insert(s.user_id.to_owned(), s.seen_ts);
                 true
             }
         }
@@ -193,7 +194,7 @@ impl UsageRecorder {
             let newest = p
                 .tokens
                 .values()
-                .chain(p.ips.values().map(|row| &row.last_seen))
+                .chain(p.ips.values().map(|row| &row.last_seen_ts))
                 .max()
                 .copied();
             if let Some(now) = newest {
@@ -232,14 +233,14 @@ impl UsageRecorder {
 mod tests {
     use super::*;
 
-    fn seen<'a>(ua: &'a str, ip: &'a str, ts: i64) -> Sighting<'a> {
+    fn seen<'a>(ua: &'a str, ip: &'a str, ts: Timestamp) -> Sighting<'a> {
         Sighting {
             user_id: "@a:x",
             token_id: 7,
             device_id: Some("DEV"),
             ip: Some(ip),
             user_agent: Some(ua),
-            ts,
+            seen_ts: ts,
         }
     }
 
@@ -256,7 +257,7 @@ mod tests {
         let mut rows: Vec<(String, String, i64)> = usage
             .pending_ips("@a:x")
             .into_iter()
-            .map(|r| (r.ip, r.user_agent, r.last_seen))
+            .map(|r| (r.ip, r.user_agent, r.last_seen_ts))
             .collect();
         rows.sort();
         // One row per address, with the latest agent.
@@ -273,7 +274,7 @@ mod tests {
             assert_eq!(p.devices.len(), 1, "one device");
             let d = p.devices.values().next().unwrap();
             assert_eq!(
-                (d.ts, d.ip.as_deref()),
+                (d.last_seen_ts, d.ip.as_deref()),
                 (1 + MAU_REFRESH_MS, Some("10.0.0.2"))
             );
         }

@@ -7,6 +7,7 @@
 //! They take the store rather than [`super::Auth`] so the store tests can
 //! drive them on both backends.
 
+use crate::clock::Timestamp;
 use crate::store::{NewAccessToken, NewUser, Store, StoreResult, UserThreepid};
 use serde_json::Value;
 
@@ -23,7 +24,7 @@ pub struct NewRegistration {
     /// A validated 3PID to bind; the registration fails if it is bound.
     pub threepid: Option<UserThreepid>,
     /// Counted as monthly-active at this time (a reserved address).
-    pub monthly_active_ts: Option<i64>,
+    pub monthly_active_ts: Option<Timestamp>,
     /// A registration token whose pending use becomes completed.
     pub registration_token: Option<String>,
     /// The UIA session that authorised the registration and the result to
@@ -149,7 +150,7 @@ pub async fn create_user_with_link(
     }
     let inserted = tx
         .sso()
-        .insert_external_id(auth_provider, external_id, &user.user_id, user.creation_ts)
+        .insert_external_id(auth_provider, external_id, &user.user_id, user.created_ts)
         .await?;
     if !inserted {
         // Another process linked it between our read and write: roll back

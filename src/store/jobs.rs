@@ -4,6 +4,7 @@
 
 use super::sql::parse_value;
 use super::{HomeserverJob, StoreResult};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::Row;
@@ -15,7 +16,7 @@ pub trait HomeserverJobRepository: Send {
         &mut self,
         user_id: &str,
         jobs: &[(&str, serde_json::Value)],
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Vec<i64>>;
     /// Queues a device-list reconciliation (`jobs`, the last of kind
     /// `sync_devices`) unless one is already waiting for the user; `false`
@@ -24,14 +25,14 @@ pub trait HomeserverJobRepository: Send {
         &mut self,
         user_id: &str,
         jobs: &[(&str, serde_json::Value)],
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool>;
     /// Claims the oldest due job (of `user_id` only, if given) whose user has
     /// no older job waiting, for `lease_ms`. Another process cannot claim it
     /// until the lease runs out.
     async fn claim_homeserver_job(
         &mut self,
-        now: i64,
+        now: Timestamp,
         lease_ms: i64,
         user_id: Option<&str>,
     ) -> StoreResult<Option<HomeserverJob>>;
@@ -41,7 +42,7 @@ pub trait HomeserverJobRepository: Send {
     async fn fail_homeserver_job(
         &mut self,
         id: i64,
-        next_attempt_ts: i64,
+        next_attempt_ts: Timestamp,
         error: &str,
     ) -> StoreResult<()>;
     /// How many of these jobs are still waiting.
@@ -59,7 +60,7 @@ macro_rules! jobs_store {
                 &mut self,
                 user_id: &str,
                 jobs: &[(&str, Value)],
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<Vec<i64>> {
                 let mut tx = self.conn.atomic().await?;
                 let mut ids = Vec::with_capacity(jobs.len());
@@ -85,7 +86,7 @@ macro_rules! jobs_store {
                 &mut self,
                 user_id: &str,
                 jobs: &[(&str, Value)],
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<bool> {
                 let mut tx = self.conn.atomic().await?;
                 for (kind, payload) in jobs {
@@ -111,22 +112,22 @@ macro_rules! jobs_store {
 
             async fn claim_homeserver_job(
                 &mut self,
-                now: i64,
+                now: Timestamp,
                 lease_ms: i64,
                 user_id: Option<&str>,
             ) -> StoreResult<Option<HomeserverJob>> {
                 // The outer condition is checked again on the row itself, so
                 // two processes racing for one job cannot both win it.
                 let row = sqlx::query(
-                    "UPDATE homeserver_jobs SET claimed_until = $1 + $2 \
+                    "UPDATE homeserver_jobs SET claimed_until_ts = $1 + $2 \
                      WHERE id = (SELECT j.id FROM homeserver_jobs j \
                         WHERE j.next_attempt_ts <= $1 \
-                          AND (j.claimed_until IS NULL OR j.claimed_until < $1) \
+                          AND (j.claimed_until_ts IS NULL OR j.claimed_until_ts < $1) \
                           AND ($3 = '' OR j.user_id = $3) \
                           AND NOT EXISTS (SELECT 1 FROM homeserver_jobs e \
                                           WHERE e.user_id = j.user_id AND e.id < j.id) \
                         ORDER BY j.id LIMIT 1) \
-                     AND (claimed_until IS NULL OR claimed_until < $1) \
+                     AND (claimed_until_ts IS NULL OR claimed_until_ts < $1) \
                      RETURNING id, user_id, kind, payload, attempts",
                 )
                 .bind(now)
@@ -156,12 +157,12 @@ macro_rules! jobs_store {
             async fn fail_homeserver_job(
                 &mut self,
                 id: i64,
-                next_attempt_ts: i64,
+                next_attempt_ts: Timestamp,
                 error: &str,
             ) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE homeserver_jobs SET attempts = attempts + 1, next_attempt_ts = $2, \
-                     claimed_until = NULL, last_error = $3 WHERE id = $1",
+                     claimed_until_ts = NULL, last_error = $3 WHERE id = $1",
                 )
                 .bind(id)
                 .bind(next_attempt_ts)

@@ -17,6 +17,7 @@ mod uia;
 mod usage;
 mod users;
 
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -55,7 +56,7 @@ pub struct User {
     pub is_guest: bool,
     pub deactivated: bool,
     pub locked: bool,
-    pub creation_ts: i64,
+    pub created_ts: Timestamp,
     pub displayname: Option<String>,
     pub appservice_id: Option<String>,
     /// The `user_consent` policy version the user accepted.
@@ -74,7 +75,7 @@ pub struct NewUser {
     pub admin: bool,
     pub user_type: Option<String>,
     pub is_guest: bool,
-    pub creation_ts: i64,
+    pub created_ts: Timestamp,
     pub displayname: Option<String>,
     pub appservice_id: Option<String>,
 }
@@ -84,7 +85,7 @@ pub struct Device {
     pub user_id: String,
     pub device_id: String,
     pub display_name: Option<String>,
-    pub last_seen_ts: Option<i64>,
+    pub last_seen_ts: Option<Timestamp>,
     pub last_seen_ip: Option<String>,
 }
 
@@ -97,8 +98,8 @@ pub struct NewAccessToken {
     pub device_id: Option<String>,
     /// For a puppet token: the admin who created it.
     pub puppet_owner: Option<String>,
-    pub created_ts: i64,
-    pub valid_until_ms: Option<i64>,
+    pub created_ts: Timestamp,
+    pub valid_until_ts: Option<Timestamp>,
 }
 
 /// The answer to "whose token is this?": the token row joined with the
@@ -109,7 +110,7 @@ pub struct TokenOwner {
     pub user_id: String,
     pub device_id: Option<String>,
     pub puppet_owner: Option<String>,
-    pub valid_until_ms: Option<i64>,
+    pub valid_until_ts: Option<Timestamp>,
     pub user_deactivated: bool,
     pub user_locked: bool,
     pub user_is_guest: bool,
@@ -120,7 +121,7 @@ pub struct TokenOwner {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UiaSession {
     pub session_id: String,
-    pub creation_ts: i64,
+    pub created_ts: Timestamp,
     pub uri: String,
     pub method: String,
     /// The user the session is bound to (re-authentication), if any.
@@ -179,7 +180,7 @@ pub struct RegistrationToken {
     pub uses_allowed: Option<i64>,
     pub pending: i64,
     pub completed: i64,
-    pub expiry_time: Option<i64>,
+    pub expires_ts: Option<Timestamp>,
 }
 
 /// A 3PID bound to a user. Email addresses are stored lower-cased.
@@ -188,8 +189,8 @@ pub struct UserThreepid {
     pub user_id: String,
     pub medium: String,
     pub address: String,
-    pub validated_at: i64,
-    pub added_at: i64,
+    pub validated_ts: Timestamp,
+    pub added_ts: Timestamp,
 }
 
 /// An email validation session (`requestToken`, then the link in the mail).
@@ -199,13 +200,14 @@ pub struct ThreepidSession {
     pub medium: String,
     pub address: String,
     pub client_secret: String,
+    /// The highest `send_attempt` the client sent (a counter, not a time).
     pub last_send_attempt: i64,
-    pub validated_at: Option<i64>,
+    pub validated_ts: Option<Timestamp>,
     /// SHA-256 of the latest token sent: the token itself is never stored.
     pub token_hash: Vec<u8>,
-    pub token_expires_at: i64,
+    pub token_expires_ts: Timestamp,
     pub next_link: Option<String>,
-    pub created_at: i64,
+    pub created_ts: Timestamp,
 }
 
 /// A call to the homeserver waiting to be made.
@@ -226,7 +228,7 @@ pub struct HomeserverJob {
 pub struct DeviceSeen {
     pub user_id: String,
     pub device_id: String,
-    pub ts: i64,
+    pub last_seen_ts: Timestamp,
     pub ip: Option<String>,
 }
 
@@ -241,7 +243,7 @@ pub struct ClientIpSeen {
     /// The latest seen; empty when the client sent none.
     pub user_agent: String,
     pub device_id: Option<String>,
-    pub last_seen: i64,
+    pub last_seen_ts: Timestamp,
 }
 
 /// Opens the store a database URL names (`sqlite:...` or `postgres://...`)

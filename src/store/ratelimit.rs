@@ -5,6 +5,7 @@
 //! arithmetic it is given: which key, what rate and burst, is the rules'.
 
 use super::StoreResult;
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -42,7 +43,7 @@ pub trait RateLimitRepository: Send {
         bucket: &str,
         spec: BucketSpec,
         cost: f64,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<BucketState>;
     /// Whether an action of `cost` would fit now, without counting it.
     async fn ratelimit_peek(
@@ -50,10 +51,10 @@ pub trait RateLimitRepository: Send {
         bucket: &str,
         spec: BucketSpec,
         cost: f64,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<BucketState>;
     /// Deletes buckets that are empty by `now`; returns how many went.
-    async fn sweep_ratelimit_buckets(&mut self, now: i64) -> StoreResult<u64>;
+    async fn sweep_ratelimit_buckets(&mut self, now: Timestamp) -> StoreResult<u64>;
 
     async fn get_ratelimit_override(
         &mut self,
@@ -74,13 +75,13 @@ const DRAINED: &str = "(CASE WHEN ratelimit_buckets.level \
      ELSE 0 END)";
 
 /// When a bucket written at `now` is surely empty.
-fn expires_at(spec: BucketSpec, now: i64) -> i64 {
+fn expires_ts(spec: BucketSpec, now: Timestamp) -> Timestamp {
     let drain_ms = (spec.burst_count.max(1.0) / spec.per_second * 1000.0).ceil();
     now.saturating_add(drain_ms.min(i64::MAX as f64 / 2.0) as i64)
 }
 
 /// The level at `now` of a bucket at `level` written at `updated_ts`.
-pub(super) fn drained(level: f64, updated_ts: i64, per_second: f64, now: i64) -> f64 {
+pub(super) fn drained(level: f64, updated_ts: Timestamp, per_second: f64, now: Timestamp) -> f64 {
     let elapsed_s = (now.saturating_sub(updated_ts)).max(0) as f64 / 1000.0;
     (level - elapsed_s * per_second).max(0.0)
 }
@@ -101,7 +102,7 @@ macro_rules! ratelimit_store {
                 bucket: &str,
                 spec: BucketSpec,
                 cost: f64,
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<BucketState> {
                 let row = sqlx::query(&format!(
                     "INSERT INTO ratelimit_buckets (bucket, level, updated_ts, refused, expires_ts) \
@@ -119,7 +120,7 @@ macro_rules! ratelimit_store {
                 .bind(spec.per_second)
                 .bind(cost)
                 .bind(spec.burst_count)
-                .bind(expires_at(spec, now))
+                .bind(expires_ts(spec, now))
                 .fetch_one(&mut *self.conn.get().await?)
                 .await?;
                 let refused: i64 = row.try_get("refused")?;
@@ -135,7 +136,7 @@ macro_rules! ratelimit_store {
                 bucket: &str,
                 spec: BucketSpec,
                 cost: f64,
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<BucketState> {
                 let row = sqlx::query(
                     "SELECT level, updated_ts FROM ratelimit_buckets WHERE bucket = $1",
@@ -159,7 +160,7 @@ macro_rules! ratelimit_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn sweep_ratelimit_buckets(&mut self, now: i64) -> StoreResult<u64> {
+            async fn sweep_ratelimit_buckets(&mut self, now: Timestamp) -> StoreResult<u64> {
                 let done = sqlx::query("DELETE FROM ratelimit_buckets WHERE expires_ts < $1")
                     .bind(now)
                     .execute(&mut *self.conn.get().await?)
@@ -245,6 +246,6 @@ mod tests {
             per_second: 0.5,
             burst_count: 3.0,
         };
-        assert_eq!(expires_at(spec, 1000), 7000);
+        assert_eq!(expires_ts(spec, 1000), 7000);
     }
 }

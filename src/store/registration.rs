@@ -4,6 +4,7 @@
 
 use super::sql::{parse_object, to_json_text};
 use super::{RegistrationToken, StoreResult};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::{FromRow, Row};
@@ -22,7 +23,7 @@ pub trait RegistrationRepository: Send {
         &mut self,
         token: &str,
         uses_allowed: Option<Option<i64>>,
-        expiry_time: Option<Option<i64>>,
+        expires_ts: Option<Option<i64>>,
     ) -> StoreResult<Option<RegistrationToken>>;
     async fn delete_registration_token(&mut self, token: &str) -> StoreResult<bool>;
     /// For UIA session `session_id`: takes a pending use of `token` (as
@@ -35,18 +36,22 @@ pub trait RegistrationRepository: Send {
         session_id: &str,
         key: &str,
         token: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool>;
-    async fn create_registration_nonce(&mut self, nonce: &str, created_ts: i64) -> StoreResult<()>;
+    async fn create_registration_nonce(
+        &mut self,
+        nonce: &str,
+        created_ts: Timestamp,
+    ) -> StoreResult<()>;
     /// Consumes the nonce: `true` if it existed and was created at or after
     /// `not_before_ts`. A nonce is consumed whatever the answer.
     async fn take_registration_nonce(
         &mut self,
         nonce: &str,
-        not_before_ts: i64,
+        not_before_ts: Timestamp,
     ) -> StoreResult<bool>;
     /// Deletes nonces created before `before_ts`; returns how many went.
-    async fn sweep_registration_nonces(&mut self, before_ts: i64) -> StoreResult<u64>;
+    async fn sweep_registration_nonces(&mut self, before_ts: Timestamp) -> StoreResult<u64>;
     /// Keeps only the `keep` newest nonces; returns how many went.
     async fn trim_registration_nonces(&mut self, keep: i64) -> StoreResult<u64>;
 
@@ -60,14 +65,14 @@ macro_rules! registration_store {
         impl RegistrationRepository for Repo<'_, $db> {
             async fn create_registration_token(&mut self, t: &RegistrationToken) -> StoreResult<bool> {
                 let done = sqlx::query(
-                    "INSERT INTO registration_tokens (token, uses_allowed, pending, completed, expiry_time) \
+                    "INSERT INTO registration_tokens (token, uses_allowed, pending, completed, expires_ts) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token) DO NOTHING",
                 )
                 .bind(&t.token)
                 .bind(t.uses_allowed)
                 .bind(t.pending)
                 .bind(t.completed)
-                .bind(t.expiry_time)
+                .bind(t.expires_ts)
                 .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -75,7 +80,7 @@ macro_rules! registration_store {
 
             async fn get_registration_token(&mut self, token: &str) -> StoreResult<Option<RegistrationToken>> {
                 let row = sqlx::query(
-                    "SELECT token, uses_allowed, pending, completed, expiry_time \
+                    "SELECT token, uses_allowed, pending, completed, expires_ts \
                      FROM registration_tokens WHERE token = $1",
                 )
                 .bind(token)
@@ -86,7 +91,7 @@ macro_rules! registration_store {
 
             async fn list_registration_tokens(&mut self) -> StoreResult<Vec<RegistrationToken>> {
                 let rows = sqlx::query(
-                    "SELECT token, uses_allowed, pending, completed, expiry_time \
+                    "SELECT token, uses_allowed, pending, completed, expires_ts \
                      FROM registration_tokens ORDER BY token",
                 )
                 .fetch_all(&mut *self.conn.get().await?)
@@ -101,7 +106,7 @@ macro_rules! registration_store {
                 &mut self,
                 token: &str,
                 uses_allowed: Option<Option<i64>>,
-                expiry_time: Option<Option<i64>>,
+                expires_ts: Option<Option<i64>>,
             ) -> StoreResult<Option<RegistrationToken>> {
                 if let Some(value) = uses_allowed {
                     sqlx::query("UPDATE registration_tokens SET uses_allowed = $2 WHERE token = $1")
@@ -110,8 +115,8 @@ macro_rules! registration_store {
                         .execute(&mut *self.conn.get().await?)
                         .await?;
                 }
-                if let Some(value) = expiry_time {
-                    sqlx::query("UPDATE registration_tokens SET expiry_time = $2 WHERE token = $1")
+                if let Some(value) = expires_ts {
+                    sqlx::query("UPDATE registration_tokens SET expires_ts = $2 WHERE token = $1")
                         .bind(token)
                         .bind(value)
                         .execute(&mut *self.conn.get().await?)
@@ -133,7 +138,7 @@ macro_rules! registration_store {
                 session_id: &str,
                 key: &str,
                 token: &str,
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<bool> {
                 let mut tx = self.conn.atomic().await?;
                 // Lock the session's row first: a concurrent request of the
@@ -155,7 +160,7 @@ macro_rules! registration_store {
                 let reserved = sqlx::query(
                     "UPDATE registration_tokens SET pending = pending + 1 WHERE token = $1 \
                      AND (uses_allowed IS NULL OR pending + completed < uses_allowed) \
-                     AND (expiry_time IS NULL OR expiry_time > $2)",
+                     AND (expires_ts IS NULL OR expires_ts > $2)",
                 )
                 .bind(token)
                 .bind(now)
@@ -175,7 +180,7 @@ macro_rules! registration_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn create_registration_nonce(&mut self, nonce: &str, created_ts: i64) -> StoreResult<()> {
+            async fn create_registration_nonce(&mut self, nonce: &str, created_ts: Timestamp) -> StoreResult<()> {
                 sqlx::query("INSERT INTO registration_nonces (nonce, created_ts) VALUES ($1, $2)")
                     .bind(nonce)
                     .bind(created_ts)
@@ -185,7 +190,7 @@ macro_rules! registration_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn take_registration_nonce(&mut self, nonce: &str, not_before_ts: i64) -> StoreResult<bool> {
+            async fn take_registration_nonce(&mut self, nonce: &str, not_before_ts: Timestamp) -> StoreResult<bool> {
                 let row = sqlx::query(
                     "DELETE FROM registration_nonces WHERE nonce = $1 RETURNING created_ts",
                 )
@@ -207,7 +212,7 @@ macro_rules! registration_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn sweep_registration_nonces(&mut self, before_ts: i64) -> StoreResult<u64> {
+            async fn sweep_registration_nonces(&mut self, before_ts: Timestamp) -> StoreResult<u64> {
                 let done = sqlx::query("DELETE FROM registration_nonces WHERE created_ts < $1")
                     .bind(before_ts)
                     .execute(&mut *self.conn.get().await?)

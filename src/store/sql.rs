@@ -109,11 +109,11 @@ pub(super) fn parse_value(text: &str) -> StoreResult<Value> {
 }
 
 pub(super) const THREEPID_SESSION_COLUMNS: &str = "session_id, medium, address, client_secret, \
-    last_send_attempt, validated_at, token_hash, token_expires_at, next_link, created_at";
+    last_send_attempt, validated_ts, token_hash, token_expires_ts, next_link, created_ts";
 
 pub(super) const USER_COLUMNS: &str =
     "name, password_hash, admin, user_type, is_guest, deactivated, \
-                            locked, creation_ts, displayname, appservice_id, consent_version, \
+                            locked, created_ts, displayname, appservice_id, consent_version, \
                             credentials_version";
 pub(super) const DEVICE_COLUMNS: &str =
     "user_id, device_id, display_name, last_seen_ts, last_seen_ip";

@@ -3,6 +3,7 @@
 //! [`SsoRepository`].
 
 use super::StoreResult;
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -20,8 +21,8 @@ pub struct SsoSession {
     pub browser_binding_hash: Vec<u8>,
     /// The UIA session this flow re-authenticates for, if any.
     pub ui_auth_session_id: Option<String>,
-    pub created_ts: i64,
-    pub expires_ts: i64,
+    pub created_ts: Timestamp,
+    pub expires_ts: Timestamp,
 }
 
 /// An SSO user choosing their username: what the provider said.
@@ -36,7 +37,7 @@ pub struct PendingRegistration {
     pub client_redirect_url: String,
     /// SHA-256 of the value of the browser's cookie.
     pub browser_binding_hash: Vec<u8>,
-    pub expires_ts: i64,
+    pub expires_ts: Timestamp,
 }
 
 /// A login token as stored (only its hash).
@@ -45,8 +46,8 @@ pub struct NewLoginToken {
     pub token_hash: Vec<u8>,
     pub user_id: String,
     pub auth_provider_id: Option<String>,
-    pub created_ts: i64,
-    pub expires_ts: i64,
+    pub created_ts: Timestamp,
+    pub expires_ts: Timestamp,
 }
 
 #[async_trait]
@@ -54,7 +55,11 @@ pub trait SsoRepository: Send {
     async fn create_sso_session(&mut self, session: &SsoSession) -> StoreResult<()>;
     /// Removes and returns the session: a `state` can be used once.
     /// Expired sessions are swept on the way (and not returned).
-    async fn take_sso_session(&mut self, state: &str, now: i64) -> StoreResult<Option<SsoSession>>;
+    async fn take_sso_session(
+        &mut self,
+        state: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<SsoSession>>;
 
     /// The user an external identity is linked to.
     async fn get_user_by_external_id(
@@ -69,7 +74,7 @@ pub trait SsoRepository: Send {
         auth_provider: &str,
         external_id: &str,
         user_id: &str,
-        ts: i64,
+        ts: Timestamp,
     ) -> StoreResult<String>;
     /// The (provider, external ID) pairs linked to the user.
     async fn list_external_ids(&mut self, user_id: &str) -> StoreResult<Vec<(String, String)>>;
@@ -80,13 +85,13 @@ pub trait SsoRepository: Send {
     async fn get_pending_registration(
         &mut self,
         session_id: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<PendingRegistration>>;
     async fn delete_pending_registration(&mut self, session_id: &str) -> StoreResult<()>;
 
     /// Deletes logins in progress and sign-ups expired at `now`, and login
     /// tokens that expired before `tokens_before`. Returns how many rows went.
-    async fn sweep_sso(&mut self, now: i64, tokens_before: i64) -> StoreResult<u64>;
+    async fn sweep_sso(&mut self, now: Timestamp, tokens_before: Timestamp) -> StoreResult<u64>;
 
     async fn create_login_token(&mut self, token: &NewLoginToken) -> StoreResult<()>;
     /// Records `result` in the UIA session and creates the login token, in
@@ -103,7 +108,7 @@ pub trait SsoRepository: Send {
     async fn consume_login_token(
         &mut self,
         token_hash: &[u8],
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<(String, Option<String>)>>;
 
     /// Deletes the user's login tokens not traded yet.
@@ -114,7 +119,7 @@ pub trait SsoRepository: Send {
         auth_provider: &str,
         external_id: &str,
         user_id: &str,
-        ts: i64,
+        ts: Timestamp,
     ) -> StoreResult<bool>;
 }
 
@@ -152,7 +157,7 @@ macro_rules! sso_store {
             async fn take_sso_session(
                 &mut self,
                 state: &str,
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<Option<SsoSession>> {
                 let row = sqlx::query(&format!(
                     "DELETE FROM sso_sessions WHERE state = $1 RETURNING {SSO_SESSION_COLUMNS}"
@@ -202,7 +207,7 @@ macro_rules! sso_store {
                 auth_provider: &str,
                 external_id: &str,
                 user_id: &str,
-                ts: i64,
+                ts: Timestamp,
             ) -> StoreResult<String> {
                 sqlx::query(
                     "INSERT INTO user_external_ids (auth_provider, external_id, user_id, created_ts) \
@@ -266,7 +271,7 @@ macro_rules! sso_store {
             async fn get_pending_registration(
                 &mut self,
                 session_id: &str,
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<Option<PendingRegistration>> {
                 sqlx::query("DELETE FROM sso_pending_registrations WHERE expires_ts <= $1")
                     .bind(now)
@@ -302,7 +307,7 @@ macro_rules! sso_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn sweep_sso(&mut self, now: i64, tokens_before: i64) -> StoreResult<u64> {
+            async fn sweep_sso(&mut self, now: Timestamp, tokens_before: Timestamp) -> StoreResult<u64> {
                 let mut n = 0;
                 for (sql, ts) in [
                     ("DELETE FROM sso_sessions WHERE expires_ts <= $1", now),
@@ -367,7 +372,7 @@ macro_rules! sso_store {
             async fn consume_login_token(
                 &mut self,
                 token_hash: &[u8],
-                now: i64,
+                now: Timestamp,
             ) -> StoreResult<Option<(String, Option<String>)>> {
                 let row = sqlx::query(
                     "UPDATE login_tokens SET used_ts = $2 \
@@ -405,7 +410,7 @@ macro_rules! sso_store {
                 auth_provider: &str,
                 external_id: &str,
                 user_id: &str,
-                ts: i64,
+                ts: Timestamp,
             ) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "INSERT INTO user_external_ids (auth_provider, external_id, user_id, created_ts) \

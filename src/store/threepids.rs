@@ -3,6 +3,7 @@
 
 use super::sql::THREEPID_SESSION_COLUMNS;
 use super::{StoreResult, ThreepidSession, UserThreepid};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::{FromRow, Row};
 
@@ -42,14 +43,14 @@ pub trait ThreepidRepository: Send {
         session_id: &str,
         send_attempt: i64,
         token_hash: &[u8],
-        token_expires_at: i64,
+        token_expires_ts: Timestamp,
         next_link: Option<&str>,
     ) -> StoreResult<()>;
     /// Marks the session validated at `ts` unless it already is.
     async fn set_threepid_session_validated(
         &mut self,
         session_id: &str,
-        ts: i64,
+        ts: Timestamp,
     ) -> StoreResult<()>;
     /// Spends a validated session for the operation `used_by` (a UIA
     /// session ID) at `now`: `true` when it was validated after
@@ -59,16 +60,16 @@ pub trait ThreepidRepository: Send {
         &mut self,
         session_id: &str,
         used_by: &str,
-        validated_after: i64,
-        now: i64,
+        validated_after: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<bool>;
     /// Deletes validation sessions that can no longer be used: never
     /// validated and their token expired at or before `now`, or validated
     /// at or before `validated_before`. Returns how many went.
     async fn sweep_threepid_sessions(
         &mut self,
-        now: i64,
-        validated_before: i64,
+        now: Timestamp,
+        validated_before: Timestamp,
     ) -> StoreResult<u64>;
 
     /// Unbinds every 3PID of the user.
@@ -82,14 +83,14 @@ macro_rules! threepids_store {
             #[tracing::instrument(skip_all)]
             async fn add_user_threepid(&mut self, t: &UserThreepid) -> StoreResult<bool> {
                 let done = sqlx::query(
-                    "INSERT INTO user_threepids (user_id, medium, address, validated_at, added_at) \
+                    "INSERT INTO user_threepids (user_id, medium, address, validated_ts, added_ts) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (medium, address) DO NOTHING",
                 )
                 .bind(&t.user_id)
                 .bind(&t.medium)
                 .bind(&t.address)
-                .bind(t.validated_at)
-                .bind(t.added_at)
+                .bind(t.validated_ts)
+                .bind(t.added_ts)
                 .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -114,8 +115,8 @@ macro_rules! threepids_store {
             #[tracing::instrument(skip_all)]
             async fn list_user_threepids(&mut self, user_id: &str) -> StoreResult<Vec<UserThreepid>> {
                 let rows = sqlx::query(
-                    "SELECT user_id, medium, address, validated_at, added_at FROM user_threepids \
-                     WHERE user_id = $1 ORDER BY added_at, medium, address",
+                    "SELECT user_id, medium, address, validated_ts, added_ts FROM user_threepids \
+                     WHERE user_id = $1 ORDER BY added_ts, medium, address",
                 )
                 .bind(user_id)
                 .fetch_all(&mut *self.conn.get().await?)
@@ -127,8 +128,8 @@ macro_rules! threepids_store {
                             user_id: r.try_get("user_id")?,
                             medium: r.try_get("medium")?,
                             address: r.try_get("address")?,
-                            validated_at: r.try_get("validated_at")?,
-                            added_at: r.try_get("added_at")?,
+                            validated_ts: r.try_get("validated_ts")?,
+                            added_ts: r.try_get("added_ts")?,
                         })
                     })
                     .collect::<Result<_, _>>()?)
@@ -164,11 +165,11 @@ macro_rules! threepids_store {
                     .bind(&s.address)
                     .bind(&s.client_secret)
                     .bind(s.last_send_attempt)
-                    .bind(s.validated_at)
+                    .bind(s.validated_ts)
                     .bind(&s.token_hash)
-                    .bind(s.token_expires_at)
+                    .bind(s.token_expires_ts)
                     .bind(&s.next_link)
-                    .bind(s.created_at)
+                    .bind(s.created_ts)
                     .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())
@@ -200,7 +201,7 @@ macro_rules! threepids_store {
                 let sql = format!(
                     "SELECT {THREEPID_SESSION_COLUMNS} FROM threepid_validation_sessions \
                      WHERE medium = $1 AND address = $2 AND client_secret = $3 \
-                     ORDER BY created_at DESC LIMIT 1"
+                     ORDER BY created_ts DESC LIMIT 1"
                 );
                 let row = sqlx::query(&sql)
                     .bind(medium)
@@ -217,17 +218,17 @@ macro_rules! threepids_store {
                 session_id: &str,
                 send_attempt: i64,
                 token_hash: &[u8],
-                token_expires_at: i64,
+                token_expires_ts: Timestamp,
                 next_link: Option<&str>,
             ) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE threepid_validation_sessions SET last_send_attempt = $2, \
-                     token_hash = $3, token_expires_at = $4, next_link = $5 WHERE session_id = $1",
+                     token_hash = $3, token_expires_ts = $4, next_link = $5 WHERE session_id = $1",
                 )
                 .bind(session_id)
                 .bind(send_attempt)
                 .bind(token_hash)
-                .bind(token_expires_at)
+                .bind(token_expires_ts)
                 .bind(next_link)
                 .execute(&mut *self.conn.get().await?)
                 .await?;
@@ -238,11 +239,11 @@ macro_rules! threepids_store {
             async fn set_threepid_session_validated(
                 &mut self,
                 session_id: &str,
-                ts: i64,
+                ts: Timestamp,
             ) -> StoreResult<()> {
                 sqlx::query(
-                    "UPDATE threepid_validation_sessions SET validated_at = $2 \
-                     WHERE session_id = $1 AND validated_at IS NULL",
+                    "UPDATE threepid_validation_sessions SET validated_ts = $2 \
+                     WHERE session_id = $1 AND validated_ts IS NULL",
                 )
                 .bind(session_id)
                 .bind(ts)
@@ -256,14 +257,14 @@ macro_rules! threepids_store {
                 &mut self,
                 session_id: &str,
                 used_by: &str,
-                validated_after: i64,
-                now: i64,
+                validated_after: Timestamp,
+                now: Timestamp,
             ) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "UPDATE threepid_validation_sessions \
-                     SET spent_at = COALESCE(spent_at, $4), spent_by = $2 \
-                     WHERE session_id = $1 AND validated_at IS NOT NULL \
-                     AND validated_at > $3 AND (spent_by IS NULL OR spent_by = $2)",
+                     SET spent_ts = COALESCE(spent_ts, $4), spent_by = $2 \
+                     WHERE session_id = $1 AND validated_ts IS NOT NULL \
+                     AND validated_ts > $3 AND (spent_by IS NULL OR spent_by = $2)",
                 )
                 .bind(session_id)
                 .bind(used_by)
@@ -275,11 +276,11 @@ macro_rules! threepids_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn sweep_threepid_sessions(&mut self, now: i64, validated_before: i64) -> StoreResult<u64> {
+            async fn sweep_threepid_sessions(&mut self, now: Timestamp, validated_before: Timestamp) -> StoreResult<u64> {
                 let done = sqlx::query(
                     "DELETE FROM threepid_validation_sessions \
-                     WHERE (validated_at IS NULL AND token_expires_at <= $1) \
-                     OR validated_at <= $2",
+                     WHERE (validated_ts IS NULL AND token_expires_ts <= $1) \
+                     OR validated_ts <= $2",
                 )
                 .bind(now)
                 .bind(validated_before)

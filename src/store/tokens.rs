@@ -1,6 +1,7 @@
 //! The SQL of access tokens, for both backends.
 
 use super::{NewAccessToken, StoreResult, TokenOwner};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -11,8 +12,8 @@ pub trait AccessTokenRepository: Send {
     async fn get_token_owner(&mut self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>>;
     async fn delete_access_token(&mut self, token_id: i64) -> StoreResult<()>;
     /// Records that the token's user passed user-interactive auth at `ts`.
-    async fn set_token_last_validated(&mut self, token_id: i64, ts: i64) -> StoreResult<()>;
-    async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<i64>>;
+    async fn set_token_last_validated(&mut self, token_id: i64, ts: Timestamp) -> StoreResult<()>;
+    async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<Timestamp>>;
 
     /// Deletes every access token of the user but the one with id `keep`.
     async fn delete_user_access_tokens(
@@ -30,14 +31,14 @@ macro_rules! tokens_store {
             async fn create_access_token(&mut self, t: &NewAccessToken) -> StoreResult<i64> {
                 let row = sqlx::query(
                     "INSERT INTO access_tokens (token_hash, user_id, device_id, puppet_owner, \
-                     created_ts, valid_until_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                     created_ts, valid_until_ts) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 )
                 .bind(&t.token_hash)
                 .bind(&t.user_id)
                 .bind(&t.device_id)
                 .bind(&t.puppet_owner)
                 .bind(t.created_ts)
-                .bind(t.valid_until_ms)
+                .bind(t.valid_until_ts)
                 .fetch_one(&mut *self.conn.get().await?)
                 .await?;
                 Ok(row.try_get("id")?)
@@ -46,7 +47,7 @@ macro_rules! tokens_store {
 
             async fn get_token_owner(&mut self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>> {
                 let row = sqlx::query(
-                    "SELECT t.id, t.user_id, t.device_id, t.puppet_owner, t.valid_until_ms, \
+                    "SELECT t.id, t.user_id, t.device_id, t.puppet_owner, t.valid_until_ts, \
                      u.deactivated, u.locked, u.is_guest, u.admin \
                      FROM access_tokens t JOIN users u ON u.name = t.user_id \
                      WHERE t.token_hash = $1",
@@ -60,7 +61,7 @@ macro_rules! tokens_store {
                     user_id: r.try_get("user_id")?,
                     device_id: r.try_get("device_id")?,
                     puppet_owner: r.try_get("puppet_owner")?,
-                    valid_until_ms: r.try_get("valid_until_ms")?,
+                    valid_until_ts: r.try_get("valid_until_ts")?,
                     user_deactivated: r.try_get("deactivated")?,
                     user_locked: r.try_get("locked")?,
                     user_is_guest: r.try_get("is_guest")?,
@@ -77,8 +78,8 @@ macro_rules! tokens_store {
                 Ok(())
             }
 
-            async fn set_token_last_validated(&mut self, token_id: i64, ts: i64) -> StoreResult<()> {
-                sqlx::query("UPDATE access_tokens SET last_validated = $2 WHERE id = $1")
+            async fn set_token_last_validated(&mut self, token_id: i64, ts: Timestamp) -> StoreResult<()> {
+                sqlx::query("UPDATE access_tokens SET last_validated_ts = $2 WHERE id = $1")
                     .bind(token_id)
                     .bind(ts)
                     .execute(&mut *self.conn.get().await?)
@@ -86,13 +87,13 @@ macro_rules! tokens_store {
                 Ok(())
             }
 
-            async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<i64>> {
-                let row = sqlx::query("SELECT last_validated FROM access_tokens WHERE id = $1")
+            async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<Timestamp>> {
+                let row = sqlx::query("SELECT last_validated_ts FROM access_tokens WHERE id = $1")
                     .bind(token_id)
                     .fetch_optional(&mut *self.conn.get().await?)
                     .await?;
                 Ok(match row {
-                    Some(r) => r.try_get("last_validated")?,
+                    Some(r) => r.try_get("last_validated_ts")?,
                     None => None,
                 })
             }

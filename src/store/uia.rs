@@ -2,6 +2,7 @@
 
 use super::sql::{parse_object, parse_value, to_json_text};
 use super::{StoreResult, UiaSession};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sqlx::{FromRow, Row};
@@ -10,7 +11,7 @@ use sqlx::{FromRow, Row};
 #[derive(FromRow)]
 struct UiaRow {
     session_id: String,
-    creation_ts: i64,
+    created_ts: Timestamp,
     uri: String,
     method: String,
     user_id: Option<String>,
@@ -26,7 +27,7 @@ where
     let row = UiaRow::from_row(r)?;
     Ok(UiaSession {
         session_id: row.session_id,
-        creation_ts: row.creation_ts,
+        created_ts: row.created_ts,
         uri: row.uri,
         method: row.method,
         user_id: row.user_id,
@@ -85,7 +86,7 @@ pub trait UiaRepository: Send {
     /// Sessions created before `before_ts` (at most `limit`).
     async fn list_uia_sessions_before(
         &mut self,
-        before_ts: i64,
+        before_ts: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<UiaSession>>;
 }
@@ -97,11 +98,11 @@ macro_rules! uia_store {
             #[tracing::instrument(skip_all)]
             async fn create_uia_session(&mut self, s: &UiaSession) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO uia_sessions (session_id, creation_ts, uri, method, user_id, \
+                    "INSERT INTO uia_sessions (session_id, created_ts, uri, method, user_id, \
                      client_dict, server_dict, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&s.session_id)
-                .bind(s.creation_ts)
+                .bind(s.created_ts)
                 .bind(&s.uri)
                 .bind(&s.method)
                 .bind(&s.user_id)
@@ -116,7 +117,7 @@ macro_rules! uia_store {
             #[tracing::instrument(skip_all)]
             async fn get_uia_session(&mut self, session_id: &str) -> StoreResult<Option<UiaSession>> {
                 let row = sqlx::query(
-                    "SELECT session_id, creation_ts, uri, method, user_id, client_dict, \
+                    "SELECT session_id, created_ts, uri, method, user_id, client_dict, \
                      server_dict, result FROM uia_sessions WHERE session_id = $1",
                 )
                 .bind(session_id)
@@ -280,13 +281,13 @@ macro_rules! uia_store {
             #[tracing::instrument(skip_all)]
             async fn list_uia_sessions_before(
                 &mut self,
-                before_ts: i64,
+                before_ts: Timestamp,
                 limit: i64,
             ) -> StoreResult<Vec<UiaSession>> {
                 let rows = sqlx::query(
-                    "SELECT session_id, creation_ts, uri, method, user_id, client_dict, \
-                     server_dict, result FROM uia_sessions WHERE creation_ts < $1 \
-                     ORDER BY creation_ts LIMIT $2",
+                    "SELECT session_id, created_ts, uri, method, user_id, client_dict, \
+                     server_dict, result FROM uia_sessions WHERE created_ts < $1 \
+                     ORDER BY created_ts LIMIT $2",
                 )
                 .bind(before_ts)
                 .bind(limit)

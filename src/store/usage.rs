@@ -3,6 +3,7 @@
 //! [`UsageRepository`].
 
 use super::{ClientIpSeen, DeviceSeen, StoreResult};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -18,26 +19,27 @@ pub trait UsageRepository: Send {
     /// Records when and from where devices were last seen (a batch).
     async fn record_device_last_seen(&mut self, seen: &[DeviceSeen]) -> StoreResult<()>;
     /// Upserts a batch of client-IP sightings, one row per (user, token,
-    /// address); a later `last_seen` wins, with its user agent and device.
+    /// address); a later `last_seen_ts` wins, with its user agent and device.
     /// A row the database refuses is skipped (and logged), not the batch.
     async fn record_client_ips(&mut self, seen: &[ClientIpSeen]) -> StoreResult<()>;
     /// Every recorded sighting of the user, newest first.
     async fn list_client_ips(&mut self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>>;
     /// Deletes at most `limit` sightings last seen at or before `before`;
     /// returns how many went.
-    async fn prune_client_ips(&mut self, before: i64, limit: i64) -> StoreResult<u64>;
+    async fn prune_client_ips(&mut self, before: Timestamp, limit: i64) -> StoreResult<u64>;
     /// When the user was last counted as monthly-active, if they are.
-    async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<i64>>;
+    async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<Timestamp>>;
     /// How many users are monthly-active: those of application services,
     /// and the others (including entries with no user row).
     async fn count_monthly_active_users(&mut self) -> StoreResult<MauCount>;
-    async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: i64) -> StoreResult<()>;
+    async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: Timestamp)
+        -> StoreResult<()>;
     /// Forgets users last seen before `before`, except those in `keep`;
     /// then, with `max`, keeps only the `max - keep.len()` most recently
     /// seen of the others.
     async fn reap_monthly_active_users(
         &mut self,
-        before: i64,
+        before: Timestamp,
         keep: &[String],
         max: Option<i64>,
     ) -> StoreResult<()>;
@@ -59,7 +61,7 @@ macro_rules! usage_store {
                     )
                     .bind(&s.user_id)
                     .bind(&s.device_id)
-                    .bind(s.ts)
+                    .bind(s.last_seen_ts)
                     .bind(&s.ip)
                     .execute(&mut *tx)
                     .await?;
@@ -73,12 +75,12 @@ macro_rules! usage_store {
             #[tracing::instrument(skip_all, fields(count = seen.len()))]
             async fn record_client_ips(&mut self, seen: &[ClientIpSeen]) -> StoreResult<()> {
                 const UPSERT: &str = "INSERT INTO user_ips \
-                     (user_id, token_id, ip, user_agent, device_id, last_seen) \
+                     (user_id, token_id, ip, user_agent, device_id, last_seen_ts) \
                      VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (user_id, token_id, ip) DO UPDATE \
-                     SET last_seen = excluded.last_seen, device_id = excluded.device_id, \
+                     SET last_seen_ts = excluded.last_seen_ts, device_id = excluded.device_id, \
                      user_agent = excluded.user_agent \
-                     WHERE user_ips.last_seen < excluded.last_seen";
+                     WHERE user_ips.last_seen_ts < excluded.last_seen_ts";
                 let batch = async {
                     let mut tx = self.conn.atomic().await?;
                     for s in seen {
@@ -88,7 +90,7 @@ macro_rules! usage_store {
                             .bind(&s.ip)
                             .bind(&s.user_agent)
                             .bind(&s.device_id)
-                            .bind(s.last_seen)
+                            .bind(s.last_seen_ts)
                             .execute(&mut *tx)
                             .await?;
                     }
@@ -107,7 +109,7 @@ macro_rules! usage_store {
                         .bind(&s.ip)
                         .bind(&s.user_agent)
                         .bind(&s.device_id)
-                        .bind(s.last_seen)
+                        .bind(s.last_seen_ts)
                         .execute(&mut *self.conn.get().await?)
                         .await;
                     match one {
@@ -124,8 +126,8 @@ macro_rules! usage_store {
             #[tracing::instrument(skip_all)]
             async fn list_client_ips(&mut self, user_id: &str) -> StoreResult<Vec<ClientIpSeen>> {
                 let rows = sqlx::query(
-                    "SELECT user_id, token_id, ip, user_agent, device_id, last_seen FROM user_ips \
-                     WHERE user_id = $1 ORDER BY last_seen DESC, token_id, ip",
+                    "SELECT user_id, token_id, ip, user_agent, device_id, last_seen_ts FROM user_ips \
+                     WHERE user_id = $1 ORDER BY last_seen_ts DESC, token_id, ip",
                 )
                 .bind(user_id)
                 .fetch_all(&mut *self.conn.get().await?)
@@ -138,17 +140,17 @@ macro_rules! usage_store {
                             ip: r.try_get("ip")?,
                             user_agent: r.try_get("user_agent")?,
                             device_id: r.try_get("device_id")?,
-                            last_seen: r.try_get("last_seen")?,
+                            last_seen_ts: r.try_get("last_seen_ts")?,
                         })
                     })
                     .collect()
             }
 
             #[tracing::instrument(skip_all)]
-            async fn prune_client_ips(&mut self, before: i64, limit: i64) -> StoreResult<u64> {
+            async fn prune_client_ips(&mut self, before: Timestamp, limit: i64) -> StoreResult<u64> {
                 let done = sqlx::query(
-                    "DELETE FROM user_ips WHERE last_seen IN (SELECT last_seen FROM user_ips \
-                     WHERE last_seen <= $1 ORDER BY last_seen LIMIT $2)",
+                    "DELETE FROM user_ips WHERE last_seen_ts IN (SELECT last_seen_ts FROM user_ips \
+                     WHERE last_seen_ts <= $1 ORDER BY last_seen_ts LIMIT $2)",
                 )
                 .bind(before)
                 .bind(limit)
@@ -157,12 +159,12 @@ macro_rules! usage_store {
                 Ok(done.rows_affected())
             }
 
-            async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<i64>> {
-                let row = sqlx::query("SELECT last_seen FROM monthly_active_users WHERE user_id = $1")
+            async fn mau_last_seen(&mut self, user_id: &str) -> StoreResult<Option<Timestamp>> {
+                let row = sqlx::query("SELECT last_seen_ts FROM monthly_active_users WHERE user_id = $1")
                     .bind(user_id)
                     .fetch_optional(&mut *self.conn.get().await?)
                     .await?;
-                Ok(row.map(|r| r.try_get("last_seen")).transpose()?)
+                Ok(row.map(|r| r.try_get("last_seen_ts")).transpose()?)
             }
 
             async fn count_monthly_active_users(&mut self) -> StoreResult<MauCount> {
@@ -181,11 +183,11 @@ macro_rules! usage_store {
                 })
             }
 
-            async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: i64) -> StoreResult<()> {
+            async fn upsert_monthly_active_user(&mut self, user_id: &str, ts: Timestamp) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO monthly_active_users (user_id, last_seen) VALUES ($1, $2) \
-                     ON CONFLICT (user_id) DO UPDATE SET last_seen = excluded.last_seen \
-                     WHERE monthly_active_users.last_seen < excluded.last_seen",
+                    "INSERT INTO monthly_active_users (user_id, last_seen_ts) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET last_seen_ts = excluded.last_seen_ts \
+                     WHERE monthly_active_users.last_seen_ts < excluded.last_seen_ts",
                 )
                 .bind(user_id)
                 .bind(ts)
@@ -197,7 +199,7 @@ macro_rules! usage_store {
             #[tracing::instrument(skip_all)]
             async fn reap_monthly_active_users(
                 &mut self,
-                before: i64,
+                before: Timestamp,
                 keep: &[String],
                 max: Option<i64>,
             ) -> StoreResult<()> {
@@ -212,7 +214,7 @@ macro_rules! usage_store {
                 };
                 let mut tx = self.conn.atomic().await?;
                 let sql = format!(
-                    "DELETE FROM monthly_active_users WHERE last_seen < $1{}",
+                    "DELETE FROM monthly_active_users WHERE last_seen_ts < $1{}",
                     not_kept(2)
                 );
                 let mut q = sqlx::query(&sql).bind(before);
@@ -225,7 +227,7 @@ macro_rules! usage_store {
                     let sql = format!(
                         "DELETE FROM monthly_active_users WHERE user_id NOT IN \
                          (SELECT user_id FROM monthly_active_users WHERE TRUE{} \
-                         ORDER BY last_seen DESC LIMIT $1){}",
+                         ORDER BY last_seen_ts DESC LIMIT $1){}",
                         not_kept(2),
                         not_kept(2 + keep.len()),
                     );

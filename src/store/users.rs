@@ -57,7 +57,7 @@ macro_rules! users_store {
             async fn create_user(&mut self, user: &NewUser) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
-                     creation_ts, displayname, appservice_id) \
+                     created_ts, displayname, appservice_id) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
                 )
                 .bind(&user.user_id)
@@ -65,7 +65,7 @@ macro_rules! users_store {
                 .bind(user.admin)
                 .bind(&user.user_type)
                 .bind(user.is_guest)
-                .bind(user.creation_ts)
+                .bind(user.created_ts)
                 .bind(&user.displayname)
                 .bind(&user.appservice_id)
                 .execute(&mut *self.conn.get().await?)

@@ -401,7 +401,7 @@ async fn store_writes_all_or_nothing(b: Backend) {
     let store = mxauth::store::connect(&db.config.url(), 4).await.unwrap();
     let uia = |id: &str| UiaSession {
         session_id: id.to_owned(),
-        creation_ts: 1,
+        created_ts: 1,
         uri: "/register".into(),
         method: "POST".into(),
         user_id: None,
@@ -416,7 +416,7 @@ async fn store_writes_all_or_nothing(b: Backend) {
             uses_allowed: Some(3),
             pending: 0,
             completed: 0,
-            expiry_time: None,
+            expires_ts: None,
         })
         .await
         .unwrap();
@@ -424,15 +424,15 @@ async fn store_writes_all_or_nothing(b: Backend) {
         user: NewUser {
             user_id: user.to_owned(),
             password_hash: Some("hash".into()),
-            creation_ts: 1,
+            created_ts: 1,
             ..NewUser::default()
         },
         threepid: Some(UserThreepid {
             user_id: user.to_owned(),
             medium: "email".into(),
             address: address.to_owned(),
-            validated_at: 1,
-            added_at: 1,
+            validated_ts: 1,
+            added_ts: 1,
         }),
         registration_token: Some("tok".into()),
         uia_session: Some((session.to_owned(), json!({ "user_id": user }))),
@@ -443,7 +443,7 @@ async fn store_writes_all_or_nothing(b: Backend) {
             device_id: Some("DEV".into()),
             puppet_owner: None,
             created_ts: 1,
-            valid_until_ms: None,
+            valid_until_ts: None,
         }),
         ..writes::NewRegistration::default()
     };
@@ -533,7 +533,7 @@ async fn store_writes_all_or_nothing(b: Backend) {
         device_id: Some("DEV".into()),
         puppet_owner: None,
         created_ts: 2,
-        valid_until_ms: None,
+        valid_until_ts: None,
     };
     let v = user.credentials_version;
     assert!(writes::create_session_token(&*store, &token(1), Some(v))

@@ -92,7 +92,7 @@ async fn introspection_answers_for_tokens(b: Backend) {
                 device_id: Some(device.clone()),
                 puppet_owner: owner,
                 created_ts: 0,
-                valid_until_ms: until,
+                valid_until_ts: until,
             })
             .await
             .unwrap();

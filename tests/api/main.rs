@@ -40,6 +40,7 @@ mod smtp;
 mod sso;
 mod sso_cache;
 mod store;
+mod store_migrations;
 mod store_sso;
 mod store_threepids;
 mod store_usage;

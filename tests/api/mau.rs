@@ -32,7 +32,7 @@ async fn trial_users_are_neither_blocked_nor_counted(b: Backend) {
     db_exec(
         &s.db,
         &format!(
-            "INSERT INTO monthly_active_users (user_id, last_seen) VALUES ('@someone:test.example', {})",
+            "INSERT INTO monthly_active_users (user_id, last_seen_ts) VALUES ('@someone:test.example', {})",
             now_ms()
         ),
     )
@@ -41,7 +41,7 @@ async fn trial_users_are_neither_blocked_nor_counted(b: Backend) {
     let veteran = s.register_typed("veteran", "a password", None).await;
     db_exec(
         &s.db,
-        &format!("UPDATE users SET creation_ts = 0 WHERE name = '{veteran}'"),
+        &format!("UPDATE users SET created_ts = 0 WHERE name = '{veteran}'"),
     )
     .await;
     // A day-old trial: logs in, and is not counted for its requests.
@@ -68,7 +68,7 @@ async fn reserved_users_count_from_the_start_and_stay(b: Backend) {
     db_exec(
         &s.db,
         &format!(
-            "INSERT INTO user_threepids (user_id, medium, address, validated_at, added_at) \
+            "INSERT INTO user_threepids (user_id, medium, address, validated_ts, added_ts) \
              VALUES ('{boss}', 'email', 'boss@example.org', 1, 1)"
         ),
     )
@@ -96,13 +96,13 @@ async fn reserved_users_count_from_the_start_and_stay(b: Backend) {
     // A stale reserved entry is counted afresh at the next start, before
     // the reaper runs (that the reaper itself keeps reserved users is
     // store_usage::monthly_active_users_count_and_reap).
-    db_exec(&db, "UPDATE monthly_active_users SET last_seen = 0").await;
+    db_exec(&db, "UPDATE monthly_active_users SET last_seen_ts = 0").await;
     s.stop().await;
     let s = TestServer::builder(db.clone())
         .config(reserve)
         .start()
         .await;
-    let fresh = format!("{of_boss} AND last_seen > 0");
+    let fresh = format!("{of_boss} AND last_seen_ts > 0");
     assert_eq!(db_wait_for(&db, &fresh, 1).await, 1);
     s.stop().await;
 }
@@ -146,7 +146,7 @@ async fn accounts_made_at_first_login_are_registrations(b: Backend) {
     db_exec(
         &s.db,
         &format!(
-            "INSERT INTO monthly_active_users (user_id, last_seen) VALUES ('@someone:test.example', {})",
+            "INSERT INTO monthly_active_users (user_id, last_seen_ts) VALUES ('@someone:test.example', {})",
             now_ms()
         ),
     )

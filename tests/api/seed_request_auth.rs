@@ -574,7 +574,7 @@ async fn test_blocking_mau(b: Backend) {
     db_exec(
         &db,
         &format!(
-            "UPDATE monthly_active_users SET last_seen = 0 WHERE user_id = '{}'",
+            "UPDATE monthly_active_users SET last_seen_ts = 0 WHERE user_id = '{}'",
             uid("second")
         ),
     )

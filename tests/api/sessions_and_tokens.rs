@@ -312,11 +312,11 @@ async fn store_spends_a_threepid_session_once(b: Backend) {
         address: "a@x.org".into(),
         client_secret: "secret".into(),
         last_send_attempt: 1,
-        validated_at: None,
+        validated_ts: None,
         token_hash: vec![1; 32],
-        token_expires_at: NOW + 1000,
+        token_expires_ts: NOW + 1000,
         next_link: None,
-        created_at: NOW,
+        created_ts: NOW,
     };
     store
         .threepids()

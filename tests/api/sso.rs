@@ -678,8 +678,8 @@ async fn email_match_links_only_verified_addresses(b: Backend) {
                 user_id: format!("@{user}:test.example"),
                 medium: "email".into(),
                 address: address.into(),
-                validated_at: 1,
-                added_at: 1,
+                validated_ts: 1,
+                added_ts: 1,
             })
             .await
             .unwrap();
@@ -780,8 +780,8 @@ async fn an_email_not_marked_verified_is_not_trusted(b: Backend) {
             user_id: "@erin:test.example".into(),
             medium: "email".into(),
             address: "doubtful@example.test".into(),
-            validated_at: 1,
-            added_at: 1,
+            validated_ts: 1,
+            added_ts: 1,
         })
         .await
         .unwrap();

@@ -34,7 +34,7 @@ fn user(id: &str) -> NewUser {
     NewUser {
         user_id: id.to_owned(),
         password_hash: Some("hash".into()),
-        creation_ts: NOW,
+        created_ts: NOW,
         ..NewUser::default()
     }
 }
@@ -46,7 +46,7 @@ fn token(hash: &[u8], user_id: &str, device_id: Option<&str>) -> NewAccessToken 
         device_id: device_id.map(str::to_owned),
         puppet_owner: None,
         created_ts: NOW,
-        valid_until_ms: None,
+        valid_until_ts: None,
     }
 }
 
@@ -55,7 +55,7 @@ fn session(id: &str, ts: i64) -> UiaSession {
     client.insert("devices".into(), json!(["A"]));
     UiaSession {
         session_id: id.to_owned(),
-        creation_ts: ts,
+        created_ts: ts,
         uri: "/_matrix/client/v3/delete_devices".into(),
         method: "POST".into(),
         user_id: Some("@a:x".into()),
@@ -73,7 +73,7 @@ async fn create_user_twice(b: Backend) {
     assert!(!s.users().create_user(&again).await.unwrap());
     let got = s.users().get_user("@alice:x").await.unwrap().expect("user");
     assert_eq!(got.password_hash.as_deref(), Some("hash"));
-    assert_eq!(got.creation_ts, NOW);
+    assert_eq!(got.created_ts, NOW);
     assert!(!got.admin && !got.deactivated && !got.is_guest && !got.locked);
     assert!(s.users().get_user("@nobody:x").await.unwrap().is_none());
     s.users().set_admin("@alice:x", true).await.unwrap();
@@ -643,14 +643,14 @@ async fn usage_is_written(b: Backend) {
             DeviceSeen {
                 user_id: "@a:x".into(),
                 device_id: "D1".into(),
-                ts: NOW + 7,
+                last_seen_ts: NOW + 7,
                 ip: Some("10.0.0.1".into()),
             },
             // An unknown device is skipped, not an error.
             DeviceSeen {
                 user_id: "@a:x".into(),
                 device_id: "GONE".into(),
-                ts: NOW + 7,
+                last_seen_ts: NOW + 7,
                 ip: None,
             },
         ])

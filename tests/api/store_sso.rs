@@ -28,7 +28,7 @@ async fn open(b: Backend) -> (Arc<dyn Store>, FreshDatabase) {
 fn user(id: &str) -> NewUser {
     NewUser {
         user_id: id.to_owned(),
-        creation_ts: NOW,
+        created_ts: NOW,
         ..NewUser::default()
     }
 }
@@ -148,8 +148,8 @@ async fn create_user_with_link_is_all_or_nothing(b: Backend) {
         user_id: u.into(),
         medium: "email".into(),
         address: a.into(),
-        validated_at: NOW,
-        added_at: NOW,
+        validated_ts: NOW,
+        added_ts: NOW,
     };
     let created = writes::create_user_with_link(
         &*store,

@@ -14,8 +14,8 @@ fn threepid(user: &str, address: &str) -> UserThreepid {
         user_id: user.into(),
         medium: "email".into(),
         address: address.into(),
-        validated_at: NOW,
-        added_at: NOW + 1,
+        validated_ts: NOW,
+        added_ts: NOW + 1,
     }
 }
 
@@ -25,7 +25,7 @@ async fn user_threepids_are_unique(b: Backend) {
     for u in ["@a:x", "@b:x"] {
         let new = NewUser {
             user_id: u.into(),
-            creation_ts: NOW,
+            created_ts: NOW,
             ..NewUser::default()
         };
         assert!(store.users().create_user(&new).await.unwrap());
@@ -65,7 +65,7 @@ async fn user_threepids_are_unique(b: Backend) {
     let list = store.threepids().list_user_threepids("@a:x").await.unwrap();
     assert_eq!(
         list,
-        // Same added_at: in address order.
+        // Same added_ts: in address order.
         vec![threepid("@a:x", "a2@x.org"), threepid("@a:x", "a@x.org")]
     );
     assert!(store
@@ -108,11 +108,11 @@ async fn threepid_sessions(b: Backend) {
         address: "a@x.org".into(),
         client_secret: "secret".into(),
         last_send_attempt: 1,
-        validated_at: None,
+        validated_ts: None,
         token_hash: vec![1; 32],
-        token_expires_at: NOW + 3_600_000,
+        token_expires_ts: NOW + 3_600_000,
         next_link: None,
-        created_at: NOW,
+        created_ts: NOW,
     };
     store.threepids().create_threepid_session(&s).await.unwrap();
     assert_eq!(
@@ -153,7 +153,7 @@ async fn threepid_sessions(b: Backend) {
         .unwrap();
     s.last_send_attempt = 2;
     s.token_hash = vec![2; 32];
-    s.token_expires_at = NOW + 10;
+    s.token_expires_ts = NOW + 10;
     s.next_link = Some("https://x.org/".into());
     assert_eq!(
         store
@@ -181,7 +181,7 @@ async fn threepid_sessions(b: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        got.validated_at,
+        got.validated_ts,
         Some(NOW + 5),
         "the first validation stays"
     );
@@ -189,8 +189,8 @@ async fn threepid_sessions(b: Backend) {
     // The newest session of an address and secret is found.
     let newer = ThreepidSession {
         session_id: "sid2".into(),
-        created_at: NOW + 100,
-        validated_at: None,
+        created_ts: NOW + 100,
+        validated_ts: None,
         ..s
     };
     store

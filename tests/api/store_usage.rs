@@ -18,7 +18,7 @@ fn seen(user: &str, token_id: i64, ip: &str, ua: &str, ts: i64) -> ClientIpSeen 
         ip: ip.into(),
         user_agent: ua.into(),
         device_id: Some("DEV".into()),
-        last_seen: ts,
+        last_seen_ts: ts,
     }
 }
 
@@ -54,7 +54,7 @@ async fn client_ips_upsert_list_and_prune(b: Backend) {
                 r.token_id,
                 r.ip.as_str(),
                 r.user_agent.as_str(),
-                r.last_seen
+                r.last_seen_ts
             ))
             .collect::<Vec<_>>(),
         vec![(1, "10.0.0.1", "UA", 200), (2, "10.0.0.2", "UA", 120),]
@@ -62,11 +62,12 @@ async fn client_ips_upsert_list_and_prune(b: Backend) {
     assert_eq!(a[0].device_id.as_deref(), Some("DEV"));
 
     // Pruning: at most `limit` a statement, oldest first.
-    let last_seen = |rows: Vec<ClientIpSeen>| rows.iter().map(|r| r.last_seen).collect::<Vec<_>>();
+    let last_seen_ts =
+        |rows: Vec<ClientIpSeen>| rows.iter().map(|r| r.last_seen_ts).collect::<Vec<_>>();
     assert_eq!(store.usage().prune_client_ips(125, 1).await.unwrap(), 1);
     assert_eq!(store.usage().prune_client_ips(125, 1).await.unwrap(), 0);
     assert_eq!(
-        last_seen(store.usage().list_client_ips("@a:x").await.unwrap()),
+        last_seen_ts(store.usage().list_client_ips("@a:x").await.unwrap()),
         vec![200]
     );
     assert_eq!(
@@ -148,7 +149,7 @@ async fn migration_0010_keeps_the_latest_row_per_address(b: Backend) {
     let a = store.usage().list_client_ips("@a:x").await.unwrap();
     assert_eq!(
         a.iter()
-            .map(|r| (r.ip.as_str(), r.user_agent.as_str(), r.last_seen))
+            .map(|r| (r.ip.as_str(), r.user_agent.as_str(), r.last_seen_ts))
             .collect::<Vec<_>>(),
         vec![("10.0.0.1", "New", 200), ("10.0.0.2", &long[..512], 150)]
     );
@@ -166,7 +167,7 @@ async fn monthly_active_users_count_and_reap(b: Backend) {
             .users()
             .create_user(&NewUser {
                 user_id: id.into(),
-                creation_ts: 1,
+                created_ts: 1,
                 appservice_id: appservice.map(str::to_owned),
                 ..NewUser::default()
             })

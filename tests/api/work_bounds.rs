@@ -313,8 +313,8 @@ async fn expired_email_validation_sessions_are_swept(b: Backend) {
     let row = |id: &str, validated: &str, expires: i64| {
         format!(
             "INSERT INTO threepid_validation_sessions (session_id, medium, address, \
-             client_secret, last_send_attempt, validated_at, token_hash, token_expires_at, \
-             next_link, created_at) VALUES ('{id}', 'email', '{id}@example.org', 'secret', 1, \
+             client_secret, last_send_attempt, validated_ts, token_hash, token_expires_ts, \
+             next_link, created_ts) VALUES ('{id}', 'email', '{id}@example.org', 'secret', 1, \
              {validated}, {blob}, {expires}, NULL, {T0});"
         )
     };

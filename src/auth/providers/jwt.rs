@@ -5,6 +5,7 @@
 //! minutes of leeway.
 
 use super::{Authenticated, NewUserProfile};
+use crate::clock::Timestamp;
 use crate::config::JwtConfig;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -66,7 +67,7 @@ impl JwtVerifier {
     pub fn verify(
         &self,
         token: &str,
-        now_ms: i64,
+        now_ms: Timestamp,
         server_name: &str,
     ) -> Result<Authenticated, String> {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)

@@ -292,8 +292,8 @@ impl Auth {
                     user_id: user_id.clone(),
                     medium: medium.clone(),
                     address,
-                    validated_at: now,
-                    added_at: now,
+                    validated_ts: now,
+                    added_ts: now,
                 })
                 .await?;
         }

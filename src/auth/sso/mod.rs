@@ -497,14 +497,14 @@ impl Auth {
             user_id: user_id.to_owned(),
             medium: "email".into(),
             address: address.to_owned(),
-            validated_at: now,
-            added_at: now,
+            validated_ts: now,
+            added_ts: now,
         });
         let outcome = writes::create_user_with_link(
             &*self.store,
             &NewUser {
                 user_id: user_id.to_owned(),
-                creation_ts: now,
+                created_ts: now,
                 displayname: display_name.map(str::to_owned),
                 ..NewUser::default()
             },

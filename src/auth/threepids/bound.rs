@@ -47,8 +47,8 @@ impl Auth {
                 user_id: user_id.to_owned(),
                 medium: session.medium.clone(),
                 address: session.address.clone(),
-                validated_at: session.validated_at.unwrap_or(now),
-                added_at: now,
+                validated_ts: session.validated_ts.unwrap_or(now),
+                added_ts: now,
             })
             .await?;
         if !bound {

@@ -319,7 +319,7 @@ impl Auth {
             .threepids()
             .find_threepid_session(MEDIUM_EMAIL, &req.email, &req.client_secret)
             .await?
-            .filter(|s| s.validated_at.is_none());
+            .filter(|s| s.validated_ts.is_none());
         if let Some(s) = &existing {
             if req.send_attempt <= s.last_send_attempt {
                 return Ok(s.session_id.clone());
@@ -348,11 +348,11 @@ impl Auth {
                     address: req.email.clone(),
                     client_secret: req.client_secret.clone(),
                     last_send_attempt: req.send_attempt,
-                    validated_at: None,
+                    validated_ts: None,
                     token_hash: hash_token(&token),
-                    token_expires_at: expires,
+                    token_expires_ts: expires,
                     next_link: req.next_link.clone(),
-                    created_at: now,
+                    created_ts: now,
                 };
                 self.store
                     .threepids()
@@ -427,15 +427,15 @@ impl Auth {
             return Err(unknown());
         }
         let token_ok = bool::from(session.token_hash.ct_eq(&hash_token(token)));
-        let expired = session.token_expires_at <= self.now();
-        if !token_ok || (session.validated_at.is_none() && expired) {
+        let expired = session.token_expires_ts <= self.now();
+        if !token_ok || (session.validated_ts.is_none() && expired) {
             return Err(Error::new(
                 400,
                 ErrCode::ThreepidAuthFailed,
                 "Validation token not found or has expired",
             ));
         }
-        if session.validated_at.is_none() {
+        if session.validated_ts.is_none() {
             self.store
                 .threepids()
                 .set_threepid_session_validated(session_id, self.now())
@@ -494,7 +494,7 @@ impl Auth {
         Ok(Ok(json!({
             "medium": session.medium,
             "address": session.address,
-            "validated_at": session.validated_at,
+            "validated_at": session.validated_ts,
         })))
     }
 
@@ -528,13 +528,13 @@ impl Auth {
             .get_threepid_session(sid)
             .await?
             .filter(|s| bool::from(s.client_secret.as_bytes().ct_eq(client_secret.as_bytes())));
-        let Some((session, validated_at)) = session.and_then(|s| s.validated_at.map(|at| (s, at)))
+        let Some((session, validated_ts)) = session.and_then(|s| s.validated_ts.map(|at| (s, at)))
         else {
             return Ok(Err(NO_SESSION));
         };
         let now = self.now();
         let validated_after = now.saturating_sub(self.validated_session_lifetime_ms());
-        if validated_at <= validated_after {
+        if validated_ts <= validated_after {
             return Ok(Err(
                 "This email validation has expired: validate the address again",
             ));

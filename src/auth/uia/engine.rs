@@ -279,7 +279,7 @@ impl Auth {
             .await?
             .ok_or_else(unknown)?;
         let lifetime = self.config.mxauth.uia_session_lifetime_ms as i64;
-        if session.creation_ts.saturating_add(lifetime) <= self.now() {
+        if session.created_ts.saturating_add(lifetime) <= self.now() {
             self.drop_session(&session).await?;
             return Err(unknown());
         }
@@ -382,7 +382,7 @@ impl Auth {
         }
         let session = UiaSession {
             session_id: random_string(self.rng.as_ref(), 24),
-            creation_ts: self.now(),
+            created_ts: self.now(),
             uri: req.uri.to_owned(),
             method: req.method.to_owned(),
             user_id: req.requester.map(|r| r.user_id.to_string()),
@@ -403,7 +403,7 @@ impl Auth {
             .await?
             .ok_or_else(unknown)?;
         let lifetime = self.config.mxauth.uia_session_lifetime_ms as i64;
-        if session.creation_ts.saturating_add(lifetime) <= self.now() {
+        if session.created_ts.saturating_add(lifetime) <= self.now() {
             self.drop_session(&session).await?;
             return Err(unknown());
         }

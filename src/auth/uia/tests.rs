@@ -121,7 +121,7 @@ fn requester(user_id: &str) -> Requester {
         is_guest: false,
         admin: false,
         puppet_owner: None,
-        valid_until_ms: None,
+        valid_until_ts: None,
         app_service_id: None,
     }
 }
@@ -233,7 +233,7 @@ async fn a_request_without_auth_starts_a_session_and_gets_the_challenge() {
     assert_eq!(stored.method, "POST");
     assert_eq!(stored.uri, "/_matrix/client/v3/op");
     assert_eq!(stored.user_id, None);
-    assert_eq!(stored.creation_ts, START_MS);
+    assert_eq!(stored.created_ts, START_MS);
     assert_eq!(Value::Object(stored.client_dict), json!({ "k": "v" }));
     assert_eq!(stored.result, None);
 
@@ -721,7 +721,7 @@ async fn an_expired_session_gives_back_the_registration_token_it_held() {
         uses_allowed: Some(1),
         pending: 0,
         completed: 0,
-        expiry_time: None,
+        expires_ts: None,
     };
     assert!(f
         .auth
@@ -879,7 +879,7 @@ async fn add_user(a: &Auth, user_id: &str, password: Option<&str>) {
     let new = NewUser {
         user_id: user_id.to_owned(),
         password_hash,
-        creation_ts: START_MS,
+        created_ts: START_MS,
         ..NewUser::default()
     };
     assert!(a.store.users().create_user(&new).await.unwrap());

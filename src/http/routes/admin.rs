@@ -101,7 +101,7 @@ pub async fn whois(
                     let connections: Vec<Value> = connections
                         .into_iter()
                         .map(|c| {
-                            json!({ "ip": c.ip, "last_seen": c.last_seen, "user_agent": c.user_agent })
+                            json!({ "ip": c.ip, "last_seen": c.last_seen_ts, "user_agent": c.user_agent })
                         })
                         .collect();
                     json!({ "connections": connections })
@@ -122,7 +122,7 @@ pub async fn login_as(
     Path(user_id): Path<String>,
     body: JsonObject,
 ) -> Result<Json<Value>> {
-    let valid_until_ms = match body.0.get("valid_until_ms") {
+    let valid_until_ts = match body.0.get("valid_until_ms") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
         Some(_) => {
@@ -137,7 +137,7 @@ pub async fn login_as(
     let user_id = path_user_id(&user_id, not_local_puppet)?;
     let token = state
         .auth
-        .login_as_user(&requester, &user_id, valid_until_ms)
+        .login_as_user(&requester, &user_id, valid_until_ts)
         .await?;
     Ok(Json(json!({ "access_token": token.expose() })))
 }

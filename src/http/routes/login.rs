@@ -107,7 +107,7 @@ pub fn session_json(state: &AppState, session: &Session) -> Value {
         "device_id": session.device_id,
         "home_server": state.auth.server_name(),
     });
-    if let Some(until) = session.valid_until_ms {
+    if let Some(until) = session.valid_until_ts {
         body["expires_in_ms"] = json!((until - state.auth.clock.now_ms()).max(0));
     }
     body

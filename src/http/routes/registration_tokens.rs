@@ -17,7 +17,7 @@ fn token_json(t: &RegistrationToken) -> Value {
         "uses_allowed": t.uses_allowed,
         "pending": t.pending,
         "completed": t.completed,
-        "expiry_time": t.expiry_time,
+        "expiry_time": t.expires_ts,
     })
 }
 

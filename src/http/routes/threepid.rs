@@ -178,8 +178,8 @@ pub async fn list(State(state): State<AppState>, Authed(requester): Authed) -> R
             json!({
                 "medium": t.medium,
                 "address": t.address,
-                "validated_at": t.validated_at,
-                "added_at": t.added_at,
+                "validated_at": t.validated_ts,
+                "added_at": t.added_ts,
             })
         })
         .collect();

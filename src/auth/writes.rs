@@ -8,7 +8,7 @@
 //! drive them on both backends.
 
 use crate::clock::Timestamp;
-use crate::store::{NewAccessToken, NewUser, Store, StoreResult, UserThreepid};
+use crate::store::{NewAccessToken, NewUser, ResultOnce, Store, StoreResult, UserThreepid};
 use serde_json::Value;
 
 /// A registration, written by [`complete_registration`] in one
@@ -59,11 +59,12 @@ pub async fn complete_registration(
     // so a concurrent request of the same session waits here and then
     // finds the result. Returning early drops `tx`: nothing is written.
     if let Some((session_id, result)) = &reg.uia_session {
-        if let Some(previous) = tx.uia().set_uia_result_once(session_id, result).await? {
-            return Ok(RegistrationOutcome::SessionSpent(Some(previous)));
-        }
-        if tx.uia().get_uia_session(session_id).await?.is_none() {
-            return Ok(RegistrationOutcome::SessionSpent(None));
+        match tx.uia().set_uia_result_once(session_id, result).await? {
+            ResultOnce::Recorded => {}
+            ResultOnce::Already(previous) => {
+                return Ok(RegistrationOutcome::SessionSpent(Some(previous)))
+            }
+            ResultOnce::NoSession => return Ok(RegistrationOutcome::SessionSpent(None)),
         }
     }
     let user = &reg.user;

@@ -29,7 +29,7 @@ pub use sql::{PostgresStore, SqlTransaction, SqliteStore};
 pub use sso::{NewLoginToken, PendingRegistration, SsoRepository, SsoSession};
 pub use threepids::ThreepidRepository;
 pub use tokens::AccessTokenRepository;
-pub use uia::UiaRepository;
+pub use uia::{ResultOnce, UiaRepository};
 pub use usage::{MauCount, UsageRepository};
 pub use users::UserRepository;
 

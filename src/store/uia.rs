@@ -37,6 +37,16 @@ where
     })
 }
 
+/// What [`UiaRepository::set_uia_result_once`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResultOnce {
+    Recorded,
+    /// The session had a result already (this one).
+    Already(serde_json::Value),
+    /// There is no such session.
+    NoSession,
+}
+
 #[async_trait]
 pub trait UiaRepository: Send {
     async fn create_uia_session(&mut self, session: &UiaSession) -> StoreResult<()>;
@@ -63,14 +73,13 @@ pub trait UiaRepository: Send {
         &mut self,
         session_id: &str,
     ) -> StoreResult<Vec<(String, serde_json::Value)>>;
-    /// Records the outcome of the session's operation, once: returns the
-    /// result already recorded if there is one (and leaves it), else stores
-    /// `result` and returns `None`.
+    /// Records the outcome of the session's operation, once: a result
+    /// already recorded is left as it is and given back.
     async fn set_uia_result_once(
         &mut self,
         session_id: &str,
         result: &serde_json::Value,
-    ) -> StoreResult<Option<serde_json::Value>>;
+    ) -> StoreResult<ResultOnce>;
     /// `true` when this call deleted it (so two processes sweeping the same
     /// session cannot both act on it).
     async fn delete_uia_session(&mut self, session_id: &str) -> StoreResult<bool>;
@@ -217,7 +226,7 @@ macro_rules! uia_store {
                 &mut self,
                 session_id: &str,
                 result: &Value,
-            ) -> StoreResult<Option<Value>> {
+            ) -> StoreResult<ResultOnce> {
                 let done = sqlx::query(
                     "UPDATE uia_sessions SET result = $2 WHERE session_id = $1 AND result IS NULL",
                 )
@@ -226,17 +235,18 @@ macro_rules! uia_store {
                 .execute(&mut *self.conn.get().await?)
                 .await?;
                 if done.rows_affected() == 1 {
-                    return Ok(None);
+                    return Ok(ResultOnce::Recorded);
                 }
                 let row = sqlx::query("SELECT result FROM uia_sessions WHERE session_id = $1")
                     .bind(session_id)
                     .fetch_optional(&mut *self.conn.get().await?)
                     .await?;
-                let text: Option<String> = match row {
-                    Some(r) => r.try_get("result")?,
-                    None => None,
+                let Some(row) = row else {
+                    return Ok(ResultOnce::NoSession);
                 };
-                text.as_deref().map(parse_value).transpose()
+                // Not updated, so the row has a result.
+                let text: String = row.try_get("result")?;
+                Ok(ResultOnce::Already(parse_value(&text)?))
             }
 
             #[tracing::instrument(skip_all)]

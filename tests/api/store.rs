@@ -3,7 +3,7 @@
 use crate::both;
 use crate::support::{fresh_database, Backend, FreshDatabase};
 use mxauth::auth::writes;
-use mxauth::store::{connect, DeviceSeen, NewAccessToken, NewUser, Store, UiaSession};
+use mxauth::store::{connect, DeviceSeen, NewAccessToken, NewUser, ResultOnce, Store, UiaSession};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -489,14 +489,21 @@ async fn uia_result_once_and_cleanup(b: Backend) {
             .set_uia_result_once("S1", &json!({"first": 1}))
             .await
             .unwrap(),
-        None
+        ResultOnce::Recorded
     );
     assert_eq!(
         s.uia()
             .set_uia_result_once("S1", &json!({"second": 2}))
             .await
             .unwrap(),
-        Some(json!({"first": 1}))
+        ResultOnce::Already(json!({"first": 1}))
+    );
+    assert_eq!(
+        s.uia()
+            .set_uia_result_once("NOPE", &json!({"third": 3}))
+            .await
+            .unwrap(),
+        ResultOnce::NoSession
     );
     assert_eq!(
         s.uia().get_uia_session("S1").await.unwrap().unwrap().result,

@@ -17,7 +17,7 @@ use crate::auth::identifiers::stored_user_id;
 use crate::auth::{Auth, Requester};
 use crate::clock::random_string;
 use crate::error::{ErrCode, Error, Result};
-use crate::store::UiaSession;
+use crate::store::{ResultOnce, UiaSession};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -248,11 +248,15 @@ impl Auth {
             // UIA was skipped (ui_auth.session_timeout): no session to spend.
             return Ok(None);
         }
-        Ok(self
+        match self
             .store
             .uia()
             .set_uia_result_once(session_id, result)
-            .await?)
+            .await?
+        {
+            ResultOnce::Already(previous) => Ok(Some(previous)),
+            ResultOnce::Recorded | ResultOnce::NoSession => Ok(None),
+        }
     }
 
     /// The flows a stored session offers: re-authentication for a session

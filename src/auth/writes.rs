@@ -204,7 +204,7 @@ pub async fn change_password(
     keep_token: Option<i64>,
 ) -> StoreResult<Vec<String>> {
     let mut tx = store.begin().await?;
-    tx.users().replace_password(user_id, hash).await?;
+    tx.users().set_password_hash(user_id, Some(hash)).await?;
     let mut deleted = Vec::new();
     if logout_devices {
         tx.access_tokens()

@@ -2,7 +2,7 @@
 //! provider, links from external identities to users, and login tokens.
 //! [`SsoRepository`].
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::Row;
@@ -75,7 +75,13 @@ pub trait SsoRepository: Send {
         external_id: &str,
         user_id: &str,
         ts: Timestamp,
-    ) -> StoreResult<String>;
+    ) -> StoreResult<String> {
+        self.insert_external_id(auth_provider, external_id, user_id, ts)
+            .await?;
+        self.get_user_by_external_id(auth_provider, external_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("an external ID vanished as it was linked".into()))
+    }
     /// The (provider, external ID) pairs linked to the user.
     async fn list_external_ids(&mut self, user_id: &str) -> StoreResult<Vec<(String, String)>>;
 
@@ -201,34 +207,6 @@ macro_rules! sso_store {
                 Ok(row.map(|r| r.try_get("user_id")).transpose()?)
             }
 
-            #[tracing::instrument(skip_all)]
-            async fn link_external_id(
-                &mut self,
-                auth_provider: &str,
-                external_id: &str,
-                user_id: &str,
-                ts: Timestamp,
-            ) -> StoreResult<String> {
-                sqlx::query(
-                    "INSERT INTO user_external_ids (auth_provider, external_id, user_id, created_ts) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (auth_provider, external_id) DO NOTHING",
-                )
-                .bind(auth_provider)
-                .bind(external_id)
-                .bind(user_id)
-                .bind(ts)
-                .execute(&mut *self.conn.get().await?)
-                .await?;
-                let row = sqlx::query(
-                    "SELECT user_id FROM user_external_ids \
-                     WHERE auth_provider = $1 AND external_id = $2",
-                )
-                .bind(auth_provider)
-                .bind(external_id)
-                .fetch_one(&mut *self.conn.get().await?)
-                .await?;
-                Ok(row.try_get("user_id")?)
-            }
 
             #[tracing::instrument(skip_all)]
             async fn list_external_ids(&mut self, user_id: &str) -> StoreResult<Vec<(String, String)>> {

@@ -12,6 +12,8 @@ pub trait UserRepository: Send {
     async fn get_user(&mut self, user_id: &str) -> StoreResult<Option<User>>;
     /// Users whose ID equals `user_id` case-insensitively (ASCII).
     async fn get_users_case_insensitive(&mut self, user_id: &str) -> StoreResult<Vec<User>>;
+    /// Sets the password hash (`None`: no password) and bumps the
+    /// credentials version.
     async fn set_password_hash(&mut self, user_id: &str, hash: Option<&str>) -> StoreResult<()>;
     async fn set_admin(&mut self, user_id: &str, admin: bool) -> StoreResult<()>;
     /// Sets `user_type` and `displayname` where given (`None` leaves a field).
@@ -41,8 +43,6 @@ pub trait UserRepository: Send {
     async fn set_consent_version(&mut self, user_id: &str, version: &str) -> StoreResult<()>;
     /// Marks the user deactivated (its password hash is kept, unusable).
     async fn set_deactivated(&mut self, user_id: &str) -> StoreResult<()>;
-    /// Sets a new password hash and bumps the credentials version.
-    async fn replace_password(&mut self, user_id: &str, hash: &str) -> StoreResult<()>;
     /// Locks the user's row until the end of the transaction (PostgreSQL;
     /// on SQLite the transaction holds the write lock already) and gives
     /// its deactivated flag and credentials version; `None` if no such user.
@@ -203,19 +203,6 @@ macro_rules! users_store {
                     .bind(user_id)
                     .execute(&mut *self.conn.get().await?)
                     .await?;
-                Ok(())
-            }
-
-            #[tracing::instrument(skip_all)]
-            async fn replace_password(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
-                sqlx::query(
-                    "UPDATE users SET password_hash = $2, \
-                     credentials_version = credentials_version + 1 WHERE name = $1",
-                )
-                .bind(user_id)
-                .bind(hash)
-                .execute(&mut *self.conn.get().await?)
-                .await?;
                 Ok(())
             }
 

@@ -5,6 +5,7 @@ use super::identifiers::{is_local, UserId};
 use super::{Auth, Requester, Session};
 use crate::clock::random_string;
 use crate::error::{Error, Result};
+use crate::store::RateLimitOverride;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
@@ -245,6 +246,47 @@ impl Auth {
         tracing::info!(admin = %requester.user_id, %user_id, "puppet token created");
         Ok(token)
     }
+    /// Synapse's `override_ratelimit` admin API: the user's override, if
+    /// any (`None` to read, `Some(Some(v))` to set, `Some(None)` to delete).
+    /// Kept for the homeserver's limits on logged-in users; it lifts none
+    /// of mxauth's (see `auth::ratelimit`).
+    pub async fn ratelimit_override(
+        &self,
+        requester: &Requester,
+        user_id: &UserId,
+        change: Option<Option<RateLimitOverride>>,
+    ) -> Result<Option<RateLimitOverride>> {
+        require_admin(requester)?;
+        if !is_local(user_id, self.server_name()) {
+            return Err(override_not_local());
+        }
+        let user_id = user_id.as_str();
+        if self.store.users().get_user(user_id).await?.is_none() {
+            return Err(Error::not_found("User does not exist"));
+        }
+        match change {
+            None => Ok(self
+                .store
+                .rate_limits()
+                .get_ratelimit_override(user_id)
+                .await?),
+            Some(Some(value)) => {
+                self.store
+                    .rate_limits()
+                    .set_ratelimit_override(user_id, value)
+                    .await?;
+                tracing::info!(admin = %requester.user_id, user_id, "rate-limit override set");
+                Ok(Some(value))
+            }
+            Some(None) => {
+                self.store
+                    .rate_limits()
+                    .delete_ratelimit_override(user_id)
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
 }
 
 /// A `user_type` must be one Synapse knows.
@@ -285,6 +327,12 @@ pub fn require_admin(requester: &Requester) -> Result<()> {
     } else {
         Err(Error::forbidden("You are not a server admin"))
     }
+}
+
+/// `override_ratelimit` of a user of another server, or of what is no
+/// user ID at all.
+pub fn override_not_local() -> Error {
+    Error::invalid_param("Can only look up local users")
 }
 
 #[cfg(test)]

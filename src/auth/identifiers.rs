@@ -165,44 +165,65 @@ pub enum UserIdentifier {
     Phone { country: String, phone: String },
 }
 
+/// What is wrong with a login's identifier (rendered by the HTTP layer:
+/// `From<IdentifierError> for Error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentifierError {
+    /// `identifier` is not an object (M_BAD_JSON).
+    NotAnObject,
+    /// A field that must be a string is not (M_BAD_JSON).
+    NotAString(String),
+    /// A field the identifier's type needs is missing (M_MISSING_PARAM).
+    Missing(&'static str),
+    /// An identifier type mxauth does not know (M_UNKNOWN).
+    UnknownType,
+}
+
+impl std::fmt::Display for IdentifierError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentifierError::NotAnObject => f.write_str("'identifier' must be an object"),
+            IdentifierError::NotAString(key) => write!(f, "'{key}' must be a string"),
+            IdentifierError::Missing(what) => f.write_str(what),
+            IdentifierError::UnknownType => f.write_str("Unknown login identifier type"),
+        }
+    }
+}
+
 /// Reads the identifier of a login or `m.login.password` body: `identifier`
 /// first, then the deprecated `user`, then `medium`/`address`.
-pub fn parse_identifier(body: &serde_json::Map<String, Value>) -> Result<UserIdentifier> {
-    let str_field = |v: &Value, key: &str| -> Result<Option<String>> {
-        match v.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Error::bad_json(format!("'{key}' must be a string"))),
-        }
+pub fn parse_identifier(
+    body: &serde_json::Map<String, Value>,
+) -> std::result::Result<UserIdentifier, IdentifierError> {
+    let str_field = |v: &Value, key: &str| match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(IdentifierError::NotAString(key.to_owned())),
     };
     match body.get("identifier") {
         Some(Value::Object(_)) => {
             let id = &body["identifier"];
             let kind = str_field(id, "type")?
-                .ok_or_else(|| Error::missing_param("'identifier' has no 'type'"))?;
+                .ok_or(IdentifierError::Missing("'identifier' has no 'type'"))?;
             match kind.as_str() {
                 "m.id.user" => str_field(id, "user")?
                     .map(UserIdentifier::User)
-                    .ok_or_else(|| Error::missing_param("'identifier' has no 'user'")),
+                    .ok_or(IdentifierError::Missing("'identifier' has no 'user'")),
                 "m.id.thirdparty" => match (str_field(id, "medium")?, str_field(id, "address")?) {
                     (Some(medium), Some(address)) => {
                         Ok(UserIdentifier::ThirdParty { medium, address })
                     }
-                    _ => Err(Error::missing_param(
+                    _ => Err(IdentifierError::Missing(
                         "Invalid thirdparty identifier: 'medium' and 'address' are required",
                     )),
                 },
                 "m.id.phone" => match (str_field(id, "country")?, str_field(id, "phone")?) {
                     (Some(country), Some(phone)) => Ok(UserIdentifier::Phone { country, phone }),
-                    _ => Err(Error::missing_param(
+                    _ => Err(IdentifierError::Missing(
                         "Invalid phone-type identifier: 'country' and 'phone' are required",
                     )),
                 },
-                _ => Err(Error::new(
-                    400,
-                    ErrCode::Unknown,
-                    "Unknown login identifier type",
-                )),
+                _ => Err(IdentifierError::UnknownType),
             }
         }
         Some(Value::Null) | None => {
@@ -212,10 +233,10 @@ pub fn parse_identifier(body: &serde_json::Map<String, Value>) -> Result<UserIde
             }
             match (str_field(&top, "medium")?, str_field(&top, "address")?) {
                 (Some(medium), Some(address)) => Ok(UserIdentifier::ThirdParty { medium, address }),
-                _ => Err(Error::missing_param("Missing param: identifier")),
+                _ => Err(IdentifierError::Missing("Missing param: identifier")),
             }
         }
-        Some(_) => Err(Error::bad_json("'identifier' must be an object")),
+        Some(_) => Err(IdentifierError::NotAnObject),
     }
 }
 
@@ -260,14 +281,14 @@ mod tests {
             }
         );
         let e = parse_identifier(&obj(json!({"identifier": {"type": "m.id.nope"}}))).unwrap_err();
-        assert_eq!(e.errcode(), Some(ErrCode::Unknown));
+        assert_eq!(e, IdentifierError::UnknownType);
         let e = parse_identifier(&obj(
             json!({"identifier": {"type": "m.id.user", "user": 3}}),
         ))
         .unwrap_err();
-        assert_eq!(e.errcode(), Some(ErrCode::BadJson));
+        assert_eq!(e, IdentifierError::NotAString("user".into()));
         let e = parse_identifier(&obj(json!({}))).unwrap_err();
-        assert_eq!(e.errcode(), Some(ErrCode::MissingParam));
+        assert_eq!(e, IdentifierError::Missing("Missing param: identifier"));
     }
 
     #[test]

@@ -2,15 +2,96 @@
 //! shares with it. Unknown users and wrong passwords look the same to the
 //! client, in body and in time.
 
-use super::identifiers::{qualify, DeviceId, UserIdentifier};
-use super::password::Verified;
-use super::ratelimit::{address_key, Limiter};
+use super::identifiers::{qualify, DeviceId, IdentifierError, UserIdentifier};
+use super::password::{HashError, Verified};
+use super::ratelimit::{address_key, LimitExceeded, Limiter};
 use super::{Auth, Session};
 use crate::error::{ErrCode, Error, Result};
-use crate::store::User;
+use crate::store::{StoreError, User};
 
 pub const LOGIN_TYPE_PASSWORD: &str = "m.login.password";
 pub const APP_SERVICE_LOGIN_TYPE: &str = "m.login.application_service";
+
+/// Why a credential check refuses: the rules' answer, which the HTTP
+/// layer renders as the Matrix error (`From<LoginError> for Error`).
+#[derive(Debug)]
+pub enum LoginError {
+    /// Unknown user, wrong password, a provider that said no, a user of
+    /// another server: one answer for all, so none tells which.
+    BadCredentials,
+    /// Good credentials of another user than the one re-authenticating.
+    WrongUser,
+    /// The right password of a deactivated account.
+    Deactivated,
+    /// The right password of a locked account.
+    Locked,
+    /// A login type no provider offers.
+    UnknownLoginType,
+    /// Passwords may not log in (or re-authenticate) here.
+    PasswordLoginDisabled,
+    /// A field the login type needs is missing.
+    MissingParam(String),
+    /// A field has the wrong type.
+    InvalidParam(String),
+    /// The identifier is malformed.
+    BadIdentifier(IdentifierError),
+    /// A JSON Web Token that does not validate, and why.
+    BadJwt(String),
+    /// Too many failures for this account, or the hashing queue is full.
+    LimitExceeded(LimitExceeded),
+    /// The user a provider vouched for could not be created: the
+    /// registration rules' own answer (auth blocking, say).
+    NotCreated(Box<Error>),
+    /// Logged where it happened.
+    Internal,
+}
+
+impl LoginError {
+    /// Counted against `rc_login.failed_attempts`.
+    pub fn is_credential_failure(&self) -> bool {
+        matches!(self, LoginError::BadCredentials | LoginError::WrongUser)
+    }
+
+    /// The registration rules' error as a login's.
+    pub(crate) fn not_created(e: Error) -> Self {
+        match e {
+            Error::Internal => LoginError::Internal,
+            e => LoginError::NotCreated(Box::new(e)),
+        }
+    }
+}
+
+impl From<StoreError> for LoginError {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {e}");
+        LoginError::Internal
+    }
+}
+
+impl From<LimitExceeded> for LoginError {
+    fn from(e: LimitExceeded) -> Self {
+        LoginError::LimitExceeded(e)
+    }
+}
+
+impl From<IdentifierError> for LoginError {
+    fn from(e: IdentifierError) -> Self {
+        LoginError::BadIdentifier(e)
+    }
+}
+
+impl From<HashError> for LoginError {
+    fn from(e: HashError) -> Self {
+        match e {
+            // Callers refuse an over-long password as a wrong one first.
+            HashError::TooLong => LoginError::BadCredentials,
+            HashError::Busy(wait) => LoginError::LimitExceeded(wait),
+            HashError::Internal => LoginError::Internal,
+        }
+    }
+}
 
 impl Auth {
     /// The login types `GET /login` offers: `m.login.password` when
@@ -31,7 +112,9 @@ impl Auth {
         flows
     }
 
-    /// `POST /login` with `m.login.password` or a provider's login type.
+    /// `POST /login` with `m.login.password` or a provider's login type:
+    /// the credentials checked under `rc_login.failed_attempts`, then a
+    /// session for the user.
     #[tracing::instrument(skip_all)]
     pub async fn login(
         &self,
@@ -41,11 +124,19 @@ impl Auth {
         initial_device_display_name: Option<&str>,
     ) -> Result<Session> {
         let key = failed_attempts_key(login_type, body, self.server_name());
-        self.with_failed_attempts(
-            key.as_deref(),
-            self.login_through_providers(login_type, body, device_id, initial_device_display_name),
-        )
-        .await
+        let found = self
+            .counting_failures(
+                key.as_deref(),
+                self.check_login(login_type, body),
+                |outcome| {
+                    outcome
+                        .as_ref()
+                        .is_err_and(LoginError::is_credential_failure)
+                },
+            )
+            .await?;
+        self.finish_login(found, device_id, initial_device_display_name)
+            .await
     }
 
     /// `m.login.application_service`: an application service logs in one
@@ -83,7 +174,7 @@ impl Auth {
             .await?
             .ok_or_else(refuse)?;
         if user.deactivated {
-            return Err(user_deactivated());
+            return Err(LoginError::Deactivated.into());
         }
         if service.config.rate_limited {
             self.start_login_session(&uid, None, device_id, display_name)
@@ -123,7 +214,7 @@ impl Auth {
         &self,
         identifier: &UserIdentifier,
         password: &str,
-    ) -> Result<Option<(String, i64)>> {
+    ) -> Result<Option<(String, i64)>, LoginError> {
         let user = match identifier {
             UserIdentifier::User(typed) => self.find_user_for_login(typed).await?,
             UserIdentifier::ThirdParty { medium, address } => {
@@ -138,12 +229,7 @@ impl Auth {
         let Verified::Yes { rehash } = verified else {
             return Ok(None);
         };
-        if user.deactivated {
-            return Err(user_deactivated());
-        }
-        if user.locked {
-            return Err(user_locked());
-        }
+        check_may_log_in(&user)?;
         if rehash {
             let hash = self.hash_password(password).await?;
             // Not over a password changed meanwhile.
@@ -161,7 +247,7 @@ impl Auth {
 
     /// The user a typed name means: the exact ID if it exists, else the one
     /// user whose ID matches case-insensitively (several: none).
-    async fn find_user_for_login(&self, typed: &str) -> Result<Option<User>> {
+    async fn find_user_for_login(&self, typed: &str) -> Result<Option<User>, LoginError> {
         let Some(candidate) = qualify(typed, self.server_name()) else {
             return Ok(None);
         };
@@ -183,28 +269,13 @@ impl Auth {
     }
 }
 
-/// 403 M_USER_DEACTIVATED: the spec's answer to a login of a deactivated account.
-pub(crate) fn user_deactivated() -> Error {
-    Error::new(
-        403,
-        ErrCode::UserDeactivated,
-        "This account has been deactivated",
-    )
-}
-
-/// 401 M_USER_LOCKED with `soft_logout`, as the spec says for locked accounts.
-pub(crate) fn user_locked() -> Error {
-    Error::new(401, ErrCode::UserLocked, "User account has been locked")
-        .with_extra("soft_logout", true)
-}
-
 /// A deactivated or locked account gets no new session.
-pub(crate) fn check_may_log_in(user: &User) -> Result<()> {
+pub(crate) fn check_may_log_in(user: &User) -> Result<(), LoginError> {
     if user.deactivated {
-        return Err(user_deactivated());
+        return Err(LoginError::Deactivated);
     }
     if user.locked {
-        return Err(user_locked());
+        return Err(LoginError::Locked);
     }
     Ok(())
 }

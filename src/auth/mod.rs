@@ -157,7 +157,10 @@ impl Auth {
         salt
     }
 
-    pub(crate) async fn hash_password(&self, password: &str) -> Result<String> {
+    pub(crate) async fn hash_password(
+        &self,
+        password: &str,
+    ) -> std::result::Result<String, password::HashError> {
         self.hasher.hash(password, self.salt()).await
     }
 
@@ -275,7 +278,7 @@ impl Auth {
             .await?
             .is_none_or(|u| u.deactivated);
         Err(if deactivated {
-            login::user_deactivated()
+            login::LoginError::Deactivated.into()
         } else {
             Error::forbidden("Invalid username or password")
         })

@@ -19,8 +19,8 @@
 //! computed. Passwords longer than [`MAX_PASSWORD_LEN`] characters are
 //! refused before any normalisation or hashing.
 
+use super::ratelimit::LimitExceeded;
 use crate::config::Secret;
-use crate::error::{Error, Result};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::cell::RefCell;
@@ -97,6 +97,38 @@ struct Stats {
 }
 
 /// A place in the hashing queue, given back when dropped.
+/// Why the hasher gives no hash: the rules' answer, rendered by the HTTP
+/// layer (`From<HashError> for Error`).
+#[derive(Debug)]
+pub enum HashError {
+    /// Over the length limit: no such password may be set.
+    TooLong,
+    /// The hashing queue is full: come back later.
+    Busy(LimitExceeded),
+    /// Logged where it happened.
+    Internal,
+}
+
+impl std::fmt::Display for HashError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HashError::TooLong => "Password too long",
+            HashError::Busy(_) => "The password hashing queue is full",
+            HashError::Internal => "Internal server error",
+        })
+    }
+}
+
+impl HashError {
+    /// Log `cause` and give [`HashError::Internal`].
+    #[track_caller]
+    fn internal(cause: impl std::fmt::Display) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {cause}");
+        HashError::Internal
+    }
+}
+
 struct Admitted<'a>(&'a AtomicUsize);
 
 impl Drop for Admitted<'_> {
@@ -145,9 +177,9 @@ impl PasswordHasher {
 
     /// A new argon2id hash of `password`. A password over the length limit
     /// is refused (callers check the policy first).
-    pub async fn hash(&self, password: &str, salt_bytes: [u8; 16]) -> Result<String> {
+    pub async fn hash(&self, password: &str, salt_bytes: [u8; 16]) -> Result<String, HashError> {
         if too_long(password) {
-            return Err(Error::invalid_param("Password too long"));
+            return Err(HashError::TooLong);
         }
         let password = Zeroizing::new(password.to_owned());
         let params = self.inner.params.clone();
@@ -159,7 +191,11 @@ impl PasswordHasher {
     /// (unknown user, no password) costs the same and answers `No`. A
     /// password over the length limit answers `No` at once: no password
     /// that long can have been set.
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified> {
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verified, HashError> {
         if too_long(password) {
             return Ok(Verified::No);
         }
@@ -179,8 +215,8 @@ impl PasswordHasher {
         })
     }
 
-    /// A place in the queue, or 429 when it is full.
-    fn admit(&self) -> Result<Admitted<'_>> {
+    /// A place in the queue, or [`HashError::Busy`] when it is full.
+    fn admit(&self) -> Result<Admitted<'_>, HashError> {
         let inner = &*self.inner;
         let limit = inner.concurrency + MAX_WAITING_HASHES;
         let before = inner.admitted.fetch_add(1, Ordering::AcqRel);
@@ -189,15 +225,17 @@ impl PasswordHasher {
             // Roughly when the queue will have moved on.
             let rounds = (limit / inner.concurrency) as u64;
             let average = inner.stats.average_ms.load(Ordering::Relaxed).max(1);
-            return Err(Error::limit_exceeded((average * rounds).clamp(100, 10_000)));
+            return Err(HashError::Busy(LimitExceeded {
+                retry_after_ms: (average * rounds).clamp(100, 10_000),
+            }));
         }
         Ok(place)
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
         let _place = self.admit()?;
         // Dropped while waiting here (the client went away): nothing queued.
         let permit = self
@@ -206,7 +244,7 @@ impl PasswordHasher {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| Error::internal("the hashing semaphore is closed"))?;
+            .map_err(|_| HashError::internal("the hashing semaphore is closed"))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let stats = self.inner.stats.clone();
         let job: Work = Box::new(move || {
@@ -232,11 +270,11 @@ impl PasswordHasher {
         self.inner
             .work
             .lock()
-            .map_err(|_| Error::internal("the hashing pool's lock is poisoned"))?
+            .map_err(|_| HashError::internal("the hashing pool's lock is poisoned"))?
             .send(job)
-            .map_err(|_| Error::internal("the hashing threads are gone"))?;
+            .map_err(|_| HashError::internal("the hashing threads are gone"))?;
         rx.await
-            .map_err(|_| Error::internal("a hashing thread dropped its work"))?
+            .map_err(|_| HashError::internal("a hashing thread dropped its work"))?
     }
 }
 
@@ -289,19 +327,19 @@ fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
 }
 
 /// An argon2id hash in PHC string form, computed in the thread's reused memory.
-fn hash_phc(password: &[u8], salt: &[u8], params: &Params) -> Result<String> {
+fn hash_phc(password: &[u8], salt: &[u8], params: &Params) -> Result<String, HashError> {
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     with_blocks(params.block_count(), |blocks| {
         argon2(params).hash_password_into_with_memory(password, salt, &mut out, blocks)
     })
-    .map_err(Error::internal)?;
-    let salt = SaltString::encode_b64(salt).map_err(Error::internal)?;
+    .map_err(HashError::internal)?;
+    let salt = SaltString::encode_b64(salt).map_err(HashError::internal)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(params).map_err(Error::internal)?,
+        params: ParamsString::try_from(params).map_err(HashError::internal)?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&out).map_err(Error::internal)?),
+        hash: Some(Output::new(&out).map_err(HashError::internal)?),
     };
     Ok(phc.to_string())
 }
@@ -490,9 +528,9 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let refused = h.verify("pw", None).await.unwrap_err();
-        assert_eq!(
-            refused.errcode(),
-            Some(crate::error::ErrCode::LimitExceeded)
+        assert!(
+            matches!(refused, HashError::Busy(wait) if (100..=10_000).contains(&wait.retry_after_ms)),
+            "{refused:?}"
         );
         // Those that went away leave the queue and are never computed.
         for w in &waiting {

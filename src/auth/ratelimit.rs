@@ -26,8 +26,8 @@
 
 use super::Auth;
 use crate::config::RateLimit;
-use crate::error::{Error, Result};
-use crate::store::{BucketSpec, BucketState, RateLimitOverride};
+use crate::error::Result;
+use crate::store::{BucketSpec, BucketState, StoreError};
 use sha2::{Digest, Sha256};
 
 /// The limiters, each with its own buckets.
@@ -113,23 +113,32 @@ enum Offer {
     Peek,
 }
 
-/// 429 M_LIMIT_EXCEEDED with how long to wait until one more action fits.
-fn refused(state: BucketState, limit: RateLimit) -> Error {
+/// A limit was reached: try again in `retry_after_ms` (429
+/// M_LIMIT_EXCEEDED on the wire, with a `Retry-After` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitExceeded {
+    pub retry_after_ms: u64,
+}
+
+/// How long to wait until one more action fits.
+fn refused(state: BucketState, limit: RateLimit) -> LimitExceeded {
     let excess = (state.level - (limit.burst_count - 1.0)).max(0.0);
     let wait_ms = (excess / limit.per_second * 1000.0).ceil().max(1.0);
-    Error::limit_exceeded(wait_ms.min(u64::MAX as f64 / 2.0) as u64)
+    LimitExceeded {
+        retry_after_ms: wait_ms.min(u64::MAX as f64 / 2.0) as u64,
+    }
 }
 
 impl Auth {
     /// Checks and counts one action: 429 when the bucket is full (the
     /// refused action is not counted).
     pub async fn ratelimit(&self, limiter: Limiter, key: &str) -> Result<()> {
-        self.offer(limiter, key, Offer::Take).await?.map_err(|e| *e)
+        Ok(self.offer(limiter, key, Offer::Take).await??)
     }
 
     /// Checks without counting: 429 when one more action would not fit.
     pub(crate) async fn ratelimit_check(&self, limiter: Limiter, key: &str) -> Result<()> {
-        self.offer(limiter, key, Offer::Peek).await?.map_err(|e| *e)
+        Ok(self.offer(limiter, key, Offer::Peek).await??)
     }
 
     /// Counts an action that has happened (a failure, a registration);
@@ -140,13 +149,13 @@ impl Auth {
     }
 
     /// Offers one action to the limiter's bucket for `key`: the outer
-    /// error is the store's, the inner one the 429 of a full bucket.
+    /// error is the store's, the inner one says the bucket is full.
     async fn offer(
         &self,
         limiter: Limiter,
         key: &str,
         how: Offer,
-    ) -> Result<std::result::Result<(), Box<Error>>> {
+    ) -> std::result::Result<std::result::Result<(), LimitExceeded>, StoreError> {
         let limit = limiter.settings(self);
         let (bucket, spec, now) = (bucket(limiter, key), spec(limit), self.now());
         let state = match how {
@@ -167,38 +176,32 @@ impl Auth {
             return Ok(Ok(()));
         }
         tracing::info!(limiter = limiter.name(), "rate limited");
-        Ok(Err(Box::new(refused(state, limit))))
+        Ok(Err(refused(state, limit)))
     }
 
     /// Runs `attempt` under the failed-attempts limiter of `key`: refused
-    /// while the bucket is full, whatever the credentials; a failure
-    /// (403 M_FORBIDDEN: bad credentials) is counted.
-    pub(crate) async fn with_failed_attempts<T>(
+    /// while the bucket is full, whatever the credentials; an outcome that
+    /// `failed` says is one (bad credentials) is counted. `E` is the
+    /// attempt's own error, which can say both "wait" and "store failed".
+    pub(crate) async fn counting_failures<T, E>(
         &self,
         key: Option<&str>,
-        attempt: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        self.counting_failures(key, attempt, |outcome| {
-            outcome.as_ref().is_err_and(is_credential_failure)
-        })
-        .await
-    }
-
-    /// [`Auth::with_failed_attempts`] where `failed` says which outcomes
-    /// are failures.
-    pub(crate) async fn counting_failures<T>(
-        &self,
-        key: Option<&str>,
-        attempt: impl std::future::Future<Output = Result<T>>,
-        failed: impl FnOnce(&Result<T>) -> bool,
-    ) -> Result<T> {
+        attempt: impl std::future::Future<Output = std::result::Result<T, E>>,
+        failed: impl FnOnce(&std::result::Result<T, E>) -> bool,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<LimitExceeded> + From<StoreError>,
+    {
         let Some(key) = key else {
             return attempt.await;
         };
-        self.ratelimit_check(Limiter::FailedAttempts, key).await?;
+        self.offer(Limiter::FailedAttempts, key, Offer::Peek)
+            .await??;
         let outcome = attempt.await;
         if failed(&outcome) {
-            self.ratelimit_record(Limiter::FailedAttempts, key).await?;
+            self.offer(Limiter::FailedAttempts, key, Offer::Take)
+                .await?
+                .ok();
         }
         outcome
     }
@@ -222,48 +225,6 @@ impl Auth {
         Ok(())
     }
 
-    /// Synapse's `override_ratelimit` admin API: the user's override, if
-    /// any (`None` to read, `Some(Some(v))` to set, `Some(None)` to delete).
-    /// Kept for the homeserver's limits on logged-in users; it lifts none
-    /// of mxauth's (see the module's doc).
-    pub async fn ratelimit_override(
-        &self,
-        requester: &super::Requester,
-        user_id: &super::identifiers::UserId,
-        change: Option<Option<RateLimitOverride>>,
-    ) -> Result<Option<RateLimitOverride>> {
-        super::admin::require_admin(requester)?;
-        if !super::identifiers::is_local(user_id, self.server_name()) {
-            return Err(override_not_local());
-        }
-        let user_id = user_id.as_str();
-        if self.store.users().get_user(user_id).await?.is_none() {
-            return Err(Error::not_found("User does not exist"));
-        }
-        match change {
-            None => Ok(self
-                .store
-                .rate_limits()
-                .get_ratelimit_override(user_id)
-                .await?),
-            Some(Some(value)) => {
-                self.store
-                    .rate_limits()
-                    .set_ratelimit_override(user_id, value)
-                    .await?;
-                tracing::info!(admin = %requester.user_id, user_id, "rate-limit override set");
-                Ok(Some(value))
-            }
-            Some(None) => {
-                self.store
-                    .rate_limits()
-                    .delete_ratelimit_override(user_id)
-                    .await?;
-                Ok(None)
-            }
-        }
-    }
-
     /// Deletes the buckets that have drained.
     pub async fn sweep_ratelimits(&self) -> Result<u64> {
         Ok(self
@@ -272,24 +233,6 @@ impl Auth {
             .sweep_ratelimit_buckets(self.now())
             .await?)
     }
-}
-
-/// Bad credentials, as every login and UIA stage answers them.
-pub(crate) fn is_credential_failure(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Matrix {
-            status: 403,
-            errcode: crate::error::ErrCode::Forbidden,
-            ..
-        }
-    )
-}
-
-/// `override_ratelimit` of a user of another server, or of what is no
-/// user ID at all.
-pub fn override_not_local() -> Error {
-    Error::invalid_param("Can only look up local users")
 }
 
 #[cfg(test)]
@@ -318,12 +261,11 @@ mod tests {
             },
             limit,
         );
-        match e {
-            Error::Matrix { status, extra, .. } => {
-                assert_eq!(status, 429);
-                assert_eq!(extra["retry_after_ms"], 2000);
+        assert_eq!(
+            e,
+            LimitExceeded {
+                retry_after_ms: 2000
             }
-            other => panic!("{other:?}"),
-        }
+        );
     }
 }

@@ -6,7 +6,7 @@
 use super::jwt::LOGIN_TYPE_JWT;
 use super::{Authenticated, LoginResponse, NewUserProfile, Providers};
 use crate::auth::identifiers::{local_localpart, parse_identifier, UserIdentifier};
-use crate::auth::login::LOGIN_TYPE_PASSWORD;
+use crate::auth::login::{LoginError, LOGIN_TYPE_PASSWORD};
 use crate::auth::threepids::{canonicalise_email, MEDIUM_EMAIL};
 use crate::auth::{Auth, Session};
 use crate::error::{ErrCode, Error, Result};
@@ -43,13 +43,13 @@ impl Auth {
         login_type: &str,
         submission: &Map<String, Value>,
         is_reauth: bool,
-    ) -> Result<Option<Authenticated>> {
+    ) -> Result<Option<Authenticated>, LoginError> {
         let pc = &self.config.password_config;
         let is_password = login_type == LOGIN_TYPE_PASSWORD;
         let provider_fields = self.providers.fields(login_type);
         let local = is_password && pc.localdb_enabled;
         if !local && provider_fields.is_none() {
-            return Err(Error::new(400, ErrCode::Unknown, "Unknown login type"));
+            return Err(LoginError::UnknownLoginType);
         }
         let password = if is_password {
             let allowed = if is_reauth {
@@ -58,18 +58,14 @@ impl Auth {
                 pc.login_enabled()
             };
             if !allowed {
-                return Err(Error::new(
-                    400,
-                    ErrCode::Unknown,
-                    "Password login has been disabled.",
-                ));
+                return Err(LoginError::PasswordLoginDisabled);
             }
             match submission.get("password") {
                 Some(Value::String(p)) => Some(Zeroizing::new(p.clone())),
                 None | Some(Value::Null) => {
-                    return Err(Error::missing_param("Missing param: password"))
+                    return Err(LoginError::MissingParam("Missing param: password".into()))
                 }
-                Some(_) => return Err(Error::invalid_param("Bad parameter: password")),
+                Some(_) => return Err(LoginError::InvalidParam("Bad parameter: password".into())),
             }
         } else {
             None
@@ -121,7 +117,7 @@ impl Auth {
                 }
             }
             if !missing.is_empty() {
-                return Err(Error::missing_param(format!(
+                return Err(LoginError::MissingParam(format!(
                     "Missing parameters for login type {login_type}: {}",
                     missing.join(", ")
                 )));
@@ -147,34 +143,45 @@ impl Auth {
         Ok(None)
     }
 
-    /// `POST /login` of any type but the application services': checked
-    /// by [`Auth::validate_login`], then a session for the user.
+    /// Who the credentials of a `POST /login` of any type but the
+    /// application services' prove to be: a JSON Web Token, or
+    /// [`Auth::validate_login`]; then the local user (created if the
+    /// provider asked for it) who may log in.
     #[tracing::instrument(skip_all, fields(login_type))]
-    pub(crate) async fn login_through_providers(
+    pub(crate) async fn check_login(
         &self,
         login_type: &str,
         submission: &Map<String, Value>,
-        device_id: Option<crate::auth::identifiers::DeviceId>,
-        display_name: Option<&str>,
-    ) -> Result<Session> {
+    ) -> Result<(String, Authenticated), LoginError> {
         let found = match &self.providers.jwt {
             Some(jwt) if login_type == LOGIN_TYPE_JWT => {
                 let token = match submission.get("token") {
                     Some(Value::String(t)) => t,
-                    _ => return Err(Error::forbidden("Token field for JWT is missing")),
+                    _ => return Err(LoginError::BadJwt("Token field for JWT is missing".into())),
                 };
                 jwt.verify(token, self.now(), self.server_name())
-                    .map_err(|why| Error::forbidden(format!("JWT validation failed: {why}")))?
+                    .map_err(|why| LoginError::BadJwt(format!("JWT validation failed: {why}")))?
             }
             _ => self
                 .validate_login(login_type, submission, false)
                 .await?
-                .ok_or_else(invalid_credentials)?,
+                .ok_or(LoginError::BadCredentials)?,
         };
         let user_id = self
             .provider_user(&found)
             .await?
-            .ok_or_else(invalid_credentials)?;
+            .ok_or(LoginError::BadCredentials)?;
+        Ok((user_id, found))
+    }
+
+    /// A session for the user [`Auth::check_login`] found; the provider's
+    /// post-login callback hears of it.
+    pub(crate) async fn finish_login(
+        &self,
+        (user_id, found): (String, Authenticated),
+        device_id: Option<crate::auth::identifiers::DeviceId>,
+        display_name: Option<&str>,
+    ) -> Result<Session> {
         let session = self
             .start_login_session(&user_id, found.credentials_version, device_id, display_name)
             .await?;
@@ -198,7 +205,10 @@ impl Auth {
     /// The local user `found` names, created first if the provider asked
     /// for it. `None` (with a log line) when it is not a user of this
     /// server, or does not exist and the provider did not ask for it.
-    pub(crate) async fn provider_user(&self, found: &Authenticated) -> Result<Option<String>> {
+    pub(crate) async fn provider_user(
+        &self,
+        found: &Authenticated,
+    ) -> Result<Option<String>, LoginError> {
         let Some(localpart) = local_localpart(&found.user_id, self.server_name()) else {
             tracing::warn!(user_id = %found.user_id, "a provider vouched for a user of another server");
             return Ok(None);
@@ -210,12 +220,16 @@ impl Auth {
                     tracing::warn!(user_id = %found.user_id, "a provider vouched for a user that does not exist");
                     return Ok(None);
                 };
-                let Some(user_id) = self.create_provider_user(localpart, profile).await? else {
+                let created = self.create_provider_user(localpart, profile).await;
+                let Some(user_id) = created.map_err(LoginError::not_created)? else {
                     return Ok(None);
                 };
                 match self.store.users().get_user(&user_id).await? {
                     Some(user) => user,
-                    None => return Err(Error::internal("a user just created is missing")),
+                    None => {
+                        tracing::error!("a user just created is missing");
+                        return Err(LoginError::Internal);
+                    }
                 }
             }
         };
@@ -332,8 +346,4 @@ impl Auth {
                 .await;
         }
     }
-}
-
-fn invalid_credentials() -> Error {
-    Error::forbidden("Invalid username or password")
 }

@@ -285,7 +285,7 @@ impl Auth {
             .await?
             .ok_or_else(|| Error::internal("a linked user does not exist"))?;
         if user.deactivated {
-            return Err(crate::auth::login::user_deactivated());
+            return Err(crate::auth::login::LoginError::Deactivated.into());
         }
         let token = self.create_login_token(user_id, Some(idp_id)).await?;
         let redirect = match self.classify_sso_redirect(client_redirect_url) {

@@ -94,7 +94,7 @@ impl Auth {
         &self,
         medium: &str,
         address: &str,
-    ) -> Result<Option<crate::store::User>> {
+    ) -> crate::store::StoreResult<Option<crate::store::User>> {
         let address = match medium {
             MEDIUM_EMAIL => match canonicalise_email(address) {
                 Ok(a) => a,

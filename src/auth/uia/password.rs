@@ -5,10 +5,9 @@
 
 use super::{Stage, StageError, StageResult};
 use crate::auth::identifiers::UserId;
-use crate::auth::login::{failed_attempts_key, LOGIN_TYPE_PASSWORD};
-use crate::auth::ratelimit::is_credential_failure;
+use crate::auth::login::{failed_attempts_key, LoginError, LOGIN_TYPE_PASSWORD};
 use crate::auth::Auth;
-use crate::error::{ErrCode, Error, Result};
+use crate::error::{ErrCode, Result};
 use crate::store::UiaSession;
 use serde_json::{json, Map, Value};
 
@@ -105,27 +104,29 @@ async fn check_login(
             key.as_deref(),
             async {
                 let Some(found) = auth.validate_login(stage, dict, true).await? else {
-                    return Ok(None);
+                    return Err(LoginError::BadCredentials);
                 };
                 let Some(user) = auth.provider_user(&found).await? else {
-                    return Ok(None);
+                    return Err(LoginError::BadCredentials);
                 };
                 if session.user_id.as_deref() != Some(user.as_str()) {
-                    return Err(Error::forbidden("Invalid auth: wrong user"));
+                    return Err(LoginError::WrongUser);
                 }
-                Ok(Some(user))
+                Ok(user)
             },
-            |outcome| match outcome {
-                Ok(found) => found.is_none(),
-                Err(e) => is_credential_failure(e),
+            |outcome| {
+                outcome
+                    .as_ref()
+                    .is_err_and(LoginError::is_credential_failure)
             },
         )
-        .await?;
+        .await;
     match checked {
-        Some(user) => Ok(json!(user)),
-        None => Err(StageError::Failed(
+        Ok(user) => Ok(json!(user)),
+        Err(LoginError::BadCredentials) => Err(StageError::Failed(
             ErrCode::Forbidden,
             "Invalid username or password".into(),
         )),
+        Err(e) => Err(StageError::Fatal(e.into())),
     }
 }

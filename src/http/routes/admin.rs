@@ -5,10 +5,10 @@
 use super::login::session_json;
 use crate::auth::activity::{may_whois, whois_not_local};
 use crate::auth::admin::{
-    not_local_admin, not_local_puppet, require_admin, SharedSecretRegistration,
+    not_local_admin, not_local_puppet, override_not_local, require_admin, SharedSecretRegistration,
 };
 use crate::auth::identifiers::{parse_user_id, OwnedUserId};
-use crate::auth::ratelimit::{address_key, override_not_local, Limiter};
+use crate::auth::ratelimit::{address_key, Limiter};
 use crate::error::{Error, Result};
 use crate::http::extract::{Authed, ClientIp, JsonObject};
 use crate::http::AppState;

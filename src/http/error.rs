@@ -1,101 +1,16 @@
-//! Rendering [`Error`] as the Matrix JSON error.
+//! Rendering [`Error`] as the Matrix JSON error, and the rules' domain
+//! errors as [`Error`]: one file per area of the rules under `error/`
+//! (`From<TheirError> for Error`), so the mapping to the wire lives in the
+//! HTTP layer only.
 
-use crate::auth::identifiers::IdentifierError;
-use crate::auth::login::LoginError;
-use crate::auth::password::HashError;
-use crate::auth::ratelimit::LimitExceeded;
-use crate::auth::requester::AuthnError;
-use crate::error::{ErrCode, Error};
+mod login;
+mod requester;
+
+use crate::error::Error;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-
-/// Request authentication's failures as Matrix errors.
-impl From<AuthnError> for Error {
-    fn from(e: AuthnError) -> Self {
-        match e {
-            AuthnError::UnknownToken => Error::unknown_token(false),
-            AuthnError::Expired => Error::unknown_token(true),
-            AuthnError::UserLocked => user_locked(),
-            AuthnError::NotInNamespace => {
-                Error::forbidden("Application service cannot masquerade as this user.")
-            }
-            AuthnError::NotRegistered => {
-                Error::forbidden("Application service has not registered this user.")
-            }
-            AuthnError::UnknownDevice => Error::new(
-                400,
-                ErrCode::UnknownDevice,
-                "Application service trying to use a device that doesn't exist",
-            ),
-            AuthnError::Internal => Error::Internal,
-        }
-    }
-}
-
-/// 401 M_USER_LOCKED with `soft_logout`, as the spec says for locked accounts.
-fn user_locked() -> Error {
-    Error::new(401, ErrCode::UserLocked, "User account has been locked")
-        .with_extra("soft_logout", true)
-}
-
-/// A login's refusal as the spec's error: one body for every kind of bad
-/// credentials; a deactivated or locked account only to its right password.
-impl From<LoginError> for Error {
-    fn from(e: LoginError) -> Self {
-        match e {
-            LoginError::BadCredentials => Error::forbidden("Invalid username or password"),
-            LoginError::WrongUser => Error::forbidden("Invalid auth: wrong user"),
-            LoginError::Deactivated => Error::new(
-                403,
-                ErrCode::UserDeactivated,
-                "This account has been deactivated",
-            ),
-            LoginError::Locked => user_locked(),
-            LoginError::UnknownLoginType => Error::new(400, ErrCode::Unknown, "Unknown login type"),
-            LoginError::PasswordLoginDisabled => {
-                Error::new(400, ErrCode::Unknown, "Password login has been disabled.")
-            }
-            LoginError::MissingParam(m) => Error::missing_param(m),
-            LoginError::InvalidParam(m) => Error::invalid_param(m),
-            LoginError::BadIdentifier(e) => e.into(),
-            LoginError::BadJwt(why) => Error::forbidden(why),
-            LoginError::LimitExceeded(wait) => wait.into(),
-            LoginError::NotCreated(e) => *e,
-            LoginError::Internal => Error::Internal,
-        }
-    }
-}
-
-impl From<IdentifierError> for Error {
-    fn from(e: IdentifierError) -> Self {
-        let message = e.to_string();
-        match e {
-            IdentifierError::NotAnObject | IdentifierError::NotAString(_) => {
-                Error::bad_json(message)
-            }
-            IdentifierError::Missing(_) => Error::missing_param(message),
-            IdentifierError::UnknownType => Error::new(400, ErrCode::Unknown, message),
-        }
-    }
-}
-
-impl From<HashError> for Error {
-    fn from(e: HashError) -> Self {
-        match e {
-            HashError::TooLong => Error::invalid_param("Password too long"),
-            HashError::Busy(wait) => wait.into(),
-            HashError::Internal => Error::Internal,
-        }
-    }
-}
-
-impl From<LimitExceeded> for Error {
-    fn from(e: LimitExceeded) -> Self {
-        Error::limit_exceeded(e.retry_after_ms)
-    }
-}
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
@@ -136,49 +51,13 @@ impl IntoResponse for Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::error::ErrCode;
     use axum::http::header;
 
-    #[test]
-    fn request_authentication_failures_are_the_spec_errors() {
-        let cases = [
-            (
-                AuthnError::UnknownToken,
-                401,
-                ErrCode::UnknownToken,
-                Some(false),
-            ),
-            (AuthnError::Expired, 401, ErrCode::UnknownToken, Some(true)),
-            (AuthnError::UserLocked, 401, ErrCode::UserLocked, Some(true)),
-            (AuthnError::NotInNamespace, 403, ErrCode::Forbidden, None),
-            (AuthnError::NotRegistered, 403, ErrCode::Forbidden, None),
-            (AuthnError::UnknownDevice, 400, ErrCode::UnknownDevice, None),
-        ];
-        for (e, want_status, want_code, want_soft) in cases {
-            let label = format!("{e:?}");
-            match Error::from(e) {
-                Error::Matrix {
-                    status,
-                    errcode,
-                    extra,
-                    ..
-                } => {
-                    assert_eq!((status, errcode), (want_status, want_code), "{label}");
-                    assert_eq!(
-                        extra.get("soft_logout").and_then(Value::as_bool),
-                        want_soft,
-                        "{label}"
-                    );
-                }
-                other => panic!("{label}: {other:?}"),
-            }
-        }
-        assert!(matches!(Error::from(AuthnError::Internal), Error::Internal));
-    }
-
     /// The status, errcode and message a domain error renders as.
-    fn rendered(e: impl Into<Error>) -> (u16, ErrCode, String, Map<String, Value>) {
+    pub(crate) fn rendered(e: impl Into<Error>) -> (u16, ErrCode, String, Map<String, Value>) {
         match e.into() {
             Error::Matrix {
                 status,
@@ -188,93 +67,6 @@ mod tests {
             } => (status, errcode, message, extra),
             other => panic!("not a Matrix error: {other:?}"),
         }
-    }
-
-    #[test]
-    fn login_refusals_are_the_spec_errors_and_bad_credentials_are_one_body() {
-        let bad = rendered(LoginError::BadCredentials);
-        assert_eq!(
-            (bad.0, bad.1, bad.2.as_str()),
-            (403, ErrCode::Forbidden, "Invalid username or password")
-        );
-        assert!(bad.3.is_empty());
-        let cases: [(LoginError, u16, ErrCode); 10] = [
-            (LoginError::WrongUser, 403, ErrCode::Forbidden),
-            (LoginError::Deactivated, 403, ErrCode::UserDeactivated),
-            (LoginError::Locked, 401, ErrCode::UserLocked),
-            (LoginError::UnknownLoginType, 400, ErrCode::Unknown),
-            (LoginError::PasswordLoginDisabled, 400, ErrCode::Unknown),
-            (
-                LoginError::MissingParam("m".into()),
-                400,
-                ErrCode::MissingParam,
-            ),
-            (
-                LoginError::InvalidParam("i".into()),
-                400,
-                ErrCode::InvalidParam,
-            ),
-            (
-                LoginError::BadIdentifier(IdentifierError::UnknownType),
-                400,
-                ErrCode::Unknown,
-            ),
-            (LoginError::BadJwt("why".into()), 403, ErrCode::Forbidden),
-            (
-                LoginError::LimitExceeded(LimitExceeded {
-                    retry_after_ms: 1500,
-                }),
-                429,
-                ErrCode::LimitExceeded,
-            ),
-        ];
-        for (e, want_status, want_code) in cases {
-            let label = format!("{e:?}");
-            let (status, errcode, _, extra) = rendered(e);
-            assert_eq!((status, errcode), (want_status, want_code), "{label}");
-            if errcode == ErrCode::UserLocked {
-                assert_eq!(extra["soft_logout"], true, "{label}");
-            }
-            if errcode == ErrCode::LimitExceeded {
-                assert_eq!(extra["retry_after_ms"], 1500, "{label}");
-            }
-        }
-        let blocked = Error::new(403, ErrCode::ResourceLimitExceeded, "limit")
-            .with_extra("limit_type", "monthly_active_user");
-        let (status, errcode, _, extra) = rendered(LoginError::not_created(blocked));
-        assert_eq!((status, errcode), (403, ErrCode::ResourceLimitExceeded));
-        assert_eq!(extra["limit_type"], "monthly_active_user");
-        assert!(matches!(
-            Error::from(LoginError::not_created(Error::Internal)),
-            Error::Internal
-        ));
-        assert!(matches!(Error::from(LoginError::Internal), Error::Internal));
-    }
-
-    #[test]
-    fn identifier_and_hashing_errors_are_the_spec_errors() {
-        let cases = [
-            (IdentifierError::NotAnObject, ErrCode::BadJson),
-            (IdentifierError::NotAString("user".into()), ErrCode::BadJson),
-            (
-                IdentifierError::Missing("Missing param: identifier"),
-                ErrCode::MissingParam,
-            ),
-            (IdentifierError::UnknownType, ErrCode::Unknown),
-        ];
-        for (e, want) in cases {
-            let message = e.to_string();
-            let got = rendered(e);
-            assert_eq!((got.0, got.1, got.2), (400, want, message));
-        }
-        let too_long = rendered(HashError::TooLong);
-        assert_eq!((too_long.0, too_long.1), (400, ErrCode::InvalidParam));
-        let busy = rendered(HashError::Busy(LimitExceeded {
-            retry_after_ms: 250,
-        }));
-        assert_eq!((busy.0, busy.1), (429, ErrCode::LimitExceeded));
-        assert_eq!(busy.3["retry_after_ms"], 250);
-        assert!(matches!(Error::from(HashError::Internal), Error::Internal));
     }
 
     #[test]

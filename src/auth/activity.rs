@@ -129,7 +129,7 @@ impl Auth {
 
     /// How many users count against `max_mau_value`: the users of
     /// application services do not (as in Synapse).
-    pub(crate) async fn monthly_active_users(&self) -> Result<i64> {
+    pub(crate) async fn monthly_active_users(&self) -> crate::store::StoreResult<i64> {
         Ok(self.store.usage().count_monthly_active_users().await?.other)
     }
 

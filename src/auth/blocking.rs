@@ -11,10 +11,35 @@
 //! or of a support user. Bots are not exempt.
 
 use super::Auth;
-use crate::error::{ErrCode, Error, Result};
-use crate::store::User;
+use crate::store::{StoreError, User};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Why auth blocking refuses a new token or account (on the wire 403
+/// M_RESOURCE_LIMIT_EXCEEDED with its `limit_type` and `admin_contact`).
+#[derive(Debug)]
+pub enum Blocked {
+    /// `hs_disabled`: the server is closed, with the admin's message.
+    ServerDisabled {
+        message: String,
+        admin_contact: Option<String>,
+    },
+    /// `limit_usage_by_mau`: the month's active users are at `max_mau_value`.
+    MonthlyActiveUsers { admin_contact: Option<String> },
+    /// Logged where it happened.
+    Internal,
+}
+
+impl From<StoreError> for Blocked {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {e}");
+        Blocked::Internal
+    }
+}
+
+type Result<T> = std::result::Result<T, Blocked>;
 
 /// Who is asking for a token or an account.
 #[derive(Debug, Clone, Copy)]
@@ -112,14 +137,9 @@ impl Auth {
         }
         let active = self.monthly_active_users().await?;
         if u64::try_from(active).unwrap_or(0) >= usage.max_mau_value {
-            return Err(self.with_admin_contact(
-                Error::new(
-                    403,
-                    ErrCode::ResourceLimitExceeded,
-                    "Monthly Active User Limit Exceeded",
-                )
-                .with_extra("limit_type", "monthly_active_user"),
-            ));
+            return Err(Blocked::MonthlyActiveUsers {
+                admin_contact: self.config.admin_contact.clone(),
+            });
         }
         Ok(())
     }
@@ -138,21 +158,10 @@ impl Auth {
         self.now() - user.created_ts < days.saturating_mul(DAY_MS)
     }
 
-    fn hs_disabled_error(&self) -> Error {
-        self.with_admin_contact(
-            Error::new(
-                403,
-                ErrCode::ResourceLimitExceeded,
-                self.config.hs_disabled_message.clone(),
-            )
-            .with_extra("limit_type", "hs_disabled"),
-        )
-    }
-
-    fn with_admin_contact(&self, e: Error) -> Error {
-        match &self.config.admin_contact {
-            Some(contact) => e.with_extra("admin_contact", contact.clone()),
-            None => e,
+    fn hs_disabled_error(&self) -> Blocked {
+        Blocked::ServerDisabled {
+            message: self.config.hs_disabled_message.clone(),
+            admin_contact: self.config.admin_contact.clone(),
         }
     }
 }

@@ -1,6 +1,5 @@
 //! User IDs and login identifiers, parsed once at the edge of the rules.
 
-use crate::error::{ErrCode, Error, Result};
 pub use ruma_common::{OwnedUserId, UserId};
 use serde_json::Value;
 
@@ -22,28 +21,49 @@ pub const MAX_PASSWORD_LEN: usize = 512;
 #[serde(transparent)]
 pub struct DeviceId(String);
 
+/// A `device_id` the client gave that mxauth refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceIdError {
+    Empty,
+    /// Over [`MAX_DEVICE_ID_LEN`] characters.
+    TooLong,
+    NotAString,
+}
+
+impl std::fmt::Display for DeviceIdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceIdError::Empty => f.write_str("device_id cannot be empty"),
+            DeviceIdError::TooLong => write!(
+                f,
+                "device_id cannot be longer than {MAX_DEVICE_ID_LEN} characters"
+            ),
+            DeviceIdError::NotAString => f.write_str("'device_id' must be a string"),
+        }
+    }
+}
+
 impl DeviceId {
-    /// 400 `M_INVALID_PARAM` for an empty or too long ID.
-    pub fn parse(raw: impl Into<String>) -> Result<Self> {
+    /// An ID that is neither empty nor too long.
+    pub fn parse(raw: impl Into<String>) -> std::result::Result<Self, DeviceIdError> {
         let raw = raw.into();
         if raw.is_empty() {
-            return Err(Error::invalid_param("device_id cannot be empty"));
+            return Err(DeviceIdError::Empty);
         }
         if raw.chars().count() > MAX_DEVICE_ID_LEN {
-            return Err(Error::invalid_param(format!(
-                "device_id cannot be longer than {MAX_DEVICE_ID_LEN} characters"
-            )));
+            return Err(DeviceIdError::TooLong);
         }
         Ok(DeviceId(raw))
     }
 
-    /// The `device_id` field of a JSON body: absent or `null` is `None`,
-    /// another type 400 `M_BAD_JSON`.
-    pub fn from_field(body: &serde_json::Map<String, Value>) -> Result<Option<Self>> {
+    /// The `device_id` field of a JSON body: absent or `null` is `None`.
+    pub fn from_field(
+        body: &serde_json::Map<String, Value>,
+    ) -> std::result::Result<Option<Self>, DeviceIdError> {
         match body.get("device_id") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Self::parse(s.as_str()).map(Some),
-            Some(_) => Err(Error::bad_json("'device_id' must be a string")),
+            Some(_) => Err(DeviceIdError::NotAString),
         }
     }
 
@@ -125,31 +145,64 @@ pub fn local_localpart<'a>(user_id: &'a str, server_name: &str) -> Option<&'a st
     (parsed.server_name().as_str() == server_name).then(|| parsed.localpart())
 }
 
-/// Checks a localpart wanted at registration (already lower-cased), with
-/// Synapse's rules and errors.
-pub fn check_new_localpart(localpart: &str, server_name: &str) -> Result<()> {
-    let invalid = |m: &str| Error::new(400, ErrCode::InvalidUsername, m);
-    if localpart.is_empty() {
-        return Err(invalid("User ID cannot be empty"));
+/// Why a localpart wanted at registration is refused (Synapse's rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsernameError {
+    Empty,
+    /// A character outside a-z, 0-9 and `=_-./+`.
+    BadCharacter,
+    LeadingUnderscore,
+    /// All digits: the form of generated and guest IDs.
+    Numeric,
+    /// The whole user ID is over [`MAX_USER_ID_LEN`].
+    TooLong,
+}
+
+impl std::fmt::Display for UsernameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsernameError::Empty => f.write_str("User ID cannot be empty"),
+            UsernameError::BadCharacter => {
+                f.write_str("User ID can only contain characters a-z, 0-9, or '=_-./+'")
+            }
+            UsernameError::LeadingUnderscore => f.write_str("User ID may not begin with _"),
+            UsernameError::Numeric => f.write_str("Numeric user IDs are reserved for guest users."),
+            UsernameError::TooLong => write!(
+                f,
+                "User ID may not be longer than {MAX_USER_ID_LEN} characters"
+            ),
+        }
     }
-    if !localpart
+}
+
+/// Whether a localpart is made only of the characters Synapse allows in
+/// new ones: a-z, 0-9 and `=_-./+`.
+pub fn has_allowed_characters(localpart: &str) -> bool {
+    localpart
         .bytes()
         .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'=' | b'_' | b'-' | b'.' | b'/' | b'+'))
-    {
-        return Err(invalid(
-            "User ID can only contain characters a-z, 0-9, or '=_-./+'",
-        ));
+}
+
+/// Checks a localpart wanted at registration (already lower-cased), with
+/// Synapse's rules.
+pub fn check_new_localpart(
+    localpart: &str,
+    server_name: &str,
+) -> std::result::Result<(), UsernameError> {
+    if localpart.is_empty() {
+        return Err(UsernameError::Empty);
+    }
+    if !has_allowed_characters(localpart) {
+        return Err(UsernameError::BadCharacter);
     }
     if localpart.starts_with('_') {
-        return Err(invalid("User ID may not begin with _"));
+        return Err(UsernameError::LeadingUnderscore);
     }
     if localpart.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(invalid("Numeric user IDs are reserved for guest users."));
+        return Err(UsernameError::Numeric);
     }
     if user_id(localpart, server_name).len() > MAX_USER_ID_LEN {
-        return Err(invalid(&format!(
-            "User ID may not be longer than {MAX_USER_ID_LEN} characters"
-        )));
+        return Err(UsernameError::TooLong);
     }
     Ok(())
 }
@@ -295,12 +348,11 @@ mod tests {
     fn device_ids_are_parsed_once() {
         assert_eq!(DeviceId::parse("PHONE").unwrap().as_str(), "PHONE");
         assert!(DeviceId::parse("é".repeat(MAX_DEVICE_ID_LEN)).is_ok());
-        for bad in [String::new(), "x".repeat(MAX_DEVICE_ID_LEN + 1)] {
-            assert_eq!(
-                DeviceId::parse(bad).unwrap_err().errcode(),
-                Some(ErrCode::InvalidParam)
-            );
-        }
+        assert_eq!(DeviceId::parse(""), Err(DeviceIdError::Empty));
+        assert_eq!(
+            DeviceId::parse("x".repeat(MAX_DEVICE_ID_LEN + 1)),
+            Err(DeviceIdError::TooLong)
+        );
         let body = |v: Value| v.as_object().cloned().unwrap();
         assert_eq!(DeviceId::from_field(&body(json!({}))).unwrap(), None);
         assert_eq!(
@@ -308,24 +360,29 @@ mod tests {
             None
         );
         assert_eq!(
-            DeviceId::from_field(&body(json!({"device_id": 3})))
-                .unwrap_err()
-                .errcode(),
-            Some(ErrCode::BadJson)
+            DeviceId::from_field(&body(json!({"device_id": 3}))),
+            Err(DeviceIdError::NotAString)
         );
     }
 
     #[test]
     fn localpart_rules() {
         assert!(check_new_localpart("alice.b-c_d=e/f+g", "hs").is_ok());
-        for bad in ["", "Alice", "al ice", "_bridge", "1234", "ä"] {
-            assert_eq!(
-                check_new_localpart(bad, "hs").unwrap_err().errcode(),
-                Some(ErrCode::InvalidUsername),
-                "{bad}"
-            );
+        let cases = [
+            ("", UsernameError::Empty),
+            ("Alice", UsernameError::BadCharacter),
+            ("al ice", UsernameError::BadCharacter),
+            ("ä", UsernameError::BadCharacter),
+            ("_bridge", UsernameError::LeadingUnderscore),
+            ("1234", UsernameError::Numeric),
+        ];
+        for (bad, why) in cases {
+            assert_eq!(check_new_localpart(bad, "hs"), Err(why), "{bad}");
         }
-        assert!(check_new_localpart(&"a".repeat(300), "hs").is_err());
+        assert_eq!(
+            check_new_localpart(&"a".repeat(300), "hs"),
+            Err(UsernameError::TooLong)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod account;
 pub mod activity;
 pub mod admin;
 pub mod appservice;
-mod blocking;
+pub mod blocking;
 pub mod captcha;
 pub mod devices;
 pub mod guests;
@@ -306,16 +306,14 @@ impl Auth {
     }
 }
 
-pub(crate) fn check_device_display_name(name: &str) -> Result<()> {
+/// A device display name over [`identifiers::MAX_DEVICE_DISPLAY_NAME_LEN`]
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayNameTooLong;
+
+pub(crate) fn check_device_display_name(name: &str) -> std::result::Result<(), DisplayNameTooLong> {
     if name.chars().count() > identifiers::MAX_DEVICE_DISPLAY_NAME_LEN {
-        return Err(Error::new(
-            400,
-            crate::error::ErrCode::TooLarge,
-            format!(
-                "Device display name is too long (max {})",
-                identifiers::MAX_DEVICE_DISPLAY_NAME_LEN
-            ),
-        ));
+        return Err(DisplayNameTooLong);
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Registration (`POST /register`) through UIA, and `/register/available`.
 
 use super::guests::{hide_guest_token, not_this_guest};
-use super::identifiers::{check_new_localpart, user_id, DeviceId};
+use super::identifiers::{
+    check_new_localpart, has_allowed_characters, user_id, DeviceId, UsernameError,
+};
 use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
 use super::ratelimit::{address_key, Limiter};
@@ -493,16 +495,8 @@ impl Auth {
             .ok_or_else(|| Error::missing_param("Missing param: username"))?
             .to_lowercase();
         // Bridges' users often start with `_`: only the characters are checked.
-        if localpart.is_empty()
-            || !localpart
-                .bytes()
-                .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'=' | b'_' | b'-' | b'.' | b'/' | b'+'))
-        {
-            return Err(Error::new(
-                400,
-                ErrCode::InvalidUsername,
-                "User ID can only contain characters a-z, 0-9, or '=_-./+'",
-            ));
+        if localpart.is_empty() || !has_allowed_characters(&localpart) {
+            return Err(UsernameError::BadCharacter.into());
         }
         let uid = user_id(&localpart, self.server_name());
         let service_id = service.config.id.clone();

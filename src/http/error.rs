@@ -3,6 +3,8 @@
 //! (`From<TheirError> for Error`), so the mapping to the wire lives in the
 //! HTTP layer only.
 
+mod blocking;
+mod inputs;
 mod login;
 mod requester;
 

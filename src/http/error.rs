@@ -7,6 +7,7 @@ mod blocking;
 mod inputs;
 mod login;
 mod requester;
+mod uia;
 
 use crate::error::Error;
 use axum::http::StatusCode;

@@ -12,12 +12,12 @@
 //! The engine names no stage: it asks the registry (`Auth::uia_stages`)
 //! for the stage of a `type`, its `params` and what it holds.
 
-use super::{StageError, StageResult};
+use super::{StageError, StageResult, UiaChallenge, UiaError};
 use crate::auth::identifiers::stored_user_id;
 use crate::auth::{Auth, Requester};
 use crate::clock::random_string;
-use crate::error::{ErrCode, Error, Result};
-use crate::store::{ResultOnce, UiaSession};
+use crate::error::{ErrCode, Error};
+use crate::store::{ResultOnce, StoreResult, UiaSession};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -28,6 +28,8 @@ use std::collections::HashMap;
 pub const MAX_ANONYMOUS_SESSION_BYTES: usize = 4096;
 
 const SECRET_PREFIX: &str = "secret:";
+
+type Result<T> = std::result::Result<T, UiaError>;
 
 /// The flows an operation offers: each a list of stage types, in order.
 /// The challenge's `params` come from the stages (`Stage::params`).
@@ -134,7 +136,7 @@ impl Auth {
         let session_id = match req.auth.and_then(|a| a.get("session")) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(Error::bad_json("'auth.session' must be a string")),
+            Some(_) => return Err(UiaError::NotAString("'auth.session'".into())),
         };
         let session = match session_id {
             Some(id) => self.resume_session(&id, &req).await?,
@@ -166,10 +168,7 @@ impl Auth {
                 None | Some(Value::Null) => {}
                 Some(Value::String(stage)) => {
                     if !flows.offers(stage) {
-                        return Err(Error::unrecognized(
-                            400,
-                            format!("Unrecognised or unavailable auth stage type '{stage}'"),
-                        ));
+                        return Err(UiaError::StageNotOffered(stage.clone()));
                     }
                     let outcome = if flows.may_do_next(stage, &completed) {
                         self.check_stage(stage, auth, &session).await
@@ -191,10 +190,10 @@ impl Auth {
                             stage_done = true;
                         }
                         Err(StageError::Failed(code, message)) => failure = Some((code, message)),
-                        Err(StageError::Fatal(e)) => return Err(e),
+                        Err(StageError::Fatal(e)) => return Err(UiaError::stage(e)),
                     }
                 }
-                Some(_) => return Err(Error::bad_json("'auth.type' must be a string")),
+                Some(_) => return Err(UiaError::NotAString("'auth.type'".into())),
             }
         }
 
@@ -221,24 +220,13 @@ impl Auth {
                 server_data,
             });
         }
-        let mut body = Map::new();
-        body.insert("session".into(), json!(session.session_id));
-        body.insert(
-            "flows".into(),
-            Value::Array(flows.flows.iter().map(|f| json!({ "stages": f })).collect()),
-        );
-        body.insert(
-            "params".into(),
-            Value::Object(self.uia_stages.params(self, flows)),
-        );
-        if req.auth.is_some() {
-            body.insert("completed".into(), json!(completed));
-        }
-        if let Some((code, message)) = failure {
-            body.insert("errcode".into(), json!(code.as_str()));
-            body.insert("error".into(), json!(message));
-        }
-        Err(Error::AuthRequired(Box::new(body)))
+        Err(UiaError::Challenge(Box::new(UiaChallenge {
+            session: session.session_id,
+            flows: flows.flows.clone(),
+            params: self.uia_stages.params(self, flows),
+            completed: req.auth.is_some().then_some(completed),
+            failure,
+        })))
     }
 
     /// Records what the session's operation did. Returns the result an
@@ -266,7 +254,7 @@ impl Auth {
             // Bound to the requester's ID, parsed when it was authenticated.
             Some(user) => match stored_user_id(user) {
                 Some(user) => self.reauth_flows(&user).await,
-                None => Err(Error::internal("a UIA session is bound to no user ID")),
+                None => Err(UiaError::internal("a UIA session is bound to no user ID")),
             },
             None => Ok(self.registration_flows()),
         }
@@ -275,18 +263,7 @@ impl Auth {
     /// For a fallback page: the live session `session_id` and its flows.
     /// Unknown or expired → 400.
     pub async fn fallback_session(&self, session_id: &str) -> Result<(UiaSession, Flows)> {
-        let unknown = || Error::new(400, ErrCode::Unknown, "Unknown session ID");
-        let session = self
-            .store
-            .uia()
-            .get_uia_session(session_id)
-            .await?
-            .ok_or_else(unknown)?;
-        let lifetime = self.config.mxauth.uia_session_lifetime_ms as i64;
-        if session.created_ts.saturating_add(lifetime) <= self.now() {
-            self.drop_session(&session).await?;
-            return Err(unknown());
-        }
+        let session = self.live_session(session_id).await?;
         let flows = self.flows_of(&session).await?;
         Ok((session, flows))
     }
@@ -302,10 +279,7 @@ impl Auth {
     ) -> Result<Option<String>> {
         let (session, flows) = self.fallback_session(session_id).await?;
         if !flows.offers(stage) {
-            return Err(Error::unrecognized(
-                400,
-                format!("This session does not offer '{stage}'"),
-            ));
+            return Err(UiaError::StageNotInSession(stage.to_owned()));
         }
         let done: Vec<String> = self
             .store
@@ -327,15 +301,14 @@ impl Auth {
                 Ok(None)
             }
             Err(StageError::Failed(_, message)) => Ok(Some(message)),
-            Err(StageError::Fatal(e @ Error::Internal)) => Err(e),
             Err(StageError::Fatal(Error::Matrix { message, .. })) => Ok(Some(message)),
-            Err(StageError::Fatal(e)) => Err(e),
+            Err(StageError::Fatal(e)) => Err(UiaError::stage(e)),
         }
     }
 
     /// Deletes expired sessions; a registration token an unfinished
     /// session held is given back. Returns how many went.
-    pub async fn sweep_uia_sessions(&self) -> Result<u64> {
+    pub async fn sweep_uia_sessions(&self) -> StoreResult<u64> {
         let before = self.now() - self.config.mxauth.uia_session_lifetime_ms as i64;
         let mut swept = 0;
         loop {
@@ -356,7 +329,7 @@ impl Auth {
 
     /// Deletes a session; if this call deleted it and its operation never
     /// ran, a registration token it held is given back.
-    async fn drop_session(&self, session: &UiaSession) -> Result<()> {
+    async fn drop_session(&self, session: &UiaSession) -> StoreResult<()> {
         // The store gives the use back only if the session still had no
         // result when deleted, in the same transaction.
         match self.uia_stages.held_token_key() {
@@ -398,31 +371,30 @@ impl Auth {
         Ok(session)
     }
 
-    async fn resume_session(&self, id: &str, req: &UiaRequest<'_>) -> Result<UiaSession> {
-        let unknown = || Error::new(400, ErrCode::Unknown, "Unknown session ID");
-        let mut session = self
+    /// The session `id` while it lives; an expired one is dropped.
+    async fn live_session(&self, id: &str) -> Result<UiaSession> {
+        let session = self
             .store
             .uia()
             .get_uia_session(id)
             .await?
-            .ok_or_else(unknown)?;
+            .ok_or(UiaError::UnknownSession)?;
         let lifetime = self.config.mxauth.uia_session_lifetime_ms as i64;
         if session.created_ts.saturating_add(lifetime) <= self.now() {
             self.drop_session(&session).await?;
-            return Err(unknown());
+            return Err(UiaError::UnknownSession);
         }
-        let changed = || {
-            Error::forbidden(
-                "Requested operation has changed during the UI authentication session.",
-            )
-        };
+        Ok(session)
+    }
+
+    async fn resume_session(&self, id: &str, req: &UiaRequest<'_>) -> Result<UiaSession> {
+        let mut session = self.live_session(id).await?;
+        let changed = || UiaError::OperationChanged;
         if session.method != req.method || session.uri != req.uri {
             return Err(changed());
         }
         if session.user_id.as_deref() != req.requester.map(|r| r.user_id.as_str()) {
-            return Err(Error::forbidden(
-                "This authentication session belongs to another user.",
-            ));
+            return Err(UiaError::AnotherUser);
         }
         let (body, secrets) = split_secrets(req.body, req.secret_fields)?;
         let mut added = false;
@@ -476,11 +448,10 @@ impl Auth {
     ) -> StageResult {
         match self.uia_stages.get(stage) {
             Some(checker) => checker.check(self, auth, session).await,
-            None => Err(Error::unrecognized(
+            None => Err(StageError::Fatal(Error::unrecognized(
                 400,
                 format!("Unrecognised auth stage type '{stage}'"),
-            )
-            .into()),
+            ))),
         }
     }
 }
@@ -492,14 +463,10 @@ fn check_stored_size(req: &UiaRequest<'_>, client_dict: &Map<String, Value>) -> 
         return Ok(());
     }
     let body = serde_json::to_vec(client_dict)
-        .map_err(Error::internal)?
+        .map_err(UiaError::internal)?
         .len();
     if req.uri.len() + body > MAX_ANONYMOUS_SESSION_BYTES {
-        return Err(Error::new(
-            413,
-            ErrCode::TooLarge,
-            format!("The request is too large to start a session with (at most {MAX_ANONYMOUS_SESSION_BYTES} bytes)"),
-        ));
+        return Err(UiaError::TooLarge);
     }
     Ok(())
 }
@@ -519,7 +486,7 @@ fn split_secrets(
             match value {
                 Value::String(s) => secrets.push((key.clone(), zeroize::Zeroizing::new(s.clone()))),
                 Value::Null => {}
-                _ => return Err(Error::bad_json(format!("'{key}' must be a string"))),
+                _ => return Err(UiaError::NotAString(format!("'{key}'"))),
             }
         } else {
             plain.insert(key.clone(), value.clone());

@@ -18,6 +18,7 @@
 //! `threepids.rs`); the engine checks them through the registry.
 
 mod engine;
+mod error;
 mod reauth;
 pub mod registry;
 
@@ -33,6 +34,7 @@ pub mod terms;
 mod tests;
 
 pub use engine::*;
+pub use error::{UiaChallenge, UiaError};
 pub use reauth::Reauth;
 
 use super::identifiers::UserId;

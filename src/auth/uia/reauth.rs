@@ -2,10 +2,9 @@
 //! before a sensitive operation (device deletion, password change,
 //! deactivation, adding an address, a login token).
 
-use super::{Flows, UiaPassed, UiaRequest};
+use super::{Flows, UiaError, UiaPassed, UiaRequest};
 use crate::auth::identifiers::UserId;
 use crate::auth::{Auth, Requester};
-use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -24,18 +23,20 @@ impl Auth {
     /// own (`m.login.password` when passwords may re-authenticate and the
     /// user has one, `m.login.sso` when linked to a provider, every
     /// provider's login type as Synapse).
-    pub(crate) async fn reauth_flows(&self, user_id: &UserId) -> Result<Flows> {
+    pub(crate) async fn reauth_flows(&self, user_id: &UserId) -> Result<Flows, UiaError> {
         let mut types: Vec<&str> = Vec::new();
         for stage in self.uia_stages.iter() {
             let kind = stage.kind();
-            if !types.contains(&kind) && stage.offered_for_reauth(self, user_id).await? {
+            if types.contains(&kind) {
+                continue;
+            }
+            let offered = stage.offered_for_reauth(self, user_id).await;
+            if offered.map_err(UiaError::stage)? {
                 types.push(kind);
             }
         }
         if types.is_empty() {
-            return Err(Error::forbidden(
-                "This account has no way to re-authenticate (no password set)",
-            ));
+            return Err(UiaError::NoWayToReauthenticate);
         }
         Ok(Flows {
             flows: types.into_iter().map(|t| vec![t.to_owned()]).collect(),
@@ -53,7 +54,7 @@ impl Auth {
         req: &Reauth<'_>,
         secret_fields: &[&str],
         may_skip: bool,
-    ) -> Result<UiaPassed> {
+    ) -> Result<UiaPassed, UiaError> {
         let timeout = self.config.ui_auth_session_timeout_ms as i64;
         if may_skip && timeout > 0 {
             let last = self

@@ -5,6 +5,7 @@
 
 mod login;
 mod requester;
+mod sso;
 
 use crate::error::Error;
 use axum::http::StatusCode;

@@ -7,6 +7,7 @@ mod blocking;
 mod inputs;
 mod login;
 mod requester;
+mod sso;
 mod uia;
 
 use crate::error::Error;

@@ -1344,6 +1344,21 @@ async fn username_picker_with_confirm_localpart(b: Backend) {
     let taken = browser.post_form(&picker, &[("username", "alice")]).await;
     assert_eq!(taken.status, StatusCode::BAD_REQUEST, "{}", taken.body);
     assert!(taken.body.contains("taken"), "{}", taken.body);
+    // Refused by the localpart rules: the form again too, with their reason
+    // and what was typed.
+    let invalid = browser.post_form(&picker, &[("username", "_alice")]).await;
+    assert_eq!(invalid.status, StatusCode::BAD_REQUEST, "{}", invalid.body);
+    assert!(invalid.body.contains("<form"), "{}", invalid.body);
+    assert!(
+        invalid.body.contains("User ID may not begin with _"),
+        "{}",
+        invalid.body
+    );
+    assert!(
+        invalid.body.contains("value=\"_alice\""),
+        "{}",
+        invalid.body
+    );
     // Chosen: display name ticked, email not.
     let done = browser
         .post_form(
@@ -1372,6 +1387,14 @@ async fn username_picker_with_confirm_localpart(b: Backend) {
     // The sign-up is over; the next login goes straight through the link.
     let again = browser.post_form(&picker, &[("username", "alicia2")]).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(!again.body.contains("<form"), "{}", again.body);
+    assert!(
+        again
+            .body
+            .contains("This sign-up has expired or was finished"),
+        "{}",
+        again.body
+    );
     let landing = Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
     let (_, res) = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
     assert_eq!(res["user_id"], "@alicia:test.example");

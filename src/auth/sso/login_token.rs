@@ -2,10 +2,10 @@
 //! (and `POST /login/get_token`) hand to a client, which trades one for an
 //! access token at `POST /login`. Only their SHA-256 is stored.
 
+use super::SsoError;
 use crate::auth::tokens::{hash_token, IssuedToken};
 use crate::auth::{Auth, Session};
 use crate::clock::random_string;
-use crate::error::{Error, Result};
 use crate::store::NewLoginToken;
 
 pub const LOGIN_TYPE_TOKEN: &str = "m.login.token";
@@ -19,7 +19,7 @@ impl Auth {
         &self,
         user_id: &str,
         auth_provider_id: Option<&str>,
-    ) -> Result<IssuedToken> {
+    ) -> Result<IssuedToken, SsoError> {
         self.create_login_token_for(user_id, auth_provider_id, LOGIN_TOKEN_LIFETIME_MS)
             .await
     }
@@ -29,7 +29,7 @@ impl Auth {
         user_id: &str,
         auth_provider_id: Option<&str>,
         lifetime_ms: i64,
-    ) -> Result<IssuedToken> {
+    ) -> Result<IssuedToken, SsoError> {
         let (token, row) = self.new_login_token(user_id, auth_provider_id, lifetime_ms);
         self.store.sso().create_login_token(&row).await?;
         Ok(token)
@@ -59,7 +59,7 @@ impl Auth {
 
     /// Deletes expired SSO rows (logins in progress, sign-ups, login
     /// tokens a day past their expiry), for the background sweep.
-    pub async fn sweep_sso(&self) -> Result<u64> {
+    pub async fn sweep_sso(&self) -> crate::error::Result<u64> {
         let now = self.now();
         Ok(self
             .store
@@ -76,23 +76,24 @@ impl Auth {
         token: &str,
         device_id: Option<crate::auth::identifiers::DeviceId>,
         display_name: Option<&str>,
-    ) -> Result<Session> {
+    ) -> Result<Session, SsoError> {
         let consumed = self
             .store
             .sso()
             .consume_login_token(&hash_token(token), self.now())
             .await?;
         let Some((user_id, _provider)) = consumed else {
-            return Err(Error::forbidden("Invalid login token"));
+            return Err(SsoError::InvalidLoginToken);
         };
         let user = self
             .store
             .users()
             .get_user(&user_id)
             .await?
-            .ok_or_else(|| Error::forbidden("Invalid login token"))?;
+            .ok_or(SsoError::InvalidLoginToken)?;
         crate::auth::login::check_may_log_in(&user)?;
         self.start_login_session(&user_id, None, device_id, display_name)
             .await
+            .map_err(SsoError::other_area)
     }
 }

@@ -10,12 +10,14 @@
 //! then a new user, then the link), and issues a login token. Any process
 //! can finish a flow any other process started.
 
+mod error;
 pub mod login_token;
 pub mod mapping;
 pub mod oidc;
 pub mod redirect;
 mod uia;
 pub mod upstream;
+pub use error::SsoError;
 pub use uia::operation_description;
 pub mod username_picker;
 
@@ -23,7 +25,6 @@ use super::Auth;
 use crate::auth::writes::{self, CreatedWithLink};
 use crate::clock::random_string;
 use crate::config::oidc::OidcProviderConfig;
-use crate::error::{ErrCode, Error, Result};
 use crate::store::{NewUser, SsoSession, UserThreepid};
 use redirect::{classify_redirect, RedirectTarget};
 use serde_json::{Map, Value};
@@ -123,20 +124,16 @@ impl Auth {
         idp_id: &str,
         client_redirect_url: &str,
         ui_auth_session_id: Option<String>,
-    ) -> Result<SsoStart> {
-        let provider = self
-            .sso_provider(idp_id)
-            .ok_or_else(|| Error::not_found("Unknown identity provider"))?;
+    ) -> Result<SsoStart, SsoError> {
+        let provider = self.sso_provider(idp_id).ok_or(SsoError::UnknownProvider)?;
         if ui_auth_session_id.is_none()
             && self.classify_sso_redirect(client_redirect_url) == RedirectTarget::Invalid
         {
-            return Err(Error::invalid_param(
-                "redirectUrl must be an absolute http(s) URL",
-            ));
+            return Err(SsoError::InvalidRedirectUrl);
         }
         let callback = self
             .oidc_callback_url()
-            .ok_or_else(|| Error::internal("oidc_providers without public_baseurl"))?;
+            .ok_or_else(|| SsoError::internal("oidc_providers without public_baseurl"))?;
         let upstream = self.upstream_oidc()?;
         let meta = oidc::metadata(upstream, provider)
             .await
@@ -183,23 +180,14 @@ impl Auth {
         &self,
         params: &CallbackParams,
         binding_cookie: Option<&str>,
-    ) -> Result<SsoFinish> {
-        let state = params
-            .state
-            .as_deref()
-            .ok_or_else(|| Error::missing_param("The callback has no state"))?;
+    ) -> Result<SsoFinish, SsoError> {
+        let state = params.state.as_deref().ok_or(SsoError::MissingState)?;
         let session = self
             .store
             .sso()
             .take_sso_session(state, self.now())
             .await?
-            .ok_or_else(|| {
-                Error::new(
-                    400,
-                    ErrCode::Unknown,
-                    "This login has expired or was already used; please start again",
-                )
-            })?;
+            .ok_or(SsoError::LoginExpired)?;
         let bound = binding_cookie.is_some_and(|c| {
             bool::from(subtle::ConstantTimeEq::ct_eq(
                 super::tokens::hash_token(c).as_slice(),
@@ -207,23 +195,16 @@ impl Auth {
             ))
         });
         if !bound {
-            return Err(Error::new(
-                400,
-                ErrCode::Unknown,
-                "This login was started in another browser; please start again",
-            ));
+            return Err(SsoError::OtherBrowser);
         }
         if let Some(e) = &params.error {
             tracing::info!(error = %e, "the identity provider refused the login");
-            return Err(Error::forbidden("The identity provider did not log you in"));
+            return Err(SsoError::ProviderRefused);
         }
-        let code = params
-            .code
-            .as_deref()
-            .ok_or_else(|| Error::missing_param("The callback has no code"))?;
+        let code = params.code.as_deref().ok_or(SsoError::MissingCode)?;
         let provider = self
             .sso_provider(&session.idp_id)
-            .ok_or_else(|| Error::not_found("Unknown identity provider"))?;
+            .ok_or(SsoError::UnknownProvider)?;
         // RFC 9207: an answer naming another issuer is a mix-up attack.
         if params
             .iss
@@ -231,23 +212,17 @@ impl Auth {
             .is_some_and(|iss| *iss != provider.issuer)
         {
             tracing::warn!(idp_id = %provider.idp_id, "callback from another issuer");
-            return Err(Error::forbidden(
-                "The answer came from another identity provider",
-            ));
+            return Err(SsoError::IssuerMismatch);
         }
         let claims = self.claims_from_provider(provider, &session, code).await?;
         if !mapping::meets_requirements(&claims, &provider.attribute_requirements) {
             tracing::info!(idp_id = %provider.idp_id, "attribute requirements not met");
-            return Err(Error::forbidden(
-                "You are not allowed to log in here with this identity provider account",
-            ));
+            return Err(SsoError::RequirementsNotMet);
         }
         let subject = mapping::render(&provider.mapping.subject_template, &claims);
         if subject.is_empty() {
             tracing::warn!(idp_id = %provider.idp_id, "the subject claim is empty");
-            return Err(Error::forbidden(
-                "The identity provider sent no user identifier",
-            ));
+            return Err(SsoError::NoSubject);
         }
         if let Some(uia_session) = session.ui_auth_session_id {
             self.complete_sso_uia_stage(&uia_session, &provider.idp_id, &subject)
@@ -277,15 +252,15 @@ impl Auth {
         user_id: &str,
         idp_id: &str,
         client_redirect_url: &str,
-    ) -> Result<SsoFinish> {
+    ) -> Result<SsoFinish, SsoError> {
         let user = self
             .store
             .users()
             .get_user(user_id)
             .await?
-            .ok_or_else(|| Error::internal("a linked user does not exist"))?;
+            .ok_or_else(|| SsoError::internal("a linked user does not exist"))?;
         if user.deactivated {
-            return Err(crate::auth::login::LoginError::Deactivated.into());
+            return Err(SsoError::Login(crate::auth::login::LoginError::Deactivated));
         }
         let token = self.create_login_token(user_id, Some(idp_id)).await?;
         let redirect = match self.classify_sso_redirect(client_redirect_url) {
@@ -313,10 +288,10 @@ impl Auth {
         provider: &OidcProviderConfig,
         session: &SsoSession,
         code: &str,
-    ) -> Result<Map<String, Value>> {
+    ) -> Result<Map<String, Value>, SsoError> {
         let callback = self
             .oidc_callback_url()
-            .ok_or_else(|| Error::internal("oidc_providers without public_baseurl"))?;
+            .ok_or_else(|| SsoError::internal("oidc_providers without public_baseurl"))?;
         let upstream = self.upstream_oidc()?;
         let meta = oidc::metadata(upstream, provider)
             .await
@@ -375,7 +350,7 @@ impl Auth {
         provider: &OidcProviderConfig,
         subject: &str,
         claims: &Map<String, Value>,
-    ) -> Result<Resolved> {
+    ) -> Result<Resolved, SsoError> {
         let idp = &provider.idp_id;
         if let Some(user_id) = self
             .store
@@ -433,10 +408,7 @@ impl Auth {
             }
         }
         if !provider.enable_registration {
-            return Err(Error::forbidden(
-                "There is no account here for this identity provider account, \
-                 and new accounts cannot be created with it",
-            ));
+            return Err(SsoError::RegistrationDisabled);
         }
         // A new account: auth blocking as for any registration.
         self.check_registration_blocking(email.as_deref().map(|a| ("email", a)), None)
@@ -476,9 +448,7 @@ impl Auth {
                 CreatedWithLink::UserTaken => continue,
             }
         }
-        Err(Error::forbidden(
-            "No free username could be found for this identity provider account",
-        ))
+        Err(SsoError::NoFreeUsername)
     }
 
     /// Creates `user_id` linked to (`idp`, `subject`) in one transaction,
@@ -491,7 +461,7 @@ impl Auth {
         subject: &str,
         display_name: Option<&str>,
         email: Option<&str>,
-    ) -> Result<CreatedWithLink> {
+    ) -> Result<CreatedWithLink, SsoError> {
         let now = self.now();
         let threepid = email.map(|address| UserThreepid {
             user_id: user_id.to_owned(),
@@ -515,7 +485,9 @@ impl Auth {
         .await?;
         if let CreatedWithLink::Created = outcome {
             tracing::info!(%user_id, idp_id = %idp, "registered a user through SSO");
-            self.provision_new_user(user_id, display_name).await?;
+            self.provision_new_user(user_id, display_name)
+                .await
+                .map_err(SsoError::other_area)?;
         }
         Ok(outcome)
     }
@@ -525,7 +497,7 @@ impl Auth {
         provider: &OidcProviderConfig,
         localpart: Option<&str>,
         verified_email: Option<&str>,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<String>, SsoError> {
         if let Some(lp) = localpart {
             let user_id = format!("@{lp}:{}", self.server_name());
             let mut users = self
@@ -539,11 +511,7 @@ impl Auth {
             match users.len() {
                 0 => {}
                 1 => return Ok(users.pop().map(|u| u.user_id)),
-                _ => {
-                    return Err(Error::forbidden(
-                        "This username matches several accounts; ask an administrator",
-                    ))
-                }
+                _ => return Err(SsoError::AmbiguousUser),
             }
         }
         if provider.match_existing_users_by_email {
@@ -559,7 +527,7 @@ impl Auth {
     }
 
     /// What makes the HTTP calls to the providers.
-    fn upstream_oidc(&self) -> Result<&dyn upstream::UpstreamOidc> {
+    fn upstream_oidc(&self) -> Result<&dyn upstream::UpstreamOidc, SsoError> {
         self.upstream_oidc.as_deref().ok_or_else(|| {
             provider_error(oidc::ProviderError(
                 "oidc_providers without an upstream client".into(),
@@ -576,11 +544,7 @@ impl Auth {
 }
 
 /// Logs what went wrong with the provider; the client learns only that it did.
-fn provider_error(e: oidc::ProviderError) -> Error {
+fn provider_error(e: oidc::ProviderError) -> SsoError {
     tracing::warn!(error = %e, "OpenID Connect provider");
-    Error::new(
-        502,
-        ErrCode::Unknown,
-        "The identity provider could not be reached or gave an invalid answer",
-    )
+    SsoError::ProviderUnavailable
 }

@@ -6,12 +6,11 @@
 //! /login/get_token` (MSC3882), behind UIA.
 
 use super::login_token::LOGIN_TYPE_TOKEN;
-use super::LOGIN_TYPE_SSO;
+use super::{SsoError, LOGIN_TYPE_SSO};
 use crate::auth::tokens::IssuedToken;
 use crate::auth::uia::Reauth;
 use crate::auth::Auth;
 use crate::config::OidcProviderConfig;
-use crate::error::{Error, Result};
 use serde_json::json;
 
 /// What a UIA session would let its client do, from the method and URI
@@ -48,7 +47,10 @@ pub fn operation_description(method: &str, uri: &str) -> String {
 impl Auth {
     /// The configured providers the user has a link with: the ones UIA's
     /// `m.login.sso` can send them to.
-    pub async fn sso_providers_of(&self, user_id: &str) -> Result<Vec<&OidcProviderConfig>> {
+    pub async fn sso_providers_of(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<&OidcProviderConfig>, SsoError> {
         if self.sso_providers().is_empty() {
             return Ok(Vec::new());
         }
@@ -61,22 +63,21 @@ impl Auth {
     }
 
     /// Whether `m.login.sso` is offered to re-authenticate `user_id`.
-    pub(crate) async fn sso_reauth_available(&self, user_id: &str) -> Result<bool> {
+    pub(crate) async fn sso_reauth_available(&self, user_id: &str) -> Result<bool, SsoError> {
         Ok(!self.sso_providers_of(user_id).await?.is_empty())
     }
 
     /// Starts re-authentication at `idp_id` for UIA session `session_id`
     /// (from the stage's fallback page).
-    pub async fn start_sso_uia(&self, session_id: &str, idp_id: &str) -> Result<super::SsoStart> {
+    pub async fn start_sso_uia(
+        &self,
+        session_id: &str,
+        idp_id: &str,
+    ) -> Result<super::SsoStart, SsoError> {
         let (session, flows) = self.fallback_session(session_id).await?;
-        let user = session
-            .user_id
-            .ok_or_else(|| Error::forbidden("This session is not for a signed-in user"))?;
+        let user = session.user_id.ok_or(SsoError::NotSignedIn)?;
         if !flows.flows.iter().flatten().any(|s| s == LOGIN_TYPE_SSO) {
-            return Err(Error::unrecognized(
-                400,
-                "This session does not offer m.login.sso",
-            ));
+            return Err(SsoError::SsoNotOffered);
         }
         if !self
             .sso_providers_of(&user)
@@ -84,7 +85,7 @@ impl Auth {
             .iter()
             .any(|p| p.idp_id == idp_id)
         {
-            return Err(Error::not_found("Unknown identity provider"));
+            return Err(SsoError::UnknownProvider);
         }
         self.start_sso(idp_id, "", Some(session_id.to_owned()))
             .await
@@ -97,7 +98,7 @@ impl Auth {
         session_id: &str,
         idp_id: &str,
         subject: &str,
-    ) -> Result<()> {
+    ) -> Result<(), SsoError> {
         let (session, _) = self.fallback_session(session_id).await?;
         let owner = self
             .store
@@ -109,10 +110,7 @@ impl Auth {
                 idp_id,
                 "UIA m.login.sso: the identity is not the session user's"
             );
-            return Err(Error::forbidden(
-                "This identity provider account does not belong to the account you are \
-                 signed in with",
-            ));
+            return Err(SsoError::NotTheSessionUser);
         }
         self.store
             .uia()
@@ -128,17 +126,15 @@ impl Auth {
 
     /// `POST /login/get_token`: a login token for the requester's user, for
     /// signing in another device; behind UIA unless the config says not.
-    pub async fn get_login_token(&self, req: Reauth<'_>) -> Result<(IssuedToken, i64)> {
+    pub async fn get_login_token(&self, req: Reauth<'_>) -> Result<(IssuedToken, i64), SsoError> {
         let cfg = &self.config.login_via_existing_session;
         if !cfg.enabled {
-            return Err(Error::unrecognized(404, "Unrecognized request"));
+            return Err(SsoError::GetTokenDisabled);
         }
         let session_id = if cfg.require_ui_auth {
             let passed = self.reauthenticate(&req, &[], false).await?;
             if passed.previous_result.is_some() {
-                return Err(Error::forbidden(
-                    "This authentication was already used for a login token",
-                ));
+                return Err(SsoError::UiaAlreadyUsed);
             }
             // Empty when UIA was skipped (ui_auth.session_timeout).
             Some(passed.session_id).filter(|id| !id.is_empty())
@@ -159,9 +155,7 @@ impl Auth {
                     .create_login_token_for_uia(&id, &result, &row)
                     .await?
                 {
-                    return Err(Error::forbidden(
-                        "This authentication was already used for a login token",
-                    ));
+                    return Err(SsoError::UiaAlreadyUsed);
                 }
                 token
             }

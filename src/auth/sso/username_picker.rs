@@ -3,13 +3,12 @@
 //! provider said waits in the database (any process can take the form),
 //! bound to the browser by a cookie.
 
-use super::{PendingUser, SsoFinish};
+use super::{PendingUser, SsoError, SsoFinish};
 use crate::auth::identifiers::check_new_localpart;
 use crate::auth::tokens::hash_token;
 use crate::auth::writes::CreatedWithLink;
 use crate::auth::Auth;
 use crate::clock::random_string;
-use crate::error::{ErrCode, Error, Result};
 use crate::store::PendingRegistration;
 
 /// The cookie that names the pending registration (`<session>.<secret>`).
@@ -30,7 +29,7 @@ impl Auth {
         &self,
         pending: PendingUser,
         client_redirect_url: &str,
-    ) -> Result<SsoFinish> {
+    ) -> Result<SsoFinish, SsoError> {
         let session_id = random_string(self.rng.as_ref(), 24);
         let secret = random_string(self.rng.as_ref(), 32);
         self.store
@@ -53,27 +52,25 @@ impl Auth {
     }
 
     /// The pending registration the browser's cookie names.
-    pub async fn pending_registration(&self, cookie: Option<&str>) -> Result<PendingRegistration> {
-        let gone = || {
-            Error::new(
-                400,
-                ErrCode::Unknown,
-                "This sign-up has expired or was finished; please start again",
-            )
-        };
-        let (session_id, secret) = cookie.and_then(|c| c.split_once('.')).ok_or_else(gone)?;
+    pub async fn pending_registration(
+        &self,
+        cookie: Option<&str>,
+    ) -> Result<PendingRegistration, SsoError> {
+        let (session_id, secret) = cookie
+            .and_then(|c| c.split_once('.'))
+            .ok_or(SsoError::SignUpExpired)?;
         let pending = self
             .store
             .sso()
             .get_pending_registration(session_id, self.now())
             .await?
-            .ok_or_else(gone)?;
+            .ok_or(SsoError::SignUpExpired)?;
         let bound = subtle::ConstantTimeEq::ct_eq(
             hash_token(secret).as_slice(),
             pending.browser_binding_hash.as_slice(),
         );
         if !bool::from(bound) {
-            return Err(gone());
+            return Err(SsoError::SignUpExpired);
         }
         Ok(pending)
     }
@@ -81,7 +78,11 @@ impl Auth {
     /// Whether `localpart` could be chosen now, asked by the picker's page:
     /// only a browser holding a pending sign-up's cookie may ask (as in
     /// Synapse), so the check is no oracle for who has an account here.
-    pub async fn username_available(&self, cookie: Option<&str>, localpart: &str) -> Result<bool> {
+    pub async fn username_available(
+        &self,
+        cookie: Option<&str>,
+        localpart: &str,
+    ) -> Result<bool, SsoError> {
         self.pending_registration(cookie).await?;
         let localpart = localpart.to_lowercase();
         check_new_localpart(&localpart, self.server_name())?;
@@ -100,14 +101,13 @@ impl Auth {
         &self,
         cookie: Option<&str>,
         choice: &UsernameChoice,
-    ) -> Result<SsoFinish> {
+    ) -> Result<SsoFinish, SsoError> {
         let pending = self.pending_registration(cookie).await?;
         let localpart = choice.localpart.trim().to_lowercase();
         check_new_localpart(&localpart, self.server_name())?;
         let user_id = format!("@{localpart}:{}", self.server_name());
-        let in_use = || Error::new(400, ErrCode::UserInUse, "This username is taken");
         if self.exclusively_claimed(&user_id, None) {
-            return Err(in_use());
+            return Err(SsoError::UsernameTaken);
         }
         let email_threepid = pending.email.as_deref().filter(|_| choice.use_email);
         self.check_registration_blocking(email_threepid.map(|a| ("email", a)), None)
@@ -129,7 +129,7 @@ impl Auth {
             CreatedWithLink::Created => user_id,
             // Linked meanwhile (the same person in two tabs): that account.
             CreatedWithLink::LinkTaken(owner) => owner,
-            CreatedWithLink::UserTaken => return Err(in_use()),
+            CreatedWithLink::UserTaken => return Err(SsoError::UsernameTaken),
         };
         self.store
             .sso()

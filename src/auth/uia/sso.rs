@@ -50,6 +50,6 @@ impl Stage for Sso {
 
     /// Users linked to an identity provider re-authenticate there.
     async fn offered_for_reauth(&self, auth: &Auth, user_id: &UserId) -> Result<bool> {
-        auth.sso_reauth_available(user_id.as_str()).await
+        Ok(auth.sso_reauth_available(user_id.as_str()).await?)
     }
 }

@@ -9,7 +9,9 @@ use crate::auth::ratelimit::{address_key, Limiter};
 use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::sso::redirect::RedirectTarget;
 use crate::auth::sso::username_picker::{UsernameChoice, USERNAME_COOKIE};
-use crate::auth::sso::{CallbackParams, SsoFinish, BINDING_COOKIE, CALLBACK_PATH, LOGIN_TYPE_SSO};
+use crate::auth::sso::{
+    CallbackParams, SsoError, SsoFinish, BINDING_COOKIE, CALLBACK_PATH, LOGIN_TYPE_SSO,
+};
 use crate::auth::Auth;
 use crate::error::{ErrCode, Error, Result};
 use crate::http::extract::{query_param, ClientIp};
@@ -110,7 +112,7 @@ pub async fn redirect_to(
 ) -> Result<Response> {
     let redirect_url = redirect_url_param(&uri)?;
     if state.auth.sso_provider(&idp_id).is_none() {
-        return Err(Error::not_found("Unknown identity provider"));
+        return Err(SsoError::UnknownProvider.into());
     }
     start(&state, ip.as_deref(), &idp_id, &redirect_url).await
 }
@@ -204,7 +206,7 @@ pub async fn callback(
     );
     let mut response = match state.auth.finish_sso(&params, binding.as_deref()).await {
         Ok(finish) => finish_response(&state, finish),
-        Err(e) => error_response(&state.templates, e),
+        Err(e) => error_response(&state.templates, e.into()),
     };
     if let Ok(v) = header::HeaderValue::from_str(&clear) {
         response.headers_mut().append(header::SET_COOKIE, v);
@@ -275,7 +277,7 @@ pub async fn picker_form(State(state): State<AppState>, headers: HeaderMap) -> R
             None,
             pending.suggested_localpart.as_deref(),
         ),
-        Err(e) => error_response(&state.templates, e),
+        Err(e) => error_response(&state.templates, e.into()),
     }
 }
 
@@ -311,26 +313,36 @@ pub async fn picker_submit(
             }
             response
         }
-        // A bad or taken name: the form again, with the reason.
-        Err(Error::Matrix {
-            status: 400,
-            message,
-            ..
-        }) => match state.auth.pending_registration(cookie.as_deref()).await {
-            Ok(pending) => {
-                let mut r = picker_page(
-                    &state.templates,
-                    &pending,
-                    Some(&message),
-                    Some(&choice.localpart),
-                );
-                *r.status_mut() = StatusCode::BAD_REQUEST;
-                r
+        Err(e) => {
+            let on_form = is_form_refusal(&e);
+            match Error::from(e) {
+                // A bad or taken name: the form again, with the reason.
+                Error::Matrix { message, .. } if on_form => {
+                    match state.auth.pending_registration(cookie.as_deref()).await {
+                        Ok(pending) => {
+                            let mut r = picker_page(
+                                &state.templates,
+                                &pending,
+                                Some(&message),
+                                Some(&choice.localpart),
+                            );
+                            *r.status_mut() = StatusCode::BAD_REQUEST;
+                            r
+                        }
+                        Err(e) => error_response(&state.templates, e.into()),
+                    }
+                }
+                e => error_response(&state.templates, e),
             }
-            Err(e) => error_response(&state.templates, e),
-        },
-        Err(e) => error_response(&state.templates, e),
+        }
     }
+}
+
+/// Whether the picker shows a refusal on its form, next to the name: a
+/// taken name, or one the localpart rules refuse; the rest is the error
+/// page.
+fn is_form_refusal(e: &SsoError) -> bool {
+    matches!(e, SsoError::UsernameTaken | SsoError::Username(_))
 }
 
 fn picker_page(
@@ -447,10 +459,10 @@ pub async fn login_with_token(
         Some(Value::String(n)) => Some(n.as_str()),
         _ => None,
     };
-    state
+    Ok(state
         .auth
         .login_with_token(&token, device_id, display_name)
-        .await
+        .await?)
 }
 
 /// `GET /auth/m.login.sso/fallback/web?session=&idp_id=`: off to that

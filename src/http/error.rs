@@ -5,6 +5,7 @@
 
 mod login;
 mod requester;
+mod threepid;
 
 use crate::error::Error;
 use axum::http::StatusCode;

@@ -53,9 +53,8 @@ impl Mailer for RecordingMailer {
 mod tests {
     use super::*;
     use crate::auth::test_support;
-    use crate::auth::threepids::{TokenPurpose, SUBMIT_TOKEN_PATH};
+    use crate::auth::threepids::{ThreepidError, TokenPurpose, SUBMIT_TOKEN_PATH};
     use crate::config::{Config, EmailConfig};
-    use crate::error::Error;
     use serde_json::{json, Map, Value};
     use std::sync::Arc;
 
@@ -162,7 +161,7 @@ mod tests {
         let got = auth
             .request_email_token(TokenPurpose::Registration, &request("bob@example.org", 1))
             .await;
-        assert!(matches!(got, Err(Error::Internal)), "{got:?}");
+        assert!(matches!(got, Err(ThreepidError::Internal)), "{got:?}");
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ mod inputs;
 mod login;
 mod requester;
 mod sso;
+mod threepid;
 mod uia;
 
 use crate::error::Error;

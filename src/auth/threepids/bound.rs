@@ -2,19 +2,21 @@
 //! lets a user log in with their address, and password reset by email:
 //! each spends a validated session of `super` at most once.
 
-use super::{canonicalise_email, check_client_secret, required, MEDIUM_EMAIL};
+use super::{canonicalise_email, check_client_secret, required, ThreepidError, MEDIUM_EMAIL};
 use crate::auth::identifiers::UserId;
 use crate::auth::policy::check_new_password;
 use crate::auth::uia::email_identity::EMAIL_IDENTITY;
 use crate::auth::uia::{Flows, Reauth, UiaRequest};
 use crate::auth::Auth;
-use crate::error::{ErrCode, Error, Result};
 use crate::store::UserThreepid;
 use serde_json::{json, Map, Value};
 
 impl Auth {
     /// `GET /account/3pid`.
-    pub async fn list_threepids(&self, user_id: &UserId) -> Result<Vec<UserThreepid>> {
+    pub async fn list_threepids(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Vec<UserThreepid>, ThreepidError> {
         Ok(self
             .store
             .threepids()
@@ -25,7 +27,7 @@ impl Auth {
     /// `POST /account/3pid/add`: re-authentication, then the address of a
     /// validated session (`sid`, `client_secret` in the body) is bound.
     #[tracing::instrument(skip_all)]
-    pub async fn add_threepid(&self, req: Reauth<'_>) -> Result<()> {
+    pub async fn add_threepid(&self, req: Reauth<'_>) -> Result<(), ThreepidError> {
         self.check_3pid_changes()?;
         let sid = required(req.body, "sid")?.to_owned();
         let client_secret = required(req.body, "client_secret")?.to_owned();
@@ -36,8 +38,7 @@ impl Auth {
         }
         let session = self
             .use_validated_session(&sid, &client_secret, &passed.session_id)
-            .await?
-            .map_err(|why| Error::new(400, ErrCode::ThreepidAuthFailed, why))?;
+            .await??;
         let user_id = req.requester.user_id.as_str();
         let now = self.now();
         let bound = self
@@ -58,11 +59,7 @@ impl Auth {
                 .get_user_by_threepid(&session.medium, &session.address)
                 .await?;
             if owner.as_deref() != Some(user_id) {
-                return Err(Error::new(
-                    400,
-                    ErrCode::ThreepidInUse,
-                    "Email is already in use",
-                ));
+                return Err(ThreepidError::InUse);
             }
         }
         self.finish_uia(&passed.session_id, &json!({ "added": true }))
@@ -73,7 +70,11 @@ impl Auth {
     /// `POST /account/3pid/delete`. Deleting an address the user does not
     /// have is not an error (the spec lists none).
     #[tracing::instrument(skip_all)]
-    pub async fn delete_threepid(&self, user_id: &UserId, body: &Map<String, Value>) -> Result<()> {
+    pub async fn delete_threepid(
+        &self,
+        user_id: &UserId,
+        body: &Map<String, Value>,
+    ) -> Result<(), ThreepidError> {
         self.check_3pid_changes()?;
         let medium = required(body, "medium")?;
         let address = required(body, "address")?;
@@ -123,18 +124,28 @@ impl Auth {
         uri: &str,
         body: &Map<String, Value>,
         auth: Option<&Map<String, Value>>,
-    ) -> Result<()> {
+    ) -> Result<(), ThreepidError> {
         self.email_enabled()
-            .map_err(|_| Error::missing_token("Missing access token"))?;
+            .map_err(|_| ThreepidError::ResetUnavailable)?;
         match body.get("new_password") {
             Some(Value::String(p)) => check_new_password(&self.config.password_config.policy, p)?,
             None | Some(Value::Null) => {}
-            Some(_) => return Err(Error::bad_json("'new_password' must be a string")),
+            Some(_) => {
+                return Err(ThreepidError::WrongType {
+                    field: "new_password",
+                    expected: "a string",
+                })
+            }
         }
         let logout_devices = match body.get("logout_devices") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(Error::bad_json("'logout_devices' must be a boolean")),
+            Some(_) => {
+                return Err(ThreepidError::WrongType {
+                    field: "logout_devices",
+                    expected: "a boolean",
+                })
+            }
         };
         let passed = self
             .check_uia(
@@ -155,17 +166,19 @@ impl Auth {
         let hash = passed
             .secret_hashes
             .get("new_password")
-            .ok_or_else(|| Error::missing_param("Missing param: new_password"))?;
+            .ok_or(ThreepidError::MissingParam("new_password"))?;
         let address = self
             .uia_validated_email(&passed.session_id)
             .await?
-            .ok_or_else(|| Error::internal("password reset passed without an email stage"))?;
+            .ok_or_else(|| {
+                ThreepidError::internal("password reset passed without an email stage")
+            })?;
         let user_id = self
             .store
             .threepids()
             .get_user_by_threepid(MEDIUM_EMAIL, &address)
             .await?
-            .ok_or_else(|| Error::new(400, ErrCode::ThreepidNotFound, "Email address not found"))?;
+            .ok_or(ThreepidError::NoLongerBound)?;
         let deleted = crate::auth::writes::change_password(
             &*self.store,
             &user_id,
@@ -176,7 +189,8 @@ impl Auth {
         )
         .await?;
         self.forget_devices_on_homeserver(&user_id, &deleted)
-            .await?;
+            .await
+            .map_err(ThreepidError::other)?;
         self.providers_logged_out(&user_id, &deleted, None).await;
         self.finish_uia(&passed.session_id, &json!({ "password_reset": true }))
             .await?;

@@ -12,6 +12,9 @@
 //! There is no identity server: nothing is ever bound or unbound at one.
 
 mod bound;
+mod error;
+
+pub use error::{ThreepidError, Unusable};
 
 use super::mail::Mail;
 use super::uia::dummy::DUMMY;
@@ -19,7 +22,6 @@ use super::uia::email_identity::EMAIL_IDENTITY;
 use super::uia::Flows;
 use super::Auth;
 use crate::clock::random_string;
-use crate::error::{ErrCode, Error, Result};
 use crate::store::ThreepidSession;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -29,7 +31,6 @@ pub const MEDIUM_EMAIL: &str = "email";
 /// Where the link in a validation mail points, under `public_baseurl`.
 pub const SUBMIT_TOKEN_PATH: &str = "_synapse/client/email/submit_token";
 
-const NO_SESSION: &str = "No validated 3pid session found";
 /// How long a validated session may be used without `email:` configured
 /// (it cannot be made then; the default of `validation_token_lifetime`).
 const DEFAULT_VALIDATED_LIFETIME_MS: u64 = 60 * 60 * 1000;
@@ -51,10 +52,9 @@ pub enum TokenPurpose {
 
 /// Synapse's `canonicalise_email`, and its checks: one `@`, both sides
 /// non-empty, no spaces or brackets; lower-cased.
-pub fn canonicalise_email(address: &str) -> Result<String> {
+pub fn canonicalise_email(address: &str) -> Result<String, ThreepidError> {
     let address = address.trim();
-    let bad = || Error::invalid_param("Unable to parse email address");
-    let (local, domain) = address.split_once('@').ok_or_else(bad)?;
+    let (local, domain) = address.split_once('@').ok_or(ThreepidError::InvalidEmail)?;
     if local.is_empty()
         || domain.is_empty()
         || domain.contains('@')
@@ -63,7 +63,7 @@ pub fn canonicalise_email(address: &str) -> Result<String> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
     {
-        return Err(bad());
+        return Err(ThreepidError::InvalidEmail);
     }
     Ok(format!(
         "{}@{}",
@@ -73,7 +73,7 @@ pub fn canonicalise_email(address: &str) -> Result<String> {
 }
 
 /// The spec's `client_secret`: `[0-9a-zA-Z.=_-]+`, at most 255 characters.
-fn check_client_secret(secret: &str) -> Result<()> {
+fn check_client_secret(secret: &str) -> Result<(), ThreepidError> {
     let ok = !secret.is_empty()
         && secret.len() <= MAX_CLIENT_SECRET_LEN
         && secret
@@ -82,7 +82,7 @@ fn check_client_secret(secret: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid_param("Invalid client_secret parameter"))
+        Err(ThreepidError::InvalidClientSecret)
     }
 }
 
@@ -90,16 +90,22 @@ fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
+fn str_field<'a>(
+    body: &'a Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<&'a str>, ThreepidError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Error::bad_json(format!("'{key}' must be a string"))),
+        Some(_) => Err(ThreepidError::WrongType {
+            field: key,
+            expected: "a string",
+        }),
     }
 }
 
-fn required<'a>(body: &'a Map<String, Value>, key: &str) -> Result<&'a str> {
-    str_field(body, key)?.ok_or_else(|| Error::missing_param(format!("Missing param: {key}")))
+fn required<'a>(body: &'a Map<String, Value>, key: &'static str) -> Result<&'a str, ThreepidError> {
+    str_field(body, key)?.ok_or(ThreepidError::MissingParam(key))
 }
 
 /// A parsed `requestToken` body.
@@ -110,18 +116,19 @@ struct TokenRequest {
     next_link: Option<String>,
 }
 
-fn parse_token_request(body: &Map<String, Value>) -> Result<TokenRequest> {
+fn parse_token_request(body: &Map<String, Value>) -> Result<TokenRequest, ThreepidError> {
     let client_secret = required(body, "client_secret")?.to_owned();
     check_client_secret(&client_secret)?;
     let email = canonicalise_email(required(body, "email")?)?;
     let send_attempt = match body.get("send_attempt") {
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| Error::invalid_param("'send_attempt' must be an integer"))?,
-        None | Some(Value::Null) => {
-            return Err(Error::missing_param("Missing param: send_attempt"))
+        Some(Value::Number(n)) => n.as_i64().ok_or(ThreepidError::BadSendAttempt)?,
+        None | Some(Value::Null) => return Err(ThreepidError::MissingParam("send_attempt")),
+        Some(_) => {
+            return Err(ThreepidError::WrongType {
+                field: "send_attempt",
+                expected: "an integer",
+            })
         }
-        Some(_) => return Err(Error::bad_json("'send_attempt' must be an integer")),
     };
     let next_link = str_field(body, "next_link")?.map(str::to_owned);
     if let Some(link) = &next_link {
@@ -129,7 +136,7 @@ fn parse_token_request(body: &Map<String, Value>) -> Result<TokenRequest> {
             .map(|u| u.scheme() == "http" || u.scheme() == "https")
             .unwrap_or(false);
         if !ok {
-            return Err(Error::invalid_param("next_link must be an http(s) URL"));
+            return Err(ThreepidError::NextLinkNotHttp);
         }
     }
     // `id_server` and `id_access_token` are accepted and ignored: the mail
@@ -153,14 +160,11 @@ pub struct Validated {
 }
 
 impl Auth {
-    fn email_enabled(&self) -> Result<&crate::config::EmailConfig> {
-        self.config.email.as_ref().ok_or_else(|| {
-            Error::new(
-                400,
-                ErrCode::ThreepidMediumNotSupported,
-                "Email is not supported on this homeserver",
-            )
-        })
+    fn email_enabled(&self) -> Result<&crate::config::EmailConfig, ThreepidError> {
+        self.config
+            .email
+            .as_ref()
+            .ok_or(ThreepidError::EmailNotConfigured)
     }
 
     /// Whether `next_link_domain_whitelist` lists the host of `link`
@@ -194,15 +198,11 @@ impl Auth {
         }
     }
 
-    fn check_3pid_changes(&self) -> Result<()> {
+    fn check_3pid_changes(&self) -> Result<(), ThreepidError> {
         if self.config.threepids.enable_3pid_changes {
             Ok(())
         } else {
-            Err(Error::new(
-                400,
-                ErrCode::Forbidden,
-                "3PID changes are disabled on this server",
-            ))
+            Err(ThreepidError::ChangesDisabled)
         }
     }
 
@@ -252,11 +252,11 @@ impl Auth {
         &self,
         purpose: TokenPurpose,
         body: &Map<String, Value>,
-    ) -> Result<String> {
+    ) -> Result<String, ThreepidError> {
         let email_config = self.email_enabled()?;
         match purpose {
             TokenPurpose::Registration if !self.config.enable_registration => {
-                return Err(Error::forbidden("Registration has been disabled"))
+                return Err(ThreepidError::RegistrationDisabled)
             }
             TokenPurpose::AddThreepid => self.check_3pid_changes()?,
             _ => {}
@@ -267,9 +267,7 @@ impl Auth {
             if self.config.threepids.next_link_domain_whitelist.is_some()
                 && !self.next_link_host_whitelisted(link)
             {
-                return Err(Error::invalid_param(
-                    "'next_link' domain not included in whitelist, or not http(s)",
-                ));
+                return Err(ThreepidError::NextLinkNotWhitelisted);
             }
         }
         let by_providers = matches!(purpose, TokenPurpose::PasswordReset)
@@ -282,29 +280,20 @@ impl Auth {
                 )
                 .await;
         if !by_providers || !self.threepid_allowed(MEDIUM_EMAIL, &req.email) {
-            return Err(Error::new(
-                403,
-                ErrCode::ThreepidDenied,
-                "Your email domain is not authorized on this server",
-            ));
+            return Err(ThreepidError::Denied);
         }
         let owner = self
             .store
             .threepids()
             .get_user_by_threepid(MEDIUM_EMAIL, &req.email)
             .await?;
-        let refused =
-            match (purpose, owner) {
-                (TokenPurpose::PasswordReset, None) => Some(Error::new(
-                    400,
-                    ErrCode::ThreepidNotFound,
-                    "Email not found",
-                )),
-                (TokenPurpose::Registration | TokenPurpose::AddThreepid, Some(_)) => Some(
-                    Error::new(400, ErrCode::ThreepidInUse, "Email is already in use"),
-                ),
-                _ => None,
-            };
+        let refused = match (purpose, owner) {
+            (TokenPurpose::PasswordReset, None) => Some(ThreepidError::NotFound),
+            (TokenPurpose::Registration | TokenPurpose::AddThreepid, Some(_)) => {
+                Some(ThreepidError::InUse)
+            }
+            _ => None,
+        };
         if let Some(error) = refused {
             if self.config.threepids.request_token_inhibit_3pid_errors {
                 // A session ID that leads nowhere, and no mail.
@@ -375,12 +364,11 @@ impl Auth {
             body,
         };
         let mailer = self.mailer.as_ref().ok_or_else(|| {
-            Error::internal("could not send a validation mail: email without a mailer")
+            ThreepidError::internal("could not send a validation mail: email without a mailer")
         })?;
-        mailer
-            .send(&mail)
-            .await
-            .map_err(|why| Error::internal(format!("could not send a validation mail: {why}")))?;
+        mailer.send(&mail).await.map_err(|why| {
+            ThreepidError::internal(format!("could not send a validation mail: {why}"))
+        })?;
         tracing::info!("validation mail sent");
         Ok(session_id)
     }
@@ -389,7 +377,7 @@ impl Auth {
     /// unvalidated ones whose link expired, and validated ones older than
     /// a UIA session may live (the longest a validated session can still be
     /// used). Returns how many went.
-    pub async fn sweep_threepid_sessions(&self) -> Result<u64> {
+    pub async fn sweep_threepid_sessions(&self) -> Result<u64, ThreepidError> {
         let now = self.now();
         let validated_before = now - self.config.mxauth.uia_session_lifetime_ms as i64;
         Ok(self
@@ -410,30 +398,25 @@ impl Auth {
         session_id: &str,
         client_secret: &str,
         token: &str,
-    ) -> Result<Validated> {
-        let unknown = || Error::new(400, ErrCode::ThreepidAuthFailed, "Unknown session_id");
+    ) -> Result<Validated, ThreepidError> {
         let session = self
             .store
             .threepids()
             .get_threepid_session(session_id)
             .await?
-            .ok_or_else(unknown)?;
+            .ok_or(ThreepidError::UnknownSession)?;
         if !bool::from(
             session
                 .client_secret
                 .as_bytes()
                 .ct_eq(client_secret.as_bytes()),
         ) {
-            return Err(unknown());
+            return Err(ThreepidError::UnknownSession);
         }
         let token_ok = bool::from(session.token_hash.ct_eq(&hash_token(token)));
         let expired = session.token_expires_ts <= self.now();
         if !token_ok || (session.validated_ts.is_none() && expired) {
-            return Err(Error::new(
-                400,
-                ErrCode::ThreepidAuthFailed,
-                "Validation token not found or has expired",
-            ));
+            return Err(ThreepidError::BadToken);
         }
         if session.validated_ts.is_none() {
             self.store
@@ -464,22 +447,25 @@ impl Auth {
     }
 
     /// `m.login.email.identity`: `threepid_creds` of a validated session,
-    /// which the UIA session `uia_session` spends. `Ok(Err(..))` is a
+    /// which the UIA session `uia_session` spends. `Ok(Err(why))` is a
     /// failed stage; the result names the address.
     pub(crate) async fn check_email_identity_stage(
         &self,
         auth: &Map<String, Value>,
         uia_session: &str,
-    ) -> Result<std::result::Result<Value, (ErrCode, String)>> {
+    ) -> Result<Result<Value, Unusable>, ThreepidError> {
         let creds = match auth
             .get("threepid_creds")
             .or_else(|| auth.get("threepidCreds"))
         {
             Some(Value::Object(c)) => c,
-            None | Some(Value::Null) => {
-                return Err(Error::missing_param("Missing param: threepid_creds"))
+            None | Some(Value::Null) => return Err(ThreepidError::MissingParam("threepid_creds")),
+            Some(_) => {
+                return Err(ThreepidError::WrongType {
+                    field: "threepid_creds",
+                    expected: "an object",
+                })
             }
-            Some(_) => return Err(Error::bad_json("'threepid_creds' must be an object")),
         };
         let sid = required(creds, "sid")?;
         let client_secret = required(creds, "client_secret")?;
@@ -488,8 +474,8 @@ impl Auth {
             .await?
         {
             Ok(session) if session.medium == MEDIUM_EMAIL => session,
-            Ok(_) => return Ok(Err((ErrCode::ThreepidAuthFailed, NO_SESSION.to_owned()))),
-            Err(why) => return Ok(Err((ErrCode::ThreepidAuthFailed, why.to_owned()))),
+            Ok(_) => return Ok(Err(Unusable::NoSession)),
+            Err(why) => return Ok(Err(why)),
         };
         Ok(Ok(json!({
             "medium": session.medium,
@@ -521,7 +507,7 @@ impl Auth {
         sid: &str,
         client_secret: &str,
         used_by: &str,
-    ) -> Result<std::result::Result<ThreepidSession, &'static str>> {
+    ) -> Result<Result<ThreepidSession, Unusable>, ThreepidError> {
         let session = self
             .store
             .threepids()
@@ -530,14 +516,12 @@ impl Auth {
             .filter(|s| bool::from(s.client_secret.as_bytes().ct_eq(client_secret.as_bytes())));
         let Some((session, validated_ts)) = session.and_then(|s| s.validated_ts.map(|at| (s, at)))
         else {
-            return Ok(Err(NO_SESSION));
+            return Ok(Err(Unusable::NoSession));
         };
         let now = self.now();
         let validated_after = now.saturating_sub(self.validated_session_lifetime_ms());
         if validated_ts <= validated_after {
-            return Ok(Err(
-                "This email validation has expired: validate the address again",
-            ));
+            return Ok(Err(Unusable::Expired));
         }
         if !self
             .store
@@ -545,15 +529,16 @@ impl Auth {
             .use_threepid_session(sid, used_by, validated_after, now)
             .await?
         {
-            return Ok(Err(
-                "This email validation has been used already: validate the address again",
-            ));
+            return Ok(Err(Unusable::Spent));
         }
         Ok(Ok(session))
     }
 
     /// The address a UIA session validated with `m.login.email.identity`.
-    pub(crate) async fn uia_validated_email(&self, uia_session: &str) -> Result<Option<String>> {
+    pub(crate) async fn uia_validated_email(
+        &self,
+        uia_session: &str,
+    ) -> Result<Option<String>, ThreepidError> {
         Ok(self
             .store
             .uia()
@@ -569,7 +554,7 @@ impl Auth {
     pub(crate) async fn check_registration_email(
         &self,
         uia_session: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<String>, ThreepidError> {
         let address = self.uia_validated_email(uia_session).await?;
         if let Some(address) = &address {
             if self
@@ -579,11 +564,7 @@ impl Auth {
                 .await?
                 .is_some()
             {
-                return Err(Error::new(
-                    400,
-                    ErrCode::ThreepidInUse,
-                    "Email is already in use",
-                ));
+                return Err(ThreepidError::InUse);
             }
         }
         Ok(address)

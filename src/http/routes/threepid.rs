@@ -137,8 +137,10 @@ pub async fn submit_token_link(
                 context! { next_link => validated.next_link_text },
             )
         }
-        Err(Error::Matrix { message, .. }) => failure_page(&state, &message),
-        Err(e) => e.into_response(),
+        Err(e) => match Error::from(e) {
+            Error::Matrix { message, .. } => failure_page(&state, &message),
+            e => e.into_response(),
+        },
     }
 }
 

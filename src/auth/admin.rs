@@ -150,7 +150,7 @@ impl Auth {
                 req.displayname,
             )
             .await?;
-        self.open_session(&user_id, None, None).await
+        Ok(self.open_session(&user_id, None, None).await?)
     }
 
     /// Creates a user on an admin's word (no registration rules but the

@@ -9,7 +9,7 @@ use super::identifiers::{stored_user_id, user_id as make_user_id, DeviceId, User
 use super::requester::AuthnError;
 use super::{Auth, Requester};
 use crate::config::AppServiceConfig;
-use crate::error::{Error, Result};
+use crate::store::StoreResult;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -171,17 +171,17 @@ impl Auth {
         &self,
         token: Option<&str>,
         ip: Option<&str>,
-    ) -> Result<&AppService> {
-        let token = token.ok_or_else(|| Error::missing_token("Missing access token."))?;
+    ) -> Result<&AppService, AuthnError> {
+        let token = token.ok_or(AuthnError::MissingToken)?;
         let service = self
             .app_service_by_token(token)
-            .ok_or_else(|| Error::unknown_token(false))?;
+            .ok_or(AuthnError::UnknownToken)?;
         if !service.allows_ip(ip) {
             tracing::info!(
                 app_service = %service.config.id,
                 "as_token used from outside ip_range_whitelist"
             );
-            return Err(Error::unknown_token(false));
+            return Err(AuthnError::UnknownToken);
         }
         Ok(service)
     }
@@ -190,7 +190,7 @@ impl Auth {
     /// by the service, the first time it logs in (with
     /// `m.login.application_service`, for a device of its own, as bridges
     /// do for encryption). Its requests never needed the row.
-    pub(crate) async fn ensure_app_service_sender(&self, service: &AppService) -> Result<()> {
+    pub(crate) async fn ensure_app_service_sender(&self, service: &AppService) -> StoreResult<()> {
         let sender = make_user_id(&service.config.sender_localpart, self.server_name());
         if self.store.users().get_user(&sender).await?.is_some() {
             return Ok(());

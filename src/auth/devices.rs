@@ -40,8 +40,9 @@ impl Auth {
         {
             return Err(Error::not_found("No device found"));
         }
-        self.rename_device_on_homeserver(requester.user_id.as_str(), device_id, display_name)
-            .await
+        Ok(self
+            .rename_device_on_homeserver(requester.user_id.as_str(), device_id, display_name)
+            .await?)
     }
 
     /// `DELETE /devices/{id}` and `POST /delete_devices`: behind UIA.

@@ -59,8 +59,9 @@ impl Auth {
         }
         let user_id = self.create_guest_user().await?;
         let device = super::identifiers::DeviceId::parse(GUEST_DEVICE_ID)?;
-        self.start_session(&user_id, Some(device), display_name)
-            .await
+        Ok(self
+            .start_session(&user_id, Some(device), display_name)
+            .await?)
     }
 
     /// A new guest with a generated ten-digit localpart and no password.

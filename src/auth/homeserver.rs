@@ -7,9 +7,9 @@
 //! changes are sent at once and left to the queue if the homeserver is away.
 
 use super::identifiers::local_localpart;
+use super::session::SessionError;
 use super::Auth;
-use crate::error::{ErrCode, Error, Result};
-use crate::store::HomeserverJob;
+use crate::store::{HomeserverJob, StoreResult};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -54,13 +54,13 @@ impl Auth {
     }
 
     /// Before a token is handed out: the user and the device exist on the
-    /// homeserver, or the session fails with 503 (the calls stay queued).
+    /// homeserver, or the session fails (the calls stay queued).
     pub(crate) async fn provision_session(
         &self,
         user_id: &str,
         device_id: &str,
         display_name: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<(), SessionError> {
         if self.homeserver.is_none() {
             return Ok(());
         }
@@ -79,11 +79,7 @@ impl Auth {
         {
             Ok(())
         } else {
-            Err(Error::new(
-                503,
-                ErrCode::Unknown,
-                "The homeserver could not be reached to set up this session; try again later",
-            ))
+            Err(SessionError::HomeserverUnreachable)
         }
     }
 
@@ -92,7 +88,7 @@ impl Auth {
         &self,
         user_id: &str,
         displayname: Option<&str>,
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         if self.homeserver.is_none() {
             return Ok(());
         }
@@ -115,7 +111,7 @@ impl Auth {
         &self,
         user_id: &str,
         device_ids: &[String],
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         if self.homeserver.is_none() || device_ids.is_empty() {
             return Ok(());
         }
@@ -139,7 +135,7 @@ impl Auth {
         user_id: &str,
         device_id: &str,
         display_name: Option<&str>,
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         if self.homeserver.is_none() {
             return Ok(());
         }
@@ -157,7 +153,11 @@ impl Auth {
         Ok(())
     }
 
-    pub(crate) async fn deactivate_on_homeserver(&self, user_id: &str, erase: bool) -> Result<()> {
+    pub(crate) async fn deactivate_on_homeserver(
+        &self,
+        user_id: &str,
+        erase: bool,
+    ) -> StoreResult<()> {
         if self.homeserver.is_none() {
             return Ok(());
         }
@@ -172,7 +172,7 @@ impl Auth {
     /// except for users whose last reconciliation is still waiting (later
     /// changes have jobs of their own, queued after it). Returns how many
     /// users were queued.
-    pub async fn queue_device_sync(&self) -> Result<usize> {
+    pub async fn queue_device_sync(&self) -> StoreResult<usize> {
         if self.homeserver.is_none() {
             return Ok(0);
         }
@@ -206,7 +206,7 @@ impl Auth {
         user_id: &str,
         jobs: &[(&str, Value)],
         deadline_ms: i64,
-    ) -> Result<bool> {
+    ) -> StoreResult<bool> {
         let ids = self
             .store
             .jobs()
@@ -235,7 +235,7 @@ impl Auth {
     }
 
     /// Works due jobs of every user (the background worker); returns how many ran.
-    pub async fn run_homeserver_jobs(&self, max: usize) -> Result<usize> {
+    pub async fn run_homeserver_jobs(&self, max: usize) -> StoreResult<usize> {
         let mut ran = 0;
         while ran < max {
             if self.run_one_homeserver_job(None).await?.is_none() {
@@ -250,7 +250,7 @@ impl Auth {
     async fn run_one_homeserver_job(
         &self,
         user_id: Option<&str>,
-    ) -> Result<Option<(i64, Outcome)>> {
+    ) -> StoreResult<Option<(i64, Outcome)>> {
         let Some(api) = &self.homeserver else {
             return Ok(None);
         };
@@ -385,7 +385,7 @@ mod tests {
             .with_homeserver(homeserver.clone());
         let got = auth.provision_session("@bob:example.org", "D2", None).await;
         assert!(
-            matches!(got, Err(Error::Matrix { status: 503, .. })),
+            matches!(got, Err(SessionError::HomeserverUnreachable)),
             "{got:?}"
         );
         assert_eq!(homeserver.calls().len(), 2);

@@ -5,8 +5,10 @@
 use super::identifiers::{qualify, DeviceId, IdentifierError, UserIdentifier};
 use super::password::{HashError, Verified};
 use super::ratelimit::{address_key, LimitExceeded, Limiter};
+use super::requester::AuthnError;
+use super::session::SessionError;
 use super::{Auth, Session};
-use crate::error::{ErrCode, Error, Result};
+use crate::error::Error;
 use crate::store::{StoreError, User};
 
 pub const LOGIN_TYPE_PASSWORD: &str = "m.login.password";
@@ -37,6 +39,13 @@ pub enum LoginError {
     BadIdentifier(IdentifierError),
     /// A JSON Web Token that does not validate, and why.
     BadJwt(String),
+    /// An application service's `as_token` is missing or not one.
+    AppService(AuthnError),
+    /// An application service logging in a user outside its namespaces,
+    /// or one that does not exist.
+    NotThisServicesUser,
+    /// No session could be opened for the user.
+    Session(SessionError),
     /// Too many failures for this account, or the hashing queue is full.
     LimitExceeded(LimitExceeded),
     /// The user a provider vouched for could not be created: the
@@ -73,6 +82,24 @@ impl From<StoreError> for LoginError {
 impl From<LimitExceeded> for LoginError {
     fn from(e: LimitExceeded) -> Self {
         LoginError::LimitExceeded(e)
+    }
+}
+
+impl From<SessionError> for LoginError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Internal => LoginError::Internal,
+            e => LoginError::Session(e),
+        }
+    }
+}
+
+impl From<AuthnError> for LoginError {
+    fn from(e: AuthnError) -> Self {
+        match e {
+            AuthnError::Internal => LoginError::Internal,
+            e => LoginError::AppService(e),
+        }
     }
 }
 
@@ -122,7 +149,7 @@ impl Auth {
         body: &serde_json::Map<String, serde_json::Value>,
         device_id: Option<DeviceId>,
         initial_device_display_name: Option<&str>,
-    ) -> Result<Session> {
+    ) -> Result<Session, LoginError> {
         let key = failed_attempts_key(login_type, body, self.server_name());
         let found = self
             .counting_failures(
@@ -149,19 +176,14 @@ impl Auth {
         identifier: &UserIdentifier,
         device_id: Option<DeviceId>,
         display_name: Option<&str>,
-    ) -> Result<Session> {
+    ) -> Result<Session, LoginError> {
         let service = self.require_app_service(token, ip)?;
         let UserIdentifier::User(typed) = identifier else {
-            return Err(Error::new(
-                400,
-                ErrCode::Unknown,
-                "Unknown login identifier type",
-            ));
+            return Err(IdentifierError::UnknownType.into());
         };
-        let refuse = || Error::forbidden("This application service cannot log in as this user");
-        let uid = qualify(typed, self.server_name()).ok_or_else(refuse)?;
+        let uid = qualify(typed, self.server_name()).ok_or(LoginError::NotThisServicesUser)?;
         if !service.is_interested_in_user(&uid, self.server_name()) {
-            return Err(refuse());
+            return Err(LoginError::NotThisServicesUser);
         }
         if uid == super::identifiers::user_id(&service.config.sender_localpart, self.server_name())
         {
@@ -172,16 +194,17 @@ impl Auth {
             .users()
             .get_user(&uid)
             .await?
-            .ok_or_else(refuse)?;
+            .ok_or(LoginError::NotThisServicesUser)?;
         if user.deactivated {
-            return Err(LoginError::Deactivated.into());
+            return Err(LoginError::Deactivated);
         }
-        if service.config.rate_limited {
+        let session = if service.config.rate_limited {
             self.start_login_session(&uid, None, device_id, display_name)
-                .await
+                .await?
         } else {
-            self.start_session(&uid, device_id, display_name).await
-        }
+            self.start_session(&uid, device_id, display_name).await?
+        };
+        Ok(session)
     }
 
     /// `rc_login.address`, before any credential of a `/login` is looked
@@ -191,7 +214,7 @@ impl Auth {
         &self,
         ip: Option<&str>,
         app_service_token: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<(), LoginError> {
         if let Some(token) = app_service_token {
             if self
                 .app_service_by_token(token)
@@ -200,7 +223,9 @@ impl Auth {
                 return Ok(());
             }
         }
-        self.ratelimit(Limiter::LoginAddress, address_key(ip)).await
+        Ok(self
+            .ratelimit_take(Limiter::LoginAddress, address_key(ip))
+            .await??)
     }
 
     /// Checks a password for the user an identifier names. `Ok(None)` for

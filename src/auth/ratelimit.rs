@@ -136,6 +136,16 @@ impl Auth {
         Ok(self.offer(limiter, key, Offer::Take).await??)
     }
 
+    /// [`Auth::ratelimit`] for rules with an error of their own: the outer
+    /// error is the store's, the inner one says the bucket is full.
+    pub(crate) async fn ratelimit_take(
+        &self,
+        limiter: Limiter,
+        key: &str,
+    ) -> std::result::Result<std::result::Result<(), LimitExceeded>, StoreError> {
+        self.offer(limiter, key, Offer::Take).await
+    }
+
     /// Checks without counting: 429 when one more action would not fit.
     pub(crate) async fn ratelimit_check(&self, limiter: Limiter, key: &str) -> Result<()> {
         Ok(self.offer(limiter, key, Offer::Peek).await??)

@@ -28,6 +28,9 @@ pub struct Requester {
 /// `http/error.rs`; an OAuth resource server would say `invalid_token`).
 #[derive(Debug)]
 pub enum AuthnError {
+    /// No token where one is required (an application service's
+    /// registration or login).
+    MissingToken,
     /// Unknown, revoked or malformed, its user deactivated, or an
     /// application service's token from an address it may not use.
     UnknownToken,

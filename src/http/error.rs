@@ -7,6 +7,7 @@ mod blocking;
 mod inputs;
 mod login;
 mod requester;
+mod session;
 mod sso;
 mod threepid;
 mod uia;

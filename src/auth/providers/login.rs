@@ -181,7 +181,7 @@ impl Auth {
         (user_id, found): (String, Authenticated),
         device_id: Option<crate::auth::identifiers::DeviceId>,
         display_name: Option<&str>,
-    ) -> Result<Session> {
+    ) -> Result<Session, LoginError> {
         let session = self
             .start_login_session(&user_id, found.credentials_version, device_id, display_name)
             .await?;

@@ -5,8 +5,8 @@
 use crate::auth::blocking::Blocked;
 use crate::auth::identifiers::UsernameError;
 use crate::auth::login::LoginError;
+use crate::auth::session::SessionError;
 use crate::auth::uia::UiaError;
-use crate::error::Error;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -68,23 +68,13 @@ pub enum SsoError {
     Username(UsernameError),
     /// Auth blocking refuses a new account.
     Blocked(Blocked),
-    /// A rule of another area still answering with [`Error`] said no: the
-    /// session and the homeserver's provisioning. Its own answer, passed
-    /// on as it is.
-    OtherArea(Box<Error>),
+    /// No session could be opened for the user.
+    Session(SessionError),
     /// Logged where it happened.
     Internal,
 }
 
 impl SsoError {
-    /// The answer of a rule of another area; its `Internal` stays ours.
-    pub(crate) fn other_area(e: Error) -> Self {
-        match e {
-            Error::Internal => SsoError::Internal,
-            e => SsoError::OtherArea(Box::new(e)),
-        }
-    }
-
     /// Log `cause` and turn it into a bare 500.
     #[track_caller]
     pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
@@ -130,6 +120,15 @@ impl From<Blocked> for SsoError {
         match e {
             Blocked::Internal => SsoError::Internal,
             e => SsoError::Blocked(e),
+        }
+    }
+}
+
+impl From<SessionError> for SsoError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Internal => SsoError::Internal,
+            e => SsoError::Session(e),
         }
     }
 }

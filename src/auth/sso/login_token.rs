@@ -92,8 +92,8 @@ impl Auth {
             .await?
             .ok_or(SsoError::InvalidLoginToken)?;
         crate::auth::login::check_may_log_in(&user)?;
-        self.start_login_session(&user_id, None, device_id, display_name)
-            .await
-            .map_err(SsoError::other_area)
+        Ok(self
+            .start_login_session(&user_id, None, device_id, display_name)
+            .await?)
     }
 }

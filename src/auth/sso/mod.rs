@@ -485,9 +485,7 @@ impl Auth {
         .await?;
         if let CreatedWithLink::Created = outcome {
             tracing::info!(%user_id, idp_id = %idp, "registered a user through SSO");
-            self.provision_new_user(user_id, display_name)
-                .await
-                .map_err(SsoError::other_area)?;
+            self.provision_new_user(user_id, display_name).await?;
         }
         Ok(outcome)
     }

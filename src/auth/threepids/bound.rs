@@ -189,8 +189,7 @@ impl Auth {
         )
         .await?;
         self.forget_devices_on_homeserver(&user_id, &deleted)
-            .await
-            .map_err(ThreepidError::other)?;
+            .await?;
         self.providers_logged_out(&user_id, &deleted, None).await;
         self.finish_uia(&passed.session_id, &json!({ "password_reset": true }))
             .await?;

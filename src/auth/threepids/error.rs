@@ -4,7 +4,6 @@
 
 use crate::auth::policy::PasswordPolicyError;
 use crate::auth::uia::UiaError;
-use crate::error::Error;
 use crate::store::StoreError;
 
 /// The 3PID rules' answer when they refuse.
@@ -78,11 +77,6 @@ pub enum ThreepidError {
     /// The password policy refuses a reset's new password.
     #[error("{0}")]
     WeakPassword(PasswordPolicyError),
-    /// The answer of a rule of another area still answering with
-    /// [`Error`], passed through as it is: the homeserver (a device it
-    /// could not forget). Never one of the 3PID rules' own reasons.
-    #[error("{0}")]
-    Other(Box<Error>),
     /// Logged where it happened.
     #[error("internal error")]
     Internal,
@@ -104,15 +98,6 @@ pub enum Unusable {
 }
 
 impl ThreepidError {
-    /// Another area's error as a 3PID rule's ([`ThreepidError::Other`]);
-    /// a 500 stays [`ThreepidError::Internal`].
-    pub(crate) fn other(e: Error) -> Self {
-        match e {
-            Error::Internal => ThreepidError::Internal,
-            e => ThreepidError::Other(Box::new(e)),
-        }
-    }
-
     /// Log `cause` and turn it into a bare 500.
     #[track_caller]
     pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {

@@ -34,6 +34,11 @@ impl From<LoginError> for Error {
             LoginError::InvalidParam(m) => Error::invalid_param(m),
             LoginError::BadIdentifier(e) => e.into(),
             LoginError::BadJwt(why) => Error::forbidden(why),
+            LoginError::AppService(e) => e.into(),
+            LoginError::NotThisServicesUser => {
+                Error::forbidden("This application service cannot log in as this user")
+            }
+            LoginError::Session(e) => e.into(),
             LoginError::LimitExceeded(wait) => wait.into(),
             LoginError::NotCreated(e) => *e,
             LoginError::Internal => Error::Internal,
@@ -83,7 +88,7 @@ mod tests {
             (403, ErrCode::Forbidden, "Invalid username or password")
         );
         assert!(bad.3.is_empty());
-        let cases: [(LoginError, u16, ErrCode); 10] = [
+        let cases: Vec<(LoginError, u16, ErrCode)> = vec![
             (LoginError::WrongUser, 403, ErrCode::Forbidden),
             (LoginError::Deactivated, 403, ErrCode::UserDeactivated),
             (LoginError::Locked, 401, ErrCode::UserLocked),
@@ -105,6 +110,17 @@ mod tests {
                 ErrCode::Unknown,
             ),
             (LoginError::BadJwt("why".into()), 403, ErrCode::Forbidden),
+            (
+                LoginError::AppService(crate::auth::requester::AuthnError::MissingToken),
+                401,
+                ErrCode::MissingToken,
+            ),
+            (LoginError::NotThisServicesUser, 403, ErrCode::Forbidden),
+            (
+                LoginError::Session(crate::auth::session::SessionError::HomeserverUnreachable),
+                503,
+                ErrCode::Unknown,
+            ),
             (
                 LoginError::LimitExceeded(LimitExceeded {
                     retry_after_ms: 1500,

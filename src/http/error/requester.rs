@@ -8,6 +8,7 @@ use crate::error::{ErrCode, Error};
 impl From<AuthnError> for Error {
     fn from(e: AuthnError) -> Self {
         match e {
+            AuthnError::MissingToken => Error::missing_token("Missing access token."),
             AuthnError::UnknownToken => Error::unknown_token(false),
             AuthnError::Expired => Error::unknown_token(true),
             AuthnError::UserLocked => user_locked(),
@@ -46,6 +47,7 @@ mod tests {
             (AuthnError::NotInNamespace, 403, ErrCode::Forbidden, None),
             (AuthnError::NotRegistered, 403, ErrCode::Forbidden, None),
             (AuthnError::UnknownDevice, 400, ErrCode::UnknownDevice, None),
+            (AuthnError::MissingToken, 401, ErrCode::MissingToken, None),
         ];
         for (e, want_status, want_code, want_soft) in cases {
             let label = format!("{e:?}");

@@ -70,7 +70,7 @@ impl From<SsoError> for Error {
             SsoError::Uia(e) => e.into(),
             SsoError::Username(e) => e.into(),
             SsoError::Blocked(e) => e.into(),
-            SsoError::OtherArea(e) => *e,
+            SsoError::Session(e) => e.into(),
             SsoError::Internal => Error::Internal,
         }
     }
@@ -265,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn other_areas_answers_pass_through_and_internal_stays_bare() {
+    fn other_areas_answers_are_theirs_and_internal_stays_bare() {
         let (status, errcode, _, extra) = rendered(SsoError::from(Blocked::MonthlyActiveUsers {
             admin_contact: None,
         }));
@@ -279,21 +279,13 @@ mod tests {
             SsoError::from(UiaError::Internal),
             SsoError::Internal
         ));
-        let blocked = Error::new(403, ErrCode::ResourceLimitExceeded, "limit")
-            .with_extra("limit_type", "monthly_active_user");
-        let (status, errcode, message, extra) = rendered(SsoError::other_area(blocked));
-        assert_eq!(
-            (status, errcode, message.as_str()),
-            (403, ErrCode::ResourceLimitExceeded, "limit")
-        );
-        assert_eq!(extra["limit_type"], "monthly_active_user");
-        let challenge = Error::AuthRequired(Box::default());
-        assert!(matches!(
-            Error::from(SsoError::other_area(challenge)),
-            Error::AuthRequired(_)
+        let (status, errcode, message, _) = rendered(SsoError::from(
+            crate::auth::session::SessionError::HomeserverUnreachable,
         ));
+        assert_eq!((status, errcode), (503, ErrCode::Unknown));
+        assert!(message.contains("homeserver"), "{message}");
         assert!(matches!(
-            SsoError::other_area(Error::Internal),
+            SsoError::from(crate::auth::session::SessionError::Internal),
             SsoError::Internal
         ));
         assert!(matches!(

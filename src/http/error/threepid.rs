@@ -73,7 +73,6 @@ impl From<ThreepidError> for Error {
             }
             ThreepidError::Uia(e) => e.into(),
             ThreepidError::WeakPassword(e) => e.into(),
-            ThreepidError::Other(e) => *e,
             ThreepidError::Internal => Error::Internal,
         }
     }
@@ -225,22 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn another_areas_answer_passes_through_and_a_500_stays_bare() {
-        let weak = Error::new(400, ErrCode::WeakPassword, "too short");
-        let (status, errcode, message, _) = rendered(ThreepidError::other(weak));
-        assert_eq!(
-            (status, errcode, message.as_str()),
-            (400, ErrCode::WeakPassword, "too short")
-        );
-        let challenge = Error::AuthRequired(Box::default());
-        assert!(matches!(
-            Error::from(ThreepidError::other(challenge)),
-            Error::AuthRequired(_)
-        ));
-        assert!(matches!(
-            ThreepidError::other(Error::Internal),
-            ThreepidError::Internal
-        ));
+    fn a_500_stays_bare() {
         assert!(matches!(
             Error::from(ThreepidError::Internal),
             Error::Internal

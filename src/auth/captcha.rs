@@ -76,7 +76,8 @@ mod tests {
                 client_ip: Some("10.0.0.1"),
             })
             .await;
-        match got {
+        // As the client sees it.
+        match got.map_err(Error::from) {
             Err(Error::AuthRequired(c)) => *c,
             other => panic!("not a challenge: {other:?}"),
         }

@@ -6,8 +6,9 @@
 //! is decided by the HTTP extractors (`Authed` refuses them).
 
 use super::identifiers::{local_localpart, user_id};
+use super::register_error::RegisterError;
 use super::{tokens, Auth, Session};
-use crate::error::{ErrCode, Error, Result};
+use crate::error::{ErrCode, Error};
 use crate::store::NewUser;
 use serde_json::{Map, Value};
 
@@ -28,9 +29,7 @@ pub fn guest_access_forbidden() -> Error {
     )
 }
 
-pub(crate) fn not_this_guest() -> Error {
-    Error::forbidden("Cannot register taken user ID without valid guest credentials for that user.")
-}
+type Result<T> = std::result::Result<T, RegisterError>;
 
 impl Auth {
     /// `POST /register?kind=guest`: allowed by `allow_guest_access` alone
@@ -38,21 +37,13 @@ impl Auth {
     #[tracing::instrument(skip_all)]
     pub async fn register_guest(&self, body: &Map<String, Value>) -> Result<Session> {
         if !self.config.allow_guest_access {
-            return Err(Error::new(
-                403,
-                ErrCode::GuestAccessForbidden,
-                "Guest access is disabled",
-            ));
+            return Err(RegisterError::GuestAccessDisabled);
         }
         self.check_auth_blocking(None).await?;
         let display_name = match body.get("initial_device_display_name") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.as_str()),
-            Some(_) => {
-                return Err(Error::bad_json(
-                    "initial_device_display_name must be a string",
-                ))
-            }
+            Some(_) => return Err(RegisterError::NotAString("initial_device_display_name")),
         };
         if let Some(name) = display_name {
             super::check_device_display_name(name)?;
@@ -80,7 +71,9 @@ impl Auth {
                 return Ok(new.user_id);
             }
         }
-        Err(Error::internal("could not generate a free guest user ID"))
+        Err(RegisterError::internal(
+            "could not generate a free guest user ID",
+        ))
     }
 
     /// Before UIA: when the body carries `guest_access_token`, checks that
@@ -95,10 +88,10 @@ impl Auth {
         let token = match raw_body.get(GUEST_TOKEN_KEY) {
             None | Some(Value::Null) => return Ok(false),
             Some(Value::String(t)) => t,
-            Some(_) => return Err(Error::bad_json("guest_access_token must be a string")),
+            Some(_) => return Err(RegisterError::NotAString("guest_access_token")),
         };
         if !tokens::is_well_formed(token) {
-            return Err(Error::unknown_token(false));
+            return Err(RegisterError::UnknownGuestToken);
         }
         self.guest_of_token_hash(&tokens::hash_token(token), localpart)
             .await?;
@@ -113,15 +106,15 @@ impl Auth {
             .access_tokens()
             .get_token_owner(hash)
             .await?
-            .ok_or_else(|| Error::unknown_token(false))?;
+            .ok_or(RegisterError::UnknownGuestToken)?;
         if owner.user_deactivated || owner.valid_until_ts.is_some_and(|u| u <= self.now()) {
-            return Err(Error::unknown_token(false));
+            return Err(RegisterError::UnknownGuestToken);
         }
         if !owner.user_is_guest
             || owner.puppet_owner.is_some()
             || local_localpart(&owner.user_id, self.server_name()) != Some(localpart)
         {
-            return Err(not_this_guest());
+            return Err(RegisterError::NotThisGuest);
         }
         Ok(owner.user_id)
     }
@@ -139,7 +132,7 @@ impl Auth {
         else {
             return Ok(None);
         };
-        let hash = hex::decode(hash_hex).map_err(|_| not_this_guest())?;
+        let hash = hex::decode(hash_hex).map_err(|_| RegisterError::NotThisGuest)?;
         let guest = self
             .guest_of_token_hash(&hash, &username.to_lowercase())
             .await?;

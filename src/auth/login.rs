@@ -2,13 +2,13 @@
 //! shares with it. Unknown users and wrong passwords look the same to the
 //! client, in body and in time.
 
+use super::blocking::Blocked;
 use super::identifiers::{qualify, DeviceId, IdentifierError, UserIdentifier};
 use super::password::{HashError, Verified};
 use super::ratelimit::{address_key, LimitExceeded, Limiter};
 use super::requester::AuthnError;
 use super::session::SessionError;
 use super::{Auth, Session};
-use crate::error::Error;
 use crate::store::{StoreError, User};
 
 pub const LOGIN_TYPE_PASSWORD: &str = "m.login.password";
@@ -48,9 +48,8 @@ pub enum LoginError {
     Session(SessionError),
     /// Too many failures for this account, or the hashing queue is full.
     LimitExceeded(LimitExceeded),
-    /// The user a provider vouched for could not be created: the
-    /// registration rules' own answer (auth blocking, say).
-    NotCreated(Box<Error>),
+    /// Auth blocking refuses the account a provider's user would get.
+    Blocked(Blocked),
     /// Logged where it happened.
     Internal,
 }
@@ -59,14 +58,6 @@ impl LoginError {
     /// Counted against `rc_login.failed_attempts`.
     pub fn is_credential_failure(&self) -> bool {
         matches!(self, LoginError::BadCredentials | LoginError::WrongUser)
-    }
-
-    /// The registration rules' error as a login's.
-    pub(crate) fn not_created(e: Error) -> Self {
-        match e {
-            Error::Internal => LoginError::Internal,
-            e => LoginError::NotCreated(Box::new(e)),
-        }
     }
 }
 
@@ -82,6 +73,15 @@ impl From<StoreError> for LoginError {
 impl From<LimitExceeded> for LoginError {
     fn from(e: LimitExceeded) -> Self {
         LoginError::LimitExceeded(e)
+    }
+}
+
+impl From<Blocked> for LoginError {
+    fn from(e: Blocked) -> Self {
+        match e {
+            Blocked::Internal => LoginError::Internal,
+            e => LoginError::Blocked(e),
+        }
     }
 }
 

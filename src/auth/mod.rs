@@ -23,6 +23,7 @@ pub mod policy;
 pub mod providers;
 pub mod ratelimit;
 pub mod register;
+mod register_error;
 pub mod registration_tokens;
 pub mod requester;
 pub mod session;

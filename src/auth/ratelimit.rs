@@ -146,14 +146,22 @@ impl Auth {
         self.offer(limiter, key, Offer::Take).await
     }
 
-    /// Checks without counting: 429 when one more action would not fit.
-    pub(crate) async fn ratelimit_check(&self, limiter: Limiter, key: &str) -> Result<()> {
-        Ok(self.offer(limiter, key, Offer::Peek).await??)
+    /// [`Auth::ratelimit_check`] for rules with an error of their own.
+    pub(crate) async fn ratelimit_peek(
+        &self,
+        limiter: Limiter,
+        key: &str,
+    ) -> std::result::Result<std::result::Result<(), LimitExceeded>, StoreError> {
+        self.offer(limiter, key, Offer::Peek).await
     }
 
     /// Counts an action that has happened (a failure, a registration);
     /// a full bucket stays full and is no error here.
-    pub(crate) async fn ratelimit_record(&self, limiter: Limiter, key: &str) -> Result<()> {
+    pub(crate) async fn ratelimit_record(
+        &self,
+        limiter: Limiter,
+        key: &str,
+    ) -> std::result::Result<(), StoreError> {
         self.offer(limiter, key, Offer::Take).await?.ok();
         Ok(())
     }

@@ -1,12 +1,13 @@
 //! Registration (`POST /register`) through UIA, and `/register/available`.
 
-use super::guests::{hide_guest_token, not_this_guest};
+use super::guests::hide_guest_token;
 use super::identifiers::{
     check_new_localpart, has_allowed_characters, user_id, DeviceId, UsernameError,
 };
 use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
 use super::ratelimit::{address_key, Limiter};
+pub use super::register_error::RegisterError;
 use super::threepids::MEDIUM_EMAIL;
 use super::uia::dummy::DUMMY;
 use super::uia::recaptcha::RECAPTCHA;
@@ -15,7 +16,6 @@ use super::uia::terms::TERMS;
 use super::uia::{Flows, UiaRequest};
 use super::writes::{self, NewRegistration, RegistrationOutcome};
 use super::{check_device_display_name, tokens, Auth, Session};
-use crate::error::{ErrCode, Error, Result};
 use crate::store::{NewUser, UserThreepid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -49,6 +49,8 @@ pub struct RegisterRequest<'a> {
     /// honoured only from its service's `ip_range_whitelist`.
     pub client_ip: Option<&'a str>,
 }
+
+type Result<T> = std::result::Result<T, RegisterError>;
 
 #[derive(Debug)]
 pub enum Registered {
@@ -105,13 +107,14 @@ impl Auth {
         }
         // Every call (both UIA steps) is checked; a registration is counted.
         let address = address_key(req.client_ip);
-        self.ratelimit_check(Limiter::Registration, address).await?;
+        self.ratelimit_peek(Limiter::Registration, address)
+            .await??;
         // A call without a session starts one (a row kept for
         // `uia_session_lifetime`): how many an address may start is bounded.
         let starts_session = req.auth.and_then(|a| a.get("session")).is_none();
         if !req.guest && starts_session {
-            self.ratelimit(Limiter::RegistrationSession, address)
-                .await?;
+            self.ratelimit_take(Limiter::RegistrationSession, address)
+                .await??;
         }
         if req.guest {
             let session = self.register_guest(req.body).await?;
@@ -120,7 +123,7 @@ impl Auth {
             return Ok(Registered::LoggedIn(session));
         }
         if !self.config.enable_registration {
-            return Err(Error::forbidden("Registration has been disabled"));
+            return Err(RegisterError::Disabled);
         }
         self.check_hs_disabled()?;
         let fields = parse_params(req.body)?;
@@ -187,7 +190,7 @@ impl Auth {
                     .secret_hashes
                     .get("password")
                     .cloned()
-                    .ok_or_else(|| Error::missing_param("Missing params: password"))?;
+                    .ok_or(RegisterError::MissingParam("Missing params: password"))?;
                 let chosen = self.registration_choices(&passed).await?;
                 let username = chosen.username.as_deref().or(params.username.as_deref());
                 let guest = self.guest_to_upgrade(&passed.params, username).await?;
@@ -279,20 +282,19 @@ impl Auth {
         previous: &Value,
         passed: &super::uia::UiaPassed,
     ) -> Result<Option<String>> {
-        let spent = || Error::forbidden("This registration session has already been used");
         let user = self
             .store
             .users()
             .get_user(user_id)
             .await?
-            .ok_or_else(spent)?;
+            .ok_or(RegisterError::SessionSpent)?;
         if user.deactivated || user.password_hash.as_ref() != passed.secret_hashes.get("password") {
-            return Err(spent());
+            return Err(RegisterError::SessionSpent);
         }
         match previous.get("device_id").and_then(Value::as_str) {
             Some(device) => match self.store.devices().get_device(user_id, device).await? {
                 Some(_) => Ok(Some(device.to_owned())),
-                None => Err(spent()),
+                None => Err(RegisterError::SessionSpent),
             },
             None => Ok(None),
         }
@@ -341,20 +343,14 @@ impl Auth {
             match writes::complete_registration(&*self.store, &reg).await? {
                 RegistrationOutcome::Done => {}
                 RegistrationOutcome::UserTaken if generated => continue,
-                RegistrationOutcome::UserTaken => return Err(user_in_use()),
-                RegistrationOutcome::NotAGuest => return Err(not_this_guest()),
-                RegistrationOutcome::ThreepidTaken => {
-                    return Err(Error::new(
-                        400,
-                        ErrCode::ThreepidInUse,
-                        "Email is already in use",
-                    ))
-                }
+                RegistrationOutcome::UserTaken => return Err(RegisterError::UserInUse),
+                RegistrationOutcome::NotAGuest => return Err(RegisterError::NotThisGuest),
+                RegistrationOutcome::ThreepidTaken => return Err(RegisterError::ThreepidInUse),
                 RegistrationOutcome::SessionSpent(Some(previous)) => {
                     return Ok(Written::Previous(previous_user(&previous)?))
                 }
                 RegistrationOutcome::SessionSpent(None) => {
-                    return Err(Error::new(400, ErrCode::Unknown, "Unknown session ID"))
+                    return Err(RegisterError::UnknownSession)
                 }
             }
             return Ok(Written::New {
@@ -363,7 +359,7 @@ impl Auth {
                 token,
             });
         }
-        Err(Error::internal("could not generate a free user ID"))
+        Err(RegisterError::internal("could not generate a free user ID"))
     }
 
     /// The session of a device a registration's transaction wrote: with
@@ -466,7 +462,7 @@ impl Auth {
             check_new_localpart(&localpart, self.server_name())?;
             new.user_id = user_id(&localpart, self.server_name());
             if !self.store.users().create_user(&new).await? {
-                return Err(user_in_use());
+                return Err(RegisterError::UserInUse);
             }
             return Ok(new.user_id);
         }
@@ -476,7 +472,7 @@ impl Auth {
                 return Ok(new.user_id);
             }
         }
-        Err(Error::internal("could not generate a free user ID"))
+        Err(RegisterError::internal("could not generate a free user ID"))
     }
 
     /// Registration by an application service (`type:
@@ -492,7 +488,7 @@ impl Auth {
         let localpart = fields
             .username
             .as_deref()
-            .ok_or_else(|| Error::missing_param("Missing param: username"))?
+            .ok_or(RegisterError::MissingParam("Missing param: username"))?
             .to_lowercase();
         // Bridges' users often start with `_`: only the characters are checked.
         if localpart.is_empty() || !has_allowed_characters(&localpart) {
@@ -503,11 +499,7 @@ impl Auth {
         if !service.is_interested_in_user(&uid, self.server_name())
             || self.exclusively_claimed(&uid, Some(&service_id))
         {
-            return Err(Error::new(
-                400,
-                ErrCode::Exclusive,
-                "Invalid user localpart for this application service.",
-            ));
+            return Err(RegisterError::NotInNamespace);
         }
         // Its users are exempt from auth blocking unless their requests
         // are tracked (`track_appservice_user_ips`).
@@ -531,9 +523,9 @@ impl Auth {
         };
         match writes::complete_registration(&*self.store, &reg).await? {
             RegistrationOutcome::Done => {}
-            RegistrationOutcome::UserTaken => return Err(user_in_use()),
+            RegistrationOutcome::UserTaken => return Err(RegisterError::UserInUse),
             other => {
-                return Err(Error::internal(format!(
+                return Err(RegisterError::internal(format!(
                     "an application service's registration came back {other:?}"
                 )))
             }
@@ -552,11 +544,7 @@ impl Auth {
         check_new_localpart(localpart, self.server_name())?;
         let id = user_id(localpart, self.server_name());
         if self.exclusively_claimed(&id, None) {
-            return Err(Error::new(
-                400,
-                ErrCode::Exclusive,
-                "This user ID is reserved by an application service.",
-            ));
+            return Err(RegisterError::Reserved);
         }
         if !self
             .store
@@ -565,7 +553,7 @@ impl Auth {
             .await?
             .is_empty()
         {
-            return Err(user_in_use());
+            return Err(RegisterError::UserInUse);
         }
         Ok(())
     }
@@ -586,15 +574,11 @@ enum Written {
     Previous(String),
 }
 
-fn user_in_use() -> Error {
-    Error::new(400, ErrCode::UserInUse, "User ID already taken.")
-}
-
 /// The registration fields, checked before anything is spent (no hash, no
 /// user, no UIA session for a bad `device_id` or display name).
 fn parse_params(body: &Map<String, Value>) -> Result<RegisterParams> {
     let mut params = RegisterParams::deserialize(Value::Object(body.clone()))
-        .map_err(|e| Error::bad_json(e.to_string()))?;
+        .map_err(|e| RegisterError::BadJson(e.to_string()))?;
     params.device_id = DeviceId::from_field(body)?;
     if let Some(name) = &params.initial_device_display_name {
         super::check_device_display_name(name)?;
@@ -607,5 +591,5 @@ fn previous_user(result: &Value) -> Result<String> {
         .get("user_id")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| Error::internal("a spent registration session has no user_id"))
+        .ok_or_else(|| RegisterError::internal("a spent registration session has no user_id"))
 }

@@ -6,6 +6,7 @@
 mod blocking;
 mod inputs;
 mod login;
+mod register;
 mod requester;
 mod session;
 mod sso;

@@ -7,9 +7,10 @@ use super::jwt::LOGIN_TYPE_JWT;
 use super::{Authenticated, LoginResponse, NewUserProfile, Providers};
 use crate::auth::identifiers::{local_localpart, parse_identifier, UserIdentifier};
 use crate::auth::login::{LoginError, LOGIN_TYPE_PASSWORD};
+use crate::auth::register::RegisterError;
 use crate::auth::threepids::{canonicalise_email, MEDIUM_EMAIL};
 use crate::auth::{Auth, Session};
-use crate::error::{ErrCode, Error, Result};
+use crate::error::Result;
 use crate::store::UserThreepid;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -220,8 +221,7 @@ impl Auth {
                     tracing::warn!(user_id = %found.user_id, "a provider vouched for a user that does not exist");
                     return Ok(None);
                 };
-                let created = self.create_provider_user(localpart, profile).await;
-                let Some(user_id) = created.map_err(LoginError::not_created)? else {
+                let Some(user_id) = self.create_provider_user(localpart, profile).await? else {
                     return Ok(None);
                 };
                 match self.store.users().get_user(&user_id).await? {
@@ -244,7 +244,7 @@ impl Auth {
         &self,
         localpart: &str,
         profile: &NewUserProfile,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<String>, LoginError> {
         // A new account: auth blocking as for any registration.
         let email = profile
             .threepids
@@ -255,15 +255,15 @@ impl Auth {
         let user_id = match self.create_local_user(Some(localpart), None).await {
             Ok(user_id) => user_id,
             // Created meanwhile by a login on another process.
-            Err(e) if e.errcode() == Some(ErrCode::UserInUse) => {
+            Err(RegisterError::UserInUse) => {
                 return Ok(Some(crate::auth::identifiers::user_id(
                     &localpart.to_lowercase(),
                     self.server_name(),
                 )))
             }
-            Err(e @ Error::Internal) => return Err(e),
+            Err(RegisterError::Internal) => return Err(LoginError::Internal),
             Err(e) => {
-                tracing::warn!(localpart, "a provider's user cannot be created here: {e}");
+                tracing::warn!(localpart, "a provider's user cannot be created here: {e:?}");
                 return Ok(None);
             }
         };

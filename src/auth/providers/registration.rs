@@ -4,7 +4,7 @@
 
 use crate::auth::uia::UiaPassed;
 use crate::auth::Auth;
-use crate::error::Result;
+use crate::store::StoreResult;
 use serde_json::Map;
 
 /// The providers' choices for one registration.
@@ -19,7 +19,7 @@ impl Auth {
     pub(crate) async fn registration_choices(
         &self,
         passed: &UiaPassed,
-    ) -> Result<RegistrationChoices> {
+    ) -> StoreResult<RegistrationChoices> {
         if self.providers.is_empty() {
             return Ok(RegistrationChoices::default());
         }

@@ -40,7 +40,7 @@ impl From<LoginError> for Error {
             }
             LoginError::Session(e) => e.into(),
             LoginError::LimitExceeded(wait) => wait.into(),
-            LoginError::NotCreated(e) => *e,
+            LoginError::Blocked(e) => e.into(),
             LoginError::Internal => Error::Internal,
         }
     }
@@ -140,14 +140,15 @@ mod tests {
                 assert_eq!(extra["retry_after_ms"], 1500, "{label}");
             }
         }
-        let blocked = Error::new(403, ErrCode::ResourceLimitExceeded, "limit")
-            .with_extra("limit_type", "monthly_active_user");
-        let (status, errcode, _, extra) = rendered(LoginError::not_created(blocked));
+        let blocked = LoginError::from(crate::auth::blocking::Blocked::MonthlyActiveUsers {
+            admin_contact: None,
+        });
+        let (status, errcode, _, extra) = rendered(blocked);
         assert_eq!((status, errcode), (403, ErrCode::ResourceLimitExceeded));
         assert_eq!(extra["limit_type"], "monthly_active_user");
         assert!(matches!(
-            Error::from(LoginError::not_created(Error::Internal)),
-            Error::Internal
+            LoginError::from(crate::auth::blocking::Blocked::Internal),
+            LoginError::Internal
         ));
         assert!(matches!(Error::from(LoginError::Internal), Error::Internal));
     }

@@ -1,10 +1,68 @@
-//! Devices: list, read, rename, delete (behind UIA), logout.
+//! Devices: list, read, rename, delete (behind UIA), logout. The rules
+//! answer with [`DeviceError`]; the HTTP layer renders it
+//! (`http/error/devices.rs`).
 
-use super::uia::Reauth;
-use super::{check_device_display_name, Auth, Requester};
-use crate::error::{Error, Result};
-use crate::store::Device;
+use super::uia::{Reauth, UiaError};
+use super::{check_device_display_name, Auth, DisplayNameTooLong, Requester};
+use crate::error::Error;
+use crate::store::{Device, StoreError};
 use serde_json::json;
+
+/// Why a device rule refuses.
+#[derive(Debug)]
+pub enum DeviceError {
+    /// The user has no device of this ID (another user's is unknown too).
+    NotFound,
+    /// The new display name is too long.
+    DisplayNameTooLong(DisplayNameTooLong),
+    /// The UIA engine's answer to a deletion (the challenge, a failed
+    /// stage, an unknown session).
+    Uia(UiaError),
+    /// The answer of a rule of another area still answering with
+    /// [`Error`], passed through as it is: the homeserver (a device it
+    /// could not rename or forget). Never one of the device rules' own
+    /// reasons.
+    Other(Box<Error>),
+    /// Logged where it happened.
+    Internal,
+}
+
+impl DeviceError {
+    /// Another area's error as a device rule's ([`DeviceError::Other`]);
+    /// a 500 stays [`DeviceError::Internal`].
+    pub(crate) fn other(e: Error) -> Self {
+        match e {
+            Error::Internal => DeviceError::Internal,
+            e => DeviceError::Other(Box::new(e)),
+        }
+    }
+}
+
+impl From<StoreError> for DeviceError {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {e}");
+        DeviceError::Internal
+    }
+}
+
+impl From<DisplayNameTooLong> for DeviceError {
+    fn from(e: DisplayNameTooLong) -> Self {
+        DeviceError::DisplayNameTooLong(e)
+    }
+}
+
+impl From<UiaError> for DeviceError {
+    fn from(e: UiaError) -> Self {
+        match e {
+            UiaError::Internal => DeviceError::Internal,
+            e => DeviceError::Uia(e),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, DeviceError>;
 
 impl Auth {
     pub async fn list_devices(&self, requester: &Requester) -> Result<Vec<Device>> {
@@ -20,7 +78,7 @@ impl Auth {
             .devices()
             .get_device(requester.user_id.as_str(), device_id)
             .await?
-            .ok_or_else(|| Error::not_found("No device found"))
+            .ok_or(DeviceError::NotFound)
     }
 
     pub async fn rename_device(
@@ -38,10 +96,11 @@ impl Auth {
             .set_device_display_name(requester.user_id.as_str(), device_id, display_name)
             .await?
         {
-            return Err(Error::not_found("No device found"));
+            return Err(DeviceError::NotFound);
         }
         self.rename_device_on_homeserver(requester.user_id.as_str(), device_id, display_name)
             .await
+            .map_err(DeviceError::other)
     }
 
     /// `DELETE /devices/{id}` and `POST /delete_devices`: behind UIA.
@@ -58,7 +117,8 @@ impl Auth {
             .delete_devices(req.requester.user_id.as_str(), device_ids)
             .await?;
         self.forget_devices_on_homeserver(req.requester.user_id.as_str(), &deleted)
-            .await?;
+            .await
+            .map_err(DeviceError::other)?;
         self.providers_logged_out(req.requester.user_id.as_str(), &deleted, None)
             .await;
         self.finish_uia(&passed.session_id, &json!({ "deleted": device_ids }))
@@ -77,7 +137,8 @@ impl Auth {
                     .delete_devices(requester.user_id.as_str(), &[device.to_string()])
                     .await?;
                 self.forget_devices_on_homeserver(requester.user_id.as_str(), &deleted)
-                    .await?;
+                    .await
+                    .map_err(DeviceError::other)?;
             }
             None => {
                 self.store
@@ -116,7 +177,8 @@ impl Auth {
             .delete_all_devices_except(requester.user_id.as_str(), None, None)
             .await?;
         self.forget_devices_on_homeserver(requester.user_id.as_str(), &deleted)
-            .await?;
+            .await
+            .map_err(DeviceError::other)?;
         self.providers_logged_out(requester.user_id.as_str(), &deleted, None)
             .await;
         Ok(())

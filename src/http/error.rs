@@ -4,6 +4,7 @@
 //! HTTP layer only.
 
 mod blocking;
+mod devices;
 mod inputs;
 mod login;
 mod requester;

@@ -1,11 +1,75 @@
 //! Account operations behind re-authentication: password change and
-//! deactivation.
+//! deactivation. The rules answer with [`AccountError`]; the HTTP layer
+//! renders it (`http/error/account.rs`).
 
-use super::policy::check_new_password;
-use super::uia::Reauth;
+use super::policy::{check_new_password, PasswordPolicyError};
+use super::uia::{Reauth, UiaError};
 use super::Auth;
-use crate::error::{Error, Result};
+use crate::error::Error;
+use crate::store::StoreError;
 use serde_json::{json, Value};
+
+/// Why a password change or a deactivation is refused.
+#[derive(Debug)]
+pub enum AccountError {
+    /// A field of the body has the wrong JSON type: `expected` is what it
+    /// must be ("a string", "a boolean").
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+    /// Re-authentication passed, but the body has no `new_password`.
+    NoNewPassword,
+    /// The password policy refuses the new password.
+    WeakPassword(PasswordPolicyError),
+    /// The UIA engine's answer (the challenge, a failed stage, an unknown
+    /// session, no way to re-authenticate).
+    Uia(UiaError),
+    /// The answer of a rule of another area still answering with
+    /// [`Error`], passed through as it is: the homeserver (devices it
+    /// could not forget, a user it could not deactivate). Never one of the
+    /// account rules' own reasons.
+    Other(Box<Error>),
+    /// Logged where it happened.
+    Internal,
+}
+
+impl AccountError {
+    /// Another area's error as an account rule's ([`AccountError::Other`]);
+    /// a 500 stays [`AccountError::Internal`].
+    pub(crate) fn other(e: Error) -> Self {
+        match e {
+            Error::Internal => AccountError::Internal,
+            e => AccountError::Other(Box::new(e)),
+        }
+    }
+}
+
+impl From<StoreError> for AccountError {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {e}");
+        AccountError::Internal
+    }
+}
+
+impl From<PasswordPolicyError> for AccountError {
+    fn from(e: PasswordPolicyError) -> Self {
+        AccountError::WeakPassword(e)
+    }
+}
+
+impl From<UiaError> for AccountError {
+    fn from(e: UiaError) -> Self {
+        match e {
+            UiaError::Internal => AccountError::Internal,
+            e => AccountError::Uia(e),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, AccountError>;
 
 impl Auth {
     /// `POST /account/password`. With `logout_devices` (the default) every
@@ -15,12 +79,22 @@ impl Auth {
         match req.body.get("new_password") {
             Some(Value::String(p)) => check_new_password(&self.config.password_config.policy, p)?,
             None | Some(Value::Null) => {}
-            Some(_) => return Err(Error::bad_json("'new_password' must be a string")),
+            Some(_) => {
+                return Err(AccountError::WrongType {
+                    field: "new_password",
+                    expected: "a string",
+                })
+            }
         }
         let logout_devices = match req.body.get("logout_devices") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(Error::bad_json("'logout_devices' must be a boolean")),
+            Some(_) => {
+                return Err(AccountError::WrongType {
+                    field: "logout_devices",
+                    expected: "a boolean",
+                })
+            }
         };
         let passed = self.reauthenticate(&req, &["new_password"], false).await?;
         if passed.previous_result.is_some() {
@@ -29,7 +103,7 @@ impl Auth {
         let hash = passed
             .secret_hashes
             .get("new_password")
-            .ok_or_else(|| Error::missing_param("Missing param: new_password"))?;
+            .ok_or(AccountError::NoNewPassword)?;
         let user_id = req.requester.user_id.as_str();
         // One transaction: the new password, a new credentials version (a
         // login that verified the old one gets no token) and the logout.
@@ -42,7 +116,9 @@ impl Auth {
             Some(req.requester.token_id),
         )
         .await?;
-        self.forget_devices_on_homeserver(user_id, &deleted).await?;
+        self.forget_devices_on_homeserver(user_id, &deleted)
+            .await
+            .map_err(AccountError::other)?;
         self.providers_logged_out(user_id, &deleted, None).await;
         self.finish_uia(&passed.session_id, &json!({ "password_changed": true }))
             .await?;
@@ -67,7 +143,8 @@ impl Auth {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         self.deactivate_on_homeserver(req.requester.user_id.as_str(), erase)
-            .await?;
+            .await
+            .map_err(AccountError::other)?;
         self.finish_uia(&passed.session_id, &json!({ "deactivated": true }))
             .await?;
         tracing::info!(user_id = %req.requester.user_id, "account deactivated");

@@ -1,11 +1,58 @@
 //! Account operations behind re-authentication: password change and
-//! deactivation.
+//! deactivation. The rules answer with [`AccountError`]; the HTTP layer
+//! renders it (`http/error/account.rs`).
 
-use super::policy::check_new_password;
-use super::uia::Reauth;
+use super::policy::{check_new_password, PasswordPolicyError};
+use super::uia::{Reauth, UiaError};
 use super::Auth;
-use crate::error::{Error, Result};
+use crate::store::StoreError;
 use serde_json::{json, Value};
+
+/// Why a password change or a deactivation is refused.
+#[derive(Debug)]
+pub enum AccountError {
+    /// A field of the body has the wrong JSON type: `expected` is what it
+    /// must be ("a string", "a boolean").
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+    /// Re-authentication passed, but the body has no `new_password`.
+    NoNewPassword,
+    /// The password policy refuses the new password.
+    WeakPassword(PasswordPolicyError),
+    /// The UIA engine's answer (the challenge, a failed stage, an unknown
+    /// session, no way to re-authenticate).
+    Uia(UiaError),
+    /// Logged where it happened.
+    Internal,
+}
+
+impl From<StoreError> for AccountError {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {e}");
+        AccountError::Internal
+    }
+}
+
+impl From<PasswordPolicyError> for AccountError {
+    fn from(e: PasswordPolicyError) -> Self {
+        AccountError::WeakPassword(e)
+    }
+}
+
+impl From<UiaError> for AccountError {
+    fn from(e: UiaError) -> Self {
+        match e {
+            UiaError::Internal => AccountError::Internal,
+            e => AccountError::Uia(e),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, AccountError>;
 
 impl Auth {
     /// `POST /account/password`. With `logout_devices` (the default) every
@@ -15,12 +62,22 @@ impl Auth {
         match req.body.get("new_password") {
             Some(Value::String(p)) => check_new_password(&self.config.password_config.policy, p)?,
             None | Some(Value::Null) => {}
-            Some(_) => return Err(Error::bad_json("'new_password' must be a string")),
+            Some(_) => {
+                return Err(AccountError::WrongType {
+                    field: "new_password",
+                    expected: "a string",
+                })
+            }
         }
         let logout_devices = match req.body.get("logout_devices") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(Error::bad_json("'logout_devices' must be a boolean")),
+            Some(_) => {
+                return Err(AccountError::WrongType {
+                    field: "logout_devices",
+                    expected: "a boolean",
+                })
+            }
         };
         let passed = self.reauthenticate(&req, &["new_password"], false).await?;
         if passed.previous_result.is_some() {
@@ -29,7 +86,7 @@ impl Auth {
         let hash = passed
             .secret_hashes
             .get("new_password")
-            .ok_or_else(|| Error::missing_param("Missing param: new_password"))?;
+            .ok_or(AccountError::NoNewPassword)?;
         let user_id = req.requester.user_id.as_str();
         // One transaction: the new password, a new credentials version (a
         // login that verified the old one gets no token) and the logout.

@@ -1,10 +1,51 @@
-//! Devices: list, read, rename, delete (behind UIA), logout.
+//! Devices: list, read, rename, delete (behind UIA), logout. The rules
+//! answer with [`DeviceError`]; the HTTP layer renders it
+//! (`http/error/devices.rs`).
 
-use super::uia::Reauth;
-use super::{check_device_display_name, Auth, Requester};
-use crate::error::{Error, Result};
-use crate::store::Device;
+use super::uia::{Reauth, UiaError};
+use super::{check_device_display_name, Auth, DisplayNameTooLong, Requester};
+use crate::store::{Device, StoreError};
 use serde_json::json;
+
+/// Why a device rule refuses.
+#[derive(Debug)]
+pub enum DeviceError {
+    /// The user has no device of this ID (another user's is unknown too).
+    NotFound,
+    /// The new display name is too long.
+    DisplayNameTooLong(DisplayNameTooLong),
+    /// The UIA engine's answer to a deletion (the challenge, a failed
+    /// stage, an unknown session).
+    Uia(UiaError),
+    /// Logged where it happened.
+    Internal,
+}
+
+impl From<StoreError> for DeviceError {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {e}");
+        DeviceError::Internal
+    }
+}
+
+impl From<DisplayNameTooLong> for DeviceError {
+    fn from(e: DisplayNameTooLong) -> Self {
+        DeviceError::DisplayNameTooLong(e)
+    }
+}
+
+impl From<UiaError> for DeviceError {
+    fn from(e: UiaError) -> Self {
+        match e {
+            UiaError::Internal => DeviceError::Internal,
+            e => DeviceError::Uia(e),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, DeviceError>;
 
 impl Auth {
     pub async fn list_devices(&self, requester: &Requester) -> Result<Vec<Device>> {
@@ -20,7 +61,7 @@ impl Auth {
             .devices()
             .get_device(requester.user_id.as_str(), device_id)
             .await?
-            .ok_or_else(|| Error::not_found("No device found"))
+            .ok_or(DeviceError::NotFound)
     }
 
     pub async fn rename_device(
@@ -38,7 +79,7 @@ impl Auth {
             .set_device_display_name(requester.user_id.as_str(), device_id, display_name)
             .await?
         {
-            return Err(Error::not_found("No device found"));
+            return Err(DeviceError::NotFound);
         }
         Ok(self
             .rename_device_on_homeserver(requester.user_id.as_str(), device_id, display_name)

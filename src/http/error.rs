@@ -3,7 +3,9 @@
 //! (`From<TheirError> for Error`), so the mapping to the wire lives in the
 //! HTTP layer only.
 
+mod account;
 mod blocking;
+mod devices;
 mod inputs;
 mod login;
 mod register;

@@ -19,6 +19,7 @@ both!(
     change_password_wrong_old_password,
     change_password_new_password_cannot_change_in_session,
     change_password_weak_with_policy,
+    change_password_refusals_say_why,
     capabilities_offer_change_password,
     deactivate_account,
     deactivate_account_wrong_password_keeps_it,
@@ -260,6 +261,40 @@ async fn change_password_weak_with_policy(b: Backend) {
     )
     .await;
     s.login("alice", "long-enough-new").await;
+}
+
+/// The words of a password change's own refusals, and nothing changes.
+async fn change_password_refusals_say_why(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let (_, token, _) = s.register("alice", "alice-pw").await;
+    let auth = json!({"type": "m.login.password",
+                      "identifier": {"type": "m.id.user", "user": "alice"},
+                      "password": "alice-pw"});
+    for (body, errcode, message) in [
+        (
+            json!({"new_password": 5, "auth": auth}),
+            "M_BAD_JSON",
+            "'new_password' must be a string",
+        ),
+        (
+            json!({"new_password": "new-pw", "logout_devices": "yes", "auth": auth}),
+            "M_BAD_JSON",
+            "'logout_devices' must be a boolean",
+        ),
+        // Re-authenticated, but nothing to change the password to.
+        (
+            json!({"auth": auth}),
+            "M_MISSING_PARAM",
+            "Missing param: new_password",
+        ),
+    ] {
+        let got = s.post(PASSWORD, Some(&token), body).await;
+        assert_error(&got, 400, errcode);
+        assert_eq!(got.1["error"], message, "{}", got.1);
+    }
+    s.login("alice", "alice-pw").await;
+    let (status, _) = s.get(WHOAMI, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 async fn capabilities_offer_change_password(b: Backend) {

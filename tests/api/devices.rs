@@ -160,6 +160,7 @@ async fn get_device_of_unknown_or_other_user_is_404(b: Backend) {
     let (_, _, bob_device) = s.register("bob", "bob-pw").await;
     let unknown = s.get(&device_path("NOSUCHDEVICE"), Some(&alice)).await;
     assert_error(&unknown, 404, "M_NOT_FOUND");
+    assert_eq!(unknown.1["error"], "No device found", "{}", unknown.1);
     let others = s.get(&device_path(&bob_device), Some(&alice)).await;
     assert_error(&others, 404, "M_NOT_FOUND");
     // Bob's device is not in Alice's list either.
@@ -216,6 +217,7 @@ async fn put_device_renames(b: Backend) {
         )
         .await;
     assert_error(&unknown, 404, "M_NOT_FOUND");
+    assert_eq!(unknown.1["error"], "No device found", "{}", unknown.1);
     // Another user's device is unknown too, and keeps its name.
     let (_, bob, bobs) = s.register("bob", "bob-pw").await;
     let foreign = s

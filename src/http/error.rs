@@ -3,6 +3,7 @@
 //! (`From<TheirError> for Error`), so the mapping to the wire lives in the
 //! HTTP layer only.
 
+mod admin;
 mod blocking;
 mod inputs;
 mod login;

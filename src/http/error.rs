@@ -7,6 +7,7 @@ mod admin;
 mod blocking;
 mod inputs;
 mod login;
+mod registration_tokens;
 mod requester;
 mod sso;
 mod threepid;

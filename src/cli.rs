@@ -84,7 +84,8 @@ pub async fn register_in_database(
         .hash_password(password)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Said as the admin API would say it.
     auth.create_user_by_admin(user, Some(hash), admin, user_type, None)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+        .map_err(|e| anyhow::anyhow!("{}", crate::error::Error::from(e)))
 }

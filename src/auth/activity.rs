@@ -9,13 +9,13 @@
 //! `track_appservice_user_ips`. Each recorded user becomes monthly-active
 //! (when `limit_usage_by_mau` or `mau_stats_only`), refreshed at most hourly.
 
+use super::admin::{AdminError, NotAdmin};
 use super::identifiers::{is_local, UserId};
 use super::requester::Requester;
 use super::usage::{Sighting, MAU_REFRESH_MS};
 use super::Auth;
 use crate::clock::Timestamp;
-use crate::error::{ErrCode, Error, Result};
-use crate::store::ClientIpSeen;
+use crate::store::{ClientIpSeen, StoreResult};
 use std::collections::BTreeMap;
 
 /// Monthly-active entries older than this are reaped.
@@ -75,7 +75,7 @@ impl Auth {
     /// Synapse's `populate_monthly_active_users`: the user counts as
     /// active now, unless a guest, a support user or still in a trial; a
     /// user not yet counted is added only while there is room.
-    pub(crate) async fn populate_monthly_active(&self, user_id: &str) -> Result<()> {
+    pub(crate) async fn populate_monthly_active(&self, user_id: &str) -> StoreResult<()> {
         let usage = &self.config.usage;
         let Some(user) = self.store.users().get_user(user_id).await? else {
             return Ok(());
@@ -109,10 +109,14 @@ impl Auth {
     /// `GET /_synapse/admin/v1/whois/{userId}` and the client API's
     /// `/admin/whois/{userId}`: the user's sessions, by device then token,
     /// with every address and user agent seen. For admins, or the user.
-    pub async fn whois(&self, requester: &Requester, user_id: &UserId) -> Result<Whois> {
+    pub async fn whois(
+        &self,
+        requester: &Requester,
+        user_id: &UserId,
+    ) -> Result<Whois, AdminError> {
         may_whois(requester, user_id.as_str())?;
         if !is_local(user_id, self.server_name()) {
-            return Err(whois_not_local());
+            return Err(AdminError::WhoisOfRemoteUser);
         }
         let user_id = user_id.as_str();
         let mut rows = self.store.usage().list_client_ips(user_id).await?;
@@ -129,12 +133,12 @@ impl Auth {
 
     /// How many users count against `max_mau_value`: the users of
     /// application services do not (as in Synapse).
-    pub(crate) async fn monthly_active_users(&self) -> crate::store::StoreResult<i64> {
+    pub(crate) async fn monthly_active_users(&self) -> StoreResult<i64> {
         Ok(self.store.usage().count_monthly_active_users().await?.other)
     }
 
     /// Deletes client IPs older than `user_ips_max_age`.
-    pub async fn prune_client_ips(&self) -> Result<()> {
+    pub async fn prune_client_ips(&self) -> StoreResult<()> {
         let Some(max_age) = self.config.usage.user_ips_max_age_ms else {
             return Ok(());
         };
@@ -151,7 +155,7 @@ impl Auth {
 
     /// Users of `mau_limit_reserved_threepids` that exist, at most
     /// `max_mau_value` of them (Synapse's `get_registered_reserved_users`).
-    async fn reserved_users(&self) -> Result<Vec<String>> {
+    async fn reserved_users(&self) -> StoreResult<Vec<String>> {
         let usage = &self.config.usage;
         let mut users = Vec::new();
         let max = usize::try_from(usage.max_mau_value).unwrap_or(usize::MAX);
@@ -170,7 +174,7 @@ impl Auth {
 
     /// At start: the users of reserved addresses count as active (so they
     /// always have room), support users excepted.
-    pub async fn initialise_reserved_users(&self) -> Result<()> {
+    pub async fn initialise_reserved_users(&self) -> StoreResult<()> {
         if !self.config.usage.counts_mau() {
             return Ok(());
         }
@@ -194,7 +198,7 @@ impl Auth {
 
     /// Forgets users not seen for 30 days and, under `limit_usage_by_mau`,
     /// all but the `max_mau_value` most recent; reserved users are kept.
-    pub async fn reap_monthly_active_users(&self) -> Result<()> {
+    pub async fn reap_monthly_active_users(&self) -> StoreResult<()> {
         let usage = &self.config.usage;
         if !usage.counts_mau() {
             return Ok(());
@@ -260,14 +264,9 @@ fn group_sessions(rows: Vec<ClientIpSeen>) -> BTreeMap<String, Vec<Vec<SeenFrom>
 /// Who may ask `whois` of `user_id` (as given in the path, parsed or
 /// not): an admin, or the user. Checked before the ID is parsed, so that
 /// a non-admin learns nothing of other IDs, well-formed or not.
-pub fn may_whois(requester: &Requester, user_id: &str) -> Result<()> {
+pub fn may_whois(requester: &Requester, user_id: &str) -> Result<(), NotAdmin> {
     if requester.user_id != user_id && !requester.admin {
-        return Err(Error::forbidden("You are not a server admin"));
+        return Err(NotAdmin);
     }
     Ok(())
-}
-
-/// `whois` of a user of another server, or of what is no user ID at all.
-pub fn whois_not_local() -> Error {
-    Error::new(400, ErrCode::Unknown, "Can only whois a local user")
 }

@@ -1,11 +1,17 @@
 //! The admin API's rules: shared-secret registration (Synapse's nonce +
-//! HMAC-SHA1 scheme) and admin status.
+//! HMAC-SHA1 scheme), admin status, puppet tokens and Synapse's
+//! `override_ratelimit`. They refuse with [`AdminError`] (and
+//! [`NotAdmin`], the check every admin API shares), which the HTTP layer
+//! renders as Matrix errors (`http/error/admin.rs`).
 
+use super::blocking::Blocked;
 use super::identifiers::{is_local, UserId};
+use super::password::HashError;
+use super::register::RegisterError;
+use super::session::SessionError;
 use super::{Auth, Requester, Session};
 use crate::clock::random_string;
-use crate::error::{Error, Result};
-use crate::store::RateLimitOverride;
+use crate::store::{RateLimitOverride, StoreError, StoreResult};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
@@ -54,23 +60,17 @@ pub fn registration_mac(
 }
 
 impl Auth {
-    fn shared_secret(&self) -> Result<&str> {
+    fn shared_secret(&self) -> Result<&str, AdminError> {
         self.config
             .registration_shared_secret
             .as_ref()
             .map(|s| s.expose())
-            .ok_or_else(|| {
-                Error::new(
-                    400,
-                    crate::error::ErrCode::Unknown,
-                    "Shared secret registration is not enabled",
-                )
-            })
+            .ok_or(AdminError::SharedSecretDisabled)
     }
 
     /// `GET /_synapse/admin/v1/register`: a single-use nonce, kept in the
     /// database so that any process can take it.
-    pub async fn new_registration_nonce(&self) -> Result<String> {
+    pub async fn new_registration_nonce(&self) -> Result<String, AdminError> {
         self.shared_secret()?;
         let nonce = random_string(self.rng.as_ref(), 64);
         self.store
@@ -85,12 +85,11 @@ impl Auth {
     }
 
     /// Deletes the nonces too old to be used; returns how many went.
-    pub async fn sweep_registration_nonces(&self) -> Result<u64> {
-        Ok(self
-            .store
+    pub async fn sweep_registration_nonces(&self) -> StoreResult<u64> {
+        self.store
             .registration()
             .sweep_registration_nonces(self.now() - NONCE_LIFETIME_MS)
-            .await?)
+            .await
     }
 
     /// `POST /_synapse/admin/v1/register`.
@@ -98,7 +97,7 @@ impl Auth {
     pub async fn register_with_shared_secret(
         &self,
         req: SharedSecretRegistration,
-    ) -> Result<Session> {
+    ) -> Result<Session, AdminError> {
         let secret = self.shared_secret()?;
         let fresh_since = self.now() - NONCE_LIFETIME_MS;
         if !self
@@ -107,25 +106,13 @@ impl Auth {
             .take_registration_nonce(&req.nonce, fresh_since)
             .await?
         {
-            return Err(Error::new(
-                400,
-                crate::error::ErrCode::Unknown,
-                "unrecognised nonce",
-            ));
+            return Err(AdminError::UnknownNonce);
         }
         if req.username.chars().count() > 512 || req.username.contains('\0') {
-            return Err(Error::new(
-                400,
-                crate::error::ErrCode::Unknown,
-                "Invalid username",
-            ));
+            return Err(AdminError::InvalidUsername);
         }
         if req.password.chars().count() > 512 || req.password.contains('\0') {
-            return Err(Error::new(
-                400,
-                crate::error::ErrCode::Unknown,
-                "Invalid password",
-            ));
+            return Err(AdminError::InvalidPassword);
         }
         check_user_type(req.user_type.as_deref())?;
         let want = registration_mac(
@@ -138,7 +125,7 @@ impl Auth {
         );
         let got = req.mac.to_ascii_lowercase();
         if !bool::from(want.as_bytes().ct_eq(got.as_bytes())) {
-            return Err(Error::forbidden("HMAC incorrect"));
+            return Err(AdminError::BadMac);
         }
         let hash = self.hash_password(&req.password).await?;
         let user_id = self
@@ -162,7 +149,7 @@ impl Auth {
         admin: bool,
         user_type: Option<String>,
         displayname: Option<String>,
-    ) -> Result<String> {
+    ) -> Result<String, AdminError> {
         check_user_type(user_type.as_deref())?;
         // One statement: never a user without the admin flag or type asked for.
         let new = crate::store::NewUser {
@@ -179,10 +166,14 @@ impl Auth {
     }
 
     /// `GET /_synapse/admin/v1/users/{user_id}/admin`.
-    pub async fn is_admin(&self, requester: &Requester, user_id: &UserId) -> Result<bool> {
+    pub async fn is_admin(
+        &self,
+        requester: &Requester,
+        user_id: &UserId,
+    ) -> Result<bool, AdminError> {
         require_admin(requester)?;
         if !is_local(user_id, self.server_name()) {
-            return Err(not_local_admin());
+            return Err(AdminError::AdminOfRemoteUser);
         }
         Ok(self
             .store
@@ -202,18 +193,14 @@ impl Auth {
         requester: &Requester,
         user_id: &UserId,
         valid_until_ts: Option<i64>,
-    ) -> Result<super::tokens::IssuedToken> {
+    ) -> Result<super::tokens::IssuedToken, AdminError> {
         require_admin(requester)?;
         if !is_local(user_id, self.server_name()) {
-            return Err(not_local_puppet());
+            return Err(AdminError::PuppetOfRemoteUser);
         }
         let localpart = user_id.localpart();
         if requester.user_id == user_id {
-            return Err(Error::new(
-                400,
-                crate::error::ErrCode::Unknown,
-                "Cannot use admin API to login as self",
-            ));
+            return Err(AdminError::PuppetOfSelf);
         }
         if self
             .store
@@ -222,7 +209,7 @@ impl Auth {
             .await?
             .is_none()
         {
-            return Err(Error::not_found("User not found"));
+            return Err(AdminError::UnknownPuppet);
         }
         // As Synapse: the token is the admin's, so the admin is checked.
         self.check_auth_blocking(Some(requester.user_id.as_str()))
@@ -255,14 +242,14 @@ impl Auth {
         requester: &Requester,
         user_id: &UserId,
         change: Option<Option<RateLimitOverride>>,
-    ) -> Result<Option<RateLimitOverride>> {
+    ) -> Result<Option<RateLimitOverride>, AdminError> {
         require_admin(requester)?;
         if !is_local(user_id, self.server_name()) {
-            return Err(override_not_local());
+            return Err(AdminError::OverrideOfRemoteUser);
         }
         let user_id = user_id.as_str();
         if self.store.users().get_user(user_id).await?.is_none() {
-            return Err(Error::not_found("User does not exist"));
+            return Err(AdminError::UnknownOverrideUser);
         }
         match change {
             None => Ok(self
@@ -290,49 +277,134 @@ impl Auth {
 }
 
 /// A `user_type` must be one Synapse knows.
-pub fn check_user_type(user_type: Option<&str>) -> Result<()> {
+pub fn check_user_type(user_type: Option<&str>) -> Result<(), AdminError> {
     match user_type {
-        Some(t) if !USER_TYPES.contains(&t) => Err(Error::new(
-            400,
-            crate::error::ErrCode::Unknown,
-            "Invalid user type",
-        )),
+        Some(t) if !USER_TYPES.contains(&t) => Err(AdminError::InvalidUserType),
         _ => Ok(()),
     }
 }
 
-/// `GET /_synapse/admin/v1/users/{user_id}/admin` of a user of another
-/// server, or of what is no user ID at all.
-pub fn not_local_admin() -> Error {
-    Error::new(
-        400,
-        crate::error::ErrCode::Unknown,
-        "Only local users can be admins",
-    )
-}
-
-/// `POST /_synapse/admin/v1/users/{user_id}/login` of a user of another
-/// server, or of what is no user ID at all.
-pub fn not_local_puppet() -> Error {
-    Error::new(
-        400,
-        crate::error::ErrCode::Unknown,
-        "Only local users can be logged in as",
-    )
-}
-
-pub fn require_admin(requester: &Requester) -> Result<()> {
+/// Every admin API asks this first: is the requester a server admin?
+pub fn require_admin(requester: &Requester) -> Result<(), NotAdmin> {
     if requester.admin {
         Ok(())
     } else {
-        Err(Error::forbidden("You are not a server admin"))
+        Err(NotAdmin)
     }
 }
 
-/// `override_ratelimit` of a user of another server, or of what is no
-/// user ID at all.
-pub fn override_not_local() -> Error {
-    Error::invalid_param("Can only look up local users")
+/// The requester is not a server admin (nor, for `whois`, the user asked
+/// about).
+#[derive(Debug)]
+pub struct NotAdmin;
+
+/// Why an admin API refuses.
+#[derive(Debug)]
+pub enum AdminError {
+    /// `registration_shared_secret` is not configured.
+    SharedSecretDisabled,
+    /// The nonce was never handed out, is used, or is too old.
+    UnknownNonce,
+    /// A shared-secret registration's username is over 512 characters or
+    /// holds a NUL.
+    InvalidUsername,
+    /// A shared-secret registration's password is over 512 characters or
+    /// holds a NUL.
+    InvalidPassword,
+    /// A `user_type` Synapse does not know.
+    InvalidUserType,
+    /// The registration's MAC is not the one the shared secret gives.
+    BadMac,
+    /// See [`NotAdmin`].
+    NotAdmin,
+    /// The admin status of a user of another server, or of what is no user
+    /// ID at all.
+    AdminOfRemoteUser,
+    /// A puppet token for a user of another server, or for what is no user
+    /// ID at all.
+    PuppetOfRemoteUser,
+    /// A puppet token for the admin asking.
+    PuppetOfSelf,
+    /// A puppet token for a local user who does not exist.
+    UnknownPuppet,
+    /// `override_ratelimit` of a user of another server, or of what is no
+    /// user ID at all.
+    OverrideOfRemoteUser,
+    /// `override_ratelimit` of a local user who does not exist.
+    UnknownOverrideUser,
+    /// `whois` of a user of another server, or of what is no user ID at
+    /// all.
+    WhoisOfRemoteUser,
+    /// The new password cannot be hashed (too long, queue full).
+    Hash(HashError),
+    /// Auth blocking refuses the admin a puppet token.
+    Blocked(Blocked),
+    /// The registration rules refuse the new user (its localpart, user
+    /// in use).
+    Register(RegisterError),
+    /// No session could be opened for the new user.
+    Session(SessionError),
+    /// Logged where it happened.
+    Internal,
+}
+
+impl AdminError {
+    /// Log `cause` and turn it into a bare 500.
+    #[track_caller]
+    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {cause}");
+        AdminError::Internal
+    }
+}
+
+impl From<StoreError> for AdminError {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        AdminError::internal(e)
+    }
+}
+
+impl From<NotAdmin> for AdminError {
+    fn from(NotAdmin: NotAdmin) -> Self {
+        AdminError::NotAdmin
+    }
+}
+
+impl From<HashError> for AdminError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Internal => AdminError::Internal,
+            e => AdminError::Hash(e),
+        }
+    }
+}
+
+impl From<Blocked> for AdminError {
+    fn from(e: Blocked) -> Self {
+        match e {
+            Blocked::Internal => AdminError::Internal,
+            e => AdminError::Blocked(e),
+        }
+    }
+}
+
+impl From<RegisterError> for AdminError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Internal => AdminError::Internal,
+            e => AdminError::Register(e),
+        }
+    }
+}
+
+impl From<SessionError> for AdminError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Internal => AdminError::Internal,
+            e => AdminError::Session(e),
+        }
+    }
 }
 
 #[cfg(test)]

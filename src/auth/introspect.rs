@@ -3,8 +3,8 @@
 //! The same budget as request authentication: one lookup, no write.
 
 use super::identifiers::{is_local, DeviceId};
+use super::requester::AuthnError;
 use super::Auth;
-use crate::error::Result;
 use subtle::ConstantTimeEq;
 
 /// Scopes Synapse looks for (MSC2967, stable and unstable).
@@ -51,12 +51,12 @@ impl Auth {
 
     /// The introspection answer for `token`: `{"active": false}` for any
     /// token that is unknown, revoked, expired, or whose user may not act.
-    pub async fn introspect(&self, token: &str) -> Result<Option<Introspection>> {
+    /// Every refusal of request authentication is such an answer, so the
+    /// only error is [`AuthnError::Internal`] (logged where it happened).
+    pub async fn introspect(&self, token: &str) -> Result<Option<Introspection>, AuthnError> {
         let requester = match self.authenticate(token).await {
             Ok(r) => r,
-            Err(super::requester::AuthnError::Internal) => {
-                return Err(crate::error::Error::Internal)
-            }
+            Err(AuthnError::Internal) => return Err(AuthnError::Internal),
             Err(_) => return Ok(None),
         };
         // A foreign user's "username" is its whole ID.

@@ -1,21 +1,73 @@
 //! Registration tokens: the validity check clients make before they
 //! register, and the admin API that manages the tokens (Synapse's shapes
-//! and validation).
+//! and validation). They refuse with [`RegistrationTokenError`], rendered
+//! as Matrix errors by `http/error/registration_tokens.rs`.
 
-use super::admin::require_admin;
+use super::admin::{require_admin, NotAdmin};
 use super::{Auth, Requester};
 use crate::clock::{Random, Timestamp};
-use crate::error::{Error, Result};
-use crate::store::RegistrationToken;
+use crate::store::{RegistrationToken, StoreError};
 use serde_json::{Map, Value};
+
+type Result<T, E = RegistrationTokenError> = std::result::Result<T, E>;
+
+/// Why the validity check or the registration-token admin API refuses.
+#[derive(Debug)]
+pub enum RegistrationTokenError {
+    /// `registration_requires_token` is off: there is no validity to check.
+    Disabled,
+    /// The requester is not a server admin.
+    NotAdmin,
+    /// No token of this name (the name, as asked for).
+    UnknownToken(String),
+    /// A chosen `token` is empty or longer than 64 characters.
+    TokenLength,
+    /// A chosen `token` has a character outside `[A-Za-z0-9._~-]`.
+    TokenCharacters,
+    /// `token` is neither a string nor null.
+    TokenNotString,
+    /// `length` is not an integer.
+    LengthNotInteger,
+    /// `length` (of a generated token) is not within 1..=64.
+    LengthOutOfRange,
+    /// A chosen `token` exists already (its name).
+    TokenExists(String),
+    /// `uses_allowed` is neither a non-negative integer nor null.
+    InvalidUsesAllowed,
+    /// `expiry_time` is in the past.
+    ExpiryInPast,
+    /// `expiry_time` is neither an integer nor null.
+    InvalidExpiryTime,
+    /// Logged where it happened.
+    Internal,
+}
+
+impl RegistrationTokenError {
+    /// Log `cause` and turn it into a bare 500.
+    #[track_caller]
+    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {cause}");
+        RegistrationTokenError::Internal
+    }
+}
+
+impl From<StoreError> for RegistrationTokenError {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        RegistrationTokenError::internal(e)
+    }
+}
+
+impl From<NotAdmin> for RegistrationTokenError {
+    fn from(NotAdmin: NotAdmin) -> Self {
+        RegistrationTokenError::NotAdmin
+    }
+}
 
 /// Synapse's alphabet for tokens: `[A-Za-z0-9._~-]`.
 fn allowed(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-')
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::invalid_param(message)
 }
 
 fn is_valid(t: &RegistrationToken, now: Timestamp) -> bool {
@@ -27,7 +79,7 @@ impl Auth {
     /// `GET /_matrix/client/v1/register/m.login.registration_token/validity`.
     pub async fn registration_token_validity(&self, token: &str) -> Result<bool> {
         if !self.config.registration_requires_token {
-            return Err(Error::forbidden("Registration tokens are not enabled"));
+            return Err(RegistrationTokenError::Disabled);
         }
         Ok(self
             .store
@@ -62,7 +114,7 @@ impl Auth {
             .registration()
             .get_registration_token(token)
             .await?
-            .ok_or_else(|| Error::not_found(format!("No such registration token: {token}")))
+            .ok_or_else(|| RegistrationTokenError::UnknownToken(token.to_owned()))
     }
 
     /// `POST /_synapse/admin/v1/registration_tokens/new`.
@@ -78,28 +130,22 @@ impl Auth {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) => {
                 if t.is_empty() || t.len() > 64 {
-                    return Err(invalid(
-                        "token must not be empty and must not be longer than 64 characters",
-                    ));
+                    return Err(RegistrationTokenError::TokenLength);
                 }
                 if !t.chars().all(allowed) {
-                    return Err(invalid(
-                        "token must consist only of characters matched by the regex [A-Za-z0-9._~-]",
-                    ));
+                    return Err(RegistrationTokenError::TokenCharacters);
                 }
                 Some(t.clone())
             }
-            Some(_) => return Err(invalid("token must be a string")),
+            Some(_) => return Err(RegistrationTokenError::TokenNotString),
         };
         let length = match body.get("length") {
             None => 16,
             Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.as_i64().unwrap_or(0),
-            Some(_) => return Err(invalid("length must be an integer")),
+            Some(_) => return Err(RegistrationTokenError::LengthNotInteger),
         };
         if given.is_none() && !(1..=64).contains(&length) {
-            return Err(invalid(
-                "length must be greater than zero and not greater than 64",
-            ));
+            return Err(RegistrationTokenError::LengthOutOfRange);
         }
         for _ in 0..10 {
             let token = match &given {
@@ -122,10 +168,10 @@ impl Auth {
                 return Ok(new);
             }
             if given.is_some() {
-                return Err(invalid(format!("Token already exists: {}", new.token)));
+                return Err(RegistrationTokenError::TokenExists(new.token));
             }
         }
-        Err(Error::internal(
+        Err(RegistrationTokenError::internal(
             "could not generate a free registration token",
         ))
     }
@@ -144,7 +190,7 @@ impl Auth {
             .registration()
             .update_registration_token(token, uses_allowed, expires_ts)
             .await?
-            .ok_or_else(|| Error::not_found(format!("No such registration token: {token}")))
+            .ok_or_else(|| RegistrationTokenError::UnknownToken(token.to_owned()))
     }
 
     /// `DELETE /_synapse/admin/v1/registration_tokens/{token}`.
@@ -160,9 +206,7 @@ impl Auth {
             .delete_registration_token(token)
             .await?
         {
-            return Err(Error::not_found(format!(
-                "No such registration token: {token}"
-            )));
+            return Err(RegistrationTokenError::UnknownToken(token.to_owned()));
         }
         Ok(())
     }
@@ -173,9 +217,7 @@ impl Auth {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
             Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n >= 0) => Ok(Some(n.as_i64())),
-            Some(_) => Err(invalid(
-                "uses_allowed must be a non-negative integer or null",
-            )),
+            Some(_) => Err(RegistrationTokenError::InvalidUsesAllowed),
         }
     }
 
@@ -188,11 +230,11 @@ impl Auth {
             Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
                 let t = n.as_i64().unwrap_or(i64::MAX);
                 if t < self.now() {
-                    return Err(invalid("expiry_time must not be in the past"));
+                    return Err(RegistrationTokenError::ExpiryInPast);
                 }
                 Ok(Some(Some(t)))
             }
-            Some(_) => Err(invalid("expiry_time must be an integer or null")),
+            Some(_) => Err(RegistrationTokenError::InvalidExpiryTime),
         }
     }
 }

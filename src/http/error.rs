@@ -4,11 +4,13 @@
 //! HTTP layer only.
 
 mod account;
+mod admin;
 mod blocking;
 mod devices;
 mod inputs;
 mod login;
 mod register;
+mod registration_tokens;
 mod requester;
 mod session;
 mod sso;

@@ -1,12 +1,11 @@
 //! Synapse's admin API, the parts that exist so far:
-//! `GET|POST /_synapse/admin/v1/register` (shared-secret registration) and
-//! `GET /_synapse/admin/v1/users/{user_id}/admin`.
+//! `GET|POST /_synapse/admin/v1/register` (shared-secret registration),
+//! `GET /_synapse/admin/v1/users/{user_id}/admin`, whois, puppet tokens
+//! and `override_ratelimit`.
 
 use super::login::session_json;
-use crate::auth::activity::{may_whois, whois_not_local};
-use crate::auth::admin::{
-    not_local_admin, not_local_puppet, override_not_local, require_admin, SharedSecretRegistration,
-};
+use crate::auth::activity::may_whois;
+use crate::auth::admin::{require_admin, AdminError, SharedSecretRegistration};
 use crate::auth::identifiers::{parse_user_id, OwnedUserId};
 use crate::auth::ratelimit::{address_key, Limiter};
 use crate::error::{Error, Result};
@@ -66,8 +65,8 @@ pub async fn register(State(state): State<AppState>, body: JsonObject) -> Result
 /// answered as a user of another server is, and only once the requester
 /// was found allowed to ask (the order of the answers before IDs were
 /// typed).
-fn path_user_id(raw: &str, not_local: fn() -> Error) -> Result<OwnedUserId> {
-    parse_user_id(raw).ok_or_else(not_local)
+fn path_user_id(raw: &str, not_local: AdminError) -> Result<OwnedUserId, AdminError> {
+    parse_user_id(raw).ok_or(not_local)
 }
 
 pub async fn user_admin(
@@ -76,7 +75,7 @@ pub async fn user_admin(
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>> {
     require_admin(&requester)?;
-    let user_id = path_user_id(&user_id, not_local_admin)?;
+    let user_id = path_user_id(&user_id, AdminError::AdminOfRemoteUser)?;
     let admin = state.auth.is_admin(&requester, &user_id).await?;
     Ok(Json(json!({ "admin": admin })))
 }
@@ -89,7 +88,7 @@ pub async fn whois(
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>> {
     may_whois(&requester, &user_id)?;
-    let user_id = path_user_id(&user_id, whois_not_local)?;
+    let user_id = path_user_id(&user_id, AdminError::WhoisOfRemoteUser)?;
     let whois = state.auth.whois(&requester, &user_id).await?;
     let devices: Map<String, Value> = whois
         .devices
@@ -134,7 +133,7 @@ pub async fn login_as(
         }
     };
     require_admin(&requester)?;
-    let user_id = path_user_id(&user_id, not_local_puppet)?;
+    let user_id = path_user_id(&user_id, AdminError::PuppetOfRemoteUser)?;
     let token = state
         .auth
         .login_as_user(&requester, &user_id, valid_until_ts)
@@ -170,7 +169,7 @@ pub async fn override_ratelimit(
         _ => None,
     };
     require_admin(&requester)?;
-    let user_id = path_user_id(&user_id, override_not_local)?;
+    let user_id = path_user_id(&user_id, AdminError::OverrideOfRemoteUser)?;
     let value = state
         .auth
         .ratelimit_override(&requester, &user_id, change)

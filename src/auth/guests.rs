@@ -8,7 +8,6 @@
 use super::identifiers::{local_localpart, user_id};
 use super::register_error::RegisterError;
 use super::{tokens, Auth, Session};
-use crate::error::{ErrCode, Error};
 use crate::store::NewUser;
 use serde_json::{Map, Value};
 
@@ -19,15 +18,6 @@ pub const GUEST_DEVICE_ID: &str = "guest_device";
 /// The body key naming the guest being upgraded. Kept in the UIA session
 /// only as the token's SHA-256 (hex): tokens are never stored as sent.
 const GUEST_TOKEN_KEY: &str = "guest_access_token";
-
-/// 403 M_GUEST_ACCESS_FORBIDDEN, for a guest on an endpoint guests may not use.
-pub fn guest_access_forbidden() -> Error {
-    Error::new(
-        403,
-        ErrCode::GuestAccessForbidden,
-        "Guest access not allowed",
-    )
-}
 
 type Result<T> = std::result::Result<T, RegisterError>;
 

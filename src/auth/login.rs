@@ -224,7 +224,7 @@ impl Auth {
             }
         }
         Ok(self
-            .ratelimit_take(Limiter::LoginAddress, address_key(ip))
+            .ratelimit(Limiter::LoginAddress, address_key(ip))
             .await??)
     }
 

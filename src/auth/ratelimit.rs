@@ -26,7 +26,6 @@
 
 use super::Auth;
 use crate::config::RateLimit;
-use crate::error::Result;
 use crate::store::{BucketSpec, BucketState, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -130,28 +129,22 @@ fn refused(state: BucketState, limit: RateLimit) -> LimitExceeded {
 }
 
 impl Auth {
-    /// Checks and counts one action: 429 when the bucket is full (the
-    /// refused action is not counted).
-    pub async fn ratelimit(&self, limiter: Limiter, key: &str) -> Result<()> {
-        Ok(self.offer(limiter, key, Offer::Take).await??)
-    }
-
-    /// [`Auth::ratelimit`] for rules with an error of their own: the outer
-    /// error is the store's, the inner one says the bucket is full.
-    pub(crate) async fn ratelimit_take(
+    /// Checks and counts one action (a refused one is not counted): the
+    /// outer error is the store's, the inner one says the bucket is full.
+    pub async fn ratelimit(
         &self,
         limiter: Limiter,
         key: &str,
-    ) -> std::result::Result<std::result::Result<(), LimitExceeded>, StoreError> {
+    ) -> Result<Result<(), LimitExceeded>, StoreError> {
         self.offer(limiter, key, Offer::Take).await
     }
 
-    /// [`Auth::ratelimit_check`] for rules with an error of their own.
+    /// Checks without counting: whether one more action would fit.
     pub(crate) async fn ratelimit_peek(
         &self,
         limiter: Limiter,
         key: &str,
-    ) -> std::result::Result<std::result::Result<(), LimitExceeded>, StoreError> {
+    ) -> Result<Result<(), LimitExceeded>, StoreError> {
         self.offer(limiter, key, Offer::Peek).await
     }
 
@@ -161,7 +154,7 @@ impl Auth {
         &self,
         limiter: Limiter,
         key: &str,
-    ) -> std::result::Result<(), StoreError> {
+    ) -> Result<(), StoreError> {
         self.offer(limiter, key, Offer::Take).await?.ok();
         Ok(())
     }
@@ -173,7 +166,7 @@ impl Auth {
         limiter: Limiter,
         key: &str,
         how: Offer,
-    ) -> std::result::Result<std::result::Result<(), LimitExceeded>, StoreError> {
+    ) -> Result<Result<(), LimitExceeded>, StoreError> {
         let limit = limiter.settings(self);
         let (bucket, spec, now) = (bucket(limiter, key), spec(limit), self.now());
         let state = match how {
@@ -204,9 +197,9 @@ impl Auth {
     pub(crate) async fn counting_failures<T, E>(
         &self,
         key: Option<&str>,
-        attempt: impl std::future::Future<Output = std::result::Result<T, E>>,
-        failed: impl FnOnce(&std::result::Result<T, E>) -> bool,
-    ) -> std::result::Result<T, E>
+        attempt: impl std::future::Future<Output = Result<T, E>>,
+        failed: impl FnOnce(&Result<T, E>) -> bool,
+    ) -> Result<T, E>
     where
         E: From<LimitExceeded> + From<StoreError>,
     {
@@ -230,26 +223,29 @@ impl Auth {
         &self,
         ip: Option<&str>,
         body: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<()> {
-        self.ratelimit(Limiter::ThreepidAddress, address_key(ip))
-            .await?;
+    ) -> Result<Result<(), LimitExceeded>, StoreError> {
+        if let Err(wait) = self
+            .ratelimit(Limiter::ThreepidAddress, address_key(ip))
+            .await?
+        {
+            return Ok(Err(wait));
+        }
         let email = body
             .get("email")
             .and_then(serde_json::Value::as_str)
             .and_then(|e| super::threepids::canonicalise_email(e).ok());
         if let Some(email) = email {
-            self.ratelimit(Limiter::ThreepidEmail, &email).await?;
+            return self.ratelimit(Limiter::ThreepidEmail, &email).await;
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Deletes the buckets that have drained.
-    pub async fn sweep_ratelimits(&self) -> Result<u64> {
-        Ok(self
-            .store
+    pub async fn sweep_ratelimits(&self) -> Result<u64, StoreError> {
+        self.store
             .rate_limits()
             .sweep_ratelimit_buckets(self.now())
-            .await?)
+            .await
     }
 }
 

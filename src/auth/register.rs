@@ -113,7 +113,7 @@ impl Auth {
         // `uia_session_lifetime`): how many an address may start is bounded.
         let starts_session = req.auth.and_then(|a| a.get("session")).is_none();
         if !req.guest && starts_session {
-            self.ratelimit_take(Limiter::RegistrationSession, address)
+            self.ratelimit(Limiter::RegistrationSession, address)
                 .await??;
         }
         if req.guest {

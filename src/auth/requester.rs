@@ -3,7 +3,6 @@
 
 use super::identifiers::{stored_user_id, DeviceId, OwnedUserId};
 use super::{macaroon, tokens, Auth};
-use crate::error::{Error, Result};
 
 /// The authenticated user of a request. Its IDs are typed: they are read
 /// from the store and parsed once here, so the rules never see a string
@@ -51,7 +50,8 @@ pub enum AuthnError {
 impl From<crate::store::StoreError> for AuthnError {
     #[track_caller]
     fn from(e: crate::store::StoreError) -> Self {
-        let _ = Error::internal(e);
+        let at = std::panic::Location::caller();
+        tracing::error!(%at, "internal error: {e}");
         AuthnError::Internal
     }
 }

@@ -83,7 +83,7 @@ impl Auth {
         device_id: Option<DeviceId>,
         display_name: Option<&str>,
     ) -> Result<Session, SessionError> {
-        self.ratelimit_take(Limiter::LoginAccount, &user_id.to_lowercase())
+        self.ratelimit(Limiter::LoginAccount, &user_id.to_lowercase())
             .await??;
         self.check_auth_blocking(Some(user_id)).await?;
         self.open_session_checked(user_id, credentials_version, device_id, display_name)

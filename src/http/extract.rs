@@ -3,7 +3,7 @@
 
 use super::AppState;
 use crate::auth::Requester;
-use crate::error::{Error, Result};
+use crate::error::{ErrCode, Error, Result};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, StatusCode};
@@ -156,7 +156,11 @@ impl FromRequestParts<AppState> for Authed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let AuthedOrGuest(requester) = AuthedOrGuest::from_request_parts(parts, state).await?;
         if requester.is_guest {
-            return Err(crate::auth::guests::guest_access_forbidden());
+            return Err(Error::new(
+                403,
+                ErrCode::GuestAccessForbidden,
+                "Guest access not allowed",
+            ));
         }
         Ok(Authed(requester))
     }

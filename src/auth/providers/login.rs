@@ -10,7 +10,6 @@ use crate::auth::login::{LoginError, LOGIN_TYPE_PASSWORD};
 use crate::auth::register::RegisterError;
 use crate::auth::threepids::{canonicalise_email, MEDIUM_EMAIL};
 use crate::auth::{Auth, Session};
-use crate::error::Result;
 use crate::store::UserThreepid;
 use serde_json::{Map, Value};
 use std::sync::Arc;

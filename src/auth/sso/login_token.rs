@@ -59,13 +59,12 @@ impl Auth {
 
     /// Deletes expired SSO rows (logins in progress, sign-ups, login
     /// tokens a day past their expiry), for the background sweep.
-    pub async fn sweep_sso(&self) -> crate::error::Result<u64> {
+    pub async fn sweep_sso(&self) -> crate::store::StoreResult<u64> {
         let now = self.now();
-        Ok(self
-            .store
+        self.store
             .sso()
             .sweep_sso(now, now - 24 * 60 * 60 * 1000)
-            .await?)
+            .await
     }
 
     /// `POST /login` with `m.login.token`: the token is used up whatever

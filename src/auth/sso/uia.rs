@@ -11,6 +11,7 @@ use crate::auth::tokens::IssuedToken;
 use crate::auth::uia::Reauth;
 use crate::auth::Auth;
 use crate::config::OidcProviderConfig;
+use crate::store::StoreResult;
 use serde_json::json;
 
 /// What a UIA session would let its client do, from the method and URI
@@ -47,10 +48,7 @@ pub fn operation_description(method: &str, uri: &str) -> String {
 impl Auth {
     /// The configured providers the user has a link with: the ones UIA's
     /// `m.login.sso` can send them to.
-    pub async fn sso_providers_of(
-        &self,
-        user_id: &str,
-    ) -> Result<Vec<&OidcProviderConfig>, SsoError> {
+    pub async fn sso_providers_of(&self, user_id: &str) -> StoreResult<Vec<&OidcProviderConfig>> {
         if self.sso_providers().is_empty() {
             return Ok(Vec::new());
         }
@@ -63,7 +61,7 @@ impl Auth {
     }
 
     /// Whether `m.login.sso` is offered to re-authenticate `user_id`.
-    pub(crate) async fn sso_reauth_available(&self, user_id: &str) -> Result<bool, SsoError> {
+    pub(crate) async fn sso_reauth_available(&self, user_id: &str) -> StoreResult<bool> {
         Ok(!self.sso_providers_of(user_id).await?.is_empty())
     }
 

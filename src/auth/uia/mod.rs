@@ -103,7 +103,7 @@ pub trait Stage: Send + Sync {
         &self,
         _auth: &Auth,
         _user_id: &UserId,
-    ) -> crate::error::Result<bool> {
+    ) -> crate::store::StoreResult<bool> {
         Ok(false)
     }
 

@@ -7,7 +7,8 @@ use super::{Stage, StageError, StageResult};
 use crate::auth::identifiers::UserId;
 use crate::auth::login::{failed_attempts_key, LoginError, LOGIN_TYPE_PASSWORD};
 use crate::auth::Auth;
-use crate::error::{ErrCode, Result};
+use crate::error::ErrCode;
+use crate::store::StoreResult;
 use crate::store::UiaSession;
 use serde_json::{json, Map, Value};
 
@@ -38,7 +39,7 @@ impl Stage for Password {
     }
 
     /// When passwords may re-authenticate and the user has one.
-    async fn offered_for_reauth(&self, auth: &Auth, user_id: &UserId) -> Result<bool> {
+    async fn offered_for_reauth(&self, auth: &Auth, user_id: &UserId) -> StoreResult<bool> {
         let pc = &auth.config.password_config;
         if !(pc.reauth_enabled() && pc.localdb_enabled) {
             return Ok(false);
@@ -77,7 +78,7 @@ impl Stage for ProviderLoginType {
 
     /// When a provider of the type offers re-authentication (as Synapse;
     /// `m.login.password` only when passwords may re-authenticate).
-    async fn offered_for_reauth(&self, auth: &Auth, _user_id: &UserId) -> Result<bool> {
+    async fn offered_for_reauth(&self, auth: &Auth, _user_id: &UserId) -> StoreResult<bool> {
         let kind = self.0.as_str();
         Ok(
             (kind != PASSWORD || auth.config.password_config.reauth_enabled())

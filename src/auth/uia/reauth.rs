@@ -30,8 +30,7 @@ impl Auth {
             if types.contains(&kind) {
                 continue;
             }
-            let offered = stage.offered_for_reauth(self, user_id).await;
-            if offered.map_err(UiaError::stage)? {
+            if stage.offered_for_reauth(self, user_id).await? {
                 types.push(kind);
             }
         }

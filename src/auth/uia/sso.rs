@@ -9,8 +9,8 @@ use super::{Stage, StageError, StageResult};
 use crate::auth::identifiers::UserId;
 use crate::auth::sso::LOGIN_TYPE_SSO;
 use crate::auth::Auth;
-use crate::error::{ErrCode, Result};
-use crate::store::UiaSession;
+use crate::error::ErrCode;
+use crate::store::{StoreResult, UiaSession};
 use serde_json::{Map, Value};
 
 pub(crate) struct Sso;
@@ -49,7 +49,7 @@ impl Stage for Sso {
     }
 
     /// Users linked to an identity provider re-authenticate there.
-    async fn offered_for_reauth(&self, auth: &Auth, user_id: &UserId) -> Result<bool> {
-        Ok(auth.sso_reauth_available(user_id.as_str()).await?)
+    async fn offered_for_reauth(&self, auth: &Auth, user_id: &UserId) -> StoreResult<bool> {
+        auth.sso_reauth_available(user_id.as_str()).await
     }
 }

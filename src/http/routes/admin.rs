@@ -26,7 +26,7 @@ pub async fn register_nonce(
     state
         .auth
         .ratelimit(Limiter::RegistrationNonce, address_key(ip.as_deref()))
-        .await?;
+        .await??;
     let nonce = state.auth.new_registration_nonce().await?;
     Ok(Json(json!({ "nonce": nonce })))
 }

@@ -56,7 +56,7 @@ pub async fn available(
     state
         .auth
         .ratelimit(Limiter::UsernameAvailable, address_key(ip.as_deref()))
-        .await?;
+        .await??;
     let username = query_param(&uri, "username")
         .ok_or_else(|| Error::missing_param("Missing param: username"))?;
     state

@@ -33,7 +33,7 @@ pub async fn validity(
             Limiter::RegistrationTokenValidity,
             address_key(ip.as_deref()),
         )
-        .await?;
+        .await??;
     let token =
         query_param(&uri, "token").ok_or_else(|| Error::missing_param("Missing param: token"))?;
     let valid = state.auth.registration_token_validity(&token).await?;

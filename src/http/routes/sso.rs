@@ -132,7 +132,7 @@ async fn start(
     state
         .auth
         .ratelimit(Limiter::SsoRedirect, address_key(ip))
-        .await?;
+        .await??;
     let started = state.auth.start_sso(idp_id, redirect_url, None).await?;
     Ok(found_with_cookie(state, started))
 }
@@ -379,7 +379,7 @@ pub async fn picker_check(
     state
         .auth
         .ratelimit(Limiter::UsernameAvailable, address_key(ip.as_deref()))
-        .await?;
+        .await??;
     let cookie = cookie_value(&headers, USERNAME_COOKIE);
     let username = query_param(&uri, "username")
         .ok_or_else(|| Error::missing_param("Missing param: username"))?;

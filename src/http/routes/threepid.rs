@@ -53,7 +53,7 @@ async fn request_token(
     state
         .auth
         .limit_threepid_validation(ip.as_deref(), &body.0)
-        .await?;
+        .await??;
     let sid = state.auth.request_email_token(purpose, &body.0).await?;
     Ok(Json(json!({ "sid": sid })))
 }

@@ -4,6 +4,9 @@
 //! - the layers: nothing under `auth/` names `axum` or `sqlx`, nothing
 //!   under `http/` names `sqlx`, nothing under `store/` names a rule module
 //!   (`crate::auth`, `crate::http`);
+//! - the rules return domain errors: nothing under `auth/` names the
+//!   Matrix error (`crate::error::Error`, `crate::error::Result`) but the
+//!   files listed in `AUTH_NAMING_THE_MATRIX_ERROR`;
 //! - no circle of imports between source files;
 //! - no non-test source file over 800 lines.
 //!
@@ -25,6 +28,22 @@ use std::path::Path;
 /// exists, so the list cannot go stale; keep it empty.
 const KNOWN_CIRCLES: &[&[&str]] = &[];
 
+/// The files under `auth/` that may name the Matrix error, and why. The
+/// test fails on any other AND on a listed file that no longer names it,
+/// so the list cannot go stale.
+///
+/// The UIA stages are plug-ins of every area (passwords, email, SSO) and
+/// `uia` may not name those areas (they name it: a circle), so a stage's
+/// refusal beyond failing reaches the engine as the Matrix error its area
+/// renders to (`StageError::Fatal`), and `UiaError::Stage` carries it on.
+const AUTH_NAMING_THE_MATRIX_ERROR: &[&str] = &[
+    "auth::uia",
+    "auth::uia::email_identity",
+    "auth::uia::engine",
+    "auth::uia::error",
+    "auth::uia::recaptcha",
+];
+
 /// No source file (test files aside) may be longer.
 const MAX_LINES: usize = 800;
 
@@ -36,6 +55,27 @@ fn the_layers_hold() {
         broken.is_empty(),
         "ARCHITECTURE.md's layers are broken:\n{}",
         broken.join("\n")
+    );
+}
+
+#[test]
+fn the_rules_return_domain_errors() {
+    let crate_ = Crate::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let (naming, problems) = crate_.naming_the_matrix_error(AUTH_NAMING_THE_MATRIX_ERROR);
+    assert!(
+        problems.is_empty(),
+        "the rules return domain errors (see ARCHITECTURE.md, Errors), \
+         mapped to Matrix errors in http/error/:\n{}",
+        problems.join("\n")
+    );
+    let stale: Vec<&&str> = AUTH_NAMING_THE_MATRIX_ERROR
+        .iter()
+        .filter(|m| !naming.contains(**m))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "no longer naming the Matrix error: take {stale:?} out of \
+         AUTH_NAMING_THE_MATRIX_ERROR in tests/api/architecture.rs"
     );
 }
 
@@ -216,6 +256,37 @@ impl Crate {
             }
         }
         out
+    }
+
+    /// The modules under `auth` that name `crate::error::Error` or
+    /// `crate::error::Result`, and a line for each such name in a module
+    /// not in `allowed`.
+    fn naming_the_matrix_error(&self, allowed: &[&str]) -> (BTreeSet<String>, Vec<String>) {
+        let mut naming = BTreeSet::new();
+        let mut problems = Vec::new();
+        for f in self.files.iter().filter(|f| !f.test_only) {
+            let Some(m) = &f.module else { continue };
+            if !(m == "auth" || m.starts_with("auth::")) {
+                continue;
+            }
+            for (path, line) in crate_paths(&f.tokens) {
+                let names_it = path.len() >= 3
+                    && path[0] == "crate"
+                    && path[1] == "error"
+                    && (path[2] == "Error" || path[2] == "Result");
+                if !names_it {
+                    continue;
+                }
+                naming.insert(m.clone());
+                if !allowed.contains(&m.as_str()) {
+                    problems.push(format!(
+                        "{}:{line}: names `crate::error::{}`",
+                        f.path, path[2]
+                    ));
+                }
+            }
+        }
+        (naming, problems)
     }
 
     /// The strongly connected components of two or more modules, each
@@ -752,6 +823,31 @@ mod checker {
                 "src/http/mod.rs:1: names `sqlx`",
                 "src/store/mod.rs:1: the store names the rule module `crate::auth::uia`",
             ]
+        );
+    }
+
+    #[test]
+    fn finds_the_rules_naming_the_matrix_error() {
+        let c = crate_of(&[
+            ("lib.rs", "pub mod auth; pub mod error; pub mod http;"),
+            ("error.rs", "pub enum Error {} pub enum ErrCode {}"),
+            ("auth/mod.rs", "mod a; mod b; mod c;"),
+            ("auth/a.rs", "use crate::error::{ErrCode, Error};"),
+            (
+                "auth/b.rs",
+                "\nfn f() -> crate::error::Result<()> { todo!() }",
+            ),
+            ("auth/c.rs", "use crate::error::ErrCode;"),
+            ("http/mod.rs", "use crate::error::Error;"),
+        ]);
+        let (naming, problems) = c.naming_the_matrix_error(&["auth::a"]);
+        assert_eq!(
+            naming,
+            BTreeSet::from(["auth::a".to_owned(), "auth::b".to_owned()])
+        );
+        assert_eq!(
+            problems,
+            vec!["src/auth/b.rs:2: names `crate::error::Result`"]
         );
     }
 }

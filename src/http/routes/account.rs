@@ -32,10 +32,10 @@ pub async fn change_password(
 struct DeactivateBody {
     // Parsed for its type only: mxauth holds no messages to erase and no
     // identity server binding to undo.
-    #[allow(dead_code)]
-    erase: Option<bool>,
-    #[allow(dead_code)]
-    id_server: Option<String>,
+    #[serde(rename = "erase")]
+    _erase: Option<bool>,
+    #[serde(rename = "id_server")]
+    _id_server: Option<String>,
 }
 
 pub async fn deactivate(

@@ -31,13 +31,13 @@ struct LoginBody {
     #[serde(rename = "type")]
     kind: String,
     // Only checked to be a string here; validate_login reads it.
-    #[allow(dead_code)]
-    password: Option<String>,
+    #[serde(rename = "password")]
+    _password: Option<String>,
     device_id: Option<String>,
     initial_device_display_name: Option<String>,
     // Accepted and ignored: this server issues no refresh tokens yet.
-    #[allow(dead_code)]
-    refresh_token: Option<bool>,
+    #[serde(rename = "refresh_token")]
+    _refresh_token: Option<bool>,
 }
 
 pub async fn login(

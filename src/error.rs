@@ -148,8 +148,7 @@ impl Error {
     /// Log `cause` and turn it into a bare 500.
     #[track_caller]
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {cause}");
+        crate::telemetry::log_internal(cause);
         Error::Internal
     }
 

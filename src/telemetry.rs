@@ -12,3 +12,12 @@ pub fn init() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
+
+/// Logs the cause of a 500 with where it happened (the caller's caller,
+/// through `#[track_caller]`): every error's `Internal` is made through
+/// this, and the client sees nothing of it.
+#[track_caller]
+pub fn log_internal(cause: impl std::fmt::Display) {
+    let at = std::panic::Location::caller();
+    tracing::error!(%at, "internal error: {cause}");
+}

@@ -5,7 +5,6 @@
 use super::policy::{check_new_password, PasswordPolicyError};
 use super::uia::{Reauth, UiaError};
 use super::Auth;
-use crate::store::StoreError;
 use serde_json::{json, Value};
 
 /// Why a password change or a deactivation is refused.
@@ -28,29 +27,11 @@ pub enum AccountError {
     Internal,
 }
 
-impl From<StoreError> for AccountError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {e}");
-        AccountError::Internal
-    }
-}
+internal_error!(AccountError, store);
 
-impl From<PasswordPolicyError> for AccountError {
-    fn from(e: PasswordPolicyError) -> Self {
-        AccountError::WeakPassword(e)
-    }
-}
+wrap_error!(PasswordPolicyError => AccountError::WeakPassword);
 
-impl From<UiaError> for AccountError {
-    fn from(e: UiaError) -> Self {
-        match e {
-            UiaError::Internal => AccountError::Internal,
-            e => AccountError::Uia(e),
-        }
-    }
-}
+wrap_error!(UiaError => AccountError::Uia, UiaError::Internal);
 
 type Result<T> = std::result::Result<T, AccountError>;
 

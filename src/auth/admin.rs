@@ -11,7 +11,7 @@ use super::register::RegisterError;
 use super::session::SessionError;
 use super::{Auth, Requester, Session};
 use crate::clock::random_string;
-use crate::store::{RateLimitOverride, StoreError, StoreResult};
+use crate::store::{RateLimitOverride, StoreResult};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
@@ -348,22 +348,9 @@ pub enum AdminError {
     Internal,
 }
 
-impl AdminError {
-    /// Log `cause` and turn it into a bare 500.
-    #[track_caller]
-    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {cause}");
-        AdminError::Internal
-    }
-}
+internal_error!(AdminError, store);
 
-impl From<StoreError> for AdminError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        AdminError::internal(e)
-    }
-}
+impl AdminError {}
 
 impl From<NotAdmin> for AdminError {
     fn from(NotAdmin: NotAdmin) -> Self {
@@ -371,41 +358,13 @@ impl From<NotAdmin> for AdminError {
     }
 }
 
-impl From<HashError> for AdminError {
-    fn from(e: HashError) -> Self {
-        match e {
-            HashError::Internal => AdminError::Internal,
-            e => AdminError::Hash(e),
-        }
-    }
-}
+wrap_error!(HashError => AdminError::Hash, HashError::Internal);
 
-impl From<Blocked> for AdminError {
-    fn from(e: Blocked) -> Self {
-        match e {
-            Blocked::Internal => AdminError::Internal,
-            e => AdminError::Blocked(e),
-        }
-    }
-}
+wrap_error!(Blocked => AdminError::Blocked, Blocked::Internal);
 
-impl From<RegisterError> for AdminError {
-    fn from(e: RegisterError) -> Self {
-        match e {
-            RegisterError::Internal => AdminError::Internal,
-            e => AdminError::Register(e),
-        }
-    }
-}
+wrap_error!(RegisterError => AdminError::Register, RegisterError::Internal);
 
-impl From<SessionError> for AdminError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Internal => AdminError::Internal,
-            e => AdminError::Session(e),
-        }
-    }
-}
+wrap_error!(SessionError => AdminError::Session, SessionError::Internal);
 
 #[cfg(test)]
 mod tests {

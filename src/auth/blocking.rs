@@ -11,7 +11,7 @@
 //! or of a support user. Bots are not exempt.
 
 use super::Auth;
-use crate::store::{StoreError, User};
+use crate::store::User;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -30,14 +30,7 @@ pub enum Blocked {
     Internal,
 }
 
-impl From<StoreError> for Blocked {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {e}");
-        Blocked::Internal
-    }
-}
+internal_error!(Blocked, store);
 
 type Result<T> = std::result::Result<T, Blocked>;
 

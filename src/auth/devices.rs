@@ -4,7 +4,7 @@
 
 use super::uia::{Reauth, UiaError};
 use super::{check_device_display_name, Auth, DisplayNameTooLong, Requester};
-use crate::store::{Device, StoreError};
+use crate::store::Device;
 use serde_json::json;
 
 /// Why a device rule refuses.
@@ -21,29 +21,11 @@ pub enum DeviceError {
     Internal,
 }
 
-impl From<StoreError> for DeviceError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {e}");
-        DeviceError::Internal
-    }
-}
+internal_error!(DeviceError, store);
 
-impl From<DisplayNameTooLong> for DeviceError {
-    fn from(e: DisplayNameTooLong) -> Self {
-        DeviceError::DisplayNameTooLong(e)
-    }
-}
+wrap_error!(DisplayNameTooLong => DeviceError::DisplayNameTooLong);
 
-impl From<UiaError> for DeviceError {
-    fn from(e: UiaError) -> Self {
-        match e {
-            UiaError::Internal => DeviceError::Internal,
-            e => DeviceError::Uia(e),
-        }
-    }
-}
+wrap_error!(UiaError => DeviceError::Uia, UiaError::Internal);
 
 type Result<T> = std::result::Result<T, DeviceError>;
 

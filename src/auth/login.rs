@@ -9,7 +9,7 @@ use super::ratelimit::{address_key, LimitExceeded, Limiter};
 use super::requester::AuthnError;
 use super::session::SessionError;
 use super::{Auth, Session};
-use crate::store::{StoreError, User};
+use crate::store::User;
 
 pub const LOGIN_TYPE_PASSWORD: &str = "m.login.password";
 pub const APP_SERVICE_LOGIN_TYPE: &str = "m.login.application_service";
@@ -54,6 +54,8 @@ pub enum LoginError {
     Internal,
 }
 
+internal_error!(LoginError, store);
+
 impl LoginError {
     /// Counted against `rc_login.failed_attempts`.
     pub fn is_credential_failure(&self) -> bool {
@@ -61,53 +63,15 @@ impl LoginError {
     }
 }
 
-impl From<StoreError> for LoginError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {e}");
-        LoginError::Internal
-    }
-}
+wrap_error!(LimitExceeded => LoginError::LimitExceeded);
 
-impl From<LimitExceeded> for LoginError {
-    fn from(e: LimitExceeded) -> Self {
-        LoginError::LimitExceeded(e)
-    }
-}
+wrap_error!(Blocked => LoginError::Blocked, Blocked::Internal);
 
-impl From<Blocked> for LoginError {
-    fn from(e: Blocked) -> Self {
-        match e {
-            Blocked::Internal => LoginError::Internal,
-            e => LoginError::Blocked(e),
-        }
-    }
-}
+wrap_error!(SessionError => LoginError::Session, SessionError::Internal);
 
-impl From<SessionError> for LoginError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Internal => LoginError::Internal,
-            e => LoginError::Session(e),
-        }
-    }
-}
+wrap_error!(AuthnError => LoginError::AppService, AuthnError::Internal);
 
-impl From<AuthnError> for LoginError {
-    fn from(e: AuthnError) -> Self {
-        match e {
-            AuthnError::Internal => LoginError::Internal,
-            e => LoginError::AppService(e),
-        }
-    }
-}
-
-impl From<IdentifierError> for LoginError {
-    fn from(e: IdentifierError) -> Self {
-        LoginError::BadIdentifier(e)
-    }
-}
+wrap_error!(IdentifierError => LoginError::BadIdentifier);
 
 impl From<HashError> for LoginError {
     fn from(e: HashError) -> Self {

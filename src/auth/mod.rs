@@ -4,6 +4,53 @@
 //! [`Auth`] holds what the rules need (config, store, clock, randomness,
 //! the password hasher) and each submodule adds the operations of one area.
 
+/// `Internal` for a domain error of the rules: `T::internal(cause)` and
+/// (with `store`) `From<StoreError>` log the cause where it happened
+/// (`telemetry::log_internal`); the client sees a bare 500.
+macro_rules! internal_error {
+    ($t:ident) => {
+        impl $t {
+            /// Log `cause` and give `Internal`.
+            #[track_caller]
+            pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
+                crate::telemetry::log_internal(cause);
+                $t::Internal
+            }
+        }
+    };
+    ($t:ident, store) => {
+        internal_error!($t);
+        impl From<crate::store::StoreError> for $t {
+            #[track_caller]
+            fn from(e: crate::store::StoreError) -> Self {
+                $t::internal(e)
+            }
+        }
+    };
+}
+
+/// `From` for another area's error wrapped in a variant; with the pattern
+/// of its `Internal`, that one stays ours (`Internal`, logged already).
+macro_rules! wrap_error {
+    ($from:ty => $to:ident :: $variant:ident) => {
+        impl From<$from> for $to {
+            fn from(e: $from) -> Self {
+                $to::$variant(e)
+            }
+        }
+    };
+    ($from:ty => $to:ident :: $variant:ident, $internal:pat) => {
+        impl From<$from> for $to {
+            fn from(e: $from) -> Self {
+                match e {
+                    $internal => $to::Internal,
+                    e => $to::$variant(e),
+                }
+            }
+        }
+    };
+}
+
 pub mod account;
 pub mod activity;
 pub mod admin;

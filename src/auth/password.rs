@@ -109,6 +109,8 @@ pub enum HashError {
     Internal,
 }
 
+internal_error!(HashError);
+
 impl std::fmt::Display for HashError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -119,15 +121,7 @@ impl std::fmt::Display for HashError {
     }
 }
 
-impl HashError {
-    /// Log `cause` and give [`HashError::Internal`].
-    #[track_caller]
-    fn internal(cause: impl std::fmt::Display) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {cause}");
-        HashError::Internal
-    }
-}
+impl HashError {}
 
 struct Admitted<'a>(&'a AtomicUsize);
 

@@ -11,7 +11,6 @@ use super::session::SessionError;
 use super::threepids::ThreepidError;
 use super::uia::UiaError;
 use super::DisplayNameTooLong;
-use crate::store::StoreError;
 
 #[derive(Debug)]
 pub enum RegisterError {
@@ -60,53 +59,17 @@ pub enum RegisterError {
     Internal,
 }
 
-impl RegisterError {
-    /// Log `cause` and give [`RegisterError::Internal`].
-    #[track_caller]
-    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {cause}");
-        RegisterError::Internal
-    }
-}
+internal_error!(RegisterError, store);
 
-impl From<StoreError> for RegisterError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        RegisterError::internal(e)
-    }
-}
-
-/// `From` for a wrapped area's error, keeping its `Internal` ours.
-macro_rules! wrap {
-    ($from:ty, $variant:ident, $internal:pat) => {
-        impl From<$from> for RegisterError {
-            fn from(e: $from) -> Self {
-                match e {
-                    $internal => RegisterError::Internal,
-                    e => RegisterError::$variant(e),
-                }
-            }
-        }
-    };
-    ($from:ty, $variant:ident) => {
-        impl From<$from> for RegisterError {
-            fn from(e: $from) -> Self {
-                RegisterError::$variant(e)
-            }
-        }
-    };
-}
-
-wrap!(UsernameError, Username);
-wrap!(PasswordPolicyError, WeakPassword);
-wrap!(DeviceIdError, DeviceId);
-wrap!(LimitExceeded, LimitExceeded);
-wrap!(Blocked, Blocked, Blocked::Internal);
-wrap!(UiaError, Uia, UiaError::Internal);
-wrap!(ThreepidError, Threepid, ThreepidError::Internal);
-wrap!(AuthnError, AppService, AuthnError::Internal);
-wrap!(SessionError, Session, SessionError::Internal);
+wrap_error!(UsernameError => RegisterError::Username);
+wrap_error!(PasswordPolicyError => RegisterError::WeakPassword);
+wrap_error!(DeviceIdError => RegisterError::DeviceId);
+wrap_error!(LimitExceeded => RegisterError::LimitExceeded);
+wrap_error!(Blocked => RegisterError::Blocked, Blocked::Internal);
+wrap_error!(UiaError => RegisterError::Uia, UiaError::Internal);
+wrap_error!(ThreepidError => RegisterError::Threepid, ThreepidError::Internal);
+wrap_error!(AuthnError => RegisterError::AppService, AuthnError::Internal);
+wrap_error!(SessionError => RegisterError::Session, SessionError::Internal);
 
 impl From<DisplayNameTooLong> for RegisterError {
     fn from(_: DisplayNameTooLong) -> Self {

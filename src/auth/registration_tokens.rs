@@ -6,7 +6,7 @@
 use super::admin::{require_admin, NotAdmin};
 use super::{Auth, Requester};
 use crate::clock::{Random, Timestamp};
-use crate::store::{RegistrationToken, StoreError};
+use crate::store::RegistrationToken;
 use serde_json::{Map, Value};
 
 type Result<T, E = RegistrationTokenError> = std::result::Result<T, E>;
@@ -42,22 +42,7 @@ pub enum RegistrationTokenError {
     Internal,
 }
 
-impl RegistrationTokenError {
-    /// Log `cause` and turn it into a bare 500.
-    #[track_caller]
-    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {cause}");
-        RegistrationTokenError::Internal
-    }
-}
-
-impl From<StoreError> for RegistrationTokenError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        RegistrationTokenError::internal(e)
-    }
-}
+internal_error!(RegistrationTokenError, store);
 
 impl From<NotAdmin> for RegistrationTokenError {
     fn from(NotAdmin: NotAdmin) -> Self {

@@ -47,14 +47,7 @@ pub enum AuthnError {
     Internal,
 }
 
-impl From<crate::store::StoreError> for AuthnError {
-    #[track_caller]
-    fn from(e: crate::store::StoreError) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {e}");
-        AuthnError::Internal
-    }
-}
+internal_error!(AuthnError, store);
 
 impl Auth {
     /// Resolves an access token: a well-formed `syt_` token (or a legacy

@@ -7,7 +7,6 @@ use super::identifiers::DeviceId;
 use super::ratelimit::{LimitExceeded, Limiter};
 use super::tokens::IssuedToken;
 use super::{check_device_display_name, writes, Auth, DisplayNameTooLong, Session};
-use crate::store::StoreError;
 
 /// Why no session is opened.
 #[derive(Debug)]
@@ -28,29 +27,11 @@ pub enum SessionError {
     Internal,
 }
 
-impl From<StoreError> for SessionError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {e}");
-        SessionError::Internal
-    }
-}
+internal_error!(SessionError, store);
 
-impl From<Blocked> for SessionError {
-    fn from(e: Blocked) -> Self {
-        match e {
-            Blocked::Internal => SessionError::Internal,
-            e => SessionError::Blocked(e),
-        }
-    }
-}
+wrap_error!(Blocked => SessionError::Blocked, Blocked::Internal);
 
-impl From<LimitExceeded> for SessionError {
-    fn from(e: LimitExceeded) -> Self {
-        SessionError::LimitExceeded(e)
-    }
-}
+wrap_error!(LimitExceeded => SessionError::LimitExceeded);
 
 impl From<DisplayNameTooLong> for SessionError {
     fn from(_: DisplayNameTooLong) -> Self {

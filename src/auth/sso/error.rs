@@ -7,7 +7,6 @@ use crate::auth::identifiers::UsernameError;
 use crate::auth::login::LoginError;
 use crate::auth::session::SessionError;
 use crate::auth::uia::UiaError;
-use crate::store::StoreError;
 
 #[derive(Debug)]
 pub enum SsoError {
@@ -74,61 +73,16 @@ pub enum SsoError {
     Internal,
 }
 
-impl SsoError {
-    /// Log `cause` and turn it into a bare 500.
-    #[track_caller]
-    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {cause}");
-        SsoError::Internal
-    }
-}
+internal_error!(SsoError, store);
 
-impl From<StoreError> for SsoError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        SsoError::internal(e)
-    }
-}
+impl SsoError {}
 
-impl From<LoginError> for SsoError {
-    fn from(e: LoginError) -> Self {
-        match e {
-            LoginError::Internal => SsoError::Internal,
-            e => SsoError::Login(e),
-        }
-    }
-}
+wrap_error!(LoginError => SsoError::Login, LoginError::Internal);
 
-impl From<UiaError> for SsoError {
-    fn from(e: UiaError) -> Self {
-        match e {
-            UiaError::Internal => SsoError::Internal,
-            e => SsoError::Uia(e),
-        }
-    }
-}
+wrap_error!(UiaError => SsoError::Uia, UiaError::Internal);
 
-impl From<UsernameError> for SsoError {
-    fn from(e: UsernameError) -> Self {
-        SsoError::Username(e)
-    }
-}
+wrap_error!(UsernameError => SsoError::Username);
 
-impl From<Blocked> for SsoError {
-    fn from(e: Blocked) -> Self {
-        match e {
-            Blocked::Internal => SsoError::Internal,
-            e => SsoError::Blocked(e),
-        }
-    }
-}
+wrap_error!(Blocked => SsoError::Blocked, Blocked::Internal);
 
-impl From<SessionError> for SsoError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Internal => SsoError::Internal,
-            e => SsoError::Session(e),
-        }
-    }
-}
+wrap_error!(SessionError => SsoError::Session, SessionError::Internal);

@@ -4,7 +4,6 @@
 
 use crate::auth::policy::PasswordPolicyError;
 use crate::auth::uia::UiaError;
-use crate::store::StoreError;
 
 /// The 3PID rules' answer when they refuse.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +81,8 @@ pub enum ThreepidError {
     Internal,
 }
 
+internal_error!(ThreepidError, store);
+
 /// Why a validated session cannot be spent: the message of a failed
 /// `m.login.email.identity` stage, and of a refused 3PID add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -97,42 +98,8 @@ pub enum Unusable {
     Spent,
 }
 
-impl ThreepidError {
-    /// Log `cause` and turn it into a bare 500.
-    #[track_caller]
-    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {cause}");
-        ThreepidError::Internal
-    }
-}
+wrap_error!(Unusable => ThreepidError::Unusable);
 
-impl From<StoreError> for ThreepidError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {e}");
-        ThreepidError::Internal
-    }
-}
+wrap_error!(UiaError => ThreepidError::Uia, UiaError::Internal);
 
-impl From<Unusable> for ThreepidError {
-    fn from(why: Unusable) -> Self {
-        ThreepidError::Unusable(why)
-    }
-}
-
-impl From<UiaError> for ThreepidError {
-    fn from(e: UiaError) -> Self {
-        match e {
-            UiaError::Internal => ThreepidError::Internal,
-            e => ThreepidError::Uia(e),
-        }
-    }
-}
-
-impl From<PasswordPolicyError> for ThreepidError {
-    fn from(e: PasswordPolicyError) -> Self {
-        ThreepidError::WeakPassword(e)
-    }
-}
+wrap_error!(PasswordPolicyError => ThreepidError::WeakPassword);

@@ -4,7 +4,6 @@
 
 use crate::auth::password::HashError;
 use crate::error::{ErrCode, Error};
-use crate::store::StoreError;
 use serde_json::{Map, Value};
 
 /// The 401 challenge: more stages to go, or the last one failed.
@@ -51,15 +50,9 @@ pub enum UiaError {
     Internal,
 }
 
-impl UiaError {
-    /// Log `cause` and give [`UiaError::Internal`].
-    #[track_caller]
-    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
-        let at = std::panic::Location::caller();
-        tracing::error!(%at, "internal error: {cause}");
-        UiaError::Internal
-    }
+internal_error!(UiaError, store);
 
+impl UiaError {
     /// A stage's (or another area's) `Error`, keeping a 500 a 500.
     pub(crate) fn stage(e: Error) -> Self {
         match e {
@@ -69,18 +62,4 @@ impl UiaError {
     }
 }
 
-impl From<StoreError> for UiaError {
-    #[track_caller]
-    fn from(e: StoreError) -> Self {
-        UiaError::internal(e)
-    }
-}
-
-impl From<HashError> for UiaError {
-    fn from(e: HashError) -> Self {
-        match e {
-            HashError::Internal => UiaError::Internal,
-            e => UiaError::Hash(e),
-        }
-    }
-}
+wrap_error!(HashError => UiaError::Hash, HashError::Internal);

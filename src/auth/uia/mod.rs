@@ -53,11 +53,7 @@ pub enum StageError {
     Fatal(Error),
 }
 
-impl From<Error> for StageError {
-    fn from(e: Error) -> Self {
-        StageError::Fatal(e)
-    }
-}
+wrap_error!(Error => StageError::Fatal);
 
 impl From<crate::store::StoreError> for StageError {
     #[track_caller]

@@ -80,6 +80,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// Asserts that `e` renders as this status, errcode and message, and
+    /// gives its extra fields for the caller to check.
+    #[track_caller]
+    pub(crate) fn assert_renders(
+        e: impl Into<Error> + std::fmt::Debug,
+        status: u16,
+        errcode: ErrCode,
+        message: &str,
+    ) -> Map<String, Value> {
+        let label = format!("{e:?}");
+        let got = rendered(e);
+        assert_eq!(
+            (got.0, got.1, got.2.as_str()),
+            (status, errcode, message),
+            "{label}"
+        );
+        got.3
+    }
+
     #[test]
     fn limit_exceeded_has_retry_after_in_whole_seconds_rounded_up() {
         for (ms, secs) in [(1, "1"), (1000, "1"), (1001, "2"), (0, "0")] {

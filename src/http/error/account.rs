@@ -24,7 +24,7 @@ mod tests {
     use crate::auth::policy::PasswordPolicyError;
     use crate::auth::uia::UiaError;
     use crate::error::ErrCode;
-    use crate::http::error::tests::rendered;
+    use crate::http::error::tests::assert_renders;
 
     #[test]
     fn account_refusals_are_synapses_errors() {
@@ -73,14 +73,8 @@ mod tests {
             ),
         ];
         for (e, want_status, want_code, want_message) in cases {
-            let label = format!("{e:?}");
-            let (status, errcode, message, extra) = rendered(e);
-            assert_eq!(
-                (status, errcode, message.as_str()),
-                (want_status, want_code, want_message),
-                "{label}"
-            );
-            assert!(extra.is_empty(), "{label}: {extra:?}");
+            let extra = assert_renders(e, want_status, want_code, want_message);
+            assert!(extra.is_empty(), "{want_message}: {extra:?}");
         }
     }
 

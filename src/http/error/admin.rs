@@ -47,7 +47,7 @@ mod tests {
     use crate::auth::blocking::Blocked;
     use crate::auth::password::HashError;
     use crate::auth::ratelimit::LimitExceeded;
-    use crate::http::error::tests::rendered;
+    use crate::http::error::tests::{assert_renders, rendered};
 
     #[test]
     fn admin_refusals_are_the_errors_synapse_gives() {
@@ -136,10 +136,8 @@ mod tests {
             ),
         ];
         for (e, status, errcode, message) in cases {
-            let label = format!("{e:?}");
-            let (s, c, m, extra) = rendered(e);
-            assert_eq!((s, c, m.as_str()), (status, errcode, message), "{label}");
-            assert!(extra.is_empty(), "{label}: {extra:?}");
+            let extra = assert_renders(e, status, errcode, message);
+            assert!(extra.is_empty(), "{message}: {extra:?}");
         }
     }
 

@@ -44,7 +44,7 @@ impl From<DisplayNameTooLong> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::error::tests::rendered;
+    use crate::http::error::tests::assert_renders;
 
     #[test]
     fn field_refusals_are_the_spec_errors_with_synapse_messages() {
@@ -105,8 +105,7 @@ mod tests {
             ),
         ];
         for (e, status, errcode, message) in cases {
-            let got = rendered(e);
-            assert_eq!((got.0, got.1, got.2.as_str()), (status, errcode, message));
+            assert_renders(e, status, errcode, message);
         }
     }
 }

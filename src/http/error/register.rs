@@ -65,7 +65,7 @@ mod tests {
     use crate::auth::identifiers::UsernameError;
     use crate::auth::requester::AuthnError;
     use crate::auth::uia::UiaError;
-    use crate::http::error::tests::rendered;
+    use crate::http::error::tests::{assert_renders, rendered};
 
     #[test]
     fn registration_refusals_are_synapses_errors() {
@@ -163,13 +163,7 @@ mod tests {
             ),
         ];
         for (e, status, errcode, message) in cases {
-            let label = format!("{e:?}");
-            let got = rendered(e);
-            assert_eq!(
-                (got.0, got.1, got.2.as_str()),
-                (status, errcode, message),
-                "{label}"
-            );
+            assert_renders(e, status, errcode, message);
         }
         assert_eq!(
             rendered(RegisterError::UnknownGuestToken).3["soft_logout"],

@@ -41,7 +41,7 @@ impl From<RegistrationTokenError> for Error {
 mod tests {
     use super::*;
     use crate::error::ErrCode;
-    use crate::http::error::tests::rendered;
+    use crate::http::error::tests::assert_renders;
 
     #[test]
     fn registration_token_refusals_are_the_errors_synapse_gives() {
@@ -117,10 +117,8 @@ mod tests {
             ),
         ];
         for (e, status, errcode, message) in cases {
-            let label = format!("{e:?}");
-            let (s, c, m, extra) = rendered(e);
-            assert_eq!((s, c, m.as_str()), (status, errcode, message), "{label}");
-            assert!(extra.is_empty(), "{label}: {extra:?}");
+            let extra = assert_renders(e, status, errcode, message);
+            assert!(extra.is_empty(), "{message}: {extra:?}");
         }
         assert!(matches!(Error::from(E::Internal), Error::Internal));
     }

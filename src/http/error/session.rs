@@ -30,7 +30,7 @@ mod tests {
     use super::*;
     use crate::auth::blocking::Blocked;
     use crate::auth::ratelimit::LimitExceeded;
-    use crate::http::error::tests::rendered;
+    use crate::http::error::tests::assert_renders;
 
     #[test]
     fn session_refusals_are_the_spec_errors() {
@@ -77,13 +77,7 @@ mod tests {
             ),
         ];
         for (e, status, errcode, message) in cases {
-            let label = format!("{e:?}");
-            let got = rendered(e);
-            assert_eq!(
-                (got.0, got.1, got.2.as_str()),
-                (status, errcode, message),
-                "{label}"
-            );
+            assert_renders(e, status, errcode, message);
         }
         assert!(matches!(
             Error::from(SessionError::Internal),

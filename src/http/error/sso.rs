@@ -83,7 +83,7 @@ mod tests {
     use crate::auth::identifiers::UsernameError;
     use crate::auth::login::LoginError;
     use crate::auth::uia::UiaError;
-    use crate::http::error::tests::rendered;
+    use crate::http::error::tests::{assert_renders, rendered};
 
     #[test]
     fn sso_refusals_are_the_errors_clients_and_pages_have_always_had() {
@@ -249,17 +249,11 @@ mod tests {
             ),
         ];
         for (e, want_status, want_code, want_message) in cases {
-            let label = format!("{e:?}");
-            let (status, errcode, message, extra) = rendered(e);
-            assert_eq!(
-                (status, errcode, message.as_str()),
-                (want_status, want_code, want_message),
-                "{label}"
-            );
-            if errcode == UserLocked {
-                assert_eq!(extra["soft_logout"], true, "{label}");
+            let extra = assert_renders(e, want_status, want_code, want_message);
+            if want_code == UserLocked {
+                assert_eq!(extra["soft_logout"], true, "{want_message}");
             } else {
-                assert!(extra.is_empty(), "{label}: {extra:?}");
+                assert!(extra.is_empty(), "{want_message}: {extra:?}");
             }
         }
     }

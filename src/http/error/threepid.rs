@@ -81,7 +81,7 @@ impl From<ThreepidError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::error::tests::rendered;
+    use crate::http::error::tests::{assert_renders, rendered};
 
     #[test]
     fn threepid_refusals_are_synapses_errors() {
@@ -212,14 +212,8 @@ mod tests {
             ),
         ];
         for (e, want_status, want_code, want_message) in cases {
-            let label = format!("{e:?}");
-            let (status, errcode, message, extra) = rendered(e);
-            assert_eq!(
-                (status, errcode, message.as_str()),
-                (want_status, want_code, want_message),
-                "{label}"
-            );
-            assert!(extra.is_empty(), "{label}: {extra:?}");
+            let extra = assert_renders(e, want_status, want_code, want_message);
+            assert!(extra.is_empty(), "{want_message}: {extra:?}");
         }
     }
 

@@ -389,9 +389,8 @@ impl Auth {
 
     async fn resume_session(&self, id: &str, req: &UiaRequest<'_>) -> Result<UiaSession> {
         let mut session = self.live_session(id).await?;
-        let changed = || UiaError::OperationChanged;
         if session.method != req.method || session.uri != req.uri {
-            return Err(changed());
+            return Err(UiaError::OperationChanged);
         }
         if session.user_id.as_deref() != req.requester.map(|r| r.user_id.as_str()) {
             return Err(UiaError::AnotherUser);
@@ -401,7 +400,7 @@ impl Auth {
         for (key, value) in body {
             match session.client_dict.get(&key) {
                 Some(old) if *old == value => {}
-                Some(_) => return Err(changed()),
+                Some(_) => return Err(UiaError::OperationChanged),
                 None => {
                     session.client_dict.insert(key, value);
                     added = true;
@@ -417,7 +416,7 @@ impl Auth {
                 Some(hash) => {
                     let same = self.hasher.verify(&value, Some(hash)).await?;
                     if same == crate::auth::password::Verified::No {
-                        return Err(changed());
+                        return Err(UiaError::OperationChanged);
                     }
                 }
                 None => {

@@ -137,7 +137,9 @@ impl Auth {
                 req.displayname,
             )
             .await?;
-        Ok(self.open_session(&user_id, None, None).await?)
+        Ok(self
+            .open_session(&user_id, None, None, &super::SessionOptions::default())
+            .await?)
     }
 
     /// Creates a user on an admin's word (no registration rules but the
@@ -228,6 +230,7 @@ impl Auth {
                 puppet_owner: Some(requester.user_id.to_string()),
                 created_ts: self.now(),
                 valid_until_ts,
+                ..Default::default()
             })
             .await?;
         tracing::info!(admin = %requester.user_id, %user_id, "puppet token created");

@@ -153,6 +153,8 @@ impl Auth {
             puppet_owner: None,
             valid_until_ts: None,
             app_service_id: Some(service.config.id.clone()),
+            oauth_client_id: None,
+            scope: None,
         })
     }
 

@@ -41,7 +41,12 @@ impl Auth {
         let user_id = self.create_guest_user().await?;
         let device = super::identifiers::DeviceId::parse(GUEST_DEVICE_ID)?;
         Ok(self
-            .start_session(&user_id, Some(device), display_name)
+            .start_session(
+                &user_id,
+                Some(device),
+                display_name,
+                &super::SessionOptions::default(),
+            )
             .await?)
     }
 

@@ -1,6 +1,9 @@
 //! Token introspection for a homeserver that delegates its auth here
 //! (Synapse's `matrix_authentication_service` seam, RFC 7662 in shape).
-//! The same budget as request authentication: one lookup, no write.
+//! The same budget as request authentication: one lookup, no write (but
+//! the first use of a token issued with a refresh token, recorded once).
+//! An OAuth grant's token reports the scope it was granted; a legacy one
+//! everything its user may do.
 
 use super::identifiers::{is_local, DeviceId};
 use super::requester::AuthnError;
@@ -65,18 +68,11 @@ impl Auth {
         } else {
             requester.user_id.as_str()
         };
-        let mut scope = if requester.is_guest {
-            vec![SCOPE_GUEST.to_owned(), SCOPE_GUEST_UNSTABLE.to_owned()]
-        } else {
-            vec![SCOPE_API.to_owned(), SCOPE_API_UNSTABLE.to_owned()]
+        let scope = match &requester.scope {
+            // An OAuth grant's token: the scope it was granted.
+            Some(granted) => granted.split_whitespace().map(str::to_owned).collect(),
+            None => legacy_scope(&requester),
         };
-        if let Some(d) = &requester.device_id {
-            scope.push(format!("{SCOPE_DEVICE}{d}"));
-            scope.push(format!("{SCOPE_DEVICE_UNSTABLE}{d}"));
-        }
-        if requester.admin {
-            scope.push(SCOPE_SYNAPSE_ADMIN.to_owned());
-        }
         Ok(Some(Introspection {
             username: localpart.to_owned(),
             sub: requester.user_id.to_string(),
@@ -104,4 +100,23 @@ impl Auth {
             introspection_endpoint: format!("{base}oauth2/introspect"),
         })
     }
+}
+
+/// What a legacy token may do, in scopes: everything its user may (a
+/// guest's scope for a guest), on its device, and Synapse's admin scope for
+/// an admin.
+fn legacy_scope(requester: &super::Requester) -> Vec<String> {
+    let mut scope = if requester.is_guest {
+        vec![SCOPE_GUEST.to_owned(), SCOPE_GUEST_UNSTABLE.to_owned()]
+    } else {
+        vec![SCOPE_API.to_owned(), SCOPE_API_UNSTABLE.to_owned()]
+    };
+    if let Some(d) = &requester.device_id {
+        scope.push(format!("{SCOPE_DEVICE}{d}"));
+        scope.push(format!("{SCOPE_DEVICE_UNSTABLE}{d}"));
+    }
+    if requester.admin {
+        scope.push(SCOPE_SYNAPSE_ADMIN.to_owned());
+    }
+    scope
 }

@@ -7,7 +7,7 @@ use super::identifiers::{qualify, DeviceId, IdentifierError, UserIdentifier};
 use super::password::{HashError, Verified};
 use super::ratelimit::{address_key, LimitExceeded, Limiter};
 use super::requester::AuthnError;
-use super::session::SessionError;
+use super::session::{SessionError, SessionOptions};
 use super::{Auth, Session};
 use crate::store::User;
 
@@ -113,6 +113,7 @@ impl Auth {
         body: &serde_json::Map<String, serde_json::Value>,
         device_id: Option<DeviceId>,
         initial_device_display_name: Option<&str>,
+        options: &SessionOptions,
     ) -> Result<Session, LoginError> {
         let key = failed_attempts_key(login_type, body, self.server_name());
         let found = self
@@ -126,7 +127,7 @@ impl Auth {
                 },
             )
             .await?;
-        self.finish_login(found, device_id, initial_device_display_name)
+        self.finish_login(found, device_id, initial_device_display_name, options)
             .await
     }
 
@@ -140,6 +141,7 @@ impl Auth {
         identifier: &UserIdentifier,
         device_id: Option<DeviceId>,
         display_name: Option<&str>,
+        options: &SessionOptions,
     ) -> Result<Session, LoginError> {
         let service = self.require_app_service(token, ip)?;
         let UserIdentifier::User(typed) = identifier else {
@@ -163,10 +165,11 @@ impl Auth {
             return Err(LoginError::Deactivated);
         }
         let session = if service.config.rate_limited {
-            self.start_login_session(&uid, None, device_id, display_name)
+            self.start_login_session(&uid, None, device_id, display_name, options)
                 .await?
         } else {
-            self.start_session(&uid, device_id, display_name).await?
+            self.start_session(&uid, device_id, display_name, options)
+                .await?
         };
         Ok(session)
     }

@@ -69,6 +69,7 @@ pub mod password;
 pub mod policy;
 pub mod providers;
 pub mod ratelimit;
+pub mod refresh;
 pub mod register;
 mod register_error;
 pub mod registration_tokens;
@@ -85,11 +86,13 @@ pub mod writes;
 
 use crate::clock::{random_upper, Clock, Random};
 use crate::config::Config;
-use crate::store::{NewAccessToken, Store};
+use crate::store::Store;
 use password::PasswordHasher;
 use std::sync::Arc;
 
+pub use refresh::RefreshError;
 pub use requester::Requester;
+pub use session::{OAuthBinding, SessionOptions};
 pub use usage::UsageRecorder;
 
 /// The rules engine. Cheap to clone.
@@ -124,7 +127,9 @@ pub struct Session {
     pub user_id: String,
     pub device_id: String,
     pub access_token: tokens::IssuedToken,
-    /// When the token stops working (`session_lifetime`), if it does.
+    /// Issued when the session is refreshable.
+    pub refresh_token: Option<tokens::IssuedToken>,
+    /// When the access token stops working, if it does.
     pub valid_until_ts: Option<i64>,
 }
 
@@ -215,27 +220,6 @@ impl Auth {
     /// A new device ID as Synapse makes them: ten upper-case letters.
     pub(crate) fn new_device_id(&self) -> String {
         random_upper(self.rng.as_ref(), 10)
-    }
-
-    /// A new access token for the device and the row that stores it.
-    pub(crate) fn new_access_token(
-        &self,
-        user_id: &str,
-        device_id: &str,
-    ) -> (tokens::IssuedToken, NewAccessToken) {
-        let localpart = identifiers::local_localpart(user_id, self.server_name()).unwrap_or("");
-        let token = tokens::generate(tokens::ACCESS_TOKEN_PREFIX, localpart, self.rng.as_ref());
-        let now = self.now();
-        let row = NewAccessToken {
-            token_hash: token.hash(),
-            user_id: user_id.to_owned(),
-            device_id: Some(device_id.to_owned()),
-            puppet_owner: None,
-            created_ts: now,
-            // `session_lifetime` is fixed when the token is made, as in Synapse.
-            valid_until_ts: self.config.sessions.token_valid_until(now),
-        };
-        (token, row)
     }
 }
 

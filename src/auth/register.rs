@@ -15,7 +15,8 @@ use super::uia::registration_token::{REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY}
 use super::uia::terms::TERMS;
 use super::uia::{Flows, UiaRequest};
 use super::writes::{self, NewRegistration, RegistrationOutcome};
-use super::{check_device_display_name, tokens, Auth, Session};
+use super::session::{SessionOptions, SessionTokens};
+use super::{check_device_display_name, Auth, Session};
 use crate::store::{NewUser, UserThreepid};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -169,6 +170,7 @@ impl Auth {
             )
             .await?;
         let params = parse_params(&passed.params)?;
+        let options = self.legacy_session_options(params.refresh_token);
 
         let mut device_id = params.device_id.clone();
         let registered_user = match &passed.previous_result {
@@ -229,7 +231,14 @@ impl Auth {
                 // Refused before anything is written.
                 let device = self.registration_device(&params)?;
                 match self
-                    .write_registration(reg, guest, username, email, &passed.session_id, device)
+                    .write_registration(
+                        reg,
+                        guest,
+                        username,
+                        email,
+                        (&passed.session_id, &options),
+                        device,
+                    )
                     .await?
                 {
                     Written::New {
@@ -244,7 +253,13 @@ impl Auth {
                         }
                         if let Some((device_id, display_name)) = device {
                             let session = self
-                                .session_for_new_device(user_id, device_id, display_name, token)
+                                .session_for_new_device(
+                                    user_id,
+                                    device_id,
+                                    display_name,
+                                    token,
+                                    &options,
+                                )
                                 .await?;
                             return Ok(Registered::LoggedIn(session));
                         }
@@ -266,6 +281,7 @@ impl Auth {
                 &registered_user,
                 device_id,
                 params.initial_device_display_name.as_deref(),
+                &options,
             )
             .await?;
         Ok(Registered::LoggedIn(session))
@@ -309,7 +325,7 @@ impl Auth {
         guest: Option<String>,
         username: Option<&str>,
         email: Option<String>,
-        uia_session: &str,
+        (uia_session, options): (&str, &SessionOptions),
         device: Option<(String, Option<String>)>,
     ) -> Result<Written> {
         let generated = guest.is_none() && username.is_none();
@@ -338,8 +354,9 @@ impl Auth {
                 added_ts: reg.user.created_ts,
             });
             reg.device = device.clone();
-            let (token, row) = self.first_device(&user_id, device.as_ref());
-            reg.access_token = row;
+            let token = self.first_device(&user_id, device.as_ref(), options);
+            reg.access_token = token.as_ref().map(|t| t.access_row.clone());
+            reg.refresh_token = token.as_ref().and_then(|t| t.refresh_row().cloned());
             match writes::complete_registration(&*self.store, &reg).await? {
                 RegistrationOutcome::Done => {}
                 RegistrationOutcome::UserTaken if generated => continue,
@@ -370,22 +387,19 @@ impl Auth {
         user_id: String,
         device_id: String,
         display_name: Option<String>,
-        token: Option<(tokens::IssuedToken, Option<i64>)>,
+        token: Option<SessionTokens>,
+        options: &SessionOptions,
     ) -> Result<Session> {
-        let (access_token, valid_until_ts) = match token {
+        let tokens = match token {
             Some(token) => token,
             None => {
                 self.provision_session(&user_id, &device_id, display_name.as_deref())
                     .await?;
-                self.issue_access_token(&user_id, &device_id, None).await?
+                self.issue_session_tokens(&user_id, &device_id, None, options)
+                    .await?
             }
         };
-        Ok(Session {
-            user_id,
-            device_id,
-            access_token,
-            valid_until_ts,
-        })
+        Ok(tokens.into_session(user_id, device_id))
     }
 
     /// The first device of a registration (none with `inhibit_login`), and
@@ -394,16 +408,13 @@ impl Auth {
         &self,
         user_id: &str,
         device: Option<&(String, Option<String>)>,
-    ) -> (
-        Option<(tokens::IssuedToken, Option<i64>)>,
-        Option<crate::store::NewAccessToken>,
-    ) {
+        options: &SessionOptions,
+    ) -> Option<SessionTokens> {
         match device {
             Some((device_id, _)) if self.homeserver.is_none() => {
-                let (token, row) = self.new_access_token(user_id, device_id);
-                (Some((token, row.valid_until_ts)), Some(row))
+                Some(self.new_session_tokens(user_id, device_id, options))
             }
-            _ => (None, None),
+            _ => None,
         }
     }
 
@@ -509,7 +520,8 @@ impl Auth {
         // The user, its device and (without a homeserver) its token in one
         // transaction.
         let device = self.registration_device(fields)?;
-        let (token, row) = self.first_device(&uid, device.as_ref());
+        let options = self.legacy_session_options(fields.refresh_token);
+        let token = self.first_device(&uid, device.as_ref(), &options);
         let reg = NewRegistration {
             user: NewUser {
                 user_id: uid.clone(),
@@ -518,7 +530,8 @@ impl Auth {
                 ..NewUser::default()
             },
             device: device.clone(),
-            access_token: row,
+            access_token: token.as_ref().map(|t| t.access_row.clone()),
+            refresh_token: token.as_ref().and_then(|t| t.refresh_row().cloned()),
             ..NewRegistration::default()
         };
         match writes::complete_registration(&*self.store, &reg).await? {
@@ -534,7 +547,7 @@ impl Auth {
             return Ok(Registered::NoLogin { user_id: uid });
         };
         let session = self
-            .session_for_new_device(uid, device_id, display_name, token)
+            .session_for_new_device(uid, device_id, display_name, token, &options)
             .await?;
         Ok(Registered::LoggedIn(session))
     }
@@ -567,8 +580,8 @@ enum Written {
     New {
         user_id: String,
         device: Option<(String, Option<String>)>,
-        /// The token and when it expires.
-        token: Option<(tokens::IssuedToken, Option<i64>)>,
+        /// Its tokens.
+        token: Option<SessionTokens>,
     },
     /// A concurrent request of the same UIA session made it: its user.
     Previous(String),

@@ -1,5 +1,7 @@
 //! Request authentication: "whose request is this?". The hottest path of
-//! the product: a checksum check, one indexed lookup, no database write.
+//! the product: a checksum check, one indexed lookup, no database write
+//! (but one, once, for a token issued with a refresh token: its first use
+//! ends the retry window of the refresh token it replaced).
 
 use super::identifiers::{stored_user_id, DeviceId, OwnedUserId};
 use super::{macaroon, tokens, Auth};
@@ -20,6 +22,10 @@ pub struct Requester {
     pub valid_until_ts: Option<i64>,
     /// Set for a request made with an application service's `as_token`.
     pub app_service_id: Option<String>,
+    /// An OAuth grant's client and scope (space-separated, as granted);
+    /// `None` for a legacy token (the full scope).
+    pub oauth_client_id: Option<String>,
+    pub scope: Option<String>,
 }
 
 /// Why a request does not identify a requester: what went wrong, for the
@@ -53,7 +59,8 @@ impl Auth {
     /// Resolves an access token: a well-formed `syt_` token (or a legacy
     /// macaroon imported from Synapse) by one indexed lookup; failing
     /// that, a Synapse guest macaroon by its signature. No database
-    /// write: the token's use is recorded in the next batch.
+    /// write: the token's use is recorded in the next batch; only the first
+    /// use of a token issued with a refresh token is written at once.
     pub async fn authenticate(&self, token: &str) -> Result<Requester, AuthnError> {
         let macaroon = !tokens::is_well_formed(token) && macaroon::looks_like_macaroon(token);
         if !macaroon && !tokens::is_well_formed(token) {
@@ -86,6 +93,12 @@ impl Auth {
             None => None,
             Some(p) => Some(stored_user_id(p).ok_or(AuthnError::UnknownToken)?),
         };
+        if owner.refresh_token_id.is_some() && owner.first_used_ts.is_none() {
+            self.store
+                .access_tokens()
+                .set_token_first_used(owner.token_id, now)
+                .await?;
+        }
         self.usage.record_token_use(owner.token_id, now);
         Ok(Requester {
             user_id,
@@ -96,6 +109,8 @@ impl Auth {
             puppet_owner,
             valid_until_ts: owner.valid_until_ts,
             app_service_id: None,
+            oauth_client_id: owner.oauth_client_id,
+            scope: owner.scope,
         })
     }
 
@@ -125,6 +140,8 @@ impl Auth {
             puppet_owner: None,
             valid_until_ts: None,
             app_service_id: None,
+            oauth_client_id: None,
+            scope: None,
         })
     }
 }

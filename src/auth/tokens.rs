@@ -1,6 +1,7 @@
-//! Access tokens: opaque, prefixed, checksummed, stored hashed.
+//! Access and refresh tokens: opaque, prefixed, checksummed, stored hashed.
 //!
-//! The shape is Synapse's: `syt_<base64 localpart>_<20 random chars>_<crc>`,
+//! The shape is Synapse's: `syt_<base64 localpart>_<20 random chars>_<crc>`
+//! (refresh tokens `syr_`),
 //! where `<crc>` is the CRC-32 of everything before it, in base 62, six
 //! characters. The checksum lets a mistyped or forged token be refused
 //! without a database lookup; the database only ever sees SHA-256(token).
@@ -11,6 +12,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub const ACCESS_TOKEN_PREFIX: &str = "syt_";
+/// Synapse's prefix of refresh tokens.
+pub const REFRESH_TOKEN_PREFIX: &str = "syr_";
 
 /// A token as handed to a client. Its `Debug` prints nothing of it.
 pub struct IssuedToken(Zeroizing<String>);
@@ -42,12 +45,21 @@ pub fn generate(prefix: &str, localpart: &str, rng: &dyn Random) -> IssuedToken 
     IssuedToken(Zeroizing::new(format!("{body}_{crc}")))
 }
 
-/// Whether `token` has our shape and a correct checksum.
+/// Whether `token` has the shape of our access tokens and a correct checksum.
 pub fn is_well_formed(token: &str) -> bool {
+    has_shape(token, ACCESS_TOKEN_PREFIX)
+}
+
+/// Whether `token` has the shape of our refresh tokens and a correct checksum.
+pub fn is_well_formed_refresh(token: &str) -> bool {
+    has_shape(token, REFRESH_TOKEN_PREFIX)
+}
+
+fn has_shape(token: &str, prefix: &str) -> bool {
     let Some((body, crc)) = token.rsplit_once('_') else {
         return false;
     };
-    if !body.starts_with(ACCESS_TOKEN_PREFIX) || crc.len() != 6 {
+    if !body.starts_with(prefix) || crc.len() != 6 {
         return false;
     }
     // Not a secret comparison: the checksum is public, derived from the token.
@@ -98,6 +110,17 @@ mod tests {
         assert!(!is_well_formed("syt_nope"));
         assert!(!is_well_formed(""));
         assert!(!is_well_formed("abc_def_ghijkl"));
+    }
+
+    #[test]
+    fn refresh_tokens_are_told_apart_from_access_tokens() {
+        let rng = SeededRandom::new(4);
+        let r = generate(REFRESH_TOKEN_PREFIX, "dave", &rng);
+        let a = generate(ACCESS_TOKEN_PREFIX, "dave", &rng);
+        assert!(r.expose().starts_with("syr_ZGF2ZQ_"), "{}", r.expose());
+        assert!(is_well_formed_refresh(r.expose()) && !is_well_formed(r.expose()));
+        assert!(is_well_formed(a.expose()) && !is_well_formed_refresh(a.expose()));
+        assert!(!is_well_formed_refresh("syr_nope"));
     }
 
     #[test]

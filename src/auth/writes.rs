@@ -8,7 +8,10 @@
 //! drive them on both backends.
 
 use crate::clock::Timestamp;
-use crate::store::{NewAccessToken, NewUser, ResultOnce, Store, StoreResult, UserThreepid};
+use crate::store::{
+    NewAccessToken, NewRefreshToken, NewUser, RefreshToken, ResultOnce, Store, StoreResult, Transaction,
+    UserThreepid,
+};
 use serde_json::Value;
 
 /// A registration, written by [`complete_registration`] in one
@@ -32,8 +35,10 @@ pub struct NewRegistration {
     pub uia_session: Option<(String, Value)>,
     /// The first device: its ID and display name.
     pub device: Option<(String, Option<String>)>,
-    /// An access token for that device.
+    /// An access token for that device, and the refresh token issued with
+    /// it if the client asked for one.
     pub access_token: Option<NewAccessToken>,
+    pub refresh_token: Option<NewRefreshToken>,
 }
 
 /// What [`complete_registration`] did. Anything but `Done` wrote nothing.
@@ -112,7 +117,7 @@ pub async fn complete_registration(
             .await?;
     }
     if let Some(t) = &reg.access_token {
-        tx.access_tokens().create_access_token(t).await?;
+        insert_session_tokens(&mut *tx, t, reg.refresh_token.as_ref()).await?;
     }
     tx.commit().await?;
     Ok(RegistrationOutcome::Done)
@@ -226,11 +231,13 @@ pub async fn change_password(
 /// with `credentials_version`, the user's version is still that one
 /// (checked with the user's row locked until the token is written, so a
 /// password change or deactivation is either before, and no token is
-/// made, or after, and deletes it). `None` when refused.
+/// made, or after, and deletes it). With `refresh`, the refresh token
+/// issued with it too. `None` when refused; the access token's id.
 #[tracing::instrument(skip_all)]
 pub async fn create_session_token(
     store: &dyn Store,
     token: &NewAccessToken,
+    refresh: Option<&NewRefreshToken>,
     credentials_version: Option<i64>,
 ) -> StoreResult<Option<i64>> {
     let mut tx = store.begin().await?;
@@ -244,7 +251,82 @@ pub async fn create_session_token(
     if !allowed {
         return Ok(None);
     }
-    let id = tx.access_tokens().create_access_token(token).await?;
+    let id = insert_session_tokens(&mut *tx, token, refresh).await?;
     tx.commit().await?;
     Ok(Some(id))
+}
+
+/// What [`rotate_refresh_token`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The new tokens were written (the access token's id).
+    Rotated(i64),
+    /// Nothing was written.
+    Refused(RefreshRefusal),
+}
+
+/// Why [`rotate_refresh_token`] (or its check) refused a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// It was replaced and its successor is in use: the session must end.
+    Reused { user_id: String, device_id: String },
+    Expired,
+    /// Another OAuth client's token (or an OAuth token at the legacy API).
+    WrongClient,
+    /// Unknown, or its user deactivated.
+    Unknown,
+}
+
+/// A refresh: with the user's row locked (so a deactivation or password
+/// change is either before, and the token is gone, or after, and deletes
+/// the new ones) and the refresh token's row locked (so two refreshes of
+/// one token happen one after the other: the second sees the first's
+/// successor and replaces it, the chain never forks), `check` decides on
+/// the stored token and, if it passes, gives the new tokens, which are
+/// written and recorded as its successor, in one transaction.
+#[tracing::instrument(skip_all)]
+pub async fn rotate_refresh_token<F>(
+    store: &dyn Store,
+    token_hash: &[u8],
+    check: F,
+) -> StoreResult<Rotation>
+where
+    F: FnOnce(&RefreshToken) -> Result<(NewAccessToken, NewRefreshToken), RefreshRefusal> + Send,
+{
+    let Some(found) = store.refresh_tokens().get_refresh_token(token_hash).await? else {
+        return Ok(Rotation::Refused(RefreshRefusal::Unknown));
+    };
+    let mut tx = store.begin().await?;
+    match tx.users().lock_credentials(&found.user_id).await? {
+        Some((false, _)) => {}
+        _ => return Ok(Rotation::Refused(RefreshRefusal::Unknown)),
+    }
+    let Some(current) = tx.refresh_tokens().lock_refresh_token(token_hash).await? else {
+        return Ok(Rotation::Refused(RefreshRefusal::Unknown));
+    };
+    let (access, refresh) = match check(&current) {
+        Ok(new) => new,
+        Err(refusal) => return Ok(Rotation::Refused(refusal)),
+    };
+    let (refresh_id, access_id) = tx
+        .refresh_tokens()
+        .create_refresh_token(&refresh, &access)
+        .await?;
+    tx.refresh_tokens()
+        .rotate_refresh_token(current.id, refresh_id)
+        .await?;
+    tx.commit().await?;
+    Ok(Rotation::Rotated(access_id))
+}
+
+/// A session's access token and, if any, the refresh token issued with it.
+async fn insert_session_tokens(
+    tx: &mut dyn Transaction,
+    token: &NewAccessToken,
+    refresh: Option<&NewRefreshToken>,
+) -> StoreResult<i64> {
+    Ok(match refresh {
+        Some(r) => tx.refresh_tokens().create_refresh_token(r, token).await?.1,
+        None => tx.access_tokens().create_access_token(token).await?,
+    })
 }

@@ -1,8 +1,8 @@
-//! How long a login lasts (Synapse's `session_lifetime` and
-//! `nonrefreshable_access_token_lifetime`), and the Synapse keys about
-//! sessions and accounts that mxauth does not implement and so refuses at
-//! start rather than ignore: an admin who sets one must not believe it is
-//! in force.
+//! How long a login lasts (Synapse's `session_lifetime`,
+//! `nonrefreshable_access_token_lifetime`, `refreshable_access_token_lifetime`
+//! and `refresh_token_lifetime`), and the Synapse keys about sessions and
+//! accounts that mxauth does not implement and so refuses at start rather
+//! than ignore: an admin who sets one must not believe it is in force.
 
 use super::yaml::{as_bool, as_duration_ms, KResult, KeyError, Map};
 use serde_yaml::Value;
@@ -18,15 +18,39 @@ pub(super) const KEYS: &[&str] = &[
     "inhibit_user_in_use_error",
 ];
 
-/// How long the access tokens of logins and registrations work.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Synapse's default `refreshable_access_token_lifetime`: 5 minutes.
+pub const DEFAULT_REFRESHABLE_ACCESS_TOKEN_LIFETIME_MS: u64 = 5 * 60 * 1000;
+
+/// How long the tokens of logins and registrations work.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
     /// `session_lifetime`: a token stops working this long after the login
-    /// or registration that made it (default: never).
+    /// or registration that made it (default: never); a refreshable
+    /// session cannot be refreshed past it either (Synapse's ultimate
+    /// session expiry).
     pub session_lifetime_ms: Option<u64>,
     /// `nonrefreshable_access_token_lifetime`: the same bound for tokens
-    /// without a refresh token, which are all of mxauth's (default: never).
+    /// without a refresh token (default: never).
     pub nonrefreshable_access_token_lifetime_ms: Option<u64>,
+    /// `refreshable_access_token_lifetime`: the lifetime of an access token
+    /// issued with a refresh token (default 5 minutes); `null` turns refresh
+    /// tokens off (a client asking for one gets none, and `/refresh` is
+    /// not served).
+    pub refreshable_access_token_lifetime_ms: Option<u64>,
+    /// `refresh_token_lifetime`: how long a refresh token can be used
+    /// (default: until it is used).
+    pub refresh_token_lifetime_ms: Option<u64>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            session_lifetime_ms: None,
+            nonrefreshable_access_token_lifetime_ms: None,
+            refreshable_access_token_lifetime_ms: Some(DEFAULT_REFRESHABLE_ACCESS_TOKEN_LIFETIME_MS),
+            refresh_token_lifetime_ms: None,
+        }
+    }
 }
 
 impl SessionConfig {
@@ -57,22 +81,32 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<SessionConfig> {
             },
         }
     };
+    let refreshable = "refreshable_access_token_lifetime";
     let config = SessionConfig {
         session_lifetime_ms: lifetime("session_lifetime")?,
         nonrefreshable_access_token_lifetime_ms: lifetime("nonrefreshable_access_token_lifetime")?,
+        // Absent: Synapse's default; an explicit null: refresh tokens off.
+        refreshable_access_token_lifetime_ms: match lifetime(refreshable)? {
+            Some(ms) => Some(ms),
+            None if top.is_null(refreshable) => None,
+            None => Some(DEFAULT_REFRESHABLE_ACCESS_TOKEN_LIFETIME_MS),
+        },
+        refresh_token_lifetime_ms: lifetime("refresh_token_lifetime")?,
     };
-
-    for key in [
-        "refreshable_access_token_lifetime",
-        "refresh_token_lifetime",
-    ] {
-        if let Some(l) = top.get(key) {
-            return Err(KeyError::new(
-                l.path,
-                "not supported: mxauth issues no refresh tokens, so this lifetime would bound \
-                 nothing; bound access tokens with `session_lifetime` or \
-                 `nonrefreshable_access_token_lifetime` instead",
-            ));
+    // Synapse's checks: no lifetime set beside `session_lifetime` may
+    // exceed it (the default 5 minutes is not checked, as in Synapse).
+    if let Some(session) = config.session_lifetime_ms {
+        for (key, value) in [
+            (refreshable, config.refreshable_access_token_lifetime_ms.filter(|_| top.contains(refreshable))),
+            ("nonrefreshable_access_token_lifetime", config.nonrefreshable_access_token_lifetime_ms),
+            ("refresh_token_lifetime", config.refresh_token_lifetime_ms),
+        ] {
+            if value.is_some_and(|v| v > session) {
+                return Err(KeyError::new(
+                    top.path_of(key),
+                    "exceeds `session_lifetime`: no token can outlive the session",
+                ));
+            }
         }
     }
     if let Some(l) = top.get("delete_stale_devices_after") {
@@ -144,6 +178,11 @@ mod tests {
         assert_eq!(c.sessions.token_valid_until(0), Some(172_800_000));
         let c = load("session_lifetime: null\n").unwrap();
         assert_eq!(c.sessions, SessionConfig::default());
+        assert_eq!(
+            c.sessions.refreshable_access_token_lifetime_ms,
+            Some(300_000),
+            "Synapse's default"
+        );
         assert_eq!(c.sessions.token_valid_until(5), None);
         assert_eq!(refusal("session_lifetime: 0\n").0, "session_lifetime");
         assert_eq!(
@@ -155,16 +194,6 @@ mod tests {
     #[test]
     fn unimplemented_security_keys_are_refused_with_the_reason() {
         for (yaml, key, reason) in [
-            (
-                "refreshable_access_token_lifetime: 5m\n",
-                "refreshable_access_token_lifetime",
-                "no refresh tokens",
-            ),
-            (
-                "refresh_token_lifetime: 24h\n",
-                "refresh_token_lifetime",
-                "no refresh tokens",
-            ),
             (
                 "delete_stale_devices_after: 1y\n",
                 "delete_stale_devices_after",
@@ -187,13 +216,41 @@ mod tests {
         }
         // Their harmless values load (and are not listed as ignored).
         let loaded = Config::from_yaml_str(
-            "server_name: x.org\nrefreshable_access_token_lifetime: null\n\
-             refresh_token_lifetime: ~\ndelete_stale_devices_after: null\n\
+            "server_name: x.org\ndelete_stale_devices_after: null\n\
              account_validity:\n  enabled: false\n  period: 6w\n\
              inhibit_user_in_use_error: false\n",
             Path::new("t.yaml"),
         )
         .unwrap();
         assert!(loaded.ignored_keys.is_empty(), "{:?}", loaded.ignored_keys);
+    }
+
+    #[test]
+    fn refresh_lifetimes_are_read_as_synapse_reads_them() {
+        let c = load("refreshable_access_token_lifetime: 10m\nrefresh_token_lifetime: 1d\n").unwrap();
+        assert_eq!(c.sessions.refreshable_access_token_lifetime_ms, Some(600_000));
+        assert_eq!(c.sessions.refresh_token_lifetime_ms, Some(86_400_000));
+        // An explicit null turns refresh tokens off; `~` too.
+        let c = load("refreshable_access_token_lifetime: null\nrefresh_token_lifetime: ~\n").unwrap();
+        assert_eq!(c.sessions.refreshable_access_token_lifetime_ms, None);
+        assert_eq!(c.sessions.refresh_token_lifetime_ms, None);
+        assert_eq!(
+            refusal("refreshable_access_token_lifetime: 0\n").0,
+            "refreshable_access_token_lifetime"
+        );
+        // Nothing set beside `session_lifetime` may exceed it...
+        for key in [
+            "refreshable_access_token_lifetime",
+            "refresh_token_lifetime",
+            "nonrefreshable_access_token_lifetime",
+        ] {
+            let (path, message) = refusal(&format!("session_lifetime: 1h\n{key}: 2h\n"));
+            assert_eq!(path, key);
+            assert!(message.contains("exceeds `session_lifetime`"), "{message}");
+            assert!(load(&format!("session_lifetime: 1h\n{key}: 1h\n")).is_ok(), "{key}");
+        }
+        // ... but the default 5 minutes is not checked, as in Synapse.
+        let c = load("session_lifetime: 1m\n").unwrap();
+        assert_eq!(c.sessions.refreshable_access_token_lifetime_ms, Some(300_000));
     }
 }

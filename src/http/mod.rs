@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use routes::{
-    account, admin, consent, devices, fallback, login, logout, oauth, register,
+    account, admin, consent, devices, fallback, login, logout, oauth, refresh, register,
     registration_tokens, versions,
 };
 use std::sync::Arc;
@@ -32,6 +32,15 @@ pub struct AppState {
     pub x_forwarded: bool,
     /// The HTML pages (built in, or the admin's `custom_template_directory`).
     pub templates: Arc<Templates>,
+}
+
+/// `POST /_matrix/client/v1/refresh`: matrix-js-sdk falls back to it when
+/// the v3 path is unrecognized (Synapse serves r0, v3 and unstable).
+fn v1_refresh(state: &AppState) -> Router<AppState> {
+    match state.auth.legacy_refresh_enabled() {
+        true => Router::new().route("/_matrix/client/v1/refresh", post(refresh::refresh)),
+        false => Router::new(),
+    }
 }
 
 /// The whole HTTP surface.
@@ -89,6 +98,12 @@ pub fn router(state: AppState) -> Router {
                 .put(registration_tokens::update)
                 .delete(registration_tokens::delete),
         );
+    // As Synapse: served only while refresh tokens are on.
+    let client = if state.auth.legacy_refresh_enabled() {
+        client.route("/refresh", post(refresh::refresh))
+    } else {
+        client
+    };
 
     let max_body = state.auth.config.mxauth.max_request_body_bytes;
     Router::new()
@@ -117,6 +132,7 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/openid-configuration",
             get(oauth::openid_configuration),
         )
+        .merge(v1_refresh(&state))
         .nest("/_matrix/client/v3", client.clone())
         .nest("/_matrix/client/r0", client)
         .nest("/_synapse/admin", admin)

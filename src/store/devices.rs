@@ -24,15 +24,16 @@ pub trait DeviceRepository: Send {
         device_id: &str,
         display_name: Option<&str>,
     ) -> StoreResult<bool>;
-    /// Deletes the devices and every access token bound to them. Returns the
-    /// IDs of the devices that existed.
+    /// Deletes the devices and every access and refresh token bound to
+    /// them. Returns the IDs of the devices that existed.
     async fn delete_devices(
         &mut self,
         user_id: &str,
         device_ids: &[String],
     ) -> StoreResult<Vec<String>>;
     /// Deletes every device of the user but `keep` and every token but the
-    /// one with id `keep_token`. Returns the deleted device IDs.
+    /// one with id `keep_token` (and the refresh token issued with it).
+    /// Returns the deleted device IDs.
     async fn delete_all_devices_except(
         &mut self,
         user_id: &str,
@@ -127,6 +128,11 @@ macro_rules! devices_store {
                 let mut tx = self.conn.atomic().await?;
                 let mut existed = Vec::new();
                 for device_id in device_ids {
+                    sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2")
+                        .bind(user_id)
+                        .bind(device_id)
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
                         .bind(user_id)
                         .bind(device_id)
@@ -154,6 +160,14 @@ macro_rules! devices_store {
                 keep_token: Option<i64>,
             ) -> StoreResult<Vec<String>> {
                 let mut tx = self.conn.atomic().await?;
+                sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE user_id = $1 \
+                     AND (access_token_id IS NULL OR access_token_id <> $2)",
+                )
+                .bind(user_id)
+                .bind(keep_token.unwrap_or(-1))
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND id <> $2")
                     .bind(user_id)
                     .bind(keep_token.unwrap_or(-1))

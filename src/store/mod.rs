@@ -8,6 +8,7 @@ mod conn;
 mod devices;
 mod jobs;
 mod ratelimit;
+mod refresh_tokens;
 mod registration;
 mod sql;
 mod sso;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 pub use devices::DeviceRepository;
 pub use jobs::HomeserverJobRepository;
 pub use ratelimit::{BucketSpec, BucketState, RateLimitOverride, RateLimitRepository};
+pub use refresh_tokens::RefreshTokenRepository;
 pub use registration::RegistrationRepository;
 pub use sql::{PostgresStore, SqlTransaction, SqliteStore};
 pub use sso::{NewLoginToken, PendingRegistration, SsoRepository, SsoSession};
@@ -91,7 +93,7 @@ pub struct Device {
 
 /// A new access token. `token_hash` is the SHA-256 of the token: the token
 /// itself is never stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewAccessToken {
     pub token_hash: Vec<u8>,
     pub user_id: String,
@@ -100,6 +102,60 @@ pub struct NewAccessToken {
     pub puppet_owner: Option<String>,
     pub created_ts: Timestamp,
     pub valid_until_ts: Option<Timestamp>,
+    /// An OAuth grant's client and scope (space-separated, as granted);
+    /// `None` for a legacy login (the full scope).
+    pub oauth_client_id: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// A new refresh token, stored as its SHA-256 with what a refresh needs to
+/// reissue the session the same way.
+#[derive(Debug, Clone, Default)]
+pub struct NewRefreshToken {
+    pub token_hash: Vec<u8>,
+    pub user_id: String,
+    pub device_id: String,
+    pub oauth_client_id: Option<String>,
+    pub scope: Option<String>,
+    pub created_ts: Timestamp,
+    /// When this refresh token stops working, if it does.
+    pub expires_ts: Option<Timestamp>,
+    /// Synapse's ultimate session expiry: no token of the session, however
+    /// often refreshed, works past it.
+    pub session_until_ts: Option<Timestamp>,
+    pub access_token_lifetime_ms: Option<i64>,
+    pub refresh_token_lifetime_ms: Option<i64>,
+}
+
+/// A stored refresh token, with what its rotation rule needs to know of
+/// its successor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub id: i64,
+    pub user_id: String,
+    pub device_id: String,
+    pub oauth_client_id: Option<String>,
+    pub scope: Option<String>,
+    pub created_ts: Timestamp,
+    pub expires_ts: Option<Timestamp>,
+    pub session_until_ts: Option<Timestamp>,
+    pub access_token_lifetime_ms: Option<i64>,
+    pub refresh_token_lifetime_ms: Option<i64>,
+    /// The access token issued with it.
+    pub access_token_id: Option<i64>,
+    /// Set once it was used for a refresh: the token that replaced it.
+    pub next: Option<Successor>,
+}
+
+/// The refresh token that replaced another, as far as the older one's
+/// retry window is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Successor {
+    pub id: i64,
+    /// It was itself used for a refresh.
+    pub refreshed: bool,
+    /// The access token issued with it was used (`first_used_ts`).
+    pub access_token_used: bool,
 }
 
 /// The answer to "whose token is this?": the token row joined with the
@@ -111,6 +167,13 @@ pub struct TokenOwner {
     pub device_id: Option<String>,
     pub puppet_owner: Option<String>,
     pub valid_until_ts: Option<Timestamp>,
+    /// The refresh token it was issued with, if any.
+    pub refresh_token_id: Option<i64>,
+    /// Its first authenticated use (only recorded for a token issued with
+    /// a refresh token).
+    pub first_used_ts: Option<Timestamp>,
+    pub oauth_client_id: Option<String>,
+    pub scope: Option<String>,
     pub user_deactivated: bool,
     pub user_locked: bool,
     pub user_is_guest: bool,
@@ -147,6 +210,7 @@ pub trait Store: Send + Sync + 'static {
     fn users(&self) -> Box<dyn UserRepository + '_>;
     fn devices(&self) -> Box<dyn DeviceRepository + '_>;
     fn access_tokens(&self) -> Box<dyn AccessTokenRepository + '_>;
+    fn refresh_tokens(&self) -> Box<dyn RefreshTokenRepository + '_>;
     fn threepids(&self) -> Box<dyn ThreepidRepository + '_>;
     fn uia(&self) -> Box<dyn UiaRepository + '_>;
     fn registration(&self) -> Box<dyn RegistrationRepository + '_>;
@@ -164,6 +228,7 @@ pub trait Transaction: Send {
     fn users(&mut self) -> Box<dyn UserRepository + '_>;
     fn devices(&mut self) -> Box<dyn DeviceRepository + '_>;
     fn access_tokens(&mut self) -> Box<dyn AccessTokenRepository + '_>;
+    fn refresh_tokens(&mut self) -> Box<dyn RefreshTokenRepository + '_>;
     fn threepids(&mut self) -> Box<dyn ThreepidRepository + '_>;
     fn uia(&mut self) -> Box<dyn UiaRepository + '_>;
     fn registration(&mut self) -> Box<dyn RegistrationRepository + '_>;

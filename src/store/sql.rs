@@ -9,7 +9,7 @@
 
 use super::conn::{Dialect, Repo};
 use super::{
-    AccessTokenRepository, DeviceRepository, HomeserverJobRepository, RateLimitRepository,
+    AccessTokenRepository, DeviceRepository, RefreshTokenRepository, HomeserverJobRepository, RateLimitRepository,
     RegistrationRepository, SsoRepository, Store, StoreError, StoreResult, ThreepidRepository,
     Transaction, UiaRepository, UsageRepository, UserRepository,
 };
@@ -140,6 +140,9 @@ macro_rules! sql_store {
             fn access_tokens(&self) -> Box<dyn AccessTokenRepository + '_> {
                 Box::new(Repo::pool(&self.pool))
             }
+            fn refresh_tokens(&self) -> Box<dyn RefreshTokenRepository + '_> {
+                Box::new(Repo::pool(&self.pool))
+            }
             fn threepids(&self) -> Box<dyn ThreepidRepository + '_> {
                 Box::new(Repo::pool(&self.pool))
             }
@@ -176,6 +179,9 @@ macro_rules! sql_store {
                 Box::new(Repo::tx(&mut self.0))
             }
             fn access_tokens(&mut self) -> Box<dyn AccessTokenRepository + '_> {
+                Box::new(Repo::tx(&mut self.0))
+            }
+            fn refresh_tokens(&mut self) -> Box<dyn RefreshTokenRepository + '_> {
                 Box::new(Repo::tx(&mut self.0))
             }
             fn threepids(&mut self) -> Box<dyn ThreepidRepository + '_> {

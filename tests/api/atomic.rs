@@ -444,6 +444,7 @@ async fn store_writes_all_or_nothing(b: Backend) {
             puppet_owner: None,
             created_ts: 1,
             valid_until_ts: None,
+            ..Default::default()
         }),
         ..writes::NewRegistration::default()
     };
@@ -534,9 +535,10 @@ async fn store_writes_all_or_nothing(b: Backend) {
         puppet_owner: None,
         created_ts: 2,
         valid_until_ts: None,
+        ..Default::default()
     };
     let v = user.credentials_version;
-    assert!(writes::create_session_token(&*store, &token(1), Some(v))
+    assert!(writes::create_session_token(&*store, &token(1), None, Some(v))
         .await
         .unwrap()
         .is_some());
@@ -554,20 +556,20 @@ async fn store_writes_all_or_nothing(b: Backend) {
         .upgrade_password_hash("@a:x", v, "old")
         .await
         .unwrap());
-    assert!(writes::create_session_token(&*store, &token(2), Some(v))
+    assert!(writes::create_session_token(&*store, &token(2), None, Some(v))
         .await
         .unwrap()
         .is_none());
     let now = store.users().get_user("@a:x").await.unwrap().unwrap();
     assert_eq!(now.password_hash.as_deref(), Some("new"));
     assert!(
-        writes::create_session_token(&*store, &token(3), Some(now.credentials_version))
+        writes::create_session_token(&*store, &token(3), None, Some(now.credentials_version))
             .await
             .unwrap()
             .is_some()
     );
     writes::deactivate_user(&*store, "@a:x").await.unwrap();
-    assert!(writes::create_session_token(&*store, &token(4), None)
+    assert!(writes::create_session_token(&*store, &token(4), None, None)
         .await
         .unwrap()
         .is_none());

@@ -93,6 +93,7 @@ async fn introspection_answers_for_tokens(b: Backend) {
                 puppet_owner: owner,
                 created_ts: 0,
                 valid_until_ts: until,
+                ..Default::default()
             })
             .await
             .unwrap();

@@ -47,6 +47,7 @@ fn token(hash: &[u8], user_id: &str, device_id: Option<&str>) -> NewAccessToken 
         puppet_owner: None,
         created_ts: NOW,
         valid_until_ts: None,
+        ..Default::default()
     }
 }
 

@@ -181,9 +181,16 @@ impl Auth {
         (user_id, found): (String, Authenticated),
         device_id: Option<crate::auth::identifiers::DeviceId>,
         display_name: Option<&str>,
+        options: &crate::auth::SessionOptions,
     ) -> Result<Session, LoginError> {
         let session = self
-            .start_login_session(&user_id, found.credentials_version, device_id, display_name)
+            .start_login_session(
+                &user_id,
+                found.credentials_version,
+                device_id,
+                display_name,
+                options,
+            )
             .await?;
         if let Some(callback) = found.on_login {
             let response = LoginResponse {

@@ -75,6 +75,7 @@ impl Auth {
         token: &str,
         device_id: Option<crate::auth::identifiers::DeviceId>,
         display_name: Option<&str>,
+        options: &crate::auth::SessionOptions,
     ) -> Result<Session, SsoError> {
         let consumed = self
             .store
@@ -92,7 +93,7 @@ impl Auth {
             .ok_or(SsoError::InvalidLoginToken)?;
         crate::auth::login::check_may_log_in(&user)?;
         Ok(self
-            .start_login_session(&user_id, None, device_id, display_name)
+            .start_login_session(&user_id, None, device_id, display_name, options)
             .await?)
     }
 }

@@ -123,6 +123,8 @@ fn requester(user_id: &str) -> Requester {
         puppet_owner: None,
         valid_until_ts: None,
         app_service_id: None,
+        oauth_client_id: None,
+        scope: None,
     }
 }
 

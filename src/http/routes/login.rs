@@ -35,9 +35,9 @@ struct LoginBody {
     _password: Option<String>,
     device_id: Option<String>,
     initial_device_display_name: Option<String>,
-    // Accepted and ignored: this server issues no refresh tokens yet.
-    #[serde(rename = "refresh_token")]
-    _refresh_token: Option<bool>,
+    /// Spec v1.3: the client can refresh (given only while refresh tokens
+    /// are on, as in Synapse).
+    refresh_token: Option<bool>,
 }
 
 pub async fn login(
@@ -48,6 +48,9 @@ pub async fn login(
     body: JsonObject,
 ) -> Result<Json<Value>> {
     let fields: LoginBody = body.parse()?;
+    let options = state
+        .auth
+        .legacy_session_options(fields.refresh_token.unwrap_or(false));
     // Every login type checks its device the same way, before anything else.
     let device_id = fields.device_id.map(DeviceId::parse).transpose()?;
     if let Some(name) = &fields.initial_device_display_name {
@@ -74,12 +77,13 @@ pub async fn login(
                     &identifier,
                     device_id,
                     fields.initial_device_display_name.as_deref(),
+                    &options,
                 )
                 .await?;
             Ok(Json(session_json(&state, &session)))
         }
         LOGIN_TYPE_TOKEN if state.auth.login_token_enabled() => {
-            let session = super::sso::login_with_token(&state, &body, device_id).await?;
+            let session = super::sso::login_with_token(&state, &body, device_id, &options).await?;
             Ok(Json(session_json(&state, &session)))
         }
         // m.login.password and the providers' types.
@@ -91,6 +95,7 @@ pub async fn login(
                     &body.0,
                     device_id,
                     fields.initial_device_display_name.as_deref(),
+                    &options,
                 )
                 .await?;
             Ok(Json(session_json(&state, &session)))
@@ -99,7 +104,8 @@ pub async fn login(
 }
 
 /// The body of a successful login or registration; `expires_in_ms` when
-/// the token expires (`session_lifetime`), as Synapse sends it.
+/// the token expires, and `refresh_token` when the session is refreshable,
+/// as Synapse sends them.
 pub fn session_json(state: &AppState, session: &Session) -> Value {
     let mut body = json!({
         "user_id": session.user_id,
@@ -109,6 +115,9 @@ pub fn session_json(state: &AppState, session: &Session) -> Value {
     });
     if let Some(until) = session.valid_until_ts {
         body["expires_in_ms"] = json!((until - state.auth.clock.now_ms()).max(0));
+    }
+    if let Some(refresh) = &session.refresh_token {
+        body["refresh_token"] = json!(refresh.expose());
     }
     body
 }

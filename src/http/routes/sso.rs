@@ -449,6 +449,7 @@ pub async fn login_with_token(
     state: &AppState,
     body: &crate::http::extract::JsonObject,
     device_id: Option<crate::auth::identifiers::DeviceId>,
+    options: &crate::auth::SessionOptions,
 ) -> Result<crate::auth::Session> {
     let token = match body.0.get("token") {
         Some(Value::String(t)) => t.clone(),
@@ -461,7 +462,7 @@ pub async fn login_with_token(
     };
     Ok(state
         .auth
-        .login_with_token(&token, device_id, display_name)
+        .login_with_token(&token, device_id, display_name, options)
         .await?)
 }
 

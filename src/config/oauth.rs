@@ -50,7 +50,8 @@ const CLIENT_KEYS: &[&str] = &[
 
 /// How a client authenticates at the token endpoint
 /// (`token_endpoint_auth_method`, RFC 7591).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClientAuthMethod {
     /// A public client: no secret.
     None,
@@ -89,7 +90,8 @@ impl ClientAuthMethod {
 
 /// `application_type` (OpenID Connect Dynamic Client Registration): which
 /// redirect URIs a client may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ApplicationType {
     Web,
     Native,

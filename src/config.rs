@@ -26,6 +26,7 @@ mod listeners;
 mod matrix;
 mod modules;
 mod mxauth;
+mod oauth;
 pub mod oidc;
 mod password;
 mod ratelimit;
@@ -60,6 +61,7 @@ pub use self::modules::{
     REST_MODULE,
 };
 pub use self::mxauth::MxauthConfig;
+pub use self::oauth::{ApplicationType, ClientAuthMethod, OAuthConfig, StaticClient};
 pub use self::oidc::{LoginViaExistingSession, OidcProviderConfig, SsoConfig};
 pub use self::password::{PasswordConfig, PasswordEnabled, PasswordPolicy};
 pub use self::ratelimit::{RateLimit, RateLimitConfig};
@@ -148,6 +150,8 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     /// `templates`: the admin's overrides of the HTML pages.
     pub templates: TemplatesConfig,
+    /// `mxauth.oauth`: the OAuth 2.0 API; `None` when it is off.
+    pub oauth: Option<OAuthConfig>,
 }
 
 /// A loaded configuration and the Synapse keys it accepted without using them.
@@ -238,6 +242,7 @@ impl Default for Config {
             login_via_existing_session: LoginViaExistingSession::default(),
             rate_limits: RateLimitConfig::default(),
             templates: TemplatesConfig::default(),
+            oauth: None,
         }
     }
 }
@@ -371,6 +376,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     let matrix = matrix::parse(&top, &server.server_name, public_baseurl)?;
     let sso = oidc::parse(&top, public_baseurl)?;
     let templates = templates::parse(&top)?;
+    let oauth = oauth::parse(&top, public_baseurl)?;
 
     Ok(Loaded {
         config: Config {
@@ -408,6 +414,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             login_via_existing_session: sso.login_via_existing_session,
             rate_limits,
             templates,
+            oauth,
         },
         ignored_keys,
     })

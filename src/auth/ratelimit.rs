@@ -21,6 +21,9 @@
 //!   [`Limiter::RegistrationSession`] (mxauth's) counts the calls that
 //!   start a UIA session, so an address cannot make the server keep
 //!   sessions without end.
+//! - `POST /oauth2/registration`: [`Limiter::OAuthClientRegistration`]
+//!   (mxauth's) on every call, per address: each registration may be a
+//!   row kept until it is pruned.
 //! - Overrides (`override_ratelimit`) lift none of these: they are keyed
 //!   on addresses or on users who are not logged in.
 
@@ -46,6 +49,8 @@ pub enum Limiter {
     RegistrationSession,
     SsoRedirect,
     RegistrationNonce,
+    /// OAuth 2.0 dynamic client registrations, per address.
+    OAuthClientRegistration,
 }
 
 impl Limiter {
@@ -63,6 +68,7 @@ impl Limiter {
             Limiter::RegistrationSession => "register.session",
             Limiter::SsoRedirect => "sso.redirect",
             Limiter::RegistrationNonce => "register.nonce",
+            Limiter::OAuthClientRegistration => "oauth.registration",
         }
     }
 
@@ -79,6 +85,7 @@ impl Limiter {
             Limiter::RegistrationSession => c.registration_session,
             Limiter::SsoRedirect => c.sso_redirect,
             Limiter::RegistrationNonce => c.registration_nonce,
+            Limiter::OAuthClientRegistration => c.oauth_client_registration,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `mxauth:`: mxauth's own settings, which Synapse has no key for (its
-//! `rate_limits` are read by `ratelimit.rs`).
+//! `rate_limits` are read by `ratelimit.rs`, its `oauth` by `oauth.rs`).
 
-use super::ratelimit;
 use super::yaml::{self, KResult, KeyError, Map};
+use super::{oauth, ratelimit};
 
 /// Top-level keys parsed here.
 pub(super) const KEYS: &[&str] = &["mxauth"];
@@ -59,6 +59,7 @@ const MXAUTH_KEYS: &[&str] = &[
     "password_hashing_concurrency",
     "token_last_used_flush_interval",
     ratelimit::MXAUTH_KEY,
+    oauth::MXAUTH_KEY,
     "header_read_timeout",
     "max_connections",
     "shutdown_timeout",

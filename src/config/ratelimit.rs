@@ -71,6 +71,9 @@ pub struct RateLimitConfig {
     /// `mxauth.rate_limits.registration_nonce`: shared-secret registration
     /// nonces (each is a row), per address.
     pub registration_nonce: RateLimit,
+    /// `mxauth.rate_limits.oauth_client_registration`: OAuth 2.0 dynamic
+    /// client registrations (each may be a row), per address.
+    pub oauth_client_registration: RateLimit,
 }
 
 impl Default for RateLimitConfig {
@@ -86,6 +89,7 @@ impl Default for RateLimitConfig {
             registration_session: RateLimit::new(0.1, 30.0),
             sso_redirect: RateLimit::new(0.2, 20.0),
             registration_nonce: RateLimit::new(0.2, 20.0),
+            oauth_client_registration: RateLimit::new(0.02, 10.0),
         }
     }
 }
@@ -105,6 +109,7 @@ impl RateLimitConfig {
             registration_session: u,
             sso_redirect: u,
             registration_nonce: u,
+            oauth_client_registration: u,
         }
     }
 }
@@ -135,6 +140,7 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<RateLimitConfig> {
                     "registration_session",
                     "sso_redirect",
                     "registration_nonce",
+                    "oauth_client_registration",
                 ],
                 &[],
             )?;
@@ -142,6 +148,11 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<RateLimitConfig> {
             c.registration_session = sub(&map, "registration_session", c.registration_session)?;
             c.sso_redirect = sub(&map, "sso_redirect", c.sso_redirect)?;
             c.registration_nonce = sub(&map, "registration_nonce", c.registration_nonce)?;
+            c.oauth_client_registration = sub(
+                &map,
+                "oauth_client_registration",
+                c.oauth_client_registration,
+            )?;
         }
     }
     Ok(c)

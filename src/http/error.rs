@@ -9,6 +9,7 @@ mod blocking;
 mod devices;
 mod inputs;
 mod login;
+pub mod oauth;
 mod refresh;
 mod register;
 mod registration_tokens;

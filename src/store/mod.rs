@@ -7,6 +7,7 @@
 mod conn;
 mod devices;
 mod jobs;
+mod oauth;
 mod ratelimit;
 mod refresh_tokens;
 mod registration;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 pub use devices::DeviceRepository;
 pub use jobs::HomeserverJobRepository;
+pub use oauth::{OAuthClientRow, OAuthRepository, SigningKeyRow};
 pub use ratelimit::{BucketSpec, BucketState, RateLimitOverride, RateLimitRepository};
 pub use refresh_tokens::RefreshTokenRepository;
 pub use registration::RegistrationRepository;
@@ -218,6 +220,7 @@ pub trait Store: Send + Sync + 'static {
     fn jobs(&self) -> Box<dyn HomeserverJobRepository + '_>;
     fn sso(&self) -> Box<dyn SsoRepository + '_>;
     fn rate_limits(&self) -> Box<dyn RateLimitRepository + '_>;
+    fn oauth(&self) -> Box<dyn OAuthRepository + '_>;
 }
 
 /// A transaction: the same repositories as [`Store`], inside it.
@@ -236,6 +239,7 @@ pub trait Transaction: Send {
     fn jobs(&mut self) -> Box<dyn HomeserverJobRepository + '_>;
     fn sso(&mut self) -> Box<dyn SsoRepository + '_>;
     fn rate_limits(&mut self) -> Box<dyn RateLimitRepository + '_>;
+    fn oauth(&mut self) -> Box<dyn OAuthRepository + '_>;
 }
 
 /// A registration token (Synapse's shape).

@@ -9,9 +9,10 @@
 
 use super::conn::{Dialect, Repo};
 use super::{
-    AccessTokenRepository, DeviceRepository, RefreshTokenRepository, HomeserverJobRepository, RateLimitRepository,
-    RegistrationRepository, SsoRepository, Store, StoreError, StoreResult, ThreepidRepository,
-    Transaction, UiaRepository, UsageRepository, UserRepository,
+    AccessTokenRepository, DeviceRepository, HomeserverJobRepository, OAuthRepository,
+    RateLimitRepository, RefreshTokenRepository, RegistrationRepository, SsoRepository, Store,
+    StoreError, StoreResult, ThreepidRepository, Transaction, UiaRepository, UsageRepository,
+    UserRepository,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -164,6 +165,9 @@ macro_rules! sql_store {
             fn rate_limits(&self) -> Box<dyn RateLimitRepository + '_> {
                 Box::new(Repo::pool(&self.pool))
             }
+            fn oauth(&self) -> Box<dyn OAuthRepository + '_> {
+                Box::new(Repo::pool(&self.pool))
+            }
         }
 
         #[async_trait]
@@ -203,6 +207,9 @@ macro_rules! sql_store {
                 Box::new(Repo::tx(&mut self.0))
             }
             fn rate_limits(&mut self) -> Box<dyn RateLimitRepository + '_> {
+                Box::new(Repo::tx(&mut self.0))
+            }
+            fn oauth(&mut self) -> Box<dyn OAuthRepository + '_> {
                 Box::new(Repo::tx(&mut self.0))
             }
         }

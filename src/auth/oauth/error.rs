@@ -1,0 +1,20 @@
+//! The refusals of the OAuth 2.0 API's client side, as reasons
+//! (`http/error/oauth.rs` renders them as RFC 6749 / RFC 7591 errors).
+
+/// Why a client could not be authenticated (token and revocation
+/// endpoints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuthError {
+    /// No client named, a `Basic` header that does not decode, or more
+    /// than one method in one request (RFC 6749 2.3).
+    Malformed,
+    /// No such client.
+    UnknownClient,
+    /// Not the method the client was registered with.
+    WrongMethod,
+    /// The secret is not the client's.
+    BadSecret,
+    Internal,
+}
+
+internal_error!(ClientAuthError, store);

@@ -93,6 +93,13 @@ impl Server {
         );
         let auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);
         let auth = with_adapters(auth)?;
+        if auth.oauth().is_some() {
+            // Every process signs id_tokens with the key in the database:
+            // the first to start makes it.
+            auth.ensure_signing_key()
+                .await
+                .map_err(|_| anyhow::anyhow!("could not make the id_token signing key"))?;
+        }
         Ok(Server {
             auth,
             listeners,
@@ -299,8 +306,9 @@ async fn serve_connection(
 }
 
 /// Flushes last-used times and client IPs, sweeps expired UIA sessions,
-/// SSO state, shared-secret nonces, email validation sessions and
-/// rate-limit buckets, prunes old client IPs and reaps monthly-active
+/// SSO state, shared-secret nonces, email validation sessions,
+/// rate-limit buckets, OAuth clients that never got a session and
+/// retired signing keys, prunes old client IPs and reaps monthly-active
 /// users, on timers. The homeserver's queue runs in a task of its own, so a
 /// homeserver that is slow or does not answer delays none of these.
 async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -346,6 +354,14 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
                 }
                 if let Err(e) = auth.sweep_threepid_sessions().await {
                     tracing::warn!("could not sweep email validation sessions: {e}");
+                }
+                match auth.prune_oauth_clients().await {
+                    Ok(n) if n > 0 => tracing::info!(count = n, "unused OAuth clients removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("could not prune unused OAuth clients: {e}"),
+                }
+                if auth.sweep_signing_keys().await.is_err() {
+                    tracing::warn!("could not sweep retired signing keys");
                 }
             }
             _ = stop.changed() => break,

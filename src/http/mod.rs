@@ -133,6 +133,12 @@ pub fn router(state: AppState) -> Router {
             get(oauth::openid_configuration),
         )
         .merge(v1_refresh(&state))
+        .route("/_matrix/client/v1/auth_metadata", get(oauth::auth_metadata))
+        .route(
+            "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata",
+            get(oauth::auth_metadata),
+        )
+        .route("/oauth2/keys.json", get(oauth::jwks))
         .nest("/_matrix/client/v3", client.clone())
         .nest("/_matrix/client/r0", client)
         .nest("/_synapse/admin", admin)

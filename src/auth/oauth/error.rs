@@ -18,3 +18,11 @@ pub enum ClientAuthError {
 }
 
 internal_error!(ClientAuthError, store);
+
+/// Signing keys could not be made, read or used: always a 500 (logged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningError {
+    Internal,
+}
+
+internal_error!(SigningError, store);

@@ -307,9 +307,9 @@ async fn serve_connection(
 
 /// Flushes last-used times and client IPs, sweeps expired UIA sessions,
 /// SSO state, shared-secret nonces, email validation sessions,
-/// rate-limit buckets, OAuth clients that never got a session and
-/// retired signing keys, prunes old client IPs and reaps monthly-active
-/// users, on timers. The homeserver's queue runs in a task of its own, so a
+/// rate-limit buckets, OAuth clients that never got a session, retired
+/// signing keys, and OAuth 2.0 grants and browser sessions, prunes old
+/// client IPs and reaps monthly-active users, on timers. The homeserver's queue runs in a task of its own, so a
 /// homeserver that is slow or does not answer delays none of these.
 async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool>) {
     if let Err(e) = auth.initialise_reserved_users().await {
@@ -362,6 +362,9 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
                 }
                 if auth.sweep_signing_keys().await.is_err() {
                     tracing::warn!("could not sweep retired signing keys");
+                }
+                if let Err(e) = auth.sweep_oauth_grants().await {
+                    tracing::warn!("could not sweep OAuth 2.0 grants and browser sessions: {e}");
                 }
             }
             _ = stop.changed() => break,

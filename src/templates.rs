@@ -58,6 +58,18 @@ const DEFAULTS: &[(&str, &str)] = &[
         include_str!("../templates/sso_error.html"),
     ),
     (
+        "oauth_login.html",
+        include_str!("../templates/oauth_login.html"),
+    ),
+    (
+        "oauth_consent.html",
+        include_str!("../templates/oauth_consent.html"),
+    ),
+    (
+        "oauth_error.html",
+        include_str!("../templates/oauth_error.html"),
+    ),
+    (
         "sso_account_deactivated.html",
         include_str!("../templates/sso_account_deactivated.html"),
     ),
@@ -128,6 +140,37 @@ pub const PAGES: &[(&str, SampleContext)] = &[
         }
     }),
     ("sso_error.html", sso_error_sample),
+    ("oauth_login.html", || {
+        context! {
+            action => "/oauth2/login",
+            grant => "01GRANT",
+            csrf_token => "csrf",
+            client_name => "Element",
+            username => "alice",
+            error => "Invalid username or password",
+            email_login => true,
+            register_url => "/oauth2/register?grant=01GRANT",
+            providers => vec![context! { url => "/oauth2/upstream/oidc-x?grant=01GRANT", name => "X" }],
+        }
+    }),
+    ("oauth_consent.html", || {
+        context! {
+            action => "/oauth2/consent",
+            grant => "01GRANT",
+            csrf_token => "csrf",
+            user_id => "@alice:example.org",
+            client_name => "Element",
+            client_uri => "https://element.example.org",
+            tos_uri => "https://element.example.org/tos",
+            policy_uri => "https://element.example.org/privacy",
+            redirect_host => "element.example.org",
+            scopes => vec![context! { scope => "urn:matrix:client:api:*", description => "Act as you" }],
+            logout_url => "/oauth2/logout?grant=01GRANT",
+        }
+    }),
+    ("oauth_error.html", || {
+        context! { error => "invalid_request", error_description => "Unknown client" }
+    }),
     ("sso_account_deactivated.html", sso_error_sample),
     ("sso_auth_account_details.html", || {
         context! {

@@ -24,6 +24,10 @@
 //! - `POST /oauth2/registration`: [`Limiter::OAuthClientRegistration`]
 //!   (mxauth's) on every call, per address: each registration may be a
 //!   row kept until it is pruned.
+//! - OAuth 2.0 (mxauth's): `/authorize` counts
+//!   [`Limiter::OAuthAuthorize`] per address for each grant it stores;
+//!   the login page is `/login`'s password login (`LoginAddress`,
+//!   `FailedAttempts`, and `LoginAccount` when the code is exchanged).
 //! - Overrides (`override_ratelimit`) lift none of these: they are keyed
 //!   on addresses or on users who are not logged in.
 
@@ -51,6 +55,8 @@ pub enum Limiter {
     RegistrationNonce,
     /// OAuth 2.0 dynamic client registrations, per address.
     OAuthClientRegistration,
+    /// OAuth 2.0 authorization requests, per address (each is a row).
+    OAuthAuthorize,
 }
 
 impl Limiter {
@@ -69,6 +75,7 @@ impl Limiter {
             Limiter::SsoRedirect => "sso.redirect",
             Limiter::RegistrationNonce => "register.nonce",
             Limiter::OAuthClientRegistration => "oauth.registration",
+            Limiter::OAuthAuthorize => "oauth.authorize",
         }
     }
 
@@ -86,6 +93,7 @@ impl Limiter {
             Limiter::SsoRedirect => c.sso_redirect,
             Limiter::RegistrationNonce => c.registration_nonce,
             Limiter::OAuthClientRegistration => c.oauth_client_registration,
+            Limiter::OAuthAuthorize => c.oauth_authorize,
         }
     }
 }

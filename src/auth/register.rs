@@ -8,6 +8,7 @@ use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
 use super::ratelimit::{address_key, Limiter};
 pub use super::register_error::RegisterError;
+use super::session::{SessionOptions, SessionTokens};
 use super::threepids::MEDIUM_EMAIL;
 use super::uia::dummy::DUMMY;
 use super::uia::recaptcha::RECAPTCHA;
@@ -15,7 +16,6 @@ use super::uia::registration_token::{REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY}
 use super::uia::terms::TERMS;
 use super::uia::{Flows, UiaRequest};
 use super::writes::{self, NewRegistration, RegistrationOutcome};
-use super::session::{SessionOptions, SessionTokens};
 use super::{check_device_display_name, Auth, Session};
 use crate::store::{NewUser, UserThreepid};
 use serde::Deserialize;

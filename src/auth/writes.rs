@@ -9,8 +9,8 @@
 
 use crate::clock::Timestamp;
 use crate::store::{
-    NewAccessToken, NewRefreshToken, NewUser, RefreshToken, ResultOnce, Store, StoreResult, Transaction,
-    UserThreepid,
+    NewAccessToken, NewRefreshToken, NewUser, RefreshToken, ResultOnce, Store, StoreResult,
+    Transaction, UserThreepid,
 };
 use serde_json::Value;
 
@@ -179,7 +179,8 @@ pub async fn create_user_with_link(
 
 /// Marks the user deactivated (its password hash is kept, unusable, so
 /// that only the right password learns the account is deactivated), and
-/// deletes all its devices, access tokens and 3PIDs, in one transaction
+/// deletes all its devices, access tokens, 3PIDs and browser sessions at
+/// the OAuth 2.0 pages, in one transaction
 /// (a login token still unused is refused at use: its user is
 /// deactivated). Returns the deleted device IDs.
 #[tracing::instrument(skip_all)]
@@ -190,6 +191,9 @@ pub async fn deactivate_user(store: &dyn Store, user_id: &str) -> StoreResult<Ve
         .delete_user_access_tokens(user_id, None)
         .await?;
     tx.threepids().delete_user_threepids(user_id).await?;
+    tx.oauth_grants()
+        .delete_user_browser_sessions(user_id)
+        .await?;
     let deleted = tx.devices().delete_user_devices(user_id, None).await?;
     tx.commit().await?;
     Ok(deleted)
@@ -197,7 +201,8 @@ pub async fn deactivate_user(store: &dyn Store, user_id: &str) -> StoreResult<Ve
 
 /// Sets a new password hash and bumps the credentials version; with
 /// `logout_devices`, deletes every device but `keep_device`, every access
-/// token but `keep_token` and every unused login token, in the same
+/// token but `keep_token`, every unused login token and every browser
+/// session at the OAuth 2.0 pages, in the same
 /// transaction. Returns the deleted device IDs.
 #[tracing::instrument(skip_all)]
 pub async fn change_password(
@@ -222,6 +227,10 @@ pub async fn change_password(
         // A login token not traded yet would start a session the change
         // should have ended.
         tx.sso().delete_unused_login_tokens(user_id).await?;
+        // So is a browser logged in at the OAuth 2.0 pages.
+        tx.oauth_grants()
+            .delete_user_browser_sessions(user_id)
+            .await?;
     }
     tx.commit().await?;
     Ok(deleted)
@@ -269,7 +278,10 @@ pub enum Rotation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshRefusal {
     /// It was replaced and its successor is in use: the session must end.
-    Reused { user_id: String, device_id: String },
+    Reused {
+        user_id: String,
+        device_id: String,
+    },
     Expired,
     /// Another OAuth client's token (or an OAuth token at the legacy API).
     WrongClient,

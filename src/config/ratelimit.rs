@@ -74,6 +74,9 @@ pub struct RateLimitConfig {
     /// `mxauth.rate_limits.oauth_client_registration`: OAuth 2.0 dynamic
     /// client registrations (each may be a row), per address.
     pub oauth_client_registration: RateLimit,
+    /// `mxauth.rate_limits.oauth_authorize`: OAuth 2.0 authorization
+    /// requests (each is a grant row kept for its lifetime), per address.
+    pub oauth_authorize: RateLimit,
 }
 
 impl Default for RateLimitConfig {
@@ -90,6 +93,7 @@ impl Default for RateLimitConfig {
             sso_redirect: RateLimit::new(0.2, 20.0),
             registration_nonce: RateLimit::new(0.2, 20.0),
             oauth_client_registration: RateLimit::new(0.02, 10.0),
+            oauth_authorize: RateLimit::new(0.2, 30.0),
         }
     }
 }
@@ -110,6 +114,7 @@ impl RateLimitConfig {
             sso_redirect: u,
             registration_nonce: u,
             oauth_client_registration: u,
+            oauth_authorize: u,
         }
     }
 }
@@ -141,6 +146,7 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<RateLimitConfig> {
                     "sso_redirect",
                     "registration_nonce",
                     "oauth_client_registration",
+                    "oauth_authorize",
                 ],
                 &[],
             )?;
@@ -153,6 +159,7 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<RateLimitConfig> {
                 "oauth_client_registration",
                 c.oauth_client_registration,
             )?;
+            c.oauth_authorize = sub(&map, "oauth_authorize", c.oauth_authorize)?;
         }
     }
     Ok(c)

@@ -10,6 +10,7 @@ mod devices;
 mod inputs;
 mod login;
 pub mod oauth;
+mod oauth_grant;
 mod refresh;
 mod register;
 mod registration_tokens;

@@ -266,6 +266,18 @@ pub fn query_param(uri: &axum::http::Uri, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// The value of the cookie `name` the request carries.
+pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
 /// `application/x-www-form-urlencoded` pairs of a query string.
 pub fn form_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {

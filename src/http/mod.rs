@@ -119,6 +119,22 @@ pub fn router(state: AppState) -> Router {
             post(routes::sso::get_token),
         )
         .route("/oauth2/introspect", post(oauth::introspect))
+        .route("/authorize", get(routes::oauth_pages::authorize))
+        .route(
+            routes::oauth_pages::LOGIN_PATH,
+            get(routes::oauth_pages::login_page).post(routes::oauth_pages::login_submit),
+        )
+        .route(
+            routes::oauth_pages::CONSENT_PATH,
+            get(routes::oauth_pages::consent_page).post(routes::oauth_pages::consent_submit),
+        )
+        .route(routes::oauth_pages::LOGOUT_PATH, get(routes::oauth_pages::logout))
+        .route("/oauth2/token", post(routes::oauth_token::token))
+        .route("/oauth2/revoke", post(routes::oauth_token::revoke))
+        .route(
+            "/oauth2/userinfo",
+            get(routes::oauth_token::userinfo).post(routes::oauth_token::userinfo),
+        )
         .route("/_synapse/client/oidc/callback", get(routes::sso::callback))
         .route(
             "/_synapse/client/pick_username/account_details",

@@ -8,6 +8,7 @@ mod conn;
 mod devices;
 mod jobs;
 mod oauth;
+mod oauth_grants;
 mod ratelimit;
 mod refresh_tokens;
 mod registration;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 pub use devices::DeviceRepository;
 pub use jobs::HomeserverJobRepository;
 pub use oauth::{OAuthClientRow, OAuthRepository, SigningKeyRow};
+pub use oauth_grants::{BrowserSession, OAuthGrant, OAuthGrantRepository};
 pub use ratelimit::{BucketSpec, BucketState, RateLimitOverride, RateLimitRepository};
 pub use refresh_tokens::RefreshTokenRepository;
 pub use registration::RegistrationRepository;
@@ -221,6 +223,7 @@ pub trait Store: Send + Sync + 'static {
     fn sso(&self) -> Box<dyn SsoRepository + '_>;
     fn rate_limits(&self) -> Box<dyn RateLimitRepository + '_>;
     fn oauth(&self) -> Box<dyn OAuthRepository + '_>;
+    fn oauth_grants(&self) -> Box<dyn OAuthGrantRepository + '_>;
 }
 
 /// A transaction: the same repositories as [`Store`], inside it.
@@ -240,6 +243,7 @@ pub trait Transaction: Send {
     fn sso(&mut self) -> Box<dyn SsoRepository + '_>;
     fn rate_limits(&mut self) -> Box<dyn RateLimitRepository + '_>;
     fn oauth(&mut self) -> Box<dyn OAuthRepository + '_>;
+    fn oauth_grants(&mut self) -> Box<dyn OAuthGrantRepository + '_>;
 }
 
 /// A registration token (Synapse's shape).

@@ -9,10 +9,10 @@
 
 use super::conn::{Dialect, Repo};
 use super::{
-    AccessTokenRepository, DeviceRepository, HomeserverJobRepository, OAuthRepository,
-    RateLimitRepository, RefreshTokenRepository, RegistrationRepository, SsoRepository, Store,
-    StoreError, StoreResult, ThreepidRepository, Transaction, UiaRepository, UsageRepository,
-    UserRepository,
+    AccessTokenRepository, DeviceRepository, HomeserverJobRepository, OAuthGrantRepository,
+    OAuthRepository, RateLimitRepository, RefreshTokenRepository, RegistrationRepository,
+    SsoRepository, Store, StoreError, StoreResult, ThreepidRepository, Transaction, UiaRepository,
+    UsageRepository, UserRepository,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -168,6 +168,9 @@ macro_rules! sql_store {
             fn oauth(&self) -> Box<dyn OAuthRepository + '_> {
                 Box::new(Repo::pool(&self.pool))
             }
+            fn oauth_grants(&self) -> Box<dyn OAuthGrantRepository + '_> {
+                Box::new(Repo::pool(&self.pool))
+            }
         }
 
         #[async_trait]
@@ -210,6 +213,9 @@ macro_rules! sql_store {
                 Box::new(Repo::tx(&mut self.0))
             }
             fn oauth(&mut self) -> Box<dyn OAuthRepository + '_> {
+                Box::new(Repo::tx(&mut self.0))
+            }
+            fn oauth_grants(&mut self) -> Box<dyn OAuthGrantRepository + '_> {
                 Box::new(Repo::tx(&mut self.0))
             }
         }

@@ -1,13 +1,21 @@
 //! mxauth as an OAuth 2.0 authorization server (the Matrix spec's "OAuth
 //! 2.0 API"): its clients (`clients.rs`: static and registered, lookup,
 //! redirect URIs, client authentication), the keys that sign id_tokens
-//! (`keys.rs`), `mxauth.oauth` being read by
-//! `config/oauth.rs`.
+//! (`keys.rs`), the discovery document (`metadata.rs`), `mxauth.oauth`
+//! being read by `config/oauth.rs`; the authorization code grant: `scope.rs` (the
+//! Matrix scopes), `grant.rs` (`/authorize`, approval, refusals back to
+//! the client), `browser.rs` (the pages' browser session, CSRF, the login
+//! form's credential check), `token.rs` (the token endpoint's grants and
+//! RFC 7009 revocation on the one session model).
 
+pub mod browser;
 pub mod clients;
 pub mod error;
+pub mod grant;
 pub mod keys;
 pub mod metadata;
+pub mod scope;
+pub mod token;
 
 pub use crate::config::{ApplicationType, ClientAuthMethod, OAuthConfig};
 pub use clients::{ClientCredentials, OAuthClient};

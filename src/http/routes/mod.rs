@@ -9,6 +9,8 @@ pub mod fallback;
 pub mod login;
 pub mod logout;
 pub mod oauth;
+pub mod oauth_pages;
+pub mod oauth_token;
 pub mod refresh;
 pub mod register;
 pub mod registration_tokens;

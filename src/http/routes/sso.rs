@@ -14,7 +14,7 @@ use crate::auth::sso::{
 };
 use crate::auth::Auth;
 use crate::error::{ErrCode, Error, Result};
-use crate::http::extract::{query_param, ClientIp};
+use crate::http::extract::{cookie_value, query_param, ClientIp};
 use crate::http::html::{page, render_fallback};
 use crate::http::AppState;
 use crate::templates::Templates;
@@ -163,7 +163,7 @@ fn callback_path(auth: &Auth) -> String {
         .unwrap_or_else(|| format!("/{CALLBACK_PATH}"))
 }
 
-fn secure_flag(auth: &Auth) -> &'static str {
+pub(crate) fn secure_flag(auth: &Auth) -> &'static str {
     match &auth.config.public_baseurl {
         Some(b) if b.starts_with("https://") => "; Secure",
         _ => "",
@@ -172,17 +172,6 @@ fn secure_flag(auth: &Auth) -> &'static str {
 
 fn url_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }
 
 /// `GET /_synapse/client/oidc/callback`: the provider sends the browser

@@ -1,0 +1,440 @@
+//! The OAuth 2.0 authorization's browser side: `GET /authorize`, the
+//! login page (`/oauth2/login`), the consent page (`/oauth2/consent`) and
+//! switching user (`/oauth2/logout`). Plain HTML forms, no script; every
+//! form carries the CSRF token of the browser's cookie; every page is
+//! bound to the browser that started the authorization.
+
+use crate::auth::oauth::browser::{csrf_ok, csrf_token, new_browser_cookie, BROWSER_COOKIE};
+use crate::auth::oauth::grant::{AuthorizationRequest, AuthorizeError, NextPage};
+use crate::auth::oauth::scope::describe;
+use crate::auth::tokens::hash_token;
+use crate::http::extract::{cookie_value, form_urlencoded_pairs, query_param, ClientIp};
+use crate::http::html::page;
+use crate::http::routes::sso::secure_flag;
+use crate::http::AppState;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use std::collections::HashMap;
+
+pub const LOGIN_PATH: &str = "/oauth2/login";
+pub const CONSENT_PATH: &str = "/oauth2/consent";
+pub const LOGOUT_PATH: &str = "/oauth2/logout";
+
+/// The browser's cookie, and whether it is new (to be set with the answer).
+struct Browser {
+    cookie: String,
+    new: bool,
+}
+
+impl Browser {
+    fn of(state: &AppState, headers: &HeaderMap) -> Browser {
+        match cookie_value(headers, BROWSER_COOKIE).filter(|c| !c.is_empty() && c.len() <= 64) {
+            Some(cookie) => Browser { cookie, new: false },
+            None => Browser {
+                cookie: new_browser_cookie(&state.auth).expose().to_owned(),
+                new: true,
+            },
+        }
+    }
+
+    fn binding(&self) -> Vec<u8> {
+        hash_token(&self.cookie)
+    }
+}
+
+/// `Set-Cookie` for the browser's cookie.
+fn set_cookie(state: &AppState, value: &str) -> String {
+    format!(
+        "{BROWSER_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{}",
+        secure_flag(&state.auth)
+    )
+}
+
+fn see_other(location: &str, cookie: Option<String>) -> Response {
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_owned())],
+    )
+        .into_response();
+    if let Some(c) = cookie.and_then(|c| c.parse().ok()) {
+        response.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    response
+}
+
+fn page_url(path: &str, grant_id: &str) -> String {
+    format!("{path}?grant={}", url_encode(grant_id))
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// An authorization that cannot go back to its client: a page at mxauth.
+pub fn error_page(state: &AppState, e: AuthorizeError) -> Response {
+    let (status, error, description) = match e {
+        AuthorizeError::Redirect {
+            to,
+            error,
+            description,
+        } => {
+            let location = to.location(
+                &state.auth.oauth_issuer(),
+                &[("error", error), ("error_description", &description)],
+            );
+            return see_other(&location, None);
+        }
+        AuthorizeError::Disabled => (
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            "OAuth 2.0 is not enabled on this server".to_owned(),
+        ),
+        AuthorizeError::UnknownClient => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "The application is not registered here (unknown client_id)".to_owned(),
+        ),
+        AuthorizeError::BadRedirectUri => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The redirect_uri is missing or is not one the application registered".to_owned(),
+        ),
+        AuthorizeError::UnknownGrant => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "This sign-in request is unknown, expired, finished, or was started in another browser"
+                .to_owned(),
+        ),
+        AuthorizeError::LimitExceeded(_) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            "Too many requests: wait a moment and try again".to_owned(),
+        ),
+        AuthorizeError::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Internal server error".to_owned(),
+        ),
+    };
+    page(
+        &state.templates,
+        status,
+        "oauth_error.html",
+        context! { error, error_description => description },
+    )
+}
+
+/// `GET /authorize`.
+pub async fn authorize(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+) -> Response {
+    let q = |name: &str| query_param(&uri, name);
+    let request = AuthorizationRequest {
+        client_id: q("client_id"),
+        redirect_uri: q("redirect_uri"),
+        response_type: q("response_type"),
+        response_mode: q("response_mode"),
+        scope: q("scope"),
+        state: q("state"),
+        nonce: q("nonce"),
+        code_challenge: q("code_challenge"),
+        code_challenge_method: q("code_challenge_method"),
+        prompt: q("prompt"),
+    };
+    let browser = Browser::of(&state, &headers);
+    let logged_in = match state.auth.browser_session(&browser.cookie).await {
+        Ok(s) => s.is_some(),
+        Err(_) => return error_page(&state, AuthorizeError::Internal),
+    };
+    let started = match state
+        .auth
+        .start_authorization(request, &browser.binding(), logged_in, ip.as_deref())
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return error_page(&state, e),
+    };
+    let path = match started.next {
+        NextPage::Login | NextPage::Register => LOGIN_PATH,
+        NextPage::Consent => CONSENT_PATH,
+    };
+    let cookie = browser.new.then(|| set_cookie(&state, &browser.cookie));
+    see_other(&page_url(path, &started.grant_id), cookie)
+}
+
+fn form(body: &Bytes) -> HashMap<String, String> {
+    let text = std::str::from_utf8(body).unwrap_or("");
+    form_urlencoded_pairs(text).collect()
+}
+
+/// `GET /oauth2/login?grant=`.
+pub async fn login_page(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let grant_id = query_param(&uri, "grant").unwrap_or_default();
+    let browser = Browser::of(&state, &headers);
+    let client = match state
+        .auth
+        .grant_for_browser(&grant_id, &browser.binding())
+        .await
+    {
+        Ok((_, client, _)) => client,
+        Err(e) => return error_page(&state, e),
+    };
+    render_login(
+        &state,
+        &browser,
+        &grant_id,
+        &client_label(&client),
+        "",
+        None,
+        StatusCode::OK,
+    )
+}
+
+fn client_label(client: &crate::auth::oauth::clients::OAuthClient) -> String {
+    client
+        .client_name
+        .clone()
+        .unwrap_or_else(|| client.client_id.clone())
+}
+
+fn render_login(
+    state: &AppState,
+    browser: &Browser,
+    grant_id: &str,
+    client_name: &str,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let error = match error {
+        Some(e) => context! { error => e },
+        None => context! {},
+    };
+    page(
+        &state.templates,
+        status,
+        "oauth_login.html",
+        context! {
+            ..context! {
+                action => LOGIN_PATH,
+                grant => grant_id,
+                csrf_token => csrf_token(&browser.cookie),
+                client_name,
+                username,
+                email_login => state.auth.config.email.is_some(),
+                providers => Vec::<minijinja::Value>::new(),
+            },
+            ..error
+        },
+    )
+}
+
+/// `POST /oauth2/login`: the credentials, checked as `/login` checks them.
+pub async fn login_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    let fields = form(&body);
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
+    let grant_id = field("grant");
+    let browser = Browser::of(&state, &headers);
+    if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
+        return error_page(&state, AuthorizeError::UnknownGrant);
+    }
+    let (grant, client, _) = match state
+        .auth
+        .grant_for_browser(grant_id, &browser.binding())
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return error_page(&state, e),
+    };
+    let username = field("username").trim();
+    let user_id = match state
+        .auth
+        .browser_password_login(username, field("password"), ip.as_deref())
+        .await
+    {
+        Ok(user_id) => user_id,
+        Err(e) => {
+            let (status, message) = login_refusal(e);
+            return render_login(
+                &state,
+                &browser,
+                grant_id,
+                &client_label(&client),
+                username,
+                Some(&message),
+                status,
+            );
+        }
+    };
+    let started = async {
+        let cookie = state.auth.start_browser_session(&user_id).await?;
+        state
+            .auth
+            .rebind_grant(&grant.grant_id, &cookie.hash())
+            .await?;
+        Ok::<_, crate::store::StoreError>(cookie)
+    }
+    .await;
+    match started {
+        Ok(cookie) => see_other(
+            &page_url(CONSENT_PATH, &grant.grant_id),
+            Some(set_cookie(&state, cookie.expose())),
+        ),
+        Err(_) => error_page(&state, AuthorizeError::Internal),
+    }
+}
+
+/// What the login page says of a refused login (the Matrix error's
+/// status and message: one message for unknown users and wrong passwords).
+fn login_refusal(e: crate::auth::login::LoginError) -> (StatusCode, String) {
+    match crate::error::Error::from(e) {
+        crate::error::Error::Matrix {
+            status, message, ..
+        } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
+            message,
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal server error".to_owned(),
+        ),
+    }
+}
+
+/// `GET /oauth2/consent?grant=`: who asks for what, as whom.
+pub async fn consent_page(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let grant_id = query_param(&uri, "grant").unwrap_or_default();
+    let browser = Browser::of(&state, &headers);
+    let (grant, client, scope) = match state
+        .auth
+        .grant_for_browser(&grant_id, &browser.binding())
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return error_page(&state, e),
+    };
+    let user = match state.auth.browser_session(&browser.cookie).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return see_other(&page_url(LOGIN_PATH, &grant_id), None),
+        Err(_) => return error_page(&state, AuthorizeError::Internal),
+    };
+    let redirect_host = url::Url::parse(&grant.redirect_uri)
+        .ok()
+        .map(|u| match u.host_str() {
+            Some(h) => h.to_owned(),
+            None => format!("{}:", u.scheme()),
+        })
+        .unwrap_or_default();
+    let scopes: Vec<minijinja::Value> = scope
+        .tokens
+        .iter()
+        .map(|t| context! { scope => t, description => describe(t) })
+        .collect();
+    let csrf = csrf_token(&browser.cookie);
+    let optional = context! {
+        client_uri => client.client_uri.clone(),
+        tos_uri => client.tos_uri.clone(),
+        policy_uri => client.policy_uri.clone(),
+    };
+    page(
+        &state.templates,
+        StatusCode::OK,
+        "oauth_consent.html",
+        context! {
+            ..context! {
+                action => CONSENT_PATH,
+                grant => grant_id.clone(),
+                csrf_token => csrf.clone(),
+                user_id => user.user_id,
+                client_name => client_label(&client),
+                redirect_host,
+                scopes,
+                logout_url => format!("{LOGOUT_PATH}?grant={}&csrf_token={csrf}", url_encode(&grant_id)),
+            },
+            ..optional
+        },
+    )
+}
+
+/// `POST /oauth2/consent`: `action=approve` (a code for the client) or
+/// anything else (declined: `access_denied`).
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fields = form(&body);
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
+    let browser = Browser::of(&state, &headers);
+    if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
+        return error_page(&state, AuthorizeError::UnknownGrant);
+    }
+    let (grant, _, scope) = match state
+        .auth
+        .grant_for_browser(field("grant"), &browser.binding())
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return error_page(&state, e),
+    };
+    let user = match state.auth.browser_session(&browser.cookie).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return see_other(&page_url(LOGIN_PATH, &grant.grant_id), None),
+        Err(_) => return error_page(&state, AuthorizeError::Internal),
+    };
+    let outcome = if field("action") == "approve" {
+        state
+            .auth
+            .approve_grant(&grant, &scope, &user.user_id, user.authenticated_ts)
+            .await
+            .map(|a| a.location)
+    } else {
+        state.auth.decline_grant(&grant).await
+    };
+    match outcome {
+        Ok(location) => see_other(&location, None),
+        Err(e) => error_page(&state, e),
+    }
+}
+
+/// `GET /oauth2/logout?grant=&csrf_token=`: sign in as someone else.
+pub async fn logout(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let grant_id = query_param(&uri, "grant").unwrap_or_default();
+    let browser = Browser::of(&state, &headers);
+    let csrf = query_param(&uri, "csrf_token").unwrap_or_default();
+    if browser.new || !csrf_ok(&browser.cookie, &csrf) {
+        return error_page(&state, AuthorizeError::UnknownGrant);
+    }
+    if state
+        .auth
+        .end_browser_session(&browser.cookie)
+        .await
+        .is_err()
+    {
+        return error_page(&state, AuthorizeError::Internal);
+    }
+    see_other(&page_url(LOGIN_PATH, &grant_id), None)
+}

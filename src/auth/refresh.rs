@@ -96,10 +96,13 @@ impl Auth {
             &tokens::hash_token(refresh_token),
             |current| {
                 check_refresh(current, client_id, now)?;
-                let oauth = current.oauth_client_id.clone().map(|client_id| OAuthBinding {
-                    client_id,
-                    scope: current.scope.clone().unwrap_or_default(),
-                });
+                let oauth = current
+                    .oauth_client_id
+                    .clone()
+                    .map(|client_id| OAuthBinding {
+                        client_id,
+                        scope: current.scope.clone().unwrap_or_default(),
+                    });
                 let refreshable = Refreshable {
                     access_token_lifetime_ms: current.access_token_lifetime_ms,
                     refresh_token_lifetime_ms: current.refresh_token_lifetime_ms,
@@ -139,7 +142,9 @@ impl Auth {
             (Some(tokens), Some((user_id, device_id))) => {
                 Ok(tokens.into_session(user_id, device_id))
             }
-            _ => Err(RefreshError::internal("a rotation wrote tokens it did not mint")),
+            _ => Err(RefreshError::internal(
+                "a rotation wrote tokens it did not mint",
+            )),
         }
     }
 
@@ -222,7 +227,11 @@ mod tests {
         t.next = next(false, true);
         assert_eq!(check_refresh(&t, None, 10), reused, "new access token used");
         t.next = next(true, false);
-        assert_eq!(check_refresh(&t, None, 10), reused, "new refresh token used");
+        assert_eq!(
+            check_refresh(&t, None, 10),
+            reused,
+            "new refresh token used"
+        );
         // Reuse is judged before expiry, as in Synapse.
         t.expires_ts = Some(5);
         assert_eq!(check_refresh(&t, None, 10), reused);

@@ -8,6 +8,7 @@ use super::login::APP_SERVICE_LOGIN_TYPE;
 use super::policy::check_new_password;
 use super::ratelimit::{address_key, Limiter};
 pub use super::register_error::RegisterError;
+use super::session::{SessionOptions, SessionTokens};
 use super::threepids::MEDIUM_EMAIL;
 use super::uia::dummy::DUMMY;
 use super::uia::recaptcha::RECAPTCHA;
@@ -15,7 +16,6 @@ use super::uia::registration_token::{REGISTRATION_TOKEN, REGISTRATION_TOKEN_KEY}
 use super::uia::terms::TERMS;
 use super::uia::{Flows, UiaRequest};
 use super::writes::{self, NewRegistration, RegistrationOutcome};
-use super::session::{SessionOptions, SessionTokens};
 use super::{check_device_display_name, Auth, Session};
 use crate::store::{NewUser, UserThreepid};
 use serde::Deserialize;
@@ -257,7 +257,7 @@ impl Auth {
                                     user_id,
                                     device_id,
                                     display_name,
-                                    token,
+                                    token.map(|t| *t),
                                     &options,
                                 )
                                 .await?;
@@ -373,7 +373,7 @@ impl Auth {
             return Ok(Written::New {
                 user_id,
                 device,
-                token,
+                token: token.map(Box::new),
             });
         }
         Err(RegisterError::internal("could not generate a free user ID"))
@@ -581,7 +581,7 @@ enum Written {
         user_id: String,
         device: Option<(String, Option<String>)>,
         /// Its tokens.
-        token: Option<SessionTokens>,
+        token: Option<Box<SessionTokens>>,
     },
     /// A concurrent request of the same UIA session made it: its user.
     Previous(String),

@@ -390,10 +390,7 @@ mod tests {
             refreshable_expiries(1000, Some(300), Some(5000), Some(9000)),
             (Some(1300), Some(6000))
         );
-        assert_eq!(
-            refreshable_expiries(1000, None, None, None),
-            (None, None)
-        );
+        assert_eq!(refreshable_expiries(1000, None, None, None), (None, None));
         assert_eq!(
             refreshable_expiries(i64::MAX - 1, Some(300), None, None),
             (Some(i64::MAX), None)

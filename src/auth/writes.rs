@@ -9,8 +9,8 @@
 
 use crate::clock::Timestamp;
 use crate::store::{
-    NewAccessToken, NewRefreshToken, NewUser, RefreshToken, ResultOnce, Store, StoreResult, Transaction,
-    UserThreepid,
+    NewAccessToken, NewRefreshToken, NewUser, RefreshToken, ResultOnce, Store, StoreResult,
+    Transaction, UserThreepid,
 };
 use serde_json::Value;
 
@@ -269,7 +269,10 @@ pub enum Rotation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshRefusal {
     /// It was replaced and its successor is in use: the session must end.
-    Reused { user_id: String, device_id: String },
+    Reused {
+        user_id: String,
+        device_id: String,
+    },
     Expired,
     /// Another OAuth client's token (or an OAuth token at the legacy API).
     WrongClient,

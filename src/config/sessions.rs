@@ -47,7 +47,9 @@ impl Default for SessionConfig {
         SessionConfig {
             session_lifetime_ms: None,
             nonrefreshable_access_token_lifetime_ms: None,
-            refreshable_access_token_lifetime_ms: Some(DEFAULT_REFRESHABLE_ACCESS_TOKEN_LIFETIME_MS),
+            refreshable_access_token_lifetime_ms: Some(
+                DEFAULT_REFRESHABLE_ACCESS_TOKEN_LIFETIME_MS,
+            ),
             refresh_token_lifetime_ms: None,
         }
     }
@@ -97,8 +99,16 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<SessionConfig> {
     // exceed it (the default 5 minutes is not checked, as in Synapse).
     if let Some(session) = config.session_lifetime_ms {
         for (key, value) in [
-            (refreshable, config.refreshable_access_token_lifetime_ms.filter(|_| top.contains(refreshable))),
-            ("nonrefreshable_access_token_lifetime", config.nonrefreshable_access_token_lifetime_ms),
+            (
+                refreshable,
+                config
+                    .refreshable_access_token_lifetime_ms
+                    .filter(|_| top.contains(refreshable)),
+            ),
+            (
+                "nonrefreshable_access_token_lifetime",
+                config.nonrefreshable_access_token_lifetime_ms,
+            ),
             ("refresh_token_lifetime", config.refresh_token_lifetime_ms),
         ] {
             if value.is_some_and(|v| v > session) {
@@ -227,11 +237,16 @@ mod tests {
 
     #[test]
     fn refresh_lifetimes_are_read_as_synapse_reads_them() {
-        let c = load("refreshable_access_token_lifetime: 10m\nrefresh_token_lifetime: 1d\n").unwrap();
-        assert_eq!(c.sessions.refreshable_access_token_lifetime_ms, Some(600_000));
+        let c =
+            load("refreshable_access_token_lifetime: 10m\nrefresh_token_lifetime: 1d\n").unwrap();
+        assert_eq!(
+            c.sessions.refreshable_access_token_lifetime_ms,
+            Some(600_000)
+        );
         assert_eq!(c.sessions.refresh_token_lifetime_ms, Some(86_400_000));
         // An explicit null turns refresh tokens off; `~` too.
-        let c = load("refreshable_access_token_lifetime: null\nrefresh_token_lifetime: ~\n").unwrap();
+        let c =
+            load("refreshable_access_token_lifetime: null\nrefresh_token_lifetime: ~\n").unwrap();
         assert_eq!(c.sessions.refreshable_access_token_lifetime_ms, None);
         assert_eq!(c.sessions.refresh_token_lifetime_ms, None);
         assert_eq!(
@@ -247,10 +262,16 @@ mod tests {
             let (path, message) = refusal(&format!("session_lifetime: 1h\n{key}: 2h\n"));
             assert_eq!(path, key);
             assert!(message.contains("exceeds `session_lifetime`"), "{message}");
-            assert!(load(&format!("session_lifetime: 1h\n{key}: 1h\n")).is_ok(), "{key}");
+            assert!(
+                load(&format!("session_lifetime: 1h\n{key}: 1h\n")).is_ok(),
+                "{key}"
+            );
         }
         // ... but the default 5 minutes is not checked, as in Synapse.
         let c = load("session_lifetime: 1m\n").unwrap();
-        assert_eq!(c.sessions.refreshable_access_token_lifetime_ms, Some(300_000));
+        assert_eq!(
+            c.sessions.refreshable_access_token_lifetime_ms,
+            Some(300_000)
+        );
     }
 }

@@ -24,8 +24,7 @@ pub trait RefreshTokenRepository: Send {
     /// transaction ends (PostgreSQL; SQLite's transactions take the write
     /// lock up front), so two refreshes of one token happen one after the
     /// other.
-    async fn lock_refresh_token(&mut self, token_hash: &[u8])
-        -> StoreResult<Option<RefreshToken>>;
+    async fn lock_refresh_token(&mut self, token_hash: &[u8]) -> StoreResult<Option<RefreshToken>>;
 
     /// Records that `old_id` was replaced by `new_id`: a successor `old_id`
     /// had before (a refresh whose answer was lost) goes with its access

@@ -9,9 +9,9 @@
 
 use super::conn::{Dialect, Repo};
 use super::{
-    AccessTokenRepository, DeviceRepository, RefreshTokenRepository, HomeserverJobRepository, RateLimitRepository,
-    RegistrationRepository, SsoRepository, Store, StoreError, StoreResult, ThreepidRepository,
-    Transaction, UiaRepository, UsageRepository, UserRepository,
+    AccessTokenRepository, DeviceRepository, HomeserverJobRepository, RateLimitRepository,
+    RefreshTokenRepository, RegistrationRepository, SsoRepository, Store, StoreError, StoreResult,
+    ThreepidRepository, Transaction, UiaRepository, UsageRepository, UserRepository,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};

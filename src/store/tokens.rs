@@ -51,8 +51,10 @@ macro_rules! tokens_store {
                 Ok(row.try_get("id")?)
             }
 
-
-            async fn get_token_owner(&mut self, token_hash: &[u8]) -> StoreResult<Option<TokenOwner>> {
+            async fn get_token_owner(
+                &mut self,
+                token_hash: &[u8],
+            ) -> StoreResult<Option<TokenOwner>> {
                 let row = sqlx::query(
                     "SELECT t.id, t.user_id, t.device_id, t.puppet_owner, t.valid_until_ts, \
                      t.refresh_token_id, t.first_used_ts, t.oauth_client_id, t.scope, \
@@ -90,7 +92,11 @@ macro_rules! tokens_store {
                 Ok(())
             }
 
-            async fn set_token_first_used(&mut self, token_id: i64, ts: Timestamp) -> StoreResult<()> {
+            async fn set_token_first_used(
+                &mut self,
+                token_id: i64,
+                ts: Timestamp,
+            ) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE access_tokens SET first_used_ts = $2 \
                      WHERE id = $1 AND first_used_ts IS NULL",
@@ -102,7 +108,11 @@ macro_rules! tokens_store {
                 Ok(())
             }
 
-            async fn set_token_last_validated(&mut self, token_id: i64, ts: Timestamp) -> StoreResult<()> {
+            async fn set_token_last_validated(
+                &mut self,
+                token_id: i64,
+                ts: Timestamp,
+            ) -> StoreResult<()> {
                 sqlx::query("UPDATE access_tokens SET last_validated_ts = $2 WHERE id = $1")
                     .bind(token_id)
                     .bind(ts)
@@ -111,7 +121,10 @@ macro_rules! tokens_store {
                 Ok(())
             }
 
-            async fn get_token_last_validated(&mut self, token_id: i64) -> StoreResult<Option<Timestamp>> {
+            async fn get_token_last_validated(
+                &mut self,
+                token_id: i64,
+            ) -> StoreResult<Option<Timestamp>> {
                 let row = sqlx::query("SELECT last_validated_ts FROM access_tokens WHERE id = $1")
                     .bind(token_id)
                     .fetch_optional(&mut *self.conn.get().await?)
@@ -122,9 +135,12 @@ macro_rules! tokens_store {
                 })
             }
 
-
             #[tracing::instrument(skip_all)]
-            async fn delete_user_access_tokens(&mut self, user_id: &str, keep: Option<i64>) -> StoreResult<u64> {
+            async fn delete_user_access_tokens(
+                &mut self,
+                user_id: &str,
+                keep: Option<i64>,
+            ) -> StoreResult<u64> {
                 let mut tx = self.conn.atomic().await?;
                 // A refresh token goes with its access tokens.
                 sqlx::query(

@@ -538,10 +538,12 @@ async fn store_writes_all_or_nothing(b: Backend) {
         ..Default::default()
     };
     let v = user.credentials_version;
-    assert!(writes::create_session_token(&*store, &token(1), None, Some(v))
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        writes::create_session_token(&*store, &token(1), None, Some(v))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(store
         .users()
         .upgrade_password_hash("@a:x", v, "rehashed")
@@ -556,10 +558,12 @@ async fn store_writes_all_or_nothing(b: Backend) {
         .upgrade_password_hash("@a:x", v, "old")
         .await
         .unwrap());
-    assert!(writes::create_session_token(&*store, &token(2), None, Some(v))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        writes::create_session_token(&*store, &token(2), None, Some(v))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let now = store.users().get_user("@a:x").await.unwrap().unwrap();
     assert_eq!(now.password_hash.as_deref(), Some("new"));
     assert!(

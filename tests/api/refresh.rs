@@ -73,7 +73,10 @@ struct Pair {
 impl Pair {
     fn of(res: &Value) -> Pair {
         Pair {
-            access: res["access_token"].as_str().expect("access_token").to_owned(),
+            access: res["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
             refresh: res["refresh_token"]
                 .as_str()
                 .unwrap_or_else(|| panic!("no refresh_token: {res}"))
@@ -302,7 +305,11 @@ async fn session_lifetime_bounds_the_whole_chain(b: Backend) {
     assert_eq!(pair.expires_in_ms, Some(5 * MINUTE));
     clock.advance_ms(3 * MINUTE);
     pair = refreshed(&s, &pair).await;
-    assert_eq!(pair.expires_in_ms, Some(2 * MINUTE), "bounded by the session");
+    assert_eq!(
+        pair.expires_in_ms,
+        Some(2 * MINUTE),
+        "bounded by the session"
+    );
     clock.advance_ms(2 * MINUTE);
     let expired = s.get(WHOAMI, Some(&pair.access)).await;
     assert_eq!(expired.1["soft_logout"], true, "{}", expired.1);
@@ -314,7 +321,9 @@ async fn logging_out_ends_the_refresh_tokens(b: Backend) {
     let (s, _clock) = with_clock(b, |_| {}).await;
     s.register("alice", "alice-pw").await;
     let one = login_refreshable(&s, "alice", "alice-pw").await;
-    let (status, res) = s.post("/_matrix/client/v3/logout", Some(&one.access), json!({})).await;
+    let (status, res) = s
+        .post("/_matrix/client/v3/logout", Some(&one.access), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_logged_out(&refresh(&s, &one.refresh).await);
 
@@ -322,7 +331,11 @@ async fn logging_out_ends_the_refresh_tokens(b: Backend) {
     let three = login_refreshable(&s, "alice", "alice-pw").await;
     let three = refreshed(&s, &three).await;
     let (status, res) = s
-        .post("/_matrix/client/v3/logout/all", Some(&two.access), json!({}))
+        .post(
+            "/_matrix/client/v3/logout/all",
+            Some(&two.access),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_logged_out(&refresh(&s, &two.refresh).await);
@@ -421,7 +434,11 @@ async fn refresh_refuses_what_is_not_a_live_refresh_token(b: Backend) {
         assert_logged_out(&got);
         assert_eq!(got.1["error"], "refresh token does not exist", "{bogus}");
     }
-    assert_error(&s.post(REFRESH, None, json!({})).await, 400, "M_MISSING_PARAM");
+    assert_error(
+        &s.post(REFRESH, None, json!({})).await,
+        400,
+        "M_MISSING_PARAM",
+    );
     assert_error(
         &s.post(REFRESH, None, json!({"refresh_token": 5})).await,
         400,

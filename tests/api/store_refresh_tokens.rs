@@ -103,7 +103,11 @@ async fn a_refresh_token_is_written_with_its_access_token(b: Backend) {
         (Some(300_000), Some(10))
     );
     assert_eq!(got.next, None);
-    let locked = s.refresh_tokens().lock_refresh_token(&[1; 32]).await.unwrap();
+    let locked = s
+        .refresh_tokens()
+        .lock_refresh_token(&[1; 32])
+        .await
+        .unwrap();
     assert_eq!(locked.as_ref(), Some(&got));
     // The access token names its refresh token, client and scope.
     let owner = s
@@ -128,34 +132,103 @@ async fn rotation_keeps_the_last_two_of_a_chain(b: Backend) {
     let (s, _db) = open(b).await;
     let (r1, _) = pair(&*s, 1, USER, "D1").await;
     let (r2, _) = pair(&*s, 2, USER, "D1").await;
-    s.refresh_tokens().rotate_refresh_token(r1, r2).await.unwrap();
-    let one = s.refresh_tokens().get_refresh_token(&[1; 32]).await.unwrap().unwrap();
+    s.refresh_tokens()
+        .rotate_refresh_token(r1, r2)
+        .await
+        .unwrap();
+    let one = s
+        .refresh_tokens()
+        .get_refresh_token(&[1; 32])
+        .await
+        .unwrap()
+        .unwrap();
     let next = one.next.expect("replaced");
-    assert_eq!((next.id, next.refreshed, next.access_token_used), (r2, false, false));
+    assert_eq!(
+        (next.id, next.refreshed, next.access_token_used),
+        (r2, false, false)
+    );
     // A retry of 1 replaces 2 (and its access token) by 3.
     let (r3, a3) = pair(&*s, 3, USER, "D1").await;
-    s.refresh_tokens().rotate_refresh_token(r1, r3).await.unwrap();
-    assert!(s.refresh_tokens().get_refresh_token(&[2; 32]).await.unwrap().is_none());
-    assert!(s.access_tokens().get_token_owner(&[102; 32]).await.unwrap().is_none());
-    s.access_tokens().set_token_first_used(a3, NOW).await.unwrap();
-    let one = s.refresh_tokens().get_refresh_token(&[1; 32]).await.unwrap().unwrap();
-    assert_eq!(one.next.map(|n| (n.id, n.access_token_used)), Some((r3, true)));
+    s.refresh_tokens()
+        .rotate_refresh_token(r1, r3)
+        .await
+        .unwrap();
+    assert!(s
+        .refresh_tokens()
+        .get_refresh_token(&[2; 32])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .access_tokens()
+        .get_token_owner(&[102; 32])
+        .await
+        .unwrap()
+        .is_none());
+    s.access_tokens()
+        .set_token_first_used(a3, NOW)
+        .await
+        .unwrap();
+    let one = s
+        .refresh_tokens()
+        .get_refresh_token(&[1; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        one.next.map(|n| (n.id, n.access_token_used)),
+        Some((r3, true))
+    );
     // 3 replaced by 4: 1 and its access token go, 3 and its access token stay.
     let (r4, _) = pair(&*s, 4, USER, "D1").await;
-    s.refresh_tokens().rotate_refresh_token(r3, r4).await.unwrap();
-    assert!(s.refresh_tokens().get_refresh_token(&[1; 32]).await.unwrap().is_none());
-    assert!(s.access_tokens().get_token_owner(&[101; 32]).await.unwrap().is_none());
-    assert!(s.access_tokens().get_token_owner(&[103; 32]).await.unwrap().is_some());
-    let three = s.refresh_tokens().get_refresh_token(&[3; 32]).await.unwrap().unwrap();
+    s.refresh_tokens()
+        .rotate_refresh_token(r3, r4)
+        .await
+        .unwrap();
+    assert!(s
+        .refresh_tokens()
+        .get_refresh_token(&[1; 32])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .access_tokens()
+        .get_token_owner(&[101; 32])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .access_tokens()
+        .get_token_owner(&[103; 32])
+        .await
+        .unwrap()
+        .is_some());
+    let three = s
+        .refresh_tokens()
+        .get_refresh_token(&[3; 32])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(three.next.map(|n| n.id), Some(r4));
 }
 
 async fn first_use_is_recorded_once(b: Backend) {
     let (s, _db) = open(b).await;
     let (_, aid) = pair(&*s, 1, USER, "D1").await;
-    s.access_tokens().set_token_first_used(aid, NOW + 1).await.unwrap();
-    s.access_tokens().set_token_first_used(aid, NOW + 2).await.unwrap();
-    let owner = s.access_tokens().get_token_owner(&[101; 32]).await.unwrap().unwrap();
+    s.access_tokens()
+        .set_token_first_used(aid, NOW + 1)
+        .await
+        .unwrap();
+    s.access_tokens()
+        .set_token_first_used(aid, NOW + 2)
+        .await
+        .unwrap();
+    let owner = s
+        .access_tokens()
+        .get_token_owner(&[101; 32])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(owner.first_used_ts, Some(NOW + 1));
 }
 
@@ -171,7 +244,13 @@ async fn refresh_tokens_go_with_their_device(b: Backend) {
         .unwrap();
     let exists = |n: u8| {
         let s = s.clone();
-        async move { s.refresh_tokens().get_refresh_token(&[n; 32]).await.unwrap().is_some() }
+        async move {
+            s.refresh_tokens()
+                .get_refresh_token(&[n; 32])
+                .await
+                .unwrap()
+                .is_some()
+        }
     };
     assert!(!exists(1).await);
     assert!(exists(2).await && exists(3).await, "other devices' stay");
@@ -195,7 +274,13 @@ async fn logging_out_all_but_one_token_keeps_its_refresh_token(b: Backend) {
         .unwrap();
     let exists = |n: u8| {
         let s = s.clone();
-        async move { s.refresh_tokens().get_refresh_token(&[n; 32]).await.unwrap().is_some() }
+        async move {
+            s.refresh_tokens()
+                .get_refresh_token(&[n; 32])
+                .await
+                .unwrap()
+                .is_some()
+        }
     };
     assert!(exists(1).await, "the requester's");
     assert!(!exists(2).await && !exists(3).await);
@@ -218,7 +303,12 @@ async fn rotation_refuses_a_deactivated_user_and_writes_nothing(b: Backend) {
     let Rotation::Rotated(aid) = rotated else {
         panic!("{rotated:?}")
     };
-    let owner = s.access_tokens().get_token_owner(&[102; 32]).await.unwrap().unwrap();
+    let owner = s
+        .access_tokens()
+        .get_token_owner(&[102; 32])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(owner.token_id, aid);
     assert!(owner.refresh_token_id.is_some());
     // Unknown token; then a deactivated user's (its tokens are gone anyway).

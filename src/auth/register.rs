@@ -257,7 +257,7 @@ impl Auth {
                                     user_id,
                                     device_id,
                                     display_name,
-                                    token,
+                                    token.map(|t| *t),
                                     &options,
                                 )
                                 .await?;
@@ -373,7 +373,7 @@ impl Auth {
             return Ok(Written::New {
                 user_id,
                 device,
-                token,
+                token: token.map(Box::new),
             });
         }
         Err(RegisterError::internal("could not generate a free user ID"))
@@ -581,7 +581,7 @@ enum Written {
         user_id: String,
         device: Option<(String, Option<String>)>,
         /// Its tokens.
-        token: Option<SessionTokens>,
+        token: Option<Box<SessionTokens>>,
     },
     /// A concurrent request of the same UIA session made it: its user.
     Previous(String),

@@ -9,6 +9,7 @@ pub mod fallback;
 pub mod login;
 pub mod logout;
 pub mod oauth;
+pub mod oauth_registration;
 pub mod register;
 pub mod registration_tokens;
 pub mod sso;

@@ -120,7 +120,7 @@ fn verify(token: &str, jwks: &Value) -> Value {
 }
 
 /// Two processes started at once on one database end with one key, which
-/// both publish and sign with; a rotation on one is seen by the other.
+/// both publish and sign with; a rotation (the CLI's) is seen by both.
 /// (SQLite: one after the other, as its migrations cannot run twice at
 /// once; the race of the key's insert is store_oauth's.)
 async fn id_tokens_verify_against_the_jwks(b: Backend) {
@@ -157,7 +157,11 @@ async fn id_tokens_verify_against_the_jwks(b: Backend) {
     let token = two.auth.sign_id_token(claims.clone()).await.unwrap();
     assert_eq!(verify(&token, &jwks), claims);
 
-    let new_kid = one.auth.rotate_signing_key().await.unwrap();
+    // `mxauth rotate-signing-key`, on the database both serve.
+    let mut config = crate::support::base_config();
+    config.database = db.config.clone();
+    oauth_on(&mut config);
+    let new_kid = mxauth::cli::rotate_signing_key(config).await.unwrap();
     let (_, jwks) = two.get("/oauth2/keys.json", None).await;
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),

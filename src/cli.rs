@@ -89,3 +89,23 @@ pub async fn register_in_database(
         .await
         .map_err(|e| anyhow::anyhow!("{}", crate::error::Error::from(e)))
 }
+
+/// Retires the current id_token signing key and makes a new one current,
+/// in the configured database; gives the new key's `kid`. Running servers
+/// sign with it from their next id_token.
+pub async fn rotate_signing_key(config: Config) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        config.oauth.is_some(),
+        "the OAuth 2.0 API is off (mxauth.oauth, public_baseurl): there is no signing key"
+    );
+    let store = crate::store::connect(&config.database.url(), 2).await?;
+    let auth = Auth::new(
+        Arc::new(config),
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsRandom),
+    );
+    auth.rotate_signing_key()
+        .await
+        .map_err(|_| anyhow::anyhow!("could not rotate the signing key (see the log)"))
+}

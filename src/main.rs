@@ -60,6 +60,12 @@ enum Command {
         )]
         shared_secret: Option<String>,
     },
+    /// Make a new id_token signing key current (OAuth 2.0 API); the old one
+    /// stays published in the JWKS for a day, then is deleted.
+    RotateSigningKey {
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +157,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     None => mxauth::cli::register_in_database(config, &user, &password, admin, user_type).await?,
                 };
                 println!("Created {user_id}{}", if admin { " (admin)" } else { "" });
+                Ok(())
+            }
+            Command::RotateSigningKey { config } => {
+                let kid = mxauth::cli::rotate_signing_key(load(config.as_deref())?).await?;
+                println!("The id_token signing key is now {kid}");
                 Ok(())
             }
         }

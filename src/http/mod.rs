@@ -155,6 +155,12 @@ pub fn router(state: AppState) -> Router {
             get(oauth::auth_metadata),
         )
         .route("/oauth2/keys.json", get(oauth::jwks))
+        .route(
+            "/oauth2/registration",
+            post(routes::oauth_registration::register).layer(DefaultBodyLimit::max(
+                routes::oauth_registration::MAX_BODY_BYTES.min(max_body),
+            )),
+        )
         .nest("/_matrix/client/v3", client.clone())
         .nest("/_matrix/client/r0", client)
         .nest("/_synapse/admin", admin)

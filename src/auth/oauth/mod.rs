@@ -1,8 +1,9 @@
 //! mxauth as an OAuth 2.0 authorization server (the Matrix spec's "OAuth
 //! 2.0 API"): its clients (`clients.rs`: static and registered, lookup,
 //! redirect URIs, client authentication), the keys that sign id_tokens
-//! (`keys.rs`), the discovery document (`metadata.rs`), `mxauth.oauth`
-//! being read by `config/oauth.rs`; the authorization code grant: `scope.rs` (the
+//! (`keys.rs`), the server metadata (`metadata.rs`), dynamic client
+//! registration (`registration.rs`); `mxauth.oauth` being read by
+//! `config/oauth.rs`; the authorization code grant: `scope.rs` (the
 //! Matrix scopes), `grant.rs` (`/authorize`, approval, refusals back to
 //! the client), `browser.rs` (the pages' browser session, CSRF, the login
 //! form's credential check), `token.rs` (the token endpoint's grants and
@@ -14,9 +15,10 @@ pub mod error;
 pub mod grant;
 pub mod keys;
 pub mod metadata;
+pub mod registration;
 pub mod scope;
 pub mod token;
 
 pub use crate::config::{ApplicationType, ClientAuthMethod, OAuthConfig};
 pub use clients::{ClientCredentials, OAuthClient};
-pub use error::{ClientAuthError, SigningError};
+pub use error::{ClientAuthError, RegistrationError, SigningError};

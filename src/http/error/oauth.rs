@@ -3,7 +3,7 @@
 //! and the OAuth areas' refusals mapped into it with `From` (RFC 6749 5.2
 //! for client authentication, RFC 7591 3.2.2 for registration).
 
-use crate::auth::oauth::ClientAuthError;
+use crate::auth::oauth::{ClientAuthError, RegistrationError};
 use crate::auth::ratelimit::LimitExceeded;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -83,6 +83,26 @@ impl From<ClientAuthError> for OAuthErrorResponse {
     }
 }
 
+impl From<RegistrationError> for OAuthErrorResponse {
+    fn from(e: RegistrationError) -> Self {
+        match e {
+            RegistrationError::Disabled => OAuthErrorResponse::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request",
+                "Dynamic client registration is not enabled",
+            ),
+            RegistrationError::InvalidRedirectUri(why) => {
+                OAuthErrorResponse::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", why)
+            }
+            RegistrationError::InvalidClientMetadata(why) => {
+                OAuthErrorResponse::new(StatusCode::BAD_REQUEST, "invalid_client_metadata", why)
+            }
+            RegistrationError::RateLimited(limit) => limit.into(),
+            RegistrationError::Internal => OAuthErrorResponse::internal(),
+        }
+    }
+}
+
 impl From<LimitExceeded> for OAuthErrorResponse {
     fn from(e: LimitExceeded) -> Self {
         OAuthErrorResponse {
@@ -158,6 +178,41 @@ pub(crate) mod tests {
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
         assert_renders_oauth(
             ClientAuthError::Internal,
+            500,
+            "server_error",
+            "Internal server error",
+        );
+    }
+
+    #[test]
+    fn registration_errors() {
+        assert_renders_oauth(
+            RegistrationError::InvalidRedirectUri("`x` has a fragment".into()),
+            400,
+            "invalid_redirect_uri",
+            "`x` has a fragment",
+        );
+        assert_renders_oauth(
+            RegistrationError::InvalidClientMetadata("client_uri is required".into()),
+            400,
+            "invalid_client_metadata",
+            "client_uri is required",
+        );
+        assert_renders_oauth(
+            RegistrationError::Disabled,
+            404,
+            "invalid_request",
+            "Dynamic client registration is not enabled",
+        );
+        let r = assert_renders_oauth(
+            RegistrationError::RateLimited(LimitExceeded { retry_after_ms: 10 }),
+            429,
+            "temporarily_unavailable",
+            "Too many requests; try again later",
+        );
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        assert_renders_oauth(
+            RegistrationError::Internal,
             500,
             "server_error",
             "Internal server error",

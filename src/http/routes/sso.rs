@@ -27,11 +27,17 @@ use serde_json::{json, Value};
 /// The fallback page of `m.login.sso` (Synapse's name for it).
 pub const UIA_TEMPLATE: &str = "sso_auth_confirm.html";
 
-/// The flows `GET /login` adds when SSO is configured.
+/// The flows `GET /login` adds when SSO is configured. With the OAuth 2.0
+/// API on, `m.login.sso` is the preferred flow of OAuth 2.0 aware clients
+/// (spec v1.18, MSC3824: `oauth_aware_preferred`).
 pub fn login_flows(auth: &Auth) -> Vec<Value> {
     let mut flows = Vec::new();
     if !auth.sso_providers().is_empty() {
-        flows.push(sso_flow(auth));
+        let mut sso = sso_flow(auth);
+        if auth.oauth().is_some() {
+            sso["oauth_aware_preferred"] = json!(true);
+        }
+        flows.push(sso);
     }
     if auth.login_token_enabled() {
         let mut token = json!({ "type": LOGIN_TYPE_TOKEN });
@@ -117,7 +123,21 @@ pub async fn redirect_to(
     start(&state, ip.as_deref(), &idp_id, &redirect_url).await
 }
 
+/// The `redirectUrl`, after checking the `action` (spec v1.18; MSC3824's
+/// unstable `org.matrix.msc3824.action`): `login` or `register`. An
+/// upstream provider signs a new user up at their first login either way,
+/// so both lead to the same provider.
 fn redirect_url_param(uri: &axum::http::Uri) -> Result<String> {
+    for key in ["action", "org.matrix.msc3824.action"] {
+        match query_param(uri, key).as_deref() {
+            None | Some("login") | Some("register") => {}
+            Some(_) => {
+                return Err(Error::invalid_param(format!(
+                    "{key} must be `login` or `register`"
+                )))
+            }
+        }
+    }
     query_param(uri, "redirectUrl")
         .ok_or_else(|| Error::missing_param("Missing param: redirectUrl"))
 }

@@ -62,6 +62,10 @@ const DEFAULTS: &[(&str, &str)] = &[
         include_str!("../templates/oauth_login.html"),
     ),
     (
+        "oauth_register.html",
+        include_str!("../templates/oauth_register.html"),
+    ),
+    (
         "oauth_consent.html",
         include_str!("../templates/oauth_consent.html"),
     ),
@@ -151,6 +155,23 @@ pub const PAGES: &[(&str, SampleContext)] = &[
             email_login => true,
             register_url => "/oauth2/register?grant=01GRANT",
             providers => vec![context! { url => "/oauth2/upstream/oidc-x?grant=01GRANT", name => "X" }],
+        }
+    }),
+    ("oauth_register.html", || {
+        context! {
+            action => "/oauth2/register",
+            grant => "01GRANT",
+            csrf_token => "csrf",
+            client_name => "Element",
+            username => "alice",
+            error => "User ID already taken.",
+            login_url => "/oauth2/login?grant=01GRANT",
+            registration_token => true,
+            terms_name => "Terms of Service",
+            terms_url => "https://example.org/_matrix/consent?v=1.0",
+            sitekey => "6LeIxAcTAAAAAJcZVRqyHh71UMIEGNQ_MXjiZKhI",
+            closed => false,
+            needs_client => false,
         }
     }),
     ("oauth_consent.html", || {

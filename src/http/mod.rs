@@ -129,6 +129,10 @@ pub fn router(state: AppState) -> Router {
             get(routes::oauth_pages::consent_page).post(routes::oauth_pages::consent_submit),
         )
         .route(routes::oauth_pages::LOGOUT_PATH, get(routes::oauth_pages::logout))
+        .route(
+            routes::oauth_pages::REGISTER_PATH,
+            get(routes::oauth_pages::register_page).post(routes::oauth_pages::register_submit),
+        )
         .route("/oauth2/token", post(routes::oauth_token::token))
         .route("/oauth2/revoke", post(routes::oauth_token::revoke))
         .route(

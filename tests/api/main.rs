@@ -29,6 +29,7 @@ mod nginx;
 mod oauth_discovery;
 mod oauth_flow;
 pub(crate) mod oauth_registration;
+mod oauth_signup;
 mod oauth_support;
 mod passwords;
 mod process_group;

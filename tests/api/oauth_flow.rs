@@ -33,7 +33,8 @@ both!(
 async fn a_whole_login_refreshes_and_revokes(b: Backend) {
     let s = oauth_server(b).await;
     let (user, _, _) = s.register("alice", "alice-pw").await;
-    let client_id = APP.to_owned();
+    // A client registered as a real one registers (RFC 7591).
+    let client_id = register_client(&s).await;
     let (verifier, challenge) = pkce("the-verifier-of-alice");
     let mut browser = Browser::new();
 
@@ -466,7 +467,7 @@ async fn a_code_is_bound_to_client_redirect_uri_and_verifier(b: Backend) {
     let s = oauth_server(b).await;
     s.register("frank", "frank-pw").await;
     let client_id = APP.to_owned();
-    let other_client = OTHER_APP.to_owned();
+    let other_client = register_client_with(&s, serde_json::json!({"client_name": "Other"})).await;
     let (verifier, challenge) = pkce("bound");
     for (who, redirect, verifier_sent) in [
         (other_client.as_str(), REDIRECT_URI, verifier.as_str()),
@@ -512,7 +513,8 @@ async fn token_endpoint_errors(b: Backend) {
     let client_id = APP.to_owned();
     let cid = client_id.as_str();
     let verifier = "v".repeat(43);
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (vec![("client_id", cid)], 400, "invalid_request"),
         (
             vec![("grant_type", "password"), ("client_id", cid)],

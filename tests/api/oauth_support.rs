@@ -133,6 +133,11 @@ pub fn forms(html: &str) -> Vec<(String, Vec<(String, String)>)> {
                 .skip(1)
                 .filter_map(|i| {
                     let i = i.split('>').next().unwrap();
+                    // An unchecked box is not sent, as a browser would not.
+                    let checkbox = attr(i, "type").as_deref() == Some("checkbox");
+                    if checkbox && !i.contains(" checked") {
+                        return None;
+                    }
                     Some((attr(i, "name")?, attr(i, "value").unwrap_or_default()))
                 })
                 .collect();

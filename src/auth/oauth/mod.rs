@@ -6,7 +6,8 @@
 //! `config/oauth.rs`; the authorization code grant: `scope.rs` (the
 //! Matrix scopes), `grant.rs` (`/authorize`, approval, refusals back to
 //! the client), `browser.rs` (the pages' browser session, CSRF, the login
-//! form's credential check), `token.rs` (the token endpoint's grants and
+//! form's credential check), `signup.rs` (registration from the pages,
+//! through `/register`'s operation and UIA flow), `token.rs` (the token endpoint's grants and
 //! RFC 7009 revocation on the one session model).
 
 pub mod browser;
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod metadata;
 pub mod registration;
 pub mod scope;
+pub mod signup;
 pub mod token;
 
 pub use crate::config::{ApplicationType, ClientAuthMethod, OAuthConfig};

@@ -7,6 +7,7 @@
 use crate::auth::oauth::browser::{csrf_ok, csrf_token, new_browser_cookie, BROWSER_COOKIE};
 use crate::auth::oauth::grant::{AuthorizationRequest, AuthorizeError, NextPage};
 use crate::auth::oauth::scope::describe;
+use crate::auth::oauth::signup::{SignupError, SignupForm};
 use crate::auth::tokens::hash_token;
 use crate::http::extract::{cookie_value, form_urlencoded_pairs, query_param, ClientIp};
 use crate::http::html::page;
@@ -22,6 +23,7 @@ use std::collections::HashMap;
 pub const LOGIN_PATH: &str = "/oauth2/login";
 pub const CONSENT_PATH: &str = "/oauth2/consent";
 pub const LOGOUT_PATH: &str = "/oauth2/logout";
+pub const REGISTER_PATH: &str = crate::auth::oauth::signup::SIGNUP_URI;
 
 /// The browser's cookie, and whether it is new (to be set with the answer).
 struct Browser {
@@ -161,7 +163,8 @@ pub async fn authorize(
         Err(e) => return error_page(&state, e),
     };
     let path = match started.next {
-        NextPage::Login | NextPage::Register => LOGIN_PATH,
+        NextPage::Login => LOGIN_PATH,
+        NextPage::Register => REGISTER_PATH,
         NextPage::Consent => CONSENT_PATH,
     };
     let cookie = browser.new.then(|| set_cookie(&state, &browser.cookie));
@@ -220,6 +223,10 @@ fn render_login(
         Some(e) => context! { error => e },
         None => context! {},
     };
+    let register = match state.auth.config.enable_registration {
+        true => context! { register_url => page_url(REGISTER_PATH, grant_id) },
+        false => context! {},
+    };
     page(
         &state.templates,
         status,
@@ -234,7 +241,8 @@ fn render_login(
                 email_login => state.auth.config.email.is_some(),
                 providers => Vec::<minijinja::Value>::new(),
             },
-            ..error
+            ..error,
+            ..register
         },
     )
 }
@@ -281,28 +289,179 @@ pub async fn login_submit(
             );
         }
     };
+    log_browser_in(&state, &grant.grant_id, &user_id).await
+}
+
+/// `GET /oauth2/register?grant=`: the registration form, asking for what
+/// the server's registration policy needs.
+pub async fn register_page(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let grant_id = query_param(&uri, "grant").unwrap_or_default();
+    let browser = Browser::of(&state, &headers);
+    let client = match state
+        .auth
+        .grant_for_browser(&grant_id, &browser.binding())
+        .await
+    {
+        Ok((_, client, _)) => client,
+        Err(e) => return error_page(&state, e),
+    };
+    // A browser that arrives here straight from /authorize has its cookie
+    // set by /authorize already.
+    render_register(
+        &state,
+        &browser,
+        &grant_id,
+        &client_label(&client),
+        "",
+        None,
+        StatusCode::OK,
+    )
+}
+
+fn render_register(
+    state: &AppState,
+    browser: &Browser,
+    grant_id: &str,
+    client_name: &str,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let policy = state.auth.signup_policy();
+    let error = match error {
+        Some(e) => context! { error => e },
+        None => context! {},
+    };
+    let terms = match &policy.terms {
+        Some((name, url)) => context! { terms_name => name, terms_url => url },
+        None => context! {},
+    };
+    let captcha = match &policy.recaptcha_sitekey {
+        Some(key) => context! { sitekey => key },
+        None => context! {},
+    };
+    page(
+        &state.templates,
+        status,
+        "oauth_register.html",
+        context! {
+            ..context! {
+                action => REGISTER_PATH,
+                grant => grant_id,
+                csrf_token => csrf_token(&browser.cookie),
+                client_name,
+                username,
+                login_url => page_url(LOGIN_PATH, grant_id),
+                registration_token => policy.registration_token,
+                closed => !policy.open,
+                needs_client => policy.needs_client,
+            },
+            ..error,
+            ..terms,
+            ..captcha
+        },
+    )
+}
+
+/// `POST /oauth2/register`: registers the account as `POST /register`
+/// would, logs the browser in, and goes on to consent.
+pub async fn register_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    let fields = form(&body);
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
+    let grant_id = field("grant");
+    let browser = Browser::of(&state, &headers);
+    if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
+        return error_page(&state, AuthorizeError::UnknownGrant);
+    }
+    let (grant, client, _) = match state
+        .auth
+        .grant_for_browser(grant_id, &browser.binding())
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return error_page(&state, e),
+    };
+    let signup = SignupForm {
+        username: field("username").trim().to_owned(),
+        password: field("password").to_owned(),
+        registration_token: fields.get("registration_token").cloned(),
+        accepted_terms: field("accept_terms") == "yes",
+        recaptcha_response: fields.get("g-recaptcha-response").cloned(),
+    };
+    let user_id = match state.auth.browser_register(&signup, ip.as_deref()).await {
+        Ok(user_id) => user_id,
+        Err(e) => {
+            let (status, message) = signup_refusal(e);
+            return render_register(
+                &state,
+                &browser,
+                grant_id,
+                &client_label(&client),
+                &signup.username,
+                Some(&message),
+                status,
+            );
+        }
+    };
+    log_browser_in(&state, &grant.grant_id, &user_id).await
+}
+
+/// What the registration page says of a refused registration.
+fn signup_refusal(e: SignupError) -> (StatusCode, String) {
+    match e {
+        SignupError::Register(e) => matrix_refusal(crate::error::Error::from(e)),
+        SignupError::TermsNotAccepted => (
+            StatusCode::BAD_REQUEST,
+            "Accept the terms to create an account".to_owned(),
+        ),
+        SignupError::StageFailed(message) => (StatusCode::UNAUTHORIZED, message),
+        SignupError::NoFlow => (
+            StatusCode::FORBIDDEN,
+            "This server's registration cannot be completed on this page".to_owned(),
+        ),
+        SignupError::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal server error".to_owned(),
+        ),
+    }
+}
+
+/// The browser is now `user_id`'s (a new cookie; the grant follows it):
+/// on to consent.
+async fn log_browser_in(state: &AppState, grant_id: &str, user_id: &str) -> Response {
     let started = async {
-        let cookie = state.auth.start_browser_session(&user_id).await?;
-        state
-            .auth
-            .rebind_grant(&grant.grant_id, &cookie.hash())
-            .await?;
+        let cookie = state.auth.start_browser_session(user_id).await?;
+        state.auth.rebind_grant(grant_id, &cookie.hash()).await?;
         Ok::<_, crate::store::StoreError>(cookie)
     }
     .await;
     match started {
         Ok(cookie) => see_other(
-            &page_url(CONSENT_PATH, &grant.grant_id),
-            Some(set_cookie(&state, cookie.expose())),
+            &page_url(CONSENT_PATH, grant_id),
+            Some(set_cookie(state, cookie.expose())),
         ),
-        Err(_) => error_page(&state, AuthorizeError::Internal),
+        Err(_) => error_page(state, AuthorizeError::Internal),
     }
 }
 
 /// What the login page says of a refused login (the Matrix error's
 /// status and message: one message for unknown users and wrong passwords).
 fn login_refusal(e: crate::auth::login::LoginError) -> (StatusCode, String) {
-    match crate::error::Error::from(e) {
+    matrix_refusal(crate::error::Error::from(e))
+}
+
+/// A refusal's Matrix status and message, for a page.
+fn matrix_refusal(e: crate::error::Error) -> (StatusCode, String) {
+    match e {
         crate::error::Error::Matrix {
             status, message, ..
         } => (

@@ -27,7 +27,7 @@ fn parse_form(body: &Bytes) -> Result<Form, OAuthErrorResponse> {
     let mut form = Form::new();
     for (k, v) in form_urlencoded_pairs(text) {
         if form.insert(k.clone(), v).is_some() {
-            return Err(OAuthErrorResponse::invalid_request(&format!(
+            return Err(OAuthErrorResponse::invalid_request(format!(
                 "The parameter {k} is given more than once"
             )));
         }

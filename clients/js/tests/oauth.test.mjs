@@ -42,11 +42,17 @@ async function step(t, label, fn) {
     return await fn();
   } catch (e) {
     if (e instanceof assert.AssertionError) throw e;
+    let cause = e.cause?.message ?? (e.cause && JSON.stringify(e.cause));
+    if (e.cause instanceof Response) {
+      // openid-client's "unexpected HTTP response": say what came back.
+      const body = await e.cause.text().catch(() => "(body already read)");
+      cause = `${e.cause.status} from ${e.cause.url}: ${excerpt(body)}`;
+    }
     const details = [
       e.status && `HTTP ${e.status}`,
       e.error && `${e.error}${e.error_description ? `: ${e.error_description}` : ""}`,
       e.code,
-      e.cause?.message ?? (e.cause && JSON.stringify(e.cause)),
+      cause,
     ].filter(Boolean);
     throw new Error(`${label}: ${e.message}${details.length ? ` (${details.join("; ")})` : ""}`, { cause: e });
   }

@@ -37,6 +37,9 @@ use url::Url;
 
 use crate::browser::{Browser, excerpt, http_client_builder};
 
+/// The `matrix-sdk` pinned in Cargo.toml, for the closing line.
+const MATRIX_SDK_VERSION: &str = "0.18.0";
+
 /// The client's home page: https, as the spec requires of `client_uri`. A
 /// private-use redirect scheme is the reverse of its host.
 const CLIENT_URI: &str = "https://rust-oauth.example.org/";
@@ -61,7 +64,7 @@ enum RedirectKind {
 async fn main() -> ExitCode {
     match run().await {
         Ok(()) => {
-            println!("rust-oauth: PASSED (matrix-sdk {})", MATRIX_SDK_VERSION);
+            println!("rust-oauth: PASSED (matrix-sdk {MATRIX_SDK_VERSION})");
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -70,8 +73,6 @@ async fn main() -> ExitCode {
         }
     }
 }
-
-const MATRIX_SDK_VERSION: &str = "0.18.0";
 
 fn env(name: &str) -> Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set (clients/run.sh sets it)"))

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Real clients against a real mxauth: matrix-js-sdk 37.5.0 (clients/js,
-# node --test) and matrix-nio 0.26.0 (clients/nio, pytest).
+# node --test), matrix-nio 0.26.0 (clients/nio, pytest), and on the OAuth 2.0
+# API openid-client 6.9.0 (clients/js/tests/oauth.test.mjs) and
+# matrix-rust-sdk's matrix-sdk 0.18.0 (clients/rust-oauth, its own crate).
 #
 # Installs what is missing (npm ci; a venv with requirements.txt), builds the
-# server if needed, writes a config (free port, SQLite in a temp dir,
-# registration open), starts `mxauth serve --config`, waits for
-# /_matrix/client/versions, runs both suites, stops the server, and exits
-# non-zero if either suite failed.
+# server if needed and clients/rust-oauth (CARGO_TARGET_DIR=target/rust-oauth),
+# writes a config (free port, SQLite in a temp dir, registration open,
+# public_baseurl the server's URL so OAuth is on), starts `mxauth serve
+# --config`, waits for /_matrix/client/versions, runs the suites, stops the
+# server, and exits non-zero if any suite failed.
 #
 # Environment:
 #   MXAUTH_BIN        the server binary to use (else `cargo build`, which
 #                     honours CARGO_TARGET_DIR)
 #   MXAUTH_CLIENTS_NO_CONFIG=1
 #                     development only: start `mxauth serve` WITHOUT a config
-#                     (127.0.0.1:8008, registration closed) in the temp dir;
-#                     the registration tests then fail with M_FORBIDDEN.
-# The tests get MXAUTH_URL, MXAUTH_BIN, MXAUTH_CONFIG, MXAUTH_WORKDIR and
-# MXAUTH_SERVER_NAME.
+#                     (127.0.0.1:8008, registration closed, no
+#                     public_baseurl) in the temp dir; the registration
+#                     tests then fail with M_FORBIDDEN, the OAuth ones find
+#                     no OAuth 2.0 server.
+# The tests get MXAUTH_URL, MXAUTH_BIN, MXAUTH_CONFIG, MXAUTH_WORKDIR,
+# MXAUTH_SERVER_NAME and MXAUTH_PUBLIC_BASEURL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,6 +51,15 @@ if ! cmp -s clients/nio/requirements.txt "$VENV/.mxauth-installed-requirements" 
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r clients/nio/requirements.txt
   cp clients/nio/requirements.txt "$VENV/.mxauth-installed-requirements"
 fi
+
+# matrix-rust-sdk, in a crate of its own so that matrix-sdk never slows the
+# server's builds; its target dir under target/ is cached with the rest.
+RUST_OAUTH_TARGET=$ROOT/target/rust-oauth
+log "cargo build (clients/rust-oauth, matrix-sdk 0.18.0)"
+CARGO_TARGET_DIR=$RUST_OAUTH_TARGET cargo build --quiet --locked --manifest-path clients/rust-oauth/Cargo.toml
+# its scripted browser's form parser
+CARGO_TARGET_DIR=$RUST_OAUTH_TARGET cargo test --quiet --locked --manifest-path clients/rust-oauth/Cargo.toml
+RUST_OAUTH_BIN=$RUST_OAUTH_TARGET/debug/mxauth-rust-oauth-client
 
 # --- the server
 if [ -n "${MXAUTH_BIN:-}" ]; then
@@ -91,6 +105,8 @@ else
   CONFIG=$WORK/homeserver.yaml
   cat >"$CONFIG" <<YAML
 server_name: $SERVER_NAME
+# public_baseurl turns the OAuth 2.0 API on (its issuer and endpoints).
+public_baseurl: http://127.0.0.1:$PORT/
 listeners:
   - port: $PORT
     bind_addresses: ['127.0.0.1']
@@ -179,13 +195,30 @@ done
 export MXAUTH_GATED_URL=$GATED_URL MXAUTH_GATED_SECRET=$GATED_SECRET
 
 export MXAUTH_URL=$URL MXAUTH_BIN=$BIN MXAUTH_CONFIG=$CONFIG MXAUTH_WORKDIR=$WORK MXAUTH_SERVER_NAME=$SERVER_NAME
+export MXAUTH_PUBLIC_BASEURL=$URL/
 
 # --- the suites
 failed=()
-log "matrix-js-sdk 37.5.0: node --test (clients/js)"
-(cd clients/js && node --test --test-timeout=60000) || failed+=(matrix-js-sdk)
+log "matrix-js-sdk 37.5.0: node --test (clients/js/tests/*.test.js)"
+(cd clients/js && node --test --test-timeout=60000 tests/*.test.js) || failed+=(matrix-js-sdk)
 log "matrix-nio 0.26.0: pytest (clients/nio)"
 (cd clients/nio && "$VENV/bin/python" -m pytest -q) || failed+=(matrix-nio)
+log "openid-client 6.9.0 on the OAuth 2.0 API: node --test (clients/js/tests/oauth.test.mjs)"
+(cd clients/js && node --test --test-timeout=60000 tests/oauth.test.mjs) || failed+=(openid-client)
+
+# matrix-rust-sdk logs in as an existing user (made the admin's way, straight
+# into the database), once with each kind of native redirect URI.
+RUST_USER=rust_oauth_$(python3 -c 'import secrets; print(secrets.token_hex(5))')
+RUST_PASSWORD=pw-$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+config_args=()
+[ -z "$CONFIG" ] || config_args=(--config "$CONFIG")
+(cd "$WORK" && "$BIN" register-user "${config_args[@]}" -u "$RUST_USER" -p "$RUST_PASSWORD" >/dev/null) ||
+  failed+=("matrix-rust-sdk (register-user)")
+for redirect in loopback private-use; do
+  log "matrix-rust-sdk (matrix-sdk 0.18.0, Client::oauth()) on the OAuth 2.0 API: $redirect redirect (clients/rust-oauth)"
+  MXAUTH_URL=$URL/ MXAUTH_HOMESERVER_URL=$URL MXAUTH_OAUTH_USER=$RUST_USER MXAUTH_OAUTH_PASSWORD=$RUST_PASSWORD \
+    MXAUTH_OAUTH_REDIRECT=$redirect timeout 300 "$RUST_OAUTH_BIN" || failed+=("matrix-rust-sdk ($redirect)")
+done
 
 if [ ${#failed[@]} -gt 0 ]; then
   server_log

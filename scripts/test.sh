@@ -120,6 +120,7 @@ export MXAUTH_TEST_SMTP_PYTHON
 # --- the checks and the tests
 log "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path clients/rust-oauth/Cargo.toml -- --check
 log "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 log "cargo test"

@@ -1,6 +1,7 @@
 //! Every HTML page mxauth serves (UIA fallback pages, the consent page,
 //! the SSO pages: IdP picker, confirmation, username picker, errors, the
-//! re-authentication page, and the email validation result) forbids being
+//! re-authentication page, the email validation result, and the OAuth 2.0
+//! login, registration, consent and error pages) forbids being
 //! framed: `X-Frame-Options: DENY` and a CSP with `frame-ancestors 'none'`.
 
 use crate::both;
@@ -12,7 +13,10 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::json;
 
-both!(every_html_page_forbids_framing);
+both!(
+    every_html_page_forbids_framing,
+    every_oauth_page_forbids_framing
+);
 
 /// Checks one page: HTML, and both anti-framing headers.
 fn assert_unframeable(what: &str, status: StatusCode, headers: &HeaderMap, body: &str) {
@@ -261,4 +265,49 @@ async fn every_html_page_forbids_framing(b: Backend) {
         .await
         .unwrap();
     assert!(res.headers().get("x-frame-options").is_none());
+}
+
+/// The OAuth 2.0 pages: the error page (an unknown client), login,
+/// registration and consent.
+async fn every_oauth_page_forbids_framing(b: Backend) {
+    use crate::oauth_support::{authorize_url, first_form, oauth_server, pkce, scope, submit, APP};
+    let s = oauth_server(b).await;
+    s.register("framed", "framed-pw").await;
+    let (status, headers, body) = fetch(&s, "/authorize?client_id=nobody").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_unframeable("OAuth error page", status, &headers, &body);
+
+    let (_, challenge) = pkce("framing");
+    let url = authorize_url(&s, APP, &scope("FRAMEDDEVICE"), &challenge);
+    let mut browser = Browser::new();
+    let register = browser.get(&format!("{url}&prompt=create")).await;
+    let page = browser
+        .get(&format!("{}{}", s.base, register.location.unwrap()))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_unframeable(
+        "OAuth registration page",
+        page.status,
+        &page.headers,
+        &page.body,
+    );
+    let login = browser.get(&url).await;
+    let page = browser
+        .get(&format!("{}{}", s.base, login.location.unwrap()))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_unframeable("OAuth login page", page.status, &page.headers, &page.body);
+    let form = first_form(&page.body);
+    let landing = submit(
+        &mut browser,
+        &s,
+        &form,
+        &[("username", "framed"), ("password", "framed-pw")],
+    )
+    .await;
+    let page = browser
+        .get(&format!("{}{}", s.base, landing.location.unwrap()))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_unframeable("OAuth consent page", page.status, &page.headers, &page.body);
 }

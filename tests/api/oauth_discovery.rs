@@ -44,6 +44,7 @@ async fn metadata_has_every_field_on_every_path(b: Backend) {
             "response_modes_supported": ["query", "fragment"],
             "code_challenge_methods_supported": ["S256"],
             "prompt_values_supported": ["create"],
+            "authorization_response_iss_parameter_supported": true,
             "token_endpoint_auth_methods_supported":
                 ["none", "client_secret_basic", "client_secret_post"],
             "revocation_endpoint_auth_methods_supported":

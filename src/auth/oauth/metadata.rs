@@ -50,6 +50,8 @@ pub struct AuthMetadata {
     pub response_modes_supported: &'static [&'static str],
     pub code_challenge_methods_supported: &'static [&'static str],
     pub prompt_values_supported: &'static [&'static str],
+    /// RFC 9207: every authorization response names the issuer (`iss`).
+    pub authorization_response_iss_parameter_supported: bool,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     pub scopes_supported: &'static [&'static str],
@@ -83,6 +85,7 @@ impl Auth {
             response_modes_supported: &["query", "fragment"],
             code_challenge_methods_supported: &["S256"],
             prompt_values_supported: &["create"],
+            authorization_response_iss_parameter_supported: true,
             token_endpoint_auth_methods_supported: methods.clone(),
             revocation_endpoint_auth_methods_supported: methods,
             scopes_supported: SCOPES_SUPPORTED,

@@ -99,6 +99,7 @@ fn metadata_json(m: &AuthMetadata) -> Value {
         "response_modes_supported": m.response_modes_supported,
         "code_challenge_methods_supported": m.code_challenge_methods_supported,
         "prompt_values_supported": m.prompt_values_supported,
+        "authorization_response_iss_parameter_supported": m.authorization_response_iss_parameter_supported,
         "token_endpoint_auth_methods_supported": m.token_endpoint_auth_methods_supported,
         "revocation_endpoint_auth_methods_supported": m.revocation_endpoint_auth_methods_supported,
         "scopes_supported": m.scopes_supported,

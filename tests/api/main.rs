@@ -31,6 +31,7 @@ mod oauth_flow;
 pub(crate) mod oauth_registration;
 mod oauth_signup;
 mod oauth_support;
+mod oauth_tokens;
 mod passwords;
 mod process_group;
 mod providers;

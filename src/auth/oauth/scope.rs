@@ -184,7 +184,10 @@ mod tests {
         for (scope, want) in cases {
             assert_eq!(parse_scope(scope).unwrap_err(), want, "{scope:?}");
         }
-        let long = format!("urn:matrix:client:device:{}", "A".repeat(300));
+        let long = format!(
+            "urn:matrix:client:device:{}",
+            "A".repeat(crate::auth::identifiers::MAX_DEVICE_ID_LEN + 1)
+        );
         assert_eq!(parse_scope(&long).unwrap_err(), ScopeError::BadDeviceId);
         assert_eq!(
             parse_scope(&"openid ".repeat(200)).unwrap_err(),

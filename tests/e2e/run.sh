@@ -34,7 +34,9 @@ if [ -z "$NGINX" ]; then
 fi
 
 # --- Synapse in a virtualenv ------------------------------------------------
-if ! "$VENV/bin/python" -c "import synapse, pytest, requests, sys; sys.exit(synapse.__version__ != '$SYNAPSE_VERSION')" 2>/dev/null; then
+# The distribution's version: synapse.__version__ appends git details when
+# the venv sits inside a git checkout (target/ here), so it never matches.
+if ! "$VENV/bin/python" -c "import synapse, pytest, requests, sys, importlib.metadata as m; sys.exit(m.version('matrix-synapse') != '$SYNAPSE_VERSION')" 2>/dev/null; then
   log "installing matrix-synapse==$SYNAPSE_VERSION, pytest, requests into $VENV"
   mkdir -p "$TARGET"
   python3 -m venv "$VENV"

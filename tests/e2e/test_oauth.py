@@ -15,6 +15,7 @@ import secrets
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urljoin, urlparse
 
+import pytest
 import requests
 
 from conftest import TIMEOUT, describe, errcode, eventually
@@ -200,12 +201,27 @@ def callback_params(url):
     return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
 
 
-class OAuthLogin:
-    """A whole login: discovery, client, browser, code exchange."""
+class Client:
+    """What an app keeps after its first start: the metadata and its
+    client_id. Registered once for the module, as a real app does (and
+    registrations are rate-limited per address)."""
 
-    def __init__(self, mx, account, device_id=None):
+    def __init__(self, mx):
         self.metadata = discover(mx)
         self.client_id = register_client(mx, self.metadata)
+
+
+@pytest.fixture(scope="module")
+def app(mx):
+    return Client(mx)
+
+
+class OAuthLogin:
+    """A whole login: the browser through the pages, the code exchange."""
+
+    def __init__(self, mx, app, account, device_id=None):
+        self.metadata = app.metadata
+        self.client_id = app.client_id
         self.device_id = device_id or new_device_id()
         verifier, challenge = pkce()
         state = secrets.token_urlsafe(12)
@@ -276,9 +292,25 @@ def test_synapse_auth_metadata_is_the_complete_document(mx):
     assert jwks.json()["keys"], jwks.json()
 
 
-def test_oauth_login_works_at_synapse(mx):
+def test_registered_client_is_known_at_authorize(mx, app):
+    # The client (registered dynamically, or the static one) is known at
+    # the authorization endpoint: a request with its redirect URI goes on
+    # to the pages; one with an unregistered redirect URI is refused at
+    # mxauth (a page, never a redirect).
+    _, challenge = pkce()
+    url = authorize_url(app.metadata, app.client_id, device_scope("X"), challenge, "s")
+    ok = mx.http.get(url, allow_redirects=False, timeout=TIMEOUT)
+    assert ok.status_code == 303, describe(ok)
+    bad = mx.http.get(
+        url.replace("callback", "elsewhere"), allow_redirects=False, timeout=TIMEOUT
+    )
+    assert bad.status_code == 400, describe(bad)
+    assert "Location" not in bad.headers, describe(bad)
+
+
+def test_oauth_login_works_at_synapse(mx, app):
     account = mx.register()
-    login = OAuthLogin(mx, account)
+    login = OAuthLogin(mx, app, account)
     token = login.tokens["access_token"]
 
     # Provisioning happened before the token was handed out: the device is
@@ -301,9 +333,9 @@ def test_oauth_login_works_at_synapse(mx):
     assert userinfo.json()["sub"] == account.user_id, userinfo.json()
 
 
-def test_refreshed_token_works_at_synapse(mx):
+def test_refreshed_token_works_at_synapse(mx, app):
     account = mx.register()
-    login = OAuthLogin(mx, account)
+    login = OAuthLogin(mx, app, account)
     assert mx.whoami(login.tokens["access_token"]).status_code == 200
 
     response = token_request(
@@ -328,9 +360,9 @@ def test_refreshed_token_works_at_synapse(mx):
     assert room.status_code == 200, describe(room)
 
 
-def test_revoked_token_is_refused_by_synapse_and_the_device_is_gone(mx):
+def test_revoked_token_is_refused_by_synapse_and_the_device_is_gone(mx, app):
     account = mx.register()
-    login = OAuthLogin(mx, account)
+    login = OAuthLogin(mx, app, account)
     token = login.tokens["access_token"]
     # Synapse has now introspected the token and caches that for 2 minutes:
     # only the device's deletion at Synapse can end it sooner.
@@ -374,10 +406,9 @@ def test_revoked_token_is_refused_by_synapse_and_the_device_is_gone(mx):
     assert mx.whoami(account.token).status_code == 200
 
 
-def test_declined_consent_goes_back_with_access_denied(mx):
+def test_declined_consent_goes_back_with_access_denied(mx, app):
     account = mx.register()
-    metadata = discover(mx)
-    client_id = register_client(mx, metadata)
+    metadata, client_id = app.metadata, app.client_id
     _, challenge = pkce()
     device_id = new_device_id()
     url = authorize_url(metadata, client_id, device_scope(device_id), challenge, "st4te")

@@ -197,17 +197,10 @@ rc_login: {address: {per_second: 1000, burst_count: 1000}, account: {per_second:
 rc_registration: {per_second: 1000, burst_count: 1000}
 rc_registration_token_validity: {per_second: 1000, burst_count: 1000}
 rc_3pid_validation: {per_second: 1000, burst_count: 1000}
-mxauth:
-  rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, registration_session: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}
-  # The OAuth 2.0 API is on (public_baseurl is set: the issuer is nginx's
-  # origin). test_oauth.py registers its client dynamically; this static
-  # one is its fallback where registration is not served.
-  oauth:
-    clients:
-      - client_id: e2e-app
-        client_name: E2E App
-        redirect_uris: [https://app.e2e.test/callback]
-        client_auth_method: none
+# The OAuth 2.0 API is on by default (public_baseurl is set: the issuer is
+# nginx's origin). test_oauth.py registers one client, under the default
+# limit of client registrations.
+mxauth: {rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, registration_session: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}}
 matrix:
   kind: synapse
   homeserver: $SERVER_NAME

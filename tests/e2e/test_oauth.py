@@ -22,9 +22,6 @@ from conftest import TIMEOUT, describe, errcode, eventually
 
 CLIENT_URI = "https://app.e2e.test/"
 REDIRECT_URI = "https://app.e2e.test/callback"
-# The static client in run.sh's mxauth config, used while dynamic client
-# registration is not served (404): the same redirect URI, no secret.
-STATIC_CLIENT_ID = "e2e-app"
 
 
 # --- what a client does ------------------------------------------------------
@@ -38,8 +35,7 @@ def discover(mx):
 
 
 def register_client(mx, metadata):
-    """A public web client: dynamic registration (RFC 7591) when mxauth
-    serves it, else the static client of the config."""
+    """A public web client, by dynamic registration (RFC 7591)."""
     response = mx.request(
         "POST",
         "",
@@ -54,10 +50,12 @@ def register_client(mx, metadata):
             "response_types": ["code"],
         },
     )
-    if response.status_code == 404:
-        return STATIC_CLIENT_ID
     assert response.status_code == 201, describe(response)
-    return response.json()["client_id"]
+    client = response.json()
+    assert client["redirect_uris"] == [REDIRECT_URI], client
+    assert client["token_endpoint_auth_method"] == "none", client
+    assert "client_secret" not in client, client
+    return client["client_id"]
 
 
 def pkce():
@@ -293,8 +291,7 @@ def test_synapse_auth_metadata_is_the_complete_document(mx):
 
 
 def test_registered_client_is_known_at_authorize(mx, app):
-    # The client (registered dynamically, or the static one) is known at
-    # the authorization endpoint: a request with its redirect URI goes on
+    # The client registered at mxauth is known at the authorization endpoint: a request with its redirect URI goes on
     # to the pages; one with an unregistered redirect URI is refused at
     # mxauth (a page, never a redirect).
     _, challenge = pkce()

@@ -76,6 +76,7 @@ MXAUTH = [
     ("GET", "/oauth2/consent"),
     ("POST", "/oauth2/consent"),
     ("GET", "/oauth2/logout"),
+    ("GET", "/oauth2/register"),
 ]
 
 # Synapse still serves these under delegation; the fallback pages are

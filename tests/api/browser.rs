@@ -201,6 +201,43 @@ impl Driver {
             .await;
     }
 
+    /// Types `text` into the element `css` finds (WebDriver's send keys).
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
+        let el = self
+            .call(
+                "/element",
+                serde_json::json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        let id = el["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.call(
+            &format!("/element/{id}/value"),
+            serde_json::json!({"text": text}),
+        )
+        .await;
+    }
+
+    /// WebDriver's current URL (`GET /url`): the URL of the top-level
+    /// navigation, also when it failed and an error page is shown.
+    pub(crate) async fn current_url(&self) -> String {
+        let res: serde_json::Value = self
+            .http
+            .get(format!("{}/session/{}/url", self.base, self.session))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        res["value"]
+            .as_str()
+            .unwrap_or_else(|| panic!("/url: {res}"))
+            .to_owned()
+    }
+
     pub(crate) async fn script(&self, js: &str) -> serde_json::Value {
         self.call(
             "/execute/sync",
@@ -297,4 +334,74 @@ async fn terms_fallback_in_chromium_fires_on_auth_done() {
     step["auth"] = serde_json::json!({"type": "m.login.dummy", "session": session});
     let (status, r) = s.post("/_matrix/client/v3/register", None, step).await;
     assert_eq!(status, 200, "{r}");
+}
+
+/// One whole OAuth 2.0 login as a person does it, in a real browser: the
+/// client sends Chromium to `/authorize`; the login page's form is typed
+/// into and sent, the consent page's first form (approve) is clicked, and
+/// Chromium is sent on to the client's redirect URI with the code (that
+/// host does not resolve here: the navigation fails, but its URL is what
+/// the client would receive). The client then exchanges the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_login_in_chromium() {
+    use crate::oauth_support::{
+        authorize_url, exchange, oauth_builder, param, pkce, scope, whoami, APP, REDIRECT_URI,
+    };
+    let s = oauth_builder(Backend::Sqlite).start().await;
+    let (user_id, _, _) = s.register("chrome", "chrome-pw").await;
+    let (verifier, challenge) = pkce("verifier-of-the-chromium-login");
+    let device = "CHROMIUMDEVICE";
+
+    let driver = Driver::start().await;
+    let url = authorize_url(&s, APP, &scope(device), &challenge);
+    driver.call("/url", serde_json::json!({"url": url})).await;
+    // /authorize answered 303 to the login page.
+    let here = driver.script("return location.pathname").await;
+    assert_eq!(
+        here,
+        "/oauth2/login",
+        "{}",
+        driver.script("return document.body.innerHTML").await
+    );
+    driver.type_into("input[name=username]", "chrome").await;
+    driver.type_into("input[name=password]", "chrome-pw").await;
+    driver.click("form button[type=submit]").await;
+
+    // The consent page: the first form approves.
+    let here = driver.script("return location.pathname").await;
+    assert_eq!(
+        here,
+        "/oauth2/consent",
+        "{}",
+        driver.script("return document.body.innerHTML").await
+    );
+    let text = driver.script("return document.body.innerText").await;
+    assert!(text.as_str().unwrap().contains("Test App"), "{text}");
+    driver.click("form:first-of-type button[type=submit]").await;
+
+    // Where Chromium was sent: WebDriver's current URL is the failed
+    // navigation's, while the page itself is Chromium's error page.
+    let mut back = String::new();
+    for _ in 0..50 {
+        back = driver.current_url().await;
+        if back.starts_with(REDIRECT_URI) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back.starts_with(REDIRECT_URI), "{back}");
+    assert_eq!(param(&back, "state").as_deref(), Some("st4te"), "{back}");
+    assert_eq!(
+        param(&back, "iss").as_deref(),
+        Some(crate::oauth_support::ISSUER),
+        "{back}"
+    );
+    let code = param(&back, "code").expect("a code");
+
+    let tokens = exchange(&s, APP, &code, &verifier).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let (status, me) = whoami(&s, token).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["user_id"], user_id.as_str());
+    assert_eq!(me["device_id"], device);
 }

@@ -34,7 +34,9 @@ if [ -z "$NGINX" ]; then
 fi
 
 # --- Synapse in a virtualenv ------------------------------------------------
-if ! "$VENV/bin/python" -c "import synapse, pytest, requests, sys; sys.exit(synapse.__version__ != '$SYNAPSE_VERSION')" 2>/dev/null; then
+# The distribution's version: synapse.__version__ appends git details when
+# the venv sits inside a git checkout (target/ here), so it never matches.
+if ! "$VENV/bin/python" -c "import synapse, pytest, requests, sys, importlib.metadata as m; sys.exit(m.version('matrix-synapse') != '$SYNAPSE_VERSION')" 2>/dev/null; then
   log "installing matrix-synapse==$SYNAPSE_VERSION, pytest, requests into $VENV"
   mkdir -p "$TARGET"
   python3 -m venv "$VENV"
@@ -195,6 +197,9 @@ rc_login: {address: {per_second: 1000, burst_count: 1000}, account: {per_second:
 rc_registration: {per_second: 1000, burst_count: 1000}
 rc_registration_token_validity: {per_second: 1000, burst_count: 1000}
 rc_3pid_validation: {per_second: 1000, burst_count: 1000}
+# The OAuth 2.0 API is on by default (public_baseurl is set: the issuer is
+# nginx's origin). test_oauth.py registers one client, under the default
+# limit of client registrations.
 mxauth: {rate_limits: {username_available: {per_second: 1000, burst_count: 1000}, registration_session: {per_second: 1000, burst_count: 1000}, sso_redirect: {per_second: 1000, burst_count: 1000}, registration_nonce: {per_second: 1000, burst_count: 1000}}}
 matrix:
   kind: synapse

@@ -62,6 +62,21 @@ MXAUTH = [
     ("GET", "/_synapse/admin/v1/registration_tokens"),
     ("POST", "/_synapse/admin/v1/registration_tokens/new"),
     ("POST", "/_synapse/admin/v1/account_validity/validity"),
+    # The OAuth 2.0 API: mxauth is the authorization server (its issuer is
+    # this origin); Synapse serves none of these.
+    ("GET", "/authorize"),
+    ("GET", "/.well-known/openid-configuration"),
+    ("POST", "/oauth2/token"),
+    ("POST", "/oauth2/revoke"),
+    ("POST", "/oauth2/registration"),
+    ("GET", "/oauth2/keys.json"),
+    ("GET", "/oauth2/userinfo"),
+    ("GET", "/oauth2/login"),
+    ("POST", "/oauth2/login"),
+    ("GET", "/oauth2/consent"),
+    ("POST", "/oauth2/consent"),
+    ("GET", "/oauth2/logout"),
+    ("GET", "/oauth2/register"),
 ]
 
 # Synapse still serves these under delegation; the fallback pages are
@@ -82,6 +97,8 @@ SYNAPSE = [
     ("POST", f"{C}/v3/account/3pid/bind"),
     ("POST", f"{C}/v3/account/3pid/unbind"),
     ("GET", f"{C}/v1/auth_metadata"),
+    ("GET", f"{C}/unstable/org.matrix.msc2965/auth_metadata"),
+    ("GET", "/.well-known/matrix/client"),
     ("GET", f"{C}/v3/auth/m.oauth/fallback/web"),
     ("GET", f"{C}/v3/auth/org.matrix.cross_signing_reset/fallback/web"),
     ("POST", f"{C}/v3/keys/device_signing/upload"),
@@ -95,6 +112,9 @@ SYNAPSE = [
     ("POST", f"{C}/v3/loginx"),
     ("GET", f"{C}/v3/register/availablex"),
     ("GET", f"{C}/v3/devices/SOMEDEVICE/extra"),
+    ("GET", "/authorizex"),
+    ("GET", "/authorize/extra"),
+    ("GET", "/oauth2x/token"),
 ]
 
 # Under delegation Synapse keeps /register for appservices only
@@ -112,6 +132,7 @@ SYNAPSE_NOT_404 = {
     f"{C}/v3/account/3pid/bind",
     f"{C}/v3/account/3pid/unbind",
     f"{C}/v1/auth_metadata",
+    f"{C}/unstable/org.matrix.msc2965/auth_metadata",
     f"{C}/v3/keys/device_signing/upload",
     f"{C}/v3/sync",
     f"{C}/v3/createRoom",
@@ -178,7 +199,16 @@ def test_sent_to_synapse(mx, method, path):
         assert response.status_code != 404, describe(response)
 
 
-def test_synapse_mas_api_is_answered_by_nginx(mx):
-    upstream, response = upstream_of(mx, "POST", "/_synapse/mas/provision_user")
+# Private paths: the two services call each other directly; nginx itself
+# answers 404 (no upstream in the access log).
+PRIVATE = [
+    ("POST", "/_synapse/mas/provision_user"),
+    ("POST", "/oauth2/introspect"),
+]
+
+
+@pytest.mark.parametrize("method,path", PRIVATE, ids=[f"{m} {p}" for m, p in PRIVATE])
+def test_private_paths_are_answered_by_nginx(mx, method, path):
+    upstream, response = upstream_of(mx, method, path)
     assert upstream == "-", upstream
     assert response.status_code == 404, describe(response)

@@ -172,6 +172,13 @@ pub const PAGES: &[(&str, SampleContext)] = &[
             sitekey => "6LeIxAcTAAAAAJcZVRqyHh71UMIEGNQ_MXjiZKhI",
             closed => false,
             needs_client => false,
+            email => "optional",
+            pending => context! {
+                email => "alice@example.org",
+                session => "uia-session",
+                sid => "sid",
+                client_secret => "secret",
+            },
         }
     }),
     ("oauth_consent.html", || {

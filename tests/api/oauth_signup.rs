@@ -15,6 +15,7 @@ both!(
     the_registration_page_refuses_as_register_does,
     registration_tokens_and_terms_are_asked_for,
     closed_registration_is_said_on_the_page,
+    an_email_address_is_validated_before_the_account_is_made,
 );
 
 /// `/authorize` with `prompt=create`: the registration page.
@@ -236,4 +237,56 @@ async fn closed_registration_is_said_on_the_page(b: Backend) {
         .get(&format!("{}{}", s.base, landing.location.unwrap()))
         .await;
     assert!(!login.body.contains("id=\"register\""));
+}
+
+/// `registrations_require_3pid: [email]`: the page asks for an address,
+/// sends the validation mail through a real SMTP server, waits for the
+/// link to be followed, then makes the account with the address bound.
+async fn an_email_address_is_validated_before_the_account_is_made(b: Backend) {
+    let sink = crate::smtp::SmtpSink::start().await;
+    let port = sink.port;
+    let s = oauth_builder(b)
+        .config(move |c| {
+            crate::email::email_config(c, port);
+            c.public_baseurl = Some(ISSUER.into());
+            c.threepids.registrations_require_3pid = vec!["email".into()];
+        })
+        .start()
+        .await;
+    let mut browser = Browser::new();
+    let (page, verifier) = open_signup(&s, &mut browser, DEVICE).await;
+    assert!(page.body.contains("name=\"email\""), "{}", page.body);
+    let form = first_form(&page.body);
+    // The address is required.
+    let without = submit(&mut browser, &s, &form, &[("username", "mailer"), ("password", "mailer-pw-1")]).await;
+    assert!(without.status.is_client_error(), "{}", without.body);
+    let sent = submit(
+        &mut browser,
+        &s,
+        &form,
+        &[("username", "mailer"), ("password", "mailer-pw-1"), ("email", "Mailer@Example.org")],
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert!(sent.body.contains("id=\"check-email\""), "{}", sent.body);
+    let cont = first_form(&sent.body);
+    // Continuing before the link is followed: not yet.
+    let early = submit(&mut browser, &s, &cont, &[]).await;
+    assert!(early.status.is_client_error(), "{}", early.body);
+    assert!(error_of(&early.body).is_some());
+    // The link, at the test server.
+    let mail = sink.wait_for(1).await.remove(0);
+    let link = mail.link();
+    let rest = link.strip_prefix(ISSUER).unwrap_or_else(|| panic!("{link}"));
+    let res = s.raw().get(format!("{}/{rest}", s.base)).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let done = submit(&mut browser, &s, &cont, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = browser.get(&format!("{}{}", s.base, done.location.unwrap())).await;
+    let back = submit(&mut browser, &s, &first_form(&page.body), &[]).await.location.unwrap();
+    let tokens = exchange(&s, APP, &param(&back, "code").unwrap(), &verifier).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let (status, threepids) = s.get("/_matrix/client/v3/account/3pid", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{threepids}");
+    assert_eq!(threepids["threepids"][0]["address"], "mailer@example.org", "{threepids}");
 }

@@ -4,9 +4,16 @@
 //! registration tokens, reCAPTCHA, the terms), driven through its
 //! User-Interactive Auth flow on the server's side with what the page's
 //! form collected, so there is one registration and one set of rules.
+//! An email address to validate (`m.login.email.identity`) takes two
+//! steps: the first post runs the stages before it and sends the mail
+//! (`requestToken`'s rules and limits); the user follows the link, then
+//! posts "continue", which completes the session.
 
+use crate::auth::ratelimit::LimitExceeded;
 use crate::auth::register::{RegisterError, RegisterRequest, Registered};
+use crate::auth::threepids::{ThreepidError, TokenPurpose};
 use crate::auth::uia::dummy::DUMMY;
+use crate::auth::uia::email_identity::EMAIL_IDENTITY;
 use crate::auth::uia::recaptcha::RECAPTCHA;
 use crate::auth::uia::registration_token::REGISTRATION_TOKEN;
 use crate::auth::uia::terms::TERMS;
@@ -25,6 +32,29 @@ pub struct SignupForm {
     pub registration_token: Option<String>,
     pub accepted_terms: bool,
     pub recaptcha_response: Option<String>,
+    /// An email address to validate (required or optional by the policy).
+    pub email: Option<String>,
+}
+
+/// A registration waiting for its email address to be validated: what the
+/// page keeps (in the browser that posted it) to continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEmail {
+    /// The registration's UIA session.
+    pub session: String,
+    /// The email validation session (`sid`) and its client secret.
+    pub sid: String,
+    pub client_secret: String,
+    pub email: String,
+}
+
+/// Where a registration from the page stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignupOutcome {
+    /// The account exists: its user ID.
+    Registered(String),
+    /// A mail was sent; the user follows its link, then continues.
+    CheckEmail(PendingEmail),
 }
 
 /// What the registration page must ask for, from the registration flows.
@@ -37,8 +67,11 @@ pub struct SignupPolicy {
     pub terms: Option<(String, String)>,
     /// reCAPTCHA's public key, when it is required.
     pub recaptcha_sitekey: Option<String>,
-    /// Every flow needs a stage the page cannot complete (an email
-    /// address to validate): registration goes through a Matrix client.
+    /// An email address is asked for: `Some(true)` required, `Some(false)`
+    /// optional.
+    pub email: Option<bool>,
+    /// Every flow needs a stage the page cannot complete: registration
+    /// goes through a Matrix client.
     pub needs_client: bool,
 }
 
@@ -54,6 +87,11 @@ pub enum SignupError {
     StageFailed(String),
     /// No flow of the policy can be completed from this page.
     NoFlow,
+    /// The validation mail could not be asked for (a bad or taken
+    /// address, email off, ...).
+    Email(ThreepidError),
+    /// `rc_3pid_validation`.
+    LimitExceeded(LimitExceeded),
     Internal,
 }
 
@@ -61,9 +99,13 @@ internal_error!(SignupError, store);
 
 wrap_error!(RegisterError => SignupError::Register, RegisterError::Internal);
 
+wrap_error!(ThreepidError => SignupError::Email, ThreepidError::Internal);
+
+wrap_error!(LimitExceeded => SignupError::LimitExceeded);
+
 /// Stages the page completes.
 fn page_can_do(stage: &str) -> bool {
-    [DUMMY, TERMS, RECAPTCHA, REGISTRATION_TOKEN].contains(&stage)
+    [DUMMY, TERMS, RECAPTCHA, REGISTRATION_TOKEN, EMAIL_IDENTITY].contains(&stage)
 }
 
 impl Auth {
@@ -93,32 +135,50 @@ impl Auth {
                 .as_ref()
                 .filter(|_| has(RECAPTCHA))
                 .map(|r| r.public_key.clone()),
+            email: flows
+                .iter()
+                .any(|f| f.iter().any(|s| s == EMAIL_IDENTITY))
+                .then(|| flows.iter().all(|f| f.iter().any(|s| s == EMAIL_IDENTITY))),
             needs_client: doable.is_none(),
         }
     }
 
     /// Registers the account the form describes (no device: the grant's
-    /// session is made at the token endpoint); its user ID.
+    /// session is made at the token endpoint), or sends the mail that
+    /// validates its email address first.
     pub async fn browser_register(
         &self,
         form: &SignupForm,
         ip: Option<&str>,
-    ) -> Result<String, SignupError> {
+    ) -> Result<SignupOutcome, SignupError> {
         let body = as_map(json!({
             "username": form.username,
             "password": form.password,
             "inhibit_login": true,
         }));
         let challenge = match self.register(request(&body, None, ip)).await {
-            Ok(done) => return Ok(user_of(done)),
+            Ok(done) => return Ok(SignupOutcome::Registered(user_of(done))),
             Err(RegisterError::Uia(UiaError::Challenge(c))) => c,
             Err(e) => return Err(e.into()),
         };
+        let email = form
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        // With an address, a flow that validates it; without, one that
+        // does not need one.
         let flow = challenge
             .flows
             .iter()
-            .find(|f| f.iter().all(|s| page_can_do(s)))
-            .ok_or(SignupError::NoFlow)?
+            .filter(|f| f.iter().all(|s| page_can_do(s)))
+            .find(|f| f.iter().any(|s| s == EMAIL_IDENTITY) == email.is_some())
+            .ok_or(match email {
+                None if self.signup_policy().email == Some(true) => {
+                    SignupError::Email(ThreepidError::MissingParam("email"))
+                }
+                _ => SignupError::NoFlow,
+            })?
             .clone();
         // What the form lacks is refused before any stage runs: a stage
         // passed (a registration token's use reserved) would be held by a
@@ -127,6 +187,13 @@ impl Auth {
             return Err(SignupError::TermsNotAccepted);
         }
         for stage in &flow {
+            if stage == EMAIL_IDENTITY {
+                let email = email.unwrap_or_default();
+                return self
+                    .send_signup_mail(&challenge.session, email, ip)
+                    .await
+                    .map(SignupOutcome::CheckEmail);
+            }
             let mut auth = json!({ "type": stage, "session": challenge.session });
             match stage.as_str() {
                 RECAPTCHA => {
@@ -139,7 +206,7 @@ impl Auth {
             }
             let auth = as_map(auth);
             match self.register(request(&body, Some(&auth), ip)).await {
-                Ok(done) => return Ok(user_of(done)),
+                Ok(done) => return Ok(SignupOutcome::Registered(user_of(done))),
                 Err(RegisterError::Uia(UiaError::Challenge(c))) => {
                     if let Some((_, message)) = c.failure {
                         return Err(SignupError::StageFailed(message));
@@ -149,6 +216,56 @@ impl Auth {
             }
         }
         Err(SignupError::NoFlow)
+    }
+
+    /// `requestToken` for the registration's address, under its limits.
+    async fn send_signup_mail(
+        &self,
+        session: &str,
+        email: &str,
+        ip: Option<&str>,
+    ) -> Result<PendingEmail, SignupError> {
+        let client_secret = crate::clock::random_string(self.rng.as_ref(), 32);
+        let body = as_map(json!({
+            "email": email,
+            "client_secret": client_secret,
+            "send_attempt": 1,
+        }));
+        self.limit_threepid_validation(ip, &body).await??;
+        let sid = self
+            .request_email_token(TokenPurpose::Registration, &body)
+            .await?;
+        Ok(PendingEmail {
+            session: session.to_owned(),
+            sid,
+            client_secret,
+            email: email.to_owned(),
+        })
+    }
+
+    /// "Continue" after the mail's link: the email stage with the
+    /// validation session, then the account (a stage still failing, an
+    /// address not validated yet, is [`SignupError::StageFailed`]).
+    pub async fn continue_browser_register(
+        &self,
+        pending: &PendingEmail,
+        ip: Option<&str>,
+    ) -> Result<String, SignupError> {
+        let body = Map::new();
+        let auth = as_map(json!({
+            "type": EMAIL_IDENTITY,
+            "session": pending.session,
+            "threepid_creds": { "sid": pending.sid, "client_secret": pending.client_secret },
+        }));
+        match self.register(request(&body, Some(&auth), ip)).await {
+            Ok(done) => Ok(user_of(done)),
+            Err(RegisterError::Uia(UiaError::Challenge(c))) => Err(SignupError::StageFailed(
+                c.failure
+                    .map(|(_, m)| m)
+                    .unwrap_or_else(|| "The registration needs another step".to_owned()),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -197,7 +314,8 @@ mod tests {
         ] {
             assert!(page_can_do(s), "{s}");
         }
-        assert!(!page_can_do("m.login.email.identity"));
+        assert!(page_can_do("m.login.email.identity"));
         assert!(!page_can_do("m.login.password"));
+        assert!(!page_can_do("m.login.sso"));
     }
 }

@@ -7,7 +7,7 @@
 use crate::auth::oauth::browser::{csrf_ok, csrf_token, new_browser_cookie, BROWSER_COOKIE};
 use crate::auth::oauth::grant::{AuthorizationRequest, AuthorizeError, NextPage};
 use crate::auth::oauth::scope::describe;
-use crate::auth::oauth::signup::{SignupError, SignupForm};
+use crate::auth::oauth::signup::{PendingEmail, SignupError, SignupForm, SignupOutcome};
 use crate::auth::tokens::hash_token;
 use crate::http::extract::{cookie_value, form_urlencoded_pairs, query_param, ClientIp};
 use crate::http::html::page;
@@ -316,10 +316,18 @@ pub async fn register_page(
         &browser,
         &grant_id,
         &client_label(&client),
-        "",
+        &Typed::default(),
         None,
         StatusCode::OK,
     )
+}
+
+/// What the registration page shows again: what was typed, or the mail
+/// being waited for.
+#[derive(Default)]
+struct Typed {
+    username: String,
+    pending: Option<PendingEmail>,
 }
 
 fn render_register(
@@ -327,7 +335,7 @@ fn render_register(
     browser: &Browser,
     grant_id: &str,
     client_name: &str,
-    username: &str,
+    typed: &Typed,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
@@ -344,6 +352,17 @@ fn render_register(
         Some(key) => context! { sitekey => key },
         None => context! {},
     };
+    let email = match policy.email {
+        Some(true) => context! { email => "required" },
+        Some(false) => context! { email => "optional" },
+        None => context! {},
+    };
+    let pending = match &typed.pending {
+        Some(p) => context! { pending => context! {
+            email => &p.email, session => &p.session, sid => &p.sid, client_secret => &p.client_secret,
+        } },
+        None => context! {},
+    };
     page(
         &state.templates,
         status,
@@ -354,7 +373,7 @@ fn render_register(
                 grant => grant_id,
                 csrf_token => csrf_token(&browser.cookie),
                 client_name,
-                username,
+                username => &typed.username,
                 login_url => page_url(LOGIN_PATH, grant_id),
                 registration_token => policy.registration_token,
                 closed => !policy.open,
@@ -362,13 +381,17 @@ fn render_register(
             },
             ..error,
             ..terms,
-            ..captcha
+            ..captcha,
+            ..email,
+            ..pending
         },
     )
 }
 
 /// `POST /oauth2/register`: registers the account as `POST /register`
-/// would, logs the browser in, and goes on to consent.
+/// would (or sends the mail that validates its address, and later, with
+/// `step=continue`, finishes it), logs the browser in, and goes on to
+/// consent.
 pub async fn register_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -390,29 +413,71 @@ pub async fn register_submit(
         Ok(found) => found,
         Err(e) => return error_page(&state, e),
     };
-    let signup = SignupForm {
-        username: field("username").trim().to_owned(),
-        password: field("password").to_owned(),
-        registration_token: fields.get("registration_token").cloned(),
-        accepted_terms: field("accept_terms") == "yes",
-        recaptcha_response: fields.get("g-recaptcha-response").cloned(),
+    let (outcome, typed) = if field("step") == "continue" {
+        let pending = PendingEmail {
+            session: field("session").to_owned(),
+            sid: field("sid").to_owned(),
+            client_secret: field("client_secret").to_owned(),
+            email: field("email").to_owned(),
+        };
+        let outcome = state
+            .auth
+            .continue_browser_register(&pending, ip.as_deref())
+            .await
+            .map(SignupOutcome::Registered);
+        (
+            outcome,
+            Typed {
+                username: String::new(),
+                pending: Some(pending),
+            },
+        )
+    } else {
+        let signup = SignupForm {
+            username: field("username").trim().to_owned(),
+            password: field("password").to_owned(),
+            registration_token: fields.get("registration_token").cloned(),
+            accepted_terms: field("accept_terms") == "yes",
+            recaptcha_response: fields.get("g-recaptcha-response").cloned(),
+            email: fields.get("email").cloned(),
+        };
+        let outcome = state.auth.browser_register(&signup, ip.as_deref()).await;
+        (
+            outcome,
+            Typed {
+                username: signup.username,
+                pending: None,
+            },
+        )
     };
-    let user_id = match state.auth.browser_register(&signup, ip.as_deref()).await {
-        Ok(user_id) => user_id,
+    let again = |typed: &Typed, error: Option<&str>, status| {
+        render_register(
+            &state,
+            &browser,
+            grant_id,
+            &client_label(&client),
+            typed,
+            error,
+            status,
+        )
+    };
+    match outcome {
+        Ok(SignupOutcome::Registered(user_id)) => {
+            log_browser_in(&state, &grant.grant_id, &user_id).await
+        }
+        Ok(SignupOutcome::CheckEmail(pending)) => again(
+            &Typed {
+                username: typed.username,
+                pending: Some(pending),
+            },
+            None,
+            StatusCode::OK,
+        ),
         Err(e) => {
             let (status, message) = signup_refusal(e);
-            return render_register(
-                &state,
-                &browser,
-                grant_id,
-                &client_label(&client),
-                &signup.username,
-                Some(&message),
-                status,
-            );
+            again(&typed, Some(&message), status)
         }
-    };
-    log_browser_in(&state, &grant.grant_id, &user_id).await
+    }
 }
 
 /// What the registration page says of a refused registration.
@@ -428,6 +493,8 @@ fn signup_refusal(e: SignupError) -> (StatusCode, String) {
             StatusCode::FORBIDDEN,
             "This server's registration cannot be completed on this page".to_owned(),
         ),
+        SignupError::Email(e) => matrix_refusal(crate::error::Error::from(e)),
+        SignupError::LimitExceeded(e) => matrix_refusal(crate::error::Error::from(e)),
         SignupError::Internal => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal server error".to_owned(),

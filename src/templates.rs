@@ -154,7 +154,7 @@ pub const PAGES: &[(&str, SampleContext)] = &[
             error => "Invalid username or password",
             email_login => true,
             register_url => "/oauth2/register?grant=01GRANT",
-            providers => vec![context! { url => "/oauth2/upstream/oidc-x?grant=01GRANT", name => "X" }],
+            providers => vec![context! { url => "/oauth2/upstream/oidc-x?grant=01GRANT", name => "X", idp_id => "oidc-x" }],
         }
     }),
     ("oauth_register.html", || {

@@ -130,6 +130,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route(routes::oauth_pages::LOGOUT_PATH, get(routes::oauth_pages::logout))
         .route(
+            "/oauth2/upstream/{idp_id}",
+            get(routes::oauth_pages::upstream),
+        )
+        .route(
             routes::oauth_pages::REGISTER_PATH,
             get(routes::oauth_pages::register_page).post(routes::oauth_pages::register_submit),
         )

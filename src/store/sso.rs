@@ -21,6 +21,9 @@ pub struct SsoSession {
     pub browser_binding_hash: Vec<u8>,
     /// The UIA session this flow re-authenticates for, if any.
     pub ui_auth_session_id: Option<String>,
+    /// The OAuth 2.0 grant this login continues (from the OAuth login
+    /// page), if any.
+    pub oauth_grant_id: Option<String>,
     pub created_ts: Timestamp,
     pub expires_ts: Timestamp,
 }
@@ -37,6 +40,8 @@ pub struct PendingRegistration {
     pub client_redirect_url: String,
     /// SHA-256 of the value of the browser's cookie.
     pub browser_binding_hash: Vec<u8>,
+    /// The OAuth 2.0 grant the sign-up continues, if any.
+    pub oauth_grant_id: Option<String>,
     pub expires_ts: Timestamp,
 }
 
@@ -130,10 +135,10 @@ pub trait SsoRepository: Send {
 }
 
 const SSO_SESSION_COLUMNS: &str = "state, idp_id, nonce, code_verifier, client_redirect_url, \
-     browser_binding_hash, ui_auth_session_id, created_ts, expires_ts";
+     browser_binding_hash, ui_auth_session_id, created_ts, expires_ts, oauth_grant_id";
 
 const PENDING_COLUMNS: &str = "session_id, idp_id, external_id, suggested_localpart, \
-     display_name, email, client_redirect_url, browser_binding_hash, expires_ts";
+     display_name, email, client_redirect_url, browser_binding_hash, expires_ts, oauth_grant_id";
 
 macro_rules! sso_store {
     ($db:ty) => {
@@ -143,7 +148,7 @@ macro_rules! sso_store {
             async fn create_sso_session(&mut self, s: &SsoSession) -> StoreResult<()> {
                 sqlx::query(&format!(
                     "INSERT INTO sso_sessions ({SSO_SESSION_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 ))
                 .bind(&s.state)
                 .bind(&s.idp_id)
@@ -154,6 +159,7 @@ macro_rules! sso_store {
                 .bind(&s.ui_auth_session_id)
                 .bind(s.created_ts)
                 .bind(s.expires_ts)
+                .bind(&s.oauth_grant_id)
                 .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
@@ -184,6 +190,7 @@ macro_rules! sso_store {
                     client_redirect_url: r.try_get("client_redirect_url")?,
                     browser_binding_hash: r.try_get("browser_binding_hash")?,
                     ui_auth_session_id: r.try_get("ui_auth_session_id")?,
+                    oauth_grant_id: r.try_get("oauth_grant_id")?,
                     created_ts: r.try_get("created_ts")?,
                     expires_ts: r.try_get("expires_ts")?,
                 };
@@ -229,7 +236,7 @@ macro_rules! sso_store {
             async fn create_pending_registration(&mut self, p: &PendingRegistration) -> StoreResult<()> {
                 sqlx::query(&format!(
                     "INSERT INTO sso_pending_registrations ({PENDING_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 ))
                 .bind(&p.session_id)
                 .bind(&p.idp_id)
@@ -240,6 +247,7 @@ macro_rules! sso_store {
                 .bind(&p.client_redirect_url)
                 .bind(&p.browser_binding_hash)
                 .bind(p.expires_ts)
+                .bind(&p.oauth_grant_id)
                 .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(())
@@ -271,6 +279,7 @@ macro_rules! sso_store {
                     email: r.try_get("email")?,
                     client_redirect_url: r.try_get("client_redirect_url")?,
                     browser_binding_hash: r.try_get("browser_binding_hash")?,
+                    oauth_grant_id: r.try_get("oauth_grant_id")?,
                     expires_ts: r.try_get("expires_ts")?,
                 }))
             }

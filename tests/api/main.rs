@@ -32,6 +32,7 @@ pub(crate) mod oauth_registration;
 mod oauth_signup;
 mod oauth_support;
 mod oauth_tokens;
+mod oauth_upstream;
 mod passwords;
 mod process_group;
 mod providers;

@@ -258,13 +258,23 @@ async fn an_email_address_is_validated_before_the_account_is_made(b: Backend) {
     assert!(page.body.contains("name=\"email\""), "{}", page.body);
     let form = first_form(&page.body);
     // The address is required.
-    let without = submit(&mut browser, &s, &form, &[("username", "mailer"), ("password", "mailer-pw-1")]).await;
+    let without = submit(
+        &mut browser,
+        &s,
+        &form,
+        &[("username", "mailer"), ("password", "mailer-pw-1")],
+    )
+    .await;
     assert!(without.status.is_client_error(), "{}", without.body);
     let sent = submit(
         &mut browser,
         &s,
         &form,
-        &[("username", "mailer"), ("password", "mailer-pw-1"), ("email", "Mailer@Example.org")],
+        &[
+            ("username", "mailer"),
+            ("password", "mailer-pw-1"),
+            ("email", "Mailer@Example.org"),
+        ],
     )
     .await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
@@ -277,16 +287,31 @@ async fn an_email_address_is_validated_before_the_account_is_made(b: Backend) {
     // The link, at the test server.
     let mail = sink.wait_for(1).await.remove(0);
     let link = mail.link();
-    let rest = link.strip_prefix(ISSUER).unwrap_or_else(|| panic!("{link}"));
-    let res = s.raw().get(format!("{}/{rest}", s.base)).send().await.unwrap();
+    let rest = link
+        .strip_prefix(ISSUER)
+        .unwrap_or_else(|| panic!("{link}"));
+    let res = s
+        .raw()
+        .get(format!("{}/{rest}", s.base))
+        .send()
+        .await
+        .unwrap();
     assert!(res.status().is_success(), "{}", res.status());
     let done = submit(&mut browser, &s, &cont, &[]).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
-    let page = browser.get(&format!("{}{}", s.base, done.location.unwrap())).await;
-    let back = submit(&mut browser, &s, &first_form(&page.body), &[]).await.location.unwrap();
+    let page = browser
+        .get(&format!("{}{}", s.base, done.location.unwrap()))
+        .await;
+    let back = submit(&mut browser, &s, &first_form(&page.body), &[])
+        .await
+        .location
+        .unwrap();
     let tokens = exchange(&s, APP, &param(&back, "code").unwrap(), &verifier).await;
     let token = tokens["access_token"].as_str().unwrap();
     let (status, threepids) = s.get("/_matrix/client/v3/account/3pid", Some(token)).await;
     assert_eq!(status, StatusCode::OK, "{threepids}");
-    assert_eq!(threepids["threepids"][0]["address"], "mailer@example.org", "{threepids}");
+    assert_eq!(
+        threepids["threepids"][0]["address"], "mailer@example.org",
+        "{threepids}"
+    );
 }

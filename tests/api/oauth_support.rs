@@ -24,19 +24,25 @@ pub const OTHER_APP: &str = "other-app";
 pub fn oauth_builder<'a>(db: impl Into<Db>) -> TestServerBuilder<'a> {
     TestServer::builder(db).config(|c| {
         c.public_baseurl = Some(ISSUER.into());
-        let mut oauth = mxauth::config::OAuthConfig::new(ISSUER);
-        for (id, name) in [(APP, "Test App"), (OTHER_APP, "Other App")] {
-            oauth.clients.push(mxauth::config::StaticClient {
-                client_id: id.into(),
-                client_secret: None,
-                redirect_uris: vec![REDIRECT_URI.into()],
-                client_name: Some(name.into()),
-                auth_method: mxauth::config::ClientAuthMethod::None,
-                application_type: mxauth::config::ApplicationType::Web,
-            });
-        }
-        c.oauth = Some(oauth);
+        oauth_with_test_clients(c, ISSUER);
     })
+}
+
+/// OAuth 2.0 on at `issuer` (the config's `public_baseurl`), with the
+/// static clients [`APP`] and [`OTHER_APP`].
+pub fn oauth_with_test_clients(c: &mut mxauth::config::Config, issuer: &str) {
+    let mut oauth = mxauth::config::OAuthConfig::new(issuer);
+    for (id, name) in [(APP, "Test App"), (OTHER_APP, "Other App")] {
+        oauth.clients.push(mxauth::config::StaticClient {
+            client_id: id.into(),
+            client_secret: None,
+            redirect_uris: vec![REDIRECT_URI.into()],
+            client_name: Some(name.into()),
+            auth_method: mxauth::config::ClientAuthMethod::None,
+            application_type: mxauth::config::ApplicationType::Web,
+        });
+    }
+    c.oauth = Some(oauth);
 }
 
 pub async fn oauth_server(b: Backend) -> TestServer {

@@ -42,6 +42,7 @@ fn session(state: &str, expires_ts: i64) -> SsoSession {
         client_redirect_url: "https://client.example/".into(),
         browser_binding_hash: vec![1, 2, 3],
         ui_auth_session_id: None,
+        oauth_grant_id: Some("grant-1".into()),
         created_ts: NOW,
         expires_ts,
     }
@@ -300,6 +301,7 @@ async fn pending_registrations_expire(b: Backend) {
         email: Some("a@x".into()),
         client_redirect_url: "https://client.example/".into(),
         browser_binding_hash: vec![9; 32],
+        oauth_grant_id: Some("grant-1".into()),
         expires_ts,
     };
     store

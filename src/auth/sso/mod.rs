@@ -87,6 +87,10 @@ pub enum SsoFinish {
     /// A new user chooses their username: send the browser to the picker
     /// with this cookie.
     PickUsername { username_cookie: String },
+    /// A login from the OAuth 2.0 login page: log the browser in at
+    /// mxauth's pages as `user_id` and continue grant `grant_id` (if it is
+    /// still this browser's).
+    OAuthGrant { user_id: String, grant_id: String },
 }
 
 impl Auth {
@@ -118,19 +122,43 @@ impl Auth {
 
     /// Starts a login at `idp_id` for a client that wants to go back to
     /// `client_redirect_url` (or, with `ui_auth_session_id`, a UIA stage).
-    #[tracing::instrument(skip_all, fields(idp_id))]
     pub async fn start_sso(
         &self,
         idp_id: &str,
         client_redirect_url: &str,
         ui_auth_session_id: Option<String>,
     ) -> Result<SsoStart, SsoError> {
-        let provider = self.sso_provider(idp_id).ok_or(SsoError::UnknownProvider)?;
         if ui_auth_session_id.is_none()
             && self.classify_sso_redirect(client_redirect_url) == RedirectTarget::Invalid
         {
             return Err(SsoError::InvalidRedirectUrl);
         }
+        self.begin_sso(idp_id, client_redirect_url, ui_auth_session_id, None)
+            .await
+    }
+
+    /// Starts a login at `idp_id` from the OAuth 2.0 login page: once the
+    /// user is resolved, the browser is logged in at mxauth's pages and
+    /// continues OAuth grant `grant_id` (which the caller has checked is
+    /// this browser's).
+    pub async fn start_sso_for_grant(
+        &self,
+        idp_id: &str,
+        grant_id: &str,
+    ) -> Result<SsoStart, SsoError> {
+        self.begin_sso(idp_id, "", None, Some(grant_id.to_owned()))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(idp_id))]
+    async fn begin_sso(
+        &self,
+        idp_id: &str,
+        client_redirect_url: &str,
+        ui_auth_session_id: Option<String>,
+        oauth_grant_id: Option<String>,
+    ) -> Result<SsoStart, SsoError> {
+        let provider = self.sso_provider(idp_id).ok_or(SsoError::UnknownProvider)?;
         let callback = self
             .oidc_callback_url()
             .ok_or_else(|| SsoError::internal("oidc_providers without public_baseurl"))?;
@@ -163,6 +191,7 @@ impl Auth {
                 client_redirect_url: client_redirect_url.to_owned(),
                 browser_binding_hash: super::tokens::hash_token(&binding),
                 ui_auth_session_id,
+                oauth_grant_id,
                 created_ts: now,
                 expires_ts: now + SSO_SESSION_LIFETIME_MS,
             })
@@ -238,19 +267,59 @@ impl Auth {
             Resolved::User(user_id) => user_id,
             Resolved::PickUsername(pending) => {
                 return self
-                    .start_username_pick(pending, &session.client_redirect_url)
+                    .start_username_pick(
+                        pending,
+                        &session.client_redirect_url,
+                        session.oauth_grant_id,
+                    )
                     .await
             }
         };
-        self.sso_login_redirect(&user_id, &provider.idp_id, &session.client_redirect_url)
-            .await
+        self.sso_login_finish(
+            &user_id,
+            &provider.idp_id,
+            &session.client_redirect_url,
+            session.oauth_grant_id,
+        )
+        .await
     }
 
-    /// A login token for `user_id` and where the browser takes it.
-    pub(crate) async fn sso_login_redirect(
+    /// How a login of `user_id` resolved at `idp_id` ends: the OAuth 2.0
+    /// grant it continues, or a login token for the client's redirect URL.
+    pub(crate) async fn sso_login_finish(
         &self,
         user_id: &str,
         idp_id: &str,
+        client_redirect_url: &str,
+        oauth_grant_id: Option<String>,
+    ) -> Result<SsoFinish, SsoError> {
+        match oauth_grant_id {
+            Some(grant_id) => {
+                let user = self
+                    .store
+                    .users()
+                    .get_user(user_id)
+                    .await?
+                    .ok_or_else(|| SsoError::internal("a linked user does not exist"))?;
+                crate::auth::login::check_may_log_in(&user)?;
+                Ok(SsoFinish::OAuthGrant {
+                    user_id: user_id.to_owned(),
+                    grant_id,
+                })
+            }
+            None => {
+                self.sso_login_redirect(user_id, Some(idp_id), client_redirect_url)
+                    .await
+            }
+        }
+    }
+
+    /// A login token for `user_id` (who logged in at `idp_id`, or at
+    /// mxauth's own pages) and where the browser takes it.
+    pub(crate) async fn sso_login_redirect(
+        &self,
+        user_id: &str,
+        idp_id: Option<&str>,
         client_redirect_url: &str,
     ) -> Result<SsoFinish, SsoError> {
         let user = self
@@ -262,7 +331,7 @@ impl Auth {
         if user.deactivated {
             return Err(SsoError::Login(crate::auth::login::LoginError::Deactivated));
         }
-        let token = self.create_login_token(user_id, Some(idp_id)).await?;
+        let token = self.create_login_token(user_id, idp_id).await?;
         let redirect = match self.classify_sso_redirect(client_redirect_url) {
             RedirectTarget::Trusted(mut url) => {
                 url.query_pairs_mut()

@@ -29,6 +29,7 @@ impl Auth {
         &self,
         pending: PendingUser,
         client_redirect_url: &str,
+        oauth_grant_id: Option<String>,
     ) -> Result<SsoFinish, SsoError> {
         let session_id = random_string(self.rng.as_ref(), 24);
         let secret = random_string(self.rng.as_ref(), 32);
@@ -43,6 +44,7 @@ impl Auth {
                 email: pending.email,
                 client_redirect_url: client_redirect_url.to_owned(),
                 browser_binding_hash: hash_token(&secret),
+                oauth_grant_id,
                 expires_ts: self.now() + PENDING_LIFETIME_MS,
             })
             .await?;
@@ -135,7 +137,12 @@ impl Auth {
             .sso()
             .delete_pending_registration(&pending.session_id)
             .await?;
-        self.sso_login_redirect(&user_id, &pending.idp_id, &pending.client_redirect_url)
-            .await
+        self.sso_login_finish(
+            &user_id,
+            &pending.idp_id,
+            &pending.client_redirect_url,
+            pending.oauth_grant_id,
+        )
+        .await
     }
 }

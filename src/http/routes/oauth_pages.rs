@@ -4,130 +4,29 @@
 //! form carries the CSRF token of the browser's cookie; every page is
 //! bound to the browser that started the authorization.
 
-use crate::auth::oauth::browser::{csrf_ok, csrf_token, new_browser_cookie, BROWSER_COOKIE};
+use crate::auth::oauth::browser::{csrf_ok, csrf_token};
 use crate::auth::oauth::grant::{AuthorizationRequest, AuthorizeError, NextPage};
 use crate::auth::oauth::scope::describe;
 use crate::auth::oauth::signup::{PendingEmail, SignupError, SignupForm, SignupOutcome};
-use crate::auth::tokens::hash_token;
-use crate::http::extract::{cookie_value, form_urlencoded_pairs, query_param, ClientIp};
+use crate::http::extract::{form_urlencoded_pairs, query_param, ClientIp};
 use crate::http::html::page;
-use crate::http::routes::sso::secure_flag;
+pub use crate::http::routes::oauth_browser::{error_page, CONSENT_PATH};
+use crate::http::routes::oauth_browser::{
+    log_browser_in, page_url, see_other, set_cookie, url_encode, Browser,
+};
 use crate::http::AppState;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use minijinja::context;
 use std::collections::HashMap;
 
 pub const LOGIN_PATH: &str = "/oauth2/login";
-pub const CONSENT_PATH: &str = "/oauth2/consent";
 pub const LOGOUT_PATH: &str = "/oauth2/logout";
 pub const REGISTER_PATH: &str = crate::auth::oauth::signup::SIGNUP_URI;
-
-/// The browser's cookie, and whether it is new (to be set with the answer).
-struct Browser {
-    cookie: String,
-    new: bool,
-}
-
-impl Browser {
-    fn of(state: &AppState, headers: &HeaderMap) -> Browser {
-        match cookie_value(headers, BROWSER_COOKIE).filter(|c| !c.is_empty() && c.len() <= 64) {
-            Some(cookie) => Browser { cookie, new: false },
-            None => Browser {
-                cookie: new_browser_cookie(&state.auth).expose().to_owned(),
-                new: true,
-            },
-        }
-    }
-
-    fn binding(&self) -> Vec<u8> {
-        hash_token(&self.cookie)
-    }
-}
-
-/// `Set-Cookie` for the browser's cookie.
-fn set_cookie(state: &AppState, value: &str) -> String {
-    format!(
-        "{BROWSER_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{}",
-        secure_flag(&state.auth)
-    )
-}
-
-fn see_other(location: &str, cookie: Option<String>) -> Response {
-    let mut response = (
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, location.to_owned())],
-    )
-        .into_response();
-    if let Some(c) = cookie.and_then(|c| c.parse().ok()) {
-        response.headers_mut().insert(header::SET_COOKIE, c);
-    }
-    response
-}
-
-fn page_url(path: &str, grant_id: &str) -> String {
-    format!("{path}?grant={}", url_encode(grant_id))
-}
-
-fn url_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// An authorization that cannot go back to its client: a page at mxauth.
-pub fn error_page(state: &AppState, e: AuthorizeError) -> Response {
-    let (status, error, description) = match e {
-        AuthorizeError::Redirect {
-            to,
-            error,
-            description,
-        } => {
-            let location = to.location(
-                &state.auth.oauth_issuer(),
-                &[("error", error), ("error_description", &description)],
-            );
-            return see_other(&location, None);
-        }
-        AuthorizeError::Disabled => (
-            StatusCode::NOT_FOUND,
-            "invalid_request",
-            "OAuth 2.0 is not enabled on this server".to_owned(),
-        ),
-        AuthorizeError::UnknownClient => (
-            StatusCode::BAD_REQUEST,
-            "invalid_client",
-            "The application is not registered here (unknown client_id)".to_owned(),
-        ),
-        AuthorizeError::BadRedirectUri => (
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The redirect_uri is missing or is not one the application registered".to_owned(),
-        ),
-        AuthorizeError::UnknownGrant => (
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "This sign-in request is unknown, expired, finished, or was started in another browser"
-                .to_owned(),
-        ),
-        AuthorizeError::LimitExceeded(_) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "temporarily_unavailable",
-            "Too many requests: wait a moment and try again".to_owned(),
-        ),
-        AuthorizeError::Internal => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "Internal server error".to_owned(),
-        ),
-    };
-    page(
-        &state.templates,
-        status,
-        "oauth_error.html",
-        context! { error, error_description => description },
-    )
-}
+/// `/oauth2/upstream/{idp_id}?grant=`: sign in at an upstream provider.
+pub const UPSTREAM_PATH: &str = "/oauth2/upstream";
 
 /// `GET /authorize`.
 pub async fn authorize(
@@ -239,12 +138,57 @@ fn render_login(
                 client_name,
                 username,
                 email_login => state.auth.config.email.is_some(),
-                providers => Vec::<minijinja::Value>::new(),
+                providers => upstream_buttons(state, grant_id),
             },
             ..error,
             ..register
         },
     )
+}
+
+/// A button per upstream OpenID Connect provider, for the login page.
+fn upstream_buttons(state: &AppState, grant_id: &str) -> Vec<minijinja::Value> {
+    state
+        .auth
+        .sso_providers()
+        .iter()
+        .map(|p| {
+            let url = format!(
+                "{UPSTREAM_PATH}/{}?grant={}",
+                url_encode(&p.idp_id),
+                url_encode(grant_id)
+            );
+            context! { url, name => p.idp_name.as_str(), idp_id => p.idp_id.as_str() }
+        })
+        .collect()
+}
+
+/// `GET /oauth2/upstream/{idp_id}?grant=`: the existing SSO flow at that
+/// provider, which comes back to this grant (the browser's own only).
+pub async fn upstream(
+    State(state): State<AppState>,
+    Path(idp_id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+) -> Response {
+    let grant_id = query_param(&uri, "grant").unwrap_or_default();
+    let browser = Browser::of(&state, &headers);
+    if browser.new {
+        return error_page(&state, AuthorizeError::UnknownGrant);
+    }
+    if let Err(e) = state
+        .auth
+        .grant_for_browser(&grant_id, &browser.binding())
+        .await
+    {
+        return error_page(&state, e);
+    }
+    match crate::http::routes::sso::start_for_grant(&state, ip.as_deref(), &idp_id, &grant_id).await
+    {
+        Ok(response) => response,
+        Err(e) => crate::http::routes::sso::error_response(&state.templates, e),
+    }
 }
 
 /// `POST /oauth2/login`: the credentials, checked as `/login` checks them.
@@ -499,24 +443,6 @@ fn signup_refusal(e: SignupError) -> (StatusCode, String) {
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal server error".to_owned(),
         ),
-    }
-}
-
-/// The browser is now `user_id`'s (a new cookie; the grant follows it):
-/// on to consent.
-async fn log_browser_in(state: &AppState, grant_id: &str, user_id: &str) -> Response {
-    let started = async {
-        let cookie = state.auth.start_browser_session(user_id).await?;
-        state.auth.rebind_grant(grant_id, &cookie.hash()).await?;
-        Ok::<_, crate::store::StoreError>(cookie)
-    }
-    .await;
-    match started {
-        Ok(cookie) => see_other(
-            &page_url(CONSENT_PATH, grant_id),
-            Some(set_cookie(state, cookie.expose())),
-        ),
-        Err(_) => error_page(state, AuthorizeError::Internal),
     }
 }
 

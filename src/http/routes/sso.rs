@@ -16,6 +16,7 @@ use crate::auth::Auth;
 use crate::error::{ErrCode, Error, Result};
 use crate::http::extract::{cookie_value, query_param, ClientIp};
 use crate::http::html::{page, render_fallback};
+use crate::http::routes::oauth_browser::secure_flag;
 use crate::http::AppState;
 use crate::templates::Templates;
 use axum::extract::{OriginalUri, Path, State};
@@ -157,6 +158,22 @@ async fn start(
     Ok(found_with_cookie(state, started))
 }
 
+/// To `idp_id` from the OAuth 2.0 login page, for grant `grant_id` (this
+/// browser's: the caller checked), limited as `/login/sso/redirect` is.
+pub(crate) async fn start_for_grant(
+    state: &AppState,
+    ip: Option<&str>,
+    idp_id: &str,
+    grant_id: &str,
+) -> Result<Response> {
+    state
+        .auth
+        .ratelimit(Limiter::SsoRedirect, address_key(ip))
+        .await??;
+    let started = state.auth.start_sso_for_grant(idp_id, grant_id).await?;
+    Ok(found_with_cookie(state, started))
+}
+
 /// To the provider, with the cookie that binds the flow to this browser.
 fn found_with_cookie(state: &AppState, started: crate::auth::sso::SsoStart) -> Response {
     let cookie = format!(
@@ -183,13 +200,6 @@ fn callback_path(auth: &Auth) -> String {
         .unwrap_or_else(|| format!("/{CALLBACK_PATH}"))
 }
 
-pub(crate) fn secure_flag(auth: &Auth) -> &'static str {
-    match &auth.config.public_baseurl {
-        Some(b) if b.starts_with("https://") => "; Secure",
-        _ => "",
-    }
-}
-
 fn url_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -214,7 +224,7 @@ pub async fn callback(
         secure_flag(&state.auth)
     );
     let mut response = match state.auth.finish_sso(&params, binding.as_deref()).await {
-        Ok(finish) => finish_response(&state, finish),
+        Ok(finish) => finish_response(&state, &headers, finish).await,
         Err(e) => error_response(&state.templates, e.into()),
     };
     if let Ok(v) = header::HeaderValue::from_str(&clear) {
@@ -224,8 +234,12 @@ pub async fn callback(
 }
 
 /// Where a finished flow takes the browser.
-fn finish_response(state: &AppState, finish: SsoFinish) -> Response {
+async fn finish_response(state: &AppState, headers: &HeaderMap, finish: SsoFinish) -> Response {
     match finish {
+        SsoFinish::OAuthGrant { user_id, grant_id } => {
+            crate::http::routes::oauth_browser::continue_grant(state, headers, &grant_id, &user_id)
+                .await
+        }
         SsoFinish::UiaStageDone { .. } => page(
             &state.templates,
             StatusCode::OK,
@@ -311,7 +325,7 @@ pub async fn picker_submit(
         .await
     {
         Ok(finish) => {
-            let mut response = finish_response(&state, finish);
+            let mut response = finish_response(&state, &headers, finish).await;
             let clear = format!(
                 "{USERNAME_COOKIE}=; Path={}; Max-Age=0; HttpOnly; SameSite=Lax{}",
                 picker_path(&state.auth),
@@ -431,7 +445,7 @@ fn error_page(
 
 /// An error of the flow as a page: the status and the (safe) message of
 /// the Matrix error; a 500 says nothing more.
-fn error_response(templates: &Templates, e: Error) -> Response {
+pub(crate) fn error_response(templates: &Templates, e: Error) -> Response {
     match &e {
         Error::Matrix {
             status,

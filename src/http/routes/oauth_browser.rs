@@ -1,0 +1,170 @@
+//! The browser at mxauth's OAuth 2.0 pages, as the pages and SSO's return
+//! to them share it: its cookie (`mxauth_browser_session`), the answers
+//! that set it, logging it in (a new cookie, the grant rebound to it), and
+//! the error page of an authorization that cannot go back to its client.
+
+use crate::auth::oauth::browser::{new_browser_cookie, BROWSER_COOKIE};
+use crate::auth::oauth::grant::AuthorizeError;
+use crate::auth::tokens::hash_token;
+use crate::auth::Auth;
+use crate::http::extract::cookie_value;
+use crate::http::html::page;
+use crate::http::AppState;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+
+pub const CONSENT_PATH: &str = "/oauth2/consent";
+
+/// `; Secure` for cookies when `public_baseurl` is https.
+pub(crate) fn secure_flag(auth: &Auth) -> &'static str {
+    match &auth.config.public_baseurl {
+        Some(b) if b.starts_with("https://") => "; Secure",
+        _ => "",
+    }
+}
+
+/// The browser's cookie, and whether it is new (to be set with the answer).
+pub(crate) struct Browser {
+    pub(crate) cookie: String,
+    pub(crate) new: bool,
+}
+
+impl Browser {
+    pub(crate) fn of(state: &AppState, headers: &HeaderMap) -> Browser {
+        match cookie_value(headers, BROWSER_COOKIE).filter(|c| !c.is_empty() && c.len() <= 64) {
+            Some(cookie) => Browser { cookie, new: false },
+            None => Browser {
+                cookie: new_browser_cookie(&state.auth).expose().to_owned(),
+                new: true,
+            },
+        }
+    }
+
+    pub(crate) fn binding(&self) -> Vec<u8> {
+        hash_token(&self.cookie)
+    }
+}
+
+/// `Set-Cookie` for the browser's cookie.
+pub(crate) fn set_cookie(state: &AppState, value: &str) -> String {
+    format!(
+        "{BROWSER_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{}",
+        secure_flag(&state.auth)
+    )
+}
+
+pub(crate) fn see_other(location: &str, cookie: Option<String>) -> Response {
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_owned())],
+    )
+        .into_response();
+    if let Some(c) = cookie.and_then(|c| c.parse().ok()) {
+        response.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    response
+}
+
+pub(crate) fn page_url(path: &str, grant_id: &str) -> String {
+    format!("{path}?grant={}", url_encode(grant_id))
+}
+
+pub(crate) fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// An authorization that cannot go back to its client: a page at mxauth.
+pub fn error_page(state: &AppState, e: AuthorizeError) -> Response {
+    let (status, error, description) = match e {
+        AuthorizeError::Redirect {
+            to,
+            error,
+            description,
+        } => {
+            let location = to.location(
+                &state.auth.oauth_issuer(),
+                &[("error", error), ("error_description", &description)],
+            );
+            return see_other(&location, None);
+        }
+        AuthorizeError::Disabled => (
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            "OAuth 2.0 is not enabled on this server".to_owned(),
+        ),
+        AuthorizeError::UnknownClient => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "The application is not registered here (unknown client_id)".to_owned(),
+        ),
+        AuthorizeError::BadRedirectUri => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The redirect_uri is missing or is not one the application registered".to_owned(),
+        ),
+        AuthorizeError::UnknownGrant => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "This sign-in request is unknown, expired, finished, or was started in another browser"
+                .to_owned(),
+        ),
+        AuthorizeError::LimitExceeded(_) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            "Too many requests: wait a moment and try again".to_owned(),
+        ),
+        AuthorizeError::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Internal server error".to_owned(),
+        ),
+    };
+    page(
+        &state.templates,
+        status,
+        "oauth_error.html",
+        context! { error, error_description => description },
+    )
+}
+
+/// The browser is now `user_id`'s (a new cookie; the grant follows it):
+/// on to consent.
+pub(crate) async fn log_browser_in(state: &AppState, grant_id: &str, user_id: &str) -> Response {
+    let started = async {
+        let cookie = state.auth.start_browser_session(user_id).await?;
+        state.auth.rebind_grant(grant_id, &cookie.hash()).await?;
+        Ok::<_, crate::store::StoreError>(cookie)
+    }
+    .await;
+    match started {
+        Ok(cookie) => see_other(
+            &page_url(CONSENT_PATH, grant_id),
+            Some(set_cookie(state, cookie.expose())),
+        ),
+        Err(_) => error_page(state, AuthorizeError::Internal),
+    }
+}
+
+/// The SSO callback (or the username picker) resolved `user_id` for
+/// grant `grant_id`: if the grant is still this browser's, the browser is
+/// logged in and goes on to consent.
+pub async fn continue_grant(
+    state: &AppState,
+    headers: &HeaderMap,
+    grant_id: &str,
+    user_id: &str,
+) -> Response {
+    let browser = Browser::of(state, headers);
+    if browser.new {
+        return error_page(state, AuthorizeError::UnknownGrant);
+    }
+    if let Err(e) = state
+        .auth
+        .grant_for_browser(grant_id, &browser.binding())
+        .await
+    {
+        return error_page(state, e);
+    }
+    log_browser_in(state, grant_id, user_id).await
+}

@@ -62,7 +62,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/delete_devices", post(devices::delete_many))
         .route("/admin/whois/{user_id}", get(admin::whois))
-        .route("/login/sso/redirect", get(routes::sso::redirect_any))
+        .route("/login/sso/redirect", get(routes::oauth_compat::redirect))
         .route(
             "/login/sso/redirect/{idp_id}",
             get(routes::sso::redirect_to),
@@ -129,6 +129,10 @@ pub fn router(state: AppState) -> Router {
             get(routes::oauth_pages::consent_page).post(routes::oauth_pages::consent_submit),
         )
         .route(routes::oauth_pages::LOGOUT_PATH, get(routes::oauth_pages::logout))
+        .route(
+            routes::oauth_browser::COMPAT_COMPLETE_PATH,
+            get(routes::oauth_compat::complete),
+        )
         .route(
             "/oauth2/upstream/{idp_id}",
             get(routes::oauth_pages::upstream),

@@ -27,7 +27,7 @@ use std::sync::Arc;
 pub use devices::DeviceRepository;
 pub use jobs::HomeserverJobRepository;
 pub use oauth::{OAuthClientRow, OAuthRepository, SigningKeyRow};
-pub use oauth_grants::{BrowserSession, OAuthGrant, OAuthGrantRepository};
+pub use oauth_grants::{BrowserSession, CompatLogin, OAuthGrant, OAuthGrantRepository};
 pub use ratelimit::{BucketSpec, BucketState, RateLimitOverride, RateLimitRepository};
 pub use refresh_tokens::RefreshTokenRepository;
 pub use registration::RegistrationRepository;

@@ -1,6 +1,7 @@
 //! The SQL of the OAuth 2.0 authorization code grant, for both backends:
-//! authorization requests from `/authorize` to the token endpoint, and the
-//! browser sessions of mxauth's login pages. [`OAuthGrantRepository`].
+//! authorization requests from `/authorize` to the token endpoint, the
+//! browser sessions of mxauth's login pages, and legacy clients' logins
+//! through those pages (MSC3824). [`OAuthGrantRepository`].
 
 use super::StoreResult;
 use crate::clock::Timestamp;
@@ -42,6 +43,20 @@ pub struct OAuthGrant {
 pub struct BrowserSession {
     pub user_id: String,
     pub authenticated_ts: Timestamp,
+    pub expires_ts: Timestamp,
+}
+
+/// A legacy client's login through mxauth's pages (MSC3824), from
+/// `/login/sso/redirect` until the redirect with a login token.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CompatLogin {
+    /// Random; names the login in the pages' URLs (the cookie binds it).
+    pub compat_id: String,
+    /// The client's `redirectUrl` (checked when stored).
+    pub redirect_url: String,
+    /// SHA-256 of the value of the cookie of the browser that may continue it.
+    pub browser_binding_hash: Vec<u8>,
+    pub created_ts: Timestamp,
     pub expires_ts: Timestamp,
 }
 
@@ -100,9 +115,25 @@ pub trait OAuthGrantRepository: Send {
     /// stays): a grant for a device ID in use replaces its session.
     async fn delete_device_tokens(&mut self, user_id: &str, device_id: &str) -> StoreResult<u64>;
 
+    async fn create_compat_login(&mut self, login: &CompatLogin) -> StoreResult<()>;
+    /// The login unless it expired at `now`.
+    async fn get_compat_login(
+        &mut self,
+        compat_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<CompatLogin>>;
+    /// The login now belongs to the browser with this cookie hash.
+    async fn rebind_compat_login(
+        &mut self,
+        compat_id: &str,
+        binding_hash: &[u8],
+    ) -> StoreResult<()>;
+    /// Deletes the login: `true` for the one caller that did (used once).
+    async fn take_compat_login(&mut self, compat_id: &str) -> StoreResult<bool>;
+
     /// Deletes grants that expired before `grants_before` (kept a while
-    /// after, so a second use of a code is recognised) and browser
-    /// sessions expired at `now`; how many went.
+    /// after, so a second use of a code is recognised), browser sessions
+    /// and legacy logins expired at `now`; how many went.
     async fn sweep_oauth_grants(
         &mut self,
         grants_before: Timestamp,
@@ -314,7 +345,68 @@ macro_rules! oauth_grants_store {
                     .bind(now)
                     .execute(&mut *self.conn.get().await?)
                     .await?;
-                Ok(grants.rows_affected() + sessions.rows_affected())
+                let compat = sqlx::query("DELETE FROM oauth_compat_logins WHERE expires_ts <= $1")
+                    .bind(now)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(grants.rows_affected() + sessions.rows_affected() + compat.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_compat_login(&mut self, l: &CompatLogin) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO oauth_compat_logins (compat_id, redirect_url, \
+                     browser_binding_hash, created_ts, expires_ts) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&l.compat_id)
+                .bind(&l.redirect_url)
+                .bind(&l.browser_binding_hash)
+                .bind(l.created_ts)
+                .bind(l.expires_ts)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_compat_login(
+                &mut self,
+                compat_id: &str,
+                now: Timestamp,
+            ) -> StoreResult<Option<CompatLogin>> {
+                Ok(sqlx::query_as(
+                    "SELECT compat_id, redirect_url, browser_binding_hash, created_ts, expires_ts \
+                     FROM oauth_compat_logins WHERE compat_id = $1 AND expires_ts > $2",
+                )
+                .bind(compat_id)
+                .bind(now)
+                .fetch_optional(&mut *self.conn.get().await?)
+                .await?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn rebind_compat_login(
+                &mut self,
+                compat_id: &str,
+                binding_hash: &[u8],
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE oauth_compat_logins SET browser_binding_hash = $2 WHERE compat_id = $1",
+                )
+                .bind(compat_id)
+                .bind(binding_hash)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn take_compat_login(&mut self, compat_id: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM oauth_compat_logins WHERE compat_id = $1")
+                    .bind(compat_id)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
         }
     };

@@ -26,6 +26,7 @@ mod login;
 mod mau;
 mod multiprocess;
 mod nginx;
+mod oauth_compat;
 mod oauth_discovery;
 mod oauth_flow;
 pub(crate) mod oauth_registration;

@@ -8,10 +8,12 @@
 //! the client), `browser.rs` (the pages' browser session, CSRF, the login
 //! form's credential check), `signup.rs` (registration from the pages,
 //! through `/register`'s operation and UIA flow), `token.rs` (the token endpoint's grants and
-//! RFC 7009 revocation on the one session model).
+//! RFC 7009 revocation on the one session model), `compat.rs` (legacy
+//! clients' `/login/sso/redirect` through these pages, MSC3824).
 
 pub mod browser;
 pub mod clients;
+pub mod compat;
 pub mod error;
 pub mod grant;
 pub mod keys;

@@ -119,7 +119,9 @@ impl Auth {
 
     /// Whether `m.login.token` is accepted at `POST /login`.
     pub fn login_token_enabled(&self) -> bool {
-        !self.sso_providers().is_empty() || self.config.login_via_existing_session.enabled
+        !self.sso_providers().is_empty()
+            || self.config.login_via_existing_session.enabled
+            || self.compat_sso_enabled()
     }
 
     /// `POST /login/get_token`: a login token for the requester's user, for

@@ -10,6 +10,7 @@ pub mod login;
 pub mod logout;
 pub mod oauth;
 pub mod oauth_browser;
+pub mod oauth_compat;
 pub mod oauth_pages;
 pub mod oauth_registration;
 pub mod oauth_token;

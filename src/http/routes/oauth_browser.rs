@@ -15,6 +15,9 @@ use axum::response::{IntoResponse, Response};
 use minijinja::context;
 
 pub const CONSENT_PATH: &str = "/oauth2/consent";
+pub const LOGIN_PATH: &str = "/oauth2/login";
+/// `GET /oauth2/compat/complete?compat=`: a legacy login's last step.
+pub const COMPAT_COMPLETE_PATH: &str = "/oauth2/compat/complete";
 
 /// `; Secure` for cookies when `public_baseurl` is https.
 pub(crate) fn secure_flag(auth: &Auth) -> &'static str {
@@ -167,4 +170,96 @@ pub async fn continue_grant(
         return error_page(state, e);
     }
     log_browser_in(state, grant_id, user_id).await
+}
+
+/// What the login and registration pages continue: an OAuth 2.0 grant
+/// (`grant=`), or a legacy client's login (`compat=`, MSC3824).
+pub(crate) enum Flow {
+    Grant(String),
+    Compat(String),
+}
+
+impl Flow {
+    /// From a page's query or form.
+    pub(crate) fn from(get: impl Fn(&str) -> Option<String>) -> Flow {
+        match get("compat") {
+            Some(id) => Flow::Compat(id),
+            None => Flow::Grant(get("grant").unwrap_or_default()),
+        }
+    }
+
+    /// The URL of page `path` continuing this flow.
+    pub(crate) fn url(&self, path: &str) -> String {
+        match self {
+            Flow::Grant(id) => page_url(path, id),
+            Flow::Compat(id) => format!("{path}?compat={}", url_encode(id)),
+        }
+    }
+
+    /// The template variables naming it: `grant`, and `compat` for a
+    /// legacy login (whose `grant` is empty).
+    pub(crate) fn context(&self) -> minijinja::Value {
+        match self {
+            Flow::Grant(id) => context! { grant => id },
+            Flow::Compat(id) => context! { grant => "", compat => id },
+        }
+    }
+
+    /// Whom the flow is for (the client's name, or the host a legacy
+    /// client goes back to), if it is this browser's and still going.
+    pub(crate) async fn check(
+        &self,
+        state: &AppState,
+        browser: &Browser,
+    ) -> Result<String, AuthorizeError> {
+        match self {
+            Flow::Grant(id) => {
+                let (_, client, _) = state.auth.grant_for_browser(id, &browser.binding()).await?;
+                Ok(client_label(&client))
+            }
+            Flow::Compat(id) => {
+                let login = state
+                    .auth
+                    .compat_login_for_browser(id, &browser.binding())
+                    .await?;
+                Ok(url::Url::parse(&login.redirect_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or(login.redirect_url))
+            }
+        }
+    }
+
+    /// The browser is now `user_id`'s (a new cookie; the flow follows it):
+    /// on to consent, or to the legacy login's last step.
+    pub(crate) async fn log_in(&self, state: &AppState, user_id: &str) -> Response {
+        let compat_id = match self {
+            Flow::Grant(id) => return log_browser_in(state, id, user_id).await,
+            Flow::Compat(id) => id,
+        };
+        let started = async {
+            let cookie = state.auth.start_browser_session(user_id).await?;
+            state
+                .auth
+                .rebind_compat_login(compat_id, &cookie.hash())
+                .await?;
+            Ok::<_, crate::store::StoreError>(cookie)
+        }
+        .await;
+        match started {
+            Ok(cookie) => see_other(
+                &self.url(COMPAT_COMPLETE_PATH),
+                Some(set_cookie(state, cookie.expose())),
+            ),
+            Err(_) => error_page(state, AuthorizeError::Internal),
+        }
+    }
+}
+
+/// How a page names an OAuth 2.0 client.
+pub(crate) fn client_label(client: &crate::auth::oauth::clients::OAuthClient) -> String {
+    client
+        .client_name
+        .clone()
+        .unwrap_or_else(|| client.client_id.clone())
 }

@@ -10,10 +10,10 @@ use crate::auth::oauth::scope::describe;
 use crate::auth::oauth::signup::{PendingEmail, SignupError, SignupForm, SignupOutcome};
 use crate::http::extract::{form_urlencoded_pairs, query_param, ClientIp};
 use crate::http::html::page;
-pub use crate::http::routes::oauth_browser::{error_page, CONSENT_PATH};
 use crate::http::routes::oauth_browser::{
-    log_browser_in, page_url, see_other, set_cookie, url_encode, Browser,
+    client_label, page_url, see_other, set_cookie, url_encode, Browser, Flow,
 };
+pub use crate::http::routes::oauth_browser::{error_page, CONSENT_PATH, LOGIN_PATH};
 use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -22,7 +22,6 @@ use axum::response::Response;
 use minijinja::context;
 use std::collections::HashMap;
 
-pub const LOGIN_PATH: &str = "/oauth2/login";
 pub const LOGOUT_PATH: &str = "/oauth2/logout";
 pub const REGISTER_PATH: &str = crate::auth::oauth::signup::SIGNUP_URI;
 /// `/oauth2/upstream/{idp_id}?grant=`: sign in at an upstream provider.
@@ -81,38 +80,19 @@ pub async fn login_page(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    let grant_id = query_param(&uri, "grant").unwrap_or_default();
+    let flow = Flow::from(|k| query_param(&uri, k));
     let browser = Browser::of(&state, &headers);
-    let client = match state
-        .auth
-        .grant_for_browser(&grant_id, &browser.binding())
-        .await
-    {
-        Ok((_, client, _)) => client,
+    let client = match flow.check(&state, &browser).await {
+        Ok(client) => client,
         Err(e) => return error_page(&state, e),
     };
-    render_login(
-        &state,
-        &browser,
-        &grant_id,
-        &client_label(&client),
-        "",
-        None,
-        StatusCode::OK,
-    )
-}
-
-fn client_label(client: &crate::auth::oauth::clients::OAuthClient) -> String {
-    client
-        .client_name
-        .clone()
-        .unwrap_or_else(|| client.client_id.clone())
+    render_login(&state, &browser, &flow, &client, "", None, StatusCode::OK)
 }
 
 fn render_login(
     state: &AppState,
     browser: &Browser,
-    grant_id: &str,
+    flow: &Flow,
     client_name: &str,
     username: &str,
     error: Option<&str>,
@@ -123,7 +103,7 @@ fn render_login(
         None => context! {},
     };
     let register = match state.auth.config.enable_registration {
-        true => context! { register_url => page_url(REGISTER_PATH, grant_id) },
+        true => context! { register_url => flow.url(REGISTER_PATH) },
         false => context! {},
     };
     page(
@@ -133,13 +113,16 @@ fn render_login(
         context! {
             ..context! {
                 action => LOGIN_PATH,
-                grant => grant_id,
                 csrf_token => csrf_token(&browser.cookie),
                 client_name,
                 username,
                 email_login => state.auth.config.email.is_some(),
-                providers => upstream_buttons(state, grant_id),
+                providers => match flow {
+                    Flow::Grant(id) => upstream_buttons(state, id),
+                    Flow::Compat(_) => Vec::new(),
+                },
             },
+            ..flow.context(),
             ..error,
             ..register
         },
@@ -200,17 +183,13 @@ pub async fn login_submit(
 ) -> Response {
     let fields = form(&body);
     let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
-    let grant_id = field("grant");
+    let flow = Flow::from(|k| fields.get(k).cloned());
     let browser = Browser::of(&state, &headers);
     if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
         return error_page(&state, AuthorizeError::UnknownGrant);
     }
-    let (grant, client, _) = match state
-        .auth
-        .grant_for_browser(grant_id, &browser.binding())
-        .await
-    {
-        Ok(found) => found,
+    let client = match flow.check(&state, &browser).await {
+        Ok(client) => client,
         Err(e) => return error_page(&state, e),
     };
     let username = field("username").trim();
@@ -225,15 +204,15 @@ pub async fn login_submit(
             return render_login(
                 &state,
                 &browser,
-                grant_id,
-                &client_label(&client),
+                &flow,
+                &client,
                 username,
                 Some(&message),
                 status,
             );
         }
     };
-    log_browser_in(&state, &grant.grant_id, &user_id).await
+    flow.log_in(&state, &user_id).await
 }
 
 /// `GET /oauth2/register?grant=`: the registration form, asking for what
@@ -243,14 +222,10 @@ pub async fn register_page(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    let grant_id = query_param(&uri, "grant").unwrap_or_default();
+    let flow = Flow::from(|k| query_param(&uri, k));
     let browser = Browser::of(&state, &headers);
-    let client = match state
-        .auth
-        .grant_for_browser(&grant_id, &browser.binding())
-        .await
-    {
-        Ok((_, client, _)) => client,
+    let client = match flow.check(&state, &browser).await {
+        Ok(client) => client,
         Err(e) => return error_page(&state, e),
     };
     // A browser that arrives here straight from /authorize has its cookie
@@ -258,8 +233,8 @@ pub async fn register_page(
     render_register(
         &state,
         &browser,
-        &grant_id,
-        &client_label(&client),
+        &flow,
+        &client,
         &Typed::default(),
         None,
         StatusCode::OK,
@@ -277,7 +252,7 @@ struct Typed {
 fn render_register(
     state: &AppState,
     browser: &Browser,
-    grant_id: &str,
+    flow: &Flow,
     client_name: &str,
     typed: &Typed,
     error: Option<&str>,
@@ -314,15 +289,15 @@ fn render_register(
         context! {
             ..context! {
                 action => REGISTER_PATH,
-                grant => grant_id,
                 csrf_token => csrf_token(&browser.cookie),
                 client_name,
                 username => &typed.username,
-                login_url => page_url(LOGIN_PATH, grant_id),
+                login_url => flow.url(LOGIN_PATH),
                 registration_token => policy.registration_token,
                 closed => !policy.open,
                 needs_client => policy.needs_client,
             },
+            ..flow.context(),
             ..error,
             ..terms,
             ..captcha,
@@ -344,17 +319,13 @@ pub async fn register_submit(
 ) -> Response {
     let fields = form(&body);
     let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
-    let grant_id = field("grant");
+    let flow = Flow::from(|k| fields.get(k).cloned());
     let browser = Browser::of(&state, &headers);
     if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
         return error_page(&state, AuthorizeError::UnknownGrant);
     }
-    let (grant, client, _) = match state
-        .auth
-        .grant_for_browser(grant_id, &browser.binding())
-        .await
-    {
-        Ok(found) => found,
+    let client = match flow.check(&state, &browser).await {
+        Ok(client) => client,
         Err(e) => return error_page(&state, e),
     };
     let (outcome, typed) = if field("step") == "continue" {
@@ -395,20 +366,10 @@ pub async fn register_submit(
         )
     };
     let again = |typed: &Typed, error: Option<&str>, status| {
-        render_register(
-            &state,
-            &browser,
-            grant_id,
-            &client_label(&client),
-            typed,
-            error,
-            status,
-        )
+        render_register(&state, &browser, &flow, &client, typed, error, status)
     };
     match outcome {
-        Ok(SignupOutcome::Registered(user_id)) => {
-            log_browser_in(&state, &grant.grant_id, &user_id).await
-        }
+        Ok(SignupOutcome::Registered(user_id)) => flow.log_in(&state, &user_id).await,
         Ok(SignupOutcome::CheckEmail(pending)) => again(
             &Typed {
                 username: typed.username,

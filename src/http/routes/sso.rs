@@ -30,10 +30,12 @@ pub const UIA_TEMPLATE: &str = "sso_auth_confirm.html";
 
 /// The flows `GET /login` adds when SSO is configured. With the OAuth 2.0
 /// API on, `m.login.sso` is the preferred flow of OAuth 2.0 aware clients
-/// (spec v1.18, MSC3824: `oauth_aware_preferred`).
+/// (spec v1.18, MSC3824: `oauth_aware_preferred`), offered even without
+/// upstream providers: `/login/sso/redirect` then leads to mxauth's own
+/// login page (`oauth_compat.rs`).
 pub fn login_flows(auth: &Auth) -> Vec<Value> {
     let mut flows = Vec::new();
-    if !auth.sso_providers().is_empty() {
+    if !auth.sso_providers().is_empty() || auth.compat_sso_enabled() {
         let mut sso = sso_flow(auth);
         if auth.oauth().is_some() {
             sso["oauth_aware_preferred"] = json!(true);
@@ -66,6 +68,9 @@ fn sso_flow(auth: &Auth) -> Value {
             idp
         })
         .collect();
+    if providers.is_empty() {
+        return json!({ "type": LOGIN_TYPE_SSO });
+    }
     json!({ "type": LOGIN_TYPE_SSO, "identity_providers": providers })
 }
 
@@ -128,7 +133,7 @@ pub async fn redirect_to(
 /// unstable `org.matrix.msc3824.action`): `login` or `register`. An
 /// upstream provider signs a new user up at their first login either way,
 /// so both lead to the same provider.
-fn redirect_url_param(uri: &axum::http::Uri) -> Result<String> {
+pub(crate) fn redirect_url_param(uri: &axum::http::Uri) -> Result<String> {
     for key in ["action", "org.matrix.msc3824.action"] {
         match query_param(uri, key).as_deref() {
             None | Some("login") | Some("register") => {}
@@ -234,7 +239,11 @@ pub async fn callback(
 }
 
 /// Where a finished flow takes the browser.
-async fn finish_response(state: &AppState, headers: &HeaderMap, finish: SsoFinish) -> Response {
+pub(crate) async fn finish_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    finish: SsoFinish,
+) -> Response {
     match finish {
         SsoFinish::OAuthGrant { user_id, grant_id } => {
             crate::http::routes::oauth_browser::continue_grant(state, headers, &grant_id, &user_id)

@@ -310,4 +310,32 @@ async fn every_oauth_page_forbids_framing(b: Backend) {
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert_unframeable("OAuth consent page", page.status, &page.headers, &page.body);
+
+    // A legacy client's login through the pages (no upstream provider):
+    // the login page, and for a browser signed in already, the
+    // confirmation before a client not on the whitelist.
+    let legacy = format!(
+        "{}/_matrix/client/v3/login/sso/redirect?redirectUrl={}",
+        s.base,
+        crate::oauth_support::enc("https://legacy.example/app")
+    );
+    let mut other = Browser::new();
+    let first = other.get(&legacy).await;
+    let page = other
+        .get(&format!("{}{}", s.base, first.location.unwrap()))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_unframeable("legacy login page", page.status, &page.headers, &page.body);
+    let first = browser.get(&legacy).await;
+    let page = browser
+        .get(&format!("{}{}", s.base, first.location.unwrap()))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("legacy.example"), "{}", page.body);
+    assert_unframeable(
+        "legacy login confirmation",
+        page.status,
+        &page.headers,
+        &page.body,
+    );
 }

@@ -74,6 +74,35 @@ fn form(body: &Bytes) -> HashMap<String, String> {
     form_urlencoded_pairs(text).collect()
 }
 
+/// A form posted by the login or registration page, once its CSRF token
+/// and its flow (this browser's, still going) check out.
+struct Posted {
+    fields: HashMap<String, String>,
+    flow: Flow,
+    browser: Browser,
+    /// Whom the flow is for, as the page names it.
+    client: String,
+}
+
+async fn posted(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Posted, Response> {
+    let fields = form(body);
+    let flow = Flow::from(|k| fields.get(k).cloned());
+    let browser = Browser::of(state, headers);
+    let csrf = fields.get("csrf_token").map(String::as_str).unwrap_or("");
+    if browser.new || !csrf_ok(&browser.cookie, csrf) {
+        return Err(error_page(state, AuthorizeError::UnknownGrant));
+    }
+    match flow.check(state, &browser).await {
+        Ok(client) => Ok(Posted {
+            fields,
+            flow,
+            browser,
+            client,
+        }),
+        Err(e) => Err(error_page(state, e)),
+    }
+}
+
 /// `GET /oauth2/login?grant=`.
 pub async fn login_page(
     State(state): State<AppState>,
@@ -181,17 +210,16 @@ pub async fn login_submit(
     ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Response {
-    let fields = form(&body);
-    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
-    let flow = Flow::from(|k| fields.get(k).cloned());
-    let browser = Browser::of(&state, &headers);
-    if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
-        return error_page(&state, AuthorizeError::UnknownGrant);
-    }
-    let client = match flow.check(&state, &browser).await {
-        Ok(client) => client,
-        Err(e) => return error_page(&state, e),
+    let Posted {
+        fields,
+        flow,
+        browser,
+        client,
+    } = match posted(&state, &headers, &body).await {
+        Ok(p) => p,
+        Err(page) => return page,
     };
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
     let username = field("username").trim();
     let user_id = match state
         .auth
@@ -317,17 +345,16 @@ pub async fn register_submit(
     ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Response {
-    let fields = form(&body);
-    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
-    let flow = Flow::from(|k| fields.get(k).cloned());
-    let browser = Browser::of(&state, &headers);
-    if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
-        return error_page(&state, AuthorizeError::UnknownGrant);
-    }
-    let client = match flow.check(&state, &browser).await {
-        Ok(client) => client,
-        Err(e) => return error_page(&state, e),
+    let Posted {
+        fields,
+        flow,
+        browser,
+        client,
+    } = match posted(&state, &headers, &body).await {
+        Ok(p) => p,
+        Err(page) => return page,
     };
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
     let (outcome, typed) = if field("step") == "continue" {
         let pending = PendingEmail {
             session: field("session").to_owned(),

@@ -132,6 +132,9 @@ pub struct Session {
     pub refresh_token: Option<tokens::IssuedToken>,
     /// When the access token stops working, if it does.
     pub valid_until_ts: Option<i64>,
+    /// An OAuth grant's scope (space-separated, as granted); `None` for a
+    /// legacy session.
+    pub scope: Option<String>,
 }
 
 impl Auth {

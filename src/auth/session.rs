@@ -53,6 +53,7 @@ impl SessionTokens {
             user_id,
             device_id,
             valid_until_ts: self.access_row.valid_until_ts,
+            scope: self.access_row.scope,
             access_token: self.access_token,
             refresh_token: self.refresh.map(|(token, _)| token),
         }

@@ -31,6 +31,9 @@ pub trait DeviceRepository: Send {
         user_id: &str,
         device_ids: &[String],
     ) -> StoreResult<Vec<String>>;
+    /// Deletes every access and refresh token of the device; the device
+    /// stays (a new session for the same device ID replaces the old one).
+    async fn delete_device_tokens(&mut self, user_id: &str, device_id: &str) -> StoreResult<u64>;
     /// Deletes every device of the user but `keep` and every token but the
     /// one with id `keep_token` (and the refresh token issued with it).
     /// Returns the deleted device IDs.
@@ -117,6 +120,23 @@ macro_rules! devices_store {
                 .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_device_tokens(&mut self, user_id: &str, device_id: &str) -> StoreResult<u64> {
+                let mut tx = self.conn.atomic().await?;
+                let refresh = sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2")
+                    .bind(user_id)
+                    .bind(device_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let access = sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
+                    .bind(user_id)
+                    .bind(device_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(refresh.rows_affected() + access.rows_affected())
             }
 
             #[tracing::instrument(skip_all, fields(count = device_ids.len()))]

@@ -111,10 +111,6 @@ pub trait OAuthGrantRepository: Send {
     /// Ends every browser session of the user (deactivation, password change).
     async fn delete_user_browser_sessions(&mut self, user_id: &str) -> StoreResult<u64>;
 
-    /// Deletes every access and refresh token of the device (the device
-    /// stays): a grant for a device ID in use replaces its session.
-    async fn delete_device_tokens(&mut self, user_id: &str, device_id: &str) -> StoreResult<u64>;
-
     async fn create_compat_login(&mut self, login: &CompatLogin) -> StoreResult<()>;
     /// The login unless it expired at `now`.
     async fn get_compat_login(
@@ -314,21 +310,6 @@ macro_rules! oauth_grants_store {
                     .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(done.rows_affected())
-            }
-
-            #[tracing::instrument(skip_all)]
-            async fn delete_device_tokens(&mut self, user_id: &str, device_id: &str) -> StoreResult<u64> {
-                let refresh = sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2")
-                    .bind(user_id)
-                    .bind(device_id)
-                    .execute(&mut *self.conn.get().await?)
-                    .await?;
-                let access = sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
-                    .bind(user_id)
-                    .bind(device_id)
-                    .execute(&mut *self.conn.get().await?)
-                    .await?;
-                Ok(refresh.rows_affected() + access.rows_affected())
             }
 
             #[tracing::instrument(skip_all)]

@@ -11,6 +11,7 @@ both!(
     rotation_keeps_the_last_two_of_a_chain,
     first_use_is_recorded_once,
     refresh_tokens_go_with_their_device,
+    a_devices_tokens_end_and_the_device_stays,
     logging_out_all_but_one_token_keeps_its_refresh_token,
     rotation_refuses_a_deactivated_user_and_writes_nothing,
 );
@@ -321,4 +322,44 @@ async fn rotation_refuses_a_deactivated_user_and_writes_nothing(b: Backend) {
         .await
         .unwrap();
     assert_eq!(gone, Rotation::Refused(RefreshRefusal::Unknown));
+}
+
+/// A new session for a device ID in use: the device's access and refresh
+/// tokens go, the device and other devices' tokens stay.
+async fn a_devices_tokens_end_and_the_device_stays(b: Backend) {
+    let (s, _db) = open(b).await;
+    s.devices().ensure_device(USER, "D1", None).await.unwrap();
+    s.devices().ensure_device(USER, "D2", None).await.unwrap();
+    pair(&*s, 1, USER, "D1").await;
+    pair(&*s, 2, USER, "D2").await;
+    let gone = s.devices().delete_device_tokens(USER, "D1").await.unwrap();
+    assert_eq!(gone, 2, "one refresh token and its access token");
+    assert!(s
+        .refresh_tokens()
+        .get_refresh_token(&[1; 32])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .access_tokens()
+        .get_token_owner(&[101; 32])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .refresh_tokens()
+        .get_refresh_token(&[2; 32])
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s
+        .access_tokens()
+        .get_token_owner(&[102; 32])
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        s.devices().get_device(USER, "D1").await.unwrap().is_some(),
+        "the device stays"
+    );
 }

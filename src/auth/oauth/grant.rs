@@ -388,7 +388,7 @@ impl Auth {
 
     /// The issuer every answer names (`public_baseurl`).
     pub fn oauth_issuer(&self) -> String {
-        self.config.public_baseurl.clone().unwrap_or_default()
+        self.oauth().map(|o| o.issuer.clone()).unwrap_or_default()
     }
 }
 

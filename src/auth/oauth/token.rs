@@ -54,7 +54,6 @@ impl From<RefreshError> for TokenError {
 #[derive(Debug)]
 pub struct Tokens {
     pub session: Session,
-    pub scope: String,
     pub id_token: Option<String>,
 }
 
@@ -138,11 +137,7 @@ impl Auth {
             ),
             false => None,
         };
-        Ok(Tokens {
-            session,
-            scope: scope.as_string(),
-            id_token,
-        })
+        Ok(Tokens { session, id_token })
     }
 
     /// The session of an approved grant: the device its scope names (its
@@ -165,7 +160,7 @@ impl Auth {
             }),
         };
         self.store
-            .oauth_grants()
+            .devices()
             .delete_device_tokens(user_id, scope.device_id.as_str())
             .await?;
         let session = self
@@ -190,16 +185,8 @@ impl Auth {
         let token = refresh_token
             .ok_or_else(|| TokenError::InvalidRequest("refresh_token is missing".into()))?;
         let session = self.refresh_session(token, Some(&client.client_id)).await?;
-        let scope = self
-            .store
-            .access_tokens()
-            .get_token_owner(&session.access_token.hash())
-            .await?
-            .and_then(|o| o.scope)
-            .unwrap_or_default();
         Ok(Tokens {
             session,
-            scope,
             id_token: None,
         })
     }

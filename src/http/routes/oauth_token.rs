@@ -82,7 +82,7 @@ fn token_answer(state: &AppState, tokens: Tokens) -> Response {
     let mut body = json!({
         "access_token": session.access_token.expose(),
         "token_type": "Bearer",
-        "scope": tokens.scope,
+        "scope": session.scope.as_deref().unwrap_or_default(),
     });
     if let Some(until) = session.valid_until_ts {
         body["expires_in"] = json!(((until - state.auth.now()) / 1000).max(0));

@@ -6,22 +6,13 @@
 //! everything its user may do.
 
 use super::identifiers::{is_local, DeviceId};
+use super::oauth::scope::{
+    SCOPE_API, SCOPE_API_UNSTABLE, SCOPE_DEVICE_PREFIX, SCOPE_DEVICE_PREFIX_UNSTABLE, SCOPE_GUEST,
+    SCOPE_GUEST_UNSTABLE, SCOPE_SYNAPSE_ADMIN,
+};
 use super::requester::AuthnError;
 use super::Auth;
 use subtle::ConstantTimeEq;
-
-/// Scopes Synapse looks for (MSC2967, stable and unstable).
-const SCOPE_API: &str = "urn:matrix:client:api:*";
-const SCOPE_API_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:api:*";
-/// A guest's scopes instead of the two above: Synapse treats a token as a
-/// guest's when it has a guest scope and no `api:*` scope (it reads the
-/// unstable one; the stable name is MSC2967's).
-const SCOPE_GUEST: &str = "urn:matrix:client:api:guest";
-const SCOPE_GUEST_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:api:guest";
-const SCOPE_DEVICE: &str = "urn:matrix:client:device:";
-const SCOPE_DEVICE_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:device:";
-/// The scope by which Synapse learns that a user is an admin.
-const SCOPE_SYNAPSE_ADMIN: &str = "urn:synapse:admin:*";
 
 /// An active token, as introspection describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,8 +103,8 @@ fn legacy_scope(requester: &super::Requester) -> Vec<String> {
         vec![SCOPE_API.to_owned(), SCOPE_API_UNSTABLE.to_owned()]
     };
     if let Some(d) = &requester.device_id {
-        scope.push(format!("{SCOPE_DEVICE}{d}"));
-        scope.push(format!("{SCOPE_DEVICE_UNSTABLE}{d}"));
+        scope.push(format!("{SCOPE_DEVICE_PREFIX}{d}"));
+        scope.push(format!("{SCOPE_DEVICE_PREFIX_UNSTABLE}{d}"));
     }
     if requester.admin {
         scope.push(SCOPE_SYNAPSE_ADMIN.to_owned());

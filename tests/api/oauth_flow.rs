@@ -122,6 +122,7 @@ async fn a_whole_login_refreshes_and_revokes(b: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(refreshed["scope"], scope(DEVICE), "the granted scope again");
     let access2 = refreshed["access_token"].as_str().unwrap();
     assert_ne!(access2, access);
     assert_ne!(refreshed["refresh_token"].as_str().unwrap(), refresh);

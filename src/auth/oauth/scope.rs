@@ -1,16 +1,26 @@
 //! The scopes of a Matrix OAuth 2.0 grant (the spec's "Scope" section,
 //! MSC2967): API access, exactly one device, Synapse's admin scope, and
 //! OpenID Connect's `openid`. The unstable `org.matrix.msc2967.client`
-//! names are accepted as aliases of the stable ones.
+//! names are accepted as aliases of the stable ones. The scope names are
+//! defined here once; introspection (`auth/introspect.rs`) reports them
+//! too.
 
 use crate::auth::identifiers::DeviceId;
 
 pub const SCOPE_OPENID: &str = "openid";
+/// What Synapse reads from introspection (MSC2967, stable and unstable).
 pub const SCOPE_API: &str = "urn:matrix:client:api:*";
 pub const SCOPE_API_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:api:*";
 pub const SCOPE_DEVICE_PREFIX: &str = "urn:matrix:client:device:";
 pub const SCOPE_DEVICE_PREFIX_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:device:";
+/// The scope by which Synapse learns that a user is an admin.
 pub const SCOPE_SYNAPSE_ADMIN: &str = "urn:synapse:admin:*";
+/// A guest's scopes in place of the API ones (introspection of a legacy
+/// guest token): Synapse treats a token as a guest's when it has a guest
+/// scope and no `api:*` scope (it reads the unstable one; the stable name
+/// is MSC2967's). Not granted through OAuth.
+pub const SCOPE_GUEST: &str = "urn:matrix:client:api:guest";
+pub const SCOPE_GUEST_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:api:guest";
 
 /// Scope tokens and the whole string are bounded: a scope is stored with
 /// each grant and token.

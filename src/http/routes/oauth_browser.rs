@@ -18,6 +18,8 @@ pub const CONSENT_PATH: &str = "/oauth2/consent";
 pub const LOGIN_PATH: &str = "/oauth2/login";
 /// `GET /oauth2/compat/complete?compat=`: a legacy login's last step.
 pub const COMPAT_COMPLETE_PATH: &str = "/oauth2/compat/complete";
+/// The account pages (`account_management_uri`).
+pub const ACCOUNT_PATH: &str = "/account/";
 
 /// `; Secure` for cookies when `public_baseurl` is https.
 pub(crate) fn secure_flag(auth: &Auth) -> &'static str {
@@ -134,19 +136,7 @@ pub fn error_page(state: &AppState, e: AuthorizeError) -> Response {
 /// The browser is now `user_id`'s (a new cookie; the grant follows it):
 /// on to consent.
 pub(crate) async fn log_browser_in(state: &AppState, grant_id: &str, user_id: &str) -> Response {
-    let started = async {
-        let cookie = state.auth.start_browser_session(user_id).await?;
-        state.auth.rebind_grant(grant_id, &cookie.hash()).await?;
-        Ok::<_, crate::store::StoreError>(cookie)
-    }
-    .await;
-    match started {
-        Ok(cookie) => see_other(
-            &page_url(CONSENT_PATH, grant_id),
-            Some(set_cookie(state, cookie.expose())),
-        ),
-        Err(_) => error_page(state, AuthorizeError::Internal),
-    }
+    Flow::Grant(grant_id.to_owned()).log_in(state, user_id).await
 }
 
 /// The SSO callback (or the username picker) resolved `user_id` for
@@ -173,40 +163,57 @@ pub async fn continue_grant(
 }
 
 /// What the login and registration pages continue: an OAuth 2.0 grant
-/// (`grant=`), or a legacy client's login (`compat=`, MSC3824).
+/// (`grant=`), a legacy client's login (`compat=`, MSC3824), a device
+/// authorization grant (`device=`, RFC 8628), or the account pages
+/// (`account=`, the page to go back to).
 pub(crate) enum Flow {
     Grant(String),
     Compat(String),
+    Account(String),
 }
 
 impl Flow {
     /// From a page's query or form.
     pub(crate) fn from(get: impl Fn(&str) -> Option<String>) -> Flow {
-        match get("compat") {
-            Some(id) => Flow::Compat(id),
-            None => Flow::Grant(get("grant").unwrap_or_default()),
+        if let Some(id) = get("compat") {
+            Flow::Compat(id)
+        } else if let Some(to) = get("account") {
+            Flow::Account(account_return(&to))
+        } else {
+            Flow::Grant(get("grant").unwrap_or_default())
+        }
+    }
+
+    /// The name and value of the form field (and query parameter) naming it.
+    fn field(&self) -> (&'static str, &str) {
+        match self {
+            Flow::Grant(id) => ("grant", id),
+            Flow::Compat(id) => ("compat", id),
+            Flow::Account(to) => ("account", to),
         }
     }
 
     /// The URL of page `path` continuing this flow.
     pub(crate) fn url(&self, path: &str) -> String {
-        match self {
-            Flow::Grant(id) => page_url(path, id),
-            Flow::Compat(id) => format!("{path}?compat={}", url_encode(id)),
-        }
+        let (name, value) = self.field();
+        format!("{path}?{name}={}", url_encode(value))
     }
 
-    /// The template variables naming it: `grant`, and `compat` for a
-    /// legacy login (whose `grant` is empty).
+    /// The template variables naming it: `flow_name` and `flow_value`
+    /// (the hidden field of the pages' forms), and `grant` (empty but for
+    /// an OAuth 2.0 grant).
     pub(crate) fn context(&self) -> minijinja::Value {
-        match self {
-            Flow::Grant(id) => context! { grant => id },
-            Flow::Compat(id) => context! { grant => "", compat => id },
-        }
+        let (flow_name, flow_value) = self.field();
+        let grant = match self {
+            Flow::Grant(id) => id.as_str(),
+            _ => "",
+        };
+        context! { flow_name, flow_value, grant }
     }
 
-    /// Whom the flow is for (the client's name, or the host a legacy
-    /// client goes back to), if it is this browser's and still going.
+    /// Whom the flow is for (the client's name, the host a legacy client
+    /// goes back to, or the account), if it is this browser's and still
+    /// going.
     pub(crate) async fn check(
         &self,
         state: &AppState,
@@ -227,32 +234,47 @@ impl Flow {
                     .and_then(|u| u.host_str().map(str::to_owned))
                     .unwrap_or(login.redirect_url))
             }
+            Flow::Account(_) => Ok("your account".to_owned()),
         }
     }
 
     /// The browser is now `user_id`'s (a new cookie; the flow follows it):
-    /// on to consent, or to the legacy login's last step.
+    /// on to consent, to the legacy login's last step, or back to the
+    /// account page.
     pub(crate) async fn log_in(&self, state: &AppState, user_id: &str) -> Response {
-        let compat_id = match self {
-            Flow::Grant(id) => return log_browser_in(state, id, user_id).await,
-            Flow::Compat(id) => id,
-        };
         let started = async {
             let cookie = state.auth.start_browser_session(user_id).await?;
-            state
-                .auth
-                .rebind_compat_login(compat_id, &cookie.hash())
-                .await?;
+            match self {
+                Flow::Compat(id) => state.auth.rebind_compat_login(id, &cookie.hash()).await?,
+                Flow::Grant(id) => state.auth.rebind_grant(id, &cookie.hash()).await?,
+                Flow::Account(_) => {}
+            }
             Ok::<_, crate::store::StoreError>(cookie)
         }
         .await;
+        let next = match self {
+            Flow::Compat(_) => self.url(COMPAT_COMPLETE_PATH),
+            Flow::Grant(id) => page_url(CONSENT_PATH, id),
+            Flow::Account(to) => to.clone(),
+        };
         match started {
-            Ok(cookie) => see_other(
-                &self.url(COMPAT_COMPLETE_PATH),
-                Some(set_cookie(state, cookie.expose())),
-            ),
+            Ok(cookie) => see_other(&next, Some(set_cookie(state, cookie.expose()))),
             Err(_) => error_page(state, AuthorizeError::Internal),
         }
+    }
+}
+
+/// Where the account pages' login goes back to: a path of the account
+/// pages (anything else, which could send the browser elsewhere, is the
+/// account's first page).
+pub(crate) fn account_return(to: &str) -> String {
+    let local = to.starts_with(ACCOUNT_PATH)
+        && !to.contains("//")
+        && !to.contains('\\')
+        && to.bytes().all(|b| b.is_ascii_graphic());
+    match local {
+        true => to.to_owned(),
+        false => ACCOUNT_PATH.to_owned(),
     }
 }
 

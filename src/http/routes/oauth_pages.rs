@@ -148,7 +148,7 @@ fn render_login(
                 email_login => state.auth.config.email.is_some(),
                 providers => match flow {
                     Flow::Grant(id) => upstream_buttons(state, id),
-                    Flow::Compat(_) => Vec::new(),
+                    Flow::Compat(_) | Flow::Account(_) => Vec::new(),
                 },
             },
             ..flow.context(),

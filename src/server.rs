@@ -366,6 +366,9 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
                 if let Err(e) = auth.sweep_oauth_grants().await {
                     tracing::warn!("could not sweep OAuth 2.0 grants and browser sessions: {e}");
                 }
+                if let Err(e) = auth.sweep_device_grants().await {
+                    tracing::warn!("could not sweep OAuth 2.0 device grants: {e}");
+                }
             }
             _ = stop.changed() => break,
         }

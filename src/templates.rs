@@ -74,6 +74,14 @@ const DEFAULTS: &[(&str, &str)] = &[
         include_str!("../templates/oauth_error.html"),
     ),
     (
+        "oauth_link.html",
+        include_str!("../templates/oauth_link.html"),
+    ),
+    (
+        "oauth_device_done.html",
+        include_str!("../templates/oauth_device_done.html"),
+    ),
+    (
         "sso_account_deactivated.html",
         include_str!("../templates/sso_account_deactivated.html"),
     ),
@@ -147,6 +155,8 @@ pub const PAGES: &[(&str, SampleContext)] = &[
     ("oauth_login.html", || {
         context! {
             action => "/oauth2/login",
+            flow_name => "grant",
+            flow_value => "01GRANT",
             grant => "01GRANT",
             csrf_token => "csrf",
             client_name => "Element",
@@ -160,6 +170,8 @@ pub const PAGES: &[(&str, SampleContext)] = &[
     ("oauth_register.html", || {
         context! {
             action => "/oauth2/register",
+            flow_name => "grant",
+            flow_value => "01GRANT",
             grant => "01GRANT",
             csrf_token => "csrf",
             client_name => "Element",
@@ -184,6 +196,8 @@ pub const PAGES: &[(&str, SampleContext)] = &[
     ("oauth_consent.html", || {
         context! {
             action => "/oauth2/consent",
+            flow_name => "grant",
+            flow_value => "01GRANT",
             grant => "01GRANT",
             csrf_token => "csrf",
             user_id => "@alice:example.org",
@@ -198,6 +212,17 @@ pub const PAGES: &[(&str, SampleContext)] = &[
     }),
     ("oauth_error.html", || {
         context! { error => "invalid_request", error_description => "Unknown client" }
+    }),
+    ("oauth_link.html", || {
+        context! {
+            action => "/link",
+            csrf_token => "csrf",
+            code => "BCDF-GHJK",
+            error => "This code is unknown or expired",
+        }
+    }),
+    ("oauth_device_done.html", || {
+        context! { approved => true, client_name => "Element X" }
     }),
     ("sso_account_deactivated.html", sso_error_sample),
     ("sso_auth_account_details.html", || {

@@ -25,7 +25,10 @@
 //!   (mxauth's) on every call, per address: each registration may be a
 //!   row kept until it is pruned.
 //! - OAuth 2.0 (mxauth's): `/authorize` counts
-//!   [`Limiter::OAuthAuthorize`] per address for each grant it stores;
+//!   [`Limiter::OAuthAuthorize`] per address for each grant it stores
+//!   (and the device authorization endpoint for each device grant); the
+//!   verification page counts [`Limiter::OAuthUserCode`] per address for
+//!   each user code typed;
 //!   the login page is `/login`'s password login (`LoginAddress`,
 //!   `FailedAttempts`, and `LoginAccount` when the code is exchanged).
 //! - Overrides (`override_ratelimit`) lift none of these: they are keyed
@@ -57,6 +60,9 @@ pub enum Limiter {
     OAuthClientRegistration,
     /// OAuth 2.0 authorization requests, per address (each is a row).
     OAuthAuthorize,
+    /// User codes typed at the device grant's verification page, per
+    /// address (each a guess).
+    OAuthUserCode,
 }
 
 impl Limiter {
@@ -76,6 +82,7 @@ impl Limiter {
             Limiter::RegistrationNonce => "register.nonce",
             Limiter::OAuthClientRegistration => "oauth.registration",
             Limiter::OAuthAuthorize => "oauth.authorize",
+            Limiter::OAuthUserCode => "oauth.user_code",
         }
     }
 
@@ -94,6 +101,7 @@ impl Limiter {
             Limiter::RegistrationNonce => c.registration_nonce,
             Limiter::OAuthClientRegistration => c.oauth_client_registration,
             Limiter::OAuthAuthorize => c.oauth_authorize,
+            Limiter::OAuthUserCode => c.oauth_user_code,
         }
     }
 }

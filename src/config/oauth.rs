@@ -12,6 +12,7 @@
 //!     browser_session_lifetime: 7d
 //!     dynamic_registration: true
 //!     unused_client_lifetime: 24h    # registered clients that never got a session
+//!     device_code_lifetime: 10m      # the device authorization grant's codes
 //!     clients:
 //!       - client_id: element-web
 //!         client_secret_path: /etc/mxauth/element-web.secret
@@ -35,6 +36,7 @@ const KEYS: &[&str] = &[
     "browser_session_lifetime",
     "dynamic_registration",
     "unused_client_lifetime",
+    "device_code_lifetime",
     "clients",
 ];
 
@@ -148,6 +150,9 @@ pub struct OAuthConfig {
     /// `unused_client_lifetime`, default 24h: a registered client that
     /// never got a session is deleted this long after its registration.
     pub unused_client_lifetime_ms: i64,
+    /// `device_code_lifetime`, default 10 minutes: how long a device
+    /// authorization grant's codes are good for (RFC 8628).
+    pub device_code_lifetime_ms: i64,
     /// `clients`: registered in the file, looked up before the database's.
     pub clients: Vec<StaticClient>,
 }
@@ -162,6 +167,7 @@ impl OAuthConfig {
             browser_session_lifetime_ms: 7 * 24 * 3600 * 1000,
             dynamic_registration: true,
             unused_client_lifetime_ms: 24 * 3600 * 1000,
+            device_code_lifetime_ms: 10 * 60 * 1000,
             clients: Vec::new(),
         }
     }
@@ -210,6 +216,7 @@ pub(super) fn parse(top: &Map<'_>, public_baseurl: Option<&str>) -> KResult<Opti
     c.browser_session_lifetime_ms =
         positive("browser_session_lifetime", c.browser_session_lifetime_ms)?;
     c.unused_client_lifetime_ms = positive("unused_client_lifetime", c.unused_client_lifetime_ms)?;
+    c.device_code_lifetime_ms = positive("device_code_lifetime", c.device_code_lifetime_ms)?;
     if map.contains("refresh_token_lifetime") {
         c.refresh_token_lifetime_ms = Some(positive("refresh_token_lifetime", 0)?);
     }
@@ -345,6 +352,7 @@ mod tests {
         assert_eq!(c.refresh_token_lifetime_ms, None);
         assert_eq!(c.browser_session_lifetime_ms, 7 * 86_400_000);
         assert_eq!(c.unused_client_lifetime_ms, 86_400_000);
+        assert_eq!(c.device_code_lifetime_ms, 600_000);
         assert!(c.dynamic_registration);
         assert!(c.clients.is_empty());
         // An mxauth section without oauth keeps the default.
@@ -377,7 +385,8 @@ mod tests {
         let c = config(&format!(
             "{BASE}mxauth:\n  oauth:\n    access_token_lifetime: 2m\n    \
              refresh_token_lifetime: 30d\n    browser_session_lifetime: 1h\n    \
-             unused_client_lifetime: 3h\n    dynamic_registration: false\n"
+             unused_client_lifetime: 3h\n    dynamic_registration: false\n    \
+             device_code_lifetime: 15m\n"
         ))
         .oauth
         .unwrap();
@@ -385,6 +394,7 @@ mod tests {
         assert_eq!(c.refresh_token_lifetime_ms, Some(30 * 86_400_000));
         assert_eq!(c.browser_session_lifetime_ms, 3_600_000);
         assert_eq!(c.unused_client_lifetime_ms, 3 * 3_600_000);
+        assert_eq!(c.device_code_lifetime_ms, 15 * 60_000);
         assert!(!c.dynamic_registration);
         for (yaml, path) in [
             (

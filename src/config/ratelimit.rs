@@ -77,6 +77,10 @@ pub struct RateLimitConfig {
     /// `mxauth.rate_limits.oauth_authorize`: OAuth 2.0 authorization
     /// requests (each is a grant row kept for its lifetime), per address.
     pub oauth_authorize: RateLimit,
+    /// `mxauth.rate_limits.oauth_user_code`: user codes typed at the device
+    /// authorization grant's verification page, per address (it bounds
+    /// guessing: a code is 8 of 20 letters, alive for minutes).
+    pub oauth_user_code: RateLimit,
 }
 
 impl Default for RateLimitConfig {
@@ -94,6 +98,7 @@ impl Default for RateLimitConfig {
             registration_nonce: RateLimit::new(0.2, 20.0),
             oauth_client_registration: RateLimit::new(0.02, 10.0),
             oauth_authorize: RateLimit::new(0.2, 30.0),
+            oauth_user_code: RateLimit::new(0.1, 10.0),
         }
     }
 }
@@ -115,6 +120,7 @@ impl RateLimitConfig {
             registration_nonce: u,
             oauth_client_registration: u,
             oauth_authorize: u,
+            oauth_user_code: u,
         }
     }
 }
@@ -147,6 +153,7 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<RateLimitConfig> {
                     "registration_nonce",
                     "oauth_client_registration",
                     "oauth_authorize",
+                    "oauth_user_code",
                 ],
                 &[],
             )?;
@@ -160,6 +167,7 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<RateLimitConfig> {
                 c.oauth_client_registration,
             )?;
             c.oauth_authorize = sub(&map, "oauth_authorize", c.oauth_authorize)?;
+            c.oauth_user_code = sub(&map, "oauth_user_code", c.oauth_user_code)?;
         }
     }
     Ok(c)

@@ -142,6 +142,18 @@ pub fn router(state: AppState) -> Router {
             get(routes::oauth_pages::register_page).post(routes::oauth_pages::register_submit),
         )
         .route("/oauth2/token", post(routes::oauth_token::token))
+        .route(
+            routes::oauth_device::DEVICE_AUTHORIZATION_PATH,
+            post(routes::oauth_device::device_authorization),
+        )
+        .route(
+            routes::oauth_device::LINK_PATH,
+            get(routes::oauth_device::link_page).post(routes::oauth_device::link_submit),
+        )
+        .route(
+            routes::oauth_device::DEVICE_CONSENT_PATH,
+            get(routes::oauth_device::consent_page).post(routes::oauth_device::consent_submit),
+        )
         .route("/oauth2/revoke", post(routes::oauth_token::revoke))
         .route(
             "/oauth2/userinfo",

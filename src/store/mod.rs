@@ -8,6 +8,7 @@ mod conn;
 mod devices;
 mod jobs;
 mod oauth;
+mod oauth_device;
 mod oauth_grants;
 mod ratelimit;
 mod refresh_tokens;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 pub use devices::DeviceRepository;
 pub use jobs::HomeserverJobRepository;
 pub use oauth::{OAuthClientRow, OAuthRepository, SigningKeyRow};
+pub use oauth_device::{status as device_grant_status, DeviceGrant, DeviceGrantRepository};
 pub use oauth_grants::{BrowserSession, CompatLogin, OAuthGrant, OAuthGrantRepository};
 pub use ratelimit::{BucketSpec, BucketState, RateLimitOverride, RateLimitRepository};
 pub use refresh_tokens::RefreshTokenRepository;
@@ -224,6 +226,7 @@ pub trait Store: Send + Sync + 'static {
     fn rate_limits(&self) -> Box<dyn RateLimitRepository + '_>;
     fn oauth(&self) -> Box<dyn OAuthRepository + '_>;
     fn oauth_grants(&self) -> Box<dyn OAuthGrantRepository + '_>;
+    fn device_grants(&self) -> Box<dyn DeviceGrantRepository + '_>;
 }
 
 /// A transaction: the same repositories as [`Store`], inside it.
@@ -244,6 +247,7 @@ pub trait Transaction: Send {
     fn rate_limits(&mut self) -> Box<dyn RateLimitRepository + '_>;
     fn oauth(&mut self) -> Box<dyn OAuthRepository + '_>;
     fn oauth_grants(&mut self) -> Box<dyn OAuthGrantRepository + '_>;
+    fn device_grants(&mut self) -> Box<dyn DeviceGrantRepository + '_>;
 }
 
 /// A registration token (Synapse's shape).

@@ -5,14 +5,14 @@
 //! the row mappers and shared helpers, users, devices and access tokens;
 //! each other area is a supertrait of [`Store`] in a file of its own
 //! (`threepids.rs`, `usage.rs`, `uia.rs`, `registration.rs`, `jobs.rs`,
-//! `sso.rs`, `ratelimit.rs`), written with the same macro pattern.
+//! `sso.rs`, `ratelimit.rs`, `oauth*.rs`), written with the same macro pattern.
 
 use super::conn::{Dialect, Repo};
 use super::{
-    AccessTokenRepository, DeviceRepository, HomeserverJobRepository, OAuthGrantRepository,
-    OAuthRepository, RateLimitRepository, RefreshTokenRepository, RegistrationRepository,
-    SsoRepository, Store, StoreError, StoreResult, ThreepidRepository, Transaction, UiaRepository,
-    UsageRepository, UserRepository,
+    AccessTokenRepository, DeviceGrantRepository, DeviceRepository, HomeserverJobRepository,
+    OAuthGrantRepository, OAuthRepository, RateLimitRepository, RefreshTokenRepository,
+    RegistrationRepository, SsoRepository, Store, StoreError, StoreResult, ThreepidRepository,
+    Transaction, UiaRepository, UsageRepository, UserRepository,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -171,6 +171,9 @@ macro_rules! sql_store {
             fn oauth_grants(&self) -> Box<dyn OAuthGrantRepository + '_> {
                 Box::new(Repo::pool(&self.pool))
             }
+            fn device_grants(&self) -> Box<dyn DeviceGrantRepository + '_> {
+                Box::new(Repo::pool(&self.pool))
+            }
         }
 
         #[async_trait]
@@ -216,6 +219,9 @@ macro_rules! sql_store {
                 Box::new(Repo::tx(&mut self.0))
             }
             fn oauth_grants(&mut self) -> Box<dyn OAuthGrantRepository + '_> {
+                Box::new(Repo::tx(&mut self.0))
+            }
+            fn device_grants(&mut self) -> Box<dyn DeviceGrantRepository + '_> {
                 Box::new(Repo::tx(&mut self.0))
             }
         }

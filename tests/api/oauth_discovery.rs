@@ -33,6 +33,7 @@ async fn metadata_has_every_field_on_every_path(b: Backend) {
             "issuer": BASE,
             "authorization_endpoint": format!("{BASE}authorize"),
             "token_endpoint": format!("{BASE}oauth2/token"),
+            "device_authorization_endpoint": format!("{BASE}oauth2/device"),
             "revocation_endpoint": format!("{BASE}oauth2/revoke"),
             "registration_endpoint": format!("{BASE}oauth2/registration"),
             "jwks_uri": format!("{BASE}oauth2/keys.json"),
@@ -40,7 +41,11 @@ async fn metadata_has_every_field_on_every_path(b: Backend) {
             "introspection_endpoint": format!("{BASE}oauth2/introspect"),
             "account_management_uri": BASE,
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ],
             "response_modes_supported": ["query", "fragment"],
             "code_challenge_methods_supported": ["S256"],
             "prompt_values_supported": ["create"],

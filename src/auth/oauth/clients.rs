@@ -17,8 +17,14 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use subtle::ConstantTimeEq;
 
+/// RFC 8628's name of the device authorization grant (`device.rs`).
+pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// The grant types mxauth's token endpoint serves.
-pub const SUPPORTED_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
+pub const SUPPORTED_GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    DEVICE_CODE_GRANT_TYPE,
+];
 /// The response types mxauth's authorization endpoint serves.
 pub const SUPPORTED_RESPONSE_TYPES: &[&str] = &["code"];
 

@@ -99,6 +99,9 @@ pub enum AuthorizeError {
         error: &'static str,
         description: String,
     },
+    /// `urn:synapse:admin:*` was asked for a user who is not an admin (a
+    /// device grant, which has no redirect: shown at mxauth).
+    AdminOnly,
     LimitExceeded(LimitExceeded),
     Internal,
 }

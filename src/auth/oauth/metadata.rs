@@ -38,6 +38,8 @@ pub struct AuthMetadata {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
+    /// RFC 8628's device authorization endpoint.
+    pub device_authorization_endpoint: String,
     pub revocation_endpoint: String,
     /// `None` with `dynamic_registration: false`.
     pub registration_endpoint: Option<String>,
@@ -72,6 +74,7 @@ impl Auth {
             issuer: base.to_owned(),
             authorization_endpoint: format!("{base}authorize"),
             token_endpoint: format!("{base}oauth2/token"),
+            device_authorization_endpoint: format!("{base}oauth2/device"),
             revocation_endpoint: format!("{base}oauth2/revoke"),
             registration_endpoint: oauth
                 .dynamic_registration

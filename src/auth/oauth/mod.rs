@@ -9,11 +9,14 @@
 //! form's credential check), `signup.rs` (registration from the pages,
 //! through `/register`'s operation and UIA flow), `token.rs` (the token endpoint's grants and
 //! RFC 7009 revocation on the one session model), `compat.rs` (legacy
-//! clients' `/login/sso/redirect` through these pages, MSC3824).
+//! clients' `/login/sso/redirect` through these pages, MSC3824); the device
+//! authorization grant (`device.rs`, RFC 8628: device and user codes,
+//! the verification page's decision, polling).
 
 pub mod browser;
 pub mod clients;
 pub mod compat;
+pub mod device;
 pub mod error;
 pub mod grant;
 pub mod keys;

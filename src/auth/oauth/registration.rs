@@ -197,8 +197,18 @@ fn parse_metadata(m: &Map<String, Value>) -> R<OAuthClient> {
         &["authorization_code"],
         SUPPORTED_GRANT_TYPES,
     )?;
-    let response_types = known_values(m, "response_types", &["code"], SUPPORTED_RESPONSE_TYPES)?;
     let code_grant = grant_types.iter().any(|g| g == "authorization_code");
+    // A client of the device code grant alone has no response type.
+    let default_response_types: &[&str] = match code_grant {
+        true => &["code"],
+        false => &[],
+    };
+    let response_types = known_values(
+        m,
+        "response_types",
+        default_response_types,
+        SUPPORTED_RESPONSE_TYPES,
+    )?;
     if code_grant != response_types.iter().any(|r| r == "code") {
         return Err(metadata_error(
             "the authorization_code grant type and the code response type go together",

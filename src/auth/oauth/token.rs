@@ -1,11 +1,12 @@
-//! The token endpoint's grants (RFC 6749 §4.1.3 and §6) and revocation
-//! (RFC 7009), on the one session model: a code becomes a session (a
+//! The token endpoint's grants (RFC 6749 §4.1.3 and §6; the device code
+//! grant is `device.rs`) and revocation (RFC 7009), on the one session model: a code becomes a session (a
 //! device, an access token, a refresh token) exactly as a legacy login
 //! does; a refresh token rotates as `/refresh`'s does; revoking either
 //! token logs the device out.
 
 use super::clients::OAuthClient;
 use super::scope::{parse_scope, GrantScope};
+use crate::auth::ratelimit::LimitExceeded;
 use crate::auth::refresh::RefreshError;
 use crate::auth::session::{OAuthBinding, SessionError, SessionOptions};
 use crate::auth::tokens::hash_token;
@@ -24,6 +25,18 @@ pub enum TokenError {
     /// (`invalid_grant`).
     InvalidGrant(String),
     UnsupportedGrantType,
+    /// The client did not register the grant type it uses.
+    UnauthorizedClient,
+    /// The scope asked for is refused (`invalid_scope`).
+    InvalidScope(String),
+    /// The device grant's answers while it is not approved (RFC 8628
+    /// §3.5): the user has not decided yet; the device polls too fast;
+    /// the user declined; the codes expired.
+    AuthorizationPending,
+    SlowDown,
+    AccessDenied,
+    ExpiredToken,
+    LimitExceeded(LimitExceeded),
     /// No session could be opened (blocked, deactivated, limited, the
     /// homeserver unreachable).
     Session(SessionError),
@@ -143,7 +156,7 @@ impl Auth {
     /// The session of an approved grant: the device its scope names (its
     /// earlier tokens end: one device, one session), tokens bound to the
     /// client and scope, counted as a login of the user.
-    async fn open_grant_session(
+    pub(super) async fn open_grant_session(
         &self,
         client: &OAuthClient,
         user_id: &str,
@@ -210,7 +223,7 @@ impl Auth {
         Ok(())
     }
 
-    async fn id_token(
+    pub(super) async fn id_token(
         &self,
         client: &OAuthClient,
         user_id: &str,

@@ -17,8 +17,38 @@ impl From<TokenError> for OAuthErrorResponse {
             TokenError::UnsupportedGrantType => OAuthErrorResponse::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                "Supported grant types: authorization_code, refresh_token",
+                "Supported grant types: authorization_code, refresh_token, \
+                 urn:ietf:params:oauth:grant-type:device_code",
             ),
+            TokenError::UnauthorizedClient => OAuthErrorResponse::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                "The client did not register this grant type",
+            ),
+            TokenError::InvalidScope(d) => {
+                OAuthErrorResponse::new(StatusCode::BAD_REQUEST, "invalid_scope", d)
+            }
+            TokenError::AuthorizationPending => OAuthErrorResponse::new(
+                StatusCode::BAD_REQUEST,
+                "authorization_pending",
+                "The user has not decided yet",
+            ),
+            TokenError::SlowDown => OAuthErrorResponse::new(
+                StatusCode::BAD_REQUEST,
+                "slow_down",
+                "Polled faster than the interval: wait 5 seconds more between polls",
+            ),
+            TokenError::AccessDenied => OAuthErrorResponse::new(
+                StatusCode::BAD_REQUEST,
+                "access_denied",
+                "The user declined",
+            ),
+            TokenError::ExpiredToken => OAuthErrorResponse::new(
+                StatusCode::BAD_REQUEST,
+                "expired_token",
+                "The device code expired: start again",
+            ),
+            TokenError::LimitExceeded(l) => l.into(),
             TokenError::Session(e) => e.into(),
             TokenError::Internal => OAuthErrorResponse::internal(),
         }
@@ -70,6 +100,24 @@ mod tests {
                 "unsupported_grant_type",
             ),
             (TokenError::Internal.into(), 500, "server_error"),
+            (
+                TokenError::UnauthorizedClient.into(),
+                400,
+                "unauthorized_client",
+            ),
+            (
+                TokenError::InvalidScope("x".into()).into(),
+                400,
+                "invalid_scope",
+            ),
+            (
+                TokenError::AuthorizationPending.into(),
+                400,
+                "authorization_pending",
+            ),
+            (TokenError::SlowDown.into(), 400, "slow_down"),
+            (TokenError::AccessDenied.into(), 400, "access_denied"),
+            (TokenError::ExpiredToken.into(), 400, "expired_token"),
             (
                 TokenError::Session(SessionError::Deactivated).into(),
                 400,

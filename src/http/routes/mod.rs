@@ -11,6 +11,7 @@ pub mod logout;
 pub mod oauth;
 pub mod oauth_browser;
 pub mod oauth_compat;
+pub mod oauth_device;
 pub mod oauth_pages;
 pub mod oauth_registration;
 pub mod oauth_token;

@@ -88,6 +88,7 @@ fn metadata_json(m: &AuthMetadata) -> Value {
         "issuer": m.issuer,
         "authorization_endpoint": m.authorization_endpoint,
         "token_endpoint": m.token_endpoint,
+        "device_authorization_endpoint": m.device_authorization_endpoint,
         "revocation_endpoint": m.revocation_endpoint,
         "jwks_uri": m.jwks_uri,
         "userinfo_endpoint": m.userinfo_endpoint,

@@ -18,6 +18,8 @@ pub const CONSENT_PATH: &str = "/oauth2/consent";
 pub const LOGIN_PATH: &str = "/oauth2/login";
 /// `GET /oauth2/compat/complete?compat=`: a legacy login's last step.
 pub const COMPAT_COMPLETE_PATH: &str = "/oauth2/compat/complete";
+/// `GET`/`POST /oauth2/device/consent?device=`: a device grant's consent.
+pub const DEVICE_CONSENT_PATH: &str = "/oauth2/device/consent";
 /// The account pages (`account_management_uri`).
 pub const ACCOUNT_PATH: &str = "/account/";
 
@@ -114,6 +116,12 @@ pub fn error_page(state: &AppState, e: AuthorizeError) -> Response {
             "This sign-in request is unknown, expired, finished, or was started in another browser"
                 .to_owned(),
         ),
+        AuthorizeError::AdminOnly => (
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "urn:synapse:admin:* is granted to server admins only: the device was refused"
+                .to_owned(),
+        ),
         AuthorizeError::LimitExceeded(_) => (
             StatusCode::TOO_MANY_REQUESTS,
             "temporarily_unavailable",
@@ -136,7 +144,9 @@ pub fn error_page(state: &AppState, e: AuthorizeError) -> Response {
 /// The browser is now `user_id`'s (a new cookie; the grant follows it):
 /// on to consent.
 pub(crate) async fn log_browser_in(state: &AppState, grant_id: &str, user_id: &str) -> Response {
-    Flow::Grant(grant_id.to_owned()).log_in(state, user_id).await
+    Flow::Grant(grant_id.to_owned())
+        .log_in(state, user_id)
+        .await
 }
 
 /// The SSO callback (or the username picker) resolved `user_id` for
@@ -169,6 +179,7 @@ pub async fn continue_grant(
 pub(crate) enum Flow {
     Grant(String),
     Compat(String),
+    Device(String),
     Account(String),
 }
 
@@ -177,6 +188,8 @@ impl Flow {
     pub(crate) fn from(get: impl Fn(&str) -> Option<String>) -> Flow {
         if let Some(id) = get("compat") {
             Flow::Compat(id)
+        } else if let Some(id) = get("device") {
+            Flow::Device(id)
         } else if let Some(to) = get("account") {
             Flow::Account(account_return(&to))
         } else {
@@ -189,6 +202,7 @@ impl Flow {
         match self {
             Flow::Grant(id) => ("grant", id),
             Flow::Compat(id) => ("compat", id),
+            Flow::Device(id) => ("device", id),
             Flow::Account(to) => ("account", to),
         }
     }
@@ -234,6 +248,13 @@ impl Flow {
                     .and_then(|u| u.host_str().map(str::to_owned))
                     .unwrap_or(login.redirect_url))
             }
+            Flow::Device(id) => {
+                let (_, client, _) = state
+                    .auth
+                    .device_grant_for_browser(id, &browser.binding())
+                    .await?;
+                Ok(client_label(&client))
+            }
             Flow::Account(_) => Ok("your account".to_owned()),
         }
     }
@@ -247,6 +268,7 @@ impl Flow {
             match self {
                 Flow::Compat(id) => state.auth.rebind_compat_login(id, &cookie.hash()).await?,
                 Flow::Grant(id) => state.auth.rebind_grant(id, &cookie.hash()).await?,
+                Flow::Device(id) => state.auth.rebind_device_grant(id, &cookie.hash()).await?,
                 Flow::Account(_) => {}
             }
             Ok::<_, crate::store::StoreError>(cookie)
@@ -255,6 +277,7 @@ impl Flow {
         let next = match self {
             Flow::Compat(_) => self.url(COMPAT_COMPLETE_PATH),
             Flow::Grant(id) => page_url(CONSENT_PATH, id),
+            Flow::Device(_) => self.url(DEVICE_CONSENT_PATH),
             Flow::Account(to) => to.clone(),
         };
         match started {

@@ -1,19 +1,23 @@
 //! The OAuth 2.0 authorization's browser side: `GET /authorize`, the
 //! login page (`/oauth2/login`), the consent page (`/oauth2/consent`) and
-//! switching user (`/oauth2/logout`). Plain HTML forms, no script; every
+//! switching user (`/oauth2/logout`); the consent page is a device
+//! grant's too (`oauth_device.rs`). Plain HTML forms, no script; every
 //! form carries the CSRF token of the browser's cookie; every page is
 //! bound to the browser that started the authorization.
 
 use crate::auth::oauth::browser::{csrf_ok, csrf_token};
+use crate::auth::oauth::clients::OAuthClient;
 use crate::auth::oauth::grant::{AuthorizationRequest, AuthorizeError, NextPage};
-use crate::auth::oauth::scope::describe;
+use crate::auth::oauth::scope::{describe, GrantScope};
 use crate::auth::oauth::signup::{PendingEmail, SignupError, SignupForm, SignupOutcome};
 use crate::http::extract::{form_urlencoded_pairs, query_param, ClientIp};
 use crate::http::html::page;
 use crate::http::routes::oauth_browser::{
     client_label, page_url, see_other, set_cookie, url_encode, Browser, Flow,
 };
-pub use crate::http::routes::oauth_browser::{error_page, CONSENT_PATH, LOGIN_PATH};
+pub use crate::http::routes::oauth_browser::{
+    error_page, CONSENT_PATH, DEVICE_CONSENT_PATH, LOGIN_PATH,
+};
 use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -148,7 +152,7 @@ fn render_login(
                 email_login => state.auth.config.email.is_some(),
                 providers => match flow {
                     Flow::Grant(id) => upstream_buttons(state, id),
-                    Flow::Compat(_) | Flow::Account(_) => Vec::new(),
+                    Flow::Compat(_) | Flow::Device(_) | Flow::Account(_) => Vec::new(),
                 },
             },
             ..flow.context(),
@@ -484,6 +488,29 @@ pub async fn consent_page(
             None => format!("{}:", u.scheme()),
         })
         .unwrap_or_default();
+    render_consent(
+        &state,
+        &browser,
+        &Flow::Grant(grant_id),
+        &client,
+        &scope,
+        &user.user_id,
+        context! { redirect_host },
+    )
+}
+
+/// The consent page of a flow (a grant, or a device grant): who asks for
+/// what, as whom; `destination` says where the answer goes
+/// (`redirect_host`, or the device's `user_code`).
+pub(crate) fn render_consent(
+    state: &AppState,
+    browser: &Browser,
+    flow: &Flow,
+    client: &OAuthClient,
+    scope: &GrantScope,
+    user_id: &str,
+    destination: minijinja::Value,
+) -> Response {
     let scopes: Vec<minijinja::Value> = scope
         .tokens
         .iter()
@@ -495,21 +522,25 @@ pub async fn consent_page(
         tos_uri => client.tos_uri.clone(),
         policy_uri => client.policy_uri.clone(),
     };
+    let action = match flow {
+        Flow::Device(_) => DEVICE_CONSENT_PATH,
+        _ => CONSENT_PATH,
+    };
     page(
         &state.templates,
         StatusCode::OK,
         "oauth_consent.html",
         context! {
             ..context! {
-                action => CONSENT_PATH,
-                grant => grant_id.clone(),
+                action,
                 csrf_token => csrf.clone(),
-                user_id => user.user_id,
-                client_name => client_label(&client),
-                redirect_host,
+                user_id,
+                client_name => client_label(client),
                 scopes,
-                logout_url => format!("{LOGOUT_PATH}?grant={}&csrf_token={csrf}", url_encode(&grant_id)),
+                logout_url => format!("{}&csrf_token={csrf}", flow.url(LOGOUT_PATH)),
             },
+            ..flow.context(),
+            ..destination,
             ..optional
         },
     )
@@ -556,13 +587,14 @@ pub async fn consent_submit(
     }
 }
 
-/// `GET /oauth2/logout?grant=&csrf_token=`: sign in as someone else.
+/// `GET /oauth2/logout?grant=&csrf_token=` (or `device=`): sign in as
+/// someone else.
 pub async fn logout(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    let grant_id = query_param(&uri, "grant").unwrap_or_default();
+    let flow = Flow::from(|k| query_param(&uri, k));
     let browser = Browser::of(&state, &headers);
     let csrf = query_param(&uri, "csrf_token").unwrap_or_default();
     if browser.new || !csrf_ok(&browser.cookie, &csrf) {
@@ -576,5 +608,5 @@ pub async fn logout(
     {
         return error_page(&state, AuthorizeError::Internal);
     }
-    see_other(&page_url(LOGIN_PATH, &grant_id), None)
+    see_other(&flow.url(LOGIN_PATH), None)
 }

@@ -1,11 +1,12 @@
 //! The OAuth 2.0 JSON endpoints a client calls itself: the token endpoint
-//! (`POST /oauth2/token`: `authorization_code`, `refresh_token`),
+//! (`POST /oauth2/token`: `authorization_code`, `refresh_token`, and the
+//! device code grant, whose authorization endpoint is `oauth_device.rs`),
 //! revocation (`POST /oauth2/revoke`, RFC 7009) and OpenID Connect's
 //! userinfo. Bodies are `application/x-www-form-urlencoded`; the client
 //! authenticates with `client_secret_basic`, `client_secret_post`, or
 //! (a public client) its `client_id` alone. Errors are RFC 6749's JSON.
 
-use crate::auth::oauth::clients::{ClientCredentials, OAuthClient};
+use crate::auth::oauth::clients::{ClientCredentials, OAuthClient, DEVICE_CODE_GRANT_TYPE};
 use crate::auth::oauth::token::{TokenError, Tokens};
 use crate::http::error::oauth::OAuthErrorResponse;
 use crate::http::extract::{access_token_from, form_urlencoded_pairs};
@@ -18,10 +19,10 @@ use axum::Json;
 use serde_json::json;
 use std::collections::HashMap;
 
-type Form = HashMap<String, String>;
+pub(crate) type Form = HashMap<String, String>;
 
 /// The form body; a parameter given twice is refused (RFC 6749 §3.2).
-fn parse_form(body: &Bytes) -> Result<Form, OAuthErrorResponse> {
+pub(crate) fn parse_form(body: &Bytes) -> Result<Form, OAuthErrorResponse> {
     let text = std::str::from_utf8(body)
         .map_err(|_| OAuthErrorResponse::invalid_request("The body is not UTF-8"))?;
     let mut form = Form::new();
@@ -56,7 +57,7 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<ClientCredentials, OA
     )?)
 }
 
-async fn client(
+pub(crate) async fn client(
     state: &AppState,
     headers: &HeaderMap,
     form: &Form,
@@ -126,6 +127,12 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
                 state
                     .auth
                     .refresh_oauth(&client, field("refresh_token"))
+                    .await?
+            }
+            Some(DEVICE_CODE_GRANT_TYPE) => {
+                state
+                    .auth
+                    .poll_device_code(&client, field("device_code"))
                     .await?
             }
             None => return Err(OAuthErrorResponse::invalid_request("grant_type is missing")),

@@ -5,7 +5,7 @@
 // the forms: the page contract is that every form is
 // <form method="post" action="..."> with hidden inputs, the login form has
 // inputs named `username` and `password`, and on the consent page the first
-// form approves. HTML is parsed by parse5, the WHATWG parser jsdom uses.
+// form approves; the device grant's last page has no form. HTML is parsed by parse5, the WHATWG parser jsdom uses.
 import { parse } from "parse5";
 
 const MAX_STEPS = 20;
@@ -122,9 +122,21 @@ const sameEndpoint = (a, b) =>
  * `redirectUri` (same scheme, host and port, path); returns that redirect's
  * target as a URL, without following it. `log(line)` gets each step.
  */
-export async function walkToRedirect(start, redirectUri, { username, password }, log = () => {}) {
+export async function walkToRedirect(start, redirectUri, credentials, log = () => {}) {
+  return walk(start, new URL(redirectUri), credentials, log);
+}
+
+/**
+ * Opens `start` (the device grant's verification link) and walks
+ * redirects and forms until a page has no form left (the last page);
+ * returns its HTML.
+ */
+export async function walkToLastPage(start, credentials, log = () => {}) {
+  return walk(start, null, credentials, log);
+}
+
+async function walk(start, target, { username, password }, log) {
   const jar = new CookieJar();
-  const target = new URL(redirectUri);
   let method = "GET";
   let url = new URL(start);
   let body;
@@ -146,7 +158,7 @@ export async function walkToRedirect(start, redirectUri, { username, password },
       if (!location) throw new Error(`${method} ${url}: ${response.status} without a Location`);
       const next = new URL(location, url);
       log(`${method} ${url} -> ${response.status}, Location ${next}`);
-      if (sameEndpoint(next, target)) return next;
+      if (target && sameEndpoint(next, target)) return next;
       if (response.status !== 307 && response.status !== 308) {
         method = "GET";
         body = undefined;
@@ -163,6 +175,7 @@ export async function walkToRedirect(start, redirectUri, { username, password },
       throw new Error(`${method} ${url}: ${response.status} with ${contentType}, not an HTML page: ${excerpt(html)}`);
     }
     const form = firstPostForm(html, url);
+    if (!form && !target) return html;
     if (!form) throw new Error(`${method} ${url}: a page with no <form method="post">: ${excerpt(html)}`);
     if (form.asksPassword && ++loginsPosted > 1) {
       throw new Error(
@@ -178,5 +191,5 @@ export async function walkToRedirect(start, redirectUri, { username, password },
     url = form.action;
     body = new URLSearchParams(fields).toString();
   }
-  throw new Error(`no redirect to ${redirectUri} after ${MAX_STEPS} pages and redirects`);
+  throw new Error(`no end (${target ?? "a page without a form"}) after ${MAX_STEPS} pages and redirects`);
 }

@@ -7,6 +7,9 @@
 // - as a Matrix client does it: the server metadata from
 //   /_matrix/client/v1/auth_metadata, the client registered at its
 //   registration_endpoint (RFC 7591), a native client on a loopback redirect;
+// - a device without a browser (RFC 8628): openid-client's
+//   initiateDeviceAuthorization and pollDeviceAuthorizationGrant while a
+//   browser elsewhere follows verification_uri_complete;
 // - as a generic OpenID Connect client does it: openid-client's own
 //   dynamicClientRegistration (discovery at the issuer's
 //   /.well-known/openid-configuration, issuer checked), a web client, the
@@ -17,7 +20,7 @@ import { createServer } from "node:net";
 import { test } from "node:test";
 import * as oidc from "openid-client";
 import { BASE, newUser } from "./helpers.js";
-import { walkToRedirect, excerpt } from "./browser.js";
+import { walkToLastPage, walkToRedirect, excerpt } from "./browser.js";
 
 // The issuer: mxauth's public_baseurl (clients/run.sh sets it to the server's URL).
 const ISSUER = process.env.MXAUTH_PUBLIC_BASEURL ?? `${BASE}/`;
@@ -280,4 +283,66 @@ test("openid-client's own discovery and registration: a web client, openid scope
       return true;
     },
   );
+});
+
+test("openid-client's device authorization grant: a device polls while a browser elsewhere approves", async (t) => {
+  const user = await newUser("oidcd");
+  const deviceId = newDeviceId();
+  const metadata = await step(t, "GET /_matrix/client/v1/auth_metadata", () =>
+    getJson(`${BASE}/_matrix/client/v1/auth_metadata`),
+  );
+  assert.equal(typeof metadata.device_authorization_endpoint, "string", "auth_metadata has device_authorization_endpoint");
+  assert.ok(
+    metadata.grant_types_supported?.includes("urn:ietf:params:oauth:grant-type:device_code"),
+    "grant_types_supported has the device code grant",
+  );
+  const clientMetadata = {
+    application_type: "native",
+    client_name: "mxauth openid-client test (device)",
+    client_uri: CLIENT_URI,
+    grant_types: ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+    token_endpoint_auth_method: "none",
+  };
+  const registered = await step(t, `POST ${metadata.registration_endpoint} (a device-only client)`, async () => {
+    const response = await fetch(metadata.registration_endpoint, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(clientMetadata),
+    });
+    const text = await response.text();
+    if (response.status !== 201) throw new Error(`${response.status}: ${excerpt(text)}`);
+    return JSON.parse(text);
+  });
+  const config = new oidc.Configuration(metadata, registered.client_id, { ...clientMetadata, ...registered }, oidc.None());
+  oidc.allowInsecureRequests(config);
+
+  const response = await step(t, "initiateDeviceAuthorization", () =>
+    oidc.initiateDeviceAuthorization(config, { scope: matrixScope(deviceId) }),
+  );
+  for (const field of ["device_code", "user_code", "verification_uri", "verification_uri_complete"]) {
+    assert.equal(typeof response[field], "string", `the answer has ${field}: ${JSON.stringify(response)}`);
+  }
+  assert.ok(response.expires_in > 0 && response.interval > 0, JSON.stringify(response));
+  t.diagnostic(`user_code ${response.user_code}, ${response.verification_uri_complete}`);
+
+  // The device polls (openid-client waits `interval` between polls and
+  // handles authorization_pending and slow_down) while the user approves.
+  const controller = new AbortController();
+  const polling = oidc.pollDeviceAuthorizationGrant(config, response, undefined, { signal: controller.signal });
+  try {
+    const last = await step(t, "the browser follows verification_uri_complete, logs in, approves", () =>
+      walkToLastPage(response.verification_uri_complete, { username: user.user, password: user.password }, (line) =>
+        t.diagnostic(`  browser: ${line}`),
+      ),
+    );
+    assert.match(last, /data-outcome="approved"/, `the last page: ${excerpt(last)}`);
+    const tokens = await step(t, "pollDeviceAuthorizationGrant", () => polling);
+    assert.equal(tokens.token_type.toLowerCase(), "bearer");
+    assert.ok(tokens.refresh_token, "a refresh_token");
+    await assertWhoami(tokens.access_token, user, deviceId, "the device's access token");
+    const refreshed = await step(t, "refreshTokenGrant", () => oidc.refreshTokenGrant(config, tokens.refresh_token));
+    await assertWhoami(refreshed.access_token, user, deviceId, "the refreshed access token");
+  } finally {
+    controller.abort();
+  }
 });

@@ -97,6 +97,9 @@ pub trait DeviceGrantRepository: Send {
         device_grant_id: &str,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// An exchange whose session could not be opened (the homeserver was
+    /// away, say): approved again, so the device's next poll tries again.
+    async fn reopen_device_grant(&mut self, device_grant_id: &str) -> StoreResult<()>;
     /// The device of the session the exchange opened.
     async fn set_device_grant_device(
         &mut self,
@@ -261,6 +264,19 @@ macro_rules! device_grants_store {
                 .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn reopen_device_grant(&mut self, device_grant_id: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE oauth_device_grants SET status = $2 \
+                     WHERE device_grant_id = $1 AND status = $3 AND device_id IS NULL",
+                )
+                .bind(device_grant_id)
+                .bind(status::APPROVED)
+                .bind(status::EXCHANGED)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(())
             }
 
             async fn set_device_grant_device(

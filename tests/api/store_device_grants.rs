@@ -131,6 +131,17 @@ async fn a_grant_is_decided_once_and_exchanged_once(b: Backend) {
         async { store.device_grants().exchange_device_grant("d1", NOW).await },
     );
     assert!(a.unwrap() ^ b.unwrap());
+    // An exchange whose session failed is approved again, once more.
+    store
+        .device_grants()
+        .reopen_device_grant("d1")
+        .await
+        .unwrap();
+    assert!(store
+        .device_grants()
+        .exchange_device_grant("d1", NOW)
+        .await
+        .unwrap());
     store
         .device_grants()
         .set_device_grant_device("d1", "DEV")

@@ -325,7 +325,18 @@ impl Auth {
             return Err(used());
         }
         let scope = parse_scope(&grant.scope).map_err(|_| used())?;
-        let session = self.open_grant_session(client, user_id, &scope).await?;
+        let session = match self.open_grant_session(client, user_id, &scope).await {
+            Ok(session) => session,
+            Err(e) => {
+                // Not the device's fault (the homeserver away, a limit):
+                // its next poll may try again.
+                self.store
+                    .device_grants()
+                    .reopen_device_grant(&grant.device_grant_id)
+                    .await?;
+                return Err(e);
+            }
+        };
         self.store
             .device_grants()
             .set_device_grant_device(&grant.device_grant_id, &session.device_id)

@@ -6,7 +6,7 @@
 use crate::both;
 use crate::oauth_support::*;
 use crate::sso::{Browser, Landing};
-use crate::support::{mock_clock, Backend, TestServer};
+use crate::support::{mock_clock, Backend, TestServer, SERVER_NAME};
 use mxauth::config::RateLimit;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -18,6 +18,7 @@ both!(
     wrong_user_codes_are_refused_and_guessing_is_limited,
     bad_device_authorization_requests_are_refused,
     the_admin_scope_is_for_admins_only,
+    an_approval_outlives_a_homeserver_outage,
 );
 
 const TV: &str = "TVDEVICE1";
@@ -491,4 +492,47 @@ async fn the_admin_scope_is_for_admins_only(b: Backend) {
     .await;
     assert_eq!(last.status, StatusCode::FORBIDDEN, "{}", last.body);
     assert_eq!(poll_error(&s, &codes).await, "access_denied");
+}
+
+async fn an_approval_outlives_a_homeserver_outage(b: Backend) {
+    // Two processes on one database: one delegating to a homeserver that
+    // is away, one without a homeserver.
+    let plain = oauth_server(b).await;
+    plain.register("hana", "hana-pw").await;
+    let delegating = oauth_builder(plain.db.clone())
+        .config(|c| {
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = closed.local_addr().unwrap().port();
+            drop(closed);
+            c.matrix = Some(mxauth::config::MatrixConfig {
+                kind: "synapse".into(),
+                homeserver: SERVER_NAME.into(),
+                endpoint: format!("http://127.0.0.1:{port}/"),
+                secret: mxauth::config::Secret::new("shared"),
+                account_management_uri: None,
+            });
+        })
+        .start()
+        .await;
+    let codes = start(&delegating, TV).await;
+    let mut browser = Browser::new();
+    let last = verify(
+        &mut browser,
+        &delegating,
+        codes["verification_uri_complete"].as_str().unwrap(),
+        "hana",
+        "hana-pw",
+        "approve",
+    )
+    .await;
+    assert!(last.body.contains("data-outcome=\"approved\""));
+    // The homeserver cannot learn of the device: no tokens, try later...
+    let (status, body) = poll(&delegating, APP, &codes).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    // ... and the approval is not lost: the next poll gets the tokens.
+    let (status, tokens) = poll(&plain, APP, &codes).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let (_, me) = whoami(&plain, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(me["device_id"], TV);
 }

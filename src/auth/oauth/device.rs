@@ -68,9 +68,9 @@ pub fn normalise_user_code(typed: &str) -> String {
 
 /// A user code as shown: two groups of four.
 pub fn display_user_code(code: &str) -> String {
-    match code.len() {
-        USER_CODE_LEN => format!("{}-{}", &code[..4], &code[4..]),
-        _ => code.to_owned(),
+    match code.len() == USER_CODE_LEN && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        true => format!("{}-{}", &code[..4], &code[4..]),
+        false => code.to_owned(),
     }
 }
 
@@ -370,6 +370,9 @@ mod tests {
         assert_eq!(normalise_user_code("BCDF GHJK"), "BCDFGHJK");
         assert_eq!(display_user_code("BCDFGHJK"), "BCDF-GHJK");
         assert_eq!(display_user_code("BCD"), "BCD");
+        // Whatever a link carries is shown as it is, never cut mid-character.
+        assert_eq!(display_user_code("éééé"), "éééé");
+        assert_eq!(display_user_code("abcédef"), "abcédef");
         assert!(USER_CODE_ALPHABET
             .iter()
             .all(|c| !b"AEIOU01".contains(c) && c.is_ascii_uppercase()));

@@ -333,6 +333,12 @@ async fn wrong_user_codes_are_refused_and_guessing_is_limited(b: Backend) {
         .await;
     let codes = start(&s, TV).await;
     let mut browser = Browser::new();
+    // Whatever a link carries is shown back, escaped; the server stands.
+    for odd in ["abc%C3%A9def", "%3Cscript%3E", &"Z".repeat(5000)] {
+        let page = browser.get(&format!("{}/link?code={odd}", s.base)).await;
+        assert_eq!(page.status, StatusCode::OK, "{odd}");
+        assert!(!page.body.contains("<script>"));
+    }
     let page = browser.get(&format!("{}/link", s.base)).await;
     assert_eq!(page.status, StatusCode::OK);
     let form = first_form(&page.body);

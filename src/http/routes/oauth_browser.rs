@@ -136,7 +136,9 @@ pub fn error_page(state: &AppState, e: AuthorizeError) -> Response {
 /// The browser is now `user_id`'s (a new cookie; the grant follows it):
 /// on to consent.
 pub(crate) async fn log_browser_in(state: &AppState, grant_id: &str, user_id: &str) -> Response {
-    Flow::Grant(grant_id.to_owned()).log_in(state, user_id).await
+    Flow::Grant(grant_id.to_owned())
+        .log_in(state, user_id)
+        .await
 }
 
 /// The SSO callback (or the username picker) resolved `user_id` for

@@ -180,6 +180,8 @@ pub const PAGES: &[(&str, SampleContext)] = &[
         context! {
             action => "/oauth2/login",
             grant => "01GRANT",
+            flow_name => "grant",
+            flow_value => "01GRANT",
             csrf_token => "csrf",
             client_name => "Element",
             username => "alice",
@@ -193,6 +195,8 @@ pub const PAGES: &[(&str, SampleContext)] = &[
         context! {
             action => "/oauth2/register",
             grant => "01GRANT",
+            flow_name => "grant",
+            flow_value => "01GRANT",
             csrf_token => "csrf",
             client_name => "Element",
             username => "alice",

@@ -338,4 +338,38 @@ async fn every_oauth_page_forbids_framing(b: Backend) {
         &page.headers,
         &page.body,
     );
+    // The account pages (the browser is logged in since the consent),
+    // each with its status.
+    for (action, status) in [
+        ("", StatusCode::OK),
+        ("org.matrix.profile", StatusCode::OK),
+        ("org.matrix.devices_list", StatusCode::OK),
+        (
+            "org.matrix.device_view&device_id=NOSUCHDEVICE",
+            StatusCode::NOT_FOUND,
+        ),
+        ("org.matrix.account_deactivate", StatusCode::OK),
+        ("password", StatusCode::OK),
+    ] {
+        let page = browser
+            .get(&format!("{}/account/?action={action}", s.base))
+            .await;
+        assert_eq!(page.status, status, "{action}: {}", page.body);
+        assert_unframeable(
+            &format!("account page {action}"),
+            page.status,
+            &page.headers,
+            &page.body,
+        );
+    }
+    let refused = browser
+        .post_form(&format!("{}/account/", s.base), &[("op", "end_session")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_unframeable(
+        "account page refusal",
+        refused.status,
+        &refused.headers,
+        &refused.body,
+    );
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod account;
+mod account_pages;
 mod admin;
 mod appservice;
 mod architecture;
@@ -49,6 +50,7 @@ mod smtp;
 mod sso;
 mod sso_cache;
 mod store;
+mod store_account;
 mod store_migrations;
 mod store_oauth;
 mod store_oauth_grants;

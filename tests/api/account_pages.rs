@@ -223,7 +223,7 @@ async fn the_list_shows_legacy_and_oauth_sessions(b: Backend) {
 
 async fn ending_a_session_kills_its_tokens(b: Backend) {
     let s = oauth_server(b).await;
-    let (legacy, legacy_device, oauth, mut browser, list) = alice_with_two_sessions(&s).await;
+    let (legacy, legacy_device, oauth, mut browser, _) = alice_with_two_sessions(&s).await;
     let csrf = csrf_of(&profile_body(&s, &mut browser).await);
     let oauth_token = oauth["access_token"].as_str().unwrap();
     // The confirmation page (either name) changes nothing.
@@ -341,7 +341,7 @@ async fn the_password_is_changed_with_the_current_one(b: Backend) {
         })
         .start()
         .await;
-    let (legacy, _, oauth, mut browser, list) = alice_with_two_sessions(&s).await;
+    let (legacy, _, oauth, mut browser, _) = alice_with_two_sessions(&s).await;
     let csrf = csrf_of(&profile_body(&s, &mut browser).await);
     let page = browser
         .get(&format!("{}/account/?action=password", s.base))
@@ -615,7 +615,7 @@ async fn the_display_name_is_set_here_and_at_the_homeserver(b: Backend) {
 
 async fn deactivation_asks_the_password_and_ends_everything(b: Backend) {
     let s = oauth_server(b).await;
-    let (legacy, _, oauth, mut browser, list) = alice_with_two_sessions(&s).await;
+    let (legacy, _, oauth, mut browser, _) = alice_with_two_sessions(&s).await;
     let csrf = csrf_of(&profile_body(&s, &mut browser).await);
     let page = browser
         .get(&format!(

@@ -143,7 +143,7 @@ async fn devices_are_listed_as_sessions(b: Backend) {
         .list_device_sessions(USER, Some("OAUTH"))
         .await
         .unwrap();
-    assert_eq!(one, [oauth.clone()]);
+    assert_eq!(one, std::slice::from_ref(oauth));
     let foreign = s
         .devices()
         .list_device_sessions(USER, Some("BDEV"))

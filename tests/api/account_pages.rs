@@ -26,6 +26,7 @@ both!(
     deactivation_asks_the_password_and_ends_everything,
     cross_signing_reset_is_allowed_at_the_homeserver,
     without_a_homeserver_there_is_no_cross_signing_reset,
+    password_checks_count_as_failed_logins,
 );
 
 const PASSWORD: &str = "alice-password-1";
@@ -190,6 +191,18 @@ async fn the_list_shows_legacy_and_oauth_sessions(b: Backend) {
         ))
         .await;
     assert_eq!(unstable.body, list.body);
+    // Once a token is used (and the sighting written), its session shows
+    // when and from where.
+    assert_eq!(whoami(&s, &legacy).await.0, StatusCode::OK);
+    let mut seen = String::new();
+    for _ in 0..50 {
+        seen = browser.get(&format!("{}{LIST}", s.base)).await.body;
+        if seen.contains("Last used: ") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen.contains("from 127.0.0.1"), "{seen}");
     // One session's page, by either name.
     for action in ["org.matrix.device_view", "org.matrix.session_view"] {
         let view = browser
@@ -733,4 +746,60 @@ async fn profile_body(s: &TestServer, browser: &mut Browser) -> String {
         .get(&format!("{}/account/?action=org.matrix.profile", s.base))
         .await
         .body
+}
+
+/// The pages' password checks are the login's: failures fill the same
+/// bucket, and while it is full even the right password is refused.
+async fn password_checks_count_as_failed_logins(b: Backend) {
+    let s = oauth_builder(b)
+        .config(|c| {
+            c.rate_limits.login_failed_attempts = mxauth::config::RateLimit::new(0.001, 2.0)
+        })
+        .start()
+        .await;
+    let (_, token, _) = s.register("alice", PASSWORD).await;
+    let mut browser = Browser::new();
+    let page = log_in_at(
+        &s,
+        &mut browser,
+        "/account/?action=org.matrix.account_deactivate",
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let csrf = csrf_of(&page.body);
+    for _ in 0..2 {
+        let wrong = post_op(
+            &s,
+            &mut browser,
+            &csrf,
+            "deactivate",
+            &[("password", "nope")],
+        )
+        .await;
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
+    }
+    let limited = post_op(
+        &s,
+        &mut browser,
+        &csrf,
+        "deactivate",
+        &[("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert_eq!(
+        whoami(&s, &token).await.0,
+        StatusCode::OK,
+        "not deactivated"
+    );
+    assert_eq!(
+        s.try_login("alice", PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

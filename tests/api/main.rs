@@ -4,7 +4,8 @@
 mod support;
 
 mod account;
-mod account_pages;
+pub(crate) mod account_pages;
+mod account_pages_homeserver;
 mod admin;
 mod appservice;
 mod architecture;

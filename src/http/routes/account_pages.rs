@@ -143,7 +143,13 @@ async fn overview(state: &AppState, visitor: &Visitor) -> Result<AccountOverview
         Ok(Some(o)) => Ok(o),
         // The browser session outlived its user (it is checked, but
         // between two statements the user may go).
-        Ok(None) => Err(refusal_page(state, ManageError::NoSuchSession)),
+        Ok(None) => Err(message_page(
+            state,
+            StatusCode::NOT_FOUND,
+            "Cannot do that",
+            "This account no longer exists",
+            false,
+        )),
         Err(e) => Err(refusal_page(state, e)),
     }
 }

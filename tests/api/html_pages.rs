@@ -272,7 +272,7 @@ async fn every_html_page_forbids_framing(b: Backend) {
 async fn every_oauth_page_forbids_framing(b: Backend) {
     use crate::oauth_support::{authorize_url, first_form, oauth_server, pkce, scope, submit, APP};
     let s = oauth_server(b).await;
-    s.register("framed", "framed-pw").await;
+    let (_, _, framed_device) = s.register("framed", "framed-pw").await;
     let (status, headers, body) = fetch(&s, "/authorize?client_id=nobody").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_unframeable("OAuth error page", status, &headers, &body);
@@ -340,6 +340,7 @@ async fn every_oauth_page_forbids_framing(b: Backend) {
     );
     // The account pages (the browser is logged in since the consent),
     // each with its status.
+    let delete = format!("org.matrix.device_delete&device_id={framed_device}");
     for (action, status) in [
         ("", StatusCode::OK),
         ("org.matrix.profile", StatusCode::OK),
@@ -348,6 +349,7 @@ async fn every_oauth_page_forbids_framing(b: Backend) {
             "org.matrix.device_view&device_id=NOSUCHDEVICE",
             StatusCode::NOT_FOUND,
         ),
+        (delete.as_str(), StatusCode::OK),
         ("org.matrix.account_deactivate", StatusCode::OK),
         ("password", StatusCode::OK),
     ] {

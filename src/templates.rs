@@ -82,6 +82,38 @@ const DEFAULTS: &[(&str, &str)] = &[
         include_str!("../templates/oauth_device_done.html"),
     ),
     (
+        "account_index.html",
+        include_str!("../templates/account_index.html"),
+    ),
+    (
+        "account_profile.html",
+        include_str!("../templates/account_profile.html"),
+    ),
+    (
+        "account_password.html",
+        include_str!("../templates/account_password.html"),
+    ),
+    (
+        "account_sessions.html",
+        include_str!("../templates/account_sessions.html"),
+    ),
+    (
+        "account_session.html",
+        include_str!("../templates/account_session.html"),
+    ),
+    (
+        "account_deactivate.html",
+        include_str!("../templates/account_deactivate.html"),
+    ),
+    (
+        "account_cross_signing.html",
+        include_str!("../templates/account_cross_signing.html"),
+    ),
+    (
+        "account_message.html",
+        include_str!("../templates/account_message.html"),
+    ),
+    (
         "sso_account_deactivated.html",
         include_str!("../templates/sso_account_deactivated.html"),
     ),
@@ -158,6 +190,8 @@ pub const PAGES: &[(&str, SampleContext)] = &[
             flow_name => "grant",
             flow_value => "01GRANT",
             grant => "01GRANT",
+            flow_name => "grant",
+            flow_value => "01GRANT",
             csrf_token => "csrf",
             client_name => "Element",
             username => "alice",
@@ -173,6 +207,8 @@ pub const PAGES: &[(&str, SampleContext)] = &[
             flow_name => "grant",
             flow_value => "01GRANT",
             grant => "01GRANT",
+            flow_name => "grant",
+            flow_value => "01GRANT",
             csrf_token => "csrf",
             client_name => "Element",
             username => "alice",
@@ -224,6 +260,72 @@ pub const PAGES: &[(&str, SampleContext)] = &[
     ("oauth_device_done.html", || {
         context! { approved => true, client_name => "Element X" }
     }),
+    ("account_index.html", || {
+        context! {
+            user_id => "@alice:example.org",
+            displayname => "Alice",
+            links => vec![context! { url => "/account/?action=org.matrix.profile", label => "Profile", id => "profile" }],
+        }
+    }),
+    ("account_profile.html", || {
+        context! {
+            action => "/account/",
+            csrf_token => "csrf",
+            home_url => "/account/",
+            user_id => "@alice:example.org",
+            displayname => "Alice",
+            emails => vec!["alice@example.org"],
+            email_changes => true,
+            pending => context! { email => "new@example.org", sid => "sid", client_secret => "secret" },
+            notice => "Saved",
+            error => "This address is taken",
+        }
+    }),
+    ("account_password.html", || {
+        context! {
+            action => "/account/",
+            csrf_token => "csrf",
+            home_url => "/account/",
+            user_id => "@alice:example.org",
+            error => "Invalid password",
+        }
+    }),
+    ("account_sessions.html", || {
+        context! {
+            home_url => "/account/",
+            sessions => vec![session_sample()],
+        }
+    }),
+    ("account_session.html", || {
+        context! {
+            action => "/account/",
+            csrf_token => "csrf",
+            home_url => "/account/",
+            list_url => "/account/?action=org.matrix.devices_list",
+            confirm => true,
+            session => session_sample(),
+        }
+    }),
+    ("account_deactivate.html", || {
+        context! {
+            action => "/account/",
+            csrf_token => "csrf",
+            home_url => "/account/",
+            user_id => "@alice:example.org",
+            error => "Invalid password",
+        }
+    }),
+    ("account_cross_signing.html", || {
+        context! {
+            action => "/account/",
+            csrf_token => "csrf",
+            home_url => "/account/",
+            error => "The homeserver did not answer",
+        }
+    }),
+    ("account_message.html", || {
+        context! { title => "Session ended", message => "The session was signed out.", home_url => "/account/" }
+    }),
     ("sso_account_deactivated.html", sso_error_sample),
     ("sso_auth_account_details.html", || {
         context! {
@@ -243,6 +345,21 @@ pub const PAGES: &[(&str, SampleContext)] = &[
 
 /// Makes the sample variables of a page.
 pub type SampleContext = fn() -> Value;
+
+/// A session as the account pages show it.
+fn session_sample() -> Value {
+    context! {
+        device_id => "ABCDEFGHIJ",
+        display_name => "Phone",
+        client_name => "Element",
+        client_uri => "https://element.example.org/",
+        created => "2026-01-02 03:04 UTC",
+        last_seen => "2026-01-03 03:04 UTC",
+        last_seen_ip => "192.0.2.1",
+        user_agent => "Element/1.0",
+        url => "/account/?action=org.matrix.device_view&device_id=ABCDEFGHIJ",
+    }
+}
 
 /// The variables of every UIA fallback page, with a stage's own.
 fn fallback_sample(stage: Value) -> Value {

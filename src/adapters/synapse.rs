@@ -35,6 +35,7 @@ const GONE_IS_DONE: &[&str] = &[
     "delete_user",
     "update_device_display_name",
     "set_displayname",
+    "unset_displayname",
 ];
 
 #[async_trait]

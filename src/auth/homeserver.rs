@@ -153,6 +153,50 @@ impl Auth {
         Ok(())
     }
 
+    /// The user's display name, changed here: the homeserver's profile
+    /// follows (`set_displayname`, or `unset_displayname` for none).
+    pub(crate) async fn set_displayname_on_homeserver(
+        &self,
+        user_id: &str,
+        displayname: Option<&str>,
+    ) -> StoreResult<()> {
+        if self.homeserver.is_none() {
+            return Ok(());
+        }
+        let localpart = self.localpart_of(user_id);
+        let job = match displayname {
+            Some(name) => (
+                "set_displayname",
+                json!({ "localpart": localpart, "displayname": name }),
+            ),
+            None => ("unset_displayname", json!({ "localpart": localpart })),
+        };
+        self.send_to_homeserver(user_id, &[job], BEST_EFFORT_DEADLINE_MS)
+            .await?;
+        Ok(())
+    }
+
+    /// The user approved replacing their cross-signing keys: the
+    /// homeserver lets the next upload through without its own
+    /// User-Interactive Auth (for a while). `true` once it has taken the
+    /// call; `false` if it has not yet (the call stays queued), or when no
+    /// homeserver is configured.
+    pub(crate) async fn allow_cross_signing_reset_on_homeserver(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<bool> {
+        if self.homeserver.is_none() {
+            return Ok(false);
+        }
+        let body = json!({ "localpart": self.localpart_of(user_id) });
+        self.send_to_homeserver(
+            user_id,
+            &[("allow_cross_signing_reset", body)],
+            PROVISION_DEADLINE_MS,
+        )
+        .await
+    }
+
     pub(crate) async fn deactivate_on_homeserver(
         &self,
         user_id: &str,

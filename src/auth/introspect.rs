@@ -76,7 +76,9 @@ impl Auth {
     }
 
     /// The discovery document the homeserver reads (`issuer`,
-    /// `account_management_uri`, ...); `None` without `public_baseurl`.
+    /// `account_management_uri`: the account pages unless
+    /// `matrix.account_management_uri` says otherwise, ...); `None`
+    /// without `public_baseurl`.
     pub fn openid_configuration(&self) -> Option<Discovery> {
         let base = self.config.public_baseurl.as_deref()?;
         let account = self
@@ -84,7 +86,7 @@ impl Auth {
             .matrix
             .as_ref()
             .and_then(|m| m.account_management_uri.clone())
-            .unwrap_or_else(|| base.to_owned());
+            .unwrap_or_else(|| format!("{base}account/"));
         Some(Discovery {
             issuer: base.to_owned(),
             account_management_uri: account,

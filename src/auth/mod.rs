@@ -65,6 +65,7 @@ pub mod introspect;
 pub mod login;
 pub mod macaroon;
 pub mod mail;
+pub mod manage;
 pub mod oauth;
 pub mod password;
 pub mod policy;

@@ -113,7 +113,12 @@ pub async fn complete_registration(
     }
     if let Some((device_id, display_name)) = &reg.device {
         tx.devices()
-            .ensure_device(&user.user_id, device_id, display_name.as_deref())
+            .ensure_device_at(
+                &user.user_id,
+                device_id,
+                display_name.as_deref(),
+                Some(user.created_ts),
+            )
             .await?;
     }
     if let Some(t) = &reg.access_token {

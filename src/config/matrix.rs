@@ -24,7 +24,7 @@ pub struct MatrixConfig {
     /// directions (Synapse's introspection calls, mxauth's `/_synapse/mas` calls).
     pub secret: Secret,
     /// `account_management_uri` for the discovery document; default
-    /// `public_baseurl`.
+    /// mxauth's account pages, `<public_baseurl>account/`.
     pub account_management_uri: Option<String>,
 }
 

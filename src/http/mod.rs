@@ -141,6 +141,11 @@ pub fn router(state: AppState) -> Router {
             routes::oauth_pages::REGISTER_PATH,
             get(routes::oauth_pages::register_page).post(routes::oauth_pages::register_submit),
         )
+        .route(
+            routes::oauth_browser::ACCOUNT_PATH,
+            get(routes::account_pages::show).post(routes::account_forms::submit),
+        )
+        .route("/account", get(routes::account_pages::without_slash))
         .route("/oauth2/token", post(routes::oauth_token::token))
         .route(
             routes::oauth_device::DEVICE_AUTHORIZATION_PATH,

@@ -1,7 +1,8 @@
 //! The SQL of devices, for both backends.
 
 use super::sql::DEVICE_COLUMNS;
-use super::{Device, StoreResult};
+use super::{Device, DeviceSession, StoreResult};
+use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::{FromRow, Row};
 
@@ -15,8 +16,23 @@ pub trait DeviceRepository: Send {
         device_id: &str,
         display_name: Option<&str>,
     ) -> StoreResult<bool>;
+    /// [`Self::ensure_device`], noting when the device was created.
+    async fn ensure_device_at(
+        &mut self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+        created_ts: Option<Timestamp>,
+    ) -> StoreResult<bool>;
     async fn get_device(&mut self, user_id: &str, device_id: &str) -> StoreResult<Option<Device>>;
     async fn list_devices(&mut self, user_id: &str) -> StoreResult<Vec<Device>>;
+    /// The user's devices (only `device_id` if given) with their creation
+    /// time, OAuth 2.0 client and latest user agent, by device ID.
+    async fn list_device_sessions(
+        &mut self,
+        user_id: &str,
+        device_id: Option<&str>,
+    ) -> StoreResult<Vec<DeviceSession>>;
     /// `false` when there is no such device.
     async fn set_device_display_name(
         &mut self,
@@ -64,16 +80,63 @@ macro_rules! devices_store {
                 device_id: &str,
                 display_name: Option<&str>,
             ) -> StoreResult<bool> {
+                self.ensure_device_at(user_id, device_id, display_name, None).await
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn ensure_device_at(
+                &mut self,
+                user_id: &str,
+                device_id: &str,
+                display_name: Option<&str>,
+                created_ts: Option<Timestamp>,
+            ) -> StoreResult<bool> {
                 let done = sqlx::query(
-                    "INSERT INTO devices (user_id, device_id, display_name) VALUES ($1, $2, $3) \
-                     ON CONFLICT (user_id, device_id) DO NOTHING",
+                    "INSERT INTO devices (user_id, device_id, display_name, created_ts) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id) DO NOTHING",
                 )
                 .bind(user_id)
                 .bind(device_id)
                 .bind(display_name)
+                .bind(created_ts)
                 .execute(&mut *self.conn.get().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_device_sessions(
+                &mut self,
+                user_id: &str,
+                device_id: Option<&str>,
+            ) -> StoreResult<Vec<DeviceSession>> {
+                // A device's tokens all come from one session: one client.
+                let rows = sqlx::query(
+                    "SELECT d.device_id, d.display_name, d.last_seen_ts, d.last_seen_ip, \
+                     COALESCE(d.created_ts, \
+                       (SELECT MIN(a.created_ts) FROM access_tokens a \
+                        WHERE a.user_id = d.user_id AND a.device_id = d.device_id), \
+                       (SELECT MIN(r.created_ts) FROM refresh_tokens r \
+                        WHERE r.user_id = d.user_id AND r.device_id = d.device_id)) AS created_ts, \
+                     COALESCE( \
+                       (SELECT MAX(a.oauth_client_id) FROM access_tokens a \
+                        WHERE a.user_id = d.user_id AND a.device_id = d.device_id), \
+                       (SELECT MAX(r.oauth_client_id) FROM refresh_tokens r \
+                        WHERE r.user_id = d.user_id AND r.device_id = d.device_id)) AS oauth_client_id, \
+                     (SELECT u.user_agent FROM user_ips u \
+                      WHERE u.user_id = d.user_id AND u.device_id = d.device_id \
+                      ORDER BY u.last_seen_ts DESC LIMIT 1) AS last_user_agent \
+                     FROM devices d WHERE d.user_id = $1 AND ($2 IS NULL OR d.device_id = $2) \
+                     ORDER BY d.device_id",
+                )
+                .bind(user_id)
+                .bind(device_id)
+                .fetch_all(&mut *self.conn.get().await?)
+                .await?;
+                Ok(rows
+                    .iter()
+                    .map(DeviceSession::from_row)
+                    .collect::<Result<_, _>>()?)
             }
 
             #[tracing::instrument(skip_all)]

@@ -97,6 +97,23 @@ pub struct Device {
     pub last_seen_ip: Option<String>,
 }
 
+/// A device as the account pages list it: a legacy login or an OAuth 2.0
+/// session (both are devices), with what its tokens and sightings say.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeviceSession {
+    pub device_id: String,
+    pub display_name: Option<String>,
+    /// When the device was made; for a device older than migration 0019,
+    /// its oldest token's time (`None` without tokens).
+    pub created_ts: Option<Timestamp>,
+    pub last_seen_ts: Option<Timestamp>,
+    pub last_seen_ip: Option<String>,
+    /// The latest user agent seen with the device (`user_ips`).
+    pub last_user_agent: Option<String>,
+    /// The OAuth 2.0 client of its tokens; `None` for a legacy login.
+    pub oauth_client_id: Option<String>,
+}
+
 /// A new access token. `token_hash` is the SHA-256 of the token: the token
 /// itself is never stored.
 #[derive(Debug, Clone, Default)]

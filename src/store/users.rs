@@ -41,6 +41,12 @@ pub trait UserRepository: Send {
         displayname: Option<&str>,
     ) -> StoreResult<bool>;
     async fn set_consent_version(&mut self, user_id: &str, version: &str) -> StoreResult<()>;
+    /// Sets the display name (`None`: none). `false` if no such user.
+    async fn set_displayname(
+        &mut self,
+        user_id: &str,
+        displayname: Option<&str>,
+    ) -> StoreResult<bool>;
     /// Marks the user deactivated (its password hash is kept, unusable).
     async fn set_deactivated(&mut self, user_id: &str) -> StoreResult<()>;
     /// Locks the user's row until the end of the transaction (PostgreSQL;
@@ -180,6 +186,20 @@ macro_rules! users_store {
                 .bind(displayname)
                 .execute(&mut *self.conn.get().await?)
                 .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_displayname(
+                &mut self,
+                user_id: &str,
+                displayname: Option<&str>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE users SET displayname = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(displayname)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
                 Ok(done.rows_affected() == 1)
             }
 

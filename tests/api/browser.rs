@@ -238,6 +238,27 @@ impl Driver {
             .to_owned()
     }
 
+    /// `location.pathname + location.search` once it satisfies `ok` (a
+    /// click on a submit button may return before the navigation it
+    /// starts has ended); the last one seen after 10 s otherwise.
+    pub(crate) async fn wait_for_location(&self, ok: impl Fn(&str) -> bool) -> String {
+        let mut here = String::new();
+        for _ in 0..100 {
+            here = self
+                .script("return location.pathname + location.search")
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let ready = self.script("return document.readyState").await;
+            if ok(&here) && ready == "complete" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        here
+    }
+
     pub(crate) async fn script(&self, js: &str) -> serde_json::Value {
         self.call(
             "/execute/sync",
@@ -404,4 +425,55 @@ async fn oauth_login_in_chromium() {
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["user_id"], user_id.as_str());
     assert_eq!(me["device_id"], device);
+}
+
+/// The account pages in a real browser, without script: a sign-in at
+/// `/account/` that comes back to the sessions list, a session's page,
+/// and ending it through the confirmation form; its token is dead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_pages_in_chromium() {
+    use crate::oauth_support::{oauth_builder, whoami};
+    let s = oauth_builder(Backend::Sqlite).start().await;
+    s.register("chrome", "chrome-pw").await;
+    let (token, device) = s.login("chrome", "chrome-pw").await;
+
+    let driver = Driver::start().await;
+    let list = format!("{}/account/?action=org.matrix.devices_list", s.base);
+    driver.call("/url", serde_json::json!({"url": list})).await;
+    let here = driver.script("return location.pathname").await;
+    assert_eq!(
+        here,
+        "/oauth2/login",
+        "{}",
+        driver.script("return document.body.innerHTML").await
+    );
+    driver.type_into("input[name=username]", "chrome").await;
+    driver.type_into("input[name=password]", "chrome-pw").await;
+    driver.click("form button[type=submit]").await;
+
+    // Back on the list, which shows the session by its device ID.
+    let listed = "/account/?action=org.matrix.devices_list";
+    let here = driver.wait_for_location(|l| l == listed).await;
+    assert_eq!(here, listed);
+    let text = driver.script("return document.body.innerText").await;
+    assert!(text.as_str().unwrap().contains(&device), "{text}");
+
+    // Its page, then the confirmation form.
+    driver
+        .click(&format!("li[data-device-id=\"{device}\"] a"))
+        .await;
+    let here = driver
+        .wait_for_location(|l| l.contains("action=org.matrix.device_view"))
+        .await;
+    assert!(here.contains("action=org.matrix.device_view"), "{here}");
+    assert_eq!(whoami(&s, &token).await.0, 200, "a page changes nothing");
+    driver.click("#end-session button[type=submit]").await;
+
+    let here = driver.wait_for_location(|l| l == listed).await;
+    assert_eq!(here, listed);
+    let text = driver.script("return document.body.innerText").await;
+    assert!(!text.as_str().unwrap().contains(&device), "{text}");
+    let (status, body) = whoami(&s, &token).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["errcode"], "M_UNKNOWN_TOKEN");
 }

@@ -272,7 +272,7 @@ async fn every_html_page_forbids_framing(b: Backend) {
 async fn every_oauth_page_forbids_framing(b: Backend) {
     use crate::oauth_support::{authorize_url, first_form, oauth_server, pkce, scope, submit, APP};
     let s = oauth_server(b).await;
-    s.register("framed", "framed-pw").await;
+    let (_, _, framed_device) = s.register("framed", "framed-pw").await;
     let (status, headers, body) = fetch(&s, "/authorize?client_id=nobody").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_unframeable("OAuth error page", status, &headers, &body);
@@ -337,5 +337,41 @@ async fn every_oauth_page_forbids_framing(b: Backend) {
         page.status,
         &page.headers,
         &page.body,
+    );
+    // The account pages (the browser is logged in since the consent),
+    // each with its status.
+    let delete = format!("org.matrix.device_delete&device_id={framed_device}");
+    for (action, status) in [
+        ("", StatusCode::OK),
+        ("org.matrix.profile", StatusCode::OK),
+        ("org.matrix.devices_list", StatusCode::OK),
+        (
+            "org.matrix.device_view&device_id=NOSUCHDEVICE",
+            StatusCode::NOT_FOUND,
+        ),
+        (delete.as_str(), StatusCode::OK),
+        ("org.matrix.account_deactivate", StatusCode::OK),
+        ("password", StatusCode::OK),
+    ] {
+        let page = browser
+            .get(&format!("{}/account/?action={action}", s.base))
+            .await;
+        assert_eq!(page.status, status, "{action}: {}", page.body);
+        assert_unframeable(
+            &format!("account page {action}"),
+            page.status,
+            &page.headers,
+            &page.body,
+        );
+    }
+    let refused = browser
+        .post_form(&format!("{}/account/", s.base), &[("op", "end_session")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_unframeable(
+        "account page refusal",
+        refused.status,
+        &refused.headers,
+        &refused.body,
     );
 }

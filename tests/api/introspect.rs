@@ -168,7 +168,10 @@ async fn introspection_answers_for_tokens(b: Backend) {
     let (status, meta) = s.get("/.well-known/openid-configuration", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(meta["issuer"], "https://auth.test.example/");
-    assert!(meta["account_management_uri"].is_string());
+    assert_eq!(
+        meta["account_management_uri"],
+        "https://auth.test.example/account/"
+    );
     // Without a homeserver configured there is nothing to introspect for.
     let (status, _) = introspect(&plain, SECRET, "x").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

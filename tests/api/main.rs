@@ -4,6 +4,8 @@
 mod support;
 
 mod account;
+pub(crate) mod account_pages;
+mod account_pages_homeserver;
 mod admin;
 mod appservice;
 mod architecture;
@@ -50,6 +52,7 @@ mod smtp;
 mod sso;
 mod sso_cache;
 mod store;
+mod store_account;
 mod store_device_grants;
 mod store_migrations;
 mod store_oauth;

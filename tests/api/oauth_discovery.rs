@@ -39,7 +39,14 @@ async fn metadata_has_every_field_on_every_path(b: Backend) {
             "jwks_uri": format!("{BASE}oauth2/keys.json"),
             "userinfo_endpoint": format!("{BASE}oauth2/userinfo"),
             "introspection_endpoint": format!("{BASE}oauth2/introspect"),
-            "account_management_uri": BASE,
+            "account_management_uri": format!("{BASE}account/"),
+            "account_management_actions_supported": [
+                "org.matrix.profile",
+                "org.matrix.devices_list",
+                "org.matrix.device_view",
+                "org.matrix.device_delete",
+                "org.matrix.account_deactivate",
+            ],
             "response_types_supported": ["code"],
             "grant_types_supported": [
                 "authorization_code",

@@ -77,6 +77,10 @@ MXAUTH = [
     ("POST", "/oauth2/consent"),
     ("GET", "/oauth2/logout"),
     ("GET", "/oauth2/register"),
+    # The account pages (account_management_uri).
+    ("GET", "/account/"),
+    ("POST", "/account/"),
+    ("GET", "/account"),
 ]
 
 # Synapse still serves these under delegation; the fallback pages are

@@ -47,6 +47,8 @@ pub struct AuthMetadata {
     pub userinfo_endpoint: String,
     pub introspection_endpoint: String,
     pub account_management_uri: String,
+    /// The account pages' actions (`auth/manage.rs`).
+    pub account_management_actions_supported: Vec<&'static str>,
     pub response_types_supported: &'static [&'static str],
     pub grant_types_supported: &'static [&'static str],
     pub response_modes_supported: &'static [&'static str],
@@ -83,6 +85,7 @@ impl Auth {
             userinfo_endpoint: format!("{base}oauth2/userinfo"),
             introspection_endpoint: discovery.introspection_endpoint,
             account_management_uri: discovery.account_management_uri,
+            account_management_actions_supported: self.account_management_actions(),
             response_types_supported: SUPPORTED_RESPONSE_TYPES,
             grant_types_supported: SUPPORTED_GRANT_TYPES,
             response_modes_supported: &["query", "fragment"],

@@ -36,10 +36,33 @@ impl Auth {
         if passed.previous_result.is_some() {
             return Ok(());
         }
+        self.bind_validated_session(
+            req.requester.user_id.as_str(),
+            &sid,
+            &client_secret,
+            &passed.session_id,
+        )
+        .await?;
+        self.finish_uia(&passed.session_id, &json!({ "added": true }))
+            .await?;
+        Ok(())
+    }
+
+    /// Binds the address of the validated session `sid` to the user,
+    /// spending the session for `used_by` (the operation: a UIA session,
+    /// an account page's form). Fails if someone else has the address.
+    pub(crate) async fn bind_validated_session(
+        &self,
+        user_id: &str,
+        sid: &str,
+        client_secret: &str,
+        used_by: &str,
+    ) -> Result<(), ThreepidError> {
+        self.check_3pid_changes()?;
+        check_client_secret(client_secret)?;
         let session = self
-            .use_validated_session(&sid, &client_secret, &passed.session_id)
+            .use_validated_session(sid, client_secret, used_by)
             .await??;
-        let user_id = req.requester.user_id.as_str();
         let now = self.now();
         let bound = self
             .store
@@ -62,8 +85,6 @@ impl Auth {
                 return Err(ThreepidError::InUse);
             }
         }
-        self.finish_uia(&passed.session_id, &json!({ "added": true }))
-            .await?;
         Ok(())
     }
 

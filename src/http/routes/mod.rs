@@ -2,6 +2,8 @@
 //! handler, which parses, calls `auth`, and renders.
 
 pub mod account;
+pub mod account_forms;
+pub mod account_pages;
 pub mod admin;
 pub mod consent;
 pub mod devices;

@@ -95,6 +95,7 @@ fn metadata_json(m: &AuthMetadata) -> Value {
         "introspection_endpoint": m.introspection_endpoint,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "account_management_uri": m.account_management_uri,
+        "account_management_actions_supported": m.account_management_actions_supported,
         "response_types_supported": m.response_types_supported,
         "grant_types_supported": m.grant_types_supported,
         "response_modes_supported": m.response_modes_supported,

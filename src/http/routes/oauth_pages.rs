@@ -445,7 +445,7 @@ fn login_refusal(e: crate::auth::login::LoginError) -> (StatusCode, String) {
 }
 
 /// A refusal's Matrix status and message, for a page.
-fn matrix_refusal(e: crate::error::Error) -> (StatusCode, String) {
+pub(crate) fn matrix_refusal(e: crate::error::Error) -> (StatusCode, String) {
     match e {
         crate::error::Error::Matrix {
             status, message, ..

@@ -68,20 +68,14 @@ impl Auth {
             .secret_hashes
             .get("new_password")
             .ok_or(AccountError::NoNewPassword)?;
-        let user_id = req.requester.user_id.as_str();
-        // One transaction: the new password, a new credentials version (a
-        // login that verified the old one gets no token) and the logout.
-        let deleted = super::writes::change_password(
-            &*self.store,
-            user_id,
+        self.set_new_password(
+            req.requester.user_id.as_str(),
             hash,
             logout_devices,
             req.requester.device_id.as_deref(),
             Some(req.requester.token_id),
         )
         .await?;
-        self.forget_devices_on_homeserver(user_id, &deleted).await?;
-        self.providers_logged_out(user_id, &deleted, None).await;
         self.finish_uia(&passed.session_id, &json!({ "password_changed": true }))
             .await?;
         Ok(())
@@ -95,20 +89,57 @@ impl Auth {
         if passed.previous_result.is_some() {
             return Ok(());
         }
-        let deleted =
-            super::writes::deactivate_user(&*self.store, req.requester.user_id.as_str()).await?;
-        self.providers_logged_out(req.requester.user_id.as_str(), &deleted, None)
-            .await;
         let erase = passed
             .params
             .get("erase")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        self.deactivate_on_homeserver(req.requester.user_id.as_str(), erase)
+        self.deactivate_everywhere(req.requester.user_id.as_str(), erase)
             .await?;
         self.finish_uia(&passed.session_id, &json!({ "deactivated": true }))
             .await?;
         tracing::info!(user_id = %req.requester.user_id, "account deactivated");
         Ok(())
+    }
+
+    /// A password change once it is allowed (here and from the account
+    /// page). One transaction: the new password, a new credentials version
+    /// (a login that verified the old one gets no token) and, with
+    /// `logout_devices`, every other device and token of the user (but
+    /// `keep_device` and `keep_token`); then the homeserver and the
+    /// providers hear of the devices gone.
+    pub(crate) async fn set_new_password(
+        &self,
+        user_id: &str,
+        hash: &str,
+        logout_devices: bool,
+        keep_device: Option<&str>,
+        keep_token: Option<i64>,
+    ) -> crate::store::StoreResult<()> {
+        let deleted = super::writes::change_password(
+            &*self.store,
+            user_id,
+            hash,
+            logout_devices,
+            keep_device,
+            keep_token,
+        )
+        .await?;
+        self.forget_devices_on_homeserver(user_id, &deleted).await?;
+        self.providers_logged_out(user_id, &deleted, None).await;
+        Ok(())
+    }
+
+    /// Deactivation once it is allowed (here and from the account page):
+    /// devices, tokens, addresses and browser sessions go (the user ID
+    /// stays taken), then the providers and the homeserver are told.
+    pub(crate) async fn deactivate_everywhere(
+        &self,
+        user_id: &str,
+        erase: bool,
+    ) -> crate::store::StoreResult<()> {
+        let deleted = super::writes::deactivate_user(&*self.store, user_id).await?;
+        self.providers_logged_out(user_id, &deleted, None).await;
+        self.deactivate_on_homeserver(user_id, erase).await
     }
 }

@@ -207,16 +207,9 @@ impl Auth {
     /// the providers are told.
     #[tracing::instrument(skip_all)]
     pub async fn end_session_from_page(&self, user_id: &str, device_id: &str) -> Result<()> {
-        let deleted = self
-            .store
-            .devices()
-            .delete_devices(user_id, &[device_id.to_owned()])
-            .await?;
-        if deleted.is_empty() {
+        if !self.end_session(user_id, device_id).await? {
             return Err(ManageError::NoSuchSession);
         }
-        self.forget_devices_on_homeserver(user_id, &deleted).await?;
-        self.providers_logged_out(user_id, &deleted, None).await;
         tracing::info!(user_id, "session ended from the account page");
         Ok(())
     }
@@ -258,17 +251,8 @@ impl Auth {
             .hash_password(new)
             .await
             .map_err(|e| ManageError::from(LoginError::from(e)))?;
-        let deleted = super::writes::change_password(
-            &*self.store,
-            user_id,
-            &hash,
-            !keep_sessions,
-            None,
-            None,
-        )
-        .await?;
-        self.forget_devices_on_homeserver(user_id, &deleted).await?;
-        self.providers_logged_out(user_id, &deleted, None).await;
+        self.set_new_password(user_id, &hash, !keep_sessions, None, None)
+            .await?;
         tracing::info!(user_id, "password changed from the account page");
         Ok(())
     }
@@ -356,9 +340,7 @@ impl Auth {
         ip: Option<&str>,
     ) -> Result<()> {
         self.confirm_password(user_id, password, ip).await?;
-        let deleted = super::writes::deactivate_user(&*self.store, user_id).await?;
-        self.providers_logged_out(user_id, &deleted, None).await;
-        self.deactivate_on_homeserver(user_id, false).await?;
+        self.deactivate_everywhere(user_id, false).await?;
         tracing::info!(user_id, "account deactivated from the account page");
         Ok(())
     }

@@ -170,8 +170,9 @@ impl Auth {
 
     /// Ends a session as `POST /logout` does: the device goes with every
     /// access and refresh token of it, the homeserver is told (through the
-    /// queue) and the providers hear of the logout.
-    pub async fn end_session(&self, user_id: &str, device_id: &str) -> StoreResult<()> {
+    /// queue) and the providers hear of the logout. `false`: the user
+    /// had no such device.
+    pub async fn end_session(&self, user_id: &str, device_id: &str) -> StoreResult<bool> {
         let deleted = self
             .store
             .devices()
@@ -179,7 +180,7 @@ impl Auth {
             .await?;
         self.forget_devices_on_homeserver(user_id, &deleted).await?;
         self.providers_logged_out(user_id, &deleted, None).await;
-        Ok(())
+        Ok(!deleted.is_empty())
     }
 }
 

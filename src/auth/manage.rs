@@ -269,21 +269,39 @@ impl Auth {
     ) -> Result<PendingAddress> {
         let email = canonicalise_email(email)?;
         self.confirm_password(user_id, password, ip).await?;
+        let (client_secret, sid) = self
+            .request_email_token_for_page(TokenPurpose::AddThreepid, &email, ip)
+            .await??;
+        Ok(PendingAddress {
+            email,
+            sid,
+            client_secret,
+        })
+    }
+
+    /// A validation mail asked for by one of mxauth's own pages (the
+    /// registration page, the account's addresses; here as the rules that
+    /// may name both threepids and the limits): `requestToken` with a
+    /// fresh client secret, under `rc_3pid_validation`. Answers the client
+    /// secret and the session ID, which the page keeps in its form.
+    pub(crate) async fn request_email_token_for_page(
+        &self,
+        purpose: TokenPurpose,
+        email: &str,
+        ip: Option<&str>,
+    ) -> std::result::Result<std::result::Result<(String, String), LimitExceeded>, ThreepidError>
+    {
         let client_secret = crate::clock::random_string(self.rng.as_ref(), 32);
         let body = as_map(json!({
             "email": email,
             "client_secret": client_secret,
             "send_attempt": 1,
         }));
-        self.limit_threepid_validation(ip, &body).await??;
-        let sid = self
-            .request_email_token(TokenPurpose::AddThreepid, &body)
-            .await?;
-        Ok(PendingAddress {
-            email,
-            sid,
-            client_secret,
-        })
+        if let Err(limited) = self.limit_threepid_validation(ip, &body).await? {
+            return Ok(Err(limited));
+        }
+        let sid = self.request_email_token(purpose, &body).await?;
+        Ok(Ok((client_secret, sid)))
     }
 
     /// Second step, once the mail's link was followed: the address is

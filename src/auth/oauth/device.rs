@@ -192,11 +192,9 @@ impl Auth {
                 })
             })
             .ok_or(AuthorizeError::UnknownGrant)?;
-        let client = self
-            .oauth_client(&grant.client_id)
-            .await?
-            .ok_or(AuthorizeError::UnknownClient)?;
-        let scope = parse_scope(&grant.scope).map_err(|_| AuthorizeError::UnknownGrant)?;
+        let (client, scope) = self
+            .grant_client_and_scope(&grant.client_id, &grant.scope)
+            .await?;
         Ok((grant, client, scope))
     }
 

@@ -295,12 +295,24 @@ impl Auth {
                 ))
             })
             .ok_or(AuthorizeError::UnknownGrant)?;
+        let (client, scope) = self
+            .grant_client_and_scope(&grant.client_id, &grant.scope)
+            .await?;
+        Ok((grant, client, scope))
+    }
+
+    /// The client and the checked scope of a stored grant (either kind).
+    pub(super) async fn grant_client_and_scope(
+        &self,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<(OAuthClient, GrantScope), AuthorizeError> {
         let client = self
-            .oauth_client(&grant.client_id)
+            .oauth_client(client_id)
             .await?
             .ok_or(AuthorizeError::UnknownClient)?;
-        let scope = parse_scope(&grant.scope).map_err(|_| AuthorizeError::UnknownGrant)?;
-        Ok((grant, client, scope))
+        let scope = parse_scope(scope).map_err(|_| AuthorizeError::UnknownGrant)?;
+        Ok((client, scope))
     }
 
     /// The grant now belongs to the browser with the new cookie (set at

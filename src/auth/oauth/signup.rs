@@ -225,16 +225,9 @@ impl Auth {
         email: &str,
         ip: Option<&str>,
     ) -> Result<PendingEmail, SignupError> {
-        let client_secret = crate::clock::random_string(self.rng.as_ref(), 32);
-        let body = as_map(json!({
-            "email": email,
-            "client_secret": client_secret,
-            "send_attempt": 1,
-        }));
-        self.limit_threepid_validation(ip, &body).await??;
-        let sid = self
-            .request_email_token(TokenPurpose::Registration, &body)
-            .await?;
+        let (client_secret, sid) = self
+            .request_email_token_for_page(TokenPurpose::Registration, email, ip)
+            .await??;
         Ok(PendingEmail {
             session: session.to_owned(),
             sid,

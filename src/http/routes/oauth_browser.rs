@@ -301,6 +301,38 @@ pub(crate) fn account_return(to: &str) -> String {
     }
 }
 
+/// The signed-in user of the browser at a page of `flow`; if none, the
+/// flow's login page (or the error page) to answer instead.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    browser: &Browser,
+    flow: &Flow,
+) -> Result<crate::store::BrowserSession, Response> {
+    match state.auth.browser_session(&browser.cookie).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(see_other(&flow.url(LOGIN_PATH), None)),
+        Err(_) => Err(error_page(state, AuthorizeError::Internal)),
+    }
+}
+
+/// A consent form's post: its fields and the browser, once its CSRF
+/// token checks out.
+pub(crate) fn consent_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(std::collections::HashMap<String, String>, Browser), AuthorizeError> {
+    let text = std::str::from_utf8(body).unwrap_or("");
+    let fields: std::collections::HashMap<String, String> =
+        crate::http::extract::form_urlencoded_pairs(text).collect();
+    let browser = Browser::of(state, headers);
+    let csrf = fields.get("csrf_token").map(String::as_str).unwrap_or("");
+    if browser.new || !crate::auth::oauth::browser::csrf_ok(&browser.cookie, csrf) {
+        return Err(AuthorizeError::UnknownGrant);
+    }
+    Ok((fields, browser))
+}
+
 /// How a page names an OAuth 2.0 client.
 pub(crate) fn client_label(client: &crate::auth::oauth::clients::OAuthClient) -> String {
     client

@@ -13,7 +13,8 @@ use crate::http::error::oauth::OAuthErrorResponse;
 use crate::http::extract::{form_urlencoded_pairs, query_param, ClientIp};
 use crate::http::html::page;
 use crate::http::routes::oauth_browser::{
-    client_label, error_page, see_other, set_cookie, Browser, Flow, LOGIN_PATH,
+    client_label, consent_form, error_page, see_other, set_cookie, signed_in, Browser, Flow,
+    LOGIN_PATH,
 };
 use crate::http::routes::oauth_pages::render_consent;
 use crate::http::routes::oauth_token::{client, parse_form};
@@ -190,10 +191,9 @@ pub async fn consent_page(
         Err(e) => return error_page(&state, e),
     };
     let flow = Flow::Device(id);
-    let user = match state.auth.browser_session(&browser.cookie).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other(&flow.url(LOGIN_PATH), None),
-        Err(_) => return error_page(&state, AuthorizeError::Internal),
+    let user = match signed_in(&state, &browser, &flow).await {
+        Ok(s) => s,
+        Err(page) => return page,
     };
     render_consent(
         &state,
@@ -213,12 +213,11 @@ pub async fn consent_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fields = form(&body);
+    let (fields, browser) = match consent_form(&state, &headers, &body) {
+        Ok(posted) => posted,
+        Err(e) => return error_page(&state, e),
+    };
     let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
-    let browser = Browser::of(&state, &headers);
-    if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
-        return error_page(&state, AuthorizeError::UnknownGrant);
-    }
     let (grant, client, scope) = match state
         .auth
         .device_grant_for_browser(field("device"), &browser.binding())
@@ -227,10 +226,10 @@ pub async fn consent_submit(
         Ok(found) => found,
         Err(e) => return error_page(&state, e),
     };
-    let user = match state.auth.browser_session(&browser.cookie).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other(&Flow::Device(grant.device_grant_id).url(LOGIN_PATH), None),
-        Err(_) => return error_page(&state, AuthorizeError::Internal),
+    let flow = Flow::Device(grant.device_grant_id.clone());
+    let user = match signed_in(&state, &browser, &flow).await {
+        Ok(s) => s,
+        Err(page) => return page,
     };
     let approve = field("action") == "approve";
     if let Err(e) = state

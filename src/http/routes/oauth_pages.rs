@@ -13,7 +13,8 @@ use crate::auth::oauth::signup::{PendingEmail, SignupError, SignupForm, SignupOu
 use crate::http::extract::{form_urlencoded_pairs, query_param, ClientIp};
 use crate::http::html::page;
 use crate::http::routes::oauth_browser::{
-    client_label, page_url, see_other, set_cookie, url_encode, Browser, Flow,
+    client_label, consent_form, page_url, see_other, set_cookie, signed_in, url_encode, Browser,
+    Flow,
 };
 pub use crate::http::routes::oauth_browser::{
     error_page, CONSENT_PATH, DEVICE_CONSENT_PATH, LOGIN_PATH,
@@ -476,10 +477,9 @@ pub async fn consent_page(
         Ok(found) => found,
         Err(e) => return error_page(&state, e),
     };
-    let user = match state.auth.browser_session(&browser.cookie).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other(&page_url(LOGIN_PATH, &grant_id), None),
-        Err(_) => return error_page(&state, AuthorizeError::Internal),
+    let user = match signed_in(&state, &browser, &Flow::Grant(grant_id.clone())).await {
+        Ok(s) => s,
+        Err(page) => return page,
     };
     let redirect_host = url::Url::parse(&grant.redirect_uri)
         .ok()
@@ -553,12 +553,11 @@ pub async fn consent_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fields = form(&body);
+    let (fields, browser) = match consent_form(&state, &headers, &body) {
+        Ok(posted) => posted,
+        Err(e) => return error_page(&state, e),
+    };
     let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
-    let browser = Browser::of(&state, &headers);
-    if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
-        return error_page(&state, AuthorizeError::UnknownGrant);
-    }
     let (grant, _, scope) = match state
         .auth
         .grant_for_browser(field("grant"), &browser.binding())
@@ -567,10 +566,9 @@ pub async fn consent_submit(
         Ok(found) => found,
         Err(e) => return error_page(&state, e),
     };
-    let user = match state.auth.browser_session(&browser.cookie).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other(&page_url(LOGIN_PATH, &grant.grant_id), None),
-        Err(_) => return error_page(&state, AuthorizeError::Internal),
+    let user = match signed_in(&state, &browser, &Flow::Grant(grant.grant_id.clone())).await {
+        Ok(s) => s,
+        Err(page) => return page,
     };
     let outcome = if field("action") == "approve" {
         state

@@ -1,7 +1,8 @@
 //! Upstream OpenID Connect providers on the OAuth 2.0 login page: a button
 //! per provider starts the existing SSO flow (a real `oidc-provider`),
 //! whose callback logs the browser in at mxauth's pages and continues the
-//! grant at consent, with SSO's account rules.
+//! grant at consent, with SSO's account rules. The device grant's and
+//! the account pages' login page offer the same buttons.
 
 use crate::both;
 use crate::oauth_support::*;
@@ -17,6 +18,7 @@ both!(
     the_username_picker_continues_the_grant,
     another_browser_cannot_continue_the_grant,
     a_deactivated_user_gets_no_consent,
+    a_device_grant_and_the_account_pages_sign_in_upstream,
 );
 
 /// mxauth with OAuth 2.0 on and the test provider (`extra` YAML lines).
@@ -222,4 +224,90 @@ async fn a_deactivated_user_gets_no_consent(b: Backend) {
     assert_eq!(landing.status, StatusCode::FORBIDDEN, "{}", landing.body);
     assert!(landing.body.contains("deactivated"), "{}", landing.body);
     assert!(landing.location.is_none());
+}
+
+async fn a_device_grant_and_the_account_pages_sign_in_upstream(b: Backend) {
+    let idp = OidcProvider::start();
+    let s = server(b, &idp, "").await;
+
+    // A device's codes; the user code typed at /link; the login page
+    // offers the provider for this device grant.
+    let (status, codes) = {
+        let res = s
+            .raw()
+            .post(format!("{}/oauth2/device", s.base))
+            .form(&[("client_id", APP), ("scope", &scope("UPTV1"))])
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json::<serde_json::Value>().await.unwrap())
+    };
+    assert_eq!(status, StatusCode::OK, "{codes}");
+    let mut browser = Browser::new();
+    let link = browser
+        .get(&format!(
+            "{}/link?code={}",
+            s.base,
+            codes["user_code"].as_str().unwrap()
+        ))
+        .await;
+    let login = submit(&mut browser, &s, &first_form(&link.body), &[]).await;
+    let page = browser
+        .get(&format!("{}{}", s.base, login.location.unwrap()))
+        .await;
+    let button = provider_link(&page.body);
+    assert!(
+        button.starts_with("/oauth2/upstream/oidc-test?device="),
+        "{button}"
+    );
+    // Through the provider (a new user), back to the device's consent.
+    let landing = through_provider(&mut browser, &s, &page.body, "carol").await;
+    assert_eq!(landing.status, StatusCode::SEE_OTHER, "{}", landing.body);
+    let consent = landing.location.unwrap();
+    assert!(
+        consent.starts_with("/oauth2/device/consent?device="),
+        "{consent}"
+    );
+    let page = browser.get(&format!("{}{consent}", s.base)).await;
+    assert!(page.body.contains("@carol:test.example"), "{}", page.body);
+    let done = submit(&mut browser, &s, &first_form(&page.body), &[]).await;
+    assert!(
+        done.body.contains("data-outcome=\"approved\""),
+        "{}",
+        done.body
+    );
+    let (status, tokens) = token_request(
+        &s,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", codes["device_code"].as_str().unwrap()),
+            ("client_id", APP),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let (_, who) = whoami(&s, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(who["user_id"], "@carol:test.example");
+    assert_eq!(who["device_id"], "UPTV1");
+
+    // The account pages, in a fresh browser: the provider's button, then
+    // back to the page asked for.
+    let mut other = Browser::new();
+    let asked = "/account/?action=org.matrix.devices_list";
+    let to_login = other.get(&format!("{}{asked}", s.base)).await;
+    assert_eq!(to_login.status, StatusCode::SEE_OTHER, "{}", to_login.body);
+    let page = other
+        .get(&format!("{}{}", s.base, to_login.location.unwrap()))
+        .await;
+    let button = provider_link(&page.body);
+    assert!(
+        button.starts_with("/oauth2/upstream/oidc-test?account="),
+        "{button}"
+    );
+    let landing = through_provider(&mut other, &s, &page.body, "carol").await;
+    assert_eq!(landing.status, StatusCode::SEE_OTHER, "{}", landing.body);
+    assert_eq!(landing.location.as_deref(), Some(asked));
+    let list = other.get(&format!("{}{asked}", s.base)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("UPTV1"), "{}", list.body);
 }

@@ -139,8 +139,9 @@ impl Auth {
 
     /// Starts a login at `idp_id` from the OAuth 2.0 login page: once the
     /// user is resolved, the browser is logged in at mxauth's pages and
-    /// continues OAuth grant `grant_id` (which the caller has checked is
-    /// this browser's).
+    /// continues what `grant_id` names (which the caller has checked is
+    /// this browser's): an OAuth grant, a device grant or the account
+    /// pages (`http::routes::oauth_browser::Flow::sso_ref`).
     pub async fn start_sso_for_grant(
         &self,
         idp_id: &str,

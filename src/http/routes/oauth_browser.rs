@@ -141,35 +141,25 @@ pub fn error_page(state: &AppState, e: AuthorizeError) -> Response {
     )
 }
 
-/// The browser is now `user_id`'s (a new cookie; the grant follows it):
-/// on to consent.
-pub(crate) async fn log_browser_in(state: &AppState, grant_id: &str, user_id: &str) -> Response {
-    Flow::Grant(grant_id.to_owned())
-        .log_in(state, user_id)
-        .await
-}
-
-/// The SSO callback (or the username picker) resolved `user_id` for
-/// grant `grant_id`: if the grant is still this browser's, the browser is
-/// logged in and goes on to consent.
+/// The SSO callback (or the username picker) resolved `user_id` for the
+/// flow the SSO session carried ([`Flow::sso_ref`]): if the flow is still
+/// this browser's, the browser is logged in and the flow goes on (to
+/// consent, or back to the account page).
 pub async fn continue_grant(
     state: &AppState,
     headers: &HeaderMap,
-    grant_id: &str,
+    sso_ref: &str,
     user_id: &str,
 ) -> Response {
     let browser = Browser::of(state, headers);
     if browser.new {
         return error_page(state, AuthorizeError::UnknownGrant);
     }
-    if let Err(e) = state
-        .auth
-        .grant_for_browser(grant_id, &browser.binding())
-        .await
-    {
+    let flow = Flow::from_sso_ref(sso_ref);
+    if let Err(e) = flow.check(state, &browser).await {
         return error_page(state, e);
     }
-    log_browser_in(state, grant_id, user_id).await
+    flow.log_in(state, user_id).await
 }
 
 /// What the login and registration pages continue: an OAuth 2.0 grant
@@ -194,6 +184,30 @@ impl Flow {
             Flow::Account(account_return(&to))
         } else {
             Flow::Grant(get("grant").unwrap_or_default())
+        }
+    }
+
+    /// What an SSO session at an upstream provider keeps to continue the
+    /// flow after the callback (in `sso_sessions.oauth_grant_id`): a
+    /// grant's ID as it is (grant IDs are alphanumeric), the others with a
+    /// prefix; `None` for a legacy login, which has SSO of its own.
+    pub(crate) fn sso_ref(&self) -> Option<String> {
+        match self {
+            Flow::Grant(id) => Some(id.clone()),
+            Flow::Device(id) => Some(format!("device:{id}")),
+            Flow::Account(to) => Some(format!("account:{to}")),
+            Flow::Compat(_) => None,
+        }
+    }
+
+    /// The flow an SSO session continues.
+    pub(crate) fn from_sso_ref(sso_ref: &str) -> Flow {
+        if let Some(id) = sso_ref.strip_prefix("device:") {
+            Flow::Device(id.to_owned())
+        } else if let Some(to) = sso_ref.strip_prefix("account:") {
+            Flow::Account(account_return(to))
+        } else {
+            Flow::Grant(sso_ref.to_owned())
         }
     }
 
@@ -292,6 +306,7 @@ impl Flow {
 /// account's first page).
 pub(crate) fn account_return(to: &str) -> String {
     let local = to.starts_with(ACCOUNT_PATH)
+        && to.len() <= 512
         && !to.contains("//")
         && !to.contains('\\')
         && to.bytes().all(|b| b.is_ascii_graphic());

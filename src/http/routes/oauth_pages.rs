@@ -151,10 +151,7 @@ fn render_login(
                 client_name,
                 username,
                 email_login => state.auth.config.email.is_some(),
-                providers => match flow {
-                    Flow::Grant(id) => upstream_buttons(state, id),
-                    Flow::Compat(_) | Flow::Device(_) | Flow::Account(_) => Vec::new(),
-                },
+                providers => upstream_buttons(state, flow),
             },
             ..flow.context(),
             ..error,
@@ -163,25 +160,26 @@ fn render_login(
     )
 }
 
-/// A button per upstream OpenID Connect provider, for the login page.
-fn upstream_buttons(state: &AppState, grant_id: &str) -> Vec<minijinja::Value> {
+/// A button per upstream OpenID Connect provider, for the login page of a
+/// flow that SSO can continue (not a legacy login's: it has SSO of its own).
+fn upstream_buttons(state: &AppState, flow: &Flow) -> Vec<minijinja::Value> {
+    if flow.sso_ref().is_none() {
+        return Vec::new();
+    }
     state
         .auth
         .sso_providers()
         .iter()
         .map(|p| {
-            let url = format!(
-                "{UPSTREAM_PATH}/{}?grant={}",
-                url_encode(&p.idp_id),
-                url_encode(grant_id)
-            );
+            let url = flow.url(&format!("{UPSTREAM_PATH}/{}", url_encode(&p.idp_id)));
             context! { url, name => p.idp_name.as_str(), idp_id => p.idp_id.as_str() }
         })
         .collect()
 }
 
-/// `GET /oauth2/upstream/{idp_id}?grant=`: the existing SSO flow at that
-/// provider, which comes back to this grant (the browser's own only).
+/// `GET /oauth2/upstream/{idp_id}?grant=` (or `device=`, `account=`): the
+/// existing SSO flow at that provider, which comes back to this flow (the
+/// browser's own only).
 pub async fn upstream(
     State(state): State<AppState>,
     Path(idp_id): Path<String>,
@@ -189,19 +187,16 @@ pub async fn upstream(
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
 ) -> Response {
-    let grant_id = query_param(&uri, "grant").unwrap_or_default();
+    let flow = Flow::from(|k| query_param(&uri, k));
     let browser = Browser::of(&state, &headers);
-    if browser.new {
-        return error_page(&state, AuthorizeError::UnknownGrant);
-    }
-    if let Err(e) = state
-        .auth
-        .grant_for_browser(&grant_id, &browser.binding())
-        .await
-    {
+    let sso_ref = match (browser.new, flow.sso_ref()) {
+        (false, Some(r)) => r,
+        _ => return error_page(&state, AuthorizeError::UnknownGrant),
+    };
+    if let Err(e) = flow.check(&state, &browser).await {
         return error_page(&state, e);
     }
-    match crate::http::routes::sso::start_for_grant(&state, ip.as_deref(), &idp_id, &grant_id).await
+    match crate::http::routes::sso::start_for_grant(&state, ip.as_deref(), &idp_id, &sso_ref).await
     {
         Ok(response) => response,
         Err(e) => crate::http::routes::sso::error_response(&state.templates, e),

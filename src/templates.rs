@@ -279,6 +279,8 @@ pub const PAGES: &[(&str, SampleContext)] = &[
             pending => context! { email => "new@example.org", sid => "sid", client_secret => "secret" },
             notice => "Saved",
             error => "This address is taken",
+            sign_in_again_url => "/oauth2/logout?account=%2Faccount%2F&csrf_token=csrf",
+            recent_minutes => 5,
         }
     }),
     ("account_password.html", || {
@@ -313,6 +315,8 @@ pub const PAGES: &[(&str, SampleContext)] = &[
             home_url => "/account/",
             user_id => "@alice:example.org",
             error => "Invalid password",
+            sign_in_again_url => "/oauth2/logout?account=%2Faccount%2F&csrf_token=csrf",
+            recent_minutes => 5,
         }
     }),
     ("account_cross_signing.html", || {

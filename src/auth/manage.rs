@@ -31,6 +31,11 @@ pub const ACTION_SESSIONS_LIST_UNSTABLE: &str = "org.matrix.sessions_list";
 pub const ACTION_SESSION_VIEW_UNSTABLE: &str = "org.matrix.session_view";
 pub const ACTION_SESSION_END_UNSTABLE: &str = "org.matrix.session_end";
 
+/// How recent a sign-in at the pages stands in for the password (for an
+/// account that signs in upstream and has none): adding an address,
+/// deactivating.
+pub const RECENT_SIGN_IN_MS: i64 = 5 * 60 * 1000;
+
 /// Synapse's limit on a display name (`MAX_DISPLAYNAME_LEN`).
 pub const MAX_DISPLAYNAME_LEN: usize = 256;
 
@@ -56,6 +61,8 @@ pub enum ManageError {
     LimitExceeded(LimitExceeded),
     /// No homeserver is configured: there is nothing to reset.
     NoHomeserver,
+    /// No password given, and the sign-in is not recent.
+    SignInAgain,
     /// The homeserver has not taken the call yet (it stays queued).
     HomeserverUnreachable,
     /// Logged where it happened.
@@ -214,6 +221,25 @@ impl Auth {
         Ok(())
     }
 
+    /// The user is who they say: their password, or (none given) a sign-in
+    /// at the pages in the last [`RECENT_SIGN_IN_MS`], which is how an
+    /// account without a password (upstream sign-in) confirms.
+    async fn confirm_identity(
+        &self,
+        user_id: &str,
+        password: &str,
+        authenticated_ts: i64,
+        ip: Option<&str>,
+    ) -> Result<()> {
+        if !password.is_empty() {
+            return self.confirm_password(user_id, password, ip).await;
+        }
+        match self.now().saturating_sub(authenticated_ts) <= RECENT_SIGN_IN_MS {
+            true => Ok(()),
+            false => Err(ManageError::SignInAgain),
+        }
+    }
+
     /// The user's own password, checked as the login form checks it
     /// (same providers, same limits, same answer for every failure).
     async fn confirm_password(
@@ -265,10 +291,12 @@ impl Auth {
         user_id: &str,
         email: &str,
         password: &str,
+        authenticated_ts: i64,
         ip: Option<&str>,
     ) -> Result<PendingAddress> {
         let email = canonicalise_email(email)?;
-        self.confirm_password(user_id, password, ip).await?;
+        self.confirm_identity(user_id, password, authenticated_ts, ip)
+            .await?;
         let (client_secret, sid) = self
             .request_email_token_for_page(TokenPurpose::AddThreepid, &email, ip)
             .await??;
@@ -355,9 +383,11 @@ impl Auth {
         &self,
         user_id: &str,
         password: &str,
+        authenticated_ts: i64,
         ip: Option<&str>,
     ) -> Result<()> {
-        self.confirm_password(user_id, password, ip).await?;
+        self.confirm_identity(user_id, password, authenticated_ts, ip)
+            .await?;
         self.deactivate_everywhere(user_id, false).await?;
         tracing::info!(user_id, "account deactivated from the account page");
         Ok(())

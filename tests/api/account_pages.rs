@@ -516,7 +516,8 @@ async fn an_email_address_is_added_and_removed(b: Backend) {
 }
 
 async fn deactivation_asks_the_password_and_ends_everything(b: Backend) {
-    let s = oauth_server(b).await;
+    let clock = crate::support::mock_clock();
+    let s = oauth_builder(b).clock(clock.clone()).start().await;
     let (legacy, _, oauth, mut browser, _) = alice_with_two_sessions(&s).await;
     let csrf = csrf_of(&profile_body(&s, &mut browser).await);
     let page = browser
@@ -536,6 +537,16 @@ async fn deactivation_asks_the_password_and_ends_everything(b: Backend) {
     .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
     assert_eq!(whoami(&s, &legacy).await.0, StatusCode::OK);
+    // No password stands only for a sign-in of the last five minutes
+    // (for accounts without one); the page offers to sign in again.
+    clock.advance_ms(6 * 60 * 1000);
+    let stale = post_op(&s, &mut browser, &csrf, "deactivate", &[("password", "")]).await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "{}", stale.body);
+    assert!(stale.body.contains("sign in again"), "{}", stale.body);
+    assert_eq!(whoami(&s, &legacy).await.0, StatusCode::OK);
+    assert!(page
+        .body
+        .contains("id=\"sign-in-again\" href=\"/oauth2/logout?account="));
     let done = post_op(
         &s,
         &mut browser,

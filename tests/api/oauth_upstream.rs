@@ -310,4 +310,23 @@ async fn a_device_grant_and_the_account_pages_sign_in_upstream(b: Backend) {
     let list = other.get(&format!("{}{asked}", s.base)).await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(list.body.contains("UPTV1"), "{}", list.body);
+    // carol has no password: her sign-in a moment ago confirms instead.
+    let page = other
+        .get(&format!(
+            "{}/account/?action=org.matrix.account_deactivate",
+            s.base
+        ))
+        .await;
+    let form = forms(&page.body)
+        .into_iter()
+        .find(|f| f.1.iter().any(|(k, v)| k == "op" && v == "deactivate"))
+        .expect("the deactivation form");
+    let done = submit(&mut other, &s, &form, &[("password", "")]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let (status, _) = whoami(&s, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the device's session ended"
+    );
 }

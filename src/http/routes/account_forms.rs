@@ -60,7 +60,13 @@ pub async fn submit(
         "email_request" => {
             match state
                 .auth
-                .request_address_from_page(user, field("email"), field("password"), ip)
+                .request_address_from_page(
+                    user,
+                    field("email"),
+                    field("password"),
+                    visitor.authenticated_ts,
+                    ip,
+                )
                 .await
             {
                 Ok(pending) => {
@@ -119,7 +125,7 @@ pub async fn submit(
         }
         "deactivate" => match state
             .auth
-            .deactivate_from_page(user, field("password"), ip)
+            .deactivate_from_page(user, field("password"), visitor.authenticated_ts, ip)
             .await
         {
             Ok(()) => message_page(

@@ -35,6 +35,21 @@ pub const ACTION_PASSWORD: &str = "password";
 pub(crate) struct Visitor {
     pub(crate) user_id: String,
     pub(crate) csrf: String,
+    /// When the browser signed in (a recent sign-in stands in for the
+    /// password: `auth::manage::RECENT_SIGN_IN_MS`).
+    pub(crate) authenticated_ts: i64,
+}
+
+impl Visitor {
+    /// Signs the browser out and in again, back to the page of `action`
+    /// (for a user who has no password to confirm with).
+    fn sign_in_again_url(&self, action: &str) -> String {
+        format!(
+            "{}&csrf_token={}",
+            Flow::Account(action_url(action)).url(crate::http::routes::oauth_pages::LOGOUT_PATH),
+            self.csrf
+        )
+    }
 }
 
 /// Whether the browser is logged in: its visitor, `None` if not.
@@ -49,6 +64,7 @@ pub(crate) async fn logged_in(
         Ok(Some(session)) => Ok(Some(Visitor {
             csrf: csrf_token(&browser.cookie),
             user_id: session.user_id,
+            authenticated_ts: session.authenticated_ts,
         })),
         Ok(None) => Ok(None),
         Err(_) => Err(internal_error(state)),
@@ -235,6 +251,8 @@ pub(crate) async fn profile_page(
                 csrf_token => &visitor.csrf,
                 home_url => ACCOUNT_PATH,
                 user_id => &visitor.user_id,
+                sign_in_again_url => visitor.sign_in_again_url(ACTION_PROFILE),
+                recent_minutes => crate::auth::manage::RECENT_SIGN_IN_MS / 60_000,
                 displayname => o.user.displayname.unwrap_or_default(),
                 emails => o.emails,
                 email_changes => o.email_changes,
@@ -269,6 +287,10 @@ pub(crate) fn form_page(
                 csrf_token => &visitor.csrf,
                 home_url => ACCOUNT_PATH,
                 user_id => &visitor.user_id,
+                // (The deactivation page's: the one form page that may
+                // confirm without a password.)
+                sign_in_again_url => visitor.sign_in_again_url(ACTION_ACCOUNT_DEACTIVATE),
+                recent_minutes => crate::auth::manage::RECENT_SIGN_IN_MS / 60_000,
             },
             ..error
         },
@@ -400,6 +422,13 @@ pub(crate) fn refusal(e: ManageError) -> (StatusCode, String) {
         ManageError::NoHomeserver => (
             StatusCode::NOT_FOUND,
             "This server has no homeserver to reset cross-signing keys at".to_owned(),
+        ),
+        ManageError::SignInAgain => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "Type your password, or sign in again and confirm within {} minutes",
+                crate::auth::manage::RECENT_SIGN_IN_MS / 60_000
+            ),
         ),
         ManageError::HomeserverUnreachable => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -44,6 +44,12 @@ mod ui_auth;
 mod usage;
 mod yaml;
 
+/// Synapse's duration syntax (`500ms`, `30s`, `5m`, `48h`, `7d`, `1w`,
+/// `1y`, or milliseconds), for the command line's options.
+pub fn parse_duration_ms(s: &str) -> Option<u64> {
+    yaml::parse_duration_ms(s)
+}
+
 use std::path::{Path, PathBuf};
 
 use ruma_common::OwnedServerName;

@@ -1,4 +1,5 @@
-//! The `mxauth` command: `serve`, `config check`, `register-user`.
+//! The `mxauth` command: `serve`, `config check`, `register-user`,
+//! `manage ...` (accounts, from a shell), `rotate-signing-key`.
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -60,11 +61,96 @@ enum Command {
         )]
         shared_secret: Option<String>,
     },
+    /// Manage accounts on the configured database, without a token: what an
+    /// admin does from a shell.
+    Manage {
+        #[command(subcommand)]
+        command: ManageCommand,
+    },
     /// Make a new id_token signing key current (OAuth 2.0 API); the old one
     /// stays published in the JWKS for a day, then is deleted.
     RotateSigningKey {
         #[arg(long, short = 'c')]
         config: Option<PathBuf>,
+    },
+}
+
+/// `--config`, for every `manage` command.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The YAML config whose database to change (default: the embedded
+    /// one, SQLite under ./data/).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ManageCommand {
+    /// Set a user's password (read from standard input without
+    /// --password); every session of the user ends unless --keep-sessions.
+    SetPassword {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A localpart or a user ID of this server.
+        user: String,
+        #[arg(long, short = 'p')]
+        password: Option<String>,
+        /// Skip the password policy (password_config.policy).
+        #[arg(long)]
+        ignore_policy: bool,
+        /// Leave the user's sessions alone.
+        #[arg(long)]
+        keep_sessions: bool,
+    },
+    /// End every session of a user (devices, access and refresh tokens).
+    KillSessions {
+        #[command(flatten)]
+        config: ConfigArg,
+        user: String,
+    },
+    /// Make a user a server admin.
+    PromoteAdmin {
+        #[command(flatten)]
+        config: ConfigArg,
+        user: String,
+    },
+    /// Make a user no longer a server admin.
+    DemoteAdmin {
+        #[command(flatten)]
+        config: ConfigArg,
+        user: String,
+    },
+    /// List the server admins, one user ID per line.
+    ListAdmins {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Create a registration token (for registration_requires_token) and
+    /// print it.
+    IssueRegistrationToken {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The token itself (default: 16 random characters).
+        #[arg(long)]
+        token: Option<String>,
+        /// How many registrations it allows (default: any number).
+        #[arg(long)]
+        uses_allowed: Option<u64>,
+        /// How long it is valid, e.g. 7d (default: no expiry).
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// Log a user in on a new (or the given) device and print the access
+    /// token (a bot's, say), as a password login would make it.
+    IssueAccessToken {
+        #[command(flatten)]
+        config: ConfigArg,
+        user: String,
+        #[arg(long)]
+        device_id: Option<String>,
+        /// Needed when the user is a server admin: the token can do anything.
+        #[arg(long)]
+        allow_admin: bool,
     },
 }
 
@@ -133,11 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let config = load(config.as_deref())?;
                 let password = match password {
                     Some(p) => p,
-                    None => {
-                        let mut line = String::new();
-                        std::io::stdin().lock().read_line(&mut line)?;
-                        line.trim_end_matches(['\r', '\n']).to_owned()
-                    }
+                    None => first_line_of_stdin()?,
                 };
                 if password.is_empty() {
                     bail!("the password is empty");
@@ -159,6 +241,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("Created {user_id}{}", if admin { " (admin)" } else { "" });
                 Ok(())
             }
+            Command::Manage { command } => manage(command).await,
             Command::RotateSigningKey { config } => {
                 let kid = mxauth::cli::rotate_signing_key(load(config.as_deref())?).await?;
                 println!("The id_token signing key is now {kid}");
@@ -166,6 +249,91 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+async fn manage(command: ManageCommand) -> anyhow::Result<()> {
+    use mxauth::cli;
+    match command {
+        ManageCommand::SetPassword {
+            config,
+            user,
+            password,
+            ignore_policy,
+            keep_sessions,
+        } => {
+            let password = match password {
+                Some(p) => p,
+                None => first_line_of_stdin()?,
+            };
+            if password.is_empty() {
+                bail!("the password is empty");
+            }
+            let config = load(config.config.as_deref())?;
+            let user_id =
+                cli::set_password(config, &user, &password, ignore_policy, keep_sessions).await?;
+            let ended = if keep_sessions {
+                ""
+            } else {
+                "; its sessions ended"
+            };
+            println!("Set the password of {user_id}{ended}");
+        }
+        ManageCommand::KillSessions { config, user } => {
+            let (user_id, n) = cli::kill_sessions(load(config.config.as_deref())?, &user).await?;
+            println!("Ended {n} session(s) of {user_id}");
+        }
+        ManageCommand::PromoteAdmin { config, user } => {
+            let user_id = cli::set_admin(load(config.config.as_deref())?, &user, true).await?;
+            println!("{user_id} is a server admin");
+        }
+        ManageCommand::DemoteAdmin { config, user } => {
+            let user_id = cli::set_admin(load(config.config.as_deref())?, &user, false).await?;
+            println!("{user_id} is no longer a server admin");
+        }
+        ManageCommand::ListAdmins { config } => {
+            for user_id in cli::list_admins(load(config.config.as_deref())?).await? {
+                println!("{user_id}");
+            }
+        }
+        ManageCommand::IssueRegistrationToken {
+            config,
+            token,
+            uses_allowed,
+            expires_in,
+        } => {
+            let token = cli::issue_registration_token(
+                load(config.config.as_deref())?,
+                token,
+                uses_allowed,
+                expires_in.as_deref(),
+            )
+            .await?;
+            println!("{token}");
+        }
+        ManageCommand::IssueAccessToken {
+            config,
+            user,
+            device_id,
+            allow_admin,
+        } => {
+            let (user_id, device, token) = cli::issue_access_token(
+                load(config.config.as_deref())?,
+                &user,
+                device_id,
+                allow_admin,
+            )
+            .await?;
+            eprintln!("An access token of {user_id} on device {device}:");
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+fn first_line_of_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -164,7 +164,7 @@ impl Server {
 /// (`recaptcha`), SMTP (`email:`) and the upstream OpenID Connect
 /// providers (`oidc_providers`). The REST providers' backends are made
 /// with the providers ([`rest_backend`]).
-fn with_adapters(mut auth: Auth) -> anyhow::Result<Auth> {
+pub(crate) fn with_adapters(mut auth: Auth) -> anyhow::Result<Auth> {
     let config = auth.config.clone();
     if let Some(m) = &config.matrix {
         auth = auth.with_homeserver(Arc::new(adapters::synapse::SynapseClient::new(m)?));

@@ -84,6 +84,7 @@ pub mod threepids;
 pub mod tokens;
 pub mod uia;
 mod usage;
+pub mod user_admin;
 pub mod writes;
 
 use crate::clock::{random_upper, Clock, Random};

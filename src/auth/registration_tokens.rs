@@ -109,6 +109,16 @@ impl Auth {
         body: &Map<String, Value>,
     ) -> Result<RegistrationToken> {
         require_admin(requester)?;
+        self.create_registration_token_for_admin(body).await
+    }
+
+    /// A new registration token from the admin API's body (`token`,
+    /// `length`, `uses_allowed`, `expiry_time`), for a caller known to be
+    /// an admin (the admin API's requester, or the command line).
+    pub async fn create_registration_token_for_admin(
+        &self,
+        body: &Map<String, Value>,
+    ) -> Result<RegistrationToken> {
         let uses_allowed = self.uses_allowed(body)?.flatten();
         let expires_ts = self.expiry_time(body)?.flatten();
         let given = match body.get("token") {

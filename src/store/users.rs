@@ -16,6 +16,8 @@ pub trait UserRepository: Send {
     /// credentials version.
     async fn set_password_hash(&mut self, user_id: &str, hash: Option<&str>) -> StoreResult<()>;
     async fn set_admin(&mut self, user_id: &str, admin: bool) -> StoreResult<()>;
+    /// The user IDs of the server admins (deactivated ones too), in order.
+    async fn list_admins(&mut self) -> StoreResult<Vec<String>>;
     /// Sets `user_type` and `displayname` where given (`None` leaves a field).
     async fn set_profile_fields(
         &mut self,
@@ -146,6 +148,16 @@ macro_rules! users_store {
                     .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_admins(&mut self) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query("SELECT name FROM users WHERE admin ORDER BY name")
+                    .fetch_all(&mut *self.conn.get().await?)
+                    .await?;
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>("name").map_err(Into::into))
+                    .collect()
             }
 
             #[tracing::instrument(skip_all)]

@@ -6,7 +6,7 @@ use crate::support::{Backend, TestServer, SERVER_NAME, SHARED_SECRET};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mxauth");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_mxauth");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_without_config_uses_the_embedded_default() {
@@ -111,7 +111,7 @@ fn config_check_reports_the_key_path() {
 }
 
 /// The YAML config of a test server's database, for the CLI.
-fn config_file(dir: &std::path::Path, server: &TestServer) -> std::path::PathBuf {
+pub(crate) fn config_file(dir: &std::path::Path, server: &TestServer) -> std::path::PathBuf {
     let db = match &server.db.config {
         mxauth::config::DatabaseConfig::Sqlite { path } => {
             format!("{{name: sqlite3, args: {{database: '{}'}}}}", path.display())

@@ -13,6 +13,7 @@ mod atomic;
 mod blocking;
 pub(crate) mod browser;
 mod cli;
+mod cli_manage;
 mod client_ips;
 mod devices;
 mod email;

@@ -1,0 +1,152 @@
+//! What a server admin does to an account, whatever the way in: today the
+//! command line (`mxauth manage ...`, `crate::cli`), next Synapse's user
+//! admin API. Each change is the rule the user's own endpoint uses (a
+//! password through `set_new_password`, sessions ended as `/logout/all`
+//! ends them), so the homeserver and the providers hear of it the same way.
+
+use super::identifiers::{qualify, DeviceId};
+use super::policy::{check_new_password, PasswordPolicyError};
+use super::session::{SessionError, SessionOptions};
+use super::{Auth, Session};
+use crate::store::{StoreResult, User};
+
+/// Why an admin's change is refused.
+#[derive(Debug)]
+pub enum UserAdminError {
+    /// No such user on this server (or another server's user ID).
+    NoSuchUser(String),
+    /// The account is deactivated: it cannot get a session.
+    Deactivated,
+    /// A token for an admin was asked without saying so
+    /// (`--allow-admin`): an admin's token can do anything.
+    IsAdmin,
+    /// The new password is not allowed by the policy.
+    WeakPassword(PasswordPolicyError),
+    /// The password cannot be hashed (too long, the queue full).
+    Hash(super::password::HashError),
+    /// No session could be opened.
+    Session(SessionError),
+    /// Logged where it happened.
+    Internal,
+}
+
+internal_error!(UserAdminError, store);
+
+wrap_error!(PasswordPolicyError => UserAdminError::WeakPassword);
+
+wrap_error!(SessionError => UserAdminError::Session, SessionError::Internal);
+
+impl std::fmt::Display for UserAdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserAdminError::NoSuchUser(u) => write!(f, "there is no user {u} on this server"),
+            UserAdminError::Deactivated => f.write_str("the account is deactivated"),
+            UserAdminError::IsAdmin => f.write_str(
+                "the user is a server admin: say --allow-admin to issue a token that can do anything",
+            ),
+            UserAdminError::WeakPassword(e) => write!(f, "{e}"),
+            UserAdminError::Hash(e) => write!(f, "{e}"),
+            UserAdminError::Session(e) => write!(f, "no session: {e:?}"),
+            UserAdminError::Internal => f.write_str("internal error (see the log)"),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, UserAdminError>;
+
+impl Auth {
+    /// The account `user` names (a localpart or a user ID of this server).
+    pub async fn admin_find_user(&self, user: &str) -> Result<User> {
+        let user_id = qualify(user, self.server_name())
+            .ok_or_else(|| UserAdminError::NoSuchUser(user.to_owned()))?;
+        self.store
+            .users()
+            .get_user(&user_id)
+            .await?
+            .ok_or(UserAdminError::NoSuchUser(user_id))
+    }
+
+    /// Sets the user's password (under the password policy unless
+    /// `ignore_policy`); with `logout_devices` every session of the user
+    /// ends, as after `POST /account/password`.
+    pub async fn admin_set_password(
+        &self,
+        user: &str,
+        password: &str,
+        ignore_policy: bool,
+        logout_devices: bool,
+    ) -> Result<User> {
+        let found = self.admin_find_user(user).await?;
+        if !ignore_policy {
+            check_new_password(&self.config.password_config.policy, password)?;
+        }
+        let hash = self
+            .hash_password(password)
+            .await
+            .map_err(UserAdminError::Hash)?;
+        self.set_new_password(&found.user_id, &hash, logout_devices, None, None)
+            .await?;
+        tracing::info!(user_id = %found.user_id, logout_devices, "password set by an admin");
+        Ok(found)
+    }
+
+    /// Ends every session of the user (devices, access and refresh
+    /// tokens), as `POST /logout/all`: how many devices went.
+    pub async fn admin_end_sessions(&self, user: &str) -> Result<(User, usize)> {
+        let found = self.admin_find_user(user).await?;
+        let deleted = self
+            .store
+            .devices()
+            .delete_all_devices_except(&found.user_id, None, None)
+            .await?;
+        self.forget_devices_on_homeserver(&found.user_id, &deleted)
+            .await?;
+        self.providers_logged_out(&found.user_id, &deleted, None)
+            .await;
+        tracing::info!(user_id = %found.user_id, devices = deleted.len(), "sessions ended by an admin");
+        Ok((found, deleted.len()))
+    }
+
+    /// Makes the user a server admin, or not. (A delegating homeserver
+    /// learns it from introspection: the `urn:synapse:admin:*` scope.)
+    pub async fn admin_set_admin(&self, user: &str, admin: bool) -> Result<User> {
+        let found = self.admin_find_user(user).await?;
+        self.store.users().set_admin(&found.user_id, admin).await?;
+        tracing::info!(user_id = %found.user_id, admin, "admin flag set");
+        Ok(found)
+    }
+
+    /// The server admins' user IDs, in order.
+    pub async fn list_admins(&self) -> StoreResult<Vec<String>> {
+        self.store.users().list_admins().await
+    }
+
+    /// A session for the user (a bot, say) on `device_id` (a new device
+    /// if `None`), as a login makes one; an admin's only with
+    /// `allow_admin`.
+    pub async fn admin_issue_session(
+        &self,
+        user: &str,
+        device_id: Option<DeviceId>,
+        allow_admin: bool,
+    ) -> Result<(User, Session)> {
+        let found = self.admin_find_user(user).await?;
+        if found.deactivated {
+            return Err(UserAdminError::Deactivated);
+        }
+        if found.admin && !allow_admin {
+            return Err(UserAdminError::IsAdmin);
+        }
+        let session = self
+            .start_login_session(
+                &found.user_id,
+                None,
+                device_id,
+                Some("mxauth manage issue-access-token"),
+                &SessionOptions::default(),
+            )
+            .await?;
+        tracing::info!(user_id = %found.user_id, device_id = %session.device_id, "access token issued by an admin");
+        Ok((found, session))
+    }
+}

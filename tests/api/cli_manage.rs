@@ -1,0 +1,249 @@
+//! `mxauth manage ...`: what an admin does to accounts from a shell, on
+//! the configured database, each command with its answer and its refusal
+//! of a user that does not exist.
+
+use crate::cli::{config_file, BIN};
+use crate::support::{assert_error, Backend, TestServer, SERVER_NAME};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+crate::both!(
+    set_password_ends_sessions_unless_kept,
+    kill_sessions_ends_every_session,
+    admins_are_promoted_demoted_and_listed,
+    registration_tokens_are_issued,
+    access_tokens_are_issued_for_bots_and_admins_only_when_said,
+);
+
+/// Runs `mxauth manage <args>` with `stdin`: (success, stdout, stderr).
+fn manage(config: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(BIN)
+        .arg("manage")
+        .arg(args[0])
+        .arg("-c")
+        .arg(config)
+        .args(&args[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The refusal of a user that does not exist, for `args` (the user last).
+fn refuses_a_stranger(config: &std::path::Path, args: &[&str]) {
+    let (ok, _, err) = manage(config, args, "a-password-1\n");
+    assert!(!ok, "{args:?}");
+    assert!(err.contains("there is no user @nobody:"), "{args:?}: {err}");
+}
+
+async fn whoami_status(s: &TestServer, token: &str) -> u16 {
+    s.get("/_matrix/client/v3/account/whoami", Some(token))
+        .await
+        .0
+        .as_u16()
+}
+
+async fn set_password_ends_sessions_unless_kept(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &s);
+    let (_, token, _) = s.register("ann", "ann-old-pw").await;
+
+    // From standard input; the sessions end.
+    let (ok, out, err) = manage(&config, &["set-password", "ann"], "ann-new-pw-1\n");
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("@ann:{SERVER_NAME}")), "{out}");
+    assert_eq!(whoami_status(&s, &token).await, 401);
+    assert_eq!(s.try_login("ann", "ann-old-pw").await.0, 403);
+    let (token, _) = s.login("ann", "ann-new-pw-1").await;
+
+    // With --password and --keep-sessions, by full user ID.
+    let (ok, _, err) = manage(
+        &config,
+        &[
+            "set-password",
+            &format!("@ann:{SERVER_NAME}"),
+            "--password",
+            "ann-newer-pw-2",
+            "--keep-sessions",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(whoami_status(&s, &token).await, 200, "kept");
+    s.login("ann", "ann-newer-pw-2").await;
+
+    // Under a policy, a weak password is refused unless --ignore-policy.
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str("password_config: {policy: {enabled: true, minimum_length: 20}}\n");
+    let strict = dir.path().join("strict.yaml");
+    std::fs::write(&strict, yaml).unwrap();
+    let (ok, _, err) = manage(&strict, &["set-password", "ann"], "short-pw-3\n");
+    assert!(!ok, "refused by the policy");
+    assert!(err.to_lowercase().contains("password"), "{err}");
+    s.login("ann", "ann-newer-pw-2").await;
+    let (ok, _, err) = manage(
+        &strict,
+        &["set-password", "ann", "--ignore-policy", "--keep-sessions"],
+        "short-pw-3\n",
+    );
+    assert!(ok, "{err}");
+    s.login("ann", "short-pw-3").await;
+
+    // Empty passwords, strangers and another server's users are refused.
+    let (ok, _, err) = manage(&config, &["set-password", "ann"], "\n");
+    assert!(!ok && err.contains("empty"), "{err}");
+    refuses_a_stranger(&config, &["set-password", "nobody"]);
+    let (ok, _, err) = manage(
+        &config,
+        &["set-password", "@ann:elsewhere.example"],
+        "a-password-1\n",
+    );
+    assert!(!ok && err.contains("there is no user"), "{err}");
+}
+
+async fn kill_sessions_ends_every_session(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &s);
+    let (_, first, _) = s.register("ben", "ben-pw").await;
+    let (second, _) = s.login("ben", "ben-pw").await;
+    let (_, other, _) = s.register("cat", "cat-pw").await;
+    let (ok, out, err) = manage(&config, &["kill-sessions", "ben"], "");
+    assert!(ok, "{err}");
+    assert!(out.contains("Ended 2 session(s)"), "{out}");
+    for token in [&first, &second] {
+        assert_error(
+            &s.get("/_matrix/client/v3/account/whoami", Some(token))
+                .await,
+            401,
+            "M_UNKNOWN_TOKEN",
+        );
+    }
+    assert_eq!(whoami_status(&s, &other).await, 200, "another user's stays");
+    let (_, devices) = s
+        .get(
+            "/_matrix/client/v3/devices",
+            Some(&s.login("ben", "ben-pw").await.0),
+        )
+        .await;
+    assert_eq!(devices["devices"].as_array().unwrap().len(), 1);
+    refuses_a_stranger(&config, &["kill-sessions", "nobody"]);
+}
+
+async fn admins_are_promoted_demoted_and_listed(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &s);
+    let (_, token, _) = s.register("dan", "dan-pw").await;
+    s.register("eve", "eve-pw").await;
+    let path = format!("/_synapse/admin/v1/users/@dan:{SERVER_NAME}/admin");
+    assert_eq!(s.get(&path, Some(&token)).await.0, 403, "not an admin yet");
+    let (ok, out, err) = manage(&config, &["promote-admin", "dan"], "");
+    assert!(ok && out.contains("is a server admin"), "{err}");
+    let (status, body) = s.get(&path, Some(&token)).await;
+    assert_eq!((status.as_u16(), body["admin"].clone()), (200, true.into()));
+    manage(&config, &["promote-admin", "eve"], "");
+    let (ok, out, _) = manage(&config, &["list-admins"], "");
+    assert!(ok);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![format!("@dan:{SERVER_NAME}"), format!("@eve:{SERVER_NAME}")]
+    );
+    let (ok, _, err) = manage(&config, &["demote-admin", "eve"], "");
+    assert!(ok, "{err}");
+    let (_, out, _) = manage(&config, &["list-admins"], "");
+    assert_eq!(out.trim(), format!("@dan:{SERVER_NAME}"));
+    refuses_a_stranger(&config, &["promote-admin", "nobody"]);
+    refuses_a_stranger(&config, &["demote-admin", "nobody"]);
+}
+
+async fn registration_tokens_are_issued(b: Backend) {
+    let s = TestServer::builder(b)
+        .config(|c| c.registration_requires_token = true)
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &s);
+    let (ok, out, err) = manage(
+        &config,
+        &[
+            "issue-registration-token",
+            "--token",
+            "invite-1",
+            "--uses-allowed",
+            "1",
+            "--expires-in",
+            "7d",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "invite-1");
+    let (status, body) = s
+        .get(
+            "/_matrix/client/v1/register/m.login.registration_token/validity?token=invite-1",
+            None,
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["valid"].clone()), (200, true.into()));
+    // A generated one: 16 characters.
+    let (ok, out, _) = manage(&config, &["issue-registration-token"], "");
+    assert!(ok);
+    assert_eq!(out.trim().len(), 16, "{out}");
+    // Refusals: a taken token, a bad duration.
+    let (ok, _, err) = manage(
+        &config,
+        &["issue-registration-token", "--token", "invite-1"],
+        "",
+    );
+    assert!(!ok && err.contains("invite-1"), "{err}");
+    let (ok, _, err) = manage(
+        &config,
+        &["issue-registration-token", "--expires-in", "soon"],
+        "",
+    );
+    assert!(!ok && err.contains("--expires-in"), "{err}");
+}
+
+async fn access_tokens_are_issued_for_bots_and_admins_only_when_said(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &s);
+    s.register("bot", "bot-pw").await;
+    let (ok, out, err) = manage(
+        &config,
+        &["issue-access-token", "bot", "--device-id", "BOTDEVICE"],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("BOTDEVICE"), "{err}");
+    let (status, me) = s
+        .get("/_matrix/client/v3/account/whoami", Some(out.trim()))
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["user_id"], format!("@bot:{SERVER_NAME}"));
+    assert_eq!(me["device_id"], "BOTDEVICE");
+
+    // An admin's token only with --allow-admin.
+    manage(&config, &["promote-admin", "bot"], "");
+    let (ok, _, err) = manage(&config, &["issue-access-token", "bot"], "");
+    assert!(!ok && err.contains("--allow-admin"), "{err}");
+    let (ok, out, err) = manage(&config, &["issue-access-token", "bot", "--allow-admin"], "");
+    assert!(ok, "{err}");
+    assert_eq!(whoami_status(&s, out.trim()).await, 200);
+    refuses_a_stranger(&config, &["issue-access-token", "nobody"]);
+}

@@ -208,3 +208,17 @@ pub async fn issue_access_token(
         session.access_token.expose().to_owned(),
     ))
 }
+
+/// `manage lock-user` / `unlock-user`: the user's ID.
+pub async fn set_locked(config: Config, user: &str, locked: bool) -> anyhow::Result<String> {
+    let auth = auth_on_database(config).await?;
+    let found = auth.admin_set_locked(user, locked).await.map_err(refused)?;
+    Ok(found.user_id)
+}
+
+/// `manage deactivate-user`: the user's ID.
+pub async fn deactivate_user(config: Config, user: &str, erase: bool) -> anyhow::Result<String> {
+    let auth = auth_on_database(config).await?;
+    let found = auth.admin_deactivate(user, erase).await.map_err(refused)?;
+    Ok(found.user_id)
+}

@@ -102,6 +102,29 @@ enum ManageCommand {
         #[arg(long)]
         keep_sessions: bool,
     },
+    /// Lock a user: its tokens answer M_USER_LOCKED and it cannot log in
+    /// until unlocked; nothing is deleted.
+    LockUser {
+        #[command(flatten)]
+        config: ConfigArg,
+        user: String,
+    },
+    /// Unlock a locked user.
+    UnlockUser {
+        #[command(flatten)]
+        config: ConfigArg,
+        user: String,
+    },
+    /// Deactivate a user for good: sessions, tokens, addresses and the
+    /// password go; the user ID stays taken.
+    DeactivateUser {
+        #[command(flatten)]
+        config: ConfigArg,
+        user: String,
+        /// Ask a delegating homeserver to erase the user's data too.
+        #[arg(long)]
+        erase: bool,
+    },
     /// End every session of a user (devices, access and refresh tokens).
     KillSessions {
         #[command(flatten)]
@@ -277,6 +300,23 @@ async fn manage(command: ManageCommand) -> anyhow::Result<()> {
                 "; its sessions ended"
             };
             println!("Set the password of {user_id}{ended}");
+        }
+        ManageCommand::LockUser { config, user } => {
+            let user_id = cli::set_locked(load(config.config.as_deref())?, &user, true).await?;
+            println!("Locked {user_id}");
+        }
+        ManageCommand::UnlockUser { config, user } => {
+            let user_id = cli::set_locked(load(config.config.as_deref())?, &user, false).await?;
+            println!("Unlocked {user_id}");
+        }
+        ManageCommand::DeactivateUser {
+            config,
+            user,
+            erase,
+        } => {
+            let user_id =
+                cli::deactivate_user(load(config.config.as_deref())?, &user, erase).await?;
+            println!("Deactivated {user_id}");
         }
         ManageCommand::KillSessions { config, user } => {
             let (user_id, n) = cli::kill_sessions(load(config.config.as_deref())?, &user).await?;

@@ -116,6 +116,32 @@ impl Auth {
         Ok(found)
     }
 
+    /// Locks the account, or unlocks it: a locked user's tokens answer 401
+    /// `M_USER_LOCKED` (with `soft_logout`), its logins and the pages
+    /// refuse it, until it is unlocked; nothing is deleted.
+    pub async fn admin_set_locked(&self, user: &str, locked: bool) -> Result<User> {
+        let found = self.admin_find_user(user).await?;
+        self.store
+            .users()
+            .set_locked(&found.user_id, locked)
+            .await?;
+        tracing::info!(user_id = %found.user_id, locked, "lock set by an admin");
+        Ok(found)
+    }
+
+    /// Deactivates the account as `/account/deactivate` does (sessions,
+    /// tokens, addresses and the password go; the ID stays taken; a
+    /// delegating homeserver is told, with `erase`).
+    pub async fn admin_deactivate(&self, user: &str, erase: bool) -> Result<User> {
+        let found = self.admin_find_user(user).await?;
+        if found.deactivated {
+            return Err(UserAdminError::Deactivated);
+        }
+        self.deactivate_everywhere(&found.user_id, erase).await?;
+        tracing::info!(user_id = %found.user_id, erase, "account deactivated by an admin");
+        Ok(found)
+    }
+
     /// The server admins' user IDs, in order.
     pub async fn list_admins(&self) -> StoreResult<Vec<String>> {
         self.store.users().list_admins().await

@@ -51,6 +51,9 @@ pub trait UserRepository: Send {
     ) -> StoreResult<bool>;
     /// Marks the user deactivated (its password hash is kept, unusable).
     async fn set_deactivated(&mut self, user_id: &str) -> StoreResult<()>;
+    /// Locks the account (its tokens answer `M_USER_LOCKED`, it cannot log
+    /// in) or unlocks it.
+    async fn set_locked(&mut self, user_id: &str, locked: bool) -> StoreResult<()>;
     /// Locks the user's row until the end of the transaction (PostgreSQL;
     /// on SQLite the transaction holds the write lock already) and gives
     /// its deactivated flag and credentials version; `None` if no such user.
@@ -224,6 +227,16 @@ macro_rules! users_store {
                 sqlx::query("UPDATE users SET consent_version = $2 WHERE name = $1")
                     .bind(user_id)
                     .bind(version)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_locked(&mut self, user_id: &str, locked: bool) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET locked = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(locked)
                     .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())

@@ -13,6 +13,7 @@ crate::both!(
     admins_are_promoted_demoted_and_listed,
     registration_tokens_are_issued,
     access_tokens_are_issued_for_bots_and_admins_only_when_said,
+    users_are_locked_unlocked_and_deactivated,
 );
 
 /// Runs `mxauth manage <args>` with `stdin`: (success, stdout, stderr).
@@ -246,4 +247,44 @@ async fn access_tokens_are_issued_for_bots_and_admins_only_when_said(b: Backend)
     assert!(ok, "{err}");
     assert_eq!(whoami_status(&s, out.trim()).await, 200);
     refuses_a_stranger(&config, &["issue-access-token", "nobody"]);
+}
+
+async fn users_are_locked_unlocked_and_deactivated(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &s);
+    let (_, token, _) = s.register("fay", "fay-pw").await;
+
+    // Locked: the token answers M_USER_LOCKED (soft logout), no login.
+    let (ok, out, err) = manage(&config, &["lock-user", "fay"], "");
+    assert!(ok && out.contains("Locked"), "{err}");
+    let answer = s
+        .get("/_matrix/client/v3/account/whoami", Some(&token))
+        .await;
+    assert_error(&answer, 401, "M_USER_LOCKED");
+    assert_eq!(answer.1["soft_logout"], true);
+    let (status, body) = s.try_login("fay", "fay-pw").await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["errcode"], "M_USER_LOCKED");
+    // Unlocked: the same token works again (nothing was deleted).
+    let (ok, _, err) = manage(&config, &["unlock-user", "fay"], "");
+    assert!(ok, "{err}");
+    assert_eq!(whoami_status(&s, &token).await, 200);
+
+    // Deactivated: the token is gone, the login refused, for good.
+    let (ok, out, err) = manage(&config, &["deactivate-user", "fay"], "");
+    assert!(ok && out.contains("Deactivated"), "{err}");
+    assert_error(
+        &s.get("/_matrix/client/v3/account/whoami", Some(&token))
+            .await,
+        401,
+        "M_UNKNOWN_TOKEN",
+    );
+    let (status, body) = s.try_login("fay", "fay-pw").await;
+    assert_eq!(status, 403, "{body}");
+    let (ok, _, err) = manage(&config, &["deactivate-user", "fay"], "");
+    assert!(!ok && err.contains("deactivated"), "{err}");
+    for command in ["lock-user", "unlock-user", "deactivate-user"] {
+        refuses_a_stranger(&config, &[command, "nobody"]);
+    }
 }

@@ -222,3 +222,10 @@ pub async fn deactivate_user(config: Config, user: &str, erase: bool) -> anyhow:
     let found = auth.admin_deactivate(user, erase).await.map_err(refused)?;
     Ok(found.user_id)
 }
+
+/// `manage reactivate-user`: the user's ID.
+pub async fn reactivate_user(config: Config, user: &str) -> anyhow::Result<String> {
+    let auth = auth_on_database(config).await?;
+    let found = auth.admin_reactivate(user).await.map_err(refused)?;
+    Ok(found.user_id)
+}

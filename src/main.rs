@@ -125,6 +125,13 @@ enum ManageCommand {
         #[arg(long)]
         erase: bool,
     },
+    /// Make a deactivated user active again, without a password or an
+    /// address (set-password gives one).
+    ReactivateUser {
+        #[command(flatten)]
+        config: ConfigArg,
+        user: String,
+    },
     /// End every session of a user (devices, access and refresh tokens).
     KillSessions {
         #[command(flatten)]
@@ -317,6 +324,10 @@ async fn manage(command: ManageCommand) -> anyhow::Result<()> {
             let user_id =
                 cli::deactivate_user(load(config.config.as_deref())?, &user, erase).await?;
             println!("Deactivated {user_id}");
+        }
+        ManageCommand::ReactivateUser { config, user } => {
+            let user_id = cli::reactivate_user(load(config.config.as_deref())?, &user).await?;
+            println!("Reactivated {user_id} (it has no password: set one with set-password)");
         }
         ManageCommand::KillSessions { config, user } => {
             let (user_id, n) = cli::kill_sessions(load(config.config.as_deref())?, &user).await?;

@@ -211,6 +211,37 @@ impl Auth {
         Ok(())
     }
 
+    /// A user locked or unlocked here: Synapse's `provision_user` takes
+    /// `locked` (its own answer to the user's requests, and so MAS does).
+    pub(crate) async fn lock_on_homeserver(&self, user_id: &str, locked: bool) -> StoreResult<()> {
+        if self.homeserver.is_none() {
+            return Ok(());
+        }
+        let body = json!({ "localpart": self.localpart_of(user_id), "locked": locked });
+        self.send_to_homeserver(
+            user_id,
+            &[("provision_user", body)],
+            BEST_EFFORT_DEADLINE_MS,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A deactivated user made active again here: `reactivate_user`.
+    pub(crate) async fn reactivate_on_homeserver(&self, user_id: &str) -> StoreResult<()> {
+        if self.homeserver.is_none() {
+            return Ok(());
+        }
+        let body = json!({ "localpart": self.localpart_of(user_id) });
+        self.send_to_homeserver(
+            user_id,
+            &[("reactivate_user", body)],
+            BEST_EFFORT_DEADLINE_MS,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Reconciles every user's device list with the homeserver (at start
     /// and on a schedule): queues `provision_user` + `sync_devices` per user,
     /// except for users whose last reconciliation is still waiting (later

@@ -17,6 +17,8 @@ pub enum UserAdminError {
     NoSuchUser(String),
     /// The account is deactivated: it cannot get a session.
     Deactivated,
+    /// The account is not deactivated: there is nothing to reactivate.
+    Active,
     /// A token for an admin was asked without saying so
     /// (`--allow-admin`): an admin's token can do anything.
     IsAdmin,
@@ -41,6 +43,7 @@ impl std::fmt::Display for UserAdminError {
         match self {
             UserAdminError::NoSuchUser(u) => write!(f, "there is no user {u} on this server"),
             UserAdminError::Deactivated => f.write_str("the account is deactivated"),
+            UserAdminError::Active => f.write_str("the account is not deactivated"),
             UserAdminError::IsAdmin => f.write_str(
                 "the user is a server admin: say --allow-admin to issue a token that can do anything",
             ),
@@ -125,6 +128,7 @@ impl Auth {
             .users()
             .set_locked(&found.user_id, locked)
             .await?;
+        self.lock_on_homeserver(&found.user_id, locked).await?;
         tracing::info!(user_id = %found.user_id, locked, "lock set by an admin");
         Ok(found)
     }
@@ -139,6 +143,27 @@ impl Auth {
         }
         self.deactivate_everywhere(&found.user_id, erase).await?;
         tracing::info!(user_id = %found.user_id, erase, "account deactivated by an admin");
+        Ok(found)
+    }
+
+    /// Makes a deactivated account active again, as Synapse's admin API
+    /// does: without a password or an address (deactivation removed them;
+    /// `admin_set_password` gives one); a delegating homeserver is told
+    /// (`reactivate_user`).
+    pub async fn admin_reactivate(&self, user: &str) -> Result<User> {
+        let found = self.admin_find_user(user).await?;
+        if !found.deactivated {
+            return Err(UserAdminError::Active);
+        }
+        // Synapse's deactivation removes the password; here the hash is
+        // kept while deactivated (and refused), so it goes now: the
+        // account comes back without one either way.
+        let mut tx = self.store.begin().await?;
+        tx.users().set_reactivated(&found.user_id).await?;
+        tx.users().set_password_hash(&found.user_id, None).await?;
+        tx.commit().await?;
+        self.reactivate_on_homeserver(&found.user_id).await?;
+        tracing::info!(user_id = %found.user_id, "account reactivated by an admin");
         Ok(found)
     }
 

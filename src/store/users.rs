@@ -51,6 +51,9 @@ pub trait UserRepository: Send {
     ) -> StoreResult<bool>;
     /// Marks the user deactivated (its password hash is kept, unusable).
     async fn set_deactivated(&mut self, user_id: &str) -> StoreResult<()>;
+    /// A deactivated account active again (with no password, no address:
+    /// deactivation removed them).
+    async fn set_reactivated(&mut self, user_id: &str) -> StoreResult<()>;
     /// Locks the account (its tokens answer `M_USER_LOCKED`, it cannot log
     /// in) or unlocks it.
     async fn set_locked(&mut self, user_id: &str, locked: bool) -> StoreResult<()>;
@@ -227,6 +230,15 @@ macro_rules! users_store {
                 sqlx::query("UPDATE users SET consent_version = $2 WHERE name = $1")
                     .bind(user_id)
                     .bind(version)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_reactivated(&mut self, user_id: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET deactivated = FALSE WHERE name = $1")
+                    .bind(user_id)
                     .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())

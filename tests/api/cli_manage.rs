@@ -14,6 +14,7 @@ crate::both!(
     registration_tokens_are_issued,
     access_tokens_are_issued_for_bots_and_admins_only_when_said,
     users_are_locked_unlocked_and_deactivated,
+    a_delegating_homeserver_hears_of_locks_and_reactivations,
 );
 
 /// Runs `mxauth manage <args>` with `stdin`: (success, stdout, stderr).
@@ -284,7 +285,79 @@ async fn users_are_locked_unlocked_and_deactivated(b: Backend) {
     assert_eq!(status, 403, "{body}");
     let (ok, _, err) = manage(&config, &["deactivate-user", "fay"], "");
     assert!(!ok && err.contains("deactivated"), "{err}");
-    for command in ["lock-user", "unlock-user", "deactivate-user"] {
+
+    // Reactivated: no password yet (deactivation removed it), then one.
+    let (ok, out, err) = manage(&config, &["reactivate-user", "fay"], "");
+    assert!(ok && out.contains("Reactivated"), "{err}");
+    assert_eq!(s.try_login("fay", "fay-pw").await.0, 403, "no password");
+    let (ok, _, err) = manage(&config, &["set-password", "fay"], "fay-new-pw\n");
+    assert!(ok, "{err}");
+    s.login("fay", "fay-new-pw").await;
+    let (ok, _, err) = manage(&config, &["reactivate-user", "fay"], "");
+    assert!(!ok && err.contains("not deactivated"), "{err}");
+    for command in [
+        "lock-user",
+        "unlock-user",
+        "deactivate-user",
+        "reactivate-user",
+    ] {
         refuses_a_stranger(&config, &[command, "nobody"]);
     }
+}
+
+async fn a_delegating_homeserver_hears_of_locks_and_reactivations(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = config_file(dir.path(), &s);
+    s.register("gus", "gus-pw").await;
+    // The same database, delegated to a homeserver that is away: the calls
+    // wait in the queue.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut yaml = std::fs::read_to_string(&plain).unwrap();
+    yaml.push_str(&format!(
+        "public_baseurl: https://auth.test.example/\nmatrix: {{kind: synapse, \
+         endpoint: 'http://127.0.0.1:{port}/', secret: shared}}\n"
+    ));
+    let config = dir.path().join("delegating.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    for args in [
+        &["lock-user", "gus"][..],
+        &["deactivate-user", "gus", "--erase"][..],
+        &["reactivate-user", "gus"][..],
+    ] {
+        let (ok, _, err) = manage(&config, args, "");
+        assert!(ok, "{args:?}: {err}");
+    }
+    let store = mxauth::store::connect(&s.db.config.url(), 2).await.unwrap();
+    let mut calls = Vec::new();
+    while let Some(job) = store
+        .jobs()
+        .claim_homeserver_job(i64::MAX / 2, 1, None)
+        .await
+        .unwrap()
+    {
+        calls.push((job.kind.clone(), job.payload.clone()));
+        store.jobs().complete_homeserver_job(job.id).await.unwrap();
+    }
+    let find = |kind: &str| {
+        calls
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| panic!("no {kind} call in {calls:?}"))
+    };
+    assert_eq!(
+        find("provision_user"),
+        serde_json::json!({"localpart": "gus", "locked": true})
+    );
+    assert_eq!(
+        find("delete_user"),
+        serde_json::json!({"localpart": "gus", "erase": true})
+    );
+    assert_eq!(
+        find("reactivate_user"),
+        serde_json::json!({"localpart": "gus"})
+    );
 }

@@ -130,27 +130,33 @@ impl Auth {
         Ok(())
     }
 
+    /// One call `kind` about `user_id` (its `localpart` added to
+    /// `fields`), sent at once and left to the queue if the homeserver is
+    /// away; nothing without a homeserver.
+    async fn tell_homeserver(
+        &self,
+        user_id: &str,
+        kind: &'static str,
+        mut fields: Value,
+    ) -> StoreResult<()> {
+        if self.homeserver.is_none() {
+            return Ok(());
+        }
+        fields["localpart"] = json!(self.localpart_of(user_id));
+        self.send_to_homeserver(user_id, &[(kind, fields)], BEST_EFFORT_DEADLINE_MS)
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn rename_device_on_homeserver(
         &self,
         user_id: &str,
         device_id: &str,
         display_name: Option<&str>,
     ) -> StoreResult<()> {
-        if self.homeserver.is_none() {
-            return Ok(());
-        }
-        let body = json!({
-            "localpart": self.localpart_of(user_id),
-            "device_id": device_id,
-            "display_name": display_name.unwrap_or(""),
-        });
-        self.send_to_homeserver(
-            user_id,
-            &[("update_device_display_name", body)],
-            BEST_EFFORT_DEADLINE_MS,
-        )
-        .await?;
-        Ok(())
+        let fields = json!({ "device_id": device_id, "display_name": display_name.unwrap_or("") });
+        self.tell_homeserver(user_id, "update_device_display_name", fields)
+            .await
     }
 
     /// The user's display name, changed here: the homeserver's profile
@@ -160,20 +166,17 @@ impl Auth {
         user_id: &str,
         displayname: Option<&str>,
     ) -> StoreResult<()> {
-        if self.homeserver.is_none() {
-            return Ok(());
+        match displayname {
+            Some(name) => {
+                let fields = json!({ "displayname": name });
+                self.tell_homeserver(user_id, "set_displayname", fields)
+                    .await
+            }
+            None => {
+                self.tell_homeserver(user_id, "unset_displayname", json!({}))
+                    .await
+            }
         }
-        let localpart = self.localpart_of(user_id);
-        let job = match displayname {
-            Some(name) => (
-                "set_displayname",
-                json!({ "localpart": localpart, "displayname": name }),
-            ),
-            None => ("unset_displayname", json!({ "localpart": localpart })),
-        };
-        self.send_to_homeserver(user_id, &[job], BEST_EFFORT_DEADLINE_MS)
-            .await?;
-        Ok(())
     }
 
     /// The user approved replacing their cross-signing keys: the
@@ -202,44 +205,21 @@ impl Auth {
         user_id: &str,
         erase: bool,
     ) -> StoreResult<()> {
-        if self.homeserver.is_none() {
-            return Ok(());
-        }
-        let body = json!({ "localpart": self.localpart_of(user_id), "erase": erase });
-        self.send_to_homeserver(user_id, &[("delete_user", body)], BEST_EFFORT_DEADLINE_MS)
-            .await?;
-        Ok(())
+        self.tell_homeserver(user_id, "delete_user", json!({ "erase": erase }))
+            .await
     }
 
     /// A user locked or unlocked here: Synapse's `provision_user` takes
     /// `locked` (its own answer to the user's requests, and so MAS does).
     pub(crate) async fn lock_on_homeserver(&self, user_id: &str, locked: bool) -> StoreResult<()> {
-        if self.homeserver.is_none() {
-            return Ok(());
-        }
-        let body = json!({ "localpart": self.localpart_of(user_id), "locked": locked });
-        self.send_to_homeserver(
-            user_id,
-            &[("provision_user", body)],
-            BEST_EFFORT_DEADLINE_MS,
-        )
-        .await?;
-        Ok(())
+        self.tell_homeserver(user_id, "provision_user", json!({ "locked": locked }))
+            .await
     }
 
     /// A deactivated user made active again here: `reactivate_user`.
     pub(crate) async fn reactivate_on_homeserver(&self, user_id: &str) -> StoreResult<()> {
-        if self.homeserver.is_none() {
-            return Ok(());
-        }
-        let body = json!({ "localpart": self.localpart_of(user_id) });
-        self.send_to_homeserver(
-            user_id,
-            &[("reactivate_user", body)],
-            BEST_EFFORT_DEADLINE_MS,
-        )
-        .await?;
-        Ok(())
+        self.tell_homeserver(user_id, "reactivate_user", json!({}))
+            .await
     }
 
     /// Reconciles every user's device list with the homeserver (at start

@@ -303,6 +303,9 @@ export E2E_MAS_SECRET=$MAS_SECRET
 export E2E_SYNAPSE_CTL=$TMP/synapse-ctl
 export E2E_NGINX_ACCESS_LOG=$TMP/nginx-access.log
 export E2E_TMP=$TMP
+# The admin's command line on the same config (tests/e2e/test_manage.py).
+export E2E_MXAUTH_BIN=$MXAUTH_BIN
+export E2E_MXAUTH_CONFIG=$TMP/mxauth.yaml
 
 log "pytest tests/e2e"
 set +e

@@ -4,19 +4,17 @@
 //! here the form is read and the answer is a page.
 
 use crate::auth::manage::{PendingAddress, ACTION_DEVICES_LIST};
-use crate::auth::oauth::browser::csrf_ok;
-use crate::http::extract::{form_urlencoded_pairs, ClientIp};
+use crate::http::extract::ClientIp;
 use crate::http::routes::account_pages::{
     action_url, form_page, internal_error, logged_in, message_page, profile_page, refusal,
     refusal_page, to_login, Shown, Visitor,
 };
-use crate::http::routes::oauth_browser::{see_other, set_cookie, Browser, ACCOUNT_PATH};
+use crate::http::routes::oauth_browser::{posted_form, see_other, set_cookie, ACCOUNT_PATH};
 use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use std::collections::HashMap;
 
 /// `POST /account/`.
 pub async fn submit(
@@ -25,11 +23,7 @@ pub async fn submit(
     ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Response {
-    let fields: HashMap<String, String> =
-        form_urlencoded_pairs(std::str::from_utf8(&body).unwrap_or("")).collect();
-    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
-    let browser = Browser::of(&state, &headers);
-    if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
+    let Ok((fields, browser)) = posted_form(&state, &headers, &body) else {
         return message_page(
             &state,
             StatusCode::FORBIDDEN,
@@ -37,7 +31,8 @@ pub async fn submit(
             "This form has expired or was not sent from this site's page: open the page again",
             true,
         );
-    }
+    };
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
     let visitor = match logged_in(&state, &browser).await {
         Ok(Some(v)) => v,
         Ok(None) => return to_login(&state, &browser, ACCOUNT_PATH),

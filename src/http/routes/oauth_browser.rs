@@ -330,9 +330,10 @@ pub(crate) async fn signed_in(
     }
 }
 
-/// A consent form's post: its fields and the browser, once its CSRF
-/// token checks out.
-pub(crate) fn consent_form(
+/// A form posted by one of the pages (login, registration, consent,
+/// `/link`, the account pages): its fields and the browser, once its CSRF
+/// token (of the browser's cookie) checks out.
+pub(crate) fn posted_form(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],

@@ -6,14 +6,14 @@
 //! browser is not logged in. The device then polls the token endpoint
 //! (`oauth_token.rs`).
 
-use crate::auth::oauth::browser::{csrf_ok, csrf_token};
+use crate::auth::oauth::browser::csrf_token;
 use crate::auth::oauth::device::{display_user_code, UserCodeError};
 use crate::auth::oauth::grant::AuthorizeError;
 use crate::http::error::oauth::OAuthErrorResponse;
-use crate::http::extract::{form_urlencoded_pairs, query_param, ClientIp};
+use crate::http::extract::{query_param, ClientIp};
 use crate::http::html::page;
 use crate::http::routes::oauth_browser::{
-    client_label, consent_form, error_page, see_other, set_cookie, signed_in, Browser, Flow,
+    client_label, error_page, posted_form, see_other, set_cookie, signed_in, Browser, Flow,
     LOGIN_PATH,
 };
 use crate::http::routes::oauth_pages::render_consent;
@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use minijinja::context;
 use serde_json::json;
-use std::collections::HashMap;
 
 /// The device authorization endpoint.
 pub const DEVICE_AUTHORIZATION_PATH: &str = "/oauth2/device";
@@ -120,10 +119,6 @@ fn render_link(
     )
 }
 
-fn form(body: &Bytes) -> HashMap<String, String> {
-    form_urlencoded_pairs(std::str::from_utf8(body).unwrap_or("")).collect()
-}
-
 /// `POST /link`: the typed code (each try counts against the address);
 /// its grant is now this browser's: on to login, or to consent.
 pub async fn link_submit(
@@ -135,12 +130,11 @@ pub async fn link_submit(
     if state.auth.oauth().is_none() {
         return error_page(&state, AuthorizeError::Disabled);
     }
-    let fields = form(&body);
+    let (fields, browser) = match posted_form(&state, &headers, &body) {
+        Ok(posted) => posted,
+        Err(e) => return error_page(&state, e),
+    };
     let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
-    let browser = Browser::of(&state, &headers);
-    if browser.new || !csrf_ok(&browser.cookie, field("csrf_token")) {
-        return error_page(&state, AuthorizeError::UnknownGrant);
-    }
     let typed: String = field("code").chars().take(32).collect();
     let id = match state
         .auth
@@ -213,7 +207,7 @@ pub async fn consent_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (fields, browser) = match consent_form(&state, &headers, &body) {
+    let (fields, browser) = match posted_form(&state, &headers, &body) {
         Ok(posted) => posted,
         Err(e) => return error_page(&state, e),
     };

@@ -10,10 +10,10 @@ use crate::auth::oauth::clients::OAuthClient;
 use crate::auth::oauth::grant::{AuthorizationRequest, AuthorizeError, NextPage};
 use crate::auth::oauth::scope::{describe, GrantScope};
 use crate::auth::oauth::signup::{PendingEmail, SignupError, SignupForm, SignupOutcome};
-use crate::http::extract::{form_urlencoded_pairs, query_param, ClientIp};
+use crate::http::extract::{query_param, ClientIp};
 use crate::http::html::page;
 use crate::http::routes::oauth_browser::{
-    client_label, consent_form, page_url, see_other, set_cookie, signed_in, url_encode, Browser,
+    client_label, page_url, posted_form, see_other, set_cookie, signed_in, url_encode, Browser,
     Flow,
 };
 pub use crate::http::routes::oauth_browser::{
@@ -74,11 +74,6 @@ pub async fn authorize(
     see_other(&page_url(path, &started.grant_id), cookie)
 }
 
-fn form(body: &Bytes) -> HashMap<String, String> {
-    let text = std::str::from_utf8(body).unwrap_or("");
-    form_urlencoded_pairs(text).collect()
-}
-
 /// A form posted by the login or registration page, once its CSRF token
 /// and its flow (this browser's, still going) check out.
 struct Posted {
@@ -90,13 +85,8 @@ struct Posted {
 }
 
 async fn posted(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Posted, Response> {
-    let fields = form(body);
+    let (fields, browser) = posted_form(state, headers, body).map_err(|e| error_page(state, e))?;
     let flow = Flow::from(|k| fields.get(k).cloned());
-    let browser = Browser::of(state, headers);
-    let csrf = fields.get("csrf_token").map(String::as_str).unwrap_or("");
-    if browser.new || !csrf_ok(&browser.cookie, csrf) {
-        return Err(error_page(state, AuthorizeError::UnknownGrant));
-    }
     match flow.check(state, &browser).await {
         Ok(client) => Ok(Posted {
             fields,
@@ -548,7 +538,7 @@ pub async fn consent_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (fields, browser) = match consent_form(&state, &headers, &body) {
+    let (fields, browser) = match posted_form(&state, &headers, &body) {
         Ok(posted) => posted,
         Err(e) => return error_page(&state, e),
     };

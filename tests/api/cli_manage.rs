@@ -195,6 +195,23 @@ async fn registration_tokens_are_issued(b: Backend) {
     );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "invite-1");
+    // Its limits as given: one use, seven days.
+    let admin = s.register_admin("root").await;
+    let (status, stored) = s
+        .get(
+            "/_synapse/admin/v1/registration_tokens/invite-1",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["uses_allowed"], 1);
+    let week_ms = 7 * 24 * 3600 * 1000;
+    let expiry = stored["expiry_time"].as_i64().expect("an expiry");
+    let from_now = expiry - crate::support::wall_clock_ms();
+    assert!(
+        (week_ms - 120_000..=week_ms).contains(&from_now),
+        "{from_now}"
+    );
     let (status, body) = s
         .get(
             "/_matrix/client/v1/register/m.login.registration_token/validity?token=invite-1",

@@ -219,7 +219,7 @@ impl Auth {
         let created = self
             .store
             .devices()
-            .ensure_device_at(user_id, &device_id, display_name, Some(self.now()))
+            .ensure_device(user_id, &device_id, display_name, Some(self.now()))
             .await?;
         self.provision_session(user_id, &device_id, display_name.filter(|_| created))
             .await?;

@@ -113,7 +113,7 @@ pub async fn complete_registration(
     }
     if let Some((device_id, display_name)) = &reg.device {
         tx.devices()
-            .ensure_device_at(
+            .ensure_device(
                 &user.user_id,
                 device_id,
                 display_name.as_deref(),

@@ -9,15 +9,9 @@ use sqlx::{FromRow, Row};
 #[async_trait]
 pub trait DeviceRepository: Send {
     /// Creates the device unless it exists (an existing one is kept as is).
-    /// Returns `true` when it was created.
+    /// Returns `true` when it was created. `created_ts`: when (`None` only
+    /// for tests of devices older than migration 0019, which has no time).
     async fn ensure_device(
-        &mut self,
-        user_id: &str,
-        device_id: &str,
-        display_name: Option<&str>,
-    ) -> StoreResult<bool>;
-    /// [`Self::ensure_device`], noting when the device was created.
-    async fn ensure_device_at(
         &mut self,
         user_id: &str,
         device_id: &str,
@@ -75,16 +69,6 @@ macro_rules! devices_store {
         impl DeviceRepository for Repo<'_, $db> {
             #[tracing::instrument(skip_all)]
             async fn ensure_device(
-                &mut self,
-                user_id: &str,
-                device_id: &str,
-                display_name: Option<&str>,
-            ) -> StoreResult<bool> {
-                self.ensure_device_at(user_id, device_id, display_name, None).await
-            }
-
-            #[tracing::instrument(skip_all)]
-            async fn ensure_device_at(
                 &mut self,
                 user_id: &str,
                 device_id: &str,

@@ -116,12 +116,12 @@ async fn ensure_device_is_idempotent(b: Backend) {
     s.users().create_user(&user("@a:x")).await.unwrap();
     assert!(s
         .devices()
-        .ensure_device("@a:x", "D1", Some("first"))
+        .ensure_device("@a:x", "D1", Some("first"), None)
         .await
         .unwrap());
     assert!(!s
         .devices()
-        .ensure_device("@a:x", "D1", Some("second"))
+        .ensure_device("@a:x", "D1", Some("second"), None)
         .await
         .unwrap());
     let d = s
@@ -155,7 +155,11 @@ async fn ensure_device_is_idempotent(b: Backend) {
     );
     // Another user's device of the same ID is another device.
     s.users().create_user(&user("@b:x")).await.unwrap();
-    assert!(s.devices().ensure_device("@b:x", "D1", None).await.unwrap());
+    assert!(s
+        .devices()
+        .ensure_device("@b:x", "D1", None, None)
+        .await
+        .unwrap());
     assert_eq!(s.devices().list_devices("@a:x").await.unwrap().len(), 1);
     assert!(s
         .devices()
@@ -168,8 +172,14 @@ async fn ensure_device_is_idempotent(b: Backend) {
 async fn tokens_die_with_their_device(b: Backend) {
     let (s, _db) = open(b).await;
     s.users().create_user(&user("@a:x")).await.unwrap();
-    s.devices().ensure_device("@a:x", "D1", None).await.unwrap();
-    s.devices().ensure_device("@a:x", "D2", None).await.unwrap();
+    s.devices()
+        .ensure_device("@a:x", "D1", None, None)
+        .await
+        .unwrap();
+    s.devices()
+        .ensure_device("@a:x", "D2", None, None)
+        .await
+        .unwrap();
     let t1 = s
         .access_tokens()
         .create_access_token(&token(b"h1", "@a:x", Some("D1")))
@@ -246,9 +256,15 @@ async fn delete_all_devices_except_keeps_one(b: Backend) {
     s.users().create_user(&user("@a:x")).await.unwrap();
     s.users().create_user(&user("@b:x")).await.unwrap();
     for d in ["D1", "D2", "D3"] {
-        s.devices().ensure_device("@a:x", d, None).await.unwrap();
+        s.devices()
+            .ensure_device("@a:x", d, None, None)
+            .await
+            .unwrap();
     }
-    s.devices().ensure_device("@b:x", "D1", None).await.unwrap();
+    s.devices()
+        .ensure_device("@b:x", "D1", None, None)
+        .await
+        .unwrap();
     let keep = s
         .access_tokens()
         .create_access_token(&token(b"k", "@a:x", Some("D1")))
@@ -335,9 +351,18 @@ async fn deactivate_user_clears_everything(b: Backend) {
     let (s, _db) = open(b).await;
     s.users().create_user(&user("@a:x")).await.unwrap();
     s.users().create_user(&user("@b:x")).await.unwrap();
-    s.devices().ensure_device("@a:x", "D1", None).await.unwrap();
-    s.devices().ensure_device("@a:x", "D2", None).await.unwrap();
-    s.devices().ensure_device("@b:x", "D1", None).await.unwrap();
+    s.devices()
+        .ensure_device("@a:x", "D1", None, None)
+        .await
+        .unwrap();
+    s.devices()
+        .ensure_device("@a:x", "D2", None, None)
+        .await
+        .unwrap();
+    s.devices()
+        .ensure_device("@b:x", "D1", None, None)
+        .await
+        .unwrap();
     s.access_tokens()
         .create_access_token(&token(b"a1", "@a:x", Some("D1")))
         .await
@@ -625,8 +650,14 @@ async fn token_last_used(b: Backend, url: &str, id: i64) -> Option<i64> {
 async fn usage_is_written(b: Backend) {
     let (s, db) = open(b).await;
     s.users().create_user(&user("@a:x")).await.unwrap();
-    s.devices().ensure_device("@a:x", "D1", None).await.unwrap();
-    s.devices().ensure_device("@a:x", "D2", None).await.unwrap();
+    s.devices()
+        .ensure_device("@a:x", "D1", None, None)
+        .await
+        .unwrap();
+    s.devices()
+        .ensure_device("@a:x", "D2", None, None)
+        .await
+        .unwrap();
     let t1 = s
         .access_tokens()
         .create_access_token(&token(b"h1", "@a:x", Some("D1")))
@@ -790,8 +821,16 @@ async fn all_user_devices_skips_the_deactivated(b: Backend) {
     let (store, _db) = open(b).await;
     for id in ["@x:test.example", "@y:test.example"] {
         store.users().create_user(&user(id)).await.unwrap();
-        store.devices().ensure_device(id, "D1", None).await.unwrap();
-        store.devices().ensure_device(id, "D2", None).await.unwrap();
+        store
+            .devices()
+            .ensure_device(id, "D1", None, None)
+            .await
+            .unwrap();
+        store
+            .devices()
+            .ensure_device(id, "D2", None, None)
+            .await
+            .unwrap();
     }
     store
         .users()
@@ -800,7 +839,7 @@ async fn all_user_devices_skips_the_deactivated(b: Backend) {
         .unwrap();
     store
         .devices()
-        .ensure_device("@z:test.example", "D1", None)
+        .ensure_device("@z:test.example", "D1", None, None)
         .await
         .unwrap();
     writes::deactivate_user(&*store, "@z:test.example")

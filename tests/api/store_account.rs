@@ -49,7 +49,7 @@ async fn devices_are_listed_as_sessions(b: Backend) {
     let (s, _db) = open(b).await;
     // A legacy login, made with its time.
     s.devices()
-        .ensure_device_at(USER, "LEGACY", Some("Phone"), Some(NOW))
+        .ensure_device(USER, "LEGACY", Some("Phone"), Some(NOW))
         .await
         .unwrap();
     s.access_tokens()
@@ -59,7 +59,7 @@ async fn devices_are_listed_as_sessions(b: Backend) {
     // An OAuth session whose access token has gone: its refresh token
     // names the client.
     s.devices()
-        .ensure_device_at(USER, "OAUTH", None, Some(NOW + 1))
+        .ensure_device(USER, "OAUTH", None, Some(NOW + 1))
         .await
         .unwrap();
     let (_, oauth_access) = s
@@ -82,7 +82,10 @@ async fn devices_are_listed_as_sessions(b: Backend) {
         .await
         .unwrap();
     // A device made before its creation was noted: its oldest token's time.
-    s.devices().ensure_device(USER, "OLD", None).await.unwrap();
+    s.devices()
+        .ensure_device(USER, "OLD", None, None)
+        .await
+        .unwrap();
     s.access_tokens()
         .create_access_token(&access(4, "OLD", None, NOW - 50))
         .await
@@ -93,7 +96,7 @@ async fn devices_are_listed_as_sessions(b: Backend) {
         .unwrap();
     // Another user's device is not listed.
     s.devices()
-        .ensure_device("@b:x", "BDEV", None)
+        .ensure_device("@b:x", "BDEV", None, None)
         .await
         .unwrap();
     // Sightings: the device's last address and the latest user agent.

@@ -31,7 +31,7 @@ async fn open(b: Backend) -> (Arc<dyn Store>, FreshDatabase) {
         assert!(store.users().create_user(&new).await.unwrap());
         store
             .devices()
-            .ensure_device(user, "D1", None)
+            .ensure_device(user, "D1", None, None)
             .await
             .unwrap();
     }
@@ -235,7 +235,10 @@ async fn first_use_is_recorded_once(b: Backend) {
 
 async fn refresh_tokens_go_with_their_device(b: Backend) {
     let (s, _db) = open(b).await;
-    s.devices().ensure_device(USER, "D2", None).await.unwrap();
+    s.devices()
+        .ensure_device(USER, "D2", None, None)
+        .await
+        .unwrap();
     pair(&*s, 1, USER, "D1").await;
     pair(&*s, 2, USER, "D2").await;
     pair(&*s, 3, "@b:x", "D1").await;
@@ -266,7 +269,10 @@ async fn refresh_tokens_go_with_their_device(b: Backend) {
 
 async fn logging_out_all_but_one_token_keeps_its_refresh_token(b: Backend) {
     let (s, _db) = open(b).await;
-    s.devices().ensure_device(USER, "D2", None).await.unwrap();
+    s.devices()
+        .ensure_device(USER, "D2", None, None)
+        .await
+        .unwrap();
     let (_, keep) = pair(&*s, 1, USER, "D1").await;
     pair(&*s, 2, USER, "D1").await;
     pair(&*s, 3, USER, "D2").await;
@@ -328,8 +334,14 @@ async fn rotation_refuses_a_deactivated_user_and_writes_nothing(b: Backend) {
 /// tokens go, the device and other devices' tokens stay.
 async fn a_devices_tokens_end_and_the_device_stays(b: Backend) {
     let (s, _db) = open(b).await;
-    s.devices().ensure_device(USER, "D1", None).await.unwrap();
-    s.devices().ensure_device(USER, "D2", None).await.unwrap();
+    s.devices()
+        .ensure_device(USER, "D1", None, None)
+        .await
+        .unwrap();
+    s.devices()
+        .ensure_device(USER, "D2", None, None)
+        .await
+        .unwrap();
     pair(&*s, 1, USER, "D1").await;
     pair(&*s, 2, USER, "D2").await;
     let gone = s.devices().delete_device_tokens(USER, "D1").await.unwrap();

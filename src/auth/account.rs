@@ -132,13 +132,17 @@ impl Auth {
 
     /// Deactivation once it is allowed (here and from the account page):
     /// devices, tokens, addresses and browser sessions go (the user ID
-    /// stays taken), then the providers and the homeserver are told.
+    /// stays taken; with `erase`, the profile goes too), then the
+    /// providers and the homeserver are told.
     pub(crate) async fn deactivate_everywhere(
         &self,
         user_id: &str,
         erase: bool,
     ) -> crate::store::StoreResult<()> {
         let deleted = super::writes::deactivate_user(&*self.store, user_id).await?;
+        if erase {
+            super::writes::erase_user(&*self.store, user_id).await?;
+        }
         self.providers_logged_out(user_id, &deleted, None).await;
         self.deactivate_on_homeserver(user_id, erase).await
     }

@@ -166,24 +166,6 @@ impl Auth {
             .await?;
         Ok(user_id)
     }
-
-    /// `GET /_synapse/admin/v1/users/{user_id}/admin`.
-    pub async fn is_admin(
-        &self,
-        requester: &Requester,
-        user_id: &UserId,
-    ) -> Result<bool, AdminError> {
-        require_admin(requester)?;
-        if !is_local(user_id, self.server_name()) {
-            return Err(AdminError::AdminOfRemoteUser);
-        }
-        Ok(self
-            .store
-            .users()
-            .get_user(user_id.as_str())
-            .await?
-            .is_some_and(|u| u.admin))
-    }
 }
 
 impl Auth {
@@ -320,9 +302,6 @@ pub enum AdminError {
     BadMac,
     /// See [`NotAdmin`].
     NotAdmin,
-    /// The admin status of a user of another server, or of what is no user
-    /// ID at all.
-    AdminOfRemoteUser,
     /// A puppet token for a user of another server, or for what is no user
     /// ID at all.
     PuppetOfRemoteUser,

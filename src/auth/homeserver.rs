@@ -216,6 +216,17 @@ impl Auth {
             .await
     }
 
+    /// An admin's change to a user (`fields` of Synapse's
+    /// `provision_user`: display name, avatar, emails, lock).
+    pub(crate) async fn provision_user_on_homeserver(
+        &self,
+        user_id: &str,
+        fields: Value,
+    ) -> StoreResult<()> {
+        self.tell_homeserver(user_id, "provision_user", fields)
+            .await
+    }
+
     /// A deactivated user made active again here: `reactivate_user`.
     pub(crate) async fn reactivate_on_homeserver(&self, user_id: &str) -> StoreResult<()> {
         self.tell_homeserver(user_id, "reactivate_user", json!({}))

@@ -28,6 +28,23 @@ pub enum UserAdminError {
     Hash(super::password::HashError),
     /// No session could be opened.
     Session(SessionError),
+    /// An admin asked to stop being one.
+    DemoteSelf,
+    /// Passwords are off (`password_config`): none can be set.
+    PasswordChangeDisabled,
+    /// A 3PID to bind is bound to another account.
+    ThreepidInUse,
+    /// An external ID to link is linked to another account.
+    ExternalIdInUse,
+    /// An email address that does not parse.
+    InvalidEmail,
+    /// A 3PID medium other than `email` and `msisdn`.
+    InvalidMedium(String),
+    /// A user list's `from` token is not one this order made.
+    BadListToken,
+    /// The name of a new user is refused (its characters, taken,
+    /// reserved).
+    Register(super::register::RegisterError),
     /// Logged where it happened.
     Internal,
 }
@@ -50,6 +67,14 @@ impl std::fmt::Display for UserAdminError {
             UserAdminError::WeakPassword(e) => write!(f, "{e}"),
             UserAdminError::Hash(e) => write!(f, "{e}"),
             UserAdminError::Session(e) => write!(f, "no session: {e:?}"),
+            UserAdminError::DemoteSelf => f.write_str("you may not demote yourself"),
+            UserAdminError::PasswordChangeDisabled => f.write_str("password change disabled"),
+            UserAdminError::ThreepidInUse => f.write_str("the address is bound to another account"),
+            UserAdminError::ExternalIdInUse => f.write_str("external id is already in use"),
+            UserAdminError::InvalidEmail => f.write_str("unable to parse email address"),
+            UserAdminError::InvalidMedium(m) => write!(f, "{m:?} is not a valid value for 'medium'"),
+            UserAdminError::BadListToken => f.write_str("the 'from' token is not valid here"),
+            UserAdminError::Register(e) => write!(f, "{e:?}"),
             UserAdminError::Internal => f.write_str("internal error (see the log)"),
         }
     }

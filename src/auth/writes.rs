@@ -204,6 +204,17 @@ pub async fn deactivate_user(store: &dyn Store, user_id: &str) -> StoreResult<Ve
     Ok(deleted)
 }
 
+/// Erases a deactivated user (Synapse's `erase`): the display name and
+/// avatar go and the user is marked erased.
+#[tracing::instrument(skip_all)]
+pub async fn erase_user(store: &dyn Store, user_id: &str) -> StoreResult<()> {
+    let mut tx = store.begin().await?;
+    tx.users().set_erased(user_id, true).await?;
+    tx.users().set_displayname(user_id, None).await?;
+    tx.users().set_avatar_url(user_id, None).await?;
+    tx.commit().await
+}
+
 /// Sets a new password hash and bumps the credentials version; with
 /// `logout_devices`, deletes every device but `keep_device`, every access
 /// token but `keep_token`, every unused login token and every browser

@@ -19,6 +19,7 @@ mod session;
 mod sso;
 mod threepid;
 mod uia;
+mod user_admin;
 
 use crate::error::Error;
 use axum::http::StatusCode;

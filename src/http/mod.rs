@@ -78,7 +78,6 @@ pub fn router(state: AppState) -> Router {
             "/v1/register",
             get(admin::register_nonce).post(admin::register),
         )
-        .route("/v1/users/{user_id}/admin", get(admin::user_admin))
         .route("/v1/users/{user_id}/login", post(admin::login_as))
         .route(
             "/v1/users/{user_id}/override_ratelimit",
@@ -97,7 +96,8 @@ pub fn router(state: AppState) -> Router {
             get(registration_tokens::get)
                 .put(registration_tokens::update)
                 .delete(registration_tokens::delete),
-        );
+        )
+        .merge(routes::admin_users::routes());
     // As Synapse: served only while refresh tokens are on.
     let client = if state.auth.legacy_refresh_enabled() {
         client.route("/refresh", post(refresh::refresh))

@@ -19,6 +19,7 @@ mod threepids;
 mod tokens;
 mod uia;
 mod usage;
+mod user_list;
 mod users;
 
 use crate::clock::Timestamp;
@@ -39,6 +40,7 @@ pub use threepids::ThreepidRepository;
 pub use tokens::AccessTokenRepository;
 pub use uia::{ResultOnce, UiaRepository};
 pub use usage::{MauCount, UsageRepository};
+pub use user_list::{UserCursor, UserListPage, UserListQuery, UserListRow, UserOrder};
 pub use users::UserRepository;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,11 @@ pub struct User {
     /// password): a password login's token is issued only while the
     /// version it verified is current.
     pub credentials_version: i64,
+    /// Suspended by an admin: the homeserver refuses the user's writes.
+    pub suspended: bool,
+    /// Deactivated with `erase` (Synapse's `erased_users`).
+    pub erased: bool,
+    pub avatar_url: Option<String>,
 }
 
 /// What is needed to create a user.

@@ -115,7 +115,7 @@ pub(super) const THREEPID_SESSION_COLUMNS: &str = "session_id, medium, address, 
 pub(super) const USER_COLUMNS: &str =
     "name, password_hash, admin, user_type, is_guest, deactivated, \
                             locked, created_ts, displayname, appservice_id, consent_version, \
-                            credentials_version";
+                            credentials_version, suspended, erased, avatar_url";
 pub(super) const DEVICE_COLUMNS: &str =
     "user_id, device_id, display_name, last_seen_ts, last_seen_ip";
 

@@ -124,6 +124,8 @@ pub trait SsoRepository: Send {
 
     /// Deletes the user's login tokens not traded yet.
     async fn delete_unused_login_tokens(&mut self, user_id: &str) -> StoreResult<u64>;
+    /// Unlinks every external identity of the user: how many went.
+    async fn delete_user_external_ids(&mut self, user_id: &str) -> StoreResult<u64>;
     /// Links the identity to the user unless it is linked: `false` if it was.
     async fn insert_external_id(
         &mut self,
@@ -392,6 +394,14 @@ macro_rules! sso_store {
             }
 
             #[tracing::instrument(skip_all)]
+            async fn delete_user_external_ids(&mut self, user_id: &str) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM user_external_ids WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn insert_external_id(
                 &mut self,
                 auth_provider: &str,

@@ -1,7 +1,8 @@
 //! The SQL of user accounts, for both backends.
 
 use super::sql::USER_COLUMNS;
-use super::{NewUser, StoreResult, User};
+use super::user_list::{Arg, UserListPage, UserListQuery, UserListRow};
+use super::{NewUser, StoreError, StoreResult, User};
 use async_trait::async_trait;
 use sqlx::{FromRow, Row};
 
@@ -61,6 +62,19 @@ pub trait UserRepository: Send {
     /// on SQLite the transaction holds the write lock already) and gives
     /// its deactivated flag and credentials version; `None` if no such user.
     async fn lock_credentials(&mut self, user_id: &str) -> StoreResult<Option<(bool, i64)>>;
+    /// Suspends the user, or not (Synapse's `PUT /admin/v1/suspend`).
+    async fn set_suspended(&mut self, user_id: &str, suspended: bool) -> StoreResult<()>;
+    /// Marks the user erased (deactivated with `erase`), or not.
+    async fn set_erased(&mut self, user_id: &str, erased: bool) -> StoreResult<()>;
+    /// Sets the avatar (`None`: none).
+    async fn set_avatar_url(&mut self, user_id: &str, avatar_url: Option<&str>) -> StoreResult<()>;
+    /// Sets the user type (`None`: none).
+    async fn set_user_type(&mut self, user_id: &str, user_type: Option<&str>) -> StoreResult<()>;
+    /// When the user last made a request (`user_ips`), if ever.
+    async fn last_seen_ts(&mut self, user_id: &str) -> StoreResult<Option<i64>>;
+    /// A page of the admin's user list (its cursor checked first with
+    /// [`UserListQuery::cursor_fits`]).
+    async fn list_users(&mut self, query: &UserListQuery) -> StoreResult<UserListPage>;
 }
 
 macro_rules! users_store {
@@ -261,6 +275,95 @@ macro_rules! users_store {
                     .execute(&mut *self.conn.get().await?)
                     .await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_suspended(&mut self, user_id: &str, suspended: bool) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET suspended = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(suspended)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_erased(&mut self, user_id: &str, erased: bool) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET erased = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(erased)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_avatar_url(
+                &mut self,
+                user_id: &str,
+                avatar_url: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET avatar_url = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(avatar_url)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_user_type(
+                &mut self,
+                user_id: &str,
+                user_type: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET user_type = $2 WHERE name = $1")
+                    .bind(user_id)
+                    .bind(user_type)
+                    .execute(&mut *self.conn.get().await?)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn last_seen_ts(&mut self, user_id: &str) -> StoreResult<Option<i64>> {
+                let row = sqlx::query(
+                    "SELECT MAX(last_seen_ts) AS seen FROM user_ips WHERE user_id = $1",
+                )
+                .bind(user_id)
+                .fetch_one(&mut *self.conn.get().await?)
+                .await?;
+                Ok(row.try_get::<Option<i64>, _>("seen")?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_users(&mut self, query: &UserListQuery) -> StoreResult<UserListPage> {
+                let sql = query.sql().map_err(|e| StoreError::Corrupt(e.into()))?;
+                let mut conn = self.conn.get().await?;
+                let mut count = sqlx::query_scalar::<_, i64>(&sql.count);
+                for a in &sql.args[..sql.count_args] {
+                    count = match a {
+                        Arg::Text(t) => count.bind(t.clone()),
+                        Arg::Int(i) => count.bind(*i),
+                        Arg::Bool(b) => count.bind(*b),
+                    };
+                }
+                let total = count.fetch_one(&mut *conn).await?;
+                let mut page = sqlx::query(&sql.page);
+                for a in &sql.args {
+                    page = match a {
+                        Arg::Text(t) => page.bind(t.clone()),
+                        Arg::Int(i) => page.bind(*i),
+                        Arg::Bool(b) => page.bind(*b),
+                    };
+                }
+                let rows = page.fetch_all(&mut *conn).await?;
+                let users: Vec<UserListRow> = rows
+                    .iter()
+                    .map(UserListRow::from_row)
+                    .collect::<Result<_, _>>()?;
+                let last = users.last().map(|r| query.cursor_after(r));
+                Ok(UserListPage { users, total, last })
             }
 
             #[tracing::instrument(skip_all)]

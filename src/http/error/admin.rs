@@ -23,7 +23,6 @@ impl From<AdminError> for Error {
             AdminError::InvalidUserType => unknown("Invalid user type"),
             AdminError::BadMac => Error::forbidden("HMAC incorrect"),
             AdminError::NotAdmin => NotAdmin.into(),
-            AdminError::AdminOfRemoteUser => unknown("Only local users can be admins"),
             AdminError::PuppetOfRemoteUser => unknown("Only local users can be logged in as"),
             AdminError::PuppetOfSelf => unknown("Cannot use admin API to login as self"),
             AdminError::UnknownPuppet => Error::not_found("User not found"),
@@ -84,12 +83,6 @@ mod tests {
                 403,
                 Forbidden,
                 "You are not a server admin",
-            ),
-            (
-                AdminError::AdminOfRemoteUser,
-                400,
-                Unknown,
-                "Only local users can be admins",
             ),
             (
                 AdminError::PuppetOfRemoteUser,

@@ -69,17 +69,6 @@ fn path_user_id(raw: &str, not_local: AdminError) -> Result<OwnedUserId, AdminEr
     parse_user_id(raw).ok_or(not_local)
 }
 
-pub async fn user_admin(
-    State(state): State<AppState>,
-    Authed(requester): Authed,
-    Path(user_id): Path<String>,
-) -> Result<Json<Value>> {
-    require_admin(&requester)?;
-    let user_id = path_user_id(&user_id, AdminError::AdminOfRemoteUser)?;
-    let admin = state.auth.is_admin(&requester, &user_id).await?;
-    Ok(Json(json!({ "admin": admin })))
-}
-
 /// `GET /_synapse/admin/v1/whois/{user_id}` and the client API's
 /// `GET /admin/whois/{userId}`.
 pub async fn whois(

@@ -35,6 +35,13 @@ async fn put(s: &TestServer, path: &str, token: &str, body: Value) -> (StatusCod
     s.request(Method::PUT, path, Some(token), Some(&body)).await
 }
 
+async fn login_by_email(s: &TestServer, address: &str, password: &str) -> StatusCode {
+    let body = json!({"type": "m.login.password",
+        "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": address},
+        "password": password});
+    s.post("/_matrix/client/v3/login", None, body).await.0
+}
+
 async fn whoami(s: &TestServer, token: &str) -> (StatusCode, Value) {
     s.get("/_matrix/client/v3/account/whoami", Some(token))
         .await
@@ -85,15 +92,7 @@ async fn a_user_is_created_read_and_changed(b: Backend) {
     assert_eq!(status, StatusCode::OK, "{got}");
     assert_eq!(got["displayname"], "Alice");
     // By email too.
-    let (status, _) = s
-        .post(
-            "/_matrix/client/v3/login",
-            None,
-            json!({"type": "m.login.password",
-                   "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": "alice@example.org"},
-                   "password": "alice-pw-1"}),
-        )
-        .await;
+    let status = login_by_email(&s, "alice@example.org", "alice-pw-1").await;
     assert_eq!(status, StatusCode::OK);
 
     // Changed: 200, each field replaced; the sets replaced whole.
@@ -127,15 +126,7 @@ async fn a_user_is_created_read_and_changed(b: Backend) {
     addresses.sort();
     assert_eq!(addresses, ["447700900000", "new@example.org"]);
     // The old address no longer logs in; the sessions were not touched.
-    let (status, _) = s
-        .post(
-            "/_matrix/client/v3/login",
-            None,
-            json!({"type": "m.login.password",
-                   "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": "alice@example.org"},
-                   "password": "alice-pw-1"}),
-        )
-        .await;
+    let status = login_by_email(&s, "alice@example.org", "alice-pw-1").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(whoami(&s, &token).await.0, StatusCode::OK);
 

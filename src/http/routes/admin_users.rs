@@ -12,6 +12,7 @@ use crate::auth::admin_users::{AdminUserView, UserChanges, MAX_EXTERNAL_IDS, MAX
 use crate::auth::identifiers::{is_local, parse_user_id, OwnedUserId};
 use crate::error::{ErrCode, Error, Result};
 use crate::http::extract::{form_urlencoded_pairs, Authed, JsonObject};
+use crate::http::routes::threepid::threepid_json;
 use crate::http::AppState;
 use crate::store::{UserCursor, UserListQuery, UserListRow, UserOrder};
 use axum::extract::{Path, RawQuery, State};
@@ -61,18 +62,7 @@ fn local_user_id(state: &AppState, raw: &str, remote: &str) -> Result<OwnedUserI
 /// Synapse's `GET /_synapse/admin/v2/users/{user_id}` body.
 fn user_json(view: &AdminUserView) -> Value {
     let u = &view.user;
-    let threepids: Vec<Value> = view
-        .threepids
-        .iter()
-        .map(|t| {
-            json!({
-                "medium": t.medium,
-                "address": t.address,
-                "validated_at": t.validated_ts,
-                "added_at": t.added_ts,
-            })
-        })
-        .collect();
+    let threepids: Vec<Value> = view.threepids.iter().map(threepid_json).collect();
     let external_ids: Vec<Value> = view
         .external_ids
         .iter()

@@ -176,16 +176,19 @@ pub async fn list(State(state): State<AppState>, Authed(requester): Authed) -> R
         .list_threepids(&requester.user_id)
         .await?
         .into_iter()
-        .map(|t| {
-            json!({
-                "medium": t.medium,
-                "address": t.address,
-                "validated_at": t.validated_ts,
-                "added_at": t.added_ts,
-            })
-        })
+        .map(|t| threepid_json(&t))
         .collect();
     Ok(Json(json!({ "threepids": threepids })))
+}
+
+/// A bound 3PID as the client API and the admin API show it.
+pub fn threepid_json(t: &crate::store::UserThreepid) -> Value {
+    json!({
+        "medium": t.medium,
+        "address": t.address,
+        "validated_at": t.validated_ts,
+        "added_at": t.added_ts,
+    })
 }
 
 pub async fn add(

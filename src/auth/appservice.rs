@@ -6,7 +6,7 @@
 
 use super::activity::Connection;
 use super::identifiers::{stored_user_id, user_id as make_user_id, DeviceId, UserId};
-use super::requester::AuthnError;
+use super::requester::{AuthnError, IfLocked};
 use super::{Auth, Requester};
 use crate::config::AppServiceConfig;
 use crate::store::StoreResult;
@@ -84,16 +84,18 @@ impl Auth {
     }
 
     /// Request authentication with application services: an `as_token`
-    /// acts as the service's sender or, masquerading, as one of its users;
-    /// any other token is a user's ([`Auth::authenticate`]).
+    /// acts as the service's sender or, masquerading, as one of its users
+    /// (locked or not, as in Synapse); any other token is a user's
+    /// ([`Auth::authenticate_token`]).
     pub async fn authenticate_request(
         &self,
         token: &str,
         conn: Connection<'_>,
         masquerade: Masquerade<'_>,
+        if_locked: IfLocked,
     ) -> Result<Requester, AuthnError> {
         let requester = match self.app_service_by_token(token) {
-            None => self.authenticate(token).await?,
+            None => self.authenticate_token(token, if_locked).await?,
             Some(service) => {
                 self.authenticate_app_service(service, conn, masquerade)
                     .await?

@@ -34,6 +34,8 @@ pub enum RefreshError {
     Reused,
     /// (OAuth) another client's token.
     WrongClient,
+    /// No new tokens for this user: locked (the token is kept, and works
+    /// again once the user is unlocked).
     Session(SessionError),
     /// Logged where it happened.
     Internal,
@@ -137,6 +139,9 @@ impl Auth {
                 return Err(RefreshError::WrongClient)
             }
             Rotation::Refused(RefreshRefusal::Unknown) => return Err(RefreshError::UnknownToken),
+            Rotation::Refused(RefreshRefusal::Locked) => {
+                return Err(RefreshError::Session(SessionError::Locked))
+            }
         }
         match (minted, session_of) {
             (Some(tokens), Some((user_id, device_id))) => {

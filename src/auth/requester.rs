@@ -55,13 +55,33 @@ pub enum AuthnError {
 
 internal_error!(AuthnError, store);
 
+/// What a locked user's token gets. Everywhere it answers
+/// [`AuthnError::UserLocked`] (nothing is deleted: once unlocked, it works
+/// again), but where the spec lets a locked user act: `POST /logout` and
+/// `/logout/all` (Synapse's `allow_locked=True`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfLocked {
+    Refuse,
+    Allow,
+}
+
 impl Auth {
+    /// Resolves an access token whose user is not locked
+    /// ([`Auth::authenticate_token`] with [`IfLocked::Refuse`]).
+    pub async fn authenticate(&self, token: &str) -> Result<Requester, AuthnError> {
+        self.authenticate_token(token, IfLocked::Refuse).await
+    }
+
     /// Resolves an access token: a well-formed `syt_` token (or a legacy
     /// macaroon imported from Synapse) by one indexed lookup; failing
     /// that, a Synapse guest macaroon by its signature. No database
     /// write: the token's use is recorded in the next batch; only the first
     /// use of a token issued with a refresh token is written at once.
-    pub async fn authenticate(&self, token: &str) -> Result<Requester, AuthnError> {
+    pub async fn authenticate_token(
+        &self,
+        token: &str,
+        if_locked: IfLocked,
+    ) -> Result<Requester, AuthnError> {
         let macaroon = !tokens::is_well_formed(token) && macaroon::looks_like_macaroon(token);
         if !macaroon && !tokens::is_well_formed(token) {
             return Err(AuthnError::UnknownToken);
@@ -83,7 +103,7 @@ impl Auth {
         if owner.user_deactivated {
             return Err(AuthnError::UnknownToken);
         }
-        if owner.user_locked {
+        if owner.user_locked && if_locked == IfLocked::Refuse {
             return Err(AuthnError::UserLocked);
         }
         // A row no Matrix server could have written is refused as if it

@@ -105,6 +105,9 @@ pub enum SessionError {
     HomeserverUnreachable,
     /// The user was deactivated meanwhile.
     Deactivated,
+    /// The user is locked (a grant approved, or a session refreshed, after
+    /// the lock): nothing is ended, but no new tokens are made.
+    Locked,
     /// The password changed since the one that logged in was checked.
     CredentialsChanged,
     /// Logged where it happened.

@@ -301,13 +301,16 @@ pub enum RefreshRefusal {
     Expired,
     /// Another OAuth client's token (or an OAuth token at the legacy API).
     WrongClient,
+    /// Its user is locked: the token is kept (it refreshes again once the
+    /// user is unlocked), but no new tokens are made.
+    Locked,
     /// Unknown, or its user deactivated.
     Unknown,
 }
 
 /// A refresh: with the user's row locked (so a deactivation or password
 /// change is either before, and the token is gone, or after, and deletes
-/// the new ones) and the refresh token's row locked (so two refreshes of
+/// the new ones; a locked user's token is refused and kept) and the refresh token's row locked (so two refreshes of
 /// one token happen one after the other: the second sees the first's
 /// successor and replaces it, the chain never forks), `check` decides on
 /// the stored token and, if it passes, gives the new tokens, which are
@@ -328,6 +331,16 @@ where
     match tx.users().lock_credentials(&found.user_id).await? {
         Some((false, _)) => {}
         _ => return Ok(Rotation::Refused(RefreshRefusal::Unknown)),
+    }
+    // Read under the row's lock: a lock is either before, and refuses, or
+    // after, and the new tokens answer M_USER_LOCKED as the old ones do.
+    if tx
+        .users()
+        .get_user(&found.user_id)
+        .await?
+        .is_some_and(|u| u.locked)
+    {
+        return Ok(Rotation::Refused(RefreshRefusal::Locked));
     }
     let Some(current) = tx.refresh_tokens().lock_refresh_token(token_hash).await? else {
         return Ok(Rotation::Refused(RefreshRefusal::Unknown));

@@ -2,6 +2,7 @@
 //! errors: the JSON body, the access token, the client's address.
 
 use super::AppState;
+use crate::auth::requester::IfLocked;
 use crate::auth::Requester;
 use crate::error::{ErrCode, Error, Result};
 use axum::body::Bytes;
@@ -147,23 +148,43 @@ fn client_ip(parts: &Parts, x_forwarded: bool) -> Option<String> {
 
 /// The authenticated user, never a guest: a guest's token → 403
 /// M_GUEST_ACCESS_FORBIDDEN (Synapse's `get_user_by_req` without
-/// `allow_guest`). Endpoints guests may use take [`AuthedOrGuest`].
+/// `allow_guest`). Endpoints guests may use take [`AuthedOrGuest`]. A
+/// locked user's token → 401 M_USER_LOCKED, but at the endpoints that
+/// take [`AuthedEvenIfLocked`].
 pub struct Authed(pub Requester);
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let AuthedOrGuest(requester) = AuthedOrGuest::from_request_parts(parts, state).await?;
-        if requester.is_guest {
-            return Err(Error::new(
-                403,
-                ErrCode::GuestAccessForbidden,
-                "Guest access not allowed",
-            ));
-        }
-        Ok(Authed(requester))
+        let requester = requester(parts, state, IfLocked::Refuse).await?;
+        Ok(Authed(refuse_guest(requester)?))
     }
+}
+
+/// [`Authed`], a locked user included: only for `POST /logout` and
+/// `/logout/all`, which the spec leaves open to a locked user (Synapse's
+/// `allow_locked=True`).
+pub struct AuthedEvenIfLocked(pub Requester);
+
+impl FromRequestParts<AppState> for AuthedEvenIfLocked {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let requester = requester(parts, state, IfLocked::Allow).await?;
+        Ok(AuthedEvenIfLocked(refuse_guest(requester)?))
+    }
+}
+
+fn refuse_guest(requester: Requester) -> Result<Requester> {
+    if requester.is_guest {
+        return Err(Error::new(
+            403,
+            ErrCode::GuestAccessForbidden,
+            "Guest access not allowed",
+        ));
+    }
+    Ok(requester)
 }
 
 /// The authenticated user, guests included: only for the endpoints where
@@ -177,39 +198,46 @@ impl FromRequestParts<AppState> for AuthedOrGuest {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = access_token(parts)?;
-        let ip = client_ip(parts, state.x_forwarded);
-        let query: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded_pairs(q).collect())
-            .unwrap_or_default();
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let masquerade = crate::auth::appservice::Masquerade {
-            user_id: param("user_id"),
-            device_id: param("device_id").or_else(|| param("org.matrix.msc3202.device_id")),
-        };
-        let requester = state
-            .auth
-            .authenticate_request(
-                &token,
-                crate::auth::activity::Connection {
-                    ip: ip.as_deref(),
-                    user_agent: parts
-                        .headers
-                        .get(axum::http::header::USER_AGENT)
-                        .and_then(|v| v.to_str().ok()),
-                },
-                masquerade,
-            )
-            .await?;
-        Ok(AuthedOrGuest(requester))
+        Ok(AuthedOrGuest(
+            requester(parts, state, IfLocked::Refuse).await?,
+        ))
     }
+}
+
+/// The requester of a request, guests included.
+async fn requester(parts: &Parts, state: &AppState, if_locked: IfLocked) -> Result<Requester> {
+    let token = access_token(parts)?;
+    let ip = client_ip(parts, state.x_forwarded);
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded_pairs(q).collect())
+        .unwrap_or_default();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let masquerade = crate::auth::appservice::Masquerade {
+        user_id: param("user_id"),
+        device_id: param("device_id").or_else(|| param("org.matrix.msc3202.device_id")),
+    };
+    Ok(state
+        .auth
+        .authenticate_request(
+            &token,
+            crate::auth::activity::Connection {
+                ip: ip.as_deref(),
+                user_agent: parts
+                    .headers
+                    .get(axum::http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+            },
+            masquerade,
+            if_locked,
+        )
+        .await?)
 }
 
 /// The access token of a request, as Synapse's `get_access_token_from_request` reads it.

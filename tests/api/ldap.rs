@@ -257,7 +257,7 @@ impl Drop for Slapd {
     }
 }
 
-fn ldap_config(uri: String, search: Option<LdapSearch>) -> LdapProviderConfig {
+pub(crate) fn ldap_config(uri: String, search: Option<LdapSearch>) -> LdapProviderConfig {
     LdapProviderConfig {
         uris: vec![uri],
         start_tls: false,

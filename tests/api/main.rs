@@ -26,6 +26,7 @@ mod html_pages;
 mod introspect;
 mod jwt;
 mod ldap;
+mod locked_and_deactivated;
 mod login;
 mod mau;
 mod multiprocess;

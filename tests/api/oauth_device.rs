@@ -38,7 +38,7 @@ async fn device_authorization(s: &TestServer, form: &[(&str, &str)]) -> (StatusC
 }
 
 /// Codes for [`APP`] and the device `device` (asserting success).
-async fn start(s: &TestServer, device: &str) -> Value {
+pub(crate) async fn start(s: &TestServer, device: &str) -> Value {
     let (status, body) =
         device_authorization(s, &[("client_id", APP), ("scope", &scope(device))]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -46,7 +46,7 @@ async fn start(s: &TestServer, device: &str) -> Value {
 }
 
 /// The device's poll: status and JSON.
-async fn poll(s: &TestServer, client_id: &str, codes: &Value) -> (StatusCode, Value) {
+pub(crate) async fn poll(s: &TestServer, client_id: &str, codes: &Value) -> (StatusCode, Value) {
     token_request(
         s,
         &[
@@ -66,7 +66,7 @@ async fn poll_error(s: &TestServer, codes: &Value) -> String {
 }
 
 /// The local part of a URL of the issuer.
-fn local(url: &str) -> String {
+pub(crate) fn local(url: &str) -> String {
     url.strip_prefix(ISSUER.trim_end_matches('/'))
         .unwrap_or(url)
         .to_owned()

@@ -22,7 +22,7 @@ both!(
 );
 
 /// mxauth with OAuth 2.0 on and the test provider (`extra` YAML lines).
-async fn server(b: Backend, idp: &OidcProvider, extra: &str) -> TestServer {
+pub(crate) async fn server(b: Backend, idp: &OidcProvider, extra: &str) -> TestServer {
     let p = idp.config(extra);
     let port = free_port();
     TestServer::builder(Arc::new(fresh_database(b).await))
@@ -37,7 +37,11 @@ async fn server(b: Backend, idp: &OidcProvider, extra: &str) -> TestServer {
 
 /// `/authorize` for [`APP`] in `browser`: the login page (its body) and the
 /// PKCE verifier.
-async fn login_page(browser: &mut Browser, s: &TestServer, device: &str) -> (String, String) {
+pub(crate) async fn login_page(
+    browser: &mut Browser,
+    s: &TestServer,
+    device: &str,
+) -> (String, String) {
     let (verifier, challenge) = pkce(&format!("upstream-verifier-{device}"));
     let landing = browser
         .get(&authorize_url(s, APP, &scope(device), &challenge))
@@ -57,7 +61,7 @@ fn provider_link(body: &str) -> String {
 
 /// From the login page through the provider (as `login`) to mxauth's
 /// callback: where the callback sends the browser.
-async fn through_provider(
+pub(crate) async fn through_provider(
     browser: &mut Browser,
     s: &TestServer,
     body: &str,

@@ -155,13 +155,20 @@ impl Auth {
 
     /// The session of an approved grant: the device its scope names (its
     /// earlier tokens end: one device, one session), tokens bound to the
-    /// client and scope, counted as a login of the user.
+    /// client and scope, counted as a login of the user; none for a user
+    /// locked or deactivated since the approval.
     pub(super) async fn open_grant_session(
         &self,
         client: &OAuthClient,
         user_id: &str,
         scope: &GrantScope,
     ) -> Result<Session, TokenError> {
+        match self.store.users().get_user(user_id).await? {
+            Some(user) if user.deactivated => return Err(SessionError::Deactivated.into()),
+            Some(user) if user.locked => return Err(SessionError::Locked.into()),
+            Some(_) => {}
+            None => return Err(SessionError::Deactivated.into()),
+        }
         let oauth = self.config.oauth.as_ref();
         let options = SessionOptions {
             refreshable: true,

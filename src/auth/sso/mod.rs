@@ -329,9 +329,8 @@ impl Auth {
             .get_user(user_id)
             .await?
             .ok_or_else(|| SsoError::internal("a linked user does not exist"))?;
-        if user.deactivated {
-            return Err(SsoError::Login(crate::auth::login::LoginError::Deactivated));
-        }
+        // No login token for a user who could not use it.
+        crate::auth::login::check_may_log_in(&user)?;
         let token = self.create_login_token(user_id, idp_id).await?;
         let redirect = match self.classify_sso_redirect(client_redirect_url) {
             RedirectTarget::Trusted(mut url) => {

@@ -70,6 +70,7 @@ impl From<SessionError> for OAuthErrorResponse {
                 "The homeserver could not be reached; try again",
             ),
             SessionError::Deactivated => grant("The account is deactivated"),
+            SessionError::Locked => grant("The account is locked"),
             SessionError::CredentialsChanged => grant("The password changed; log in again"),
             SessionError::Internal => OAuthErrorResponse::internal(),
         }
@@ -120,6 +121,11 @@ mod tests {
             (TokenError::ExpiredToken.into(), 400, "expired_token"),
             (
                 TokenError::Session(SessionError::Deactivated).into(),
+                400,
+                "invalid_grant",
+            ),
+            (
+                TokenError::Session(SessionError::Locked).into(),
                 400,
                 "invalid_grant",
             ),

@@ -2,7 +2,10 @@
 //! errors (`POST /refresh`). Synapse's messages; an unknown or replaced
 //! token is the spec's 401 `M_UNKNOWN_TOKEN` ("unknown, or has already
 //! been used"), never a soft logout: the client must log in again. An
-//! expired one is Synapse's 403 `M_FORBIDDEN` (the spec does not say).
+//! expired one is Synapse's 403 `M_FORBIDDEN` (the spec does not say). A
+//! locked user's is 401 `M_USER_LOCKED` with `soft_logout`, as every
+//! request of theirs is (Synapse would rotate it into tokens that answer
+//! that), and is kept for after the unlock.
 
 use crate::auth::RefreshError;
 use crate::error::{ErrCode, Error};
@@ -68,6 +71,13 @@ mod tests {
                 ErrCode::UserDeactivated,
                 "This account has been deactivated",
                 None,
+            ),
+            (
+                RefreshError::Session(SessionError::Locked),
+                401,
+                ErrCode::UserLocked,
+                "User account has been locked",
+                Some(true),
             ),
         ];
         for (e, status, errcode, message, soft_logout) in cases {

@@ -1,6 +1,6 @@
 //! Why no session is opened ([`SessionError`]) as Matrix errors: a user
-//! deactivated, or whose password changed, since the credentials were
-//! checked gets what a login with them would get.
+//! deactivated or locked, or whose password changed, since the credentials
+//! were checked gets what a login with them would get.
 
 use crate::auth::login::LoginError;
 use crate::auth::session::SessionError;
@@ -19,6 +19,7 @@ impl From<SessionError> for Error {
                 "The homeserver could not be reached to set up this session; try again later",
             ),
             SessionError::Deactivated => LoginError::Deactivated.into(),
+            SessionError::Locked => LoginError::Locked.into(),
             SessionError::CredentialsChanged => LoginError::BadCredentials.into(),
             SessionError::Internal => Error::Internal,
         }
@@ -79,6 +80,13 @@ mod tests {
         for (e, status, errcode, message) in cases {
             assert_renders(e, status, errcode, message);
         }
+        let extra = assert_renders(
+            SessionError::Locked,
+            401,
+            ErrCode::UserLocked,
+            "User account has been locked",
+        );
+        assert_eq!(extra.get("soft_logout"), Some(&serde_json::json!(true)));
         assert!(matches!(
             Error::from(SessionError::Internal),
             Error::Internal

@@ -1,7 +1,8 @@
-//! `POST /logout` and `POST /logout/all`.
+//! `POST /logout` and `POST /logout/all`: a locked user may use them (the
+//! spec), so they take [`AuthedEvenIfLocked`].
 
 use crate::error::Result;
-use crate::http::extract::{access_token_from, Authed};
+use crate::http::extract::{access_token_from, AuthedEvenIfLocked};
 use crate::http::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::http::HeaderMap;
@@ -12,7 +13,7 @@ pub async fn logout(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    Authed(requester): Authed,
+    AuthedEvenIfLocked(requester): AuthedEvenIfLocked,
 ) -> Result<Json<Value>> {
     // The token the extractor accepted, for the providers' on_logged_out.
     let token = access_token_from(&headers, &uri)?;
@@ -22,7 +23,7 @@ pub async fn logout(
 
 pub async fn logout_all(
     State(state): State<AppState>,
-    Authed(requester): Authed,
+    AuthedEvenIfLocked(requester): AuthedEvenIfLocked,
 ) -> Result<Json<Value>> {
     state.auth.logout_all(&requester).await?;
     Ok(Json(json!({})))

@@ -19,6 +19,8 @@ pub enum UserAdminError {
     Deactivated,
     /// The account is not deactivated: there is nothing to reactivate.
     Active,
+    /// The account is locked: a session would be refused at every request.
+    Locked,
     /// A token for an admin was asked without saying so
     /// (`--allow-admin`): an admin's token can do anything.
     IsAdmin,
@@ -61,6 +63,7 @@ impl std::fmt::Display for UserAdminError {
             UserAdminError::NoSuchUser(u) => write!(f, "there is no user {u} on this server"),
             UserAdminError::Deactivated => f.write_str("the account is deactivated"),
             UserAdminError::Active => f.write_str("the account is not deactivated"),
+            UserAdminError::Locked => f.write_str("the account is locked (unlock-user first)"),
             UserAdminError::IsAdmin => f.write_str(
                 "the user is a server admin: say --allow-admin to issue a token that can do anything",
             ),
@@ -209,6 +212,9 @@ impl Auth {
         let found = self.admin_find_user(user).await?;
         if found.deactivated {
             return Err(UserAdminError::Deactivated);
+        }
+        if found.locked {
+            return Err(UserAdminError::Locked);
         }
         if found.admin && !allow_admin {
             return Err(UserAdminError::IsAdmin);

@@ -264,6 +264,10 @@ async fn access_tokens_are_issued_for_bots_and_admins_only_when_said(b: Backend)
     let (ok, out, err) = manage(&config, &["issue-access-token", "bot", "--allow-admin"], "");
     assert!(ok, "{err}");
     assert_eq!(whoami_status(&s, out.trim()).await, 200);
+    // None for a locked account: every request would refuse it.
+    manage(&config, &["lock-user", "bot"], "");
+    let (ok, _, err) = manage(&config, &["issue-access-token", "bot", "--allow-admin"], "");
+    assert!(!ok && err.contains("locked"), "{err}");
     refuses_a_stranger(&config, &["issue-access-token", "nobody"]);
 }
 

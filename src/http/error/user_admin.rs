@@ -11,6 +11,9 @@ impl From<UserAdminError> for Error {
             UserAdminError::NoSuchUser(_) => Error::not_found("User not found"),
             UserAdminError::Deactivated => unknown("The account is deactivated"),
             UserAdminError::Active => unknown("The account is not deactivated"),
+            UserAdminError::Locked => {
+                Error::new(401, ErrCode::UserLocked, "User account has been locked")
+            }
             UserAdminError::IsAdmin => Error::forbidden("The user is a server admin"),
             UserAdminError::WeakPassword(e) => e.into(),
             UserAdminError::Hash(e) => e.into(),

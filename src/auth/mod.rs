@@ -54,6 +54,7 @@ macro_rules! wrap_error {
 pub mod account;
 pub mod activity;
 pub mod admin;
+pub mod admin_devices;
 pub mod appservice;
 pub mod blocking;
 pub mod captcha;

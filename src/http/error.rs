@@ -5,6 +5,7 @@
 
 mod account;
 mod admin;
+mod admin_devices;
 mod blocking;
 mod devices;
 mod inputs;

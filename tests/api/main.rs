@@ -7,6 +7,8 @@ mod account;
 pub(crate) mod account_pages;
 mod account_pages_homeserver;
 mod admin;
+mod admin_devices;
+mod admin_sessions;
 mod appservice;
 mod architecture;
 mod atomic;

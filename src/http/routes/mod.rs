@@ -5,6 +5,7 @@ pub mod account;
 pub mod account_forms;
 pub mod account_pages;
 pub mod admin;
+pub mod admin_devices;
 pub mod consent;
 pub mod devices;
 pub mod fallback;

@@ -55,6 +55,7 @@ pub mod account;
 pub mod activity;
 pub mod admin;
 pub mod admin_devices;
+pub mod admin_lookups;
 pub mod appservice;
 pub mod blocking;
 pub mod captcha;

@@ -6,6 +6,7 @@
 mod account;
 mod admin;
 mod admin_devices;
+mod admin_lookups;
 mod blocking;
 mod devices;
 mod inputs;

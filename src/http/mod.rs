@@ -195,6 +195,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/_synapse/admin", admin)
         .merge(routes::threepid::root_routes())
         .merge(routes::admin_devices::routes())
+        .merge(routes::admin_lookups::routes())
         .fallback(|| async { Error::unrecognized(404, "Unrecognized request") })
         .method_not_allowed_fallback(|| async {
             Error::new(405, ErrCode::Unrecognized, "Unrecognized request")

@@ -8,6 +8,7 @@ pub(crate) mod account_pages;
 mod account_pages_homeserver;
 mod admin;
 mod admin_devices;
+mod admin_lookups;
 mod admin_sessions;
 mod appservice;
 mod architecture;

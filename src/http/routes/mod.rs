@@ -6,6 +6,7 @@ pub mod account_forms;
 pub mod account_pages;
 pub mod admin;
 pub mod admin_devices;
+pub mod admin_lookups;
 pub mod consent;
 pub mod devices;
 pub mod fallback;

@@ -54,6 +54,8 @@ macro_rules! wrap_error {
 pub mod account;
 pub mod activity;
 pub mod admin;
+pub mod admin_devices;
+pub mod admin_lookups;
 pub mod admin_users;
 pub mod appservice;
 pub mod blocking;

@@ -5,6 +5,8 @@
 
 mod account;
 mod admin;
+mod admin_devices;
+mod admin_lookups;
 mod blocking;
 mod devices;
 mod inputs;

@@ -194,6 +194,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/_matrix/client/r0", client)
         .nest("/_synapse/admin", admin)
         .merge(routes::threepid::root_routes())
+        .merge(routes::admin_devices::routes())
+        .merge(routes::admin_lookups::routes())
         .fallback(|| async { Error::unrecognized(404, "Unrecognized request") })
         .method_not_allowed_fallback(|| async {
             Error::new(405, ErrCode::Unrecognized, "Unrecognized request")

@@ -6,6 +6,19 @@ use crate::clock::Timestamp;
 use async_trait::async_trait;
 use sqlx::{FromRow, Row};
 
+/// An access token of the user bound to no device: a puppet token (an
+/// admin's "login as"), or one imported from Synapse without a device.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DevicelessToken {
+    /// The token's row (never the token, which is not stored).
+    pub id: i64,
+    /// For a puppet token: the admin who made it.
+    pub puppet_owner: Option<String>,
+    pub created_ts: Timestamp,
+    pub valid_until_ts: Option<Timestamp>,
+    pub last_used_ts: Option<Timestamp>,
+}
+
 #[async_trait]
 pub trait DeviceRepository: Send {
     /// Creates the device unless it exists (an existing one is kept as is).
@@ -61,6 +74,12 @@ pub trait DeviceRepository: Send {
         user_id: &str,
         keep: Option<&str>,
     ) -> StoreResult<Vec<String>>;
+
+    /// The user's access tokens that have no device, oldest first.
+    async fn list_deviceless_tokens(&mut self, user_id: &str) -> StoreResult<Vec<DevicelessToken>>;
+    /// Deletes the user's token `token_id` if it has no device; `false`
+    /// when the user has no such token.
+    async fn delete_deviceless_token(&mut self, user_id: &str, token_id: i64) -> StoreResult<bool>;
 }
 
 macro_rules! devices_store {
@@ -268,6 +287,40 @@ macro_rules! devices_store {
                     .iter()
                     .map(|r| r.try_get("device_id"))
                     .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_deviceless_tokens(
+                &mut self,
+                user_id: &str,
+            ) -> StoreResult<Vec<DevicelessToken>> {
+                let rows = sqlx::query(
+                    "SELECT id, puppet_owner, created_ts, valid_until_ts, last_used_ts \
+                     FROM access_tokens WHERE user_id = $1 AND device_id IS NULL ORDER BY id",
+                )
+                .bind(user_id)
+                .fetch_all(&mut *self.conn.get().await?)
+                .await?;
+                Ok(rows
+                    .iter()
+                    .map(DevicelessToken::from_row)
+                    .collect::<Result<_, _>>()?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_deviceless_token(
+                &mut self,
+                user_id: &str,
+                token_id: i64,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM access_tokens WHERE id = $1 AND user_id = $2 AND device_id IS NULL",
+                )
+                .bind(token_id)
+                .bind(user_id)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
         }
     };

@@ -26,7 +26,7 @@ use crate::clock::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
 
-pub use devices::DeviceRepository;
+pub use devices::{DeviceRepository, DevicelessToken};
 pub use jobs::HomeserverJobRepository;
 pub use oauth::{OAuthClientRow, OAuthRepository, SigningKeyRow};
 pub use oauth_device::{status as device_grant_status, DeviceGrant, DeviceGrantRepository};

@@ -22,9 +22,9 @@ both!(
 
 /// A homeserver for the tests: answers every `/_synapse/mas/*` call with
 /// 200 and notes it (kind, body).
-pub type Calls = Arc<Mutex<Vec<(String, Value)>>>;
+pub(crate) type Calls = Arc<Mutex<Vec<(String, Value)>>>;
 
-pub async fn fake_synapse() -> (String, Calls) {
+pub(crate) async fn fake_synapse() -> (String, Calls) {
     let calls: Calls = Arc::default();
     let record = calls.clone();
     let app = axum::Router::new().route(
@@ -46,7 +46,10 @@ pub async fn fake_synapse() -> (String, Calls) {
     (format!("http://{addr}/"), calls)
 }
 
-pub fn with_homeserver(builder: TestServerBuilder<'_>, endpoint: String) -> TestServerBuilder<'_> {
+pub(crate) fn with_homeserver(
+    builder: TestServerBuilder<'_>,
+    endpoint: String,
+) -> TestServerBuilder<'_> {
     builder.config(move |c| {
         c.matrix = Some(MatrixConfig {
             kind: "synapse".into(),
@@ -58,7 +61,7 @@ pub fn with_homeserver(builder: TestServerBuilder<'_>, endpoint: String) -> Test
     })
 }
 
-pub fn calls_of(calls: &Calls, kind: &str) -> Vec<Value> {
+pub(crate) fn calls_of(calls: &Calls, kind: &str) -> Vec<Value> {
     calls
         .lock()
         .unwrap()

@@ -5,6 +5,8 @@ pub mod account;
 pub mod account_forms;
 pub mod account_pages;
 pub mod admin;
+pub mod admin_devices;
+pub mod admin_lookups;
 pub mod admin_users;
 pub mod consent;
 pub mod devices;

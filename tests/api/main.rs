@@ -7,6 +7,7 @@ mod account;
 pub(crate) mod account_pages;
 mod account_pages_homeserver;
 mod admin;
+mod admin_parity;
 mod appservice;
 mod architecture;
 mod atomic;

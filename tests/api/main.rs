@@ -9,6 +9,7 @@ mod account_pages_homeserver;
 mod admin;
 mod admin_devices;
 mod admin_lookups;
+mod admin_parity;
 mod admin_sessions;
 mod admin_users;
 mod appservice;

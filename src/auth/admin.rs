@@ -153,6 +153,9 @@ impl Auth {
         displayname: Option<String>,
     ) -> Result<String, AdminError> {
         check_user_type(user_type.as_deref())?;
+        // As Synapse's `register_user`: named after the localpart unless
+        // a name is given.
+        let displayname = displayname.or_else(|| Some(localpart.to_lowercase()));
         // One statement: never a user without the admin flag or type asked for.
         let new = crate::store::NewUser {
             password_hash,

@@ -33,7 +33,10 @@ pub const MAX_DEVICES_PER_DELETE: usize = 1000;
 pub enum AdminDeviceError {
     /// See [`NotAdmin`].
     NotAdmin,
-    /// A user of another server, or what is no user ID at all.
+    /// What is no user ID at all (Synapse's `UserID.from_string` refuses
+    /// it).
+    MalformedUserId,
+    /// A user of another server.
     RemoteUser,
     /// The same, asking to create a device (Synapse says it its own way).
     RemoteUserCreate,
@@ -108,9 +111,10 @@ pub struct UserSessions {
 impl Auth {
     /// The requester is an admin, `user_id` is of this server and exists:
     /// the target of the other rules here. `None` is what is no user ID at
-    /// all (the path's, which `parse_user_id` refused), answered as a user
-    /// of another server is: `remote` (one message per endpoint, as
-    /// Synapse's), and only once the requester is known to be an admin.
+    /// all (the path's, which `parse_user_id` refused), 400
+    /// `M_INVALID_PARAM`; a user of another server, `remote` (one message
+    /// per endpoint, as Synapse's); both only once the requester is known
+    /// to be an admin.
     pub async fn admin_target(
         &self,
         requester: &Requester,
@@ -118,9 +122,10 @@ impl Auth {
         remote: AdminDeviceError,
     ) -> Result<AdminTarget> {
         require_admin(requester)?;
-        let Some(user_id) = user_id.filter(|u| is_local(u, self.server_name())) else {
+        let user_id = user_id.ok_or(AdminDeviceError::MalformedUserId)?;
+        if !is_local(user_id, self.server_name()) {
             return Err(remote);
-        };
+        }
         if self
             .store
             .users()

@@ -376,6 +376,7 @@ impl Auth {
         password: &str,
         logout_devices: bool,
     ) -> Result<()> {
+        // Another server's user is no user here (Synapse: 404 too).
         let user = self.local_user(user_id).await?;
         if !self.may_set_passwords() {
             return Err(UserAdminError::PasswordChangeDisabled);

@@ -45,6 +45,38 @@ impl FromRequest<AppState> for JsonObject {
     }
 }
 
+/// A request body that must be a JSON object and must be there: an empty
+/// body is 400 M_NOT_JSON (Synapse's `parse_json_object_from_request`
+/// without `allow_empty_body`, for the admin API's writes), otherwise as
+/// [`JsonObject`].
+pub struct RequiredJsonObject(pub Map<String, Value>);
+
+impl FromRequest<AppState> for RequiredJsonObject {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::new(
+                        413,
+                        crate::error::ErrCode::TooLarge,
+                        "Request body too large",
+                    )
+                } else {
+                    Error::not_json("Could not read the request body")
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::not_json("Content not JSON."));
+        }
+        let JsonObject(map) = JsonObject::from_request(Request::new(bytes.into()), state).await?;
+        Ok(RequiredJsonObject(map))
+    }
+}
+
 impl JsonObject {
     /// The body as a typed value: wrong field types → 400 M_BAD_JSON.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {

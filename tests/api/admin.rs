@@ -340,11 +340,7 @@ async fn malformed_user_ids_in_admin_paths(b: Backend) {
             403,
             "M_FORBIDDEN",
         );
-        assert_error(
-            &s.get(&override_path, Some(&admin)).await,
-            400,
-            "M_INVALID_PARAM",
-        );
+        assert_error(&s.get(&override_path, Some(&admin)).await, 400, "M_UNKNOWN");
         for whois in &whois_paths {
             assert_error(&s.get(whois, Some(&token)).await, 403, "M_FORBIDDEN");
             assert_error(&s.get(whois, Some(&admin)).await, 400, "M_UNKNOWN");

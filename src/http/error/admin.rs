@@ -26,9 +26,7 @@ impl From<AdminError> for Error {
             AdminError::PuppetOfRemoteUser => unknown("Only local users can be logged in as"),
             AdminError::PuppetOfSelf => unknown("Cannot use admin API to login as self"),
             AdminError::UnknownPuppet => Error::not_found("User not found"),
-            AdminError::OverrideOfRemoteUser => {
-                Error::invalid_param("Can only look up local users")
-            }
+            AdminError::OverrideOfRemoteUser => unknown("Can only look up local users"),
             AdminError::UnknownOverrideUser => Error::not_found("User does not exist"),
             AdminError::WhoisOfRemoteUser => unknown("Can only whois a local user"),
             AdminError::Hash(e) => e.into(),
@@ -100,7 +98,7 @@ mod tests {
             (
                 AdminError::OverrideOfRemoteUser,
                 400,
-                InvalidParam,
+                Unknown,
                 "Can only look up local users",
             ),
             (

@@ -10,6 +10,9 @@ impl From<AdminDeviceError> for Error {
     fn from(e: AdminDeviceError) -> Self {
         match e {
             AdminDeviceError::NotAdmin => NotAdmin.into(),
+            AdminDeviceError::MalformedUserId => {
+                Error::invalid_param("Expected UserID of the form '@localname:domain'")
+            }
             AdminDeviceError::RemoteUser => {
                 Error::new(400, ErrCode::Unknown, "Can only lookup local users")
             }
@@ -47,6 +50,12 @@ mod tests {
                 403,
                 Forbidden,
                 "You are not a server admin",
+            ),
+            (
+                AdminDeviceError::MalformedUserId,
+                400,
+                InvalidParam,
+                "Expected UserID of the form '@localname:domain'",
             ),
             (
                 AdminDeviceError::RemoteUser,

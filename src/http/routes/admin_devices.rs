@@ -18,7 +18,7 @@ use crate::auth::admin_devices::{AdminDeviceError, AdminTarget, SessionKind};
 use crate::auth::identifiers::{parse_user_id, DeviceId};
 use crate::auth::Requester;
 use crate::error::{ErrCode, Error, Result};
-use crate::http::extract::{Authed, JsonObject};
+use crate::http::extract::{Authed, JsonObject, RequiredJsonObject};
 use crate::http::AppState;
 use crate::store::DeviceSession;
 use axum::extract::{Path, State};
@@ -59,6 +59,8 @@ pub fn routes() -> Router<AppState> {
 /// The body, read only once the target is known (Synapse's order): a body
 /// that is not a JSON object is refused after a 403 or a 404 would be.
 type LaterBody = std::result::Result<JsonObject, Error>;
+/// The same, where Synapse refuses an empty body (400 M_NOT_JSON).
+type LaterRequiredBody = std::result::Result<RequiredJsonObject, Error>;
 
 /// The path's user as the target of an admin's request.
 async fn target(
@@ -121,7 +123,7 @@ pub async fn create(
     State(state): State<AppState>,
     Authed(requester): Authed,
     Path(user_id): Path<String>,
-    body: LaterBody,
+    body: LaterRequiredBody,
 ) -> Result<(StatusCode, Json<Value>)> {
     let target = target(
         &state,
@@ -196,7 +198,7 @@ pub async fn delete_many(
     State(state): State<AppState>,
     Authed(requester): Authed,
     Path(user_id): Path<String>,
-    body: LaterBody,
+    body: LaterRequiredBody,
 ) -> Result<Json<Value>> {
     let target = target(&state, &requester, &user_id, AdminDeviceError::RemoteUser).await?;
     let body = body?;

@@ -11,7 +11,7 @@ use crate::auth::admin::{require_admin, USER_TYPES};
 use crate::auth::admin_users::{AdminUserView, UserChanges, MAX_EXTERNAL_IDS, MAX_THREEPIDS};
 use crate::auth::identifiers::{is_local, parse_user_id, OwnedUserId};
 use crate::error::{ErrCode, Error, Result};
-use crate::http::extract::{form_urlencoded_pairs, Authed, JsonObject};
+use crate::http::extract::{form_urlencoded_pairs, Authed, JsonObject, RequiredJsonObject};
 use crate::http::routes::threepid::threepid_json;
 use crate::http::AppState;
 use crate::store::{UserCursor, UserListQuery, UserListRow, UserOrder};
@@ -251,16 +251,28 @@ pub async fn put_user(
     State(state): State<AppState>,
     Authed(requester): Authed,
     Path(raw): Path<String>,
-    body: std::result::Result<JsonObject, Error>,
+    body: std::result::Result<RequiredJsonObject, Error>,
 ) -> Result<(StatusCode, Json<Value>)> {
     require_admin(&requester)?;
-    let user_id = parse_user_id(&raw)
-        .ok_or_else(|| Error::invalid_param("Expected UserID of the form '@localname:domain'"))?;
+    // Synapse parses only `@localpart:server` here and refuses what is no
+    // valid name later, as a new user's name.
+    let Some((_, server)) = raw.strip_prefix('@').and_then(|r| r.split_once(':')) else {
+        return Err(Error::invalid_param(
+            "Expected UserID of the form '@localname:domain'",
+        ));
+    };
     let body = body?;
-    if !is_local(&user_id, state.auth.server_name()) {
+    if server != state.auth.server_name() {
         return Err(unknown("This endpoint can only be used with local users"));
     }
     let changes = user_changes(&body.0)?;
+    let user_id = parse_user_id(&raw).ok_or_else(|| {
+        Error::new(
+            400,
+            ErrCode::InvalidUsername,
+            "User ID can only contain characters a-z, 0-9, or '=_-./+'",
+        )
+    })?;
     let (created, view) = state
         .auth
         .admin_put_user(&requester, &user_id, changes)
@@ -449,7 +461,7 @@ pub async fn suspend(
     State(state): State<AppState>,
     Authed(requester): Authed,
     Path(raw): Path<String>,
-    body: std::result::Result<JsonObject, Error>,
+    body: std::result::Result<RequiredJsonObject, Error>,
 ) -> Result<Json<Value>> {
     require_admin(&requester)?;
     let user_id = local_user_id(&state, &raw, "Can only suspend local users")?;
@@ -482,8 +494,9 @@ pub async fn deactivate(
         Some(_) => return Err(Error::bad_json("Param 'erase' must be a boolean, if given")),
     };
     state.auth.admin_deactivate_user(&user_id, erase).await?;
-    // mxauth binds no address at an identity server.
-    Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
+    // mxauth binds no address at an identity server: every one of none
+    // was unbound (Synapse says so too when nothing was bound).
+    Ok(Json(json!({ "id_server_unbind_result": "success" })))
 }
 
 /// `POST /_synapse/admin/v1/reset_password/{user_id}`.
@@ -491,10 +504,11 @@ pub async fn reset_password(
     State(state): State<AppState>,
     Authed(requester): Authed,
     Path(raw): Path<String>,
-    body: std::result::Result<JsonObject, Error>,
+    body: std::result::Result<RequiredJsonObject, Error>,
 ) -> Result<Json<Value>> {
     require_admin(&requester)?;
-    let user_id = local_user_id(&state, &raw, "Can only reset the password of local users")?;
+    let user_id = parse_user_id(&raw)
+        .ok_or_else(|| Error::invalid_param("Expected UserID of the form '@localname:domain'"))?;
     let body = body?;
     let password = match body.0.get("new_password") {
         None => return Err(Error::missing_param("Missing params: ['new_password']")),
@@ -539,7 +553,7 @@ pub async fn put_admin(
     State(state): State<AppState>,
     Authed(requester): Authed,
     Path(raw): Path<String>,
-    body: std::result::Result<JsonObject, Error>,
+    body: std::result::Result<RequiredJsonObject, Error>,
 ) -> Result<Json<Value>> {
     require_admin(&requester)?;
     let user_id = parse_user_id(&raw)

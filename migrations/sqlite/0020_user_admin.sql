@@ -7,3 +7,7 @@
 ALTER TABLE users ADD COLUMN suspended BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE users ADD COLUMN erased BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE users ADD COLUMN avatar_url TEXT;
+-- The admin user list pages by keyset in these orders too (the name's is
+-- the primary key); the expressions are those of `store/user_list.rs`.
+CREATE INDEX users_displayname_order ON users (COALESCE(displayname, ''), name);
+CREATE INDEX users_created_order ON users (created_ts, name);

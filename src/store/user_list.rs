@@ -238,45 +238,58 @@ impl UserListQuery {
 
         let key = self.order.expression();
         let dir = if self.backwards { "DESC" } else { "ASC" };
-        let mut page_filters = Vec::new();
-        if let Some(cursor) = &self.after {
-            if cursor.order != self.order || cursor.backwards != self.backwards {
-                return Err("the token was made for another order");
-            }
-            let n = arg(Arg::Text(cursor.name.clone()), &mut args);
-            if self.order == UserOrder::Name {
-                let cmp = if self.backwards { "<" } else { ">" };
-                page_filters.push(format!("t.name {cmp} {n}"));
-            } else {
-                let value = match (self.order.kind(), &cursor.key) {
-                    (SortKind::Text, serde_json::Value::String(s)) => Arg::Text(s.clone()),
-                    (SortKind::Int, serde_json::Value::Number(x)) if x.is_i64() => {
-                        Arg::Int(x.as_i64().unwrap_or_default())
-                    }
-                    (SortKind::Bool, serde_json::Value::Bool(b)) => Arg::Bool(*b),
-                    _ => return Err("the token does not fit the order"),
-                };
-                let k = arg(value, &mut args);
-                let cmp = if self.backwards { "<" } else { ">" };
-                // The tie-break is the name, ascending either way (as
-                // Synapse's).
-                page_filters.push(format!(
-                    "(t.sort_key {cmp} {k} OR (t.sort_key = {k} AND t.name > {n}))"
-                ));
-            }
-        }
-        let page_where = match page_filters.is_empty() {
-            true => String::new(),
-            false => format!(" WHERE {}", page_filters.join(" AND ")),
-        };
-        let limit = arg(Arg::Int(self.limit), &mut args);
-        let offset = arg(Arg::Int(self.offset), &mut args);
-        let page = format!(
-            "SELECT * FROM (SELECT u.name, u.user_type, u.is_guest, u.admin, u.deactivated, \
+        let cmp = if self.backwards { "<" } else { ">" };
+        let base = format!(
+            "SELECT u.name, u.user_type, u.is_guest, u.admin, u.deactivated, \
              u.displayname, u.avatar_url, u.created_ts, u.erased, u.locked, \
-             {LAST_SEEN} AS last_seen_ts, {key} AS sort_key FROM users u{filter_sql}) t\
-             {page_where} ORDER BY t.sort_key {dir}, t.name ASC LIMIT {limit} OFFSET {offset}"
+             {LAST_SEEN} AS last_seen_ts, {key} AS sort_key FROM users u{filter_sql}"
         );
+        let order = format!("ORDER BY t.sort_key {dir}, t.name ASC");
+        let page = match &self.after {
+            None => {
+                let limit = arg(Arg::Int(self.limit), &mut args);
+                let offset = arg(Arg::Int(self.offset), &mut args);
+                format!("SELECT * FROM ({base}) t {order} LIMIT {limit} OFFSET {offset}")
+            }
+            Some(cursor) => {
+                if cursor.order != self.order || cursor.backwards != self.backwards {
+                    return Err("the token was made for another order");
+                }
+                let n = arg(Arg::Text(cursor.name.clone()), &mut args);
+                let limit = arg(Arg::Int(self.limit), &mut args);
+                let offset = arg(Arg::Int(self.offset), &mut args);
+                if self.order == UserOrder::Name {
+                    format!(
+                        "SELECT * FROM ({base}) t WHERE t.name {cmp} {n} {order} \
+                         LIMIT {limit} OFFSET {offset}"
+                    )
+                } else {
+                    let value = match (self.order.kind(), &cursor.key) {
+                        (SortKind::Text, serde_json::Value::String(s)) => Arg::Text(s.clone()),
+                        (SortKind::Int, serde_json::Value::Number(x)) if x.is_i64() => {
+                            Arg::Int(x.as_i64().unwrap_or_default())
+                        }
+                        (SortKind::Bool, serde_json::Value::Bool(b)) => Arg::Bool(*b),
+                        _ => return Err("the token does not fit the order"),
+                    };
+                    let k = arg(value, &mut args);
+                    let both = arg(Arg::Int(self.limit.saturating_add(self.offset)), &mut args);
+                    // The rest of the cursor's sort value (the tie-break is
+                    // the name, ascending either way, as Synapse's), then
+                    // the values after it: two ranges each an index can
+                    // serve (`users_*_order`), where one `OR` could not.
+                    format!(
+                        "SELECT * FROM (\
+                         SELECT * FROM (SELECT * FROM ({base}) t \
+                         WHERE t.sort_key = {k} AND t.name > {n} {order} LIMIT {both}) a \
+                         UNION ALL \
+                         SELECT * FROM (SELECT * FROM ({base}) t \
+                         WHERE t.sort_key {cmp} {k} {order} LIMIT {both}) b) t \
+                         {order} LIMIT {limit} OFFSET {offset}"
+                    )
+                }
+            }
+        };
         Ok(ListSql {
             count,
             page,

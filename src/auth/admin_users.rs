@@ -248,11 +248,15 @@ impl Auth {
             self.set_new_password(uid, hash, changes.logout_devices, keep_device, keep_token)
                 .await?;
         }
+        // The provision first: it creates a new user at the homeserver,
+        // whose `delete_user` would otherwise find no one there (a 404,
+        // taken as done) and leave it active. Synapse's own order too:
+        // the profile, then (de)activation.
+        self.provision_changes(uid, created, &changes, threepids.as_deref())
+            .await?;
         if deactivate {
             self.deactivate_everywhere(uid, false).await?;
         }
-        self.provision_changes(uid, created, &changes, threepids.as_deref())
-            .await?;
         if reactivate {
             self.reactivate_on_homeserver(uid).await?;
         }

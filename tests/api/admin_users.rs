@@ -21,6 +21,7 @@ both!(
     the_admin_flag,
     only_admins_and_well_formed_requests,
     a_delegating_homeserver_hears_of_each_change,
+    a_user_created_deactivated_is_made_at_the_homeserver_before_its_deactivation,
 );
 
 fn uid(localpart: &str) -> String {
@@ -1015,5 +1016,44 @@ async fn a_delegating_homeserver_hears_of_each_change(b: Backend) {
     assert_eq!(
         calls_of(&calls, "reactivate_user"),
         [json!({"localpart": "alice"})]
+    );
+}
+
+async fn a_user_created_deactivated_is_made_at_the_homeserver_before_its_deactivation(b: Backend) {
+    let (endpoint, calls) = fake_synapse().await;
+    let s = with_homeserver(TestServer::builder(b), endpoint)
+        .start()
+        .await;
+    let admin = s.register_admin("root").await;
+    let (status, got) = put(
+        &s,
+        &user_path("ghost"),
+        &admin,
+        json!({"password": "ghost-pw", "displayname": "Ghost", "deactivated": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{got}");
+    assert_eq!(got["deactivated"], true);
+    // Synapse's delete_user answers 404 for a user it does not know (taken
+    // as done): the user must exist there first, or it stays active there.
+    let ghost: Vec<(String, Value)> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, body)| body["localpart"] == "ghost")
+        .cloned()
+        .collect();
+    assert_eq!(
+        ghost,
+        [
+            (
+                "provision_user".to_owned(),
+                json!({"localpart": "ghost", "set_displayname": "Ghost"})
+            ),
+            (
+                "delete_user".to_owned(),
+                json!({"localpart": "ghost", "erase": false})
+            ),
+        ]
     );
 }

@@ -135,6 +135,10 @@ rc_login:
 rc_admin_redaction: {per_second: 1000, burst_count: 1000}
 rc_joins:
   local: {per_second: 1000, burst_count: 1000}
+# A fresh database has some fifty background updates, one a second by
+# default; the runner waits for them (below), without the pauses.
+background_updates:
+  sleep_enabled: false
 matrix_authentication_service:
   enabled: true
   endpoint: http://127.0.0.1:$MXAUTH_PORT/
@@ -284,6 +288,25 @@ wait_http() { # name url seconds pid
 
 log "Synapse $SYNAPSE_VERSION on 127.0.0.1:$SYNAPSE_PORT"
 "$TMP/synapse-ctl" start
+# Until its background updates are done, Synapse lacks indexes its own
+# queries rely on: 1.163.2's reactivate_user (`create_profile`, an upsert
+# on profiles.full_user_id, whose unique index comes with the background
+# update profiles_full_user_id_key_idx) fails with a 500 on SQLite.
+log "waiting for Synapse's background updates"
+"$PY" - "$TMP/synapse/homeserver.db" <<'EOF'
+import sqlite3, sys, time
+deadline = time.monotonic() + 120
+left = None
+while left != 0:
+    if time.monotonic() > deadline:
+        sys.exit(f"Synapse still has {left} background updates after 120 s")
+    time.sleep(0.2)
+    try:
+        with sqlite3.connect(sys.argv[1], timeout=5) as db:
+            left = db.execute("SELECT count(*) FROM background_updates").fetchone()[0]
+    except sqlite3.OperationalError:
+        left = None
+EOF
 log "mxauth ($MXAUTH_BIN) on 127.0.0.1:$MXAUTH_PORT"
 RUST_LOG=${RUST_LOG:-info} "$MXAUTH_BIN" serve --config "$TMP/mxauth.yaml" >"$TMP/mxauth.log" 2>&1 &
 MXAUTH_PID=$!

@@ -62,6 +62,26 @@ MXAUTH = [
     ("GET", "/_synapse/admin/v1/registration_tokens"),
     ("POST", "/_synapse/admin/v1/registration_tokens/new"),
     ("POST", "/_synapse/admin/v1/account_validity/validity"),
+    ("GET", f"/_synapse/admin/v1/users/{U}/admin"),
+    # The user admin API Synapse still serves under delegation, on its own
+    # tables only: mxauth holds the accounts and tells Synapse (see
+    # SYNAPSE_SERVES_BUT_MXAUTH_OWNS).
+    ("GET", f"/_synapse/admin/v2/users/{U}"),
+    ("PUT", f"/_synapse/admin/v2/users/{U}"),
+    ("GET", "/_synapse/admin/v2/users"),
+    ("GET", "/_synapse/admin/v3/users"),
+    ("POST", f"/_synapse/admin/v1/deactivate/{U}"),
+    ("GET", f"/_synapse/admin/v2/users/{U}/devices"),
+    ("POST", f"/_synapse/admin/v2/users/{U}/devices"),
+    ("GET", f"/_synapse/admin/v2/users/{U}/devices/SOMEDEVICE"),
+    ("PUT", f"/_synapse/admin/v2/users/{U}/devices/SOMEDEVICE"),
+    ("DELETE", f"/_synapse/admin/v2/users/{U}/devices/SOMEDEVICE"),
+    ("POST", f"/_synapse/admin/v2/users/{U}/delete_devices"),
+    ("GET", "/_synapse/admin/v1/username_available"),
+    ("GET", "/_synapse/admin/v1/auth_providers/oidc-github/users/12345"),
+    ("GET", "/_synapse/admin/v1/threepid/email/users/someone@example.org"),
+    # mxauth's own admin API.
+    ("GET", f"/_mxauth/admin/v1/users/{U}/sessions"),
     # The OAuth 2.0 API: mxauth is the authorization server (its issuer is
     # this origin); Synapse serves none of these.
     ("GET", "/authorize"),
@@ -83,12 +103,27 @@ MXAUTH = [
     ("GET", "/account"),
 ]
 
-# Synapse still serves these under delegation; the fallback pages are
-# registered (auth.py) but mxauth owns the UIA sessions, so they are not in
-# the "Synapse answers 404" check.
+# Synapse still serves these under delegation, so they are not in the
+# "Synapse answers 404" check: the fallback pages are registered (auth.py)
+# but mxauth owns the UIA sessions; the user admin API
+# (admin/__init__.py registers UserRestServletV2, UsersRestServletV2/V3,
+# DeactivateAccountRestServlet, the admin device servlets,
+# UsernameAvailableRestServlet, UserByExternalId and UserByThreePid
+# whatever mas.enabled) works on Synapse's copy of the users, while the
+# accounts, passwords, sessions, addresses and SSO links are mxauth's.
 SYNAPSE_SERVES_BUT_MXAUTH_OWNS = {
     f"{C}/v3/auth/m.login.password/fallback/web",
     f"{C}/r0/auth/m.login.terms/fallback/web",
+    f"/_synapse/admin/v2/users/{U}",
+    "/_synapse/admin/v2/users",
+    "/_synapse/admin/v3/users",
+    f"/_synapse/admin/v1/deactivate/{U}",
+    f"/_synapse/admin/v2/users/{U}/devices",
+    f"/_synapse/admin/v2/users/{U}/devices/SOMEDEVICE",
+    f"/_synapse/admin/v2/users/{U}/delete_devices",
+    "/_synapse/admin/v1/username_available",
+    "/_synapse/admin/v1/auth_providers/oidc-github/users/12345",
+    "/_synapse/admin/v1/threepid/email/users/someone@example.org",
 }
 
 SYNAPSE = [
@@ -110,8 +145,14 @@ SYNAPSE = [
     ("POST", f"{C}/v3/createRoom"),
     ("GET", f"{C}/v3/profile/{U}"),
     ("GET", "/_synapse/admin/v1/server_version"),
-    ("GET", f"/_synapse/admin/v2/users/{U}"),
-    ("POST", f"/_synapse/admin/v1/deactivate/{U}"),
+    # Suspension is Synapse's to enforce (nginx mirrors it to mxauth; the
+    # access log names the main request's upstream); the client IPs and
+    # the rate limits of logged-in users are Synapse's too.
+    ("PUT", f"/_synapse/admin/v1/suspend/{U}"),
+    ("GET", f"/_synapse/admin/v1/whois/{U}"),
+    ("GET", f"/_synapse/admin/v1/users/{U}/override_ratelimit"),
+    ("POST", f"/_synapse/admin/v1/users/{U}/override_ratelimit"),
+    ("GET", f"/_synapse/admin/v1/users/{U}/joined_rooms"),
     # Look-alikes that must not be caught by mxauth's regexes.
     ("POST", f"{C}/v3/loginx"),
     ("GET", f"{C}/v3/register/availablex"),
@@ -119,6 +160,16 @@ SYNAPSE = [
     ("GET", "/authorizex"),
     ("GET", "/authorize/extra"),
     ("GET", "/oauth2x/token"),
+    ("GET", f"/_synapse/admin/v2/users/{U}/joined_rooms"),
+    ("GET", f"/_synapse/admin/v2/users/{U}/devicesx"),
+    ("GET", f"/_synapse/admin/v2/users/{U}/devices/SOMEDEVICE/extra"),
+    ("GET", "/_synapse/admin/v2/usersx"),
+    ("GET", f"/_synapse/admin/v3/users/{U}"),
+    ("POST", f"/_synapse/admin/v1/deactivate/{U}/extra"),
+    ("GET", f"/_synapse/admin/v1/users/{U}/adminx"),
+    ("GET", "/_synapse/admin/v1/username_availablex"),
+    ("PUT", f"/_synapse/admin/v1/suspend/{U}/extra"),
+    ("GET", "/_mxauth/adminx"),
 ]
 
 # Under delegation Synapse keeps /register for appservices only
@@ -141,7 +192,10 @@ SYNAPSE_NOT_404 = {
     f"{C}/v3/sync",
     f"{C}/v3/createRoom",
     "/_synapse/admin/v1/server_version",
-    f"/_synapse/admin/v2/users/{U}",
+    f"/_synapse/admin/v1/suspend/{U}",
+    f"/_synapse/admin/v1/whois/{U}",
+    f"/_synapse/admin/v1/users/{U}/override_ratelimit",
+    f"/_synapse/admin/v1/users/{U}/joined_rooms",
 }
 
 
@@ -179,13 +233,14 @@ def user(mx):
 def test_sent_to_mxauth(mx, user, method, path):
     upstream, response = upstream_of(mx, method, path)
     assert upstream == addr(mx.mxauth), f"{method} {path} went to {upstream}: {describe(response)}"
-    if path in SYNAPSE_SERVES_BUT_MXAUTH_OWNS:
-        return
     # Synapse itself, with a user's token (DELETE /devices/{id} is refused
     # with 404 only once the requester is known not to be an appservice).
     direct = mx.request(method, path, user.token, json={} if method != "GET" else None,
                         base=mx.synapse, allow_redirects=False)
-    if path in APPSERVICE_ONLY:
+    if path in SYNAPSE_SERVES_BUT_MXAUTH_OWNS:
+        # It does serve them (a normal user is refused, not unknown).
+        assert direct.status_code != 404, describe(direct)
+    elif path in APPSERVICE_ONLY:
         assert direct.status_code == 403, describe(direct)
         assert "application_service" in direct.json()["error"], describe(direct)
     else:

@@ -237,7 +237,7 @@ def test_deactivation_with_erase_reaches_synapse(mx, admin):
 
     done = admin.call("POST", f"{ADMIN}/v1/deactivate/{user_id}", {"erase": True})
     assert done.status_code == 200, describe(done)
-    assert done.json() == {"id_server_unbind_result": "no-support"}, done.json()
+    assert done.json() == {"id_server_unbind_result": "success"}, done.json()
 
     # delete_user deleted the devices in Synapse: the cached token dies.
     eventually(
@@ -510,3 +510,124 @@ def test_the_user_lists_come_from_mxauth(mx, admin):
     assert [u["name"] for u in found.json()["users"]] == [account.user_id], found.json()
     forbidden = mx.request("GET", f"{ADMIN}/v2/users", account.token)
     assert forbidden.status_code == 403 and errcode(forbidden) == "M_FORBIDDEN", describe(forbidden)
+
+
+# --- devices, sessions and look-ups ----------------------------------------------
+
+
+def synapse_admin_devices(admin, user_id):
+    """Synapse's own device list of the user (its admin API, directly)."""
+    response = admin.mx.request(
+        "GET", f"{user_path(user_id)}/devices", admin.token, base=admin.mx.synapse
+    )
+    assert response.status_code == 200, describe(response)
+    return {d["device_id"]: d for d in response.json()["devices"]}
+
+
+def test_admin_device_changes_reach_synapse(mx, admin):
+    account = mx.register()
+    second = mx.login_ok(account.username, account.password)
+    third = mx.login_ok(account.username, account.password)
+    for token in (account.token, second["access_token"], third["access_token"]):
+        used_at_synapse(mx, token)
+    devices = f"{user_path(account.user_id)}/devices"
+
+    # The list through nginx is mxauth's: every session's device.
+    listed = admin.call("GET", devices)
+    assert listed.status_code == 200, describe(listed)
+    ids = {d["device_id"] for d in listed.json()["devices"]}
+    assert {account.device_id, second["device_id"], third["device_id"]} <= ids, listed.json()
+
+    # One deleted: its token is refused by Synapse at once, the device gone there.
+    gone = admin.call("DELETE", f"{devices}/{second['device_id']}")
+    assert gone.status_code == 200, describe(gone)
+    eventually(
+        lambda: rejected(mx, second["access_token"]),
+        timeout=10,
+        interval=0.2,
+        what="Synapse refusing a device's token after the admin deleted it",
+    )
+    assert second["device_id"] not in synapse_admin_devices(admin, account.user_id)
+    assert works(mx, account.token)
+
+    # delete_devices: the list of IDs, and a string is refused (Synapse
+    # itself would delete its characters as devices).
+    refused = admin.call(
+        "POST", f"{user_path(account.user_id)}/delete_devices", {"devices": third["device_id"]}
+    )
+    assert refused.status_code == 400 and errcode(refused) == "M_BAD_JSON", describe(refused)
+    assert works(mx, third["access_token"])
+    done = admin.call(
+        "POST", f"{user_path(account.user_id)}/delete_devices", {"devices": [third["device_id"]]}
+    )
+    assert done.status_code == 200, describe(done)
+    eventually(
+        lambda: rejected(mx, third["access_token"]),
+        timeout=10,
+        interval=0.2,
+        what="Synapse refusing a token after delete_devices",
+    )
+
+    # A device made by the admin exists at Synapse; a rename reaches it.
+    made = admin.call("POST", devices, {"device_id": "ADMINMADE"})
+    assert made.status_code == 201, describe(made)
+    eventually(
+        lambda: "ADMINMADE" in synapse_admin_devices(admin, account.user_id),
+        timeout=10,
+        interval=0.2,
+        what="the admin's device at Synapse",
+    )
+    renamed = admin.call(
+        "PUT", f"{devices}/{account.device_id}", {"display_name": "Renamed by the admin"}
+    )
+    assert renamed.status_code == 200, describe(renamed)
+    eventually(
+        lambda: mx.synapse_devices(account.token)[account.device_id].get("display_name")
+        == "Renamed by the admin",
+        timeout=10,
+        interval=0.2,
+        what="the new device name at Synapse",
+    )
+
+
+def test_a_session_ended_by_an_admin_ends_at_synapse(mx, admin):
+    account = mx.register()
+    other = mx.login_ok(account.username, account.password)
+    used_at_synapse(mx, other["access_token"])
+    sessions = f"/_mxauth/admin/v1/users/{account.user_id}/sessions"
+    listed = admin.call("GET", sessions)
+    assert listed.status_code == 200, describe(listed)
+    by_id = {s["session_id"]: s for s in listed.json()["sessions"]}
+    assert {account.device_id, other["device_id"]} <= set(by_id), listed.json()
+    assert by_id[other["device_id"]]["kind"] == "legacy", by_id
+    ended = admin.call("DELETE", f"{sessions}/{other['device_id']}")
+    assert ended.status_code == 200, describe(ended)
+    eventually(
+        lambda: rejected(mx, other["access_token"]),
+        timeout=10,
+        interval=0.2,
+        what="Synapse refusing the ended session's token",
+    )
+    assert works(mx, account.token)
+    user = mx.register()
+    refused = mx.request("GET", sessions, user.token)
+    assert refused.status_code == 403 and errcode(refused) == "M_FORBIDDEN", describe(refused)
+
+
+def test_look_ups_answer_from_mxauth(mx, admin):
+    localpart = unique("looked")
+    email = f"{localpart}@example.org"
+    subject = secrets.token_hex(8)
+    localpart, _, user_id = admin.create_user(
+        localpart,
+        threepids=[{"medium": "email", "address": email}],
+        external_ids=[{"auth_provider": "oidc-elsewhere", "external_id": subject}],
+    )
+    found = admin.call("GET", f"{ADMIN}/v1/threepid/email/users/{email}")
+    assert found.status_code == 200 and found.json() == {"user_id": user_id}, describe(found)
+    found = admin.call("GET", f"{ADMIN}/v1/auth_providers/oidc-elsewhere/users/{subject}")
+    assert found.status_code == 200 and found.json() == {"user_id": user_id}, describe(found)
+    taken = admin.call("GET", f"{ADMIN}/v1/username_available?username={localpart}")
+    assert taken.status_code == 400 and errcode(taken) == "M_USER_IN_USE", describe(taken)
+    free = admin.call("GET", f"{ADMIN}/v1/username_available?username={unique('free')}")
+    assert free.status_code == 200 and free.json() == {"available": True}, describe(free)

@@ -199,6 +199,15 @@ SYNAPSE_NOT_404 = {
 }
 
 
+# The v1 admin paths mxauth serves with a token required (shared-secret
+# registration needs none; account_validity is served by neither).
+OWNED_ADMIN_V1 = {
+    p for _, p in MXAUTH
+    if p.startswith("/_synapse/admin/v1/")
+    and not p.startswith(("/_synapse/admin/v1/register", "/_synapse/admin/v1/account_validity"))
+}
+
+
 def addr(url):
     parsed = urlparse(url)
     return f"{parsed.hostname}:{parsed.port}"
@@ -233,6 +242,11 @@ def user(mx):
 def test_sent_to_mxauth(mx, user, method, path):
     upstream, response = upstream_of(mx, method, path)
     assert upstream == addr(mx.mxauth), f"{method} {path} went to {upstream}: {describe(response)}"
+    if path.startswith(("/_synapse/admin/v2/", "/_synapse/admin/v3/", "/_mxauth/admin/")) or (
+        path in OWNED_ADMIN_V1
+    ):
+        # And mxauth serves it (no token: 401, not an unknown path).
+        assert response.status_code == 401, describe(response)
     # Synapse itself, with a user's token (DELETE /devices/{id} is refused
     # with 404 only once the requester is known not to be an appservice).
     direct = mx.request(method, path, user.token, json={} if method != "GET" else None,

@@ -597,7 +597,9 @@ async fn oauth_refuses_a_locked_user_until_unlocked(b: Backend) {
 
     manage(&s, "unlock-user", "olga");
     // Nothing was deleted: the token works, refreshes, introspects; the
-    // browser is signed in again.
+    // browser is signed in again. The device grant refused while locked
+    // stays refused (its approval is not brought back).
+    assert_invalid_grant(&poll(&s, APP, &held.approved_device).await);
     assert_ok(&whoami_of(&s, &held.access).await);
     assert_eq!(introspect(&hs, &held.access).await["active"], true);
     let refreshed = refresh_grant(&s, &held.refresh).await;

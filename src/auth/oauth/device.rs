@@ -11,6 +11,7 @@ use super::grant::AuthorizeError;
 use super::scope::{parse_scope, GrantScope, ScopeError};
 use super::token::{TokenError, Tokens};
 use crate::auth::ratelimit::{address_key, LimitExceeded, Limiter};
+use crate::auth::session::SessionError;
 use crate::auth::tokens::{hash_token, IssuedToken};
 use crate::auth::Auth;
 use crate::clock::{random_from, random_string, Timestamp};
@@ -327,11 +328,19 @@ impl Auth {
             Ok(session) => session,
             Err(e) => {
                 // Not the device's fault (the homeserver away, a limit):
-                // its next poll may try again.
-                self.store
-                    .device_grants()
-                    .reopen_device_grant(&grant.device_grant_id)
-                    .await?;
+                // its next poll may try again. An account locked or
+                // deactivated since the approval is final: an unlock does
+                // not bring the old approval back.
+                let final_refusal = matches!(
+                    e,
+                    TokenError::Session(SessionError::Locked | SessionError::Deactivated)
+                );
+                if !final_refusal {
+                    self.store
+                        .device_grants()
+                        .reopen_device_grant(&grant.device_grant_id)
+                        .await?;
+                }
                 return Err(e);
             }
         };

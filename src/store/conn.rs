@@ -14,14 +14,19 @@ pub(super) trait Dialect: Database {
     /// no busy wait) if another connection wrote since it first read;
     /// taking the lock up front waits instead.
     const BEGIN: &'static str;
+    /// Whether writes lock rows (PostgreSQL) rather than the whole
+    /// database (SQLite): see [`Conn::batch`].
+    const ROW_LOCKS: bool;
 }
 
 impl Dialect for sqlx::Sqlite {
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    const ROW_LOCKS: bool = false;
 }
 
 impl Dialect for sqlx::Postgres {
     const BEGIN: &'static str = "BEGIN";
+    const ROW_LOCKS: bool = true;
 }
 
 /// The connection source of a repository.
@@ -78,6 +83,8 @@ impl<DB: Database> DerefMut for Held<'_, DB> {
 pub(super) enum Atomic<'a, DB: Database> {
     Own(sqlx::Transaction<'static, DB>),
     Within(&'a mut DB::Connection),
+    /// No transaction: each statement commits on its own ([`Conn::batch`]).
+    Unbound(PoolConnection<DB>),
 }
 
 impl<DB: Database> Deref for Atomic<'_, DB> {
@@ -86,6 +93,7 @@ impl<DB: Database> Deref for Atomic<'_, DB> {
         match self {
             Atomic::Own(t) => t,
             Atomic::Within(c) => c,
+            Atomic::Unbound(c) => c,
         }
     }
 }
@@ -95,6 +103,7 @@ impl<DB: Database> DerefMut for Atomic<'_, DB> {
         match self {
             Atomic::Own(t) => t,
             Atomic::Within(c) => c,
+            Atomic::Unbound(c) => c,
         }
     }
 }
@@ -104,7 +113,7 @@ impl<DB: Database> Atomic<'_, DB> {
     pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Atomic::Own(t) => t.commit().await,
-            Atomic::Within(_) => Ok(()),
+            Atomic::Within(_) | Atomic::Unbound(_) => Ok(()),
         }
     }
 }
@@ -115,6 +124,21 @@ impl<DB: Dialect> Conn<'_, DB> {
         match self {
             Conn::Pool(pool) => Ok(Held::Pooled(pool.acquire().await?)),
             Conn::Tx(tx) => Ok(Held::Borrowed(&mut ***tx)),
+        }
+    }
+
+    /// A batch of independent one-row writes (the usage flush): one
+    /// transaction where a write locks the whole database (SQLite: one
+    /// sync for the batch), each statement committing on its own where
+    /// writes lock rows (PostgreSQL), so that a batch never holds one row
+    /// while waiting for another and cannot deadlock with a request
+    /// deleting several of them (`/logout/all` deleting the tokens the
+    /// batch is stamping). Inside a caller's transaction, that one.
+    pub(super) async fn batch(&mut self) -> Result<Atomic<'_, DB>, sqlx::Error> {
+        match self {
+            Conn::Pool(pool) if DB::ROW_LOCKS => Ok(Atomic::Unbound(pool.acquire().await?)),
+            Conn::Pool(pool) => Ok(Atomic::Own(pool.begin_with(DB::BEGIN).await?)),
+            Conn::Tx(tx) => Ok(Atomic::Within(&mut ***tx)),
         }
     }
 

@@ -53,7 +53,7 @@ macro_rules! usage_store {
         impl UsageRepository for Repo<'_, $db> {
             #[tracing::instrument(skip_all, fields(count = seen.len()))]
             async fn record_device_last_seen(&mut self, seen: &[DeviceSeen]) -> StoreResult<()> {
-                let mut tx = self.conn.atomic().await?;
+                let mut tx = self.conn.batch().await?;
                 for s in seen {
                     sqlx::query(
                         "UPDATE devices SET last_seen_ts = $3, last_seen_ip = COALESCE($4, last_seen_ip) \
@@ -243,7 +243,7 @@ macro_rules! usage_store {
 
             #[tracing::instrument(skip_all, fields(count = used.len()))]
             async fn record_tokens_last_used(&mut self, used: &[(i64, i64)]) -> StoreResult<()> {
-                let mut tx = self.conn.atomic().await?;
+                let mut tx = self.conn.batch().await?;
                 for (id, ts) in used {
                     sqlx::query("UPDATE access_tokens SET last_used_ts = $2 WHERE id = $1")
                         .bind(id)

@@ -2,13 +2,14 @@
 
 use crate::both;
 use crate::support::{fresh_database, Backend};
-use mxauth::store::{connect, ClientIpSeen, MauCount, NewUser};
+use mxauth::store::{connect, ClientIpSeen, MauCount, NewAccessToken, NewUser};
 
 both!(
     client_ips_upsert_list_and_prune,
     a_refused_client_ip_row_costs_only_itself,
     migration_0010_keeps_the_latest_row_per_address,
-    monthly_active_users_count_and_reap
+    monthly_active_users_count_and_reap,
+    a_usage_batch_does_not_deadlock_with_a_logout
 );
 
 fn seen(user: &str, token_id: i64, ip: &str, ua: &str, ts: i64) -> ClientIpSeen {
@@ -271,4 +272,74 @@ async fn monthly_active_users_count_and_reap(b: Backend) {
             other: 0
         }
     );
+}
+
+/// A usage batch stamps two tokens while a logout deletes the same two
+/// in the other order. Were the batch one transaction on PostgreSQL, it
+/// would hold the first token while waiting for the second, which the
+/// logout holds while waiting for the first: a deadlock, and one side
+/// fails (a 500 for the logout). Each stamp commits on its own there, so
+/// both finish.
+async fn a_usage_batch_does_not_deadlock_with_a_logout(b: Backend) {
+    let db = fresh_database(b).await;
+    let store = connect(&db.config.url(), 4).await.unwrap();
+    let user = "@carol:x";
+    store
+        .users()
+        .create_user(&NewUser {
+            user_id: user.into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (n, device) in ["DEVA", "DEVB"].into_iter().enumerate() {
+        store
+            .devices()
+            .ensure_device(user, device, None, None)
+            .await
+            .unwrap();
+        let id = store
+            .access_tokens()
+            .create_access_token(&NewAccessToken {
+                token_hash: vec![n as u8; 32],
+                user_id: user.into(),
+                device_id: Some(device.into()),
+                created_ts: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    // The logout takes the second token first...
+    let mut tx = store.begin().await.unwrap();
+    tx.devices()
+        .delete_device_tokens(user, "DEVB")
+        .await
+        .unwrap();
+    // ... while the batch stamps the first, then waits for the second.
+    let batch = {
+        let store = store.clone();
+        let used = vec![(ids[0], 500), (ids[1], 500)];
+        tokio::spawn(async move { store.usage().record_tokens_last_used(&used).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The logout then takes the first: it must not wait on the batch.
+    let deleted = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tx.devices().delete_device_tokens(user, "DEVA"),
+    )
+    .await
+    .expect("the logout waited on the usage batch")
+    .unwrap();
+    assert_eq!(deleted, 1);
+    tx.commit().await.unwrap();
+    batch.await.unwrap().expect("the usage batch failed");
+    let left = store
+        .devices()
+        .list_device_sessions(user, None)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 2, "the devices stay, their tokens went");
 }

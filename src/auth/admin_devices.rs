@@ -235,14 +235,9 @@ impl Auth {
         if device_ids.len() > MAX_DEVICES_PER_DELETE {
             return Err(AdminDeviceError::TooManyDevices);
         }
-        let user_id = target.user_id.as_str();
         let deleted = self
-            .store
-            .devices()
-            .delete_devices(user_id, device_ids)
+            .delete_devices_everywhere(target.user_id.as_str(), device_ids)
             .await?;
-        self.forget_devices_on_homeserver(user_id, &deleted).await?;
-        self.providers_logged_out(user_id, &deleted, None).await;
         tracing::info!(admin = %target.admin, deleted = deleted.len(), "devices deleted by an admin");
         Ok(deleted)
     }

@@ -4,7 +4,7 @@
 
 use super::uia::{Reauth, UiaError};
 use super::{check_device_display_name, Auth, DisplayNameTooLong, Requester};
-use crate::store::Device;
+use crate::store::{Device, StoreResult};
 use serde_json::json;
 
 /// Why a device rule refuses.
@@ -76,15 +76,8 @@ impl Auth {
         if passed.previous_result.is_some() {
             return Ok(());
         }
-        let deleted = self
-            .store
-            .devices()
-            .delete_devices(req.requester.user_id.as_str(), device_ids)
+        self.delete_devices_everywhere(req.requester.user_id.as_str(), device_ids)
             .await?;
-        self.forget_devices_on_homeserver(req.requester.user_id.as_str(), &deleted)
-            .await?;
-        self.providers_logged_out(req.requester.user_id.as_str(), &deleted, None)
-            .await;
         self.finish_uia(&passed.session_id, &json!({ "deleted": device_ids }))
             .await?;
         Ok(())
@@ -134,15 +127,41 @@ impl Auth {
 
     /// `POST /logout/all`: every token and device of the user.
     pub async fn logout_all(&self, requester: &Requester) -> Result<()> {
+        self.end_all_sessions(requester.user_id.as_str()).await?;
+        Ok(())
+    }
+
+    /// Deletes the user's devices `device_ids` with their tokens (IDs the
+    /// user has no device of are ignored), then tells the homeserver and
+    /// the providers: the user's own deletion and an admin's. Returns the
+    /// IDs of the devices that went.
+    pub(crate) async fn delete_devices_everywhere(
+        &self,
+        user_id: &str,
+        device_ids: &[String],
+    ) -> StoreResult<Vec<String>> {
         let deleted = self
             .store
             .devices()
-            .delete_all_devices_except(requester.user_id.as_str(), None, None)
+            .delete_devices(user_id, device_ids)
             .await?;
-        self.forget_devices_on_homeserver(requester.user_id.as_str(), &deleted)
+        self.forget_devices_on_homeserver(user_id, &deleted).await?;
+        self.providers_logged_out(user_id, &deleted, None).await;
+        Ok(deleted)
+    }
+
+    /// Ends every session of the user (devices, access and refresh
+    /// tokens), then tells the homeserver and the providers: `/logout/all`
+    /// and an admin's `kill-sessions`. Returns the IDs of the devices that
+    /// went.
+    pub(crate) async fn end_all_sessions(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let deleted = self
+            .store
+            .devices()
+            .delete_all_devices_except(user_id, None, None)
             .await?;
-        self.providers_logged_out(requester.user_id.as_str(), &deleted, None)
-            .await;
-        Ok(())
+        self.forget_devices_on_homeserver(user_id, &deleted).await?;
+        self.providers_logged_out(user_id, &deleted, None).await;
+        Ok(deleted)
     }
 }

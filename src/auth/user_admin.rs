@@ -125,15 +125,7 @@ impl Auth {
     /// tokens), as `POST /logout/all`: how many devices went.
     pub async fn admin_end_sessions(&self, user: &str) -> Result<(User, usize)> {
         let found = self.admin_find_user(user).await?;
-        let deleted = self
-            .store
-            .devices()
-            .delete_all_devices_except(&found.user_id, None, None)
-            .await?;
-        self.forget_devices_on_homeserver(&found.user_id, &deleted)
-            .await?;
-        self.providers_logged_out(&found.user_id, &deleted, None)
-            .await;
+        let deleted = self.end_all_sessions(&found.user_id).await?;
         tracing::info!(user_id = %found.user_id, devices = deleted.len(), "sessions ended by an admin");
         Ok((found, deleted.len()))
     }
@@ -186,10 +178,7 @@ impl Auth {
         // Synapse's deactivation removes the password; here the hash is
         // kept while deactivated (and refused), so it goes now: the
         // account comes back without one either way.
-        let mut tx = self.store.begin().await?;
-        tx.users().set_reactivated(&found.user_id).await?;
-        tx.users().set_password_hash(&found.user_id, None).await?;
-        tx.commit().await?;
+        self.store.users().set_reactivated(&found.user_id).await?;
         self.reactivate_on_homeserver(&found.user_id).await?;
         tracing::info!(user_id = %found.user_id, "account reactivated by an admin");
         Ok(found)

@@ -54,7 +54,7 @@ pub const MAX_EXTERNAL_IDS: usize = 100;
 
 impl Auth {
     /// A local user by full ID, or `NoSuchUser`.
-    async fn local_user(&self, user_id: &UserId) -> Result<User> {
+    pub async fn admin_local_user(&self, user_id: &UserId) -> Result<User> {
         self.store
             .users()
             .get_user(user_id.as_str())
@@ -64,7 +64,7 @@ impl Auth {
 
     /// `GET /_synapse/admin/v2/users/{user_id}`.
     pub async fn admin_user_view(&self, user_id: &UserId) -> Result<AdminUserView> {
-        let user = self.local_user(user_id).await?;
+        let user = self.admin_local_user(user_id).await?;
         self.view_of(user).await
     }
 
@@ -177,8 +177,6 @@ impl Auth {
                     // As `mxauth manage reactivate-user`: back without the
                     // password it had (a new one may come below).
                     tx.users().set_reactivated(&user.user_id).await?;
-                    tx.users().set_erased(&user.user_id, false).await?;
-                    tx.users().set_password_hash(&user.user_id, None).await?;
                 }
             }
         }
@@ -265,7 +263,7 @@ impl Auth {
         } else {
             tracing::info!(admin = %requester.user_id, user_id = uid, "user changed by an admin");
         }
-        let user = self.local_user(user_id).await?;
+        let user = self.admin_local_user(user_id).await?;
         Ok((created, self.view_of(user).await?))
     }
 
@@ -345,20 +343,19 @@ impl Auth {
     /// `PUT /_synapse/admin/v1/suspend/{user_id}`. Suspension is the
     /// homeserver's to enforce (it refuses the user's writes); mxauth keeps
     /// it to show it.
-    pub async fn admin_set_suspended(&self, user_id: &UserId, suspended: bool) -> Result<()> {
-        let user = self.local_user(user_id).await?;
+    pub async fn admin_set_suspended(&self, user: &User, suspended: bool) -> Result<()> {
         self.store
             .users()
             .set_suspended(&user.user_id, suspended)
             .await?;
-        tracing::info!(%user_id, suspended, "suspension set by an admin");
+        tracing::info!(user_id = %user.user_id, suspended, "suspension set by an admin");
         Ok(())
     }
 
     /// `POST /_synapse/admin/v1/deactivate/{user_id}`: deactivates (again,
     /// to erase later, as Synapse allows).
     pub async fn admin_deactivate_user(&self, user_id: &UserId, erase: bool) -> Result<()> {
-        let user = self.local_user(user_id).await?;
+        let user = self.admin_local_user(user_id).await?;
         if user.deactivated {
             if erase && !user.erased {
                 super::writes::erase_user(&*self.store, &user.user_id).await?;
@@ -381,7 +378,7 @@ impl Auth {
         logout_devices: bool,
     ) -> Result<()> {
         // Another server's user is no user here (Synapse: 404 too).
-        let user = self.local_user(user_id).await?;
+        let user = self.admin_local_user(user_id).await?;
         if !self.may_set_passwords() {
             return Err(UserAdminError::PasswordChangeDisabled);
         }
@@ -409,7 +406,7 @@ impl Auth {
         user_id: &UserId,
         admin: bool,
     ) -> Result<()> {
-        let user = self.local_user(user_id).await?;
+        let user = self.admin_local_user(user_id).await?;
         if requester == user_id && user.admin && !admin {
             return Err(UserAdminError::DemoteSelf);
         }

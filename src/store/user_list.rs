@@ -170,16 +170,23 @@ impl UserListQuery {
     /// Whether `after` was made for this query's order (a cursor is
     /// only a client's token, decoded).
     pub fn cursor_fits(&self) -> bool {
-        self.after.as_ref().is_none_or(|c| {
-            c.order == self.order
-                && c.backwards == self.backwards
-                && match (self.order.kind(), &c.key) {
-                    (SortKind::Text, serde_json::Value::String(_)) => true,
-                    (SortKind::Int, serde_json::Value::Number(x)) => x.is_i64(),
-                    (SortKind::Bool, serde_json::Value::Bool(_)) => true,
-                    _ => false,
-                }
-        })
+        self.after
+            .as_ref()
+            .is_none_or(|c| self.cursor_key(c).is_some())
+    }
+
+    /// The cursor's sort value as an argument, if the cursor was made for
+    /// this order and its value has the order's type.
+    fn cursor_key(&self, c: &UserCursor) -> Option<Arg> {
+        if c.order != self.order || c.backwards != self.backwards {
+            return None;
+        }
+        match (self.order.kind(), &c.key) {
+            (SortKind::Text, serde_json::Value::String(s)) => Some(Arg::Text(s.clone())),
+            (SortKind::Int, serde_json::Value::Number(x)) => x.as_i64().map(Arg::Int),
+            (SortKind::Bool, serde_json::Value::Bool(b)) => Some(Arg::Bool(*b)),
+            _ => None,
+        }
     }
 
     pub(super) fn sql(&self) -> Result<ListSql, &'static str> {
@@ -252,9 +259,9 @@ impl UserListQuery {
                 format!("SELECT * FROM ({base}) t {order} LIMIT {limit} OFFSET {offset}")
             }
             Some(cursor) => {
-                if cursor.order != self.order || cursor.backwards != self.backwards {
-                    return Err("the token was made for another order");
-                }
+                let value = self
+                    .cursor_key(cursor)
+                    .ok_or("the token was made for another order")?;
                 let n = arg(Arg::Text(cursor.name.clone()), &mut args);
                 let limit = arg(Arg::Int(self.limit), &mut args);
                 let offset = arg(Arg::Int(self.offset), &mut args);
@@ -264,14 +271,6 @@ impl UserListQuery {
                          LIMIT {limit} OFFSET {offset}"
                     )
                 } else {
-                    let value = match (self.order.kind(), &cursor.key) {
-                        (SortKind::Text, serde_json::Value::String(s)) => Arg::Text(s.clone()),
-                        (SortKind::Int, serde_json::Value::Number(x)) if x.is_i64() => {
-                            Arg::Int(x.as_i64().unwrap_or_default())
-                        }
-                        (SortKind::Bool, serde_json::Value::Bool(b)) => Arg::Bool(*b),
-                        _ => return Err("the token does not fit the order"),
-                    };
                     let k = arg(value, &mut args);
                     let both = arg(Arg::Int(self.limit.saturating_add(self.offset)), &mut args);
                     // The rest of the cursor's sort value (the tie-break is

@@ -52,8 +52,10 @@ pub trait UserRepository: Send {
     ) -> StoreResult<bool>;
     /// Marks the user deactivated (its password hash is kept, unusable).
     async fn set_deactivated(&mut self, user_id: &str) -> StoreResult<()>;
-    /// A deactivated account active again (with no password, no address:
-    /// deactivation removed them).
+    /// A deactivated account active again, not erased, and without a
+    /// password (the unusable hash deactivation kept goes, and the
+    /// credentials version moves as with any password change; the
+    /// addresses went at deactivation).
     async fn set_reactivated(&mut self, user_id: &str) -> StoreResult<()>;
     /// Locks the account (its tokens answer `M_USER_LOCKED`, it cannot log
     /// in) or unlocks it.
@@ -251,10 +253,13 @@ macro_rules! users_store {
 
             #[tracing::instrument(skip_all)]
             async fn set_reactivated(&mut self, user_id: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE users SET deactivated = FALSE WHERE name = $1")
-                    .bind(user_id)
-                    .execute(&mut *self.conn.get().await?)
-                    .await?;
+                sqlx::query(
+                    "UPDATE users SET deactivated = FALSE, erased = FALSE, password_hash = NULL, \
+                     credentials_version = credentials_version + 1 WHERE name = $1",
+                )
+                .bind(user_id)
+                .execute(&mut *self.conn.get().await?)
+                .await?;
                 Ok(())
             }
 

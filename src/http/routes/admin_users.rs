@@ -359,9 +359,8 @@ const ORDERS: &str = "['name', 'displayname', 'is_guest', 'admin', 'deactivated'
      'avatar_url', 'shadow_banned', 'creation_ts', 'last_seen_ts', 'locked']";
 
 async fn list_users(state: AppState, query: Option<String>, v3: bool) -> Result<Json<Value>> {
-    let pairs: Vec<(String, String)> = form_urlencoded_pairs(query.as_deref().unwrap_or(""))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let pairs: Vec<(String, String)> =
+        form_urlencoded_pairs(query.as_deref().unwrap_or("")).collect();
     let (offset, after) = match query_str(&pairs, "from") {
         None => (0, None),
         Some(v) if v.bytes().all(|c| c.is_ascii_digit() || c == b'-') => {
@@ -465,14 +464,14 @@ pub async fn suspend(
 ) -> Result<Json<Value>> {
     require_admin(&requester)?;
     let user_id = local_user_id(&state, &raw, "Can only suspend local users")?;
-    state.auth.admin_user_view(&user_id).await?;
+    let user = state.auth.admin_local_user(&user_id).await?;
     let body = body?;
     let suspend = match body.0.get("suspend") {
         None => return Err(Error::missing_param("Missing params: ['suspend']")),
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(Error::bad_json("'suspend' must be a boolean")),
     };
-    state.auth.admin_set_suspended(&user_id, suspend).await?;
+    state.auth.admin_set_suspended(&user, suspend).await?;
     Ok(Json(
         json!({ format!("user_{user_id}_suspended"): suspend }),
     ))
@@ -544,8 +543,8 @@ pub async fn get_admin(
         &raw,
         "Only local users can be admins of this homeserver",
     )?;
-    let view = state.auth.admin_user_view(&user_id).await?;
-    Ok(Json(json!({ "admin": view.user.admin })))
+    let user = state.auth.admin_local_user(&user_id).await?;
+    Ok(Json(json!({ "admin": user.admin })))
 }
 
 /// `PUT /_synapse/admin/v1/users/{user_id}/admin`.

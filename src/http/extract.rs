@@ -22,26 +22,7 @@ impl FromRequest<AppState> for JsonObject {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::new(
-                    413,
-                    crate::error::ErrCode::TooLarge,
-                    "Request body too large",
-                )
-            } else {
-                Error::not_json("Could not read the request body")
-            }
-        })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(JsonObject(Map::new()));
-        }
-        let text = std::str::from_utf8(&bytes).map_err(|_| Error::not_json("Content not JSON."))?;
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => Ok(JsonObject(map)),
-            Ok(_) => Err(Error::bad_json("Content must be a JSON object.")),
-            Err(_) => Err(Error::not_json("Content not JSON.")),
-        }
+        Ok(JsonObject(read_object(req, state, true).await?))
     }
 }
 
@@ -55,25 +36,34 @@ impl FromRequest<AppState> for RequiredJsonObject {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self> {
-        let (parts, body) = req.into_parts();
-        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Error::new(
-                        413,
-                        crate::error::ErrCode::TooLarge,
-                        "Request body too large",
-                    )
-                } else {
-                    Error::not_json("Could not read the request body")
-                }
-            })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::not_json("Content not JSON."));
+        Ok(RequiredJsonObject(read_object(req, state, false).await?))
+    }
+}
+
+/// The body as a JSON object; an empty one is `{}` if `empty_ok`.
+async fn read_object(req: Request, state: &AppState, empty_ok: bool) -> Result<Map<String, Value>> {
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::new(
+                413,
+                crate::error::ErrCode::TooLarge,
+                "Request body too large",
+            )
+        } else {
+            Error::not_json("Could not read the request body")
         }
-        let JsonObject(map) = JsonObject::from_request(Request::new(bytes.into()), state).await?;
-        Ok(RequiredJsonObject(map))
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return match empty_ok {
+            true => Ok(Map::new()),
+            false => Err(Error::not_json("Content not JSON.")),
+        };
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::not_json("Content not JSON."))?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::bad_json("Content must be a JSON object.")),
+        Err(_) => Err(Error::not_json("Content not JSON.")),
     }
 }
 

@@ -32,6 +32,13 @@ fn user_path(localpart: &str) -> String {
     format!("/_synapse/admin/v2/users/{}", uid(localpart))
 }
 
+/// A fresh server and the token of its admin `@root`.
+async fn with_admin(b: Backend) -> (TestServer, String) {
+    let s = TestServer::builder(b).start().await;
+    let admin = s.register_admin("root").await;
+    (s, admin)
+}
+
 async fn put(s: &TestServer, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
     s.request(Method::PUT, path, Some(token), Some(&body)).await
 }
@@ -49,8 +56,7 @@ async fn whoami(s: &TestServer, token: &str) -> (StatusCode, Value) {
 }
 
 async fn a_user_is_created_read_and_changed(b: Backend) {
-    let s = TestServer::builder(b).start().await;
-    let admin = s.register_admin("root").await;
+    let (s, admin) = with_admin(b).await;
     let (status, created) = put(
         &s,
         &user_path("alice"),
@@ -182,8 +188,7 @@ async fn a_user_is_created_read_and_changed(b: Backend) {
 /// writes a step at a time, and a late refusal leaves the first steps
 /// done, or a created user behind).
 async fn a_refused_change_changes_nothing(b: Backend) {
-    let s = TestServer::builder(b).start().await;
-    let admin = s.register_admin("root").await;
+    let (s, admin) = with_admin(b).await;
     put(
         &s,
         &user_path("alice"),
@@ -335,8 +340,7 @@ fn names(page: &Value) -> Vec<String> {
 }
 
 async fn the_lists_filter_and_order(b: Backend) {
-    let s = TestServer::builder(b).start().await;
-    let admin = s.register_admin("root").await;
+    let (s, admin) = with_admin(b).await;
     // Capitalised names: the order of upper and lower case is the
     // database's collation (as in Synapse).
     put(
@@ -578,8 +582,7 @@ async fn paging_sees_every_user_once_under_concurrent_inserts(b: Backend) {
 }
 
 async fn suspension_deactivation_and_reactivation(b: Backend) {
-    let s = TestServer::builder(b).start().await;
-    let admin = s.register_admin("root").await;
+    let (s, admin) = with_admin(b).await;
     put(
         &s,
         &user_path("alice"),
@@ -705,8 +708,7 @@ async fn suspension_deactivation_and_reactivation(b: Backend) {
 }
 
 async fn password_resets_end_the_other_sessions(b: Backend) {
-    let s = TestServer::builder(b).start().await;
-    let admin = s.register_admin("root").await;
+    let (s, admin) = with_admin(b).await;
     put(
         &s,
         &user_path("alice"),
@@ -770,8 +772,7 @@ async fn password_resets_end_the_other_sessions(b: Backend) {
 }
 
 async fn the_admin_flag(b: Backend) {
-    let s = TestServer::builder(b).start().await;
-    let admin = s.register_admin("root").await;
+    let (s, admin) = with_admin(b).await;
     let (alice, alice_token, _) = s.register("alice", "alice-pw").await;
     let path = format!("/_synapse/admin/v1/users/{alice}/admin");
     let (_, got) = s.get(&path, Some(&admin)).await;
@@ -831,8 +832,7 @@ async fn the_admin_flag(b: Backend) {
 }
 
 async fn only_admins_and_well_formed_requests(b: Backend) {
-    let s = TestServer::builder(b).start().await;
-    let admin = s.register_admin("root").await;
+    let (s, admin) = with_admin(b).await;
     let (alice, token, _) = s.register("alice", "alice-pw").await;
     let endpoints: Vec<(Method, String, Option<Value>)> = vec![
         (

@@ -388,11 +388,14 @@ async fn oauth_login_in_chromium() {
     driver.type_into("input[name=password]", "chrome-pw").await;
     driver.click("form button[type=submit]").await;
 
-    // The consent page: the first form approves.
-    let here = driver.script("return location.pathname").await;
-    assert_eq!(
-        here,
-        "/oauth2/consent",
+    // The consent page (once the login's POST has landed: reading the
+    // location at once may still see the login page on a busy machine):
+    // the first form approves.
+    let here = driver
+        .wait_for_location(|l| l.starts_with("/oauth2/consent"))
+        .await;
+    assert!(
+        here.starts_with("/oauth2/consent"),
         "{}",
         driver.script("return document.body.innerHTML").await
     );

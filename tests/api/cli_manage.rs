@@ -18,7 +18,11 @@ crate::both!(
 );
 
 /// Runs `mxauth manage <args>` with `stdin`: (success, stdout, stderr).
-fn manage(config: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+pub(crate) fn manage(
+    config: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> (bool, String, String) {
     let mut child = Command::new(BIN)
         .arg("manage")
         .arg(args[0])

@@ -12,6 +12,19 @@ use serde_json::{json, Value};
 both!(jwt_login, jwt_login_is_off_unless_enabled);
 
 const SECRET: &str = "the jwt shared secret";
+
+/// `jwt_config` with an HS256 `secret` and nothing else checked (no
+/// issuer, audience or display name): for tests of other things.
+pub(crate) fn hs256_jwt(secret: &str) -> JwtConfig {
+    JwtConfig {
+        secret: Secret::new(secret),
+        algorithm: "HS256".into(),
+        subject_claim: "sub".into(),
+        display_name_claim: None,
+        issuer: None,
+        audiences: None,
+    }
+}
 const ISSUER: &str = "https://idp.example";
 
 fn now_s() -> i64 {

@@ -16,13 +16,13 @@
 //! deactivated as an admin does it, with `mxauth manage`.
 
 use crate::both;
-use crate::cli::{config_file, BIN};
+use crate::cli::config_file;
 use crate::oauth_device::{local, poll, start as start_device_grant};
 use crate::oauth_support::*;
 use crate::oauth_upstream::{login_page, server as upstream_server, through_provider};
 use crate::sso::{login_token_of, Browser, OidcProvider, CLIENT_URL};
 use crate::support::*;
-use mxauth::config::{JwtConfig, MatrixConfig, ModuleConfig, Secret};
+use mxauth::config::{MatrixConfig, ModuleConfig, Secret};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -47,17 +47,8 @@ const HS_SECRET: &str = "the secret a delegating synapse shares";
 fn manage(s: &TestServer, command: &str, user: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), s);
-    let out = std::process::Command::new(BIN)
-        .args(["manage", command, "-c"])
-        .arg(&config)
-        .arg(user)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mxauth manage {command} {user}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, err) = crate::cli_manage::manage(&config, &[command, user], "");
+    assert!(ok, "mxauth manage {command} {user}: {err}");
 }
 
 /// The spec's answer to a locked user.
@@ -298,14 +289,7 @@ async fn providers_and_jwt_refuse_locked_and_deactivated_users(b: Backend) {
                 slapd.uri(),
                 None,
             ))];
-            c.jwt = Some(JwtConfig {
-                secret: Secret::new(JWT_SECRET),
-                algorithm: "HS256".into(),
-                subject_claim: "sub".into(),
-                display_name_claim: None,
-                issuer: None,
-                audiences: None,
-            });
+            c.jwt = Some(crate::jwt::hs256_jwt(JWT_SECRET));
         })
         .start()
         .await;

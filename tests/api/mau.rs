@@ -115,18 +115,10 @@ fn now_ms() -> i64 {
 /// registration, before the account exists.
 async fn accounts_made_at_first_login_are_registrations(b: Backend) {
     use jsonwebtoken::{encode, EncodingKey, Header};
-    use mxauth::config::{JwtConfig, Secret};
     let s = TestServer::builder(b)
         .config(|c| {
             limit_one(c);
-            c.jwt = Some(JwtConfig {
-                secret: Secret::new("jwt secret"),
-                algorithm: "HS256".into(),
-                subject_claim: "sub".into(),
-                display_name_claim: None,
-                issuer: None,
-                audiences: None,
-            });
+            c.jwt = Some(crate::jwt::hs256_jwt("jwt secret"));
         })
         .start()
         .await;

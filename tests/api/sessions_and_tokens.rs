@@ -5,7 +5,7 @@
 use crate::both;
 use crate::support::{assert_error, db_i64, fresh_database, Backend, TestServer};
 use mxauth::clock::MockClock;
-use mxauth::config::{AppServiceConfig, JwtConfig, Secret};
+use mxauth::config::AppServiceConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -103,14 +103,7 @@ async fn device_id_is_checked_alike_on_every_path(b: Backend) {
         .config(|c| {
             c.app_services = vec![bridge()];
             c.login_via_existing_session.enabled = true;
-            c.jwt = Some(JwtConfig {
-                secret: Secret::new(JWT_SECRET),
-                algorithm: "HS256".into(),
-                subject_claim: "sub".into(),
-                display_name_claim: None,
-                issuer: None,
-                audiences: None,
-            });
+            c.jwt = Some(crate::jwt::hs256_jwt(JWT_SECRET));
         })
         .start()
         .await;

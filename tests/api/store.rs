@@ -30,7 +30,7 @@ async fn open(b: Backend) -> (Arc<dyn Store>, FreshDatabase) {
     (store, db)
 }
 
-fn user(id: &str) -> NewUser {
+pub(crate) fn user(id: &str) -> NewUser {
     NewUser {
         user_id: id.to_owned(),
         password_hash: Some("hash".into()),
@@ -39,7 +39,7 @@ fn user(id: &str) -> NewUser {
     }
 }
 
-fn token(hash: &[u8], user_id: &str, device_id: Option<&str>) -> NewAccessToken {
+pub(crate) fn token(hash: &[u8], user_id: &str, device_id: Option<&str>) -> NewAccessToken {
     NewAccessToken {
         token_hash: hash.to_vec(),
         user_id: user_id.to_owned(),

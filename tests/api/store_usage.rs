@@ -1,8 +1,9 @@
 //! The store's client IPs and monthly-active users, on both backends.
 
 use crate::both;
+use crate::store::{token, user as new_user};
 use crate::support::{fresh_database, Backend};
-use mxauth::store::{connect, ClientIpSeen, MauCount, NewAccessToken, NewUser};
+use mxauth::store::{connect, ClientIpSeen, MauCount, NewUser};
 
 both!(
     client_ips_upsert_list_and_prune,
@@ -284,33 +285,22 @@ async fn a_usage_batch_does_not_deadlock_with_a_logout(b: Backend) {
     let db = fresh_database(b).await;
     let store = connect(&db.config.url(), 4).await.unwrap();
     let user = "@carol:x";
-    store
-        .users()
-        .create_user(&NewUser {
-            user_id: user.into(),
-            ..NewUser::default()
-        })
-        .await
-        .unwrap();
+    store.users().create_user(&new_user(user)).await.unwrap();
     let mut ids = Vec::new();
-    for (n, device) in ["DEVA", "DEVB"].into_iter().enumerate() {
+    for device in ["DEVA", "DEVB"] {
         store
             .devices()
             .ensure_device(user, device, None, None)
             .await
             .unwrap();
-        let id = store
-            .access_tokens()
-            .create_access_token(&NewAccessToken {
-                token_hash: vec![n as u8; 32],
-                user_id: user.into(),
-                device_id: Some(device.into()),
-                created_ts: 1,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        ids.push(id);
+        let new = token(device.as_bytes(), user, Some(device));
+        ids.push(
+            store
+                .access_tokens()
+                .create_access_token(&new)
+                .await
+                .unwrap(),
+        );
     }
     // The logout takes the second token first...
     let mut tx = store.begin().await.unwrap();

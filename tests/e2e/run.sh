@@ -2,8 +2,8 @@
 # End-to-end tests of mxauth as Synapse's delegated auth service, behind a
 # real nginx using deploy/nginx/mxauth.conf. See tests/e2e/README.md.
 #
-# Installs what is missing (nginx with apt-get; Synapse, pytest and requests
-# into a virtualenv under ${CARGO_TARGET_DIR:-target}/venv-synapse), writes
+# Installs what is missing (nginx with apt-get; Synapse, pytest, requests and
+# psycopg2 into a virtualenv under ${CARGO_TARGET_DIR:-target}/venv-synapse), writes
 # the configs of the three services into a temp dir, starts them on free
 # loopback ports, runs `pytest -q tests/e2e` (extra arguments go to pytest)
 # and stops everything. On failure it prints the three logs and keeps the
@@ -36,11 +36,13 @@ fi
 # --- Synapse in a virtualenv ------------------------------------------------
 # The distribution's version: synapse.__version__ appends git details when
 # the venv sits inside a git checkout (target/ here), so it never matches.
-if ! "$VENV/bin/python" -c "import synapse, pytest, requests, sys, importlib.metadata as m; sys.exit(m.version('matrix-synapse') != '$SYNAPSE_VERSION')" 2>/dev/null; then
-  log "installing matrix-synapse==$SYNAPSE_VERSION, pytest, requests into $VENV"
+# psycopg2: Synapse on PostgreSQL, and the databases of
+# test_import_synapse.py.
+if ! "$VENV/bin/python" -c "import synapse, pytest, requests, psycopg2, sys, importlib.metadata as m; sys.exit(m.version('matrix-synapse') != '$SYNAPSE_VERSION')" 2>/dev/null; then
+  log "installing matrix-synapse==$SYNAPSE_VERSION, pytest, requests, psycopg2-binary into $VENV"
   mkdir -p "$TARGET"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "matrix-synapse==$SYNAPSE_VERSION" pytest requests
+  "$VENV/bin/pip" install -q "matrix-synapse==$SYNAPSE_VERSION" pytest requests psycopg2-binary
 fi
 PY=$VENV/bin/python
 

@@ -1,5 +1,7 @@
 //! What the command-line tools do, kept out of main so tests can call it.
 
+pub mod import_synapse;
+
 use crate::auth::admin::registration_mac;
 use crate::auth::user_admin::UserAdminError;
 use crate::auth::Auth;

@@ -35,6 +35,7 @@ mod secret;
 mod server;
 mod sessions;
 mod synapse_keys;
+mod synapse_source;
 mod templates;
 #[cfg(test)]
 mod testing;
@@ -73,6 +74,7 @@ pub use self::password::{PasswordConfig, PasswordEnabled, PasswordPolicy};
 pub use self::ratelimit::{RateLimit, RateLimitConfig};
 pub use self::secret::Secret;
 pub use self::sessions::SessionConfig;
+pub use self::synapse_source::SynapseSourceConfig;
 pub use self::templates::TemplatesConfig;
 pub use self::usage::UsageConfig;
 use self::yaml::{KResult, KeyError, Map};
@@ -139,8 +141,9 @@ pub struct Config {
     /// Monthly active users and client-IP tracking (Synapse's top-level
     /// `limit_usage_by_mau`, `track_*_user_ips`, `user_ips_max_age`, ...).
     pub usage: UsageConfig,
-    /// `macaroon_secret_key` (or `_path`): guest access tokens that Synapse
-    /// minted as macaroons with this key are accepted.
+    /// `macaroon_secret_key` (or `_path`), else, as in Synapse,
+    /// `registration_shared_secret`: guest access tokens that Synapse minted
+    /// as macaroons with this key are accepted.
     pub macaroon_secret_key: Option<Secret>,
     /// `modules:`: the built-in auth providers, in the order they are asked.
     pub modules: Vec<ModuleConfig>,
@@ -371,6 +374,11 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     let usage = usage::parse(&top)?;
     let rate_limits = ratelimit::parse(&top)?;
     let guests = guests::parse(&top)?;
+    // As Synapse: without its own key, the shared secret signs guests' macaroons.
+    let macaroon_secret_key = guests
+        .macaroon_secret_key
+        .clone()
+        .or_else(|| registration.registration_shared_secret.clone());
     let email = email::parse_email(&top)?;
     let threepids = email::parse_threepids(&top, email.is_some())?;
     registration::check_verified(&top, &registration, recaptcha.is_some(), &threepids)?;
@@ -412,7 +420,8 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             admin_contact: server.admin_contact,
             server_notices_localpart: server.server_notices_localpart,
             usage,
-            macaroon_secret_key: guests.macaroon_secret_key,
+            // As Synapse: without its own key, the shared secret signs guests' macaroons.
+            macaroon_secret_key,
             modules,
             jwt,
             oidc_providers: sso.oidc_providers,

@@ -1,5 +1,5 @@
 //! The `mxauth` command: `serve`, `config check`, `register-user`,
-//! `manage ...` (accounts, from a shell), `rotate-signing-key`.
+//! `manage ...` (accounts, from a shell), `import-synapse`, `rotate-signing-key`.
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -66,6 +66,33 @@ enum Command {
     Manage {
         #[command(subcommand)]
         command: ManageCommand,
+    },
+    /// Move a Synapse's accounts onto mxauth: users and passwords, devices
+    /// and logged-in sessions (access and refresh tokens), 3PIDs, SSO links,
+    /// registration tokens, rate-limit overrides, monthly active users and
+    /// recent client IPs. Reads Synapse's database (read-only) from its
+    /// config; safe to run again (new and changed rows only; a change made
+    /// at mxauth is never undone).
+    ImportSynapse {
+        /// mxauth's config (the database written, the server name, the pepper).
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// Synapse's homeserver.yaml (its `database:` is read).
+        #[arg(long)]
+        synapse_config: PathBuf,
+        /// Read and check everything, report what would be imported, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// A first pass while Synapse still serves logins: run the import
+        /// again once Synapse delegates auth to mxauth.
+        #[arg(long)]
+        while_synapse_runs: bool,
+        /// Synapse is stopped: skip the check that it is not serving logins.
+        #[arg(long)]
+        synapse_stopped: bool,
+        /// Users per batch (each batch is one transaction).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        batch_size: i64,
     },
     /// Make a new id_token signing key current (OAuth 2.0 API); the old one
     /// stays published in the JWKS for a day, then is deleted.
@@ -272,6 +299,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Manage { command } => manage(command).await,
+            Command::ImportSynapse {
+                config,
+                synapse_config,
+                dry_run,
+                while_synapse_runs,
+                synapse_stopped,
+                batch_size,
+            } => {
+                let options = mxauth::cli::import_synapse::ImportOptions {
+                    dry_run,
+                    while_synapse_runs,
+                    synapse_stopped,
+                    batch_size,
+                };
+                let config = load(Some(&config))?;
+                let report =
+                    mxauth::cli::import_synapse::import_synapse(config, &synapse_config, &options).await?;
+                for line in mxauth::cli::import_synapse::summary(&report, dry_run) {
+                    println!("{line}");
+                }
+                Ok(())
+            }
             Command::RotateSigningKey { config } => {
                 let kid = mxauth::cli::rotate_signing_key(load(config.as_deref())?).await?;
                 println!("The id_token signing key is now {kid}");

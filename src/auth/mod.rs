@@ -64,6 +64,7 @@ pub mod devices;
 pub mod guests;
 pub mod homeserver;
 pub mod identifiers;
+pub mod import_synapse;
 pub mod introspect;
 pub mod login;
 pub mod macaroon;

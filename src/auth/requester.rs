@@ -153,7 +153,10 @@ impl Auth {
             .ok_or(AuthnError::UnknownToken)?;
         Ok(Requester {
             user_id: stored_user_id(&user.user_id).ok_or(AuthnError::UnknownToken)?,
-            device_id: None,
+            // Every guest has this one device, as at Synapse.
+            device_id: Some(DeviceId::from_stored(
+                super::guests::GUEST_DEVICE_ID.to_owned(),
+            )),
             token_id: GUEST_MACAROON_TOKEN_ID,
             is_guest: true,
             admin: false,

@@ -126,9 +126,10 @@ macro_rules! devices_store {
                         WHERE a.user_id = d.user_id AND a.device_id = d.device_id), \
                        (SELECT MAX(r.oauth_client_id) FROM refresh_tokens r \
                         WHERE r.user_id = d.user_id AND r.device_id = d.device_id)) AS oauth_client_id, \
-                     (SELECT u.user_agent FROM user_ips u \
+                     COALESCE((SELECT u.user_agent FROM user_ips u \
                       WHERE u.user_id = d.user_id AND u.device_id = d.device_id \
-                      ORDER BY u.last_seen_ts DESC LIMIT 1) AS last_user_agent \
+                      ORDER BY u.last_seen_ts DESC LIMIT 1), d.last_seen_user_agent) \
+                       AS last_user_agent \
                      FROM devices d WHERE d.user_id = $1 AND ($2 IS NULL OR d.device_id = $2) \
                      ORDER BY d.device_id",
                 )

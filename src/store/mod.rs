@@ -15,6 +15,8 @@ mod refresh_tokens;
 mod registration;
 mod sql;
 mod sso;
+mod synapse_import;
+pub mod synapse_source;
 mod threepids;
 mod tokens;
 mod uia;
@@ -36,6 +38,10 @@ pub use refresh_tokens::RefreshTokenRepository;
 pub use registration::RegistrationRepository;
 pub use sql::{PostgresStore, SqlTransaction, SqliteStore};
 pub use sso::{NewLoginToken, PendingRegistration, SsoRepository, SsoSession};
+pub use synapse_import::{
+    ImportAccessToken, ImportDevice, ImportExternalId, ImportRatelimitOverride, ImportRefreshToken,
+    ImportWrite, ImportedRow, LocalQuery, LocalRows, SynapseImportRepository,
+};
 pub use threepids::ThreepidRepository;
 pub use tokens::AccessTokenRepository;
 pub use uia::{ResultOnce, UiaRepository};
@@ -251,6 +257,7 @@ pub trait Store: Send + Sync + 'static {
     fn oauth(&self) -> Box<dyn OAuthRepository + '_>;
     fn oauth_grants(&self) -> Box<dyn OAuthGrantRepository + '_>;
     fn device_grants(&self) -> Box<dyn DeviceGrantRepository + '_>;
+    fn synapse_import(&self) -> Box<dyn SynapseImportRepository + '_>;
 }
 
 /// A transaction: the same repositories as [`Store`], inside it.
@@ -272,6 +279,7 @@ pub trait Transaction: Send {
     fn oauth(&mut self) -> Box<dyn OAuthRepository + '_>;
     fn oauth_grants(&mut self) -> Box<dyn OAuthGrantRepository + '_>;
     fn device_grants(&mut self) -> Box<dyn DeviceGrantRepository + '_>;
+    fn synapse_import(&mut self) -> Box<dyn SynapseImportRepository + '_>;
 }
 
 /// A registration token (Synapse's shape).

@@ -11,8 +11,8 @@ use super::conn::{Dialect, Repo};
 use super::{
     AccessTokenRepository, DeviceGrantRepository, DeviceRepository, HomeserverJobRepository,
     OAuthGrantRepository, OAuthRepository, RateLimitRepository, RefreshTokenRepository,
-    RegistrationRepository, SsoRepository, Store, StoreError, StoreResult, ThreepidRepository,
-    Transaction, UiaRepository, UsageRepository, UserRepository,
+    RegistrationRepository, SsoRepository, Store, StoreError, StoreResult, SynapseImportRepository,
+    ThreepidRepository, Transaction, UiaRepository, UsageRepository, UserRepository,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -174,6 +174,9 @@ macro_rules! sql_store {
             fn device_grants(&self) -> Box<dyn DeviceGrantRepository + '_> {
                 Box::new(Repo::pool(&self.pool))
             }
+            fn synapse_import(&self) -> Box<dyn SynapseImportRepository + '_> {
+                Box::new(Repo::pool(&self.pool))
+            }
         }
 
         #[async_trait]
@@ -222,6 +225,9 @@ macro_rules! sql_store {
                 Box::new(Repo::tx(&mut self.0))
             }
             fn device_grants(&mut self) -> Box<dyn DeviceGrantRepository + '_> {
+                Box::new(Repo::tx(&mut self.0))
+            }
+            fn synapse_import(&mut self) -> Box<dyn SynapseImportRepository + '_> {
                 Box::new(Repo::tx(&mut self.0))
             }
         }

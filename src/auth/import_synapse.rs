@@ -1355,3 +1355,6 @@ pub fn summary_lines(report: &Report, dry_run: bool) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,9 +11,7 @@ use super::{tokens, Auth, Session};
 use crate::store::NewUser;
 use serde_json::{Map, Value};
 
-/// The device every guest gets (Synapse's `GUEST_DEVICE_ID`): guests may
-/// not choose their device ID.
-pub const GUEST_DEVICE_ID: &str = "guest_device";
+pub use super::requester::GUEST_DEVICE_ID;
 
 /// The body key naming the guest being upgraded. Kept in the UIA session
 /// only as the token's SHA-256 (hex): tokens are never stored as sent.

@@ -65,6 +65,10 @@ pub enum IfLocked {
     Allow,
 }
 
+/// The device every guest gets (Synapse's `GUEST_DEVICE_ID`): guests may
+/// not choose their device ID, and a guest macaroon names none.
+pub const GUEST_DEVICE_ID: &str = "guest_device";
+
 impl Auth {
     /// Resolves an access token whose user is not locked
     /// ([`Auth::authenticate_token`] with [`IfLocked::Refuse`]).
@@ -154,9 +158,7 @@ impl Auth {
         Ok(Requester {
             user_id: stored_user_id(&user.user_id).ok_or(AuthnError::UnknownToken)?,
             // Every guest has this one device, as at Synapse.
-            device_id: Some(DeviceId::from_stored(
-                super::guests::GUEST_DEVICE_ID.to_owned(),
-            )),
+            device_id: Some(DeviceId::from_stored(GUEST_DEVICE_ID.to_owned())),
             token_id: GUEST_MACAROON_TOKEN_ID,
             is_guest: true,
             admin: false,

@@ -405,6 +405,12 @@ pub fn plan_users(
                 );
             }
         }
+        if s.shadow_banned != 0 {
+            report.problem(
+                "shadow-banned users: the ban is the homeserver's (Synapse keeps it), not imported",
+                &s.name,
+            );
+        }
         if let Some(id) = &s.appservice_id {
             if !ctx.known_appservices.contains(id) {
                 report.problem(
@@ -563,14 +569,16 @@ pub fn summary_lines(report: &Report, dry_run: bool) -> Vec<String> {
         ));
     }
     for (what, (n, examples)) in &report.problems {
-        if examples.is_empty() {
-            lines.push(format!("problem: {what}"));
-        } else {
-            lines.push(format!(
-                "problem: {what}: {n} (e.g. {})",
-                examples.join(", ")
-            ));
-        }
+        let examples: Vec<&str> = examples
+            .iter()
+            .map(String::as_str)
+            .filter(|e| !e.is_empty())
+            .collect();
+        lines.push(match (*n, examples.is_empty()) {
+            (1, true) => format!("problem: {what}"),
+            (n, true) => format!("problem: {what}: {n}"),
+            (n, false) => format!("problem: {what}: {n} (e.g. {})", examples.join(", ")),
+        });
     }
     lines
 }

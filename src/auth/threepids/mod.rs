@@ -2,7 +2,8 @@
 //! validating an address by mail (`requestToken`, then the link in the
 //! mail), the UIA stage `m.login.email.identity`, the addresses bound to
 //! accounts (`/account/3pid*`), password reset by email, and the lookup
-//! that lets a user log in with their address.
+//! that lets a user log in with their address (`msisdn.rs`: Synapse's
+//! msisdn of a phone number, for logins by phone).
 //!
 //! Validation sessions live in the database, so the link may be followed
 //! on any process. The token in the link is stored only as its SHA-256.
@@ -13,6 +14,7 @@
 
 mod bound;
 mod error;
+pub mod msisdn;
 
 pub use error::{ThreepidError, Unusable};
 

@@ -1,5 +1,7 @@
 //! User IDs and login identifiers, parsed once at the edge of the rules.
 
+// Not through `threepids`' own module, which names `uia` (a circle).
+use super::threepids::msisdn::{phone_number_to_msisdn, MEDIUM_MSISDN};
 pub use ruma_common::{OwnedUserId, UserId};
 use serde_json::Value;
 
@@ -212,10 +214,11 @@ pub fn check_new_localpart(
 pub enum UserIdentifier {
     /// `m.id.user`, or the legacy top-level `user`: a localpart or a full ID.
     User(String),
-    /// `m.id.thirdparty`, or the legacy top-level `medium` + `address`.
+    /// `m.id.thirdparty`, or the legacy top-level `medium` + `address`
+    /// (the address as given); or `m.id.phone`, made the `msisdn` 3PID of
+    /// its number as Synapse does, so every way of writing a number names
+    /// the same 3PID.
     ThirdParty { medium: String, address: String },
-    /// `m.id.phone`.
-    Phone { country: String, phone: String },
 }
 
 /// What is wrong with a login's identifier (rendered by the HTTP layer:
@@ -230,6 +233,8 @@ pub enum IdentifierError {
     Missing(&'static str),
     /// An identifier type mxauth does not know (M_UNKNOWN).
     UnknownType,
+    /// An `m.id.phone` whose number does not parse (M_INVALID_PARAM).
+    BadPhoneNumber,
 }
 
 impl std::fmt::Display for IdentifierError {
@@ -239,6 +244,7 @@ impl std::fmt::Display for IdentifierError {
             IdentifierError::NotAString(key) => write!(f, "'{key}' must be a string"),
             IdentifierError::Missing(what) => f.write_str(what),
             IdentifierError::UnknownType => f.write_str("Unknown login identifier type"),
+            IdentifierError::BadPhoneNumber => f.write_str("Unable to parse phone number"),
         }
     }
 }
@@ -270,12 +276,24 @@ pub fn parse_identifier(
                         "Invalid thirdparty identifier: 'medium' and 'address' are required",
                     )),
                 },
-                "m.id.phone" => match (str_field(id, "country")?, str_field(id, "phone")?) {
-                    (Some(country), Some(phone)) => Ok(UserIdentifier::Phone { country, phone }),
-                    _ => Err(IdentifierError::Missing(
-                        "Invalid phone-type identifier: 'country' and 'phone' are required",
-                    )),
-                },
+                "m.id.phone" => {
+                    // The spec's `phone`, else the `number` Synapse once
+                    // required (Element sends both).
+                    let phone = match str_field(id, "phone")? {
+                        Some(phone) => Some(phone),
+                        None => str_field(id, "number")?,
+                    };
+                    match (str_field(id, "country")?, phone) {
+                        (Some(country), Some(phone)) => Ok(UserIdentifier::ThirdParty {
+                            medium: MEDIUM_MSISDN.to_owned(),
+                            address: phone_number_to_msisdn(&country, &phone)
+                                .map_err(|_| IdentifierError::BadPhoneNumber)?,
+                        }),
+                        _ => Err(IdentifierError::Missing(
+                            "Invalid phone-type identifier: 'country' and 'phone' are required",
+                        )),
+                    }
+                }
                 _ => Err(IdentifierError::UnknownType),
             }
         }
@@ -342,6 +360,46 @@ mod tests {
         assert_eq!(e, IdentifierError::NotAString("user".into()));
         let e = parse_identifier(&obj(json!({}))).unwrap_err();
         assert_eq!(e, IdentifierError::Missing("Missing param: identifier"));
+    }
+
+    #[test]
+    fn a_phone_identifier_is_the_msisdn_3pid_of_its_number() {
+        let msisdn = UserIdentifier::ThirdParty {
+            medium: "msisdn".into(),
+            address: "447700900123".into(),
+        };
+        for identifier in [
+            json!({"type": "m.id.phone", "country": "GB", "phone": "07700 900123"}),
+            json!({"type": "m.id.phone", "country": "US", "phone": "+44 7700 900123"}),
+            json!({"type": "m.id.phone", "country": "GB", "number": "07700900123"}),
+            json!({"type": "m.id.phone", "country": "GB", "phone": "07700900123", "number": "x"}),
+        ] {
+            let body = obj(json!({ "identifier": identifier }));
+            assert_eq!(parse_identifier(&body).unwrap(), msisdn, "{identifier}");
+        }
+        // m.id.thirdparty's address is taken as given, as Synapse does.
+        let given = obj(json!({"identifier":
+            {"type": "m.id.thirdparty", "medium": "msisdn", "address": "+44 7700 900123"}}));
+        assert_eq!(
+            parse_identifier(&given).unwrap(),
+            UserIdentifier::ThirdParty {
+                medium: "msisdn".into(),
+                address: "+44 7700 900123".into()
+            }
+        );
+        let phone = |v: Value| parse_identifier(&obj(json!({ "identifier": v })));
+        assert_eq!(
+            phone(json!({"type": "m.id.phone", "country": "GB", "phone": "not a number"})),
+            Err(IdentifierError::BadPhoneNumber)
+        );
+        assert!(matches!(
+            phone(json!({"type": "m.id.phone", "phone": "07700900123"})),
+            Err(IdentifierError::Missing(_))
+        ));
+        assert_eq!(
+            phone(json!({"type": "m.id.phone", "country": "GB", "phone": 7700900123_u64})),
+            Err(IdentifierError::NotAString("phone".into()))
+        );
     }
 
     #[test]

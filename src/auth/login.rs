@@ -212,8 +212,6 @@ impl Auth {
             UserIdentifier::ThirdParty { medium, address } => {
                 self.find_user_by_threepid(medium, address).await?
             }
-            // No phone numbers are bound to accounts.
-            UserIdentifier::Phone { .. } => None,
         };
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let verified = self.hasher.verify(password, stored).await?;
@@ -274,9 +272,12 @@ pub(crate) fn check_may_log_in(user: &User) -> Result<(), LoginError> {
 
 /// The `rc_login.failed_attempts` bucket of a login: the lower-cased full
 /// user ID it names (`alice`, `@Alice:hs` and `ALICE` are one bucket,
-/// whether or not the user exists), or the canonical address of a login by
-/// email. `None` for a login without an identifier (JWT) or with one that
-/// does not parse (it fails before any credential is checked).
+/// whether or not the user exists), the canonical address of a login by
+/// email, or the msisdn of a login by phone (`m.id.phone` "07700 900123"
+/// in GB and "+447700900123" are one bucket; `m.id.thirdparty`'s msisdn
+/// is taken as given, as Synapse does). `None` for a login without an
+/// identifier (JWT) or with one that does not parse (it fails before any
+/// credential is checked).
 pub(crate) fn failed_attempts_key(
     login_type: &str,
     body: &serde_json::Map<String, serde_json::Value>,
@@ -295,6 +296,37 @@ pub(crate) fn failed_attempts_key(
             };
             Some(format!("{medium}:{address}"))
         }
-        UserIdentifier::Phone { country, phone } => Some(format!("msisdn:{country}{phone}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(body: serde_json::Value) -> Option<String> {
+        failed_attempts_key(LOGIN_TYPE_PASSWORD, body.as_object().unwrap(), "hs")
+    }
+
+    #[test]
+    fn every_form_of_a_phone_number_is_one_failed_attempts_bucket() {
+        let phone = |country: &str, phone: &str| {
+            key(json!({"identifier": {"type": "m.id.phone", "country": country, "phone": phone}}))
+        };
+        let msisdn = |address: &str| {
+            key(json!({"identifier":
+                {"type": "m.id.thirdparty", "medium": "msisdn", "address": address}}))
+        };
+        let bucket = Some("msisdn:447700900123".to_owned());
+        assert_eq!(phone("GB", "07700 900123"), bucket);
+        assert_eq!(phone("US", "+44 7700 900123"), bucket);
+        assert_eq!(msisdn("447700900123"), bucket);
+        // m.id.thirdparty's address as given, as Synapse keys it.
+        assert_eq!(
+            msisdn("+447700900123").as_deref(),
+            Some("msisdn:+447700900123")
+        );
+        // Refused before any credential is checked.
+        assert_eq!(phone("GB", "not a number"), None);
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::both;
 use crate::support::{assert_error, Backend, TestServer, SERVER_NAME};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 const LOGIN: &str = "/_matrix/client/v3/login";
@@ -20,6 +20,8 @@ both!(
     logout_all_devices,
     request_auth_token_sources,
     whoami_on_r0_and_v3,
+    login_by_phone_number,
+    reauth_by_phone_number,
 );
 
 async fn get_login_yields_flows(b: Backend) {
@@ -279,4 +281,134 @@ async fn whoami_on_r0_and_v3(b: Backend) {
             json!({"user_id": user_id, "device_id": device, "is_guest": false})
         );
     }
+}
+
+/// Creates `@{localpart}` with `password` and the phone number `msisdn`
+/// through the admin API (`admin`'s token), as Synapse stores numbers
+/// (E.164 digits, no `+`); returns the user ID.
+async fn user_with_phone(
+    s: &TestServer,
+    admin: &str,
+    localpart: &str,
+    password: &str,
+    msisdn: &str,
+) -> String {
+    let user_id = format!("@{localpart}:{SERVER_NAME}");
+    let body = json!({"password": password,
+                      "threepids": [{"medium": "msisdn", "address": msisdn}]});
+    let (status, created) = s
+        .request(
+            Method::PUT,
+            &format!("/_synapse/admin/v2/users/{user_id}"),
+            Some(admin),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["threepids"][0]["medium"], "msisdn", "{created}");
+    assert_eq!(created["threepids"][0]["address"], msisdn, "{created}");
+    user_id
+}
+
+fn by_phone(country: &str, phone: &str, password: &str) -> serde_json::Value {
+    json!({"type": "m.login.password", "password": password,
+           "identifier": {"type": "m.id.phone", "country": country, "phone": phone}})
+}
+
+fn by_msisdn(address: &str, password: &str) -> serde_json::Value {
+    json!({"type": "m.login.password", "password": password,
+           "identifier": {"type": "m.id.thirdparty", "medium": "msisdn", "address": address}})
+}
+
+async fn login_by_phone_number(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let admin = s.register_admin("root").await;
+    let user_id = user_with_phone(&s, &admin, "phoebe", "phoebe-pw", "447700900123").await;
+    let logins = [
+        // National form in its country, international form anywhere.
+        by_phone("GB", "07700 900123", "phoebe-pw"),
+        by_phone("US", "+44 7700 900123", "phoebe-pw"),
+        // The `number` Synapse once required instead of `phone`.
+        json!({"type": "m.login.password", "password": "phoebe-pw",
+               "identifier": {"type": "m.id.phone", "country": "GB", "number": "07700900123"}}),
+        by_msisdn("447700900123", "phoebe-pw"),
+    ];
+    for login in logins {
+        let (status, res) = s.post(LOGIN, None, login.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{login}: {res}");
+        assert_eq!(res["user_id"], user_id, "{login}");
+        let token = res["access_token"].as_str().unwrap();
+        let (_, me) = s.get(WHOAMI, Some(token)).await;
+        assert_eq!(me["user_id"], user_id);
+    }
+
+    let unparsable = s
+        .post(LOGIN, None, by_phone("GB", "not a number", "phoebe-pw"))
+        .await;
+    assert_error(&unparsable, 400, "M_INVALID_PARAM");
+    assert_eq!(unparsable.1["error"], "Unable to parse phone number");
+    // A national number needs a country phonenumbers knows.
+    let nowhere = s
+        .post(LOGIN, None, by_phone("XX", "07700 900123", "phoebe-pw"))
+        .await;
+    assert_error(&nowhere, 400, "M_INVALID_PARAM");
+
+    // An unknown number looks like a wrong password.
+    let wrong_password = s
+        .post(LOGIN, None, by_phone("GB", "07700 900123", "nope"))
+        .await;
+    assert_error(&wrong_password, 403, "M_FORBIDDEN");
+    let unknown_number = s
+        .post(LOGIN, None, by_phone("GB", "07700 900999", "phoebe-pw"))
+        .await;
+    assert_eq!(unknown_number, wrong_password);
+    let unknown_msisdn = s
+        .post(LOGIN, None, by_msisdn("447700900999", "phoebe-pw"))
+        .await;
+    assert_eq!(unknown_msisdn, wrong_password);
+    // As at Synapse, m.id.thirdparty's address is not normalised: only
+    // the stored form finds the user.
+    let with_plus = s
+        .post(LOGIN, None, by_msisdn("+447700900123", "phoebe-pw"))
+        .await;
+    assert_eq!(with_plus, wrong_password);
+}
+
+async fn reauth_by_phone_number(b: Backend) {
+    let s = TestServer::builder(b).start().await;
+    let admin = s.register_admin("root").await;
+    user_with_phone(&s, &admin, "phoebe", "phoebe-pw", "447700900123").await;
+    user_with_phone(&s, &admin, "quentin", "quentin-pw", "447700900456").await;
+    let (token, _) = s.login("phoebe", "phoebe-pw").await;
+    let (_, victim) = s.login("phoebe", "phoebe-pw").await;
+    let path = format!("/_matrix/client/v3/devices/{victim}");
+    let delete = |auth: Option<serde_json::Value>| {
+        let body = match auth {
+            Some(auth) => json!({ "auth": auth }),
+            None => json!({}),
+        };
+        let (s, token, path) = (&s, &token, &path);
+        async move {
+            s.request(Method::DELETE, path, Some(token), Some(&body))
+                .await
+        }
+    };
+    let (status, challenge) = delete(None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    let session = &challenge["session"];
+    let stage = |country: &str, phone: &str, password: &str| {
+        let mut auth = by_phone(country, phone, password);
+        auth["session"] = session.clone();
+        Some(auth)
+    };
+    // Another user's number and password: not the session's user.
+    let other = delete(stage("GB", "07700 900456", "quentin-pw")).await;
+    assert_error(&other, 403, "M_FORBIDDEN");
+    let wrong = delete(stage("GB", "07700 900123", "nope")).await;
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED, "{}", wrong.1);
+    assert_eq!(wrong.1["errcode"], "M_FORBIDDEN", "{}", wrong.1);
+    let done = delete(stage("US", "+44 7700 900123", "phoebe-pw")).await;
+    assert_eq!(done.0, StatusCode::OK, "{}", done.1);
+    let gone = s.get(&path, Some(&token)).await;
+    assert_error(&gone, 404, "M_NOT_FOUND");
 }

@@ -102,8 +102,6 @@ impl Auth {
                     }
                 }
             }
-            // No phone numbers are bound to accounts.
-            UserIdentifier::Phone { .. } => return Ok(None),
         };
         if let Some(fields) = provider_fields {
             let mut login_dict = Map::new();

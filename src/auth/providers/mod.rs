@@ -175,7 +175,9 @@ pub trait AuthProvider: Send + Sync {
         Ok(None)
     }
 
-    /// Checks `m.login.password` with a third-party identifier.
+    /// Checks `m.login.password` with a third-party identifier; an
+    /// `m.id.phone` number comes as its msisdn (medium `msisdn`), as at
+    /// Synapse.
     async fn check_3pid_auth(
         &self,
         _medium: &str,

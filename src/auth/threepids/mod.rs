@@ -1,8 +1,10 @@
-//! Third-party identifiers (email only: mxauth sends no text messages):
+//! Third-party identifiers (email; phone numbers only as bound by the
+//! admin API or imported from Synapse, as mxauth sends no text messages):
 //! validating an address by mail (`requestToken`, then the link in the
 //! mail), the UIA stage `m.login.email.identity`, the addresses bound to
 //! accounts (`/account/3pid*`), password reset by email, and the lookup
-//! that lets a user log in with their address.
+//! that lets a user log in with their address or phone number
+//! (`msisdn.rs` makes an `m.id.phone` number the msisdn Synapse stores).
 //!
 //! Validation sessions live in the database, so the link may be followed
 //! on any process. The token in the link is stored only as its SHA-256.
@@ -13,6 +15,7 @@
 
 mod bound;
 mod error;
+pub mod msisdn;
 
 pub use error::{ThreepidError, Unusable};
 

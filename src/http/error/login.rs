@@ -55,6 +55,7 @@ impl From<IdentifierError> for Error {
             }
             IdentifierError::Missing(_) => Error::missing_param(message),
             IdentifierError::UnknownType => Error::new(400, ErrCode::Unknown, message),
+            IdentifierError::BadPhoneNumber => Error::invalid_param(message),
         }
     }
 }
@@ -163,6 +164,7 @@ mod tests {
                 ErrCode::MissingParam,
             ),
             (IdentifierError::UnknownType, ErrCode::Unknown),
+            (IdentifierError::BadPhoneNumber, ErrCode::InvalidParam),
         ];
         for (e, want) in cases {
             let message = e.to_string();

@@ -61,6 +61,7 @@ mod sso_cache;
 mod store;
 mod store_account;
 mod store_device_grants;
+mod store_import;
 mod store_migrations;
 mod store_oauth;
 mod store_oauth_grants;

@@ -999,6 +999,19 @@ def test_login_by_email(world, imported):
     world.made_at_mxauth.add(("alice", response.json()["device_id"]))
 
 
+def test_login_by_phone(world, imported):
+    # Alice's msisdn 3PID at Synapse, typed as a person in the UK would.
+    alice = world.people["alice"]
+    response = world.mxauth.api.client("POST", "/login", json={
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.phone", "country": "GB", "phone": "07700 900123"},
+        "password": alice.password,
+    })
+    assert response.status_code == 200, describe(response)
+    assert response.json()["user_id"] == alice.user_id
+    world.made_at_mxauth.add(("alice", response.json()["device_id"]))
+
+
 def test_refresh_tokens_refresh(world, imported):
     mx = world.mxauth.api
     bob = world.people["bob"]

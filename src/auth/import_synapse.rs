@@ -358,6 +358,49 @@ pub fn local_query(
     }
 }
 
+/// What every part of a batch's plan reads: the run, the rows at
+/// Synapse, the rows at mxauth, the records of the last import by (user,
+/// kind, key), and the users the batch imports into (new or recorded).
+pub(super) struct Batch<'a> {
+    pub(super) ctx: &'a ImportContext,
+    pub(super) rows: &'a SynapseUserRows,
+    pub(super) local: &'a LocalRows,
+    pub(super) records: HashMap<(&'a str, &'a str, &'a str), Value>,
+    pub(super) present: HashSet<&'a str>,
+}
+
+impl<'a> Batch<'a> {
+    /// The records of `kind` of this batch's users whose row is no longer
+    /// at Synapse (`seen`: the (user, key)s that are).
+    pub(super) fn gone(&self, kind: &str, seen: &HashSet<(&str, String)>) -> Vec<&'a ImportedRow> {
+        self.local
+            .imported
+            .iter()
+            .filter(|r| {
+                r.kind == kind
+                    && self.present.contains(r.user_id.as_str())
+                    && !seen.contains(&(r.user_id.as_str(), r.row_key.clone()))
+            })
+            .collect()
+    }
+
+    /// The token hash a record names (empty if none).
+    pub(super) fn recorded_hash(&self, r: &ImportedRow) -> Vec<u8> {
+        recorded_hash(&self.records, r)
+    }
+}
+
+/// The token hash a record names (empty if none).
+pub(super) fn recorded_hash(
+    records: &HashMap<(&str, &str, &str), Value>,
+    r: &ImportedRow,
+) -> Vec<u8> {
+    records
+        .get(&(r.user_id.as_str(), r.kind.as_str(), r.row_key.as_str()))
+        .and_then(|v| v.get("hash").and_then(Value::as_str).map(unhex))
+        .unwrap_or_default()
+}
+
 /// The records of a batch: by (user, kind, key).
 fn records_of(imported: &[ImportedRow]) -> HashMap<(&str, &str, &str), Value> {
     imported
@@ -483,32 +526,21 @@ pub fn plan_users(
         }
     }
 
-    plan_devices(ctx, rows, local, &records, &present, &mut out, &mut report);
-    let live_devices = devices_after(rows, local, &records, &present);
-    let refresh_live = plan_refresh_tokens(
+    let b = Batch {
         ctx,
         rows,
         local,
-        &records,
-        &present,
-        &live_devices,
-        &mut out,
-        &mut report,
-    );
-    let access_live = plan_access_tokens(
-        ctx,
-        rows,
-        local,
-        &records,
-        &present,
-        &live_devices,
-        &refresh_live,
-        &mut out,
-        &mut report,
-    );
-    plan_threepids(ctx, rows, local, &records, &present, &mut out, &mut report);
-    plan_external_ids(ctx, rows, local, &records, &present, &mut out, &mut report);
-    plan_ratelimit_overrides(rows, local, &records, &present, &mut out, &mut report);
+        records,
+        present,
+    };
+    plan_devices(&b, &mut out, &mut report);
+    let live_devices = devices_after(&b);
+    let refresh_live = plan_refresh_tokens(&b, &live_devices, &mut out, &mut report);
+    let access_live = plan_access_tokens(&b, &live_devices, &refresh_live, &mut out, &mut report);
+    plan_threepids(&b, &mut out, &mut report);
+    plan_external_ids(&b, &mut out, &mut report);
+    plan_ratelimit_overrides(&b, &mut out, &mut report);
+    let present = b.present;
 
     for m in &rows.monthly_active {
         if present.contains(m.user_id.as_str()) {

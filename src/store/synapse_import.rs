@@ -359,56 +359,57 @@ macro_rules! synapse_import_store {
     };
 }
 
+/// Binds a user's columns in the order of `apply_one`'s user statements
+/// (`$1` to `$14`).
+macro_rules! bind_user {
+    ($query:expr, $u:expr) => {
+        $query
+            .bind(&$u.user_id)
+            .bind(&$u.password_hash)
+            .bind($u.admin)
+            .bind(&$u.user_type)
+            .bind($u.is_guest)
+            .bind($u.deactivated)
+            .bind($u.locked)
+            .bind(&$u.displayname)
+            .bind(&$u.appservice_id)
+            .bind(&$u.consent_version)
+            .bind($u.credentials_version)
+            .bind($u.suspended)
+            .bind($u.erased)
+            .bind(&$u.avatar_url)
+    };
+}
+
 /// One [`ImportWrite`] on `$conn`.
 macro_rules! apply_one {
     ($conn:expr, $write:expr) => {
         match $write {
             ImportWrite::InsertUser(u) => {
-                sqlx::query(
-                    "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
-                     deactivated, locked, displayname, appservice_id, consent_version, \
-                     credentials_version, suspended, erased, avatar_url, created_ts) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                bind_user!(
+                    sqlx::query(
+                        "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
+                         deactivated, locked, displayname, appservice_id, consent_version, \
+                         credentials_version, suspended, erased, avatar_url, created_ts) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    ),
+                    u
                 )
-                .bind(&u.user_id)
-                .bind(&u.password_hash)
-                .bind(u.admin)
-                .bind(&u.user_type)
-                .bind(u.is_guest)
-                .bind(u.deactivated)
-                .bind(u.locked)
-                .bind(&u.displayname)
-                .bind(&u.appservice_id)
-                .bind(&u.consent_version)
-                .bind(u.credentials_version)
-                .bind(u.suspended)
-                .bind(u.erased)
-                .bind(&u.avatar_url)
                 .bind(u.created_ts)
                 .execute(&mut *$conn)
                 .await?;
             }
             ImportWrite::UpdateUser(u) => {
-                sqlx::query(
-                    "UPDATE users SET password_hash = $2, admin = $3, user_type = $4, \
-                     is_guest = $5, deactivated = $6, locked = $7, displayname = $8, \
-                     appservice_id = $9, consent_version = $10, credentials_version = $11, \
-                     suspended = $12, erased = $13, avatar_url = $14 WHERE name = $1",
+                // Every column the import sets but the creation time.
+                bind_user!(
+                    sqlx::query(
+                        "UPDATE users SET password_hash = $2, admin = $3, user_type = $4, \
+                         is_guest = $5, deactivated = $6, locked = $7, displayname = $8, \
+                         appservice_id = $9, consent_version = $10, credentials_version = $11, \
+                         suspended = $12, erased = $13, avatar_url = $14 WHERE name = $1",
+                    ),
+                    u
                 )
-                .bind(&u.user_id)
-                .bind(&u.password_hash)
-                .bind(u.admin)
-                .bind(&u.user_type)
-                .bind(u.is_guest)
-                .bind(u.deactivated)
-                .bind(u.locked)
-                .bind(&u.displayname)
-                .bind(&u.appservice_id)
-                .bind(&u.consent_version)
-                .bind(u.credentials_version)
-                .bind(u.suspended)
-                .bind(u.erased)
-                .bind(&u.avatar_url)
                 .execute(&mut *$conn)
                 .await?;
             }

@@ -4,29 +4,24 @@
 
 use super::*;
 
-pub(super) fn plan_threepids(
-    _ctx: &ImportContext,
-    rows: &SynapseUserRows,
-    local: &LocalRows,
-    records: &HashMap<(&str, &str, &str), Value>,
-    present: &HashSet<&str>,
-    out: &mut Phased,
-    report: &mut Report,
-) {
-    let ours: HashMap<(&str, &str), &UserThreepid> = local
+pub(super) fn plan_threepids(b: &Batch<'_>, out: &mut Phased, report: &mut Report) {
+    let ours: HashMap<(&str, &str), &UserThreepid> = b
+        .local
         .threepids
         .iter()
         .map(|t| ((t.medium.as_str(), t.address.as_str()), t))
         .collect();
     let mut seen: HashSet<(&str, String)> = HashSet::new();
-    for s in &rows.threepids {
-        if !present.contains(s.user_id.as_str()) {
+    for s in &b.rows.threepids {
+        if !b.present.contains(s.user_id.as_str()) {
             continue;
         }
         let key = key2(&s.medium, &s.address);
         seen.insert((&s.user_id, key.clone()));
         let fields = json!({ "validated_at": s.validated_at, "added_at": s.added_at });
-        let base = records.get(&(s.user_id.as_str(), kind::THREEPID, key.as_str()));
+        let base = b
+            .records
+            .get(&(s.user_id.as_str(), kind::THREEPID, key.as_str()));
         match (base, ours.get(&(s.medium.as_str(), s.address.as_str()))) {
             (None, None) => {
                 out.rest.push(ImportWrite::InsertThreepid(UserThreepid {
@@ -57,12 +52,7 @@ pub(super) fn plan_threepids(
         }
         out.record(&s.user_id, kind::THREEPID, &key, &fields);
     }
-    for r in local.imported.iter().filter(|r| r.kind == kind::THREEPID) {
-        if !present.contains(r.user_id.as_str())
-            || seen.contains(&(r.user_id.as_str(), r.row_key.clone()))
-        {
-            continue;
-        }
+    for r in b.gone(kind::THREEPID, &seen) {
         if let Some((medium, address)) = split_key2(&r.row_key) {
             if ours
                 .get(&(medium.as_str(), address.as_str()))
@@ -80,26 +70,19 @@ pub(super) fn plan_threepids(
     }
 }
 
-pub(super) fn plan_external_ids(
-    ctx: &ImportContext,
-    rows: &SynapseUserRows,
-    local: &LocalRows,
-    records: &HashMap<(&str, &str, &str), Value>,
-    present: &HashSet<&str>,
-    out: &mut Phased,
-    report: &mut Report,
-) {
-    let ours: HashMap<(&str, &str), &ImportExternalId> = local
+pub(super) fn plan_external_ids(b: &Batch<'_>, out: &mut Phased, report: &mut Report) {
+    let ours: HashMap<(&str, &str), &ImportExternalId> = b
+        .local
         .external_ids
         .iter()
         .map(|e| ((e.auth_provider.as_str(), e.external_id.as_str()), e))
         .collect();
     let mut seen: HashSet<(&str, String)> = HashSet::new();
-    for s in &rows.external_ids {
-        if !present.contains(s.user_id.as_str()) {
+    for s in &b.rows.external_ids {
+        if !b.present.contains(s.user_id.as_str()) {
             continue;
         }
-        if !ctx.known_auth_providers.contains(&s.auth_provider) {
+        if !b.ctx.known_auth_providers.contains(&s.auth_provider) {
             report.problem(
                 format!(
                     "external IDs of provider `{}`, which no `oidc_providers` entry of mxauth has as idp_id: imported, but nobody can log in with them",
@@ -111,7 +94,9 @@ pub(super) fn plan_external_ids(
         let key = key2(&s.auth_provider, &s.external_id);
         seen.insert((&s.user_id, key.clone()));
         let fields = json!({});
-        let base = records.get(&(s.user_id.as_str(), kind::EXTERNAL_ID, key.as_str()));
+        let base = b
+            .records
+            .get(&(s.user_id.as_str(), kind::EXTERNAL_ID, key.as_str()));
         match (
             base,
             ours.get(&(s.auth_provider.as_str(), s.external_id.as_str())),
@@ -123,7 +108,7 @@ pub(super) fn plan_external_ids(
                         external_id: s.external_id.clone(),
                         user_id: s.user_id.clone(),
                     },
-                    created_ts: ctx.now,
+                    created_ts: b.ctx.now,
                 });
                 report.tally(kind::EXTERNAL_ID).new += 1;
             }
@@ -144,16 +129,7 @@ pub(super) fn plan_external_ids(
         }
         out.record(&s.user_id, kind::EXTERNAL_ID, &key, &fields);
     }
-    for r in local
-        .imported
-        .iter()
-        .filter(|r| r.kind == kind::EXTERNAL_ID)
-    {
-        if !present.contains(r.user_id.as_str())
-            || seen.contains(&(r.user_id.as_str(), r.row_key.clone()))
-        {
-            continue;
-        }
+    for r in b.gone(kind::EXTERNAL_ID, &seen) {
         if let Some((provider, external_id)) = split_key2(&r.row_key) {
             if ours
                 .get(&(provider.as_str(), external_id.as_str()))
@@ -170,33 +146,29 @@ pub(super) fn plan_external_ids(
     }
 }
 
-pub(super) fn plan_ratelimit_overrides(
-    rows: &SynapseUserRows,
-    local: &LocalRows,
-    records: &HashMap<(&str, &str, &str), Value>,
-    present: &HashSet<&str>,
-    out: &mut Phased,
-    report: &mut Report,
-) {
+pub(super) fn plan_ratelimit_overrides(b: &Batch<'_>, out: &mut Phased, report: &mut Report) {
     let fields_of = |o: &ImportRatelimitOverride| json!({ "messages_per_second": o.messages_per_second, "burst_count": o.burst_count });
-    let ours: HashMap<&str, &ImportRatelimitOverride> = local
+    let ours: HashMap<&str, &ImportRatelimitOverride> = b
+        .local
         .ratelimit_overrides
         .iter()
         .map(|o| (o.user_id.as_str(), o))
         .collect();
-    let mut seen: HashSet<&str> = HashSet::new();
-    for s in &rows.ratelimit_overrides {
-        if !present.contains(s.user_id.as_str()) {
+    let mut seen: HashSet<(&str, String)> = HashSet::new();
+    for s in &b.rows.ratelimit_overrides {
+        if !b.present.contains(s.user_id.as_str()) {
             continue;
         }
-        seen.insert(&s.user_id);
+        seen.insert((&s.user_id, String::new()));
         let theirs = ImportRatelimitOverride {
             user_id: s.user_id.clone(),
             messages_per_second: s.messages_per_second,
             burst_count: s.burst_count,
         };
         let fields = fields_of(&theirs);
-        let base = records.get(&(s.user_id.as_str(), kind::RATELIMIT_OVERRIDE, ""));
+        let base = b
+            .records
+            .get(&(s.user_id.as_str(), kind::RATELIMIT_OVERRIDE, ""));
         match (base, ours.get(s.user_id.as_str())) {
             (None, None) => {
                 out.rest.push(ImportWrite::SetRatelimitOverride(theirs));
@@ -224,14 +196,7 @@ pub(super) fn plan_ratelimit_overrides(
         }
         out.record(&s.user_id, kind::RATELIMIT_OVERRIDE, "", &fields);
     }
-    for r in local
-        .imported
-        .iter()
-        .filter(|r| r.kind == kind::RATELIMIT_OVERRIDE)
-    {
-        if !present.contains(r.user_id.as_str()) || seen.contains(r.user_id.as_str()) {
-            continue;
-        }
+    for r in b.gone(kind::RATELIMIT_OVERRIDE, &seen) {
         if ours.contains_key(r.user_id.as_str()) {
             out.delete.push(ImportWrite::DeleteRatelimitOverride {
                 user_id: r.user_id.clone(),

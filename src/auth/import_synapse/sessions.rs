@@ -8,58 +8,51 @@ pub(super) fn device_fields(d: &ImportDevice) -> Value {
 }
 
 /// The devices of these users mxauth will hold after the batch: (user, device).
-pub(super) fn devices_after(
-    rows: &SynapseUserRows,
-    local: &LocalRows,
-    records: &HashMap<(&str, &str, &str), Value>,
-    present: &HashSet<&str>,
-) -> HashSet<(String, String)> {
-    let mut live: HashSet<(String, String)> = local
+pub(super) fn devices_after(b: &Batch<'_>) -> HashSet<(String, String)> {
+    let mut live: HashSet<(String, String)> = b
+        .local
         .devices
         .iter()
         .map(|d| (d.user_id.clone(), d.device_id.clone()))
         .collect();
-    for d in &rows.devices {
+    for d in &b.rows.devices {
         let key = (d.user_id.clone(), d.device_id.clone());
-        if present.contains(d.user_id.as_str())
-            && !records.contains_key(&(d.user_id.as_str(), kind::DEVICE, d.device_id.as_str()))
+        if b.present.contains(d.user_id.as_str())
+            && !b
+                .records
+                .contains_key(&(d.user_id.as_str(), kind::DEVICE, d.device_id.as_str()))
         {
             live.insert(key);
         }
     }
     // Those gone from Synapse go.
-    let at_synapse: HashSet<(&str, &str)> = rows
+    let at_synapse: HashSet<(&str, &str)> = b
+        .rows
         .devices
         .iter()
         .map(|d| (d.user_id.as_str(), d.device_id.as_str()))
         .collect();
     live.retain(|(u, d)| {
-        !records.contains_key(&(u.as_str(), kind::DEVICE, d.as_str()))
+        !b.records
+            .contains_key(&(u.as_str(), kind::DEVICE, d.as_str()))
             || at_synapse.contains(&(u.as_str(), d.as_str()))
     });
     live
 }
 
-pub(super) fn plan_devices(
-    _ctx: &ImportContext,
-    rows: &SynapseUserRows,
-    local: &LocalRows,
-    records: &HashMap<(&str, &str, &str), Value>,
-    present: &HashSet<&str>,
-    out: &mut Phased,
-    report: &mut Report,
-) {
-    let ours: HashMap<(&str, &str), &ImportDevice> = local
+pub(super) fn plan_devices(b: &Batch<'_>, out: &mut Phased, report: &mut Report) {
+    let ours: HashMap<(&str, &str), &ImportDevice> = b
+        .local
         .devices
         .iter()
         .map(|d| ((d.user_id.as_str(), d.device_id.as_str()), d))
         .collect();
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
-    for s in &rows.devices {
-        if !present.contains(s.user_id.as_str()) {
+    let mut seen: HashSet<(&str, String)> = HashSet::new();
+    for s in &b.rows.devices {
+        if !b.present.contains(s.user_id.as_str()) {
             continue;
         }
-        seen.insert((&s.user_id, &s.device_id));
+        seen.insert((&s.user_id, s.device_id.clone()));
         let theirs = ImportDevice {
             user_id: s.user_id.clone(),
             device_id: s.device_id.clone(),
@@ -69,7 +62,9 @@ pub(super) fn plan_devices(
             last_seen_user_agent: s.user_agent.clone(),
         };
         let fields = device_fields(&theirs);
-        let base = records.get(&(s.user_id.as_str(), kind::DEVICE, s.device_id.as_str()));
+        let base = b
+            .records
+            .get(&(s.user_id.as_str(), kind::DEVICE, s.device_id.as_str()));
         match (base, ours.get(&(s.user_id.as_str(), s.device_id.as_str()))) {
             (None, None) => {
                 out.devices.push(ImportWrite::InsertDevice(theirs));
@@ -104,12 +99,7 @@ pub(super) fn plan_devices(
         out.record(&s.user_id, kind::DEVICE, &s.device_id, &fields);
     }
     // Recorded devices gone from Synapse (logged out there).
-    for r in local.imported.iter().filter(|r| r.kind == kind::DEVICE) {
-        if !present.contains(r.user_id.as_str())
-            || seen.contains(&(r.user_id.as_str(), r.row_key.as_str()))
-        {
-            continue;
-        }
+    for r in b.gone(kind::DEVICE, &seen) {
         if ours.contains_key(&(r.user_id.as_str(), r.row_key.as_str())) {
             out.delete.push(ImportWrite::DeleteDevice {
                 user_id: r.user_id.clone(),
@@ -122,35 +112,33 @@ pub(super) fn plan_devices(
 }
 
 /// Plans refresh tokens; answers the hashes mxauth will hold after the batch.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn plan_refresh_tokens(
-    ctx: &ImportContext,
-    rows: &SynapseUserRows,
-    local: &LocalRows,
-    records: &HashMap<(&str, &str, &str), Value>,
-    present: &HashSet<&str>,
+    b: &Batch<'_>,
     live_devices: &HashSet<(String, String)>,
     out: &mut Phased,
     report: &mut Report,
 ) -> HashSet<Vec<u8>> {
-    let ours: HashMap<&[u8], &crate::store::ImportRefreshToken> = local
+    let ours: HashMap<&[u8], &crate::store::ImportRefreshToken> = b
+        .local
         .refresh_tokens
         .iter()
         .map(|t| (t.token_hash.as_slice(), t))
         .collect();
-    let hash_of_id: HashMap<i64, String> = rows
+    let hash_of_id: HashMap<i64, String> = b
+        .rows
         .refresh_tokens
         .iter()
         .map(|t| (t.id, hash_hex(&t.token)))
         .collect();
-    let mut live: HashSet<Vec<u8>> = local
+    let mut live: HashSet<Vec<u8>> = b
+        .local
         .refresh_tokens
         .iter()
         .map(|t| t.token_hash.clone())
         .collect();
     let mut seen: HashSet<(&str, String)> = HashSet::new();
-    for s in &rows.refresh_tokens {
-        if !present.contains(s.user_id.as_str()) {
+    for s in &b.rows.refresh_tokens {
+        if !b.present.contains(s.user_id.as_str()) {
             continue;
         }
         let key = s.id.to_string();
@@ -170,7 +158,9 @@ pub(super) fn plan_refresh_tokens(
             "device_id": s.device_id,
             "next": next,
         });
-        let base = records.get(&(s.user_id.as_str(), kind::REFRESH_TOKEN, key.as_str()));
+        let base = b
+            .records
+            .get(&(s.user_id.as_str(), kind::REFRESH_TOKEN, key.as_str()));
         match (base, ours.get(hash.as_slice())) {
             (None, None) => {
                 if !live_devices.contains(&(s.user_id.clone(), s.device_id.clone())) {
@@ -181,11 +171,11 @@ pub(super) fn plan_refresh_tokens(
                     token_hash: hash.clone(),
                     user_id: s.user_id.clone(),
                     device_id: s.device_id.clone(),
-                    created_ts: ctx.now,
+                    created_ts: b.ctx.now,
                     expires_ts: s.expiry_ts,
                     session_until_ts: s.ultimate_session_expiry_ts,
-                    access_token_lifetime_ms: ctx.access_token_lifetime_ms,
-                    refresh_token_lifetime_ms: ctx.refresh_token_lifetime_ms,
+                    access_token_lifetime_ms: b.ctx.access_token_lifetime_ms,
+                    refresh_token_lifetime_ms: b.ctx.refresh_token_lifetime_ms,
                 });
                 if next.is_some() {
                     out.links.push(ImportWrite::LinkRefreshToken {
@@ -219,20 +209,8 @@ pub(super) fn plan_refresh_tokens(
         }
         out.record(&s.user_id, kind::REFRESH_TOKEN, &key, &fields);
     }
-    for r in local
-        .imported
-        .iter()
-        .filter(|r| r.kind == kind::REFRESH_TOKEN)
-    {
-        if !present.contains(r.user_id.as_str())
-            || seen.contains(&(r.user_id.as_str(), r.row_key.clone()))
-        {
-            continue;
-        }
-        let hash = records
-            .get(&(r.user_id.as_str(), kind::REFRESH_TOKEN, r.row_key.as_str()))
-            .and_then(|v| v.get("hash").and_then(Value::as_str).map(unhex))
-            .unwrap_or_default();
+    for r in b.gone(kind::REFRESH_TOKEN, &seen) {
+        let hash = b.recorded_hash(r);
         if ours.contains_key(hash.as_slice()) {
             out.delete.push(ImportWrite::DeleteRefreshToken {
                 token_hash: hash.clone(),
@@ -258,40 +236,39 @@ pub(super) fn access_fields(t: &SynapseAccessToken, refresh_hash: Option<&str>) 
 
 /// Plans the access tokens that are not puppet tokens; answers the hashes
 /// mxauth will hold after the batch.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn plan_access_tokens(
-    ctx: &ImportContext,
-    rows: &SynapseUserRows,
-    local: &LocalRows,
-    records: &HashMap<(&str, &str, &str), Value>,
-    present: &HashSet<&str>,
+    b: &Batch<'_>,
     live_devices: &HashSet<(String, String)>,
     refresh_live: &HashSet<Vec<u8>>,
     out: &mut Phased,
     report: &mut Report,
 ) -> HashSet<Vec<u8>> {
-    let ours: HashMap<&[u8], &crate::store::ImportAccessToken> = local
+    let ours: HashMap<&[u8], &crate::store::ImportAccessToken> = b
+        .local
         .access_tokens
         .iter()
         .map(|t| (t.token_hash.as_slice(), t))
         .collect();
-    let refresh_hash_of_id: HashMap<i64, Vec<u8>> = rows
+    let refresh_hash_of_id: HashMap<i64, Vec<u8>> = b
+        .rows
         .refresh_tokens
         .iter()
         .map(|t| (t.id, hash_token(&t.token)))
         .collect();
-    let mut live: HashSet<Vec<u8>> = local
+    let mut live: HashSet<Vec<u8>> = b
+        .local
         .access_tokens
         .iter()
         .map(|t| t.token_hash.clone())
         .collect();
     let mut seen: HashSet<(&str, String)> = HashSet::new();
-    for s in rows
+    for s in b
+        .rows
         .access_tokens
         .iter()
         .filter(|t| t.puppets_user_id.is_none())
     {
-        if !present.contains(s.user_id.as_str()) {
+        if !b.present.contains(s.user_id.as_str()) {
             continue;
         }
         let key = s.id.to_string();
@@ -310,8 +287,10 @@ pub(super) fn plan_access_tokens(
             .and_then(|id| refresh_hash_of_id.get(&id).cloned())
             .filter(|h| refresh_live.contains(h));
         let fields = access_fields(s, refresh_hash.as_ref().map(hex::encode).as_deref());
-        let base = records.get(&(s.user_id.as_str(), kind::ACCESS_TOKEN, key.as_str()));
-        let first_used = (s.used != 0).then_some(ctx.now);
+        let base = b
+            .records
+            .get(&(s.user_id.as_str(), kind::ACCESS_TOKEN, key.as_str()));
+        let first_used = (s.used != 0).then_some(b.ctx.now);
         match (base, ours.get(hash.as_slice())) {
             (None, None) => {
                 let device_live = s
@@ -327,7 +306,7 @@ pub(super) fn plan_access_tokens(
                     user_id: s.user_id.clone(),
                     device_id: s.device_id.clone(),
                     puppet_owner: None,
-                    created_ts: ctx.now,
+                    created_ts: b.ctx.now,
                     valid_until_ts: s.valid_until_ms,
                     refresh_hash,
                     first_used_ts: first_used,
@@ -341,7 +320,7 @@ pub(super) fn plan_access_tokens(
                 if s.used != 0 && o.first_used_ts.is_none() {
                     out.rest.push(ImportWrite::AccessTokenUsed {
                         token_hash: hash.clone(),
-                        ts: ctx.now,
+                        ts: b.ctx.now,
                     });
                     report.tally(kind::ACCESS_TOKEN).changed += 1;
                 } else {
@@ -354,20 +333,8 @@ pub(super) fn plan_access_tokens(
         }
         out.record(&s.user_id, kind::ACCESS_TOKEN, &key, &fields);
     }
-    for r in local
-        .imported
-        .iter()
-        .filter(|r| r.kind == kind::ACCESS_TOKEN)
-    {
-        if !present.contains(r.user_id.as_str())
-            || seen.contains(&(r.user_id.as_str(), r.row_key.clone()))
-        {
-            continue;
-        }
-        let hash = records
-            .get(&(r.user_id.as_str(), kind::ACCESS_TOKEN, r.row_key.as_str()))
-            .and_then(|v| v.get("hash").and_then(Value::as_str).map(unhex))
-            .unwrap_or_default();
+    for r in b.gone(kind::ACCESS_TOKEN, &seen) {
+        let hash = b.recorded_hash(r);
         if ours.contains_key(hash.as_slice()) {
             out.delete.push(ImportWrite::DeleteAccessToken {
                 token_hash: hash.clone(),
@@ -444,10 +411,7 @@ pub fn plan_puppet_tokens(
         if seen.contains(&(r.user_id.as_str(), r.row_key.clone())) {
             continue;
         }
-        let hash = records
-            .get(&(r.user_id.as_str(), kind::PUPPET_TOKEN, r.row_key.as_str()))
-            .and_then(|v| v.get("hash").and_then(Value::as_str).map(unhex))
-            .unwrap_or_default();
+        let hash = recorded_hash(&records, r);
         if ours.contains(hash.as_slice()) {
             out.delete
                 .push(ImportWrite::DeleteAccessToken { token_hash: hash });

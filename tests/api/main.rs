@@ -27,6 +27,7 @@ mod example;
 mod fallback;
 mod guests;
 mod html_pages;
+mod import_synapse_cli;
 mod introspect;
 mod jwt;
 mod ldap;

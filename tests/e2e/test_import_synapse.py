@@ -815,11 +815,15 @@ class World:
         return self.people["boss"].tokens["console"]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=[
+    "sqlite-to-sqlite", "postgres-to-postgres", "sqlite-to-postgres", "postgres-to-sqlite",
+])
 def world(request):
+    """A Synapse on one backend, imported into mxauth on one backend."""
     env("E2E_MXAUTH_BIN")
+    synapse_backend, mxauth_backend = request.param.split("-to-")
     postgres = None
-    if request.param == "postgres":
+    if "postgres" in (synapse_backend, mxauth_backend):
         url = os.environ.get("MXAUTH_TEST_POSTGRES_URL")
         if not url:
             pytest.skip("MXAUTH_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)")
@@ -828,13 +832,15 @@ def world(request):
     directory = Path(tempfile.mkdtemp(prefix=f"import-{request.param}-", dir=os.environ.get("E2E_TMP")))
     synapse = mxauth = None
     try:
-        if postgres is None:
+        if synapse_backend == "sqlite":
             synapse_db = {"name": "sqlite3", "args": {"database": str(directory / "homeserver.db")}}
-            mxauth_db = {"name": "sqlite3", "args": {"database": str(directory / "mxauth.db")}}
         else:
             synapse_db = postgres.config(postgres.create("mxauth_import_synapse"))
+        if mxauth_backend == "sqlite":
+            mxauth_db = {"name": "sqlite3", "args": {"database": str(directory / "mxauth.db")}}
+        else:
             mxauth_db = postgres.config(postgres.create("mxauth_import_mxauth"))
-        synapse = Synapse(directory, synapse_db, postgres)
+        synapse = Synapse(directory, synapse_db, postgres if synapse_backend == "postgres" else None)
         synapse.start()
         before = populate(synapse)
         mxauth = Mxauth(directory, mxauth_db, synapse)

@@ -349,11 +349,15 @@ pub fn local_query(
     LocalQuery {
         users: users.iter().map(|u| u.name.clone()).collect(),
         token_hashes,
-        threepid_addresses: rows.threepids.iter().map(|t| t.address.clone()).collect(),
+        threepids: rows
+            .threepids
+            .iter()
+            .map(|t| (t.medium.clone(), t.address.clone()))
+            .collect(),
         external_ids: rows
             .external_ids
             .iter()
-            .map(|e| e.external_id.clone())
+            .map(|e| (e.auth_provider.clone(), e.external_id.clone()))
             .collect(),
     }
 }

@@ -135,14 +135,7 @@ pub async fn import_synapse(
         let names: Vec<String> = users.iter().map(|u| u.name.clone()).collect();
         let rows = source.rows_of(&names, ips_since).await?;
         let mut tx = store.begin().await?;
-        let imported = tx
-            .synapse_import()
-            .local_rows(&LocalQuery {
-                users: names.clone(),
-                ..LocalQuery::default()
-            })
-            .await?
-            .imported;
+        let imported = tx.synapse_import().imported_rows(&names).await?;
         let local = tx
             .synapse_import()
             .local_rows(&local_query(&users, &rows, &imported))

@@ -84,9 +84,10 @@ pub struct LocalQuery {
     pub users: Vec<String>,
     /// Hashes of access and refresh tokens (Synapse's now and as imported).
     pub token_hashes: Vec<Vec<u8>>,
-    /// 3PID addresses and external IDs named at Synapse.
-    pub threepid_addresses: Vec<String>,
-    pub external_ids: Vec<String>,
+    /// 3PIDs (medium, address) and external IDs (provider, ID) named at
+    /// Synapse.
+    pub threepids: Vec<(String, String)>,
+    pub external_ids: Vec<(String, String)>,
 }
 
 /// One write of an import. Tokens are named by their hash; a reference to
@@ -194,6 +195,8 @@ pub trait SynapseImportRepository: Send {
     async fn local_registration_tokens(
         &mut self,
     ) -> StoreResult<(Vec<super::RegistrationToken>, Vec<ImportedRow>)>;
+    /// The import records of these users.
+    async fn imported_rows(&mut self, users: &[String]) -> StoreResult<Vec<ImportedRow>>;
     /// Import records of `kind` for every user.
     async fn imported_of_kind(&mut self, kind: &str) -> StoreResult<Vec<ImportedRow>>;
     /// Applies `writes` in order.
@@ -214,6 +217,24 @@ macro_rules! push_in {
         list.push_unseparated(")");
     }};
 }
+
+/// Appends ` OR (a = $n AND b = $m)` for each pair (each term served by
+/// the key's index, as is the `IN` before it).
+macro_rules! push_pairs {
+    ($q:expr, $a:literal, $b:literal, $pairs:expr) => {{
+        for (a, b) in $pairs {
+            $q.push(concat!(" OR (", $a, " = "));
+            $q.push_bind(a.clone());
+            $q.push(concat!(" AND ", $b, " = "));
+            $q.push_bind(b.clone());
+            $q.push(")");
+        }
+    }};
+}
+
+/// Rows per multi-row INSERT (at most 8 columns each: well under both
+/// backends' limits on bound values).
+const INSERT_CHUNK: usize = 500;
 
 macro_rules! synapse_import_store {
     ($db:ty) => {
@@ -259,8 +280,7 @@ macro_rules! synapse_import_store {
                      WHERE user_id",
                 );
                 push_in!(q, &query.users);
-                q.push(" OR address");
-                push_in!(q, &query.threepid_addresses);
+                push_pairs!(q, "medium", "address", &query.threepids);
                 let threepids = q
                     .build()
                     .fetch_all(&mut *conn)
@@ -282,8 +302,7 @@ macro_rules! synapse_import_store {
                      WHERE user_id",
                 );
                 push_in!(q, &query.users);
-                q.push(" OR external_id");
-                push_in!(q, &query.external_ids);
+                push_pairs!(q, "auth_provider", "external_id", &query.external_ids);
                 let external_ids = q
                     .build_query_as::<ImportExternalId>()
                     .fetch_all(&mut *conn)
@@ -337,6 +356,17 @@ macro_rules! synapse_import_store {
                 Ok((tokens, imported))
             }
 
+            async fn imported_rows(&mut self, users: &[String]) -> StoreResult<Vec<ImportedRow>> {
+                let mut q = QueryBuilder::<$db>::new(
+                    "SELECT user_id, kind, row_key, imported FROM synapse_import_rows \
+                     WHERE user_id",
+                );
+                push_in!(q, users);
+                Ok(q.build_query_as::<ImportedRow>()
+                    .fetch_all(&mut *self.conn.get().await?)
+                    .await?)
+            }
+
             async fn imported_of_kind(&mut self, kind: &str) -> StoreResult<Vec<ImportedRow>> {
                 Ok(sqlx::query_as::<_, ImportedRow>(
                     "SELECT user_id, kind, row_key, imported FROM synapse_import_rows \
@@ -349,14 +379,144 @@ macro_rules! synapse_import_store {
 
             async fn apply(&mut self, writes: &[ImportWrite]) -> StoreResult<()> {
                 let mut conn = self.conn.atomic().await?;
-                for write in writes {
-                    apply_one!(&mut *conn, write);
+                let mut rest = writes;
+                while let Some(first) = rest.first() {
+                    // A run of rows of one kind goes in multi-row INSERTs.
+                    let run = rest
+                        .iter()
+                        .take(INSERT_CHUNK)
+                        .take_while(|w| same_insert(first, w))
+                        .count();
+                    if run > 1 {
+                        insert_many!($db, &mut *conn, &rest[..run]);
+                        rest = &rest[run..];
+                    } else {
+                        apply_one!(&mut *conn, first);
+                        rest = &rest[1..];
+                    }
                 }
                 conn.commit().await?;
                 Ok(())
             }
         }
     };
+}
+
+/// Whether `b` can go in one multi-row INSERT with `a` (the row kinds of
+/// [`insert_many`], an access token only without a refresh token).
+fn same_insert(a: &ImportWrite, b: &ImportWrite) -> bool {
+    use ImportWrite::*;
+    matches!(
+        (a, b),
+        (InsertUser(_), InsertUser(_))
+            | (InsertDevice(_), InsertDevice(_))
+            | (InsertThreepid(_), InsertThreepid(_))
+            | (Record(_), Record(_))
+            | (
+                InsertAccessToken {
+                    refresh_hash: None,
+                    ..
+                },
+                InsertAccessToken {
+                    refresh_hash: None,
+                    ..
+                },
+            )
+    )
+}
+
+/// One multi-row INSERT for a run of writes that [`same_insert`] groups.
+macro_rules! insert_many {
+    ($db:ty, $conn:expr, $run:expr) => {{
+        let run: &[ImportWrite] = $run;
+        let mut q: QueryBuilder<'_, $db> = match &run[0] {
+            ImportWrite::InsertUser(_) => QueryBuilder::new(
+                "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
+                 deactivated, locked, displayname, appservice_id, consent_version, \
+                 credentials_version, suspended, erased, avatar_url, created_ts) ",
+            ),
+            ImportWrite::InsertDevice(_) => QueryBuilder::new(
+                "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, \
+                 last_seen_ip, last_seen_user_agent) ",
+            ),
+            ImportWrite::InsertThreepid(_) => QueryBuilder::new(
+                "INSERT INTO user_threepids (user_id, medium, address, validated_ts, added_ts) ",
+            ),
+            ImportWrite::InsertAccessToken { .. } => QueryBuilder::new(
+                "INSERT INTO access_tokens (token_hash, user_id, device_id, puppet_owner, \
+                 created_ts, valid_until_ts, first_used_ts) ",
+            ),
+            _ => QueryBuilder::new(
+                "INSERT INTO synapse_import_rows (user_id, kind, row_key, imported) ",
+            ),
+        };
+        q.push_values(run, |mut row, write| match write {
+            ImportWrite::InsertUser(u) => {
+                row.push_bind(&u.user_id)
+                    .push_bind(&u.password_hash)
+                    .push_bind(u.admin)
+                    .push_bind(&u.user_type)
+                    .push_bind(u.is_guest)
+                    .push_bind(u.deactivated)
+                    .push_bind(u.locked)
+                    .push_bind(&u.displayname)
+                    .push_bind(&u.appservice_id)
+                    .push_bind(&u.consent_version)
+                    .push_bind(u.credentials_version)
+                    .push_bind(u.suspended)
+                    .push_bind(u.erased)
+                    .push_bind(&u.avatar_url)
+                    .push_bind(u.created_ts);
+            }
+            ImportWrite::InsertDevice(d) => {
+                row.push_bind(&d.user_id)
+                    .push_bind(&d.device_id)
+                    .push_bind(&d.display_name)
+                    .push_bind(d.last_seen_ts)
+                    .push_bind(&d.last_seen_ip)
+                    .push_bind(&d.last_seen_user_agent);
+            }
+            ImportWrite::InsertThreepid(t) => {
+                row.push_bind(&t.user_id)
+                    .push_bind(&t.medium)
+                    .push_bind(&t.address)
+                    .push_bind(t.validated_ts)
+                    .push_bind(t.added_ts);
+            }
+            ImportWrite::InsertAccessToken {
+                token_hash,
+                user_id,
+                device_id,
+                puppet_owner,
+                created_ts,
+                valid_until_ts,
+                first_used_ts,
+                ..
+            } => {
+                row.push_bind(token_hash)
+                    .push_bind(user_id)
+                    .push_bind(device_id)
+                    .push_bind(puppet_owner)
+                    .push_bind(created_ts)
+                    .push_bind(valid_until_ts)
+                    .push_bind(first_used_ts);
+            }
+            ImportWrite::Record(r) => {
+                row.push_bind(&r.user_id)
+                    .push_bind(&r.kind)
+                    .push_bind(&r.row_key)
+                    .push_bind(&r.imported);
+            }
+            // `same_insert` groups nothing else.
+            _ => {}
+        });
+        if matches!(run[0], ImportWrite::Record(_)) {
+            q.push(
+                " ON CONFLICT (user_id, kind, row_key) DO UPDATE SET imported = excluded.imported",
+            );
+        }
+        q.build().execute(&mut *$conn).await?;
+    }};
 }
 
 /// Binds a user's columns in the order of `apply_one`'s user statements

@@ -85,6 +85,15 @@ fn access(n: u8, device: &str, refresh: Option<u8>) -> ImportWrite {
     }
 }
 
+fn record(kind: &str, key: &str, imported: &str) -> ImportWrite {
+    ImportWrite::Record(ImportedRow {
+        user_id: BOB.into(),
+        kind: kind.into(),
+        row_key: key.into(),
+        imported: imported.into(),
+    })
+}
+
 async fn with_bob(store: &Arc<dyn Store>, more: Vec<ImportWrite>) {
     let mut writes = vec![
         ImportWrite::InsertUser(user(BOB)),
@@ -109,19 +118,33 @@ async fn a_users_sessions_are_written_with_their_links(b: Backend) {
             access(11, "A", Some(1)),
             access(12, "A", Some(2)),
             access(13, "B", None),
+            access(14, "B", None),
             ImportWrite::LinkRefreshToken {
                 token_hash: vec![1; 32],
                 next_hash: Some(vec![2; 32]),
             },
-            ImportWrite::Record(ImportedRow {
-                user_id: BOB.into(),
-                kind: "user".into(),
-                row_key: String::new(),
-                imported: "{\"admin\":false}".into(),
-            }),
+            record("user", "", "{\"admin\":false}"),
+            record("device", "A", "{}"),
         ],
     )
     .await;
+    // A record written again is replaced (several in one statement).
+    store
+        .synapse_import()
+        .apply(&[
+            record("user", "", "{\"admin\":true}"),
+            record("device", "A", "{\"x\":1}"),
+        ])
+        .await
+        .unwrap();
+    let mut records = store
+        .synapse_import()
+        .imported_rows(&[BOB.into()])
+        .await
+        .unwrap();
+    records.sort_by(|a, b| a.kind.cmp(&b.kind));
+    let imported: Vec<&str> = records.iter().map(|r| r.imported.as_str()).collect();
+    assert_eq!(imported, ["{\"x\":1}", "{\"admin\":true}"]);
 
     let stored = store.users().get_user(BOB).await.unwrap().expect("bob");
     assert_eq!(stored, user(BOB));
@@ -197,7 +220,7 @@ async fn a_users_sessions_are_written_with_their_links(b: Backend) {
         chain,
         vec![(vec![1; 32], Some(vec![2; 32])), (vec![2; 32], None)]
     );
-    assert_eq!(local.imported.len(), 1);
+    assert_eq!(local.imported.len(), 2);
     // The device's user agent, kept on the device, is what the device list shows.
     let sessions = store
         .devices()
@@ -407,8 +430,8 @@ async fn local_rows_find_3pids_and_links_of_other_users(b: Backend) {
         .synapse_import()
         .local_rows(&LocalQuery {
             users: vec![BOB.into()],
-            threepid_addresses: vec!["shared@example.org".into()],
-            external_ids: vec!["sub-1".into()],
+            threepids: vec![("email".into(), "shared@example.org".into())],
+            external_ids: vec![("oidc-upstream".into(), "sub-1".into())],
             ..LocalQuery::default()
         })
         .await

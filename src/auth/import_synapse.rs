@@ -252,10 +252,11 @@ fn merge_fields(base: &Value, theirs: &Value, ours: &mut Value, skip: &[&str]) -
 }
 
 /// What the import records and merges of a user (not the name, nor the
-/// creation time, set once).
+/// creation time, set once). The password hash only as its SHA-256: a
+/// record must not keep a copy of a hash the user may since have replaced.
 fn user_fields(u: &User) -> Value {
     json!({
-        "password_hash": u.password_hash,
+        "password_hash": u.password_hash.as_deref().map(hash_hex),
         "credentials_version": u.credentials_version,
         "admin": u.admin,
         "user_type": u.user_type,
@@ -271,10 +272,10 @@ fn user_fields(u: &User) -> Value {
     })
 }
 
+/// Sets the fields of [`user_fields`] but the password hash.
 fn set_user_fields(u: &mut User, f: &Value) {
     let s = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_owned);
     let b = |k: &str| f.get(k).and_then(Value::as_bool).unwrap_or(false);
-    u.password_hash = s("password_hash");
     u.credentials_version = f
         .get("credentials_version")
         .and_then(Value::as_i64)
@@ -505,10 +506,9 @@ pub fn plan_users(
                 );
                 let base_hash = base.get("password_hash").unwrap_or(&Value::Null);
                 let base_version = base.get("credentials_version").and_then(Value::as_i64);
-                if theirs_fields["password_hash"] != *base_hash
-                    && base_version == Some(ours.credentials_version)
-                {
-                    mine["password_hash"] = theirs_fields["password_hash"].clone();
+                let new_password = theirs_fields["password_hash"] != *base_hash
+                    && base_version == Some(ours.credentials_version);
+                if new_password {
                     mine["credentials_version"] = json!(ours.credentials_version + 1);
                     changed = true;
                 }
@@ -518,6 +518,9 @@ pub fn plan_users(
                 if changed {
                     let mut updated = (*ours).clone();
                     set_user_fields(&mut updated, &mine);
+                    if new_password {
+                        updated.password_hash = theirs.password_hash.clone();
+                    }
                     out.users.push(ImportWrite::UpdateUser(updated));
                     report.tally(kind::USER).changed += 1;
                 } else {

@@ -232,6 +232,9 @@ macro_rules! push_pairs {
     }};
 }
 
+/// Token hashes per look-up (each served by the index on both backends).
+const HASH_CHUNK: usize = 100;
+
 /// Rows per multi-row INSERT (at most 8 columns each: well under both
 /// backends' limits on bound values).
 const INSERT_CHUNK: usize = 500;
@@ -253,27 +256,38 @@ macro_rules! synapse_import_store {
                      last_seen_user_agent FROM devices WHERE user_id",
                 );
                 push_in!(q, &query.users);
-                let devices = q.build_query_as::<ImportDevice>().fetch_all(&mut *conn).await?;
-
-                let mut q = QueryBuilder::<$db>::new(
-                    "SELECT token_hash, user_id, first_used_ts FROM access_tokens WHERE token_hash",
-                );
-                push_in!(q, &query.token_hashes);
-                let access_tokens = q
-                    .build_query_as::<ImportAccessToken>()
+                let devices = q
+                    .build_query_as::<ImportDevice>()
                     .fetch_all(&mut *conn)
                     .await?;
 
-                let mut q = QueryBuilder::<$db>::new(
-                    "SELECT r.token_hash, r.user_id, n.token_hash AS next_hash \
-                     FROM refresh_tokens r LEFT JOIN refresh_tokens n ON n.id = r.next_token_id \
-                     WHERE r.token_hash",
-                );
-                push_in!(q, &query.token_hashes);
-                let refresh_tokens = q
-                    .build_query_as::<ImportRefreshToken>()
-                    .fetch_all(&mut *conn)
-                    .await?;
+                // In chunks: PostgreSQL scans the table for a long list.
+                let mut access_tokens = Vec::new();
+                let mut refresh_tokens = Vec::new();
+                for hashes in query.token_hashes.chunks(HASH_CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT token_hash, user_id, first_used_ts FROM access_tokens \
+                         WHERE token_hash",
+                    );
+                    push_in!(q, hashes);
+                    access_tokens.extend(
+                        q.build_query_as::<ImportAccessToken>()
+                            .fetch_all(&mut *conn)
+                            .await?,
+                    );
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT r.token_hash, r.user_id, n.token_hash AS next_hash \
+                         FROM refresh_tokens r \
+                         LEFT JOIN refresh_tokens n ON n.id = r.next_token_id \
+                         WHERE r.token_hash",
+                    );
+                    push_in!(q, hashes);
+                    refresh_tokens.extend(
+                        q.build_query_as::<ImportRefreshToken>()
+                            .fetch_all(&mut *conn)
+                            .await?,
+                    );
+                }
 
                 let mut q = QueryBuilder::<$db>::new(
                     "SELECT user_id, medium, address, validated_ts, added_ts FROM user_threepids \
@@ -323,7 +337,10 @@ macro_rules! synapse_import_store {
                      WHERE user_id",
                 );
                 push_in!(q, &query.users);
-                let imported = q.build_query_as::<ImportedRow>().fetch_all(&mut *conn).await?;
+                let imported = q
+                    .build_query_as::<ImportedRow>()
+                    .fetch_all(&mut *conn)
+                    .await?;
 
                 Ok(LocalRows {
                     users,

@@ -161,6 +161,8 @@ pub struct SynapseCounts {
     pub registration_tokens: i64,
 }
 
+/// A page of users; their profile and erasure are read by key after
+/// (joined here, PostgreSQL merges each page with every profile before it).
 const USER_SELECT: &str = "SELECT u.name, u.password_hash, \
      CAST(u.creation_ts AS BIGINT) AS creation_ts, \
      CAST(u.admin AS INTEGER) AS admin, CAST(u.is_guest AS INTEGER) AS is_guest, \
@@ -169,11 +171,24 @@ const USER_SELECT: &str = "SELECT u.name, u.password_hash, \
      CAST(COALESCE(u.suspended, FALSE) AS INTEGER) AS suspended, \
      CAST(COALESCE(u.shadow_banned, FALSE) AS INTEGER) AS shadow_banned, \
      u.user_type, u.appservice_id, u.consent_version, \
-     CAST(u.consent_ts AS BIGINT) AS consent_ts, p.displayname, p.avatar_url, \
-     CAST(CASE WHEN e.user_id IS NULL THEN 0 ELSE 1 END AS INTEGER) AS erased \
-     FROM users u LEFT JOIN profiles p ON p.full_user_id = u.name \
-     LEFT JOIN erased_users e ON e.user_id = u.name \
-     WHERE u.name > ";
+     CAST(u.consent_ts AS BIGINT) AS consent_ts, \
+     CAST(NULL AS TEXT) AS displayname, CAST(NULL AS TEXT) AS avatar_url, \
+     CAST(0 AS INTEGER) AS erased \
+     FROM users u WHERE u.name > ";
+
+/// A profile (Synapse keys it by localpart).
+#[derive(FromRow)]
+struct Profile {
+    full_user_id: Option<String>,
+    user_id: String,
+    displayname: Option<String>,
+    avatar_url: Option<String>,
+}
+
+#[derive(FromRow)]
+struct Erased {
+    user_id: String,
+}
 
 /// Runs one query built by `$build` (a closure filling a `QueryBuilder`)
 /// on whichever backend `$source` is, and fetches all rows as `$row`.
@@ -320,14 +335,64 @@ impl SynapseSource {
         })
     }
 
-    /// Up to `limit` users whose names sort after `after`, by name.
+    /// Up to `limit` users whose names sort after `after`, by name, with
+    /// their profile and erasure.
     pub async fn users_after(&self, after: &str, limit: i64) -> StoreResult<Vec<SynapseUser>> {
-        Ok(fetch!(self, SynapseUser, |q: &mut QueryBuilder<'_, _>| {
+        let mut users = fetch!(self, SynapseUser, |q: &mut QueryBuilder<'_, _>| {
             q.push(USER_SELECT);
             q.push_bind(after.to_owned());
             q.push(" ORDER BY u.name LIMIT ");
             q.push_bind(limit);
-        }))
+        });
+        if users.is_empty() {
+            return Ok(users);
+        }
+        let localparts: Vec<String> = users
+            .iter()
+            .map(|u| {
+                let rest = u.name.strip_prefix('@').unwrap_or(&u.name);
+                rest.split_once(':').map_or(rest, |(l, _)| l).to_owned()
+            })
+            .collect();
+        let profiles = fetch!(self, Profile, |q: &mut QueryBuilder<'_, _>| {
+            q.push(
+                "SELECT full_user_id, user_id, displayname, avatar_url FROM profiles \
+                 WHERE user_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for l in &localparts {
+                list.push_bind(l.clone());
+            }
+            list.push_unseparated(")");
+        });
+        let names: Vec<String> = users.iter().map(|u| u.name.clone()).collect();
+        let erased = fetch!(self, Erased, |q: &mut QueryBuilder<'_, _>| {
+            q.push("SELECT user_id FROM erased_users WHERE user_id IN (");
+            let mut list = q.separated(", ");
+            for n in &names {
+                list.push_bind(n.clone());
+            }
+            list.push_unseparated(")");
+        });
+        let erased: std::collections::HashSet<String> =
+            erased.into_iter().map(|e| e.user_id).collect();
+        let profiles: std::collections::HashMap<String, Profile> = profiles
+            .into_iter()
+            .map(|p| (p.user_id.clone(), p))
+            .collect();
+        for (user, localpart) in users.iter_mut().zip(&localparts) {
+            // A profile of this server's user of that localpart (its full ID,
+            // where Synapse has filled it in, must be the user's).
+            if let Some(p) = profiles
+                .get(localpart)
+                .filter(|p| p.full_user_id.as_deref().is_none_or(|f| f == user.name))
+            {
+                user.displayname = p.displayname.clone();
+                user.avatar_url = p.avatar_url.clone();
+            }
+            user.erased = i32::from(erased.contains(&user.name));
+        }
+        Ok(users)
     }
 
     /// Every auth row of the users `names`; client IPs seen since

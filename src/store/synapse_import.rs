@@ -8,7 +8,7 @@ use super::sql::USER_COLUMNS;
 use super::{StoreResult, User, UserThreepid};
 use crate::clock::Timestamp;
 use async_trait::async_trait;
-use sqlx::{FromRow, QueryBuilder, Row};
+use sqlx::{FromRow, QueryBuilder};
 
 /// What an earlier import recorded of one Synapse row.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -218,18 +218,28 @@ macro_rules! push_in {
     }};
 }
 
-/// Appends ` OR (a = $n AND b = $m)` for each pair (each term served by
-/// the key's index, as is the `IN` before it).
-macro_rules! push_pairs {
+/// Appends `a IN (...) AND b IN (...)` for the distinct first and second
+/// columns of `pairs` (a superset of the pairs, served by the key's index;
+/// the caller keeps the pairs asked for).
+macro_rules! push_keys {
     ($q:expr, $a:literal, $b:literal, $pairs:expr) => {{
-        for (a, b) in $pairs {
-            $q.push(concat!(" OR (", $a, " = "));
-            $q.push_bind(a.clone());
-            $q.push(concat!(" AND ", $b, " = "));
-            $q.push_bind(b.clone());
-            $q.push(")");
-        }
+        let firsts: std::collections::BTreeSet<&String> = $pairs.iter().map(|(a, _)| a).collect();
+        let seconds: std::collections::BTreeSet<&String> = $pairs.iter().map(|(_, b)| b).collect();
+        $q.push($a);
+        push_in!($q, firsts);
+        $q.push(concat!(" AND ", $b));
+        push_in!($q, seconds);
     }};
+}
+
+/// A row of `user_threepids`.
+#[derive(FromRow)]
+struct ThreepidRow {
+    user_id: String,
+    medium: String,
+    address: String,
+    validated_ts: Timestamp,
+    added_ts: Timestamp,
 }
 
 /// Token hashes per look-up (each served by the index on both backends).
@@ -289,38 +299,74 @@ macro_rules! synapse_import_store {
                     );
                 }
 
-                let mut q = QueryBuilder::<$db>::new(
-                    "SELECT user_id, medium, address, validated_ts, added_ts FROM user_threepids \
-                     WHERE user_id",
-                );
-                push_in!(q, &query.users);
-                push_pairs!(q, "medium", "address", &query.threepids);
-                let threepids = q
-                    .build()
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        Ok(UserThreepid {
-                            user_id: r.try_get("user_id")?,
-                            medium: r.try_get("medium")?,
-                            address: r.try_get("address")?,
-                            validated_ts: r.try_get("validated_ts")?,
-                            added_ts: r.try_get("added_ts")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                // By user, then by key: each an index's (an `OR` of both
+                // would scan the table).
+                let mut threepids: Vec<UserThreepid> = Vec::new();
+                for by_key in [false, true] {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT user_id, medium, address, validated_ts, added_ts \
+                         FROM user_threepids WHERE ",
+                    );
+                    if by_key {
+                        if query.threepids.is_empty() {
+                            break;
+                        }
+                        push_keys!(q, "medium", "address", &query.threepids);
+                    } else {
+                        q.push("user_id");
+                        push_in!(q, &query.users);
+                    }
+                    for row in q
+                        .build_query_as::<ThreepidRow>()
+                        .fetch_all(&mut *conn)
+                        .await?
+                    {
+                        let key = (row.medium.clone(), row.address.clone());
+                        if by_key
+                            && (!query.threepids.contains(&key)
+                                || query.users.contains(&row.user_id))
+                        {
+                            continue;
+                        }
+                        threepids.push(UserThreepid {
+                            user_id: row.user_id,
+                            medium: row.medium,
+                            address: row.address,
+                            validated_ts: row.validated_ts,
+                            added_ts: row.added_ts,
+                        });
+                    }
+                }
 
-                let mut q = QueryBuilder::<$db>::new(
-                    "SELECT auth_provider, external_id, user_id FROM user_external_ids \
-                     WHERE user_id",
-                );
-                push_in!(q, &query.users);
-                push_pairs!(q, "auth_provider", "external_id", &query.external_ids);
-                let external_ids = q
-                    .build_query_as::<ImportExternalId>()
-                    .fetch_all(&mut *conn)
-                    .await?;
+                let mut external_ids: Vec<ImportExternalId> = Vec::new();
+                for by_key in [false, true] {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT auth_provider, external_id, user_id FROM user_external_ids WHERE ",
+                    );
+                    if by_key {
+                        if query.external_ids.is_empty() {
+                            break;
+                        }
+                        push_keys!(q, "auth_provider", "external_id", &query.external_ids);
+                    } else {
+                        q.push("user_id");
+                        push_in!(q, &query.users);
+                    }
+                    for row in q
+                        .build_query_as::<ImportExternalId>()
+                        .fetch_all(&mut *conn)
+                        .await?
+                    {
+                        let key = (row.auth_provider.clone(), row.external_id.clone());
+                        if by_key
+                            && (!query.external_ids.contains(&key)
+                                || query.users.contains(&row.user_id))
+                        {
+                            continue;
+                        }
+                        external_ids.push(row);
+                    }
+                }
 
                 let mut q = QueryBuilder::<$db>::new(
                     "SELECT user_id, messages_per_second, burst_count FROM ratelimit_overrides \

@@ -232,6 +232,35 @@ macro_rules! push_keys {
     }};
 }
 
+/// The rows of `$select` (ending in `WHERE `) of the users `$users`, then
+/// those of the keys `$pairs` (columns `$cols`) that are other users':
+/// by user, then by key, each query on its index (an `OR` of both would
+/// scan the table).
+macro_rules! by_user_and_key {
+    ($db:ty, $conn:expr, $select:literal, $row:ty, ($a:literal, $b:literal), $users:expr, $pairs:expr, $key:expr) => {{
+        let mut found: Vec<$row> = Vec::new();
+        for by_key in [false, true] {
+            let mut q = QueryBuilder::<$db>::new($select);
+            if by_key {
+                if $pairs.is_empty() {
+                    break;
+                }
+                push_keys!(q, $a, $b, &$pairs);
+            } else {
+                q.push("user_id");
+                push_in!(q, &$users);
+            }
+            for row in q.build_query_as::<$row>().fetch_all(&mut *$conn).await? {
+                if by_key && (!$pairs.contains(&$key(&row)) || $users.contains(&row.user_id)) {
+                    continue;
+                }
+                found.push(row);
+            }
+        }
+        found
+    }};
+}
+
 /// A row of `user_threepids`.
 #[derive(FromRow)]
 struct ThreepidRow {
@@ -299,74 +328,36 @@ macro_rules! synapse_import_store {
                     );
                 }
 
-                // By user, then by key: each an index's (an `OR` of both
-                // would scan the table).
-                let mut threepids: Vec<UserThreepid> = Vec::new();
-                for by_key in [false, true] {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "SELECT user_id, medium, address, validated_ts, added_ts \
-                         FROM user_threepids WHERE ",
-                    );
-                    if by_key {
-                        if query.threepids.is_empty() {
-                            break;
-                        }
-                        push_keys!(q, "medium", "address", &query.threepids);
-                    } else {
-                        q.push("user_id");
-                        push_in!(q, &query.users);
-                    }
-                    for row in q
-                        .build_query_as::<ThreepidRow>()
-                        .fetch_all(&mut *conn)
-                        .await?
-                    {
-                        let key = (row.medium.clone(), row.address.clone());
-                        if by_key
-                            && (!query.threepids.contains(&key)
-                                || query.users.contains(&row.user_id))
-                        {
-                            continue;
-                        }
-                        threepids.push(UserThreepid {
-                            user_id: row.user_id,
-                            medium: row.medium,
-                            address: row.address,
-                            validated_ts: row.validated_ts,
-                            added_ts: row.added_ts,
-                        });
-                    }
-                }
-
-                let mut external_ids: Vec<ImportExternalId> = Vec::new();
-                for by_key in [false, true] {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "SELECT auth_provider, external_id, user_id FROM user_external_ids WHERE ",
-                    );
-                    if by_key {
-                        if query.external_ids.is_empty() {
-                            break;
-                        }
-                        push_keys!(q, "auth_provider", "external_id", &query.external_ids);
-                    } else {
-                        q.push("user_id");
-                        push_in!(q, &query.users);
-                    }
-                    for row in q
-                        .build_query_as::<ImportExternalId>()
-                        .fetch_all(&mut *conn)
-                        .await?
-                    {
-                        let key = (row.auth_provider.clone(), row.external_id.clone());
-                        if by_key
-                            && (!query.external_ids.contains(&key)
-                                || query.users.contains(&row.user_id))
-                        {
-                            continue;
-                        }
-                        external_ids.push(row);
-                    }
-                }
+                let threepids = by_user_and_key!(
+                    $db,
+                    conn,
+                    "SELECT user_id, medium, address, validated_ts, added_ts \
+                     FROM user_threepids WHERE ",
+                    ThreepidRow,
+                    ("medium", "address"),
+                    query.users,
+                    query.threepids,
+                    |r: &ThreepidRow| (r.medium.clone(), r.address.clone())
+                )
+                .into_iter()
+                .map(|row| UserThreepid {
+                    user_id: row.user_id,
+                    medium: row.medium,
+                    address: row.address,
+                    validated_ts: row.validated_ts,
+                    added_ts: row.added_ts,
+                })
+                .collect();
+                let external_ids = by_user_and_key!(
+                    $db,
+                    conn,
+                    "SELECT auth_provider, external_id, user_id FROM user_external_ids WHERE ",
+                    ImportExternalId,
+                    ("auth_provider", "external_id"),
+                    query.users,
+                    query.external_ids,
+                    |r: &ImportExternalId| (r.auth_provider.clone(), r.external_id.clone())
+                );
 
                 let mut q = QueryBuilder::<$db>::new(
                     "SELECT user_id, messages_per_second, burst_count FROM ratelimit_overrides \

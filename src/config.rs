@@ -309,21 +309,25 @@ impl Config {
 
     /// Parse `text`; `origin` is the file name used in error messages.
     pub fn from_yaml_str(text: &str, origin: &Path) -> Result<Loaded, ConfigError> {
-        let mut root: Value = serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: origin.to_owned(),
-            message: e.to_string(),
-        })?;
-        // PyYAML (and so Synapse) applies `<<` merge keys; serde_yaml leaves them.
-        root.apply_merge().map_err(|e| ConfigError::Syntax {
-            file: origin.to_owned(),
-            message: e.to_string(),
-        })?;
+        let root = read_document(text, origin)?;
         parse_root(&root).map_err(|e| ConfigError::Parse {
             file: origin.to_owned(),
             path: e.path,
             message: e.message,
         })
     }
+}
+
+/// The YAML tree of a config file's text, `<<` merge keys applied as
+/// PyYAML (and so Synapse) applies them; `origin` names the file in errors.
+pub(crate) fn read_document(text: &str, origin: &Path) -> Result<Value, ConfigError> {
+    let syntax = |e: serde_yaml::Error| ConfigError::Syntax {
+        file: origin.to_owned(),
+        message: e.to_string(),
+    };
+    let mut root: Value = serde_yaml::from_str(text).map_err(syntax)?;
+    root.apply_merge().map_err(syntax)?;
+    Ok(root)
 }
 
 fn parse_root(root: &Value) -> KResult<Loaded> {

@@ -124,8 +124,8 @@ pub async fn import_synapse(
         .user_ips_max_age_ms
         .map_or(0, |age| ctx.now - age as i64);
 
-    let counts = source.counts().await?;
-    let mut progress = Progress::new(counts.users as u64, options.dry_run);
+    let total = source.count_users().await?;
+    let mut progress = Progress::new(total as u64, options.dry_run);
     let mut would_exist: Vec<String> = Vec::new();
     let mut after = String::new();
     loop {
@@ -136,10 +136,11 @@ pub async fn import_synapse(
         let rows = source.rows_of(&names, ips_since).await?;
         let mut tx = store.begin().await?;
         let imported = tx.synapse_import().imported_rows(&names).await?;
-        let local = tx
+        let mut local = tx
             .synapse_import()
             .local_rows(&local_query(&users, &rows, &imported))
             .await?;
+        local.imported = imported;
         let plan = plan_users(&ctx, &users, &rows, &local);
         if options.dry_run {
             would_exist.extend(plan.writes.iter().filter_map(|w| match w {

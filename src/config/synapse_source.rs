@@ -41,12 +41,7 @@ impl SynapseSourceConfig {
             path: path.to_owned(),
             source,
         })?;
-        let syntax = |e: serde_yaml::Error| ConfigError::Syntax {
-            file: path.to_owned(),
-            message: e.to_string(),
-        };
-        let mut root: Value = serde_yaml::from_str(&text).map_err(syntax)?;
-        root.apply_merge().map_err(syntax)?;
+        let root = super::read_document(&text, path)?;
         parse(&root).map_err(|e| ConfigError::Parse {
             file: path.to_owned(),
             path: e.path,

@@ -79,6 +79,9 @@ pub struct LocalRows {
     pub threepids: Vec<UserThreepid>,
     pub external_ids: Vec<ImportExternalId>,
     pub ratelimit_overrides: Vec<ImportRatelimitOverride>,
+    /// The import records of the users: not read by `local_rows` (the
+    /// caller reads them first, with `imported_rows`, to know which token
+    /// hashes to ask for).
     pub imported: Vec<ImportedRow>,
 }
 
@@ -373,16 +376,6 @@ macro_rules! synapse_import_store {
                     .fetch_all(&mut *conn)
                     .await?;
 
-                let mut q = QueryBuilder::<$db>::new(
-                    "SELECT user_id, kind, row_key, imported FROM synapse_import_rows \
-                     WHERE user_id",
-                );
-                push_in!(q, &query.users);
-                let imported = q
-                    .build_query_as::<ImportedRow>()
-                    .fetch_all(&mut *conn)
-                    .await?;
-
                 Ok(LocalRows {
                     users,
                     devices,
@@ -391,7 +384,8 @@ macro_rules! synapse_import_store {
                     threepids,
                     external_ids,
                     ratelimit_overrides,
-                    imported,
+                    // The caller's, read first (`imported_rows`).
+                    imported: Vec::new(),
                 })
             }
 
@@ -439,17 +433,17 @@ macro_rules! synapse_import_store {
                 let mut conn = self.conn.atomic().await?;
                 let mut rest = writes;
                 while let Some(first) = rest.first() {
-                    // A run of rows of one kind goes in multi-row INSERTs.
+                    // A run of new rows of one kind goes in multi-row INSERTs.
                     let run = rest
                         .iter()
                         .take(INSERT_CHUNK)
                         .take_while(|w| same_insert(first, w))
                         .count();
-                    if run > 1 {
+                    if run > 0 {
                         insert_many!($db, &mut *conn, &rest[..run]);
                         rest = &rest[run..];
                     } else {
-                        apply_one!(&mut *conn, first);
+                        apply_one!($db, &mut *conn, first);
                         rest = &rest[1..];
                     }
                 }

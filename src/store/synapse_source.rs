@@ -149,18 +149,6 @@ pub struct SynapseUserRows {
     pub user_ips: Vec<SynapseUserIp>,
 }
 
-/// How many rows each table holds (for the progress and the report).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SynapseCounts {
-    pub users: i64,
-    pub devices: i64,
-    pub access_tokens: i64,
-    pub refresh_tokens: i64,
-    pub threepids: i64,
-    pub external_ids: i64,
-    pub registration_tokens: i64,
-}
-
 /// A page of users; their profile and erasure are read by key after
 /// (joined here, PostgreSQL merges each page with every profile before it).
 const USER_SELECT: &str = "SELECT u.name, u.password_hash, \
@@ -311,28 +299,12 @@ impl SynapseSource {
         }
     }
 
-    pub async fn counts(&self) -> StoreResult<SynapseCounts> {
-        let count = |table: &'static str| async move {
-            let rows = fetch!(self, One, |q: &mut QueryBuilder<'_, _>| {
-                q.push(format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {table}"));
-            });
-            StoreResult::Ok(rows.first().map_or(0, |r| r.n))
-        };
-        let devices = fetch!(self, One, |q: &mut QueryBuilder<'_, _>| {
-            q.push(
-                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM devices \
-                 WHERE NOT COALESCE(hidden, FALSE)",
-            );
+    /// How many users there are (the progress's total).
+    pub async fn count_users(&self) -> StoreResult<i64> {
+        let rows = fetch!(self, One, |q: &mut QueryBuilder<'_, _>| {
+            q.push("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM users");
         });
-        Ok(SynapseCounts {
-            users: count("users").await?,
-            devices: devices.first().map_or(0, |r| r.n),
-            access_tokens: count("access_tokens").await?,
-            refresh_tokens: count("refresh_tokens").await?,
-            threepids: count("user_threepids").await?,
-            external_ids: count("user_external_ids").await?,
-            registration_tokens: count("registration_tokens").await?,
-        })
+        Ok(rows.first().map_or(0, |r| r.n))
     }
 
     /// Up to `limit` users whose names sort after `after`, by name, with

@@ -1,6 +1,7 @@
-//! The writes of the import repository: one statement per [`ImportWrite`]
-//! (`apply_one!`), and runs of new rows of one kind in multi-row `INSERT`s
-//! (`insert_many!`). Macros, expanded in the parent's `impl` for each
+//! The writes of the import repository: new rows of the kinds
+//! [`same_insert`] groups in multi-row `INSERT`s, a run of one kind at a
+//! time (`insert_many!`), every other [`ImportWrite`] a statement of its
+//! own (`apply_one!`). Macros, expanded in the parent's `impl` for each
 //! backend.
 
 use super::ImportWrite;
@@ -122,8 +123,8 @@ macro_rules! insert_many {
     }};
 }
 
-/// Binds a user's columns in the order of `apply_one`'s user statements
-/// (`$1` to `$14`).
+/// Binds a user's columns in the order of `apply_one`'s update (`$1` to
+/// `$14`).
 macro_rules! bind_user {
     ($query:expr, $u:expr) => {
         $query
@@ -146,22 +147,8 @@ macro_rules! bind_user {
 
 /// One [`ImportWrite`] on `$conn`.
 macro_rules! apply_one {
-    ($conn:expr, $write:expr) => {
+    ($db:ty, $conn:expr, $write:expr) => {
         match $write {
-            ImportWrite::InsertUser(u) => {
-                bind_user!(
-                    sqlx::query(
-                        "INSERT INTO users (name, password_hash, admin, user_type, is_guest, \
-                         deactivated, locked, displayname, appservice_id, consent_version, \
-                         credentials_version, suspended, erased, avatar_url, created_ts) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                    ),
-                    u
-                )
-                .bind(u.created_ts)
-                .execute(&mut *$conn)
-                .await?;
-            }
             ImportWrite::UpdateUser(u) => {
                 // Every column the import sets but the creation time.
                 bind_user!(
@@ -176,16 +163,12 @@ macro_rules! apply_one {
                 .execute(&mut *$conn)
                 .await?;
             }
-            ImportWrite::InsertDevice(d) | ImportWrite::UpdateDevice(d) => {
-                let sql = if matches!($write, ImportWrite::InsertDevice(_)) {
-                    "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, \
-                     last_seen_ip, last_seen_user_agent) VALUES ($1, $2, $3, $4, $5, $6)"
-                } else {
+            ImportWrite::UpdateDevice(d) => {
+                sqlx::query(
                     "UPDATE devices SET display_name = $3, last_seen_ts = $4, \
                      last_seen_ip = $5, last_seen_user_agent = $6 \
-                     WHERE user_id = $1 AND device_id = $2"
-                };
-                sqlx::query(sql)
+                     WHERE user_id = $1 AND device_id = $2",
+                )
                     .bind(&d.user_id)
                     .bind(&d.device_id)
                     .bind(&d.display_name)
@@ -309,19 +292,6 @@ macro_rules! apply_one {
                     .execute(&mut *$conn)
                     .await?;
             }
-            ImportWrite::InsertThreepid(t) => {
-                sqlx::query(
-                    "INSERT INTO user_threepids (user_id, medium, address, validated_ts, added_ts) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&t.user_id)
-                .bind(&t.medium)
-                .bind(&t.address)
-                .bind(t.validated_ts)
-                .bind(t.added_ts)
-                .execute(&mut *$conn)
-                .await?;
-            }
             ImportWrite::DeleteThreepid {
                 user_id,
                 medium,
@@ -436,18 +406,12 @@ macro_rules! apply_one {
                     .execute(&mut *$conn)
                     .await?;
             }
-            ImportWrite::Record(r) => {
-                sqlx::query(
-                    "INSERT INTO synapse_import_rows (user_id, kind, row_key, imported) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, kind, row_key) \
-                     DO UPDATE SET imported = excluded.imported",
-                )
-                .bind(&r.user_id)
-                .bind(&r.kind)
-                .bind(&r.row_key)
-                .bind(&r.imported)
-                .execute(&mut *$conn)
-                .await?;
+            // New rows of these kinds go through insert_many, one or many.
+            ImportWrite::InsertUser(_)
+            | ImportWrite::InsertDevice(_)
+            | ImportWrite::InsertThreepid(_)
+            | ImportWrite::Record(_) => {
+                insert_many!($db, $conn, std::slice::from_ref($write));
             }
             ImportWrite::Forget {
                 user_id,

@@ -132,6 +132,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let changes = follow_token_changes(&self.auth);
         let jobs = tokio::spawn(background_jobs(self.auth.clone(), stop_rx.clone()));
         let limits = ConnectionLimits::from_config(&self.auth.config.mxauth);
         let mut servers = Vec::new();
@@ -154,9 +155,23 @@ impl Server {
             s.await?;
         }
         let _ = jobs.await;
+        if let Some(task) = changes {
+            task.abort();
+        }
         self.auth.usage.flush().await;
         Ok(())
     }
+}
+
+/// Starts the feed of token changes from every process on the database
+/// (`store::changes`), which the token cache trusts once it follows.
+fn follow_token_changes(auth: &Auth) -> Option<tokio::task::JoinHandle<()>> {
+    if !auth.token_cache.enabled() {
+        return None;
+    }
+    let feed = auth.store.change_feed(auth.token_cache.clone());
+    auth.token_cache.attach(feed.clone());
+    Some(tokio::spawn(async move { feed.follow().await }))
 }
 
 /// Gives the rules the outbound adapters (`crate::adapters`) the config

@@ -85,6 +85,7 @@ pub mod sso;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod threepids;
+pub mod token_cache;
 pub mod tokens;
 pub mod uia;
 mod usage;
@@ -111,6 +112,8 @@ pub struct Auth {
     pub rng: Arc<dyn Random>,
     pub hasher: PasswordHasher,
     pub usage: UsageRecorder,
+    /// Request authentication's cache of token owners.
+    pub token_cache: Arc<token_cache::TokenCache>,
     /// The homeserver that delegates its auth here, if any.
     pub homeserver: Option<Arc<dyn homeserver::HomeserverApi>>,
     /// The application services of `app_service_config_files`.
@@ -155,6 +158,9 @@ impl Auth {
             config.password_config.pepper.clone(),
         );
         let usage = UsageRecorder::new(store.clone());
+        let token_cache = Arc::new(token_cache::TokenCache::new(
+            config.mxauth.token_cache_bytes,
+        ));
         let app_services = Arc::new(
             config
                 .app_services
@@ -172,6 +178,7 @@ impl Auth {
             rng,
             hasher,
             usage,
+            token_cache,
             homeserver: None,
             captcha: None,
             mailer: None,

@@ -1,10 +1,12 @@
 //! Request authentication: "whose request is this?". The hottest path of
-//! the product: a checksum check, one indexed lookup, no database write
-//! (but one, once, for a token issued with a refresh token: its first use
-//! ends the retry window of the refresh token it replaced).
+//! the product: a checksum check, then the token cache (`token_cache.rs`)
+//! or one indexed lookup, no database write (but one, once, for a token
+//! issued with a refresh token: its first use ends the retry window of the
+//! refresh token it replaced).
 
 use super::identifiers::{stored_user_id, DeviceId, OwnedUserId};
 use super::{macaroon, tokens, Auth};
+use std::sync::Arc;
 
 /// The authenticated user of a request. Its IDs are typed: they are read
 /// from the store and parsed once here, so the rules never see a string
@@ -77,7 +79,8 @@ impl Auth {
     }
 
     /// Resolves an access token: a well-formed `syt_` token (or a legacy
-    /// macaroon imported from Synapse) by one indexed lookup; failing
+    /// macaroon imported from Synapse) from the token cache or by one indexed
+    /// lookup; failing
     /// that, a Synapse guest macaroon by its signature. No database
     /// write: the token's use is recorded in the next batch; only the first
     /// use of a token issued with a refresh token is written at once.
@@ -90,15 +93,18 @@ impl Auth {
         if !macaroon && !tokens::is_well_formed(token) {
             return Err(AuthnError::UnknownToken);
         }
-        let owner = match self
-            .store
-            .access_tokens()
-            .get_token_owner(&tokens::hash_token(token))
-            .await?
-        {
-            Some(owner) => owner,
-            None if macaroon => return self.authenticate_guest_macaroon(token).await,
-            None => return Err(AuthnError::UnknownToken),
+        let hash = tokens::hash_token(token);
+        let owner = match self.token_cache.get(&hash) {
+            Ok(owner) => owner,
+            Err(ticket) => match self.store.access_tokens().get_token_owner(&hash).await? {
+                Some(owner) => {
+                    let owner = Arc::new(owner);
+                    self.token_cache.insert(ticket, owner.clone());
+                    owner
+                }
+                None if macaroon => return self.authenticate_guest_macaroon(token).await,
+                None => return Err(AuthnError::UnknownToken),
+            },
         };
         let now = self.now();
         if owner.valid_until_ts.is_some_and(|until| until <= now) {
@@ -122,19 +128,20 @@ impl Auth {
                 .access_tokens()
                 .set_token_first_used(owner.token_id, now)
                 .await?;
+            self.token_cache.forget(&hash);
         }
         self.usage.record_token_use(owner.token_id, now);
         Ok(Requester {
             user_id,
-            device_id: owner.device_id.map(DeviceId::from_stored),
+            device_id: owner.device_id.clone().map(DeviceId::from_stored),
             token_id: owner.token_id,
             is_guest: owner.user_is_guest,
             admin: owner.user_admin,
             puppet_owner,
             valid_until_ts: owner.valid_until_ts,
             app_service_id: None,
-            oauth_client_id: owner.oauth_client_id,
-            scope: owner.scope,
+            oauth_client_id: owner.oauth_client_id.clone(),
+            scope: owner.scope.clone(),
         })
     }
 

@@ -30,6 +30,10 @@ pub struct MxauthConfig {
     /// server lets open connections finish before it drops them (the final
     /// flush of last-used times and client IPs runs after either way).
     pub shutdown_timeout_ms: u64,
+    /// Key `token_cache_size` (size), default 16 MiB: the memory request
+    /// authentication's cache of access tokens may take (about 200 bytes
+    /// a token); 0 turns the cache off.
+    pub token_cache_bytes: u64,
 }
 
 impl Default for MxauthConfig {
@@ -42,6 +46,7 @@ impl Default for MxauthConfig {
             header_read_timeout_ms: 10 * 1000,
             max_connections: 1024,
             shutdown_timeout_ms: 10 * 1000,
+            token_cache_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -63,6 +68,7 @@ const MXAUTH_KEYS: &[&str] = &[
     "header_read_timeout",
     "max_connections",
     "shutdown_timeout",
+    "token_cache_size",
 ];
 
 pub(super) fn parse(top: &Map<'_>) -> KResult<MxauthConfig> {
@@ -117,6 +123,10 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<MxauthConfig> {
         None => defaults.shutdown_timeout_ms,
         Some(l) => yaml::as_duration_ms(l.node())?,
     };
+    let token_cache_bytes = match map.get("token_cache_size") {
+        None => defaults.token_cache_bytes,
+        Some(l) => yaml::as_size_bytes(l.node())?,
+    };
     let max_connections = map.usize_or("max_connections", defaults.max_connections)?;
     if max_connections == 0 {
         return Err(KeyError::new(
@@ -132,6 +142,7 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<MxauthConfig> {
         header_read_timeout_ms,
         max_connections,
         shutdown_timeout_ms,
+        token_cache_bytes,
     })
 }
 

@@ -156,6 +156,7 @@ mxauth:
   header_read_timeout: 5s
   max_connections: 200
   shutdown_timeout: 3s
+  token_cache_size: 4M
 # vim:ft=yaml
 "##;
 
@@ -257,6 +258,7 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
             header_read_timeout_ms: 5_000,
             max_connections: 200,
             shutdown_timeout_ms: 3_000,
+            token_cache_bytes: 4 * 1024 * 1024,
         }
     );
 }

@@ -201,6 +201,10 @@ pub fn router(state: AppState) -> Router {
             Error::new(405, ErrCode::Unrecognized, "Unrecognized request")
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forget_own_token_changes,
+        ))
         .layer(axum::middleware::map_response(html_security_headers))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -220,6 +224,26 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// A request that may have written (any but GET, HEAD, OPTIONS) has its
+/// changes to tokens and users forgotten by this process's token cache
+/// before its response goes out: a client that logged out here finds its
+/// token dead here at once (other processes, within the feed's delay).
+async fn forget_own_token_changes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let response = next.run(request).await;
+    if writes {
+        state.auth.token_cache.sync().await;
+    }
+    response
 }
 
 /// What every HTML page may not be: framed by another site (clickjacking a

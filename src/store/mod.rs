@@ -4,6 +4,7 @@
 //! pass in plain values (already-hashed tokens and passwords, timestamps from
 //! the injected clock).
 
+pub mod changes;
 mod conn;
 mod devices;
 mod jobs;
@@ -242,6 +243,10 @@ pub trait Store: Send + Sync + 'static {
     /// Starts a transaction: its repositories see and write one snapshot,
     /// committed by [`Transaction::commit`] and rolled back if dropped.
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
+    /// The changes request authentication's cache must forget, made by
+    /// any process on the database, delivered to `sink`
+    /// ([`changes::ChangeFeed::follow`] runs the feed).
+    fn change_feed(&self, sink: Arc<dyn changes::ChangeSink>) -> Arc<dyn changes::ChangeFeed>;
 
     fn users(&self) -> Box<dyn UserRepository + '_>;
     fn devices(&self) -> Box<dyn DeviceRepository + '_>;

@@ -7,6 +7,7 @@
 //! (`threepids.rs`, `usage.rs`, `uia.rs`, `registration.rs`, `jobs.rs`,
 //! `sso.rs`, `ratelimit.rs`, `oauth*.rs`), written with the same macro pattern.
 
+use super::changes::{ChangeFeed, ChangeSink, PostgresFeed, SqliteFeed};
 use super::conn::{Dialect, Repo};
 use super::{
     AccessTokenRepository, DeviceGrantRepository, DeviceRepository, HomeserverJobRepository,
@@ -21,6 +22,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// SQLite (WAL), the embedded default.
@@ -68,6 +70,10 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
+
+    fn feed(&self, sink: Arc<dyn ChangeSink>) -> Arc<dyn ChangeFeed> {
+        Arc::new(SqliteFeed::new(self.pool.clone(), sink))
+    }
 }
 
 /// A transaction of either backend (see [`Store::begin`]); dropped without
@@ -89,6 +95,10 @@ impl PostgresStore {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PostgresStore { pool })
+    }
+
+    fn feed(&self, sink: Arc<dyn ChangeSink>) -> Arc<dyn ChangeFeed> {
+        Arc::new(PostgresFeed::new(self.pool.clone(), sink))
     }
 }
 
@@ -130,6 +140,10 @@ macro_rules! sql_store {
             async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
                 let tx = self.pool.begin_with(<$db as Dialect>::BEGIN).await?;
                 Ok(Box::new(SqlTransaction(tx)))
+            }
+
+            fn change_feed(&self, sink: Arc<dyn ChangeSink>) -> Arc<dyn ChangeFeed> {
+                self.feed(sink)
             }
 
             fn users(&self) -> Box<dyn UserRepository + '_> {

@@ -160,6 +160,7 @@ async fn admins_are_promoted_demoted_and_listed(b: Backend) {
     assert_eq!(s.get(&path, Some(&token)).await.0, 403, "not an admin yet");
     let (ok, out, err) = manage(&config, &["promote-admin", "dan"], "");
     assert!(ok && out.contains("is a server admin"), "{err}");
+    s.sync_changes().await;
     let (status, body) = s.get(&path, Some(&token)).await;
     assert_eq!((status.as_u16(), body["admin"].clone()), (200, true.into()));
     manage(&config, &["promote-admin", "eve"], "");
@@ -284,6 +285,7 @@ async fn users_are_locked_unlocked_and_deactivated(b: Backend) {
     // Locked: the token answers M_USER_LOCKED (soft logout), no login.
     let (ok, out, err) = manage(&config, &["lock-user", "fay"], "");
     assert!(ok && out.contains("Locked"), "{err}");
+    s.sync_changes().await;
     let answer = s
         .get("/_matrix/client/v3/account/whoami", Some(&token))
         .await;
@@ -295,11 +297,13 @@ async fn users_are_locked_unlocked_and_deactivated(b: Backend) {
     // Unlocked: the same token works again (nothing was deleted).
     let (ok, _, err) = manage(&config, &["unlock-user", "fay"], "");
     assert!(ok, "{err}");
+    s.sync_changes().await;
     assert_eq!(whoami_status(&s, &token).await, 200);
 
     // Deactivated: the token is gone, the login refused, for good.
     let (ok, out, err) = manage(&config, &["deactivate-user", "fay"], "");
     assert!(ok && out.contains("Deactivated"), "{err}");
+    s.sync_changes().await;
     assert_error(
         &s.get("/_matrix/client/v3/account/whoami", Some(&token))
             .await,

@@ -159,6 +159,7 @@ async fn introspection_answers_for_tokens(b: Backend) {
     plain
         .post("/_matrix/client/v3/logout", Some(&token), json!({}))
         .await;
+    s.sync_changes().await;
     assert_eq!(
         introspect(&s, SECRET, &token).await.1,
         json!({"active": false})

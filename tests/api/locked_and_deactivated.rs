@@ -135,6 +135,8 @@ async fn a_locked_user_can_only_log_out_until_unlocked(b: Backend) {
 
     manage(&s, "lock-user", "alice");
 
+    s.sync_changes().await;
+
     // Every authenticated endpoint, UIA ones included (no challenge).
     let device_path = format!("/_matrix/client/v3/devices/{device}");
     let requests: [(Method, &str, Option<Value>); 9] = [
@@ -193,6 +195,8 @@ async fn a_locked_user_can_only_log_out_until_unlocked(b: Backend) {
 
     manage(&s, "unlock-user", "alice");
 
+    s.sync_changes().await;
+
     // Nothing was deleted: the same tokens work again.
     assert_ok(&whoami_of(&s, &token).await);
     assert_ok(&whoami_of(&s, &kept_for_logout_all).await);
@@ -210,11 +214,13 @@ async fn a_locked_user_can_only_log_out_until_unlocked(b: Backend) {
 
     // Locked again: logout/all works too, and ends every session.
     manage(&s, "lock-user", "alice");
+    s.sync_changes().await;
     assert_ok(
         &s.post("/_matrix/client/v3/logout/all", Some(&token), json!({}))
             .await,
     );
     manage(&s, "unlock-user", "alice");
+    s.sync_changes().await;
     for t in [&token, &kept_for_logout_all, &refreshable] {
         assert_error(&whoami_of(&s, t).await, 401, "M_UNKNOWN_TOKEN");
     }
@@ -304,7 +310,10 @@ async fn providers_and_jwt_refuse_locked_and_deactivated_users(b: Backend) {
     let unknown_user = s.try_login("nobody", "alice-ldap-pw").await;
 
     manage(&s, "lock-user", "alice");
+
+    s.sync_changes().await;
     manage(&s, "lock-user", "ivan");
+    s.sync_changes().await;
     assert_locked(&s.try_login("alice", "alice-ldap-pw").await);
     let wrong = s.try_login("alice", "wrong-pw").await;
     assert_eq!(wrong, unknown_user, "a wrong password looks like no user");
@@ -313,14 +322,20 @@ async fn providers_and_jwt_refuse_locked_and_deactivated_users(b: Backend) {
     assert_locked(&whoami_of(&s, &ivan_token).await);
 
     manage(&s, "unlock-user", "alice");
+
+    s.sync_changes().await;
     manage(&s, "unlock-user", "ivan");
+    s.sync_changes().await;
     assert_ok(&s.try_login("alice", "alice-ldap-pw").await);
     assert_ok(&jwt_login(&s, "ivan").await);
     assert_ok(&whoami_of(&s, &alice_token).await);
     assert_ok(&whoami_of(&s, &ivan_token).await);
 
     manage(&s, "deactivate-user", "alice");
+
+    s.sync_changes().await;
     manage(&s, "deactivate-user", "ivan");
+    s.sync_changes().await;
     assert_deactivated(&s.try_login("alice", "alice-ldap-pw").await);
     let wrong = s.try_login("alice", "wrong-pw").await;
     assert_eq!(wrong, unknown_user, "a wrong password looks like no user");
@@ -564,6 +579,8 @@ async fn oauth_refuses_a_locked_user_until_unlocked(b: Backend) {
     assert_eq!(introspect(&hs, &held.access).await["active"], true);
 
     manage(&s, "lock-user", "olga");
+
+    s.sync_changes().await;
     assert_locked(&whoami_of(&s, &held.access).await);
     assert_oauth_refuses(&s, &hs, &mut held, "olga").await;
     // The right password at the login page: a page saying so, no session.
@@ -580,6 +597,8 @@ async fn oauth_refuses_a_locked_user_until_unlocked(b: Backend) {
     assert_eq!(browser_sessions(&s, &olga).await, sessions);
 
     manage(&s, "unlock-user", "olga");
+
+    s.sync_changes().await;
     // Nothing was deleted: the token works, refreshes, introspects; the
     // browser is signed in again. The device grant refused while locked
     // stays refused (its approval is not brought back).
@@ -606,6 +625,8 @@ async fn oauth_refuses_a_deactivated_user(b: Backend) {
     let mut held = hold(&s, "dora", "dora-pw", "DORA").await;
 
     manage(&s, "deactivate-user", "dora");
+
+    s.sync_changes().await;
     assert_error(&whoami_of(&s, &held.access).await, 401, "M_UNKNOWN_TOKEN");
     assert_oauth_refuses(&s, &hs, &mut held, "dora").await;
     let refused = log_in_at_the_page(&mut Browser::new(), &s, "dora", "dora-pw").await;
@@ -636,6 +657,8 @@ async fn sso_refuses_locked_and_deactivated_users(b: Backend) {
     let early_login_token = login_token_of(&early.location.unwrap());
 
     manage(&s, "lock-user", "alice");
+
+    s.sync_changes().await;
     // Legacy SSO: an error page, no login token.
     let landing = Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
     assert_eq!(landing.status, StatusCode::UNAUTHORIZED, "{}", landing.body);
@@ -657,6 +680,8 @@ async fn sso_refuses_locked_and_deactivated_users(b: Backend) {
     assert_eq!(browser_sessions(&s, &alice).await, 0);
 
     manage(&s, "unlock-user", "alice");
+
+    s.sync_changes().await;
     let landing = Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
     assert_eq!(landing.status, StatusCode::FOUND, "{}", landing.body);
     let logged_in = token_login(&s, &login_token_of(&landing.location.unwrap())).await;
@@ -668,6 +693,8 @@ async fn sso_refuses_locked_and_deactivated_users(b: Backend) {
     assert!(to.starts_with("/oauth2/consent?grant="), "{to}");
 
     manage(&s, "deactivate-user", "alice");
+
+    s.sync_changes().await;
     let landing = Browser::new().sso(&s.base, "alice", CLIENT_URL).await;
     assert_eq!(landing.status, StatusCode::FORBIDDEN, "{}", landing.body);
     assert!(landing.location.is_none());

@@ -72,5 +72,6 @@ mod store_threepids;
 mod store_usage;
 mod templates;
 mod terms;
+mod token_cache;
 mod uia_timeout;
 mod work_bounds;

@@ -133,6 +133,8 @@ async fn logout_across_processes(b: Backend) {
         .post("/_matrix/client/v3/logout", Some(&token), json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Server 2 sees it within 100 ms (tests/api/token_cache.rs); here, at once.
+    two.sync_changes().await;
     for s in [&two, &one] {
         assert_error(&s.get(WHOAMI, Some(&token)).await, 401, "M_UNKNOWN_TOKEN");
     }
@@ -147,6 +149,7 @@ async fn logout_across_processes(b: Backend) {
         .post("/_matrix/client/v3/logout/all", Some(&t2), json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
+    one.sync_changes().await;
     for s in [&one, &two] {
         for t in [&t1, &t2] {
             assert_error(&s.get(WHOAMI, Some(t)).await, 401, "M_UNKNOWN_TOKEN");

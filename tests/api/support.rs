@@ -348,6 +348,14 @@ impl TestServer {
         }
     }
 
+    /// Waits until this server's token cache has seen every change to
+    /// tokens and users committed so far, by any process (what it does on
+    /// its own within 100 ms): for a test that changed them elsewhere (SQL,
+    /// the CLI, another server) and looks at once.
+    pub async fn sync_changes(&self) {
+        self.auth.token_cache.sync().await;
+    }
+
     /// Stops the server and waits until it has flushed and exited.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {

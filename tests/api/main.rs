@@ -61,6 +61,7 @@ mod sso;
 mod sso_cache;
 mod store;
 mod store_account;
+mod store_changes;
 mod store_device_grants;
 mod store_import;
 mod store_migrations;

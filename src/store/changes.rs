@@ -184,14 +184,13 @@ pub(super) struct PostgresFeed {
 
 impl PostgresFeed {
     pub(super) fn new(pool: PgPool, sink: Arc<dyn ChangeSink>) -> Self {
-        use rand::Rng;
-        let id: u64 = rand::rngs::OsRng.gen();
+        let id = crate::clock::random_from(&crate::clock::OsRandom, 16, b"0123456789abcdef");
         PostgresFeed {
             pool,
             sink,
             listening: AtomicBool::new(false),
             reset: Notify::new(),
-            id: format!("{id:016x}"),
+            id,
             next_sync: AtomicU64::new(0),
             waiting: Mutex::new(HashMap::new()),
         }

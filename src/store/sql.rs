@@ -7,26 +7,24 @@
 //! (`threepids.rs`, `usage.rs`, `uia.rs`, `registration.rs`, `jobs.rs`,
 //! `sso.rs`, `ratelimit.rs`, `oauth*.rs`), written with the same macro pattern.
 
-use super::conn::{Dialect, Repo};
+use super::conn::{Pooled, Repo};
 use super::{
     AccessTokenRepository, DeviceGrantRepository, DeviceRepository, HomeserverJobRepository,
-    OAuthGrantRepository, OAuthRepository, RateLimitRepository, RefreshTokenRepository,
+    OAuthGrantRepository, OAuthRepository, PoolStatus, RateLimitRepository, RefreshTokenRepository,
     RegistrationRepository, SsoRepository, Store, StoreError, StoreResult, SynapseImportRepository,
     ThreepidRepository, Transaction, UiaRepository, UsageRepository, UserRepository,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
 
 /// SQLite (WAL), the embedded default.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pub(super) pool: SqlitePool,
+    pub(super) pool: Pooled<sqlx::Sqlite>,
 }
 
 impl SqliteStore {
@@ -66,7 +64,9 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool: Pooled::new(pool),
+        })
     }
 }
 
@@ -77,7 +77,7 @@ pub struct SqlTransaction<DB: sqlx::Database>(sqlx::Transaction<'static, DB>);
 /// PostgreSQL, for several processes on one database.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pub(super) pool: PgPool,
+    pub(super) pool: Pooled<sqlx::Postgres>,
 }
 
 impl PostgresStore {
@@ -88,7 +88,9 @@ impl PostgresStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool: Pooled::new(pool),
+        })
     }
 }
 
@@ -128,8 +130,23 @@ macro_rules! sql_store {
             }
 
             async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-                let tx = self.pool.begin_with(<$db as Dialect>::BEGIN).await?;
+                let tx = self.pool.begin().await?;
                 Ok(Box::new(SqlTransaction(tx)))
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1")
+                    .execute(&mut *self.pool.acquire().await?)
+                    .await?;
+                Ok(())
+            }
+
+            fn pool_status(&self) -> PoolStatus {
+                self.pool.status()
+            }
+
+            fn report_pool_waits_to(&self, histogram: prometheus::Histogram) {
+                self.pool.report_waits_to(histogram);
             }
 
             fn users(&self) -> Box<dyn UserRepository + '_> {

@@ -242,7 +242,7 @@ pub trait Store: Send + Sync + 'static {
     /// Starts a transaction: its repositories see and write one snapshot,
     /// committed by [`Transaction::commit`] and rolled back if dropped.
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
-    /// Whether the database answers: one `SELECT 1` (readiness).
+    /// Whether the database answers: one cheap read of a table (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// This process's pool now (for the metrics, at scrape time).
     fn pool_status(&self) -> PoolStatus;

@@ -57,3 +57,45 @@ impl Auth {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::homeserver::{CallError, RecordingHomeserver};
+    use crate::auth::test_support;
+    use crate::config::Config;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn the_homeserver_queue_is_sampled_and_its_failures_counted() {
+        let homeserver = Arc::new(RecordingHomeserver {
+            answer: |_| Err(CallError::Retry("503".into())),
+            ..RecordingHomeserver::default()
+        });
+        let auth = test_support::auth(Config::default())
+            .await
+            .with_homeserver(homeserver);
+        let queued_ts = auth.now() - 90_000;
+        auth.store
+            .jobs()
+            .enqueue_homeserver_jobs(
+                "@a:localhost",
+                &[("provision_user", json!({"localpart": "a"}))],
+                queued_ts,
+            )
+            .await
+            .expect("queued");
+        auth.run_homeserver_jobs(10).await.expect("the queue runs");
+        auth.sample_metrics().await;
+        let m = &auth.metrics;
+        assert_eq!(m.homeserver_queue_jobs.get(), 1);
+        assert_eq!(m.homeserver_queue_oldest_age.get(), 90.0);
+        assert_eq!(
+            m.homeserver_call_failures
+                .with_label_values(&["retry"])
+                .get(),
+            1
+        );
+        assert!(auth.database_ready().await);
+    }
+}

@@ -24,6 +24,7 @@ mod email;
 mod guests;
 mod listeners;
 mod matrix;
+mod metrics;
 mod modules;
 mod mxauth;
 mod oauth;
@@ -67,7 +68,7 @@ pub use self::modules::{
     JwtConfig, LdapProviderConfig, LdapSearch, ModuleConfig, RestProviderConfig, LDAP_MODULE,
     REST_MODULE,
 };
-pub use self::mxauth::MxauthConfig;
+pub use self::mxauth::{LogFormat, MxauthConfig};
 pub use self::oauth::{ApplicationType, ClientAuthMethod, OAuthConfig, StaticClient};
 pub use self::oidc::{LoginViaExistingSession, OidcProviderConfig, SsoConfig};
 pub use self::password::{PasswordConfig, PasswordEnabled, PasswordPolicy};
@@ -91,9 +92,12 @@ pub struct Config {
     pub server_name: OwnedServerName,
     /// The public URL of the client API, normalised to end with `/`.
     pub public_baseurl: Option<String>,
-    /// The `http` listeners (Synapse's `metrics`, `manhole` and `replication`
-    /// listeners are accepted and left out).
+    /// The `http` and `metrics` listeners (Synapse's `manhole` and
+    /// `replication` listeners are accepted and left out).
     pub listeners: Vec<Listener>,
+    /// `enable_metrics`: serve the Prometheus metrics on the `metrics`
+    /// listeners and resources (`config/metrics.rs`); default false.
+    pub enable_metrics: bool,
     pub database: DatabaseConfig,
     pub enable_registration: bool,
     pub enable_registration_without_verification: bool,
@@ -221,6 +225,7 @@ impl Default for Config {
             server_name: server::parse_server_name("localhost").expect("a valid server name"),
             public_baseurl: None,
             listeners: listeners::default_listeners(),
+            enable_metrics: false,
             database: DatabaseConfig::default(),
             enable_registration: false,
             enable_registration_without_verification: false,
@@ -273,6 +278,7 @@ impl Config {
 const SECTION_KEYS: &[&[&str]] = &[
     server::KEYS,
     listeners::KEYS,
+    metrics::KEYS,
     database::KEYS,
     registration::KEYS,
     password::KEYS,
@@ -368,6 +374,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
     // need `public_baseurl`) are made by the later section.
     let server = server::parse(&top)?;
     let listeners = listeners::parse(&top)?;
+    let enable_metrics = metrics::parse(&top)?;
     let database = database::parse(&top)?;
     let registration = registration::parse(&top)?;
     let app_services = appservice::parse(&top, &server.server_name)?;
@@ -401,6 +408,7 @@ fn parse_root(root: &Value) -> KResult<Loaded> {
             server_name: server.server_name,
             public_baseurl: server.public_baseurl,
             listeners,
+            enable_metrics,
             database,
             enable_registration: registration.enable_registration,
             enable_registration_without_verification: registration

@@ -217,14 +217,21 @@ enum ConfigCommand {
     Check { file: PathBuf },
 }
 
+/// The config at `path` (the embedded one without), with logging started
+/// in the format it asks for.
 fn load(path: Option<&Path>) -> anyhow::Result<Config> {
     match path {
-        None => Ok(Config::default()),
+        None => {
+            let config = Config::default();
+            mxauth::telemetry::init(config.mxauth.log_format);
+            Ok(config)
+        }
         Some(p) => {
             let Loaded {
                 config,
                 ignored_keys,
             } = Config::load(p)?;
+            mxauth::telemetry::init(config.mxauth.log_format);
             if !ignored_keys.is_empty() {
                 tracing::info!(
                     "ignoring Synapse settings that are not about auth: {}",
@@ -247,7 +254,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    mxauth::telemetry::init();
+    // Logging starts once the config is loaded (`load`): its
+    // `mxauth.log_format` says how lines are written.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -257,6 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Config {
                 command: ConfigCommand::Check { file },
             } => {
+                mxauth::telemetry::init(mxauth::config::LogFormat::Text);
                 let loaded = Config::load(&file)?;
                 println!("{}: OK", file.display());
                 if !loaded.ignored_keys.is_empty() {

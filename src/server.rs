@@ -7,7 +7,7 @@ use crate::auth::providers::{AuthProvider, Providers};
 use crate::auth::Auth;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::{Config, RestProviderConfig};
-use crate::http::{router, AppState};
+use crate::http::{metrics_router, router, AppState};
 use crate::templates::Templates;
 use anyhow::Context;
 use std::net::{IpAddr, SocketAddr};
@@ -18,8 +18,75 @@ use tokio::net::TcpListener;
 /// A built server: listeners bound, not yet serving.
 pub struct Server {
     auth: Auth,
-    listeners: Vec<(TcpListener, bool)>,
+    listeners: Vec<(TcpListener, Role)>,
     templates: Arc<Templates>,
+}
+
+/// What a bound listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The client and admin APIs; `metrics`: also `/_synapse/metrics`.
+    Http { x_forwarded: bool, metrics: bool },
+    /// Only the metrics (`type: metrics`).
+    Metrics,
+}
+
+/// Binds the `http` listeners with the `client` resource, and, with
+/// `enable_metrics`, the `metrics` listeners; as Synapse, a metrics
+/// listener or resource without `enable_metrics` is not served (a warning
+/// says so).
+async fn bind_listeners(config: &Config) -> anyhow::Result<Vec<(TcpListener, Role)>> {
+    let mut listeners = Vec::new();
+    for l in &config.listeners {
+        let role = match l.kind.as_str() {
+            "metrics" if config.enable_metrics => Role::Metrics,
+            "metrics" => {
+                tracing::warn!(
+                    port = l.port,
+                    "metrics listener configured, but enable_metrics is not true: not opened"
+                );
+                continue;
+            }
+            // mxauth serves Synapse's `client` resource (the Client-Server
+            // and admin APIs); a listener for other resources only is not ours.
+            _ if !l.resources.is_empty() && !l.serves("client") => {
+                tracing::info!(
+                    port = l.port,
+                    "skipping a listener without the `client` resource"
+                );
+                continue;
+            }
+            _ => {
+                if l.serves("metrics") && !config.enable_metrics {
+                    tracing::warn!(
+                        port = l.port,
+                        "the `metrics` resource is listed, but enable_metrics is not true: \
+                         no metrics served"
+                    );
+                }
+                Role::Http {
+                    x_forwarded: l.x_forwarded,
+                    metrics: config.enable_metrics && l.serves("metrics"),
+                }
+            }
+        };
+        for addr in &l.bind_addresses {
+            let ip: IpAddr = addr
+                .parse()
+                .with_context(|| format!("bad bind address {addr}"))?;
+            let listener = TcpListener::bind(SocketAddr::new(ip, l.port))
+                .await
+                .with_context(|| format!("binding {addr}:{}", l.port))?;
+            listeners.push((listener, role));
+        }
+    }
+    anyhow::ensure!(
+        listeners
+            .iter()
+            .any(|(_, role)| matches!(role, Role::Http { .. })),
+        "no http listener with the `client` resource is configured"
+    );
+    Ok(listeners)
 }
 
 impl Server {
@@ -62,35 +129,7 @@ impl Server {
             .context("opening the database")?;
         tracing::info!(backend = store.backend(), "database ready");
 
-        let mut listeners = Vec::new();
-        for l in config.listeners.iter().filter(|l| l.kind == "http") {
-            // mxauth serves Synapse's `client` resource (the Client-Server
-            // and admin APIs); a listener for other resources only is not ours.
-            let serves_client = l.resources.is_empty()
-                || l.resources
-                    .iter()
-                    .any(|r| r.names.iter().any(|n| n == "client"));
-            if !serves_client {
-                tracing::info!(
-                    port = l.port,
-                    "skipping a listener without the `client` resource"
-                );
-                continue;
-            }
-            for addr in &l.bind_addresses {
-                let ip: IpAddr = addr
-                    .parse()
-                    .with_context(|| format!("bad bind address {addr}"))?;
-                let listener = TcpListener::bind(SocketAddr::new(ip, l.port))
-                    .await
-                    .with_context(|| format!("binding {addr}:{}", l.port))?;
-                listeners.push((listener, l.x_forwarded));
-            }
-        }
-        anyhow::ensure!(
-            !listeners.is_empty(),
-            "no http listener with the `client` resource is configured"
-        );
+        let listeners = bind_listeners(&config).await?;
         let auth = Auth::new(Arc::new(config), store, clock, rng).with_providers(providers);
         let auth = with_adapters(auth)?;
         if auth.oauth().is_some() {
@@ -107,10 +146,21 @@ impl Server {
         })
     }
 
-    /// Where the server listens.
+    /// Where the server serves the client API, in the config's order.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs_of(|role| matches!(role, Role::Http { .. }))
+    }
+
+    /// Where the server serves only the metrics (`type: metrics`
+    /// listeners, with `enable_metrics`).
+    pub fn metrics_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs_of(|role| role == Role::Metrics)
+    }
+
+    fn addrs_of(&self, pick: impl Fn(Role) -> bool) -> Vec<SocketAddr> {
         self.listeners
             .iter()
+            .filter(|(_, role)| pick(*role))
             .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
@@ -136,12 +186,19 @@ impl Server {
         let jobs = tokio::spawn(background_jobs(self.auth.clone(), stop_rx.clone()));
         let limits = ConnectionLimits::from_config(&self.auth.config.mxauth);
         let mut servers = Vec::new();
-        for (listener, x_forwarded) in self.listeners {
-            let app = router(AppState {
+        for (listener, role) in self.listeners {
+            let state = |x_forwarded| AppState {
                 auth: self.auth.clone(),
                 x_forwarded,
                 templates: self.templates.clone(),
-            });
+            };
+            let app = match role {
+                Role::Http {
+                    x_forwarded,
+                    metrics,
+                } => router(state(x_forwarded), metrics),
+                Role::Metrics => metrics_router(state(false)),
+            };
             servers.push(tokio::spawn(serve_listener(
                 listener,
                 app,
@@ -341,56 +398,71 @@ async fn background_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
     let mut sweep = tokio::time::interval(Duration::from_secs(600));
     loop {
         tokio::select! {
-            _ = flush.tick() => auth.usage.flush().await,
+            _ = flush.tick() => timed(&auth, "flush_usage", auth.usage.flush()).await,
             _ = prune.tick() => {
-                if let Err(e) = auth.prune_client_ips().await {
+                if let Err(e) = timed(&auth, "prune_client_ips", auth.prune_client_ips()).await {
                     tracing::warn!("could not prune client IPs: {e:?}");
                 }
             }
             _ = reap.tick() => {
-                if let Err(e) = auth.reap_monthly_active_users().await {
+                let reaped = timed(&auth, "reap_monthly_active_users", auth.reap_monthly_active_users());
+                if let Err(e) = reaped.await {
                     tracing::warn!("could not reap monthly active users: {e:?}");
                 }
             }
-            _ = sweep.tick() => {
-                match auth.sweep_uia_sessions().await {
-                    Ok(n) if n > 0 => tracing::info!(count = n, "expired UIA sessions removed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!("could not sweep UIA sessions: {e}"),
-                }
-                if let Err(e) = auth.sweep_sso().await {
-                    tracing::warn!("could not sweep SSO state: {e}");
-                }
-                if let Err(e) = auth.sweep_ratelimits().await {
-                    tracing::warn!("could not sweep rate-limit buckets: {e}");
-                }
-                if let Err(e) = auth.sweep_registration_nonces().await {
-                    tracing::warn!("could not sweep registration nonces: {e}");
-                }
-                if let Err(e) = auth.sweep_threepid_sessions().await {
-                    tracing::warn!("could not sweep email validation sessions: {e}");
-                }
-                match auth.prune_oauth_clients().await {
-                    Ok(n) if n > 0 => tracing::info!(count = n, "unused OAuth clients removed"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!("could not prune unused OAuth clients: {e}"),
-                }
-                if auth.sweep_signing_keys().await.is_err() {
-                    tracing::warn!("could not sweep retired signing keys");
-                }
-                if let Err(e) = auth.sweep_oauth_grants().await {
-                    tracing::warn!("could not sweep OAuth 2.0 grants and browser sessions: {e}");
-                }
-                if let Err(e) = auth.sweep_device_grants().await {
-                    tracing::warn!("could not sweep OAuth 2.0 device grants: {e}");
-                }
-            }
+            _ = sweep.tick() => timed(&auth, "sweep", sweep_expired(&auth)).await,
             _ = stop.changed() => break,
         }
     }
     if let Some(task) = homeserver {
         let _ = task.await;
     }
+}
+
+/// Removes what has expired: UIA sessions, SSO state, rate-limit buckets,
+/// registration nonces, email validation sessions, unused OAuth clients,
+/// retired signing keys, OAuth 2.0 grants and device grants.
+async fn sweep_expired(auth: &Auth) {
+    match auth.sweep_uia_sessions().await {
+        Ok(n) if n > 0 => tracing::info!(count = n, "expired UIA sessions removed"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("could not sweep UIA sessions: {e}"),
+    }
+    if let Err(e) = auth.sweep_sso().await {
+        tracing::warn!("could not sweep SSO state: {e}");
+    }
+    if let Err(e) = auth.sweep_ratelimits().await {
+        tracing::warn!("could not sweep rate-limit buckets: {e}");
+    }
+    if let Err(e) = auth.sweep_registration_nonces().await {
+        tracing::warn!("could not sweep registration nonces: {e}");
+    }
+    if let Err(e) = auth.sweep_threepid_sessions().await {
+        tracing::warn!("could not sweep email validation sessions: {e}");
+    }
+    match auth.prune_oauth_clients().await {
+        Ok(n) if n > 0 => tracing::info!(count = n, "unused OAuth clients removed"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("could not prune unused OAuth clients: {e}"),
+    }
+    if auth.sweep_signing_keys().await.is_err() {
+        tracing::warn!("could not sweep retired signing keys");
+    }
+    if let Err(e) = auth.sweep_oauth_grants().await {
+        tracing::warn!("could not sweep OAuth 2.0 grants and browser sessions: {e}");
+    }
+    if let Err(e) = auth.sweep_device_grants().await {
+        tracing::warn!("could not sweep OAuth 2.0 device grants: {e}");
+    }
+}
+
+/// Runs a background job, its duration observed as `job`
+/// (`mxauth_background_job_duration_seconds`).
+async fn timed<T>(auth: &Auth, job: &'static str, work: impl std::future::Future<Output = T>) -> T {
+    let since = crate::clock::Stopwatch::start();
+    let out = work.await;
+    auth.metrics.observe_job(job, since.seconds());
+    out
 }
 
 /// The homeserver's queue and the device-list reconciliation. A call in
@@ -404,12 +476,12 @@ async fn homeserver_jobs(auth: Auth, mut stop: tokio::sync::watch::Receiver<bool
         loop {
             tokio::select! {
                 _ = run.tick() => {
-                    if let Err(e) = auth.run_homeserver_jobs(100).await {
+                    if let Err(e) = timed(&auth, "homeserver_queue", auth.run_homeserver_jobs(100)).await {
                         tracing::warn!("homeserver queue: {e}");
                     }
                 }
                 _ = reconcile.tick() => {
-                    match auth.queue_device_sync().await {
+                    match timed(&auth, "queue_device_sync", auth.queue_device_sync()).await {
                         Ok(n) => tracing::info!(users = n, "device lists queued for the homeserver"),
                         Err(e) => tracing::warn!("could not queue the device sync: {e}"),
                     }

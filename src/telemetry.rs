@@ -1,16 +1,31 @@
-//! Logging, to standard error. `RUST_LOG` sets the filter; the default is `info`.
+//! Logging, to standard error, as text for people or as JSON lines
+//! (`mxauth.log_format`). `RUST_LOG` sets the filter; the default is
+//! `info`. Each request leaves one line at info level (`http/observe.rs`).
 
+use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
-pub fn init() {
+/// Starts logging in `format`; a second call changes nothing (the first
+/// subscriber stays).
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // One object per line: the event's fields under `fields`, the
+        // request's span (method, path, user) under `span`.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Logs the cause of a 500 with where it happened (the caller's caller,

@@ -342,11 +342,13 @@ impl Auth {
             }
             Err(CallError::Permanent(why)) => {
                 tracing::error!(kind, user_id = %job.user_id, "the homeserver refused a call, dropped: {why}");
+                self.metrics.count_homeserver_failure("dropped");
                 self.store.jobs().complete_homeserver_job(*id).await?;
                 Ok(Some((*id, Outcome::Dropped)))
             }
             Err(CallError::Retry(why)) => {
                 let backoff = (1_000i64 << (*attempts).clamp(0, 20)).min(MAX_BACKOFF_MS);
+                self.metrics.count_homeserver_failure("retry");
                 tracing::warn!(
                     kind,
                     attempts,

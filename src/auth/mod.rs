@@ -62,6 +62,7 @@ pub mod blocking;
 pub mod captcha;
 pub mod devices;
 pub mod guests;
+pub mod health;
 pub mod homeserver;
 pub mod identifiers;
 pub mod import_synapse;
@@ -94,6 +95,7 @@ pub mod writes;
 
 use crate::clock::{random_upper, Clock, Random};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use password::PasswordHasher;
 use std::sync::Arc;
@@ -129,6 +131,8 @@ pub struct Auth {
     pub mailer: Option<Arc<dyn mail::Mailer>>,
     /// What talks HTTP to the `oidc_providers`, when there are any.
     pub upstream_oidc: Option<Arc<dyn sso::upstream::UpstreamOidc>>,
+    /// This server's metrics (its own registry), counted by every layer.
+    pub metrics: Arc<Metrics>,
 }
 
 /// What a client gets after a login or a registration.
@@ -157,9 +161,13 @@ impl Auth {
             config.mxauth.password_hashing_concurrency,
             config.password_config.pepper.clone(),
         );
+        let metrics = Arc::new(Metrics::new());
+        hasher.report_to(metrics.clone());
+        store.report_pool_waits_to(metrics.db_pool_acquire_wait.clone());
         let usage = UsageRecorder::new(store.clone());
         let token_cache = Arc::new(token_cache::TokenCache::new(
             config.mxauth.token_cache_bytes,
+            token_cache::CacheCounters::of(&metrics),
         ));
         let app_services = Arc::new(
             config
@@ -186,6 +194,7 @@ impl Auth {
             app_services,
             providers,
             uia_stages,
+            metrics,
         }
     }
 

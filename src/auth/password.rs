@@ -20,7 +20,9 @@
 //! refused before any normalisation or hashing.
 
 use super::ratelimit::LimitExceeded;
+use crate::clock::Stopwatch;
 use crate::config::Secret;
+use crate::metrics::Metrics;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::cell::RefCell;
@@ -86,6 +88,8 @@ struct Inner {
     pepper: Secret,
     params: Params,
     dummy_hash: String,
+    /// Where the queue's depth and waits are reported, once set.
+    metrics: std::sync::OnceLock<Arc<Metrics>>,
 }
 
 #[derive(Default)]
@@ -125,6 +129,41 @@ impl HashError {}
 
 struct Admitted<'a>(&'a AtomicUsize);
 
+/// A hash waiting for a thread, in the queue's metrics: counted in the
+/// depth until it gets one (or its requester goes), its wait observed.
+struct Waiting<'a> {
+    metrics: Option<&'a Metrics>,
+    since: Stopwatch,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(metrics: Option<&'a Arc<Metrics>>) -> Self {
+        let metrics = metrics.map(|m| &**m);
+        if let Some(m) = metrics {
+            m.password_hashing_queue_depth.inc();
+        }
+        Waiting {
+            metrics,
+            since: Stopwatch::start(),
+        }
+    }
+
+    /// A thread is free: the wait is over.
+    fn done(self) {
+        if let Some(m) = self.metrics {
+            m.password_hashing_wait.observe(self.since.seconds());
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(m) = self.metrics {
+            m.password_hashing_queue_depth.dec();
+        }
+    }
+}
+
 impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
@@ -159,8 +198,15 @@ impl PasswordHasher {
                 pepper,
                 params,
                 dummy_hash,
+                metrics: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Reports the queue's depth and waits to `metrics` (the first given
+    /// is kept: one hasher serves one server).
+    pub fn report_to(&self, metrics: Arc<Metrics>) {
+        let _ = self.inner.metrics.set(metrics);
     }
 
     /// How many hashes and verifications have been computed since start
@@ -231,6 +277,7 @@ impl PasswordHasher {
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
         let _place = self.admit()?;
+        let waiting = Waiting::new(self.inner.metrics.get());
         // Dropped while waiting here (the client went away): nothing queued.
         let permit = self
             .inner
@@ -239,6 +286,7 @@ impl PasswordHasher {
             .acquire_owned()
             .await
             .map_err(|_| HashError::internal("the hashing semaphore is closed"))?;
+        waiting.done();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let stats = self.inner.stats.clone();
         let job: Work = Box::new(move || {

@@ -129,10 +129,13 @@ fn spec(limit: RateLimit) -> BucketSpec {
 }
 
 /// Whether an offered action is counted when it fits.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Offer {
     Take,
     Peek,
+    /// Taken after the fact (a failure, a registration): a full bucket
+    /// refuses nothing now, so it is no refusal in the logs or metrics.
+    Record,
 }
 
 /// A limit was reached: try again in `retry_after_ms` (429
@@ -178,7 +181,7 @@ impl Auth {
         limiter: Limiter,
         key: &str,
     ) -> Result<(), StoreError> {
-        self.offer(limiter, key, Offer::Take).await?.ok();
+        self.offer(limiter, key, Offer::Record).await?.ok();
         Ok(())
     }
 
@@ -193,7 +196,7 @@ impl Auth {
         let limit = limiter.settings(self);
         let (bucket, spec, now) = (bucket(limiter, key), spec(limit), self.now());
         let state = match how {
-            Offer::Take => {
+            Offer::Take | Offer::Record => {
                 self.store
                     .rate_limits()
                     .ratelimit_take(&bucket, spec, 1.0, now)
@@ -209,7 +212,10 @@ impl Auth {
         if state.allowed {
             return Ok(Ok(()));
         }
-        tracing::info!(limiter = limiter.name(), "rate limited");
+        if how != Offer::Record {
+            tracing::info!(limiter = limiter.name(), "rate limited");
+            self.metrics.count_rate_limited(limiter.name());
+        }
         Ok(Err(refused(state, limit)))
     }
 
@@ -233,7 +239,7 @@ impl Auth {
             .await??;
         let outcome = attempt.await;
         if failed(&outcome) {
-            self.offer(Limiter::FailedAttempts, key, Offer::Take)
+            self.offer(Limiter::FailedAttempts, key, Offer::Record)
                 .await?
                 .ok();
         }

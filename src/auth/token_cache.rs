@@ -25,8 +25,10 @@
 //! lookup). The cache is bounded by weight (an estimate of each entry's
 //! bytes), `mxauth.token_cache_size`.
 
+use crate::metrics::Metrics;
 use crate::store::changes::{ChangeFeed, ChangeSink};
 use crate::store::TokenOwner;
+use prometheus::{IntCounter, IntGauge};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -47,15 +49,40 @@ pub struct TokenCache {
     /// Bumped by every change of a user and every loss of the feed.
     everything: AtomicU64,
     feed: OnceLock<Arc<dyn ChangeFeed>>,
-    stats: CacheStats,
+    counters: CacheCounters,
 }
 
-/// Counts since start (the metrics read them).
-#[derive(Default)]
-pub struct CacheStats {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub invalidations: AtomicU64,
+/// The cache's metrics (`mxauth_token_cache_*`), counted as it works.
+#[derive(Clone)]
+pub struct CacheCounters {
+    pub hits: IntCounter,
+    pub misses: IntCounter,
+    pub invalidations: IntCounter,
+    /// 1 while trusted.
+    pub trusted: IntGauge,
+}
+
+impl CacheCounters {
+    /// The server's.
+    pub fn of(metrics: &Metrics) -> Self {
+        CacheCounters {
+            hits: metrics.token_cache_hits.clone(),
+            misses: metrics.token_cache_misses.clone(),
+            invalidations: metrics.token_cache_invalidations.clone(),
+            trusted: metrics.token_cache_trusted.clone(),
+        }
+    }
+
+    /// Counters of nobody's registry.
+    pub fn detached() -> Self {
+        let counter = |name: &str| IntCounter::new(name, name).expect("a valid name");
+        CacheCounters {
+            hits: counter("hits"),
+            misses: counter("misses"),
+            invalidations: counter("invalidations"),
+            trusted: IntGauge::new("trusted", "trusted").expect("a valid name"),
+        }
+    }
 }
 
 /// A miss: what the cache was when the lookup began, for [`TokenCache::insert`].
@@ -69,7 +96,7 @@ pub struct Ticket {
 impl TokenCache {
     /// A cache of at most `max_bytes` (0: none at all). It trusts nothing
     /// until a feed is attached and has caught up.
-    pub fn new(max_bytes: u64) -> Self {
+    pub fn new(max_bytes: u64, counters: CacheCounters) -> Self {
         let entries = (max_bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
@@ -83,7 +110,7 @@ impl TokenCache {
             stripes: std::array::from_fn(|_| AtomicU64::new(0)),
             everything: AtomicU64::new(0),
             feed: OnceLock::new(),
-            stats: CacheStats::default(),
+            counters,
         }
     }
 
@@ -97,8 +124,9 @@ impl TokenCache {
         self.trusted.load(Ordering::SeqCst)
     }
 
-    pub fn stats(&self) -> &CacheStats {
-        &self.stats
+    /// Its metrics.
+    pub fn counters(&self) -> &CacheCounters {
+        &self.counters
     }
 
     /// Entries held now (an estimate while evictions are pending).
@@ -122,11 +150,11 @@ impl TokenCache {
         };
         if let (Some(entries), Some(k), true) = (&self.entries, key, self.trusted()) {
             if let Some(owner) = entries.get(&k) {
-                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                self.counters.hits.inc();
                 return Ok(owner);
             }
         }
-        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        self.counters.misses.inc();
         Err(ticket)
     }
 
@@ -177,7 +205,7 @@ impl TokenCache {
         if let Some(entries) = &self.entries {
             entries.invalidate_all();
         }
-        self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+        self.counters.invalidations.inc();
     }
 }
 
@@ -190,7 +218,7 @@ impl ChangeSink for TokenCache {
         if let Some(entries) = &self.entries {
             entries.invalidate(&key);
         }
-        self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+        self.counters.invalidations.inc();
     }
 
     /// A user's flags are rarely changed (deactivation, lock, admin, guest
@@ -201,12 +229,14 @@ impl ChangeSink for TokenCache {
 
     fn lost(&self) {
         self.trusted.store(false, Ordering::SeqCst);
+        self.counters.trusted.set(0);
         self.forget_everything();
     }
 
     fn caught_up(&self) {
         self.forget_everything();
         self.trusted.store(true, Ordering::SeqCst);
+        self.counters.trusted.set(1);
     }
 }
 
@@ -245,14 +275,14 @@ mod tests {
     }
 
     fn trusted_cache() -> TokenCache {
-        let cache = TokenCache::new(1 << 20);
+        let cache = TokenCache::new(1 << 20, CacheCounters::detached());
         cache.caught_up();
         cache
     }
 
     #[test]
     fn untrusted_cache_neither_answers_nor_keeps() {
-        let cache = TokenCache::new(1 << 20);
+        let cache = TokenCache::new(1 << 20, CacheCounters::detached());
         let hash = [7u8; 32];
         let ticket = cache.get(&hash).unwrap_err();
         cache.insert(ticket, owner("@a:x"));
@@ -303,14 +333,14 @@ mod tests {
         cache.user_changed("@a:x");
         assert!(cache.get(&[0u8; 32]).is_err());
         assert!(cache.get(&[2u8; 32]).is_err());
-        let stats = cache.stats();
-        assert_eq!(stats.hits.load(Ordering::Relaxed), 1);
-        assert!(stats.invalidations.load(Ordering::Relaxed) >= 3);
+        let counters = cache.counters();
+        assert_eq!(counters.hits.get(), 1);
+        assert!(counters.invalidations.get() >= 3);
     }
 
     #[test]
     fn bounded_by_weight_and_off_at_zero() {
-        let cache = TokenCache::new(64 * 1024);
+        let cache = TokenCache::new(64 * 1024, CacheCounters::detached());
         cache.caught_up();
         for i in 0..5000u32 {
             let mut key = [0u8; 32];
@@ -325,7 +355,7 @@ mod tests {
             "{} entries of {per_entry} bytes",
             cache.entry_count()
         );
-        let off = TokenCache::new(0);
+        let off = TokenCache::new(0, CacheCounters::detached());
         off.caught_up();
         let ticket = off.get(&[1u8; 32]).unwrap_err();
         off.insert(ticket, owner("@a:x"));

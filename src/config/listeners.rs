@@ -1,5 +1,6 @@
 //! `listeners:`: Synapse's listener blocks; mxauth serves the `http` ones
-//! with the `client` resource.
+//! with the `client` resource (and `metrics`, see `config/metrics.rs`),
+//! and the `metrics` ones.
 
 use std::net::IpAddr;
 
@@ -8,19 +9,29 @@ use super::yaml::{self, as_list, as_port, as_string, KResult, KeyError, Map, Nod
 /// Top-level keys parsed here.
 pub(super) const KEYS: &[&str] = &["listeners"];
 
-/// One `http` listener.
+/// One `http` or `metrics` listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub port: u16,
     /// Each a valid IP address; default `["::", "0.0.0.0"]` as in Synapse.
     pub bind_addresses: Vec<String>,
-    /// YAML key `type`; always `"http"` in [`Config::listeners`](super::Config::listeners).
+    /// YAML key `type`: `"http"` or `"metrics"` (a metrics listener
+    /// serves only the metrics, and only with `enable_metrics: true`).
     pub kind: String,
     /// Always false: `tls: true` is refused at load (put mxauth behind a reverse proxy).
     pub tls: bool,
     /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from the proxy.
     pub x_forwarded: bool,
     pub resources: Vec<ListenerResource>,
+}
+
+impl Listener {
+    /// Whether one of its `resources` lists `name` (`client`, `metrics`, ...).
+    pub fn serves(&self, name: &str) -> bool {
+        self.resources
+            .iter()
+            .any(|r| r.names.iter().any(|n| n == name))
+    }
 }
 
 /// One entry of a listener's `resources`.
@@ -71,7 +82,9 @@ const LISTENER_KEYS: &[&str] = &[
 /// (Synapse module web resources).
 const LISTENER_IGNORED_KEYS: &[&str] = &["tag", "request_id_header", "additional_resources"];
 /// Synapse listener types that mxauth accepts and leaves out of `listeners`.
-const IGNORED_LISTENER_TYPES: &[&str] = &["metrics", "manhole", "replication"];
+const IGNORED_LISTENER_TYPES: &[&str] = &["manhole", "replication"];
+/// The listener types mxauth serves.
+const SERVED_LISTENER_TYPES: &[&str] = &["http", "metrics"];
 const RESOURCE_KEYS: &[&str] = &["names", "compress"];
 /// Synapse's `KNOWN_RESOURCES` (synapse/config/server.py).
 const KNOWN_RESOURCES: &[&str] = &[
@@ -94,7 +107,7 @@ fn parse_listeners(node: Node<'_>) -> KResult<Vec<Listener>> {
             listeners.push(listener);
         }
     }
-    if listeners.is_empty() {
+    if !listeners.iter().any(|l| l.kind == "http") {
         return Err(KeyError::new(
             node.path,
             "no listener of type `http`: mxauth needs one to serve the client API",
@@ -116,17 +129,20 @@ fn parse_listener(node: Node<'_>) -> KResult<Option<Listener>> {
     if IGNORED_LISTENER_TYPES.contains(&kind.as_str()) {
         return Ok(None);
     }
-    if kind != "http" {
+    if !SERVED_LISTENER_TYPES.contains(&kind.as_str()) {
         let suggestion = yaml::suggest(
             &kind,
-            std::iter::once("http").chain(IGNORED_LISTENER_TYPES.iter().copied()),
+            SERVED_LISTENER_TYPES
+                .iter()
+                .chain(IGNORED_LISTENER_TYPES)
+                .copied(),
         );
         let hint = suggestion.map_or(String::new(), |s| format!("; did you mean `{s}`?"));
         return Err(KeyError::new(
             map.path_of("type"),
             format!(
-                "unknown listener type `{kind}` (mxauth serves `http`; `metrics`, `manhole` \
-                 and `replication` are accepted and ignored){hint}"
+                "unknown listener type `{kind}` (mxauth serves `http` and `metrics`; \
+                 `manhole` and `replication` are accepted and ignored){hint}"
             ),
         ));
     }
@@ -283,7 +299,7 @@ mod tests {
         assert_eq!(path, "listeners[0].resources[0].names[1]");
         assert!(shown.ends_with("did you mean `federation`?"), "{shown}");
 
-        // Only ignored listener types: nothing to serve.
+        // No http listener: no client API to serve.
         let (path, shown) = parse_error(
             "server_name: example.com\nlisteners:\n  - port: 9000\n    type: metrics\n",
         );

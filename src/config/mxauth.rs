@@ -34,6 +34,17 @@ pub struct MxauthConfig {
     /// authentication's cache of access tokens may take (about 200 bytes
     /// a token); 0 turns the cache off.
     pub token_cache_bytes: u64,
+    /// Key `log_format`: `text` (default; for people) or `json` (one JSON
+    /// object per line, for a log collector). `RUST_LOG` still filters.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for MxauthConfig {
@@ -47,6 +58,7 @@ impl Default for MxauthConfig {
             max_connections: 1024,
             shutdown_timeout_ms: 10 * 1000,
             token_cache_bytes: 16 * 1024 * 1024,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -69,6 +81,7 @@ const MXAUTH_KEYS: &[&str] = &[
     "max_connections",
     "shutdown_timeout",
     "token_cache_size",
+    "log_format",
 ];
 
 pub(super) fn parse(top: &Map<'_>) -> KResult<MxauthConfig> {
@@ -134,6 +147,16 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<MxauthConfig> {
             "must be at least 1",
         ));
     }
+    let log_format = match map.string("log_format")?.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(KeyError::new(
+                map.path_of("log_format"),
+                format!("`{other}` is no log format: `text` or `json`"),
+            ))
+        }
+    };
     Ok(MxauthConfig {
         uia_session_lifetime_ms,
         max_request_body_bytes,
@@ -143,6 +166,7 @@ pub(super) fn parse(top: &Map<'_>) -> KResult<MxauthConfig> {
         max_connections,
         shutdown_timeout_ms,
         token_cache_bytes,
+        log_format,
     })
 }
 
@@ -204,6 +228,27 @@ mod tests {
             parse_error("server_name: example.com\nmxauth:\n  password_hashing_concurrency: 0\n");
         assert_eq!(path, "mxauth.password_hashing_concurrency");
         assert!(shown.ends_with("must be at least 1"), "{shown}");
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        use crate::config::LogFormat;
+        assert_eq!(
+            config("server_name: example.com\n").mxauth.log_format,
+            LogFormat::Text
+        );
+        for (text, want) in [("text", LogFormat::Text), ("json", LogFormat::Json)] {
+            let c = config(&format!(
+                "server_name: example.com\nmxauth:\n  log_format: {text}\n"
+            ));
+            assert_eq!(c.mxauth.log_format, want, "for {text}");
+        }
+        let (path, shown) = parse_error("server_name: example.com\nmxauth:\n  log_format: xml\n");
+        assert_eq!(path, "mxauth.log_format");
+        assert!(
+            shown.ends_with("`xml` is no log format: `text` or `json`"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -159,7 +159,6 @@ pub(crate) const NOT_AUTH: &[&str] = &[
     "autocreate_auto_join_room_preset",
     "auto_join_mxid_localpart",
     "auto_join_rooms_for_guests",
-    "enable_metrics",
     "sentry",
     "metrics_flags",
     "report_stats",

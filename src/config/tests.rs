@@ -168,7 +168,6 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
         vec![
             "auto_join_rooms",
             "caches",
-            "enable_metrics",
             "event_cache_size",
             "experimental_features",
             "federation_domain_whitelist",
@@ -196,8 +195,11 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
         c.public_baseurl.as_deref(),
         Some("https://matrix.example.org/")
     );
-    // The metrics listener is left out.
-    assert_eq!(c.listeners.len(), 2);
+    // The metrics listener is kept, and served: `enable_metrics: true`.
+    assert!(c.enable_metrics);
+    assert_eq!(c.listeners.len(), 3);
+    assert_eq!(c.listeners[1].kind, "metrics");
+    assert_eq!(c.listeners[1].port, 9000);
     assert_eq!(
         c.listeners[0],
         Listener {
@@ -212,9 +214,9 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
             }],
         }
     );
-    assert_eq!(c.listeners[1].port, 9093);
-    assert_eq!(c.listeners[1].bind_addresses, vec!["::", "0.0.0.0"]);
-    assert!(!c.listeners[1].x_forwarded);
+    assert_eq!(c.listeners[2].port, 9093);
+    assert_eq!(c.listeners[2].bind_addresses, vec!["::", "0.0.0.0"]);
+    assert!(!c.listeners[2].x_forwarded);
     assert_eq!(
         c.database,
         DatabaseConfig::Postgres {
@@ -259,6 +261,7 @@ fn realistic_homeserver_yaml_loads_and_lists_ignored_keys() {
             max_connections: 200,
             shutdown_timeout_ms: 3_000,
             token_cache_bytes: 4 * 1024 * 1024,
+            log_format: crate::config::LogFormat::Text,
         }
     );
 }

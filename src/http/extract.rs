@@ -245,7 +245,7 @@ async fn requester(parts: &Parts, state: &AppState, if_locked: IfLocked) -> Resu
         user_id: param("user_id"),
         device_id: param("device_id").or_else(|| param("org.matrix.msc3202.device_id")),
     };
-    Ok(state
+    let requester = state
         .auth
         .authenticate_request(
             &token,
@@ -259,7 +259,12 @@ async fn requester(parts: &Parts, state: &AppState, if_locked: IfLocked) -> Resu
             masquerade,
             if_locked,
         )
-        .await?)
+        .await?;
+    // The request's log line names its user (`http/observe.rs`).
+    if let Some(slot) = parts.extensions.get::<crate::http::observe::RequestUser>() {
+        slot.set(requester.user_id.as_str());
+    }
+    Ok(requester)
 }
 
 /// The access token of a request, as Synapse's `get_access_token_from_request` reads it.

@@ -4,13 +4,14 @@
 pub mod error;
 pub mod extract;
 pub mod html;
+pub mod observe;
 pub mod routes;
 
 use crate::auth::Auth;
 use crate::error::{ErrCode, Error};
 use crate::templates::Templates;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, Method, Request};
+use axum::http::{header, HeaderValue, Method};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -22,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -43,8 +43,31 @@ fn v1_refresh(state: &AppState) -> Router<AppState> {
     }
 }
 
-/// The whole HTTP surface.
-pub fn router(state: AppState) -> Router {
+/// Where the metrics are served: `GET /_synapse/metrics` (Synapse's path).
+pub const METRICS_PATH: &str = "/_synapse/metrics";
+
+/// A `type: metrics` listener's router: the metrics at [`METRICS_PATH`]
+/// and `/metrics`, and nothing else (404 for every other path).
+pub fn metrics_router(state: AppState) -> Router {
+    let auth = state.auth.clone();
+    Router::new()
+        .route(METRICS_PATH, get(routes::operations::metrics))
+        .route("/metrics", get(routes::operations::metrics))
+        .fallback(|| async { Error::unrecognized(404, "Unrecognized request") })
+        .method_not_allowed_fallback(|| async {
+            Error::new(405, ErrCode::Unrecognized, "Unrecognized request")
+        })
+        .layer(axum::middleware::from_fn_with_state(auth, observe::observe))
+        .with_state(state)
+}
+
+/// The whole HTTP surface of an `http` listener; with `serve_metrics`
+/// (the listener lists the `metrics` resource and `enable_metrics` is
+/// true) also the metrics at [`METRICS_PATH`].
+///
+/// `GET /health` is readiness (200 `OK` while the database answers, else
+/// 503), `GET /health/live` liveness (200 `OK`, touching nothing).
+pub fn router(state: AppState, serve_metrics: bool) -> Router {
     let client = Router::new()
         .route("/login", get(login::get_flows).post(login::login))
         .route("/register", post(register::register))
@@ -106,9 +129,15 @@ pub fn router(state: AppState) -> Router {
     };
 
     let max_body = state.auth.config.mxauth.max_request_body_bytes;
+    let operations = match serve_metrics {
+        true => Router::new().route(METRICS_PATH, get(routes::operations::metrics)),
+        false => Router::new(),
+    };
+    let auth = state.auth.clone();
     Router::new()
         .route("/_matrix/client/versions", get(versions::versions))
-        .route("/health", get(|| async { "OK" }))
+        .route("/health", get(routes::operations::ready))
+        .route("/health/live", get(routes::operations::live))
         .route("/_matrix/consent", get(consent::page))
         .route(
             "/_matrix/client/v1/register/m.login.registration_token/validity",
@@ -128,7 +157,10 @@ pub fn router(state: AppState) -> Router {
             routes::oauth_pages::CONSENT_PATH,
             get(routes::oauth_pages::consent_page).post(routes::oauth_pages::consent_submit),
         )
-        .route(routes::oauth_pages::LOGOUT_PATH, get(routes::oauth_pages::logout))
+        .route(
+            routes::oauth_pages::LOGOUT_PATH,
+            get(routes::oauth_pages::logout),
+        )
         .route(
             routes::oauth_browser::COMPAT_COMPLETE_PATH,
             get(routes::oauth_compat::complete),
@@ -178,7 +210,10 @@ pub fn router(state: AppState) -> Router {
             get(oauth::openid_configuration),
         )
         .merge(v1_refresh(&state))
-        .route("/_matrix/client/v1/auth_metadata", get(oauth::auth_metadata))
+        .route(
+            "/_matrix/client/v1/auth_metadata",
+            get(oauth::auth_metadata),
+        )
         .route(
             "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata",
             get(oauth::auth_metadata),
@@ -196,6 +231,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::threepid::root_routes())
         .merge(routes::admin_devices::routes())
         .merge(routes::admin_lookups::routes())
+        .merge(operations)
         .fallback(|| async { Error::unrecognized(404, "Unrecognized request") })
         .method_not_allowed_fallback(|| async {
             Error::new(405, ErrCode::Unrecognized, "Unrecognized request")
@@ -217,12 +253,9 @@ pub fn router(state: AppState) -> Router {
             },
         ))
         .layer(cors())
-        .layer(
-            // Method and path only: a query may carry an access token.
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            }),
-        )
+        // One log line and the metrics of each request (outermost: it
+        // sees the status the client gets).
+        .layer(axum::middleware::from_fn_with_state(auth, observe::observe))
         .with_state(state)
 }
 

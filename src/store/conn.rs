@@ -3,9 +3,12 @@
 //! ([`super::Store::begin`]). A repository is written once against
 //! [`Conn`] and serves both.
 
+use crate::clock::Stopwatch;
+use prometheus::Histogram;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, OnceLock};
 
 /// How each backend starts a transaction.
 pub(super) trait Dialect: Database {
@@ -29,9 +32,77 @@ impl Dialect for sqlx::Postgres {
     const ROW_LOCKS: bool = true;
 }
 
+/// A backend's pool, and where its waits for a connection are reported
+/// (the metrics' `mxauth_db_pool_acquire_wait_seconds`, once set).
+pub(super) struct Pooled<DB: Database> {
+    pool: Pool<DB>,
+    acquire_wait: Arc<OnceLock<Histogram>>,
+}
+
+impl<DB: Database> Clone for Pooled<DB> {
+    fn clone(&self) -> Self {
+        Pooled {
+            pool: self.pool.clone(),
+            acquire_wait: self.acquire_wait.clone(),
+        }
+    }
+}
+
+impl<DB: Dialect> Pooled<DB> {
+    pub(super) fn new(pool: Pool<DB>) -> Self {
+        Pooled {
+            pool,
+            acquire_wait: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The pool itself (for what keeps a connection of its own).
+    pub(super) fn inner(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// A connection of the pool, its wait reported.
+    pub(super) async fn acquire(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
+        let since = Stopwatch::start();
+        let conn = self.pool.acquire().await;
+        self.observe(since);
+        conn
+    }
+
+    /// A transaction on a connection of the pool, the wait for the
+    /// connection and the `BEGIN` reported.
+    pub(super) async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+        let since = Stopwatch::start();
+        let tx = self.pool.begin_with(DB::BEGIN).await;
+        self.observe(since);
+        tx
+    }
+
+    fn observe(&self, since: Stopwatch) {
+        if let Some(h) = self.acquire_wait.get() {
+            h.observe(since.seconds());
+        }
+    }
+
+    /// Reports every later wait to `histogram` (the first given is kept).
+    pub(super) fn report_waits_to(&self, histogram: Histogram) {
+        let _ = self.acquire_wait.set(histogram);
+    }
+
+    /// The pool's connections now.
+    pub(super) fn status(&self) -> super::PoolStatus {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        super::PoolStatus {
+            in_use: size.saturating_sub(idle),
+            idle,
+        }
+    }
+}
+
 /// The connection source of a repository.
 pub(super) enum Conn<'a, DB: Database> {
-    Pool(&'a Pool<DB>),
+    Pool(&'a Pooled<DB>),
     Tx(&'a mut sqlx::Transaction<'static, DB>),
 }
 
@@ -42,7 +113,7 @@ pub(super) struct Repo<'a, DB: Database> {
 }
 
 impl<'a, DB: Database> Repo<'a, DB> {
-    pub(super) fn pool(pool: &'a Pool<DB>) -> Self {
+    pub(super) fn pool(pool: &'a Pooled<DB>) -> Self {
         Repo {
             conn: Conn::Pool(pool),
         }
@@ -137,7 +208,7 @@ impl<DB: Dialect> Conn<'_, DB> {
     pub(super) async fn batch(&mut self) -> Result<Atomic<'_, DB>, sqlx::Error> {
         match self {
             Conn::Pool(pool) if DB::ROW_LOCKS => Ok(Atomic::Unbound(pool.acquire().await?)),
-            Conn::Pool(pool) => Ok(Atomic::Own(pool.begin_with(DB::BEGIN).await?)),
+            Conn::Pool(pool) => Ok(Atomic::Own(pool.begin().await?)),
             Conn::Tx(tx) => Ok(Atomic::Within(&mut ***tx)),
         }
     }
@@ -145,7 +216,7 @@ impl<DB: Dialect> Conn<'_, DB> {
     /// A transaction for several statements (see [`Atomic`]).
     pub(super) async fn atomic(&mut self) -> Result<Atomic<'_, DB>, sqlx::Error> {
         match self {
-            Conn::Pool(pool) => Ok(Atomic::Own(pool.begin_with(DB::BEGIN).await?)),
+            Conn::Pool(pool) => Ok(Atomic::Own(pool.begin().await?)),
             Conn::Tx(tx) => Ok(Atomic::Within(&mut ***tx)),
         }
     }

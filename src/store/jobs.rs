@@ -49,6 +49,10 @@ pub trait HomeserverJobRepository: Send {
     async fn count_homeserver_jobs(&mut self, ids: &[i64]) -> StoreResult<i64>;
     /// Every user that has at least one device, with its devices' IDs.
     async fn all_user_devices(&mut self) -> StoreResult<Vec<(String, Vec<String>)>>;
+    /// The queue at a glance, for the metrics: how many jobs wait (of
+    /// every process) and when the oldest was queued. One statement: a
+    /// count and the first row by primary key.
+    async fn homeserver_queue_status(&mut self) -> StoreResult<(i64, Option<Timestamp>)>;
 }
 
 macro_rules! jobs_store {
@@ -183,6 +187,19 @@ macro_rules! jobs_store {
                     count += n;
                 }
                 Ok(count)
+            }
+
+            async fn homeserver_queue_status(
+                &mut self,
+            ) -> StoreResult<(i64, Option<Timestamp>)> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n, \
+                     (SELECT created_ts FROM homeserver_jobs ORDER BY id LIMIT 1) AS oldest \
+                     FROM homeserver_jobs",
+                )
+                .fetch_one(&mut *self.conn.get().await?)
+                .await?;
+                Ok((row.try_get("n")?, row.try_get("oldest")?))
             }
 
             #[tracing::instrument(skip_all)]

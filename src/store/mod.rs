@@ -247,6 +247,12 @@ pub trait Store: Send + Sync + 'static {
     /// any process on the database, delivered to `sink`
     /// ([`changes::ChangeFeed::follow`] runs the feed).
     fn change_feed(&self, sink: Arc<dyn changes::ChangeSink>) -> Arc<dyn changes::ChangeFeed>;
+    /// Whether the database answers: one cheap read of a table (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+    /// This process's pool now (for the metrics, at scrape time).
+    fn pool_status(&self) -> PoolStatus;
+    /// Reports every later wait for a pooled connection to `histogram`.
+    fn report_pool_waits_to(&self, histogram: prometheus::Histogram);
 
     fn users(&self) -> Box<dyn UserRepository + '_>;
     fn devices(&self) -> Box<dyn DeviceRepository + '_>;
@@ -263,6 +269,13 @@ pub trait Store: Send + Sync + 'static {
     fn oauth_grants(&self) -> Box<dyn OAuthGrantRepository + '_>;
     fn device_grants(&self) -> Box<dyn DeviceGrantRepository + '_>;
     fn synapse_import(&self) -> Box<dyn SynapseImportRepository + '_>;
+}
+
+/// A pool's connections at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub in_use: u32,
+    pub idle: u32,
 }
 
 /// A transaction: the same repositories as [`Store`], inside it.

@@ -8,19 +8,17 @@
 //! `sso.rs`, `ratelimit.rs`, `oauth*.rs`), written with the same macro pattern.
 
 use super::changes::{ChangeFeed, ChangeSink, PostgresFeed, SqliteFeed};
-use super::conn::{Dialect, Repo};
+use super::conn::{Pooled, Repo};
 use super::{
     AccessTokenRepository, DeviceGrantRepository, DeviceRepository, HomeserverJobRepository,
-    OAuthGrantRepository, OAuthRepository, RateLimitRepository, RefreshTokenRepository,
+    OAuthGrantRepository, OAuthRepository, PoolStatus, RateLimitRepository, RefreshTokenRepository,
     RegistrationRepository, SsoRepository, Store, StoreError, StoreResult, SynapseImportRepository,
     ThreepidRepository, Transaction, UiaRepository, UsageRepository, UserRepository,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +26,7 @@ use std::time::Duration;
 /// SQLite (WAL), the embedded default.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pub(super) pool: SqlitePool,
+    pub(super) pool: Pooled<sqlx::Sqlite>,
 }
 
 impl SqliteStore {
@@ -68,11 +66,13 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool: Pooled::new(pool),
+        })
     }
 
     fn feed(&self, sink: Arc<dyn ChangeSink>) -> Arc<dyn ChangeFeed> {
-        Arc::new(SqliteFeed::new(self.pool.clone(), sink))
+        Arc::new(SqliteFeed::new(self.pool.inner().clone(), sink))
     }
 }
 
@@ -83,7 +83,7 @@ pub struct SqlTransaction<DB: sqlx::Database>(sqlx::Transaction<'static, DB>);
 /// PostgreSQL, for several processes on one database.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pub(super) pool: PgPool,
+    pub(super) pool: Pooled<sqlx::Postgres>,
 }
 
 impl PostgresStore {
@@ -94,11 +94,13 @@ impl PostgresStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool: Pooled::new(pool),
+        })
     }
 
     fn feed(&self, sink: Arc<dyn ChangeSink>) -> Arc<dyn ChangeFeed> {
-        Arc::new(PostgresFeed::new(self.pool.clone(), sink))
+        Arc::new(PostgresFeed::new(self.pool.inner().clone(), sink))
     }
 }
 
@@ -138,12 +140,30 @@ macro_rules! sql_store {
             }
 
             async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-                let tx = self.pool.begin_with(<$db as Dialect>::BEGIN).await?;
+                let tx = self.pool.begin().await?;
                 Ok(Box::new(SqlTransaction(tx)))
             }
 
             fn change_feed(&self, sink: Arc<dyn ChangeSink>) -> Arc<dyn ChangeFeed> {
                 self.feed(sink)
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                // A table read, not a bare `SELECT 1`: SQLite answers
+                // that without reading the file at all. The migrations'
+                // table is a few rows on both backends.
+                sqlx::query("SELECT 1 FROM _sqlx_migrations LIMIT 1")
+                    .execute(&mut *self.pool.acquire().await?)
+                    .await?;
+                Ok(())
+            }
+
+            fn pool_status(&self) -> PoolStatus {
+                self.pool.status()
+            }
+
+            fn report_pool_waits_to(&self, histogram: prometheus::Histogram) {
+                self.pool.report_waits_to(histogram);
             }
 
             fn users(&self) -> Box<dyn UserRepository + '_> {

@@ -195,6 +195,8 @@ pub struct TestServer {
     pub base: String,
     pub addr: SocketAddr,
     pub addrs: Vec<SocketAddr>,
+    /// The `type: metrics` listeners' addresses (with `enable_metrics`).
+    pub metrics_addrs: Vec<SocketAddr>,
     pub db: Arc<FreshDatabase>,
     /// The server's rules engine (shared with the running server): for
     /// tests that look at counters or run a background job by hand.
@@ -325,6 +327,7 @@ impl TestServer {
     /// Runs a built server on a random port until stopped or dropped.
     fn serve(server: Server, db: Arc<FreshDatabase>) -> Self {
         let addrs = server.local_addrs();
+        let metrics_addrs = server.metrics_addrs();
         let addr = addrs[0];
         let auth = server.auth().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -340,6 +343,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             addr,
             addrs,
+            metrics_addrs,
             db,
             auth,
             client: http_client(),

@@ -11,7 +11,6 @@ use crate::oauth_support::{log_in, oauth_builder, revoke, APP};
 use crate::support::{assert_error, db_exec, Backend, TestServer, SERVER_NAME};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const WHOAMI: &str = "/_matrix/client/v3/account/whoami";
@@ -61,10 +60,10 @@ async fn trusted(s: &TestServer) {
 /// first use is written, which the feed brings back as a change).
 async fn cached_on(s: &TestServer, token: &str) {
     for _ in 0..50 {
-        let hits = s.auth.token_cache.stats().hits.load(Ordering::SeqCst);
+        let hits = s.auth.token_cache.counters().hits.get();
         let (status, body) = s.get(WHOAMI, Some(token)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        if s.auth.token_cache.stats().hits.load(Ordering::SeqCst) > hits {
+        if s.auth.token_cache.counters().hits.get() > hits {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -43,7 +43,14 @@ struct RegisterBody {
     mac: Option<String>,
 }
 
+/// `POST /_synapse/admin/v1/register`, counted as `shared_secret`.
 pub async fn register(State(state): State<AppState>, body: JsonObject) -> Result<Json<Value>> {
+    let result = register_with_secret(&state, body).await;
+    super::register::count_registration(&state, "shared_secret", &result);
+    result
+}
+
+async fn register_with_secret(state: &AppState, body: JsonObject) -> Result<Json<Value>> {
     let b: RegisterBody = body.parse()?;
     let need = |v: Option<String>, name: &str| {
         v.ok_or_else(|| Error::bad_json(format!("{name} must be specified")))
@@ -58,7 +65,7 @@ pub async fn register(State(state): State<AppState>, body: JsonObject) -> Result
         mac: need(b.mac, "mac")?,
     };
     let session = state.auth.register_with_shared_secret(req).await?;
-    Ok(Json(session_json(&state, &session)))
+    Ok(Json(session_json(state, &session)))
 }
 
 /// The `{user_id}` of a path, parsed once here. What is no user ID is

@@ -278,6 +278,10 @@ pub async fn put_user(
         .admin_put_user(&requester, &user_id, changes)
         .await?;
     let status = if created {
+        // A user an admin made is a registration (`admin`); a refused
+        // PUT may have been a change, so only creations are counted.
+        let made: Result<()> = Ok(());
+        super::register::count_registration(&state, "admin", &made);
         StatusCode::CREATED
     } else {
         StatusCode::OK

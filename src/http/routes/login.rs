@@ -1,7 +1,7 @@
 //! `GET /login` (the flows) and `POST /login`.
 
 use crate::auth::identifiers::{parse_identifier, DeviceId};
-use crate::auth::login::APP_SERVICE_LOGIN_TYPE;
+use crate::auth::login::{APP_SERVICE_LOGIN_TYPE, LOGIN_TYPE_PASSWORD};
 use crate::auth::sso::login_token::LOGIN_TYPE_TOKEN;
 use crate::auth::Session;
 use crate::error::Result;
@@ -40,12 +40,48 @@ struct LoginBody {
     refresh_token: Option<bool>,
 }
 
+/// `POST /login`, counted in `mxauth_logins_total` by type and outcome.
 pub async fn login(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
     body: JsonObject,
+) -> Result<Json<Value>> {
+    let login_type = body.0.get("type").and_then(Value::as_str).unwrap_or("");
+    let label = login_type_label(&state.auth, login_type);
+    let result = log_in(&state, &uri, &headers, ip, &body).await;
+    state
+        .auth
+        .metrics
+        .logins
+        .with_label_values(&[label, crate::http::observe::outcome_label(&result)])
+        .inc();
+    result
+}
+
+/// A login type as a metrics label: one the server knows (built in or a
+/// configured provider's), else `other`: a client's string never becomes
+/// a label.
+fn login_type_label<'a>(auth: &'a crate::auth::Auth, login_type: &str) -> &'a str {
+    [
+        LOGIN_TYPE_PASSWORD,
+        LOGIN_TYPE_TOKEN,
+        APP_SERVICE_LOGIN_TYPE,
+        crate::auth::providers::jwt::LOGIN_TYPE_JWT,
+    ]
+    .into_iter()
+    .chain(auth.login_flows())
+    .find(|known| *known == login_type)
+    .unwrap_or("other")
+}
+
+async fn log_in(
+    state: &AppState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    body: &JsonObject,
 ) -> Result<Json<Value>> {
     let fields: LoginBody = body.parse()?;
     let options = state
@@ -57,7 +93,7 @@ pub async fn login(
         crate::auth::check_device_display_name(name)?;
     }
     let as_token = match fields.kind.as_str() {
-        APP_SERVICE_LOGIN_TYPE => access_token_from(&headers, &uri).ok(),
+        APP_SERVICE_LOGIN_TYPE => access_token_from(headers, uri).ok(),
         _ => None,
     };
     // Before any credential is looked at, every login type.
@@ -80,11 +116,11 @@ pub async fn login(
                     &options,
                 )
                 .await?;
-            Ok(Json(session_json(&state, &session)))
+            Ok(Json(session_json(state, &session)))
         }
         LOGIN_TYPE_TOKEN if state.auth.login_token_enabled() => {
-            let session = super::sso::login_with_token(&state, &body, device_id, &options).await?;
-            Ok(Json(session_json(&state, &session)))
+            let session = super::sso::login_with_token(state, body, device_id, &options).await?;
+            Ok(Json(session_json(state, &session)))
         }
         // m.login.password and the providers' types.
         other => {
@@ -98,7 +134,7 @@ pub async fn login(
                     &options,
                 )
                 .await?;
-            Ok(Json(session_json(&state, &session)))
+            Ok(Json(session_json(state, &session)))
         }
     }
 }

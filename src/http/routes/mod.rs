@@ -20,6 +20,7 @@ pub mod oauth_device;
 pub mod oauth_pages;
 pub mod oauth_registration;
 pub mod oauth_token;
+pub mod operations;
 pub mod refresh;
 pub mod register;
 pub mod registration_tokens;

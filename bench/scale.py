@@ -60,7 +60,10 @@ class Db:
 
     def q(self, text, args=()):
         cur = self.conn.cursor()
-        cur.execute(text.replace("?", "%s") if self.postgres and args else text, args or None)
+        if self.postgres:
+            cur.execute(text.replace("?", "%s") if args else text, args or None)
+        else:
+            cur.execute(text, args)
         rows = cur.fetchall() if cur.description else []
         cur.close()
         return rows
@@ -113,7 +116,7 @@ def token_rows(users, devices, server, now, sample_every, sample):
                 sample.append(token)
             n += 1
             yield (hashlib.sha256(token.encode()).digest(), user_id, f"D{k}U{i:07d}",
-                   BASE_TS_MS + i * 1000 + k, now - ((i * 7919 + k * 104729) % (27 * DAY_MS)))
+                   BASE_TS_MS + i * 1000 + k, now - ((i * 2654435761 + k * 104729) % (27 * DAY_MS)))
 
 
 class CopyStream:
@@ -170,7 +173,7 @@ def sqlite_fill(db, users, devices, server, pw_hash, now, tokens):
         "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip, created_ts, "
         f"last_seen_user_agent) SELECT {uid}, 'D' || k || 'U' || printf('%07d', i), "
         f"CASE k % 3 WHEN 0 THEN '{DEVICE_NAMES[0]}' WHEN 1 THEN '{DEVICE_NAMES[1]}' ELSE '{DEVICE_NAMES[2]}' END, "
-        f":now - ((i * 7919 + k * 104729) % ({27 * DAY_MS})), "
+        f":now - ((i * 2654435761 + k * 104729) % ({27 * DAY_MS})), "
         "'10.' || (i % 256) || '.' || ((i / 256) % 256) || '.' || (k + 1), :base + i * 1000 + k, "
         f"CASE k % 3 WHEN 0 THEN '{USER_AGENTS[0]}' WHEN 1 THEN '{USER_AGENTS[1]}' ELSE '{USER_AGENTS[2]}' END "
         "FROM n CROSS JOIN d", args)
@@ -180,7 +183,7 @@ def sqlite_fill(db, users, devices, server, pw_hash, now, tokens):
         ":base + i * 1000 FROM n", args)
     c.execute(
         f"{n} INSERT INTO monthly_active_users (user_id, last_seen_ts) "
-        f"SELECT {uid}, :now - ((i * 7919) % ({35 * DAY_MS})) FROM n", args)
+        f"SELECT {uid}, :now - ((i * 2654435761) % ({35 * DAY_MS})) FROM n", args)
     t["users_devices_emails_mau_s"] = time.monotonic() - s
     s = time.monotonic()
     c.executemany(
@@ -222,7 +225,7 @@ def pg_fill(db, users, devices, server, pw_hash, now, tokens):
         "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip, created_ts, "
         f"last_seen_user_agent) SELECT {uid}, 'D' || k || 'U' || lpad(i::text, 7, '0'), "
         f"CASE k %% 3 WHEN 0 THEN '{DEVICE_NAMES[0]}' WHEN 1 THEN '{DEVICE_NAMES[1]}' ELSE '{DEVICE_NAMES[2]}' END, "
-        f"%(now)s - ((i * 7919 + k * 104729) %% {27 * DAY_MS}), "
+        f"%(now)s - ((i * 2654435761 + k * 104729) %% {27 * DAY_MS}), "
         "'10.' || (i %% 256) || '.' || ((i / 256) %% 256) || '.' || (k + 1), %(base)s + i * 1000 + k, "
         f"CASE k %% 3 WHEN 0 THEN '{USER_AGENTS[0]}' WHEN 1 THEN '{USER_AGENTS[1]}' ELSE '{USER_AGENTS[2]}' END "
         "FROM generate_series(1::bigint, %(users)s) i CROSS JOIN generate_series(0, %(devices)s - 1) k "
@@ -233,7 +236,7 @@ def pg_fill(db, users, devices, server, pw_hash, now, tokens):
         "%(base)s + i * 1000, %(base)s + i * 1000 FROM generate_series(1::bigint, %(users)s) i", args)
     cur.execute(
         "INSERT INTO monthly_active_users (user_id, last_seen_ts) "
-        f"SELECT {uid}, %(now)s - ((i * 7919) %% {35 * DAY_MS}) FROM generate_series(1::bigint, %(users)s) i",
+        f"SELECT {uid}, %(now)s - ((i * 2654435761) %% {35 * DAY_MS}) FROM generate_series(1::bigint, %(users)s) i",
         args)
     t["users_devices_emails_mau_s"] = time.monotonic() - s
     s = time.monotonic()
@@ -570,55 +573,56 @@ def run_wrk(out, url, threads, conns, duration, script, args, timeout="10s"):
 
 
 def flush(spec, base, t0, interval_s, out_dir, lua, tokens_file, sightings, threads, conns, duration):
-    """Waits for a flush tick (they fall every INTERVAL_S from T0, the
-    server's start), makes SIGHTINGS distinct (token, address) sightings
-    with X-Forwarded-For, then at the next tick runs a whoami load over it
-    and watches for the flush's commit (the batch is one transaction on
-    both backends: its rows appear at once)."""
+    """Two rounds: each waits for a flush tick (they fall every INTERVAL_S
+    from T0, the server's start), makes SIGHTINGS distinct (token, address)
+    sightings with X-Forwarded-For, and watches for the next flush's commit
+    (the batch is one transaction on both backends: its rows appear at
+    once). The first flush runs alone; over the second, a whoami load
+    (many tokens) runs from 1 s before the tick for DURATION."""
     t0, interval_s, sightings, threads = float(t0), float(interval_s), int(sightings), int(threads)
     url = f"{base}/_matrix/client/v3/account/whoami"
     out = {"interval_s": interval_s, "sightings_asked": sightings}
-
-    def next_tick(after):
-        return t0 + (int((after - t0) // interval_s) + 1) * interval_s
-
-    tick = next_tick(time.time())
-    time.sleep(max(0.0, tick + 3 - time.time()))  # the earlier flush is done by then
-    load_start_ms = now_ms()
-    budget = next_tick(time.time()) - time.time() - 4
-    out["load_budget_s"] = budget
-    p = run_wrk(os.path.join(out_dir, "flush-load.txt"), url, threads, conns, f"{max(int(budget), 1)}s", lua,
-                [tokens_file, str(-(-sightings // threads)), "xff"])
-    p.wait()
-    load_end = time.time()
-    flush_tick = next_tick(load_end - 0.001)
-    out["load_s"] = load_end - load_start_ms / 1000
-    if flush_tick < load_end + 1:
-        out["warning"] = "the load ended less than 1 s before the flush: some sightings went to another flush"
     db = Db(spec)
     if db.postgres:
         db.conn.autocommit = True
     probe = "SELECT 1 FROM user_ips WHERE last_seen_ts >= ? LIMIT 1"
-    if db.q(probe, (load_start_ms,)):
-        out["warning"] = "sightings of the load were written before the flush tick (the load spanned a tick)"
-    # whoami over the flush, from 1 s before the tick
-    time.sleep(max(0.0, flush_tick - 1 - time.time()))
-    p = run_wrk(os.path.join(out_dir, "flush-whoami.txt"), url, threads, conns, duration, lua, [tokens_file, "0"])
-    deadline = flush_tick + interval_s - 1
-    while time.time() < deadline:
+
+    def next_tick(after):
+        return t0 + (int((after - t0) // interval_s) + 1) * interval_s
+
+    for rnd in ["alone", "loaded"]:
+        r = out[rnd] = {}
+        tick = next_tick(time.time())
+        time.sleep(max(0.0, tick + 3 - time.time()))  # the earlier flush is done by then
+        load_start_ms = now_ms()
+        budget = next_tick(time.time()) - time.time() - 4
+        p = run_wrk(os.path.join(out_dir, f"flush-load-{rnd}.txt"), url, threads, conns,
+                    f"{max(int(budget), 1)}s", lua, [tokens_file, str(-(-sightings // threads)), "xff"])
+        p.wait()
+        flush_tick = next_tick(time.time())
         if db.q(probe, (load_start_ms,)):
-            out["committed_epoch"] = time.time()
-            out["flush_s"] = out["committed_epoch"] - flush_tick
-            break
-        time.sleep(0.02)
-    else:
-        out["warning"] = f"no commit seen within {interval_s - 1:.0f} s of the tick"
-    p.wait()
-    out["whoami_run_s"] = time.time() - (flush_tick - 1)
-    out["rows_written"] = db.q("SELECT COUNT(*) FROM user_ips WHERE last_seen_ts >= ?", (load_start_ms,))[0][0]
+            r["warning"] = "sightings of the load were written before the flush tick (the load spanned a tick)"
+        time.sleep(max(0.0, flush_tick - 1 - time.time()))
+        p = None
+        if rnd == "loaded":
+            p = run_wrk(os.path.join(out_dir, "flush-whoami.txt"), url, threads, conns, duration, lua,
+                        [tokens_file, "0"])
+        deadline = flush_tick + interval_s - 1
+        while time.time() < deadline:
+            if db.q(probe, (load_start_ms,)):
+                r["flush_s"] = time.time() - flush_tick
+                break
+            time.sleep(0.02)
+        else:
+            r["warning"] = f"no commit seen within {interval_s - 1:.0f} s of the tick"
+        if p:
+            p.wait()
+            r["whoami_from_tick_s"] = time.time() - flush_tick
+        r["rows_written"] = db.q(
+            "SELECT COUNT(*) FROM user_ips WHERE last_seen_ts >= ? AND ip NOT LIKE ?", (load_start_ms, "127.%"))[0][0]
+        print(f"   {rnd}: {json.dumps(r)}", file=sys.stderr)
     db.close()
     json.dump(out, open(os.path.join(out_dir, "flush.json"), "w"), indent=1)
-    print(json.dumps(out), file=sys.stderr)
 
 
 # --- PostgreSQL databases ---------------------------------------------------
@@ -792,18 +796,20 @@ def report(work):
     for tag, d, n in [("small", S, sl), ("large", L, ll)]:
         f = load(d, "flush.json")
         base_w, over_w = parse_wrk(os.path.join(d, "whoami-many.txt")), parse_wrk(os.path.join(d, "flush-whoami.txt"))
-        load_w = parse_wrk(os.path.join(d, "flush-load.txt"))
-        if f:
-            fl = f"{f['flush_s']:.2f} s" if "flush_s" in f else "not seen"
-            line = (f"client-IP flush, {n} users: {f['rows_written']:,} sightings (load {f['load_s']:.1f} s"
-                    f"{notes(load_w) if load_w else ''}) written {fl} after the tick")
-            if base_w and over_w:
-                line += (f"; whoami over the flush p99 {ms(over_w['p99'])}, max {ms(over_w['max'])}, "
-                         f"{over_w['rps']:.0f} req/s{notes(over_w)} (without: p99 {ms(base_w['p99'])}, max "
-                         f"{ms(base_w['max'])}, {base_w['rps']:.0f} req/s; p99 ratio {ratio(over_w['p99'], base_w['p99'])})")
-            if f.get("warning"):
-                line += f" [{f['warning']}]"
-            p(line)
+        if not f:
+            continue
+        parts = []
+        for rnd, what in [("alone", "alone"), ("loaded", "under the whoami load")]:
+            r = f.get(rnd, {})
+            fl = f"{r['flush_s']:.2f} s" if "flush_s" in r else "not seen"
+            parts.append(f"{what} {fl} for {r.get('rows_written', 0):,} sightings"
+                         + (f" [{r['warning']}]" if r.get("warning") else ""))
+        line = f"client-IP flush, {n} users: " + "; ".join(parts)
+        if base_w and over_w:
+            line += (f"; whoami over the flush p99 {ms(over_w['p99'])}, max {ms(over_w['max'])}, "
+                     f"{over_w['rps']:.0f} req/s{notes(over_w)} (without: p99 {ms(base_w['p99'])}, max "
+                     f"{ms(base_w['max'])}, {base_w['rps']:.0f} req/s; p99 ratio {ratio(over_w['p99'], base_w['p99'])})")
+        p(line)
     a, b = load(S, "startup.json"), load(L, "startup.json")
     if a and b:
         p(f"start-up (exec to the first 200 on /versions): {ll} {b['startup_s'] * 1000:.0f} ms; "

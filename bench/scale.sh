@@ -296,7 +296,7 @@ measure() {
   run_wrk login "$dir" "$BASE/_matrix/client/v3/login" -s "$BENCH/login.lua" -- "$PASSWORD" "${users[@]}"
   run_wrk register "$dir" "$BASE/_matrix/client/v3/register" -s "$BENCH/register.lua" -- "r$(date +%s)" "$PASSWORD"
 
-  log "client-IP flush of $SIGHTINGS sightings (flushes every $FLUSH_INTERVAL s; this waits for two)"
+  log "client-IP flush of $SIGHTINGS sightings (two rounds, a flush every $FLUSH_INTERVAL s: about four intervals)"
   "${HELPER[@]}" flush "$(cat "$dir/db.spec")" "$BASE" \
     "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["up_epoch"])' "$dir/startup.json")" \
     "$FLUSH_INTERVAL" "$dir" "$BENCH/whoami_tokens.lua" "$dir/tokens.txt" "$SIGHTINGS" "$THREADS" \

@@ -26,7 +26,7 @@
 # per timed request), BENCH_REAP_TIMEOUT (300 s), BENCH_SQL_TIMEOUT_S
 # (120, per statement timed alone on PostgreSQL), BENCH_DURATION (10s),
 # BENCH_THREADS (2), BENCH_CONNECTIONS (64), BENCH_TIMEOUT (10s),
-# BENCH_WARMUP (2s), MXAUTH_BIN (else `cargo build --release`), HELLO_BIN
+# BENCH_WARMUP (2s), BENCH_WHOAMI_ROUNDS (3), MXAUTH_BIN (else `cargo build --release`), HELLO_BIN
 # (the hello-world ceiling; built with mxauth when MXAUTH_BIN is unset),
 # MXAUTH_BENCH_POSTGRES_URL, BENCH_KEEP=1 (keeps the temp dir and the
 # PostgreSQL databases), CARGO_TARGET_DIR as for cargo.
@@ -48,6 +48,7 @@ THREADS=${BENCH_THREADS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 TIMEOUT=${BENCH_TIMEOUT:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
+WHOAMI_ROUNDS=${BENCH_WHOAMI_ROUNDS:-3}
 SERVER_NAME=bench.local
 PASSWORD='bench-Password-1'
 SHARED_SECRET="bench-shared-secret-$$-$RANDOM"
@@ -94,6 +95,7 @@ HELPER=("$PY" "$BENCH/scale.py")
 WORK=$(mktemp -d /tmp/mxauth-bench-scale.XXXXXX)
 MXAUTH_PID=""
 HELLO_PID=""
+SMALL_PID=""
 WATCH_PID=""
 PGTMP=""
 PG_DATABASES=()
@@ -107,6 +109,7 @@ stop_pid() {
 cleanup() {
   stop_pid "$WATCH_PID"
   stop_pid "$HELLO_PID"
+  stop_pid "$SMALL_PID"
   stop_pid "$MXAUTH_PID"
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     log "kept $WORK${PG_DATABASES[*]:+ and the databases ${PG_DATABASES[*]}}"
@@ -254,14 +257,48 @@ db_mib() {
   fi
 }
 
-# serve DIR CONFIG OUT_JSON: starts mxauth, waits for the first 200
+# serve DIR CONFIG OUT_JSON [BASE]: starts mxauth, times it to the first 200
 serve() {
-  local dir=$1 config=$2 out=$3
-  local t_exec; t_exec=$(date +%s.%N)
-  (cd "$dir" && RUST_LOG="${RUST_LOG:-warn}" exec "$MXAUTH" serve --config "$config") >> "$dir/mxauth.log" 2>&1 &
-  MXAUTH_PID=$!
-  "${HELPER[@]}" wait-up "$BASE/_matrix/client/versions" "$MXAUTH_PID" "$t_exec" > "$out" \
+  local dir=$1 config=$2 out=$3 base=${4:-$BASE}
+  RUST_LOG="${RUST_LOG:-warn}" "${HELPER[@]}" start "$dir/mxauth.log" "$dir" "$dir/mxauth.pid" \
+    "$base/_matrix/client/versions" "$out" -- "$MXAUTH" serve --config "$config" \
     || { tail -n 30 "$dir/mxauth.log" >&2; die "mxauth did not start"; }
+  MXAUTH_PID=$(cat "$dir/mxauth.pid")
+}
+
+# whoami at both sizes, alternating (small, large, small, large...), so
+# that the machine's drift hits both alike; both servers run meanwhile.
+whoami_rounds() {
+  local ps pl
+  ps=$(free_port); pl=$(free_port)
+  write_config "$WORK/small" "$ps" 0 "$SMALL" > "$WORK/small/whoami.yaml"
+  write_config "$WORK/large" "$pl" 0 "$USERS" > "$WORK/large/whoami.yaml"
+  serve "$WORK/small" "$WORK/small/whoami.yaml" "$WORK/small/startup-whoami.json" "http://127.0.0.1:$ps"
+  SMALL_PID=$MXAUTH_PID
+  serve "$WORK/large" "$WORK/large/whoami.yaml" "$WORK/large/startup-whoami.json" "http://127.0.0.1:$pl"
+  local tag port dir r
+  for tag in small large; do
+    dir=$WORK/$tag; port=$ps; [ "$tag" = large ] && port=$pl
+    curl -sf --max-time 10 -H "Authorization: Bearer $(head -n 1 "$dir/tokens.txt")" \
+      "http://127.0.0.1:$port/_matrix/client/v3/account/whoami" >/dev/null || die "whoami refused a generated token ($tag)"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "http://127.0.0.1:$port/_matrix/client/v3/account/whoami" \
+      -s "$BENCH/whoami_tokens.lua" -- "$dir/tokens.txt" >/dev/null 2>&1 || true
+  done
+  for r in $(seq "$WHOAMI_ROUNDS"); do
+    for kind in many one; do
+      for tag in small large; do
+        dir=$WORK/$tag; port=$ps; [ "$tag" = large ] && port=$pl
+        local url="http://127.0.0.1:$port/_matrix/client/v3/account/whoami"
+        if [ "$kind" = many ]; then
+          run_wrk "whoami-many-$r" "$dir" "$url" -s "$BENCH/whoami_tokens.lua" -- "$dir/tokens.txt"
+        else
+          run_wrk "whoami-one-$r" "$dir" "$url" -H "Authorization: Bearer $(head -n 1 "$dir/tokens.txt")"
+        fi
+      done
+    done
+  done
+  stop_pid "$MXAUTH_PID"; MXAUTH_PID=""
+  stop_pid "$SMALL_PID"; SMALL_PID=""
 }
 
 # measure TAG USERS
@@ -274,14 +311,7 @@ measure() {
   serve "$dir" "$dir/homeserver.yaml" "$dir/startup.json"
   sleep 1
   "${HELPER[@]}" rss "$MXAUTH_PID" > "$dir/rss-idle.json"
-  local token; token=$(head -n 1 "$dir/tokens.txt")
   local admin; admin=$(cat "$dir/admin.token")
-  curl -sf --max-time 10 -H "Authorization: Bearer $token" "$BASE/_matrix/client/v3/account/whoami" >/dev/null \
-    || die "whoami refused a generated token"
-  local whoami="$BASE/_matrix/client/v3/account/whoami"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$whoami" -s "$BENCH/whoami_tokens.lua" -- "$dir/tokens.txt" >/dev/null 2>&1 || true
-  run_wrk whoami-many "$dir" "$whoami" -s "$BENCH/whoami_tokens.lua" -- "$dir/tokens.txt"
-  run_wrk whoami-one "$dir" "$whoami" -H "Authorization: Bearer $token"
 
   log "timing the admin user list ($REPEATS times each)"
   "${HELPER[@]}" admin-urls "$BASE" "$n" "$admin" > "$dir/admin-urls.txt"
@@ -317,7 +347,7 @@ measure() {
   for _ in $(seq 600); do [ -e "$dir/reap.ready" ] && break; sleep 0.1; done
   [ -e "$dir/reap.ready" ] || die "the reaper watch did not start"
   serve "$dir" "$dir/mau.yaml" "$dir/startup-mau.json"
-  "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["up_epoch"] - d["startup_s"])' \
+  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["t_exec"])' \
     "$dir/startup-mau.json" > "$dir/reap.t_exec"
   wait "$WATCH_PID" || true
   WATCH_PID=""
@@ -332,6 +362,7 @@ make_db small "$SMALL"
 make_db large "$USERS"
 SMALL_MIB=$(db_mib small)
 LARGE_MIB=$(db_mib large)
+whoami_rounds
 measure small "$SMALL"
 measure large "$USERS"
 

@@ -855,7 +855,7 @@ def report(work):
             p(f"peak RSS (VmHWM, after every phase): {ll} {b['VmHWM'] / 1024:.1f} MiB; {sl} {a['VmHWM'] / 1024:.1f} MiB")
     sq = load(L, "sql.json")
     if sq:
-        p(f"statements alone at {ll} users (median of 3; writes rolled back; plans in {L}/sql.json):")
+        p(f"statements alone at {ll} users (median of 3; writes rolled back; plans in {L}/sql.json with BENCH_KEEP=1):")
         for r in sq:
             t = f"{r['ms']:9.1f} ms" if "ms" in r else f"  [{r.get('error')}]"
             p(f"  {t}  {r['name']}")

@@ -102,6 +102,20 @@ def main():
     lines.append("password login: %.1f req/s (%s of hello-world), p50 %s, p99 %s%s"
                  % (good or 0, ratio(good, ceiling), ms(l["p50"]), ms(l["p99"]), problems(l)))
 
+    storm_path = os.path.join(d, "storm-whoami.txt")
+    if os.path.exists(storm_path):
+        sw = parse_wrk(storm_path)
+        sl = parse_wrk(os.path.join(d, "storm-login.txt"))
+        lua = sl.get("lua", {})
+        logins = lua.get("ok", 0) / sl["seconds"] if sl.get("seconds") else None
+        with open(os.path.join(d, "hash-rate.txt")) as f:
+            hashes = float(f.read().split()[0])
+        lines.append("login storm (%s clients): %.1f logins/s (%s of what the cores hash alone, "
+                     "%.1f/s), p99 %s%s; meanwhile whoami (paced, %.0f req/s) p50 %s, p99 %s%s"
+                     % (meta.get("storm_clients", "?"), logins or 0, ratio(logins, hashes), hashes,
+                        ms(sl["p99"]), problems(sl), sw["rps"] or 0, ms(sw["p50"]), ms(sw["p99"]),
+                        problems(sw)))
+
     reg_path = os.path.join(d, "register.txt")
     if os.path.exists(reg_path):
         g = parse_wrk(reg_path)
@@ -131,8 +145,9 @@ def main():
                  "%s after the load (VmRSS)"
                  % (mib(meta.get("rss_idle_kib")), mib(meta.get("rss_peak_kib")),
                     mib(meta.get("rss_after_kib"))))
-    phases = "  peak (VmHWM) after whoami %s, after login %s" % (
-        mib(meta.get("rss_peak_whoami_kib")), mib(meta.get("rss_peak_login_kib")))
+    phases = "  peak (VmHWM) after whoami %s, after login %s, after the storm %s" % (
+        mib(meta.get("rss_peak_whoami_kib")), mib(meta.get("rss_peak_login_kib")),
+        mib(meta.get("rss_peak_storm_kib")))
     if os.path.exists(reg_path):
         phases += ", after registration %s" % mib(meta.get("rss_peak_kib"))
     lines.append(phases)

@@ -79,12 +79,13 @@ trap 'exit 130' INT TERM
 
 # --- build once: mxauth and the hello-world ceiling
 log "building release (mxauth, examples/hello.rs)"
-(cd "$ROOT" && cargo build --release --quiet --bin mxauth --example hello)
+(cd "$ROOT" && cargo build --release --quiet --bin mxauth --example hello --example hash_rate)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
 MXAUTH="$TARGET/release/mxauth"
 HELLO="$TARGET/release/examples/hello"
-[ -x "$MXAUTH" ] && [ -x "$HELLO" ] || die "built binaries not found under $TARGET/release"
+HASH_RATE="$TARGET/release/examples/hash_rate"
+[ -x "$MXAUTH" ] && [ -x "$HELLO" ] && [ -x "$HASH_RATE" ] || die "built binaries not found under $TARGET/release"
 
 # wait_http URL PID LOGFILE: until the URL answers (any status), at most 30 s
 wait_http() {
@@ -221,7 +222,9 @@ curl -sf --max-time 10 -H "Authorization: Bearer $TOKEN" "$BASE/_matrix/client/v
 REG_STATUS=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: application/json' \
   -d '{}' "$BASE/_matrix/client/v3/register")
 
-sleep 1
+# Idle: no request for longer than a hashing thread keeps its argon2
+# memory (5 s, src/auth/password.rs).
+sleep 6
 RSS_IDLE=$(rss_kib "$MXAUTH_PID" VmRSS)
 log "mxauth idle RSS: $RSS_IDLE KiB"
 
@@ -230,6 +233,27 @@ run_wrk whoami "$BASE/_matrix/client/v3/account/whoami" -H "Authorization: Beare
 RSS_PEAK_WHOAMI=$(rss_kib "$MXAUTH_PID" VmHWM)
 run_wrk login "$BASE/_matrix/client/v3/login" -s "$BENCH/login.lua" -- "$PASSWORD" "${USERS[@]}"
 RSS_PEAK_LOGIN=$(rss_kib "$MXAUTH_PID" VmHWM)
+
+# The login storm: STORM_CLIENTS (16) clients logging in without pause,
+# while whoami runs at a light paced load (4 connections, a request each
+# 4 ms: about 1,000 req/s offered); its latency is whoami's under the storm.
+# The logins are compared with what the cores can hash (examples/hash_rate,
+# alone, before: mxauth's own hasher on as many threads as the server's).
+STORM_CLIENTS=${BENCH_STORM_CLIENTS:-16}
+log "measuring what the cores can hash ($DURATION, examples/hash_rate)"
+kill -STOP "$MXAUTH_PID"
+"$HASH_RATE" "${DURATION%s}" > "$WORK/hash-rate.txt" 2>&1 || { kill -CONT "$MXAUTH_PID"; cat "$WORK/hash-rate.txt" >&2; die "hash_rate failed"; }
+kill -CONT "$MXAUTH_PID"
+log "measuring whoami during a $STORM_CLIENTS-client login storm for $DURATION"
+wrk -t1 -c"$STORM_CLIENTS" -d"$DURATION" --timeout "$TIMEOUT" --latency "$BASE/_matrix/client/v3/login" \
+  -s "$BENCH/login.lua" -- "$PASSWORD" "${USERS[@]}" > "$WORK/storm-login.txt" 2>&1 &
+STORM_PID=$!
+sleep 0.5
+wrk -t1 -c4 -d"$DURATION" --timeout "$TIMEOUT" --latency "$BASE/_matrix/client/v3/account/whoami" \
+  -H "Authorization: Bearer $TOKEN" -s "$BENCH/whoami_paced.lua" -- 4 > "$WORK/storm-whoami.txt" 2>&1 \
+  || { cat "$WORK/storm-whoami.txt" >&2; die "wrk failed for whoami during the storm"; }
+wait "$STORM_PID" || { cat "$WORK/storm-login.txt" >&2; die "wrk failed for the login storm"; }
+RSS_PEAK_STORM=$(rss_kib "$MXAUTH_PID" VmHWM)
 REG_SKIPPED=""
 if [ "$REG_STATUS" = 401 ]; then
   run_wrk register "$BASE/_matrix/client/v3/register" -s "$BENCH/register.lua" -- "r$(date +%s)" "$PASSWORD"
@@ -269,6 +293,8 @@ json.dump({
     "rss_after_kib": int("$RSS_AFTER" or 0),
     "rss_peak_whoami_kib": int("$RSS_PEAK_WHOAMI" or 0),
     "rss_peak_login_kib": int("$RSS_PEAK_LOGIN" or 0),
+    "rss_peak_storm_kib": int("$RSS_PEAK_STORM" or 0),
+    "storm_clients": "$STORM_CLIENTS",
     "register_skipped": "$REG_SKIPPED",
 }, open(sys.argv[1], "w"))
 EOF

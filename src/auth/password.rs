@@ -27,9 +27,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHasher a
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Instant;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
@@ -77,7 +75,7 @@ type Work = Box<dyn FnOnce() + Send + 'static>;
 
 struct Inner {
     /// Sends work to the hashing threads; they stop when it is dropped.
-    work: Mutex<mpsc::Sender<Work>>,
+    work: crossbeam_channel::Sender<Work>,
     /// One permit per hashing thread: work is sent to the threads only
     /// with a permit, so nothing queues where it could not be dropped.
     permits: Arc<Semaphore>,
@@ -187,7 +185,7 @@ impl PasswordHasher {
         let concurrency = concurrency.max(1);
         PasswordHasher {
             inner: Arc::new(Inner {
-                work: Mutex::new(spawn_pool(concurrency)),
+                work: spawn_pool(concurrency),
                 permits: Arc::new(Semaphore::new(concurrency)),
                 concurrency,
                 admitted: AtomicUsize::new(0),
@@ -311,8 +309,6 @@ impl PasswordHasher {
         });
         self.inner
             .work
-            .lock()
-            .map_err(|_| HashError::internal("the hashing pool's lock is poisoned"))?
             .send(job)
             .map_err(|_| HashError::internal("the hashing threads are gone"))?;
         rx.await
@@ -320,25 +316,29 @@ impl PasswordHasher {
     }
 }
 
+/// How long a hashing thread keeps its argon2 memory without work: an
+/// idle server gives the 19 MiB a thread back.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `n` threads taking hashing work from one queue, for the life of the
-/// hasher. A panic in one job is caught so the thread keeps serving.
-fn spawn_pool(n: usize) -> mpsc::Sender<Work> {
-    let (tx, rx) = mpsc::channel::<Work>();
-    let rx = std::sync::Arc::new(Mutex::new(rx));
+/// hasher. A panic in one job is caught so the thread keeps serving; a
+/// thread idle for [`IDLE_RELEASE`] frees its argon2 memory.
+fn spawn_pool(n: usize) -> crossbeam_channel::Sender<Work> {
+    let (tx, rx) = crossbeam_channel::unbounded::<Work>();
     for i in 0..n {
         let rx = rx.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("mxauth-hash-{i}"))
-            .spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(guard) => guard.recv(),
-                    Err(_) => return,
-                };
-                match job {
-                    Ok(job) => {
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            .spawn(move || {
+                lower_priority();
+                loop {
+                    match rx.recv_timeout(IDLE_RELEASE) {
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => release_blocks(),
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
                     }
-                    Err(_) => return,
                 }
             });
         if let Err(e) = spawned {
@@ -358,14 +358,52 @@ thread_local! {
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Reserved (not touched) with the blocks: more than glibc's largest mmap
+/// threshold (32 MiB), so the buffer is always a mapping of its own, given
+/// back to the system when freed (a smaller one would come from a malloc
+/// arena, which keeps it).
+const BLOCKS_RESERVED_BYTES: usize = 33 << 20;
+
 fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
     BLOCKS.with(|blocks| {
         let mut blocks = blocks.borrow_mut();
         if blocks.len() < count {
+            let reserve = count.max(BLOCKS_RESERVED_BYTES / std::mem::size_of::<Block>());
+            let len = blocks.len();
+            blocks.reserve_exact(reserve - len);
             blocks.resize(count, Block::default());
         }
         f(&mut blocks[..count])
     })
+}
+
+/// Makes this (hashing) thread yield to the others: the batch policy and
+/// nice 10, so a request thread that wakes runs before a hash goes on, and
+/// a login storm costs token checks little latency; hashes still get every
+/// cycle the requests leave. Lowering a priority needs no privilege; if the
+/// system refuses anyway, the thread runs as it was.
+fn lower_priority() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+    };
+    // 21 of [0, 99] is nice 10 for the normal policies.
+    let Ok(value) = ThreadPriorityValue::try_from(21u8) else {
+        return;
+    };
+    let set = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Crossplatform(value),
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+    );
+    if let Err(e) = set {
+        tracing::debug!("could not lower a hashing thread's priority: {e:?}");
+    }
+}
+
+/// Frees this thread's argon2 memory (it is made again at the next hash).
+fn release_blocks() {
+    BLOCKS.with(|blocks| *blocks.borrow_mut() = Vec::new());
 }
 
 /// An argon2id hash in PHC string form, computed in the thread's reused memory.
@@ -460,6 +498,32 @@ mod tests {
             h.verify("wrong", Some(&stored)).await.unwrap(),
             Verified::No
         );
+    }
+
+    /// The hashing threads run under the batch policy at nice 10, as the
+    /// kernel reports them (`/proc/self/task/*/stat`: nice is field 19,
+    /// the policy field 41, SCHED_BATCH = 3).
+    #[tokio::test]
+    async fn hashing_threads_yield_to_the_others() {
+        let h = PasswordHasher::new(2, Secret::new(""));
+        h.hash("anything", [1; 16]).await.unwrap();
+        let mut seen = 0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if !name.starts_with("mxauth-hash-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            // After the `(comm)` field, the fields are space-separated.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let fields: Vec<&str> = after.split(' ').collect();
+            // `after` starts at field 3.
+            assert_eq!(fields[19 - 3], "10", "nice of {name}: {stat}");
+            assert_eq!(fields[41 - 3], "3", "policy of {name}: {stat}");
+            seen += 1;
+        }
+        assert!(seen >= 2, "no hashing thread found");
     }
 
     #[tokio::test]

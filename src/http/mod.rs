@@ -147,7 +147,7 @@ pub fn router(state: AppState, serve_metrics: bool) -> Router {
             "/_matrix/client/v1/login/get_token",
             post(routes::sso::get_token),
         )
-        .route("/oauth2/introspect", post(oauth::introspect))
+        .route(INTROSPECTION_PATH, post(oauth::introspect))
         .route("/authorize", get(routes::oauth_pages::authorize))
         .route(
             routes::oauth_pages::LOGIN_PATH,
@@ -259,6 +259,9 @@ pub fn router(state: AppState, serve_metrics: bool) -> Router {
         .with_state(state)
 }
 
+/// Where a delegating homeserver asks whose token it was sent.
+const INTROSPECTION_PATH: &str = "/oauth2/introspect";
+
 /// A request that may have written (any but GET, HEAD, OPTIONS) has its
 /// changes to tokens and users forgotten by this process's token cache
 /// before its response goes out: a client that logged out here finds its
@@ -268,10 +271,12 @@ async fn forget_own_token_changes(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    // Introspection (a delegating homeserver's every request) is a POST
+    // that only reads.
     let writes = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
-    );
+    ) && request.uri().path() != INTROSPECTION_PATH;
     let response = next.run(request).await;
     if writes {
         state.auth.token_cache.sync().await;

@@ -261,7 +261,7 @@ impl PostgresFeed {
 #[async_trait]
 impl ChangeFeed for PostgresFeed {
     async fn follow(&self) {
-        let mut connected_once = false;
+        let mut first = true;
         loop {
             let result = self.follow_once().await;
             let was_listening = self.listening.swap(false, Ordering::SeqCst);
@@ -269,14 +269,15 @@ impl ChangeFeed for PostgresFeed {
             // Whoever waits for a sync stops waiting: the sink trusts
             // nothing now.
             self.waiting.lock().expect("not poisoned").clear();
+            // Said once per outage, not at every attempt.
             match result {
                 Ok(()) => tracing::warn!("token cache: lost the notification connection"),
-                Err(e) if was_listening || connected_once => {
-                    tracing::warn!("token cache: notification connection failed: {e}")
+                Err(e) if was_listening || first => {
+                    tracing::warn!("token cache: cannot listen for changes: {e}")
                 }
-                Err(e) => tracing::warn!("token cache: cannot listen for changes: {e}"),
+                Err(e) => tracing::debug!("token cache: still cannot listen: {e}"),
             }
-            connected_once |= was_listening;
+            first = false;
             tokio::time::sleep(RECONNECT_PAUSE).await;
         }
     }

@@ -167,11 +167,15 @@ macro_rules! usage_store {
                 Ok(row.map(|r| r.try_get("last_seen_ts")).transpose()?)
             }
 
+            /// Every entry counted from the primary key alone, and those of
+            /// application services' users through the partial index of
+            /// those users (migration 0024), rather than joining each entry
+            /// with its user (~0.5 s at a million entries).
             async fn count_monthly_active_users(&mut self) -> StoreResult<MauCount> {
                 let row = sqlx::query(
-                    "SELECT COUNT(*) AS total, \
-                     COUNT(CASE WHEN u.appservice_id <> '' THEN 1 END) AS app_service \
-                     FROM monthly_active_users m LEFT JOIN users u ON u.name = m.user_id",
+                    "SELECT (SELECT COUNT(*) FROM monthly_active_users) AS total, \
+                     (SELECT COUNT(*) FROM users u JOIN monthly_active_users m ON m.user_id = u.name \
+                     WHERE u.appservice_id <> '') AS app_service",
                 )
                 .fetch_one(&mut *self.conn.get().await?)
                 .await?;
@@ -223,19 +227,55 @@ macro_rules! usage_store {
                 }
                 q.execute(&mut *tx).await?;
                 if let Some(max) = max {
+                    // Not `DELETE ... WHERE user_id NOT IN (SELECT ... LIMIT max)`
+                    // (Synapse's): PostgreSQL runs that as a hashed subplan
+                    // only while the kept IDs fit in work_mem, and above
+                    // that compares each row with every kept one (hours at
+                    // a million rows). Instead: the first entry past the
+                    // `others` newest, found from the newest end of the
+                    // index on (last_seen_ts, user_id) (none: nothing to
+                    // reap), and a range delete of it and everything older.
+                    // Ties on last_seen_ts go by user_id, the greater kept.
+                    // First a count (a sequential scan, ~40 ms at a million
+                    // on PostgreSQL, against ~0.5 s for the walk): under
+                    // the maximum, the usual case, nothing more to do.
                     let others = (max - keep.len() as i64).max(0);
                     let sql = format!(
-                        "DELETE FROM monthly_active_users WHERE user_id NOT IN \
-                         (SELECT user_id FROM monthly_active_users WHERE TRUE{} \
-                         ORDER BY last_seen_ts DESC LIMIT $1){}",
-                        not_kept(2),
-                        not_kept(2 + keep.len()),
+                        "SELECT COUNT(*) AS n FROM monthly_active_users WHERE TRUE{}",
+                        not_kept(1),
                     );
-                    let mut q = sqlx::query(&sql).bind(others);
-                    for k in keep.iter().chain(keep) {
+                    let mut q = sqlx::query(&sql);
+                    for k in keep {
                         q = q.bind(k);
                     }
-                    q.execute(&mut *tx).await?;
+                    let count: i64 = q.fetch_one(&mut *tx).await?.try_get("n")?;
+                    if count <= others {
+                        tx.commit().await?;
+                        return Ok(());
+                    }
+                    let sql = format!(
+                        "SELECT last_seen_ts, user_id FROM monthly_active_users WHERE TRUE{} \
+                         ORDER BY last_seen_ts DESC, user_id DESC LIMIT 1 OFFSET $1",
+                        not_kept(2),
+                    );
+                    let mut q = sqlx::query(&sql).bind(others);
+                    for k in keep {
+                        q = q.bind(k);
+                    }
+                    if let Some(first_reaped) = q.fetch_optional(&mut *tx).await? {
+                        let ts: i64 = first_reaped.try_get("last_seen_ts")?;
+                        let user_id: String = first_reaped.try_get("user_id")?;
+                        let sql = format!(
+                            "DELETE FROM monthly_active_users \
+                             WHERE (last_seen_ts, user_id) <= ($1, $2){}",
+                            not_kept(3),
+                        );
+                        let mut q = sqlx::query(&sql).bind(ts).bind(user_id);
+                        for k in keep {
+                            q = q.bind(k);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())

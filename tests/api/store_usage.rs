@@ -10,6 +10,7 @@ both!(
     a_refused_client_ip_row_costs_only_itself,
     migration_0010_keeps_the_latest_row_per_address,
     monthly_active_users_count_and_reap,
+    the_mau_reaper_keeps_exactly_the_newest,
     a_usage_batch_does_not_deadlock_with_a_logout
 );
 
@@ -273,6 +274,76 @@ async fn monthly_active_users_count_and_reap(b: Backend) {
             other: 0
         }
     );
+}
+
+/// At its limit the reaper keeps exactly the `max - kept` newest of the
+/// others, a tie on `last_seen_ts` at the cut broken by user ID (the
+/// greater stays), and the kept (reserved) users however old.
+async fn the_mau_reaper_keeps_exactly_the_newest(b: Backend) {
+    let db = fresh_database(b).await;
+    let store = connect(&db.config.url(), 4).await.unwrap();
+    // @u00 .. @u29, two by two at the same time: @u00 and @u01 at 1000,
+    // @u02 and @u03 at 1001, ...; and a reserved user, the oldest.
+    let ids: Vec<String> = (0..30).map(|i| format!("@u{i:02}:x")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let ts = 1000 + i64::try_from(i / 2).unwrap();
+        store
+            .usage()
+            .upsert_monthly_active_user(id, ts)
+            .await
+            .unwrap();
+    }
+    store
+        .usage()
+        .upsert_monthly_active_user("@boss:x", 1)
+        .await
+        .unwrap();
+    let keep = ["@boss:x".to_owned()];
+    let remaining = || async {
+        let mut left = Vec::new();
+        for id in ids.iter().map(String::as_str).chain(["@boss:x"]) {
+            if store.usage().mau_last_seen(id).await.unwrap().is_some() {
+                left.push(id.to_owned());
+            }
+        }
+        left
+    };
+    let everyone: Vec<String> = ids.iter().cloned().chain(["@boss:x".into()]).collect();
+    // At or under the maximum, nobody goes.
+    for max in [40, 31] {
+        store
+            .usage()
+            .reap_monthly_active_users(0, &keep, Some(max))
+            .await
+            .unwrap();
+        assert_eq!(remaining().await, everyone, "max {max}");
+    }
+    // Room for 19 others: @u11 .. @u29; @u10 ties with @u11 and goes.
+    store
+        .usage()
+        .reap_monthly_active_users(0, &keep, Some(20))
+        .await
+        .unwrap();
+    let newest: Vec<String> = ids[11..]
+        .iter()
+        .cloned()
+        .chain(["@boss:x".into()])
+        .collect();
+    assert_eq!(remaining().await, newest);
+    // The same again: nothing more goes.
+    store
+        .usage()
+        .reap_monthly_active_users(0, &keep, Some(20))
+        .await
+        .unwrap();
+    assert_eq!(remaining().await, newest);
+    // No room for others: the kept alone stay.
+    store
+        .usage()
+        .reap_monthly_active_users(0, &keep, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(remaining().await, vec!["@boss:x".to_owned()]);
 }
 
 /// A usage batch stamps two tokens while a logout deletes the same two

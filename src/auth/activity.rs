@@ -87,9 +87,11 @@ impl Auth {
             return Ok(());
         }
         let now = self.now();
+        let mut limit_checked = false;
         match self.store.usage().mau_last_seen(user_id).await? {
             None => {
                 if usage.limit_usage_by_mau {
+                    limit_checked = true;
                     let active = self.monthly_active_users().await?;
                     if u64::try_from(active).unwrap_or(0) >= usage.max_mau_value {
                         return Ok(());
@@ -103,6 +105,9 @@ impl Auth {
             .usage()
             .upsert_monthly_active_user(user_id, now)
             .await?;
+        if limit_checked {
+            self.usage.mau_count.counted_new();
+        }
         Ok(())
     }
 
@@ -132,9 +137,17 @@ impl Auth {
     }
 
     /// How many users count against `max_mau_value`: the users of
-    /// application services do not (as in Synapse).
+    /// application services do not (as in Synapse). Remembered for a
+    /// while when there is room (see `mau_count.rs`).
     pub(crate) async fn monthly_active_users(&self) -> StoreResult<i64> {
-        Ok(self.store.usage().count_monthly_active_users().await?.other)
+        let max = i64::try_from(self.config.usage.max_mau_value).unwrap_or(i64::MAX);
+        let now = self.now();
+        if let Some(other) = self.usage.mau_count.get(now, max) {
+            return Ok(other);
+        }
+        let other = self.store.usage().count_monthly_active_users().await?.other;
+        self.usage.mau_count.set(now, other);
+        Ok(other)
     }
 
     /// Deletes client IPs older than `user_ips_max_age`.
@@ -211,6 +224,7 @@ impl Auth {
             .usage()
             .reap_monthly_active_users(self.now() - MAU_MAX_AGE_MS, &keep, max)
             .await?;
+        self.usage.mau_count.forget();
         Ok(())
     }
 }

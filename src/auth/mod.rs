@@ -71,6 +71,7 @@ pub mod login;
 pub mod macaroon;
 pub mod mail;
 pub mod manage;
+mod mau_count;
 pub mod oauth;
 pub mod password;
 pub mod policy;

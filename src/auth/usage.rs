@@ -6,6 +6,7 @@
 //! It also remembers, per user, when this process last refreshed the
 //! monthly-active-users table, so that happens at most hourly.
 
+use super::mau_count::MauCountCache;
 use crate::clock::Timestamp;
 use crate::store::{ClientIpSeen, DeviceSeen, Store};
 use std::collections::hash_map::{Entry, RandomState};
@@ -35,6 +36,8 @@ fn truncate_agent(agent: &str) -> &str {
 pub struct UsageRecorder {
     store: Arc<dyn Store>,
     pending: Arc<Mutex<Pending>>,
+    /// The monthly-active count, remembered for a while.
+    pub(crate) mau_count: Arc<MauCountCache>,
 }
 
 /// The batches are keyed by a hash of their key fields (with this
@@ -71,6 +74,7 @@ impl UsageRecorder {
         UsageRecorder {
             store,
             pending: Arc::default(),
+            mau_count: Arc::default(),
         }
     }
 

@@ -198,7 +198,8 @@ impl<DB: Dialect> Conn<'_, DB> {
         }
     }
 
-    /// A batch of independent one-row writes (the usage flush): one
+    /// A batch of independent writes (the usage flush, see `usage.rs` for
+    /// how its multi-row statements keep this property): one
     /// transaction where a write locks the whole database (SQLite: one
     /// sync for the batch), each statement committing on its own where
     /// writes lock rows (PostgreSQL), so that a batch never holds one row

@@ -3,13 +3,15 @@
 use crate::both;
 use crate::store::{token, user as new_user};
 use crate::support::{fresh_database, Backend};
-use mxauth::store::{connect, ClientIpSeen, MauCount, NewUser};
+use mxauth::store::{connect, ClientIpSeen, DeviceSeen, MauCount, NewUser};
 
 both!(
     client_ips_upsert_list_and_prune,
     a_refused_client_ip_row_costs_only_itself,
     migration_0010_keeps_the_latest_row_per_address,
     monthly_active_users_count_and_reap,
+    the_mau_reaper_keeps_exactly_the_newest,
+    the_flush_writes_every_row_of_a_multi_chunk_batch,
     a_usage_batch_does_not_deadlock_with_a_logout
 );
 
@@ -272,6 +274,133 @@ async fn monthly_active_users_count_and_reap(b: Backend) {
             app_service: 0,
             other: 0
         }
+    );
+}
+
+/// At its limit the reaper keeps exactly the `max - kept` newest of the
+/// others, a tie on `last_seen_ts` at the cut broken by user ID (the
+/// greater stays), and the kept (reserved) users however old.
+async fn the_mau_reaper_keeps_exactly_the_newest(b: Backend) {
+    let db = fresh_database(b).await;
+    let store = connect(&db.config.url(), 4).await.unwrap();
+    // @u00 .. @u29, two by two at the same time: @u00 and @u01 at 1000,
+    // @u02 and @u03 at 1001, ...; and a reserved user, the oldest.
+    let ids: Vec<String> = (0..30).map(|i| format!("@u{i:02}:x")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let ts = 1000 + i64::try_from(i / 2).unwrap();
+        store
+            .usage()
+            .upsert_monthly_active_user(id, ts)
+            .await
+            .unwrap();
+    }
+    store
+        .usage()
+        .upsert_monthly_active_user("@boss:x", 1)
+        .await
+        .unwrap();
+    let keep = ["@boss:x".to_owned()];
+    let remaining = || async {
+        let mut left = Vec::new();
+        for id in ids.iter().map(String::as_str).chain(["@boss:x"]) {
+            if store.usage().mau_last_seen(id).await.unwrap().is_some() {
+                left.push(id.to_owned());
+            }
+        }
+        left
+    };
+    let everyone: Vec<String> = ids.iter().cloned().chain(["@boss:x".into()]).collect();
+    // At or under the maximum, nobody goes.
+    for max in [40, 31] {
+        store
+            .usage()
+            .reap_monthly_active_users(0, &keep, Some(max))
+            .await
+            .unwrap();
+        assert_eq!(remaining().await, everyone, "max {max}");
+    }
+    // Room for 19 others: @u11 .. @u29; @u10 ties with @u11 and goes.
+    store
+        .usage()
+        .reap_monthly_active_users(0, &keep, Some(20))
+        .await
+        .unwrap();
+    let newest: Vec<String> = ids[11..]
+        .iter()
+        .cloned()
+        .chain(["@boss:x".into()])
+        .collect();
+    assert_eq!(remaining().await, newest);
+    // The same again: nothing more goes.
+    store
+        .usage()
+        .reap_monthly_active_users(0, &keep, Some(20))
+        .await
+        .unwrap();
+    assert_eq!(remaining().await, newest);
+    // No room for others: the kept alone stay.
+    store
+        .usage()
+        .reap_monthly_active_users(0, &keep, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(remaining().await, vec!["@boss:x".to_owned()]);
+}
+
+/// The flush writes its rows some hundreds a statement: a batch of three
+/// statements' worth (the last of one row), every row with its own value.
+async fn the_flush_writes_every_row_of_a_multi_chunk_batch(b: Backend) {
+    let db = fresh_database(b).await;
+    let store = connect(&db.config.url(), 4).await.unwrap();
+    let user = "@dave:x";
+    store.users().create_user(&new_user(user)).await.unwrap();
+    let n = 1001;
+    let mut used = Vec::new();
+    let mut devices = Vec::new();
+    let mut ips = Vec::new();
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..n {
+        let device = format!("D{i}");
+        tx.devices()
+            .ensure_device(user, &device, None, None)
+            .await
+            .unwrap();
+        let new = token(device.as_bytes(), user, Some(&device));
+        let id = tx.access_tokens().create_access_token(&new).await.unwrap();
+        used.push((id, id * 2));
+        devices.push(DeviceSeen {
+            user_id: user.into(),
+            device_id: device,
+            last_seen_ts: i,
+            ip: (i % 2 == 0).then(|| format!("10.0.{}.{}", i / 256, i % 256)),
+        });
+        ips.push(seen(user, id, "10.9.9.9", "UA", id + 100));
+    }
+    tx.commit().await.unwrap();
+    store.usage().record_tokens_last_used(&used).await.unwrap();
+    store
+        .usage()
+        .record_device_last_seen(&devices)
+        .await
+        .unwrap();
+    store.usage().record_client_ips(&ips).await.unwrap();
+    let count = |sql: &'static str| crate::support::db_i64(&db, sql);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM access_tokens WHERE last_used_ts = id * 2").await,
+        n
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM devices WHERE device_id = 'D' || last_seen_ts").await,
+        n
+    );
+    // An address only where one was seen; none is left as it was.
+    assert_eq!(
+        count("SELECT COUNT(*) FROM devices WHERE last_seen_ip IS NOT NULL").await,
+        (n + 1) / 2
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM user_ips WHERE last_seen_ts = token_id + 100").await,
+        n
     );
 }
 

@@ -326,18 +326,24 @@ impl Auth {
     }
 
     /// `GET /_synapse/admin/v2/users` and `v3`: a page, and whether more
-    /// rows follow it (one more row is read to know).
+    /// rows follow it (one more row is read to know). The total is
+    /// counted alongside the page, on another connection.
     pub async fn admin_list_users(&self, query: &UserListQuery) -> Result<(UserListPage, bool)> {
         if !query.cursor_fits() {
             return Err(UserAdminError::BadListToken);
         }
         let mut one_more = query.clone();
         one_more.limit = query.limit.saturating_add(1);
-        let mut page = self.store.users().list_users(&one_more).await?;
-        let more = page.users.len() as i64 > query.limit;
-        page.users.truncate(query.limit.max(0) as usize);
-        page.last = page.users.last().map(|r| query.cursor_after(r));
-        Ok((page, more))
+        let (users, total) = tokio::join!(
+            async { self.store.users().list_users(&one_more).await },
+            async { self.store.users().count_users(query).await },
+        );
+        let mut users = users?;
+        let more = users.len() as i64 > query.limit;
+        users.truncate(query.limit.max(0) as usize);
+        let last = users.last().map(|r| query.cursor_after(r));
+        let total = total?;
+        Ok((UserListPage { users, total, last }, more))
     }
 
     /// `PUT /_synapse/admin/v1/suspend/{user_id}`. Suspension is the

@@ -239,6 +239,8 @@ impl Auth {
             }
         }
         tx.commit().await?;
+        // The admin sees the user in the list's totals at once.
+        self.user_counts.forget();
 
         // The rest ends sessions and tells others: after the checks above.
         if let (Some(hash), false) = (&hash, created) {
@@ -326,18 +328,37 @@ impl Auth {
     }
 
     /// `GET /_synapse/admin/v2/users` and `v3`: a page, and whether more
-    /// rows follow it (one more row is read to know).
+    /// rows follow it (one more row is read to know). The total is
+    /// counted alongside the page, on another connection, unless one a
+    /// few seconds old is kept (`user_counts.rs`).
     pub async fn admin_list_users(&self, query: &UserListQuery) -> Result<(UserListPage, bool)> {
         if !query.cursor_fits() {
             return Err(UserAdminError::BadListToken);
         }
         let mut one_more = query.clone();
         one_more.limit = query.limit.saturating_add(1);
-        let mut page = self.store.users().list_users(&one_more).await?;
-        let more = page.users.len() as i64 > query.limit;
-        page.users.truncate(query.limit.max(0) as usize);
-        page.last = page.users.last().map(|r| query.cursor_after(r));
-        Ok((page, more))
+        let (users, total) = tokio::join!(
+            async { self.store.users().list_users(&one_more).await },
+            self.count_users(query),
+        );
+        let mut users = users?;
+        let more = users.len() as i64 > query.limit;
+        users.truncate(query.limit.max(0) as usize);
+        let last = users.last().map(|r| query.cursor_after(r));
+        let total = total?;
+        Ok((UserListPage { users, total, last }, more))
+    }
+
+    /// How many users `query`'s filters match, kept a few seconds.
+    async fn count_users(&self, query: &UserListQuery) -> Result<i64> {
+        let filter = query.filter();
+        if let Some(total) = self.user_counts.get(&filter, self.now()) {
+            return Ok(total);
+        }
+        let generation = self.user_counts.generation();
+        let total = self.store.users().count_users(query).await?;
+        self.user_counts.put(filter, total, self.now(), generation);
+        Ok(total)
     }
 
     /// `PUT /_synapse/admin/v1/suspend/{user_id}`. Suspension is the
@@ -364,6 +385,7 @@ impl Auth {
         } else {
             self.deactivate_everywhere(&user.user_id, erase).await?;
         }
+        self.user_counts.forget();
         tracing::info!(%user_id, erase, "account deactivated by an admin");
         Ok(())
     }
@@ -411,6 +433,7 @@ impl Auth {
             return Err(UserAdminError::DemoteSelf);
         }
         self.store.users().set_admin(&user.user_id, admin).await?;
+        self.user_counts.forget();
         tracing::info!(%user_id, admin, "admin flag set by an admin");
         Ok(())
     }

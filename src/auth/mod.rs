@@ -92,6 +92,7 @@ pub mod tokens;
 pub mod uia;
 mod usage;
 pub mod user_admin;
+pub mod user_counts;
 pub mod writes;
 
 use crate::clock::{random_upper, Clock, Random};
@@ -117,6 +118,8 @@ pub struct Auth {
     pub usage: UsageRecorder,
     /// Request authentication's cache of token owners.
     pub token_cache: Arc<token_cache::TokenCache>,
+    /// The admin user list's totals, kept a few seconds.
+    pub user_counts: Arc<user_counts::UserCounts>,
     /// The homeserver that delegates its auth here, if any.
     pub homeserver: Option<Arc<dyn homeserver::HomeserverApi>>,
     /// The application services of `app_service_config_files`.
@@ -188,6 +191,7 @@ impl Auth {
             hasher,
             usage,
             token_cache,
+            user_counts: Arc::default(),
             homeserver: None,
             captcha: None,
             mailer: None,

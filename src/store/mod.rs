@@ -47,7 +47,9 @@ pub use threepids::ThreepidRepository;
 pub use tokens::AccessTokenRepository;
 pub use uia::{ResultOnce, UiaRepository};
 pub use usage::{MauCount, UsageRepository};
-pub use user_list::{UserCursor, UserListPage, UserListQuery, UserListRow, UserOrder};
+pub use user_list::{
+    UserCursor, UserListFilter, UserListPage, UserListQuery, UserListRow, UserOrder,
+};
 pub use users::UserRepository;
 
 #[derive(Debug, thiserror::Error)]

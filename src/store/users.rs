@@ -1,7 +1,7 @@
 //! The SQL of user accounts, for both backends.
 
 use super::sql::USER_COLUMNS;
-use super::user_list::{Arg, UserListPage, UserListQuery, UserListRow};
+use super::user_list::{Arg, UserListQuery, UserListRow};
 use super::{NewUser, StoreError, StoreResult, User};
 use async_trait::async_trait;
 use sqlx::{FromRow, Row};
@@ -74,9 +74,12 @@ pub trait UserRepository: Send {
     async fn set_user_type(&mut self, user_id: &str, user_type: Option<&str>) -> StoreResult<()>;
     /// When the user last made a request (`user_ips`), if ever.
     async fn last_seen_ts(&mut self, user_id: &str) -> StoreResult<Option<i64>>;
-    /// A page of the admin's user list (its cursor checked first with
-    /// [`UserListQuery::cursor_fits`]).
-    async fn list_users(&mut self, query: &UserListQuery) -> StoreResult<UserListPage>;
+    /// The rows of a page of the admin's user list (its cursor checked
+    /// first with [`UserListQuery::cursor_fits`]).
+    async fn list_users(&mut self, query: &UserListQuery) -> StoreResult<Vec<UserListRow>>;
+    /// How many users the query's filters match, all pages together
+    /// (a scan of every matching row: callers keep it a while).
+    async fn count_users(&mut self, query: &UserListQuery) -> StoreResult<i64>;
 }
 
 macro_rules! users_store {
@@ -342,9 +345,8 @@ macro_rules! users_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn list_users(&mut self, query: &UserListQuery) -> StoreResult<UserListPage> {
+            async fn count_users(&mut self, query: &UserListQuery) -> StoreResult<i64> {
                 let sql = query.sql().map_err(|e| StoreError::Corrupt(e.into()))?;
-                let mut conn = self.conn.get().await?;
                 let mut count = sqlx::query_scalar::<_, i64>(&sql.count);
                 for a in &sql.args[..sql.count_args] {
                     count = match a {
@@ -353,7 +355,12 @@ macro_rules! users_store {
                         Arg::Bool(b) => count.bind(*b),
                     };
                 }
-                let total = count.fetch_one(&mut *conn).await?;
+                Ok(count.fetch_one(&mut *self.conn.get().await?).await?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_users(&mut self, query: &UserListQuery) -> StoreResult<Vec<UserListRow>> {
+                let sql = query.sql().map_err(|e| StoreError::Corrupt(e.into()))?;
                 let mut page = sqlx::query(&sql.page);
                 for a in &sql.args {
                     page = match a {
@@ -362,13 +369,11 @@ macro_rules! users_store {
                         Arg::Bool(b) => page.bind(*b),
                     };
                 }
-                let rows = page.fetch_all(&mut *conn).await?;
-                let users: Vec<UserListRow> = rows
+                let rows = page.fetch_all(&mut *self.conn.get().await?).await?;
+                Ok(rows
                     .iter()
                     .map(UserListRow::from_row)
-                    .collect::<Result<_, _>>()?;
-                let last = users.last().map(|r| query.cursor_after(r));
-                Ok(UserListPage { users, total, last })
+                    .collect::<Result<_, _>>()?)
             }
 
             #[tracing::instrument(skip_all)]

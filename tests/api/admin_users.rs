@@ -7,7 +7,8 @@
 
 use crate::account_pages_homeserver::{calls_of, fake_synapse, with_homeserver};
 use crate::both;
-use crate::support::{assert_error, Backend, TestServer, SERVER_NAME};
+use crate::support::{assert_error, mock_clock, Backend, TestServer, SERVER_NAME};
+use mxauth::auth::user_counts::UserCounts;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -16,6 +17,7 @@ both!(
     a_refused_change_changes_nothing,
     the_lists_filter_and_order,
     paging_sees_every_user_once_under_concurrent_inserts,
+    the_total_is_kept_a_few_seconds,
     suspension_deactivation_and_reactivation,
     password_resets_end_the_other_sessions,
     the_admin_flag,
@@ -579,6 +581,40 @@ async fn paging_sees_every_user_once_under_concurrent_inserts(b: Backend) {
             assert!(ordered, "{a:?} then {b:?} ordering by {order} {dir}");
         }
     }
+}
+
+/// The total is counted once per filter set and a few seconds: a user
+/// registered meanwhile shows in it once that lifetime is over; one an
+/// admin creates (or deactivates) through the API shows at once.
+async fn the_total_is_kept_a_few_seconds(b: Backend) {
+    let clock = mock_clock();
+    let s = TestServer::builder(b).clock(clock.clone()).start().await;
+    let admin = s.register_admin("root").await;
+    s.register("amy", "a-Password-1").await;
+    let total = |page: Value| page["total"].as_i64().unwrap();
+    assert_eq!(total(list(&s, &admin, "").await), 2);
+    assert_eq!(total(list(&s, &admin, "name=amy").await), 1);
+
+    s.register("ben", "a-Password-1").await;
+    clock.advance_ms(UserCounts::TTL_MS - 1);
+    let page = list(&s, &admin, "").await;
+    assert_eq!(names(&page).len(), 3, "the rows are read every time");
+    assert_eq!(total(page), 2, "the total counted a moment ago");
+    clock.advance_ms(1);
+    assert_eq!(total(list(&s, &admin, "").await), 3);
+    assert_eq!(total(list(&s, &admin, "limit=1&from=2").await), 3);
+
+    let (status, _) = put(&s, &user_path("cat"), &admin, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(total(list(&s, &admin, "").await), 4);
+    s.post(
+        &format!("/_synapse/admin/v1/deactivate/{}", uid("amy")),
+        Some(&admin),
+        json!({}),
+    )
+    .await;
+    assert_eq!(total(list(&s, &admin, "").await), 3);
+    assert_eq!(total(list(&s, &admin, "name=amy").await), 0);
 }
 
 async fn suspension_deactivation_and_reactivation(b: Backend) {

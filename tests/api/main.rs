@@ -74,6 +74,7 @@ mod store_refresh_tokens;
 mod store_sso;
 mod store_threepids;
 mod store_usage;
+mod store_user_list;
 mod templates;
 mod terms;
 mod token_cache;

@@ -451,7 +451,9 @@ def watch_reap(spec, out_dir, timeout):
     db = Db(spec)
     if db.postgres:
         db.conn.autocommit = True
-    line = now_ms() - 30 * DAY_MS + 60_000
+    # A minute older than the reaper's line (now - 30 days at the server,
+    # a little after this): every row before it must go, none after it.
+    line = now_ms() - 30 * DAY_MS - 60_000
     before = db.q("SELECT COUNT(*) FROM monthly_active_users")[0][0]
     old = db.q("SELECT COUNT(*) FROM monthly_active_users WHERE last_seen_ts < ?", (line,))[0][0]
     out = {"rows_before": before, "older_than_30_days": old}

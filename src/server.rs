@@ -187,8 +187,9 @@ impl Server {
         let limits = ConnectionLimits::from_config(&self.auth.config.mxauth);
         let mut servers = Vec::new();
         for (listener, role) in self.listeners {
+            let shared = Arc::new(self.auth.clone());
             let state = |x_forwarded| AppState {
-                auth: self.auth.clone(),
+                auth: shared.clone(),
                 x_forwarded,
                 templates: self.templates.clone(),
             };

@@ -27,7 +27,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// What every handler gets.
 #[derive(Clone)]
 pub struct AppState {
-    pub auth: Auth,
+    /// Behind one `Arc`: the state is cloned for every extractor and
+    /// middleware of every request, and `Auth` is some twenty `Arc`s.
+    pub auth: Arc<Auth>,
     /// Trust `X-Forwarded-For` (the listener's `x_forwarded`).
     pub x_forwarded: bool,
     /// The HTML pages (built in, or the admin's `custom_template_directory`).

@@ -2,7 +2,8 @@
 //! path without its query, status, time taken, and the user once a token
 //! identified one) and the request metrics, by route template.
 //!
-//! The query string is never logged: it may carry an `access_token`.
+//! The query string is never logged: it may carry an `access_token`; nor
+//! is a path that holds a secret (`SECRET_IN_PATH`: its template instead).
 //! The `endpoint` label is axum's [`MatchedPath`] (the route's template,
 //! such as `/_matrix/client/v3/devices/{device_id}`), or `unmatched`: never
 //! the raw path, whose values are the client's and unbounded.
@@ -15,6 +16,10 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::{Arc, OnceLock};
 use tracing::Instrument;
+
+/// Routes whose path carries a secret (a registration token lets anyone
+/// register): logged by their template, never as sent.
+const SECRET_IN_PATH: &[&str] = &["/_synapse/admin/v1/registration_tokens/{token}"];
 
 /// The user a request's token identified, filled in by the extractors
 /// (`http/extract.rs`) for the request's log line.
@@ -36,17 +41,21 @@ impl RequestUser {
 /// The middleware (`axum::middleware::from_fn_with_state`) of every route
 /// of a listener's router.
 pub async fn observe(
-    axum::extract::State(auth): axum::extract::State<Auth>,
+    axum::extract::State(auth): axum::extract::State<Arc<Auth>>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let since = Stopwatch::start();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     let endpoint = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let path = if SECRET_IN_PATH.contains(&endpoint.as_str()) {
+        endpoint.clone()
+    } else {
+        req.uri().path().to_owned()
+    };
     let user = RequestUser::default();
     req.extensions_mut().insert(user.clone());
     let span = tracing::info_span!(

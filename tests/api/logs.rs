@@ -76,6 +76,15 @@ async fn json_log_lines_name_the_request_and_its_user_but_no_query() {
         .await
         .unwrap();
     assert_eq!(whoami.status(), 200);
+    // A registration token in a path is a secret too (no admin here: 401).
+    let token_path = client
+        .get(format!(
+            "{base}/_synapse/admin/v1/registration_tokens/secret-reg-token-42"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token_path.status(), 401);
     server.stop();
     let mut stderr = String::new();
     server
@@ -92,6 +101,7 @@ async fn json_log_lines_name_the_request_and_its_user_but_no_query() {
         "a query is logged: {stderr}"
     );
     assert!(!stderr.contains("a password to log"), "{stderr}");
+    assert!(!stderr.contains("secret-reg-token-42"), "{stderr}");
     let lines: Vec<Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
@@ -100,7 +110,11 @@ async fn json_log_lines_name_the_request_and_its_user_but_no_query() {
         .iter()
         .filter(|l| l["fields"]["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 2, "one line per request: {stderr}");
+    assert_eq!(requests.len(), 3, "one line per request: {stderr}");
+    assert_eq!(
+        requests[2]["fields"]["path"],
+        "/_synapse/admin/v1/registration_tokens/{token}"
+    );
     let whoami = requests[1];
     assert_eq!(whoami["level"], "INFO");
     let fields = &whoami["fields"];

@@ -30,6 +30,9 @@ CHANGE_PERCENT=${BENCH_CHANGE_PERCENT:-1}
 BATCH_SIZE=${BENCH_BATCH_SIZE:-}
 MACAROON_SECRET="bench-macaroon-$$-$RANDOM"
 
+. "$(dirname "$0")/lib.sh"
+STOP_WAIT_TENTHS=150
+
 BACKEND=sqlite
 for arg in "$@"; do
   case "$arg" in
@@ -39,9 +42,6 @@ for arg in "$@"; do
   esac
 done
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 PGURL=""
 if [ "$BACKEND" = postgres ]; then
@@ -66,13 +66,6 @@ HELPER=("$PY" "$BENCH/import_synapse.py")
 WORK=$(mktemp -d /tmp/mxauth-bench-import.XXXXXX)
 SYNAPSE_PID=""
 PG_DATABASES=()
-stop_pid() {
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop_pid "$SYNAPSE_PID"
   if [ "${BENCH_KEEP:-0}" = 1 ]; then

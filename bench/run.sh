@@ -28,6 +28,8 @@ WARMUP=${BENCH_WARMUP:-2s}
 PASSWORD='bench-Password-1'
 SHARED_SECRET="bench-shared-secret-$$-$RANDOM"
 
+. "$(dirname "$0")/lib.sh"
+
 BACKEND=sqlite
 for arg in "$@"; do
   case "$arg" in
@@ -37,16 +39,6 @@ for arg in "$@"; do
   esac
 done
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-  log "installing $*"
-  as_root apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port_busy() { python3 -c 'import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(("127.0.0.1",int(sys.argv[1])))==0 else 1)' "$1"; }
 
 # --- tools
 command -v wrk >/dev/null 2>&1 || apt_install wrk
@@ -58,13 +50,6 @@ WORK=$(mktemp -d /tmp/mxauth-bench.XXXXXX)
 HELLO_PID=""
 MXAUTH_PID=""
 PGTMP=""
-stop_pid() {
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop_pid "$HELLO_PID"
   stop_pid "$MXAUTH_PID"
@@ -122,17 +107,6 @@ run_wrk hello "http://127.0.0.1:$HELLO_PORT/"
 stop_pid "$HELLO_PID"; HELLO_PID=""
 
 # --- PostgreSQL (--postgres): throw-away cluster in a temp dir, free port
-pg_bindir() {
-  if command -v initdb >/dev/null 2>&1; then dirname "$(readlink -f "$(command -v initdb)")"; return; fi
-  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
-}
-run_pg() {
-  if [ "$(id -u)" = 0 ]; then
-    su postgres -s /bin/bash -c "$(printf '%q ' "$@")"
-  else
-    "$@"
-  fi
-}
 if [ "$BACKEND" = postgres ]; then
   if [ -z "$(pg_bindir)" ] || [ ! -x "$(pg_bindir)/pg_ctl" ]; then apt_install postgresql; fi
   PGBIN=$(pg_bindir)

@@ -53,6 +53,9 @@ SERVER_NAME=bench.local
 PASSWORD='bench-Password-1'
 SHARED_SECRET="bench-shared-secret-$$-$RANDOM"
 
+. "$(dirname "$0")/lib.sh"
+STOP_WAIT_TENTHS=300
+
 BACKEND=sqlite
 for arg in "$@"; do
   case "$arg" in
@@ -62,15 +65,6 @@ for arg in "$@"; do
   esac
 done
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-  log "installing $*"
-  as_root apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # --- tools
 command -v wrk >/dev/null 2>&1 || apt_install wrk
@@ -99,13 +93,6 @@ SMALL_PID=""
 WATCH_PID=""
 PGTMP=""
 PG_DATABASES=()
-stop_pid() {
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop_pid "$WATCH_PID"
   stop_pid "$HELLO_PID"
@@ -144,13 +131,6 @@ else
 fi
 
 # --- PostgreSQL: the given server, else a throw-away cluster
-pg_bindir() {
-  if command -v initdb >/dev/null 2>&1; then dirname "$(readlink -f "$(command -v initdb)")"; return; fi
-  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
-}
-run_pg() {
-  if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$(printf '%q ' "$@")"; else "$@"; fi
-}
 PGURL=""
 if [ "$BACKEND" = postgres ]; then
   PGURL=${MXAUTH_BENCH_POSTGRES_URL:-}

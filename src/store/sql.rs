@@ -27,6 +27,8 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(super) pool: Pooled<sqlx::Sqlite>,
+    /// An in-memory database: it exists only in the pool's one connection.
+    in_memory: bool,
 }
 
 impl SqliteStore {
@@ -68,11 +70,34 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore {
             pool: Pooled::new(pool),
+            in_memory,
         })
     }
 
     fn feed(&self, sink: Arc<dyn ChangeSink>) -> Arc<dyn ChangeFeed> {
         Arc::new(SqliteFeed::new(self.pool.inner().clone(), sink))
+    }
+
+    /// Readiness: a table read (not a bare `SELECT 1`, which SQLite answers
+    /// without reading the file) on a connection of its own, opened for
+    /// it: a pooled one may answer from its page cache after the file is
+    /// gone bad. An in-memory database is its pool's one connection.
+    async fn ping_database(&self) -> StoreResult<()> {
+        use sqlx::Connection;
+        let query = sqlx::query("SELECT 1 FROM _sqlx_migrations LIMIT 1");
+        if self.in_memory {
+            query.execute(&mut *self.pool.acquire().await?).await?;
+            return Ok(());
+        }
+        // Never made anew here: a missing file is not ready.
+        let options = (*self.pool.inner().connect_options())
+            .clone()
+            .create_if_missing(false);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+        let read = query.execute(&mut conn).await;
+        let _ = conn.close().await;
+        read?;
+        Ok(())
     }
 }
 
@@ -101,6 +126,14 @@ impl PostgresStore {
 
     fn feed(&self, sink: Arc<dyn ChangeSink>) -> Arc<dyn ChangeFeed> {
         Arc::new(PostgresFeed::new(self.pool.inner().clone(), sink))
+    }
+
+    /// Readiness: one row of the migrations' table, on the pool.
+    async fn ping_database(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1 FROM _sqlx_migrations LIMIT 1")
+            .execute(&mut *self.pool.acquire().await?)
+            .await?;
+        Ok(())
     }
 }
 
@@ -149,13 +182,7 @@ macro_rules! sql_store {
             }
 
             async fn ping(&self) -> StoreResult<()> {
-                // A table read, not a bare `SELECT 1`: SQLite answers
-                // that without reading the file at all. The migrations'
-                // table is a few rows on both backends.
-                sqlx::query("SELECT 1 FROM _sqlx_migrations LIMIT 1")
-                    .execute(&mut *self.pool.acquire().await?)
-                    .await?;
-                Ok(())
+                self.ping_database().await
             }
 
             fn pool_status(&self) -> PoolStatus {

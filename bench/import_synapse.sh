@@ -33,14 +33,7 @@ MACAROON_SECRET="bench-macaroon-$$-$RANDOM"
 . "$(dirname "$0")/lib.sh"
 STOP_WAIT_TENTHS=150
 
-BACKEND=sqlite
-for arg in "$@"; do
-  case "$arg" in
-    --postgres) BACKEND=postgres ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
-  esac
-done
+parse_backend_args 21 "$@"
 
 
 PGURL=""

@@ -31,3 +31,25 @@ pg_bindir() {
 run_pg() {
   if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$(printf '%q ' "$@")"; else "$@"; fi
 }
+
+# parse_backend_args LAST_HELP_LINE "$@": sets BACKEND (sqlite, or postgres
+# with --postgres); --help prints the script's header comment, lines 2 to
+# LAST_HELP_LINE.
+parse_backend_args() {
+  local help_end=$1; shift
+  BACKEND=sqlite
+  for arg in "$@"; do
+    case "$arg" in
+      --postgres) BACKEND=postgres ;;
+      -h|--help) sed -n "2,${help_end}p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
+    esac
+  done
+}
+
+# What the load runs need: wrk and curl (installed if missing), python3.
+need_load_tools() {
+  command -v wrk >/dev/null 2>&1 || apt_install wrk
+  command -v curl >/dev/null 2>&1 || apt_install curl
+  command -v python3 >/dev/null 2>&1 || die "python3 is needed"
+}

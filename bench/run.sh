@@ -30,20 +30,11 @@ SHARED_SECRET="bench-shared-secret-$$-$RANDOM"
 
 . "$(dirname "$0")/lib.sh"
 
-BACKEND=sqlite
-for arg in "$@"; do
-  case "$arg" in
-    --postgres) BACKEND=postgres ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
-  esac
-done
+parse_backend_args 19 "$@"
 
 
 # --- tools
-command -v wrk >/dev/null 2>&1 || apt_install wrk
-command -v curl >/dev/null 2>&1 || apt_install curl
-command -v python3 >/dev/null 2>&1 || die "python3 is needed"
+need_load_tools
 
 # --- temp dir and cleanup: every process we start is stopped on exit
 WORK=$(mktemp -d /tmp/mxauth-bench.XXXXXX)
